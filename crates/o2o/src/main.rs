@@ -1,0 +1,176 @@
+//! The `o2o` binary: `serve` runs the platform, `migrate` applies the database migrations,
+//! `demo` seeds the demo data, `operator add` creates a platform operator login.
+
+use clap::{Args, Parser, Subcommand};
+use o2o_server::{AppState, Config, LogFormat, Settings};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "o2o",
+    version,
+    about = "Online-to-offline commerce in one binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (API, pages, docs).
+    Serve(ServeArgs),
+    /// Apply the database migrations and exit.
+    Migrate(DbArgs),
+    /// Seed the demo data (once per database) and exit.
+    Demo(DbArgs),
+    /// Platform operators.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create an operator login.
+    Add {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        email: String,
+        /// The password (8 to 128 characters); or set O2O_OPERATOR_PASSWORD.
+        #[arg(long, env = "O2O_OPERATOR_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// Database URL: sqlite://PATH or postgres://… (default: sqlite://o2o-data/o2o.db).
+    #[arg(long, env = "O2O_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Directory of the embedded database and keys.
+    #[arg(long, env = "O2O_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// A configuration file (default: ./o2o.toml when present).
+    #[arg(long, env = "O2O_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    db: DbArgs,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "O2O_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// The base URL printed codes and links carry (default: from --listen).
+    #[arg(long, env = "O2O_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Seed demo data (once) and turn on dev conveniences.
+    #[arg(long, env = "O2O_DEMO")]
+    demo: bool,
+    /// Dev conveniences: the SMS dev outbox is readable at /v1/dev/outbox.
+    #[arg(long, env = "O2O_DEV")]
+    dev: bool,
+    /// text (default) or json.
+    #[arg(long, env = "O2O_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+}
+
+fn settings(db: &DbArgs) -> anyhow::Result<Settings> {
+    let flags = Settings {
+        database_url: db.database_url.clone(),
+        data_dir: db.data_dir.clone(),
+        ..Settings::default()
+    };
+    Ok(flags.or(Settings::from_file(db.config.as_deref())?))
+}
+
+async fn open(db: &DbArgs) -> anyhow::Result<AppState> {
+    let config = Config::resolve(settings(db)?)?;
+    AppState::open(config).await
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let flags = Settings {
+                listen: args.listen,
+                public_url: args.public_url.clone(),
+                demo: args.demo.then_some(true),
+                dev: args.dev.then_some(true),
+                log_format: args.log_format,
+                ..Settings::default()
+            };
+            let config = Config::resolve(flags.or(settings(&args.db)?))?;
+            o2o_server::serve::init_logging(config.log_format);
+            let listener = tokio::net::TcpListener::bind(config.listen).await?;
+            let public_url = config.public_url.clone();
+            let demo = config.demo;
+            let state = AppState::open(config).await?;
+            tracing::info!(backend = state.db.backend().name(), "database ready");
+            if demo {
+                let report = o2o_server::demo::seed(&state).await?;
+                println!(
+                    "o2o demo data {}:",
+                    if report.created {
+                        "created"
+                    } else {
+                        "already present, reused"
+                    }
+                );
+                for line in report.lines {
+                    println!("  {line}");
+                }
+                println!("  consumer pages    {public_url}/");
+                println!("  merchant console  {public_url}/console");
+                println!("  API docs          {public_url}/docs");
+            }
+            println!(
+                "o2o listening on {public_url} ({} backend), ready in {} ms",
+                state.db.backend().name(),
+                started.elapsed().as_millis()
+            );
+            o2o_server::serve::serve(listener, state, o2o_server::serve::shutdown_signal()).await
+        }
+        Command::Migrate(db) => {
+            let state = open(&db).await?;
+            println!("migrations applied ({} backend)", state.db.backend().name());
+            state.db.close().await;
+            Ok(())
+        }
+        Command::Demo(db) => {
+            let state = open(&db).await?;
+            let report = o2o_server::demo::seed(&state).await?;
+            println!(
+                "demo data {}",
+                if report.created {
+                    "created"
+                } else {
+                    "already present"
+                }
+            );
+            for line in report.lines {
+                println!("  {line}");
+            }
+            state.db.close().await;
+            Ok(())
+        }
+        Command::Operator(OperatorCommand::Add {
+            db,
+            email,
+            password,
+        }) => {
+            let state = open(&db).await?;
+            let id = o2o_server::identity::service::add_operator(&state, &email, &password).await?;
+            println!("operator {id} created");
+            state.db.close().await;
+            Ok(())
+        }
+    }
+}

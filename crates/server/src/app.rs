@@ -1,0 +1,75 @@
+//! Builds the router and the shared state; nothing else.
+
+use crate::config::Config;
+use crate::db::{Db, DbOptions};
+use crate::http;
+use crate::identity::{OutboxOnly, Passwords, SmsSender};
+use axum::Router;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+/// What every request shares: the database, the configuration and the long-lived services.
+pub struct Inner {
+    pub db: Db,
+    pub config: Config,
+    pub sms: Arc<dyn SmsSender>,
+    pub passwords: Passwords,
+    pub metrics: PrometheusHandle,
+}
+
+/// Cheap to clone; handlers take it with `State<AppState>`.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// The process-wide metrics recorder (installed once, shared by every app in the process).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (several apps in one test process).
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl AppState {
+    /// Connects to the database and applies migrations.
+    pub async fn open(config: Config) -> anyhow::Result<AppState> {
+        let db = Db::connect(&DbOptions {
+            url: config.database_url.clone(),
+            pg_schema: config.pg_schema.clone(),
+            max_connections: config.max_connections,
+        })
+        .await?;
+        db.migrate().await?;
+        Ok(AppState(Arc::new(Inner {
+            db,
+            config,
+            sms: Arc::new(OutboxOnly),
+            passwords: Passwords::default(),
+            metrics: metrics_handle(),
+        })))
+    }
+}
+
+/// The whole application: API, OpenAPI document and docs page, pages and static assets.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = http::openapi::api_router().split_for_parts();
+    let api = api.with_state(state.clone());
+    let pages = crate::web::router().with_state(state.clone());
+    let docs: Router = utoipa_swagger_ui::SwaggerUi::new("/docs")
+        .url("/openapi.json", openapi)
+        .into();
+    http::layers(api.merge(pages).merge(docs))
+}

@@ -1,0 +1,162 @@
+//! Configuration: command-line flags, `O2O_*` environment variables, an optional `o2o.toml`, and
+//! defaults, in that order of precedence. The binary parses flags and environment (clap does
+//! both) into [`Settings`]; [`Config::resolve`] fills what is still unset from the file, then from
+//! the defaults.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format {other:?}: use text or json")),
+        }
+    }
+}
+
+/// Every setting, each optional: what one source (flags, environment, file) says.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+    pub demo: Option<bool>,
+    pub dev: Option<bool>,
+    pub log_format: Option<LogFormat>,
+    pub data_dir: Option<PathBuf>,
+    pub max_connections: Option<u32>,
+}
+
+impl Settings {
+    /// Reads `o2o.toml` (or the given file). A missing default file is not an error; a missing
+    /// named file, or one that does not parse, is.
+    pub fn from_file(path: Option<&Path>) -> anyhow::Result<Settings> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("o2o.toml"), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok(Settings::default())
+            }
+            Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+        }
+    }
+
+    /// Takes each unset value from `lower`.
+    pub fn or(self, lower: Settings) -> Settings {
+        Settings {
+            listen: self.listen.or(lower.listen),
+            database_url: self.database_url.or(lower.database_url),
+            public_url: self.public_url.or(lower.public_url),
+            demo: self.demo.or(lower.demo),
+            dev: self.dev.or(lower.dev),
+            log_format: self.log_format.or(lower.log_format),
+            data_dir: self.data_dir.or(lower.data_dir),
+            max_connections: self.max_connections.or(lower.max_connections),
+        }
+    }
+}
+
+/// The resolved configuration of one server.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// The base URL printed codes and links carry, without a trailing slash.
+    pub public_url: String,
+    pub demo: bool,
+    /// Dev conveniences on (the SMS dev outbox is readable over HTTP).
+    pub dev: bool,
+    pub log_format: LogFormat,
+    /// Where the embedded database and keys live.
+    pub data_dir: PathBuf,
+    pub max_connections: u32,
+    /// PostgreSQL schema to work in (tests give each test its own).
+    pub pg_schema: Option<String>,
+}
+
+impl Config {
+    pub fn resolve(settings: Settings) -> anyhow::Result<Config> {
+        let listen = settings
+            .listen
+            .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid default"));
+        let data_dir = settings
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("o2o-data"));
+        let database_url = settings
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}/o2o.db", data_dir.display()));
+        let public_url = settings
+            .public_url
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            anyhow::bail!("public URL must start with http:// or https://");
+        }
+        let demo = settings.demo.unwrap_or(false);
+        Ok(Config {
+            listen,
+            database_url,
+            public_url,
+            demo,
+            dev: settings.dev.unwrap_or(false) || demo,
+            log_format: settings.log_format.unwrap_or_default(),
+            data_dir,
+            max_connections: settings.max_connections.unwrap_or(16).clamp(1, 512),
+            pg_schema: None,
+        })
+    }
+
+    /// True when links this server prints are HTTPS (cookies are then marked Secure).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let flags = Settings {
+            listen: Some("127.0.0.1:9000".parse().unwrap()),
+            ..Settings::default()
+        };
+        let file: Settings = toml::from_str(
+            "listen = \"127.0.0.1:7000\"\npublic_url = \"https://shop.example/\"\ndemo = true\n",
+        )
+        .unwrap();
+        let config = Config::resolve(flags.or(file)).unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.public_url, "https://shop.example");
+        assert!(config.demo && config.dev, "demo implies dev");
+        assert_eq!(config.database_url, "sqlite://o2o-data/o2o.db");
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error() {
+        assert!(toml::from_str::<Settings>("lisen = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,439 @@
+//! Storage: one pool type over SQLite (the embedded default) and PostgreSQL (for scale).
+//!
+//! Queries are written once, in SQL both dialects understand (`$1` placeholders work in both), and
+//! run through [`Query`], which carries its arguments as portable [`Value`]s so that the same call
+//! binds them natively on either backend. Column types stay portable: ids as text, money and
+//! timestamps (UTC microseconds) as 64-bit integers, coordinates as doubles, JSON as text.
+//!
+//! SQLite runs as one writer connection plus a pool of readers (WAL mode, `synchronous=FULL`,
+//! foreign keys on): every write goes through [`Db::begin`], so writes are serialized by the pool
+//! itself and reads never wait for them.
+
+mod scope;
+
+pub use scope::MerchantScope;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{FromRow, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Which database a [`Db`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A storage failure, classified the way callers need it: a conflict on a unique key is an
+/// operating condition the caller maps to a 409; anything else is a bug or an outage.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unique constraint violated ({constraint})")]
+    Conflict { constraint: String },
+    #[error("foreign key violated")]
+    ForeignKey,
+    #[error(transparent)]
+    Other(#[from] sqlx::Error),
+}
+
+impl DbError {
+    fn classify(err: sqlx::Error) -> DbError {
+        if let sqlx::Error::Database(db) = &err {
+            match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => {
+                    let constraint = db
+                        .constraint()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| db.message().to_owned());
+                    return DbError::Conflict { constraint };
+                }
+                sqlx::error::ErrorKind::ForeignKeyViolation => return DbError::ForeignKey,
+                _ => {}
+            }
+        }
+        DbError::Other(err)
+    }
+
+    /// True when this is a unique violation whose constraint (or SQLite message) mentions `needle`.
+    pub fn is_conflict_on(&self, needle: &str) -> bool {
+        matches!(self, DbError::Conflict { constraint } if constraint.contains(needle))
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// A bound argument, portable across both backends. NULLs keep their type, because PostgreSQL
+/// checks a parameter's declared type against its column.
+#[derive(Clone, Debug)]
+pub enum Value {
+    I64(Option<i64>),
+    F64(Option<f64>),
+    Text(Option<String>),
+    Bool(Option<bool>),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::I64(Some(v))
+    }
+}
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        Value::I64(v)
+    }
+}
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::I64(Some(i64::from(v)))
+    }
+}
+impl From<Option<u32>> for Value {
+    fn from(v: Option<u32>) -> Self {
+        Value::I64(v.map(i64::from))
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::F64(Some(v))
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(Some(v))
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(Some(v))
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(Some(v.clone()))
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(Some(v.to_owned()))
+    }
+}
+impl From<Option<String>> for Value {
+    fn from(v: Option<String>) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        Value::Text(v.map(str::to_owned))
+    }
+}
+
+/// One SQL statement with its arguments. The text is `&'static str`: values are always bound,
+/// never formatted into SQL.
+#[derive(Debug)]
+pub struct Query {
+    sql: &'static str,
+    args: Vec<Value>,
+}
+
+/// Starts a statement; chain [`Query::bind`] for each `$n` in order.
+pub fn query(sql: &'static str) -> Query {
+    Query {
+        sql,
+        args: Vec::new(),
+    }
+}
+
+impl Query {
+    pub fn bind(mut self, value: impl Into<Value>) -> Self {
+        self.args.push(value.into());
+        self
+    }
+
+    fn sqlite(&self) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments> {
+        let mut q = sqlx::query(self.sql);
+        for arg in &self.args {
+            q = match arg.clone() {
+                Value::I64(v) => q.bind(v),
+                Value::F64(v) => q.bind(v),
+                Value::Text(v) => q.bind(v),
+                Value::Bool(v) => q.bind(v),
+            };
+        }
+        q
+    }
+
+    fn pg(&self) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments> {
+        let mut q = sqlx::query(self.sql);
+        for arg in &self.args {
+            q = match arg.clone() {
+                Value::I64(v) => q.bind(v),
+                Value::F64(v) => q.bind(v),
+                Value::Text(v) => q.bind(v),
+                Value::Bool(v) => q.bind(v),
+            };
+        }
+        q
+    }
+}
+
+/// A row type readable from either backend (derive `sqlx::FromRow` on a struct of portable
+/// fields, or use a tuple).
+pub trait Record:
+    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+impl<T> Record for T where
+    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+/// The database: cheap to clone, shared by every request.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite {
+        writer: SqlitePool,
+        readers: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// How to reach the database and how big its pools may grow.
+#[derive(Clone, Debug)]
+pub struct DbOptions {
+    pub url: String,
+    /// PostgreSQL only: the schema every connection works in (tests use one schema per test).
+    pub pg_schema: Option<String>,
+    pub max_connections: u32,
+}
+
+impl Db {
+    /// Connects, creating the SQLite file (and its directory) when missing.
+    pub async fn connect(opts: &DbOptions) -> anyhow::Result<Db> {
+        if opts.url.starts_with("postgres://") || opts.url.starts_with("postgresql://") {
+            let mut connect = PgConnectOptions::from_str(&opts.url)?;
+            if let Some(schema) = &opts.pg_schema {
+                connect = connect.options([("search_path", schema.as_str())]);
+            }
+            let pool = PgPoolOptions::new()
+                .max_connections(opts.max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(connect)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else if opts.url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(&opts.url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            if let Some(parent) = connect.get_filename().parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)?;
+            }
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(connect.clone())
+                .await?;
+            let readers = SqlitePoolOptions::new()
+                .max_connections(opts.max_connections.clamp(1, 16))
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(connect.read_only(true))
+                .await?;
+            Ok(Db::Sqlite { writer, readers })
+        } else {
+            anyhow::bail!("unsupported database URL: expected sqlite:… or postgres://…")
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite { .. } => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the migrations of this backend.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Db::Sqlite { writer, .. } => sqlx::migrate!("./migrations/sqlite").run(writer).await?,
+            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> DbResult<Tx> {
+        match self {
+            Db::Sqlite { writer, .. } => {
+                Ok(Tx::Sqlite(writer.begin().await.map_err(DbError::classify)?))
+            }
+            Db::Postgres(pool) => Ok(Tx::Postgres(pool.begin().await.map_err(DbError::classify)?)),
+        }
+    }
+
+    pub async fn fetch_optional<T: Record>(&self, q: Query) -> DbResult<Option<T>> {
+        match self {
+            Db::Sqlite { readers, .. } => q
+                .sqlite()
+                .try_map(|row| T::from_row(&row))
+                .fetch_optional(readers)
+                .await
+                .map_err(DbError::classify),
+            Db::Postgres(pool) => q
+                .pg()
+                .try_map(|row| T::from_row(&row))
+                .fetch_optional(pool)
+                .await
+                .map_err(DbError::classify),
+        }
+    }
+
+    pub async fn fetch_one<T: Record>(&self, q: Query) -> DbResult<T> {
+        self.fetch_optional(q)
+            .await?
+            .ok_or(DbError::Other(sqlx::Error::RowNotFound))
+    }
+
+    pub async fn fetch_all<T: Record>(&self, q: Query) -> DbResult<Vec<T>> {
+        match self {
+            Db::Sqlite { readers, .. } => q
+                .sqlite()
+                .try_map(|row| T::from_row(&row))
+                .fetch_all(readers)
+                .await
+                .map_err(DbError::classify),
+            Db::Postgres(pool) => q
+                .pg()
+                .try_map(|row| T::from_row(&row))
+                .fetch_all(pool)
+                .await
+                .map_err(DbError::classify),
+        }
+    }
+
+    /// Runs one statement in its own transaction.
+    pub async fn execute(&self, q: Query) -> DbResult<u64> {
+        let mut tx = self.begin().await?;
+        let n = tx.execute(q).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Checks the database answers (for `/readyz`).
+    pub async fn ping(&self) -> DbResult<()> {
+        let _: (i64,) = self.fetch_one(query("SELECT 1")).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite { writer, readers } => {
+                readers.close().await;
+                writer.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// A write transaction on either backend. Dropping it without [`Tx::commit`] rolls it back.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub async fn execute(&mut self, q: Query) -> DbResult<u64> {
+        match self {
+            Tx::Sqlite(tx) => q
+                .sqlite()
+                .execute(&mut **tx)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(DbError::classify),
+            Tx::Postgres(tx) => q
+                .pg()
+                .execute(&mut **tx)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(DbError::classify),
+        }
+    }
+
+    pub async fn fetch_optional<T: Record>(&mut self, q: Query) -> DbResult<Option<T>> {
+        match self {
+            Tx::Sqlite(tx) => q
+                .sqlite()
+                .try_map(|row| T::from_row(&row))
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(DbError::classify),
+            Tx::Postgres(tx) => q
+                .pg()
+                .try_map(|row| T::from_row(&row))
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(DbError::classify),
+        }
+    }
+
+    pub async fn fetch_one<T: Record>(&mut self, q: Query) -> DbResult<T> {
+        self.fetch_optional(q)
+            .await?
+            .ok_or(DbError::Other(sqlx::Error::RowNotFound))
+    }
+
+    pub async fn fetch_all<T: Record>(&mut self, q: Query) -> DbResult<Vec<T>> {
+        match self {
+            Tx::Sqlite(tx) => q
+                .sqlite()
+                .try_map(|row| T::from_row(&row))
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(DbError::classify),
+            Tx::Postgres(tx) => q
+                .pg()
+                .try_map(|row| T::from_row(&row))
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(DbError::classify),
+        }
+    }
+
+    pub async fn commit(self) -> DbResult<()> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await.map_err(DbError::classify),
+            Tx::Postgres(tx) => tx.commit().await.map_err(DbError::classify),
+        }
+    }
+}
+
+/// Now, in UTC microseconds since the Unix epoch: the one timestamp unit stored anywhere.
+pub fn now_us() -> i64 {
+    jiff::Timestamp::now().as_microsecond()
+}
+
+/// Formats a stored timestamp as RFC 3339 UTC (the API's time format).
+pub fn rfc3339(us: i64) -> String {
+    jiff::Timestamp::from_microsecond(us)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}

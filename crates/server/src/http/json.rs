@@ -1,0 +1,272 @@
+//! Request bodies: JSON parsed straight into domain input types, with every way a body can be
+//! wrong answered by a specific 4xx code: `body_too_large`, `unsupported_media_type`,
+//! `invalid_json`, `unknown_field`, `missing_field`, `invalid_type`, `invalid_value`
+//! (`param` names the field at fault).
+//!
+//! [`Json`] is the extractor every handler uses; [`Idem`] reads the `Idempotency-Key` header.
+
+use crate::error::{Error, Kind};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+/// The largest JSON body any endpoint accepts.
+pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
+
+/// A JSON body parsed into `T`, plus the SHA-256 of its bytes (for idempotency checks).
+pub struct Json<T> {
+    pub value: T,
+    pub body_sha256: String,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let mime = v
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(Error::new(
+                Kind::UnsupportedMediaType,
+                "unsupported_media_type",
+                "Send the body as JSON with Content-Type: application/json.",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Error::new(
+                    Kind::TooLarge,
+                    "body_too_large",
+                    format!("The body is larger than {MAX_JSON_BODY_BYTES} bytes."),
+                )
+            } else {
+                Error::invalid("invalid_body", "The request body could not be read.")
+            }
+        })?;
+        let value = parse_json(&bytes)?;
+        Ok(Json {
+            value,
+            body_sha256: hex::encode(Sha256::digest(&bytes)),
+        })
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    /// An absent body (no Content-Type and no bytes) is `None`; anything else must be valid JSON.
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let empty = req.headers().get(header::CONTENT_TYPE).is_none()
+            && req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|v| v == "0");
+        if empty {
+            return Ok(None);
+        }
+        <Json<T> as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
+    }
+}
+
+/// Parses JSON bytes into `T`, classifying the failure and naming the field at fault.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    if result.is_ok() && de.end().is_err() {
+        return Err(Error::invalid(
+            "invalid_json",
+            "The body has trailing characters after the JSON value.",
+        ));
+    }
+    result.map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let text = inner.to_string();
+        let param = if path.is_empty() || path == "." {
+            None
+        } else {
+            Some(path)
+        };
+        let (code, param) = match inner.classify() {
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => ("invalid_json", None),
+            serde_json::error::Category::Data => {
+                if let Some(field) = backticked(&text, "unknown field `") {
+                    // The path already ends at the unknown field.
+                    ("unknown_field", param.or(Some(field)))
+                } else if let Some(field) = backticked(&text, "missing field `") {
+                    let full = match param {
+                        Some(p) => format!("{p}.{field}"),
+                        None => field,
+                    };
+                    ("missing_field", Some(full))
+                } else if text.starts_with("invalid type") {
+                    ("invalid_type", param)
+                } else if text.starts_with("unknown variant") {
+                    ("invalid_enum_value", param)
+                } else {
+                    ("invalid_value", param)
+                }
+            }
+        };
+        let message = strip_position(&text);
+        let mut e = Error::invalid(code, message);
+        e.param = param;
+        e
+    })
+}
+
+fn backticked(text: &str, prefix: &str) -> Option<String> {
+    let rest = text.strip_prefix(prefix)?;
+    rest.split('`').next().map(str::to_owned)
+}
+
+/// serde_json appends " at line 1 column 17"; keep the sentence, drop the position for data errors.
+fn strip_position(text: &str) -> String {
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+/// The `Idempotency-Key` header, when the caller sent one (at most 255 characters).
+#[derive(Clone, Debug)]
+pub struct Idem(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Idem {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.headers.get("idempotency-key") {
+            None => Ok(Idem(None)),
+            Some(v) => {
+                let key = v.to_str().map_err(|_| {
+                    Error::invalid(
+                        "idempotency_key_invalid",
+                        "Idempotency-Key must be visible ASCII.",
+                    )
+                })?;
+                if key.is_empty() || key.len() > 255 {
+                    return Err(Error::invalid(
+                        "idempotency_key_invalid",
+                        "Idempotency-Key must be 1 to 255 characters.",
+                    ));
+                }
+                Ok(Idem(Some(key.to_owned())))
+            }
+        }
+    }
+}
+
+/// A JSON response with its status, kept as text so an idempotent replay returns the same bytes.
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn new(status: axum::http::StatusCode, value: &impl Serialize) -> Result<Reply, Error> {
+        Ok(Reply {
+            status: status.as_u16(),
+            body: serde_json::to_string(value).map_err(Error::internal)?,
+        })
+    }
+
+    pub fn ok(value: &impl Serialize) -> Result<Reply, Error> {
+        Reply::new(axum::http::StatusCode::OK, value)
+    }
+
+    pub fn created(value: &impl Serialize) -> Result<Reply, Error> {
+        Reply::new(axum::http::StatusCode::CREATED, value)
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let status =
+            axum::http::StatusCode::from_u16(self.status).unwrap_or(axum::http::StatusCode::OK);
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            self.body,
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Input {
+        name: String,
+        count: u32,
+        mode: Mode,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(rename_all = "lowercase")]
+    enum Mode {
+        Trading,
+    }
+
+    fn code_of(body: &str) -> (String, Option<String>) {
+        let e = parse_json::<Input>(body.as_bytes()).unwrap_err();
+        (e.code.to_string(), e.param)
+    }
+
+    #[test]
+    fn each_kind_of_bad_body_gets_its_own_code() {
+        assert_eq!(code_of("{").0, "invalid_json");
+        assert_eq!(code_of("[1,2]").0, "invalid_type");
+        assert_eq!(
+            code_of(r#"{"name":"a","count":1,"mode":"trading","x":1}"#),
+            ("unknown_field".into(), Some("x".into()))
+        );
+        assert_eq!(
+            code_of(r#"{"name":"a","mode":"trading"}"#),
+            ("missing_field".into(), Some("count".into()))
+        );
+        assert_eq!(
+            code_of(r#"{"name":"a","count":"1","mode":"trading"}"#),
+            ("invalid_type".into(), Some("count".into()))
+        );
+        assert_eq!(
+            code_of(r#"{"name":"a","count":-1,"mode":"trading"}"#),
+            ("invalid_value".into(), Some("count".into()))
+        );
+        assert_eq!(
+            code_of(r#"{"name":"a","count":1,"mode":"listing"}"#),
+            ("invalid_enum_value".into(), Some("mode".into()))
+        );
+        assert_eq!(
+            code_of(r#"{"name":"a","count":1,"mode":"trading"} x"#).0,
+            "invalid_json"
+        );
+    }
+}

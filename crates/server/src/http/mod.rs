@@ -1,0 +1,84 @@
+//! The HTTP edge: errors, JSON bodies, query strings and pages of lists, authentication
+//! extractors, idempotency, and the layers every request passes (request id, logs, metrics,
+//! panics, time limits, body limits).
+
+pub mod auth;
+pub mod error;
+pub mod idempotency;
+pub mod json;
+pub mod openapi;
+pub mod query;
+
+pub use auth::{Auth, ClientIp, ConsumerAuth, MaybeAuth, MerchantAuth, OperatorAuth};
+pub use json::{Idem, Json, Reply};
+pub use query::{List, Page, PageParams, Query};
+
+use crate::error::{Error, Kind};
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::time::{Duration, Instant};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+
+/// Requests taking longer than this are answered 503.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
+
+/// Wraps the router in the layers every request passes, outermost first: request id, trace span
+/// (method, path without the query string, request id), panic catcher, metrics, time limit, and
+/// the body limit.
+pub fn layers(router: Router) -> Router {
+    router
+        .layer(axum::extract::DefaultBodyLimit::max(json::MAX_JSON_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(axum::middleware::from_fn(record_metrics))
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a handler panicked");
+            Error::new(Kind::Internal, "internal_error", "Something went wrong on our side.").into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req
+                        .extensions()
+                        .get::<RequestId>()
+                        .and_then(|id| id.header_value().to_str().ok())
+                        .unwrap_or("-");
+                    // The path only: query strings may carry phone numbers or codes.
+                    tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
+                    tracing::info!(status = res.status().as_u16(), ms = latency.as_secs_f64() * 1e3, "response");
+                }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

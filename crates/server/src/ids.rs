@@ -1,0 +1,200 @@
+//! Typed, prefixed ids: one type per entity, so a store id can never be passed where a merchant id
+//! is expected, and every id says what it names (`sto_…`, `mch_…`).
+//!
+//! An id is its prefix plus 26 characters of Crockford base32: 48 bits of milliseconds since the
+//! epoch then 80 random bits (the ULID layout). Ids therefore sort by creation time, which is what
+//! key-based pagination (`starting_after`) orders by. They are names, not secrets: anything that
+//! must not be guessed (tokens, keys, printed codes) uses [`random_token`] instead.
+
+use rand::RngCore;
+use std::fmt;
+
+const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+const BODY_LEN: usize = 26;
+
+/// Makes a fresh sortable id body (26 lowercase Crockford base32 characters).
+pub fn new_body() -> String {
+    let ms = jiff::Timestamp::now().as_millisecond().max(0) as u128;
+    let mut random = [0u8; 10];
+    rand::rng().fill_bytes(&mut random);
+    let mut value: u128 = (ms & 0xFFFF_FFFF_FFFF) << 80;
+    for (i, b) in random.iter().enumerate() {
+        value |= u128::from(*b) << (8 * (9 - i));
+    }
+    let mut out = [0u8; BODY_LEN];
+    for i in (0..BODY_LEN).rev() {
+        out[i] = CROCKFORD[(value & 31) as usize];
+        value >>= 5;
+    }
+    String::from_utf8(out.to_vec()).expect("alphabet is ASCII")
+}
+
+/// `bytes` random bytes as unpadded URL-safe base64: for tokens and secrets.
+pub fn random_token(bytes: usize) -> String {
+    use base64::Engine;
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// True when `body` could be an id body (length and alphabet).
+fn valid_body(body: &str) -> bool {
+    body.len() == BODY_LEN && body.bytes().all(|b| CROCKFORD.contains(&b))
+}
+
+/// Why a string is not an id of the expected type.
+#[derive(Debug, thiserror::Error)]
+#[error("not a valid {expected} id")]
+pub struct IdError {
+    pub expected: &'static str,
+}
+
+macro_rules! define_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh id.
+            pub fn generate() -> Self {
+                $name(format!("{}{}", $prefix, new_body()))
+            }
+
+            /// Parses an id of this type; anything else is an error.
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                match s.strip_prefix($prefix) {
+                    Some(body) if valid_body(body) => Ok($name(s.to_owned())),
+                    _ => Err(IdError { expected: $prefix }),
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                $name::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl From<$name> for crate::db::Value {
+            fn from(id: $name) -> Self {
+                crate::db::Value::Text(Some(id.0))
+            }
+        }
+
+        impl From<&$name> for crate::db::Value {
+            fn from(id: &$name) -> Self {
+                crate::db::Value::Text(Some(id.0.clone()))
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some(concat!("An id with the prefix `", $prefix, "`.")))
+                    .examples([concat!($prefix, "01jq3v7h0000000000000000ab")])
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+define_id!(
+    /// A consumer (`usr_`), guest or with a phone.
+    UserId,
+    "usr_"
+);
+define_id!(
+    /// A merchant's staff member (`stf_`).
+    StaffId,
+    "stf_"
+);
+define_id!(
+    /// A rider (`rdr_`).
+    RiderId,
+    "rdr_"
+);
+define_id!(
+    /// A platform operator (`opr_`).
+    OperatorId,
+    "opr_"
+);
+define_id!(
+    /// A merchant (`mch_`).
+    MerchantId,
+    "mch_"
+);
+define_id!(
+    /// A store (`sto_`).
+    StoreId,
+    "sto_"
+);
+define_id!(
+    /// A table in a store (`tbl_`).
+    TableId,
+    "tbl_"
+);
+define_id!(
+    /// A merchant API key (`key_`); its secret is the separate `sk_…` string.
+    ApiKeyId,
+    "key_"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_parse_back_and_carry_their_prefix() {
+        let id = StoreId::generate();
+        assert!(id.as_str().starts_with("sto_"));
+        assert_eq!(StoreId::parse(id.as_str()).unwrap(), id);
+    }
+
+    #[test]
+    fn an_id_of_another_type_is_rejected() {
+        let id = MerchantId::generate();
+        assert!(StoreId::parse(id.as_str()).is_err());
+        assert!(StoreId::parse("sto_short").is_err());
+        assert!(StoreId::parse("sto_01JQ3V7H0000000000000000AB").is_err());
+    }
+
+    #[test]
+    fn later_ids_sort_after_earlier_ones() {
+        let a = new_body();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_body();
+        assert!(a < b, "{a} < {b}");
+    }
+
+    #[test]
+    fn random_tokens_do_not_repeat() {
+        let a = random_token(32);
+        let b = random_token(32);
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+    }
+}

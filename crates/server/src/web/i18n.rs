@@ -1,0 +1,261 @@
+//! Page texts in zh-CN and en. The language comes from the `lang` cookie (set by the switcher),
+//! else from `Accept-Language`, else zh-CN.
+
+/// A page language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "zh-CN" | "zh" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The first supported language in an `Accept-Language` header (quality order respected).
+    pub fn from_accept_language(header: &str) -> Option<Lang> {
+        let mut langs: Vec<(f32, Lang)> = header
+            .split(',')
+            .filter_map(|part| {
+                let mut it = part.trim().split(';');
+                let tag = it.next()?.trim().to_ascii_lowercase();
+                let q = it
+                    .find_map(|p| {
+                        p.trim()
+                            .strip_prefix("q=")
+                            .and_then(|v| v.parse::<f32>().ok())
+                    })
+                    .unwrap_or(1.0);
+                let lang = if tag.starts_with("zh") {
+                    Lang::Zh
+                } else if tag.starts_with("en") {
+                    Lang::En
+                } else {
+                    return None;
+                };
+                Some((q, lang))
+            })
+            .collect();
+        langs.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+        langs.first().map(|(_, l)| *l)
+    }
+
+    /// The other language (for the switcher).
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Zh => Lang::En,
+            Lang::En => Lang::Zh,
+        }
+    }
+
+    /// The switcher's label for this language.
+    pub fn label(self) -> &'static str {
+        match self {
+            Lang::Zh => "中文",
+            Lang::En => "English",
+        }
+    }
+}
+
+/// Translates keys for one language; templates call `t.s("key")`.
+#[derive(Clone, Copy, Debug)]
+pub struct T {
+    pub lang: Lang,
+}
+
+impl T {
+    pub fn s(&self, key: &str) -> &'static str {
+        match TEXTS.iter().find(|(k, _, _)| *k == key) {
+            Some((_, zh, en)) => match self.lang {
+                Lang::Zh => zh,
+                Lang::En => en,
+            },
+            None => "?",
+        }
+    }
+}
+
+/// (key, zh-CN, en)
+static TEXTS: &[(&str, &str, &str)] = &[
+    ("app.name", "o2o 到店", "o2o"),
+    (
+        "app.tagline",
+        "扫码点单、到店支付、领券、会员",
+        "Scan, order, pay and save at shops near you",
+    ),
+    ("nav.home", "首页", "Home"),
+    ("nav.me", "我的", "Me"),
+    ("nav.login", "登录", "Log in"),
+    ("nav.logout", "退出登录", "Log out"),
+    ("nav.console", "商家后台", "Merchant console"),
+    ("home.nearby", "附近门店", "Stores near you"),
+    (
+        "home.locating",
+        "正在获取你的位置…",
+        "Finding where you are…",
+    ),
+    (
+        "home.default_center",
+        "未获取到位置，显示人民广场附近的门店。",
+        "Location unavailable: showing stores near People's Square.",
+    ),
+    ("home.use_location", "使用我的位置", "Use my location"),
+    ("home.none", "附近暂无门店。", "No stores nearby yet."),
+    ("home.recent", "最近看过", "Recently viewed"),
+    ("store.open", "营业中", "Open now"),
+    ("store.closed", "已打烊", "Closed"),
+    ("store.verified", "已认证商家", "Verified merchant"),
+    ("store.unverified", "未认证商家", "Unverified merchant"),
+    ("store.hours", "营业时间", "Opening hours"),
+    ("store.address", "地址", "Address"),
+    ("store.distance", "距离", "Distance"),
+    (
+        "store.not_found",
+        "找不到这家门店。",
+        "This store does not exist.",
+    ),
+    ("login.title", "手机号登录", "Log in with your phone"),
+    ("login.phone", "手机号", "Mobile number"),
+    ("login.send_code", "获取验证码", "Send code"),
+    ("login.code", "验证码", "Code"),
+    (
+        "login.code_sent",
+        "验证码已发送至尾号",
+        "We sent a code to the number ending",
+    ),
+    ("login.submit", "登录", "Log in"),
+    (
+        "login.guest_kept",
+        "登录后，你以游客身份做过的事都会保留。",
+        "Anything you did as a guest stays with you after logging in.",
+    ),
+    ("me.title", "我的", "Me"),
+    ("me.phone", "手机尾号", "Phone ending"),
+    (
+        "me.guest",
+        "你正在以游客身份浏览。",
+        "You are browsing as a guest.",
+    ),
+    ("console.title", "商家后台", "Merchant console"),
+    ("console.signup", "商家入驻", "Sign up your business"),
+    ("console.login", "商家登录", "Merchant login"),
+    ("console.email", "邮箱", "Email"),
+    (
+        "console.password",
+        "密码（至少 8 位）",
+        "Password (8+ characters)",
+    ),
+    ("console.merchant_name", "商家名称", "Business name"),
+    ("console.mode", "经营模式", "Mode"),
+    (
+        "console.mode.trading",
+        "交易（收款）",
+        "Trading (takes payments)",
+    ),
+    (
+        "console.mode.listing",
+        "仅展示（不收款）",
+        "Listing (no payments)",
+    ),
+    ("console.create_account", "创建商家", "Create merchant"),
+    (
+        "console.have_account",
+        "已有账号？登录",
+        "Have an account? Log in",
+    ),
+    (
+        "console.no_account",
+        "还没有账号？入驻",
+        "No account yet? Sign up",
+    ),
+    ("console.stores", "门店", "Stores"),
+    ("console.add_store", "新增门店", "Add a store"),
+    ("console.store_name", "门店名称", "Store name"),
+    ("console.lat", "纬度", "Latitude"),
+    ("console.lng", "经度", "Longitude"),
+    ("console.timezone", "时区", "Time zone"),
+    (
+        "console.opening_hours",
+        "营业时间（OSM 格式）",
+        "Opening hours (OSM syntax)",
+    ),
+    (
+        "console.delivery_radius",
+        "配送半径（米）",
+        "Delivery radius (m)",
+    ),
+    ("console.fence_radius", "到店范围（米）", "Fence radius (m)"),
+    ("console.save", "保存", "Save"),
+    ("console.tables", "桌台", "Tables"),
+    ("console.add_table", "新增桌台", "Add table"),
+    ("console.table_label", "桌号", "Table label"),
+    ("console.no_tables", "还没有桌台。", "No tables yet."),
+    ("console.no_stores", "还没有门店。", "No stores yet."),
+    ("console.staff", "员工", "Staff"),
+    ("console.add_staff", "新增员工", "Add staff"),
+    ("console.role", "角色", "Role"),
+    ("console.role.owner", "店主", "Owner"),
+    ("console.role.manager", "店长", "Manager"),
+    ("console.role.cashier", "收银员", "Cashier"),
+    ("console.api_keys", "API 密钥", "API keys"),
+    ("console.create_key", "创建密钥", "Create key"),
+    ("console.key_name", "用途", "Name"),
+    (
+        "console.key_once",
+        "请立即复制：此密钥只显示这一次。",
+        "Copy it now: this secret is shown only once.",
+    ),
+    ("console.revoke", "吊销", "Revoke"),
+    ("console.revoked", "已吊销", "Revoked"),
+    ("console.signed_in_as", "当前登录", "Signed in as"),
+    ("error.title", "出错了", "Something went wrong"),
+    ("error.back", "返回首页", "Back to home"),
+    (
+        "error.not_found",
+        "页面不存在。",
+        "This page does not exist.",
+    ),
+    (
+        "error.csrf",
+        "表单已过期，请返回重试。",
+        "This form has expired; go back and try again.",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_the_best_supported_language() {
+        assert_eq!(Lang::from_accept_language("en-US,en;q=0.9"), Some(Lang::En));
+        assert_eq!(
+            Lang::from_accept_language("fr;q=1, zh-CN;q=0.8, en;q=0.5"),
+            Some(Lang::Zh)
+        );
+        assert_eq!(Lang::from_accept_language("fr"), None);
+    }
+
+    #[test]
+    fn every_key_has_both_languages_and_is_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for (k, zh, en) in TEXTS {
+            assert!(seen.insert(*k), "duplicate key {k}");
+            assert!(!zh.is_empty() && !en.is_empty(), "{k}");
+        }
+        assert_eq!(T { lang: Lang::En }.s("nav.login"), "Log in");
+        assert_eq!(T { lang: Lang::Zh }.s("nav.login"), "登录");
+    }
+}

@@ -1,0 +1,309 @@
+//! Pages: server-rendered, mobile-first HTML (askama templates, escaped by construction) in
+//! zh-CN and en, with static assets embedded in the binary (no CDN).
+//!
+//! Every page handler takes a [`PageCtx`]: the language, the page session (from the
+//! `o2o_session` cookie) and the CSRF token. Forms carry that token in a hidden `csrf` field and
+//! it must equal the `o2o_csrf` cookie (double submit; the cookie is `SameSite=Strict`, so another
+//! site cannot make the browser send it).
+
+pub mod i18n;
+
+use crate::app::AppState;
+use crate::error::{Error, Kind};
+use crate::http::auth::{SESSION_COOKIE, cookie_value};
+use crate::identity::{Principal, service as identity};
+use askama::Template;
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+pub use i18n::{Lang, T};
+use serde::Deserialize;
+
+const CSRF_COOKIE: &str = "o2o_csrf";
+const LANG_COOKIE: &str = "lang";
+
+/// What every page knows about its request.
+pub struct PageCtx {
+    pub t: T,
+    pub principal: Option<Principal>,
+    pub csrf: String,
+    /// Cookies to set on the response (a new CSRF token, a session).
+    pub set_cookies: Vec<String>,
+    pub secure: bool,
+    pub path: String,
+}
+
+impl FromRequestParts<AppState> for PageCtx {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let lang = cookie_value(parts, LANG_COOKIE)
+            .and_then(|v| Lang::parse(&v))
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(Lang::from_accept_language)
+            })
+            .unwrap_or(Lang::Zh);
+        let principal = match cookie_value(parts, SESSION_COOKIE) {
+            Some(token) => identity::authenticate(&state.db, &token).await?,
+            None => None,
+        };
+        let secure = state.config.secure_cookies();
+        let mut set_cookies = Vec::new();
+        let csrf = match cookie_value(parts, CSRF_COOKIE).filter(|v| v.len() >= 20 && v.len() <= 64)
+        {
+            Some(v) => v,
+            None => {
+                let v = crate::ids::random_token(24);
+                set_cookies.push(cookie(CSRF_COOKIE, &v, "Strict", secure, None));
+                v
+            }
+        };
+        Ok(PageCtx {
+            t: T { lang },
+            principal,
+            csrf,
+            set_cookies,
+            secure,
+            path: parts.uri.path().to_owned(),
+        })
+    }
+}
+
+/// A `Set-Cookie` value: HttpOnly always, Secure when the public URL is HTTPS.
+pub fn cookie(
+    name: &str,
+    value: &str,
+    same_site: &str,
+    secure: bool,
+    max_age_s: Option<i64>,
+) -> String {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}");
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age_s {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    c
+}
+
+impl PageCtx {
+    /// Fails unless a submitted form carries this browser's CSRF token.
+    pub fn check_csrf(&self, submitted: &str) -> Result<(), PageError> {
+        let fresh = self.set_cookies.iter().any(|c| c.starts_with(CSRF_COOKIE));
+        if fresh || submitted.is_empty() || submitted != self.csrf {
+            return Err(PageError {
+                status: StatusCode::FORBIDDEN,
+                message: self.t.s("error.csrf").to_owned(),
+                t: self.t,
+            });
+        }
+        Ok(())
+    }
+
+    /// Sets the page session cookie (after a login).
+    pub fn set_session(&mut self, token: &str, max_age_s: i64) {
+        self.set_cookies.push(cookie(
+            SESSION_COOKIE,
+            token,
+            "Lax",
+            self.secure,
+            Some(max_age_s),
+        ));
+    }
+
+    /// Clears the page session cookie (logout).
+    pub fn clear_session(&mut self) {
+        self.set_cookies
+            .push(cookie(SESSION_COOKIE, "", "Lax", self.secure, Some(0)));
+    }
+
+    /// Renders a template into a response carrying the pending cookies.
+    pub fn render(&self, template: &impl Template) -> Result<Response, PageError> {
+        let html = template
+            .render()
+            .map_err(|e| PageError::internal(self.t, e))?;
+        Ok(self.with_cookies(Html(html).into_response()))
+    }
+
+    /// A 303 redirect carrying the pending cookies.
+    pub fn redirect(&self, to: &str) -> Response {
+        self.with_cookies(Redirect::to(to).into_response())
+    }
+
+    fn with_cookies(&self, mut response: Response) -> Response {
+        for c in &self.set_cookies {
+            if let Ok(v) = HeaderValue::from_str(c) {
+                response.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        response
+    }
+
+    /// The login state the layout shows.
+    pub fn logged_in(&self) -> bool {
+        self.principal.as_ref().is_some_and(|p| !p.guest)
+    }
+}
+
+/// Only local paths may be redirect targets (no open redirects).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() < 500 =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+/// A page that failed: shown as an HTML error page with the right status.
+pub struct PageError {
+    pub status: StatusCode,
+    pub message: String,
+    pub t: T,
+}
+
+impl PageError {
+    pub fn internal(t: T, e: impl Into<anyhow::Error>) -> PageError {
+        let e: anyhow::Error = e.into();
+        tracing::error!(error = ?e, "page failed");
+        PageError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: t.s("error.title").to_owned(),
+            t,
+        }
+    }
+
+    pub fn from_error(t: T, e: Error) -> PageError {
+        e.log();
+        let (status, _) = crate::http::error::status_of(e.kind);
+        let message = if e.kind == Kind::Internal {
+            t.s("error.title").to_owned()
+        } else {
+            e.message
+        };
+        PageError { status, message, t }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    t: T,
+    message: &'a str,
+    logged_in: bool,
+    path: &'a str,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let page = ErrorPage {
+            t: self.t,
+            message: &self.message,
+            logged_in: false,
+            path: "/",
+        };
+        match page.render() {
+            Ok(html) => (self.status, Html(html)).into_response(),
+            Err(_) => (self.status, self.message).into_response(),
+        }
+    }
+}
+
+/// Runs a page-level step, turning a service error into an error page.
+pub trait OrPage<V> {
+    fn or_page(self, t: T) -> Result<V, PageError>;
+}
+
+impl<V> OrPage<V> for Result<V, Error> {
+    fn or_page(self, t: T) -> Result<V, PageError> {
+        self.map_err(|e| PageError::from_error(t, e))
+    }
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    next: Option<String>,
+}
+
+/// Switches the page language and goes back.
+async fn switch_lang(
+    ctx: PageCtx,
+    Path(code): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let lang = Lang::parse(&code).unwrap_or(Lang::Zh);
+    let mut response = ctx.redirect(&safe_next(q.next.as_deref()));
+    if let Ok(v) = HeaderValue::from_str(&cookie(
+        LANG_COOKIE,
+        lang.code(),
+        "Lax",
+        ctx.secure,
+        Some(31_536_000),
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+const APP_CSS: &str = include_str!("../../assets/app.css");
+const APP_JS: &str = include_str!("../../assets/app.js");
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    (headers, body).into_response()
+}
+
+/// Unknown paths: a JSON error under `/v1/`, a page elsewhere.
+async fn fallback(uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    if uri.path().starts_with("/v1/") || uri.path() == "/v1" {
+        return Error::not_found("route_not_found", "No such endpoint.").into_response();
+    }
+    let lang = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Lang::from_accept_language)
+        .unwrap_or(Lang::Zh);
+    let t = T { lang };
+    PageError {
+        status: StatusCode::NOT_FOUND,
+        message: t.s("error.not_found").to_owned(),
+        t,
+    }
+    .into_response()
+}
+
+/// Every page route.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/lang/{code}", get(switch_lang))
+        .route(
+            "/assets/app.css",
+            get(|| async { asset("text/css; charset=utf-8", APP_CSS) }),
+        )
+        .route(
+            "/assets/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .merge(crate::identity::pages::router())
+        .merge(crate::stores::pages::router())
+        .merge(crate::merchants::pages::router())
+        .fallback(fallback)
+}
