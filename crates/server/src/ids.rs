@@ -21,6 +21,15 @@ pub fn new_body() -> String {
     for (i, b) in random.iter().enumerate() {
         value |= u128::from(*b) << (8 * (9 - i));
     }
+    // Monotonic within the process: an id made in the same millisecond as the previous one
+    // still sorts after it (the ULID rule), so creation order is key order.
+    static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
+    if let Ok(mut last) = LAST.lock() {
+        if value <= *last {
+            value = *last + 1;
+        }
+        *last = value;
+    }
     let mut out = [0u8; BODY_LEN];
     for i in (0..BODY_LEN).rev() {
         out[i] = CROCKFORD[(value & 31) as usize];
@@ -183,11 +192,9 @@ mod tests {
     }
 
     #[test]
-    fn later_ids_sort_after_earlier_ones() {
-        let a = new_body();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let b = new_body();
-        assert!(a < b, "{a} < {b}");
+    fn later_ids_sort_after_earlier_ones_even_within_a_millisecond() {
+        let ids: Vec<String> = (0..1_000).map(|_| new_body()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]

@@ -339,7 +339,7 @@ impl Db {
 
     /// Checks the database answers (for `/readyz`).
     pub async fn ping(&self) -> DbResult<()> {
-        let _: (i64,) = self.fetch_one(query("SELECT 1")).await?;
+        let _: (i64,) = self.fetch_one(query("SELECT CAST(1 AS BIGINT)")).await?;
         Ok(())
     }
 

@@ -1,0 +1,258 @@
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn health_readiness_and_metrics_answer() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz", None).await.body["status"], "ok");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.body["database"], backend());
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("http_requests_total"), "{metrics}");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = spawn_app().await;
+    let a = app.get("/healthz", None).await;
+    let b = app.get("/v1/nowhere", None).await;
+    let id_a = a
+        .headers
+        .get("request-id")
+        .expect("request-id")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let id_b = b
+        .headers
+        .get("request-id")
+        .expect("request-id")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(id_a, id_b);
+}
+
+#[tokio::test]
+async fn an_unknown_endpoint_is_a_json_404() {
+    let app = spawn_app().await;
+    let r = app.get("/v1/nowhere", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.code(), "route_not_found");
+    assert_eq!(r.body["error"]["type"], "not_found");
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_specific_codes_and_change_nothing() {
+    let app = spawn_app().await;
+    let send_raw = |body: &'static str, content_type: &'static str| {
+        app.client
+            .post(app.url("/v1/merchants"))
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let r = app.send(send_raw("{\"name\": ", "application/json")).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
+    let r = app
+        .send(send_raw("name=x", "application/x-www-form-urlencoded"))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    );
+    let r = app.post("/v1/merchants", json!({"name": 5, "mode": "trading", "owner": {"email": "a@b.test", "password": "password-1"}}), None).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "invalid_type")
+    );
+    assert_eq!(r.body["error"]["param"], "name");
+    let huge = "x".repeat(200 * 1024);
+    let r = app
+        .post("/v1/merchants", json!({"name": huge, "mode": "trading", "owner": {"email": "a@b.test", "password": "password-1"}}), None)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+    );
+    assert_eq!(app.count("merchants").await, 0);
+}
+
+#[tokio::test]
+async fn huge_pages_and_bad_cursors_are_refused() {
+    let app = spawn_app().await;
+    let (mid, owner) = app.merchant("Pages").await;
+    let r = app
+        .get(
+            &format!("/v1/merchants/{mid}/staff?limit=1000"),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (StatusCode::BAD_REQUEST, "limit_out_of_range")
+    );
+    let r = app
+        .get(&format!("/v1/merchants/{mid}/staff?limit=0"), Some(&owner))
+        .await;
+    assert_eq!(r.code(), "limit_out_of_range");
+    let r = app
+        .get(
+            &format!("/v1/merchants/{mid}/staff?limit=ten"),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(r.code(), "invalid_query");
+    let r = app
+        .get(
+            &format!("/v1/merchants/{mid}/staff?starting_after=';drop"),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(r.code(), "invalid_cursor");
+}
+
+#[tokio::test]
+async fn a_retried_post_with_the_same_key_has_one_effect_and_the_same_answer() {
+    let app = spawn_app().await;
+    let (mid, owner) = app.merchant("Idem Cafe").await;
+    let body = json!({"merchant_id": mid, "name": "Once", "address": "1 Road", "lat": 31.2, "lng": 121.4,
+        "timezone": "Asia/Shanghai", "opening_hours": "24/7"});
+    let first = app
+        .post_idem("/v1/stores", body.clone(), Some(&owner), "key-1")
+        .await;
+    let second = app
+        .post_idem("/v1/stores", body.clone(), Some(&owner), "key-1")
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(second.status, StatusCode::CREATED);
+    assert_eq!(first.body, second.body);
+    assert_eq!(app.count("stores").await, 1);
+    let mut other = body.clone();
+    other["name"] = json!("Twice");
+    let reused = app
+        .post_idem("/v1/stores", other, Some(&owner), "key-1")
+        .await;
+    assert_eq!(
+        (reused.status, reused.code()),
+        (StatusCode::CONFLICT, "idempotency_key_reused")
+    );
+    assert_eq!(app.count("stores").await, 1);
+}
+
+#[tokio::test]
+async fn concurrent_retries_with_one_key_create_one_thing() {
+    let app = spawn_app().await;
+    let (mid, owner) = app.merchant("Race Cafe").await;
+    let body = json!({"merchant_id": mid, "name": "Raced", "address": "1 Road", "lat": 31.2, "lng": 121.4,
+        "timezone": "Asia/Shanghai", "opening_hours": "24/7"});
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let client = app.client.clone();
+        let url = app.url("/v1/stores");
+        let body = body.clone();
+        let owner = owner.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .bearer_auth(owner)
+                .header("Idempotency-Key", "race")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }));
+    }
+    let mut created_ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            StatusCode::CREATED => {
+                created_ids.insert(body["id"].as_str().unwrap().to_owned());
+            }
+            StatusCode::CONFLICT => assert_eq!(body["error"]["code"], "idempotency_key_in_use"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(created_ids.len(), 1, "every success names the same store");
+    assert_eq!(app.count("stores").await, 1);
+}
+
+#[tokio::test]
+async fn a_login_replayed_with_its_key_does_not_reveal_the_token_again() {
+    let app = spawn_app().await;
+    app.post("/v1/auth/otp", json!({"phone": "13800000009"}), None)
+        .await;
+    let code = app.latest_code("13800000009").await;
+    let body = json!({"phone": "13800000009", "code": code});
+    let first = app
+        .post_idem("/v1/sessions", body.clone(), None, "login-1")
+        .await;
+    assert!(first.body["token"].is_string());
+    let replay = app.post_idem("/v1/sessions", body, None, "login-1").await;
+    assert_eq!(replay.status, StatusCode::CREATED);
+    assert!(replay.body["token"].is_null());
+    assert_eq!(
+        replay.body["principal"]["id"],
+        first.body["principal"]["id"]
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_operation() {
+    let app = spawn_app().await;
+    let doc = app.get("/openapi.json", None).await;
+    assert_eq!(doc.body["openapi"], "3.1.0");
+    let paths = doc.body["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/auth/otp", "post"),
+        ("/v1/sessions", "post"),
+        ("/v1/sessions/current", "delete"),
+        ("/v1/me", "get"),
+        ("/v1/merchants", "post"),
+        ("/v1/merchants/{id}/staff", "post"),
+        ("/v1/merchants/{id}/api-keys", "post"),
+        ("/v1/stores", "get"),
+        ("/v1/stores", "post"),
+        ("/v1/stores/{id}", "patch"),
+        ("/v1/stores/{id}/tables", "post"),
+        ("/v1/dev/outbox", "get"),
+        ("/healthz", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} undocumented"
+        );
+    }
+    assert!(doc.body["components"]["schemas"]["ErrorBody"].is_object());
+    let docs = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_server_stop_cleanly() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    let base = app.base.clone();
+    tokio::time::timeout(std::time::Duration::from_secs(10), app.stop())
+        .await
+        .expect("stopped in time");
+    assert!(
+        reqwest::get(format!("{base}/healthz")).await.is_err(),
+        "nothing listens after shutdown"
+    );
+}

@@ -1,0 +1,310 @@
+//! `spawn_app()`: a real server on port 0 with a fresh database per test: a temporary SQLite
+//! file, or, when `O2O_TEST_POSTGRES_URL` is set, a fresh schema in that PostgreSQL database.
+
+use o2o_server::{AppState, Config, Settings};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Which backend this test run uses.
+pub fn backend() -> &'static str {
+    if std::env::var("O2O_TEST_POSTGRES_URL").is_ok_and(|v| !v.is_empty()) {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        dev: Some(true),
+        data_dir: Some(dir.path().to_path_buf()),
+        max_connections: Some(4),
+        ..Settings::default()
+    };
+    let mut pg_schema = None;
+    if let Ok(url) = std::env::var("O2O_TEST_POSTGRES_URL")
+        && !url.is_empty()
+    {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let schema = format!(
+            "t_{}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst),
+            rand_suffix()
+        );
+        let pool = sqlx::PgPool::connect(&url)
+            .await
+            .expect("connect to O2O_TEST_POSTGRES_URL");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&pool)
+            .await
+            .expect("create schema");
+        pool.close().await;
+        settings.database_url = Some(url);
+        pg_schema = Some(schema);
+    }
+    let mut config = Config::resolve(settings).expect("config");
+    config.pg_schema = pg_schema;
+    adjust(&mut config);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().unwrap();
+    config.public_url = format!("http://{addr}");
+    let state = AppState::open(config).await.expect("open app");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server_state = state.clone();
+    let server = tokio::spawn(async move {
+        o2o_server::serve::serve(listener, server_state, async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("serve");
+    });
+    TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        state,
+        stop: Some(stop),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    format!(
+        "{:x}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}
+
+/// A response: status and JSON body (`Value::Null` when the body is not JSON).
+pub struct Res {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Res {
+    /// The error code of an error response.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Res {
+        let r = req.send().await.expect("request");
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        Res {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Res {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value, token: Option<&str>) -> Res {
+        let mut req = self.client.post(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req).await
+    }
+
+    pub async fn post_idem(&self, path: &str, body: Value, token: Option<&str>, key: &str) -> Res {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .header("Idempotency-Key", key);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value, token: Option<&str>) -> Res {
+        let mut req = self.client.patch(self.url(path)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Res {
+        let mut req = self.client.delete(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        self.send(req).await
+    }
+
+    /// The newest code the dev outbox holds for `phone`.
+    pub async fn latest_code(&self, phone: &str) -> String {
+        let res = self
+            .get(&format!("/v1/dev/outbox?to={}", urlencode(phone)), None)
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        res.body["data"][0]["code"]
+            .as_str()
+            .expect("a code in the outbox")
+            .to_owned()
+    }
+
+    /// Logs a consumer in by phone (asking for a code first); returns the token.
+    pub async fn consumer_token(&self, phone: &str, guest_token: Option<&str>) -> String {
+        let res = self
+            .post("/v1/auth/otp", json!({ "phone": phone }), None)
+            .await;
+        assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.body);
+        let code = self.latest_code(phone).await;
+        let res = self
+            .post(
+                "/v1/sessions",
+                json!({ "phone": phone, "code": code }),
+                guest_token,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+        res.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Signs a merchant up and logs its owner in: (merchant id, owner token).
+    pub async fn merchant(&self, name: &str) -> (String, String) {
+        let email = format!(
+            "owner-{}@{}.test",
+            rand_suffix(),
+            name.to_lowercase().replace(' ', "-")
+        );
+        let res = self
+            .post(
+                "/v1/merchants",
+                json!({ "name": name, "mode": "trading", "owner": { "email": email, "password": "secret-pass-1" } }),
+                None,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+        let id = res.body["id"].as_str().unwrap().to_owned();
+        let token = self.password_token(&email, "secret-pass-1").await;
+        (id, token)
+    }
+
+    pub async fn password_token(&self, email: &str, password: &str) -> String {
+        let res = self
+            .post(
+                "/v1/sessions",
+                json!({ "email": email, "password": password }),
+                None,
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+        res.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Opens a store for the merchant at the given point; returns its id.
+    pub async fn store(
+        &self,
+        merchant_id: &str,
+        token: &str,
+        name: &str,
+        lat: f64,
+        lng: f64,
+    ) -> String {
+        let res = self
+            .post(
+                "/v1/stores",
+                json!({
+                    "merchant_id": merchant_id, "name": name, "address": "1 Test Road", "lat": lat, "lng": lng,
+                    "timezone": "Asia/Shanghai", "opening_hours": "Mo-Su 00:00-24:00",
+                    "delivery_radius_m": 3000, "fence_radius_m": 200
+                }),
+                Some(token),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+        res.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Counts rows of a table (for "nothing was written" checks).
+    pub async fn count(&self, table: &'static str) -> i64 {
+        let sql: &'static str = match table {
+            "merchants" => "SELECT COUNT(*) FROM merchants",
+            "stores" => "SELECT COUNT(*) FROM stores",
+            "accounts" => "SELECT COUNT(*) FROM accounts",
+            "store_tables" => "SELECT COUNT(*) FROM store_tables",
+            "users" => "SELECT COUNT(*) FROM users",
+            "api_keys" => "SELECT COUNT(*) FROM api_keys",
+            other => panic!("no count for {other}"),
+        };
+        let (n,): (i64,) = self
+            .state
+            .db
+            .fetch_one(o2o_server::db::query(sql))
+            .await
+            .unwrap();
+        n
+    }
+
+    /// Moves every one-time code an hour into the past, as if the per-phone wait had passed.
+    pub async fn age_codes(&self) {
+        self.state
+            .db
+            .execute(o2o_server::db::query(
+                "UPDATE otp_codes SET created_at = created_at - 3600000000",
+            ))
+            .await
+            .unwrap();
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.server.take() {
+            let _ = h.await;
+        }
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B")
+}

@@ -1,0 +1,176 @@
+use crate::helpers::*;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn the_home_page_speaks_the_browsers_language_and_switches() {
+    let app = spawn_app().await;
+    let zh = app
+        .client
+        .get(app.url("/"))
+        .header("accept-language", "zh-CN,zh;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    let zh_html = zh.text().await.unwrap();
+    assert!(zh_html.contains("附近门店"), "{zh_html}");
+    assert!(zh_html.contains("lang=\"zh-CN\""));
+    let en = app
+        .client
+        .get(app.url("/"))
+        .header("accept-language", "en-US,en;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert!(en.text().await.unwrap().contains("Stores near you"));
+    let switch = app
+        .client
+        .get(app.url("/lang/en?next=/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(switch.status(), StatusCode::SEE_OTHER);
+    assert_eq!(switch.headers()["location"], "/login");
+    let cookies: Vec<&str> = switch
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("lang=en")),
+        "{cookies:?}"
+    );
+    let page = app
+        .client
+        .get(app.url("/login"))
+        .header("accept-language", "zh-CN")
+        .header("cookie", "lang=en")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Log in with your phone")
+    );
+}
+
+#[tokio::test]
+async fn switching_language_never_redirects_off_site() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(app.url("/lang/en?next=//evil.example/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/");
+}
+
+#[tokio::test]
+async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .post(app.url("/console/signup"))
+        .form(&[
+            ("csrf", "forged-token-forged-token"),
+            ("name", "Evil"),
+            ("mode", "trading"),
+            ("email", "e@evil.test"),
+            ("password", "password-1"),
+        ])
+        .header("cookie", "o2o_csrf=another-token-entirely-1234")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("merchants").await, 0);
+}
+
+#[tokio::test]
+async fn session_cookies_are_http_only_and_same_site() {
+    let app = spawn_app().await;
+    let page = app
+        .client
+        .get(app.url("/console/signup"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let csrf = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("o2o_csrf=")
+        .to_owned();
+    let r = app
+        .client
+        .post(app.url("/console/signup"))
+        .header("cookie", format!("o2o_csrf={csrf}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Good Cafe"),
+            ("mode", "trading"),
+            ("email", "g@good.test"),
+            ("password", "password-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/console");
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("o2o_session="))
+        .expect("session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    assert_eq!(app.count("merchants").await, 1);
+}
+
+#[tokio::test]
+async fn a_cookie_session_cannot_change_state_through_the_api_without_the_csrf_header() {
+    let app = spawn_app().await;
+    let (mid, owner) = app.merchant("Cookie Cafe").await;
+    let r = app
+        .client
+        .post(app.url("/v1/stores"))
+        .header("cookie", format!("o2o_session={owner}"))
+        .json(&serde_json::json!({"merchant_id": mid, "name": "X", "address": "x", "lat": 1.0, "lng": 1.0, "timezone": "Asia/Shanghai", "opening_hours": "24/7"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("stores").await, 0);
+}
+
+#[tokio::test]
+async fn an_unknown_page_is_a_friendly_404() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(app.url("/no/such/page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.text().await.unwrap().contains("<html"));
+    let r = app
+        .client
+        .get(app.url("/stores/sto_missing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
