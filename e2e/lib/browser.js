@@ -93,3 +93,16 @@ export async function api(urlPath, { method, body, token, headers = {} } = {}) {
   }
   return { status: res.status, body: parsed, headers: res.headers };
 }
+
+/**
+ * Click something that navigates (a form's submit button, a link) and wait until the page it
+ * leads to has loaded, redirects followed. Works when the new page has the same URL as the old
+ * one (a POST that redirects back). Returns the main response of the last navigation (or null).
+ */
+export async function clickAndWait(page, selector, { timeout = 15_000 } = {}) {
+  const [response] = await Promise.all([
+    page.waitForNavigation({ waitUntil: 'load', timeout }),
+    page.click(selector, { timeout }),
+  ]);
+  return response;
+}
