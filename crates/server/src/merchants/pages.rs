@@ -491,9 +491,36 @@ struct KeysPage<'a> {
     is_owner: bool,
 }
 
-async fn keys_page(State(app): State<AppState>, ctx: PageCtx) -> Result<Response, PageError> {
+/// A just-created secret travels to the next page once, in a short-lived cookie limited to that
+/// page, so the form can redirect (a reload never creates a second key).
+const SECRET_FLASH: &str = "o2o_new_secret";
+
+async fn keys_page(
+    State(app): State<AppState>,
+    mut ctx: PageCtx,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, PageError> {
     let c = require_console!(app, ctx);
-    render_keys(&app, &ctx, &c, None).await
+    let secret = headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, v)| *k == SECRET_FLASH && v.starts_with("sk_"))
+        .map(|(_, v)| v.to_owned());
+    if secret.is_some() {
+        ctx.set_cookies.push(format!(
+            "{SECRET_FLASH}=; Path=/console/api-keys; HttpOnly; SameSite=Strict; Max-Age=0{}",
+            if ctx.secure { "; Secure" } else { "" }
+        ));
+    }
+    let mut response = render_keys(&app, &ctx, &c, secret).await?;
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }
 
 async fn render_keys(
@@ -551,12 +578,14 @@ async fn create_key(
         .await
         .or_page(ctx.t)?;
     tx.commit().await.map_err(Error::from).or_page(ctx.t)?;
-    let mut response = render_keys(&app, &ctx, &c, created.secret).await?;
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    let mut ctx = ctx;
+    if let Some(secret) = created.secret {
+        ctx.set_cookies.push(format!(
+            "{SECRET_FLASH}={secret}; Path=/console/api-keys; HttpOnly; SameSite=Strict; Max-Age=120{}",
+            if ctx.secure { "; Secure" } else { "" }
+        ));
+    }
+    Ok(ctx.redirect("/console/api-keys"))
 }
 
 async fn revoke_key(

@@ -33,6 +33,7 @@ pub struct PageCtx {
     /// Cookies to set on the response (a new CSRF token, a session).
     pub set_cookies: Vec<String>,
     pub secure: bool,
+    /// This page's path with its query string, for "come back here" links.
     pub path: String,
 }
 
@@ -74,7 +75,11 @@ impl FromRequestParts<AppState> for PageCtx {
             csrf,
             set_cookies,
             secure,
-            path: parts.uri.path().to_owned(),
+            path: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_else(|| "/".to_owned()),
         })
     }
 }
