@@ -9,6 +9,7 @@
 
 pub mod emv;
 pub mod paycode;
+pub mod printed;
 pub mod render;
 pub mod token;
 

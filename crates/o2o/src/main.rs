@@ -29,6 +29,18 @@ enum Command {
     /// Platform operators.
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// The keys that sign consumer-presented codes.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key; it signs from the servers' next start, while older keys keep
+    /// verifying the codes they signed until those expire.
+    Rotate(DbArgs),
+    /// Print the public keys.
+    Show(DbArgs),
 }
 
 #[derive(Subcommand)]
@@ -56,6 +68,12 @@ struct DbArgs {
     /// A configuration file (default: ./o2o.toml when present).
     #[arg(long, env = "O2O_CONFIG")]
     config: Option<PathBuf>,
+    /// The code-signing key file (default: <data-dir>/signing-keys.json).
+    #[arg(long, env = "O2O_SIGNING_KEYS_FILE")]
+    signing_keys_file: Option<PathBuf>,
+    /// A font with CJK glyphs for PDF sheets (default: found among the system's fonts).
+    #[arg(long, env = "O2O_CJK_FONT")]
+    cjk_font: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -83,6 +101,8 @@ fn settings(db: &DbArgs) -> anyhow::Result<Settings> {
     let flags = Settings {
         database_url: db.database_url.clone(),
         data_dir: db.data_dir.clone(),
+        signing_keys_file: db.signing_keys_file.clone(),
+        cjk_font: db.cjk_font.clone(),
         ..Settings::default()
     };
     Ok(flags.or(Settings::from_file(db.config.as_deref())?))
@@ -159,6 +179,29 @@ async fn main() -> anyhow::Result<()> {
                 println!("  {line}");
             }
             state.db.close().await;
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate(db)) => {
+            let config = Config::resolve(settings(&db)?)?;
+            let id = o2o_server::codes::keys::rotate(&config.signing_keys_file)?;
+            println!(
+                "signing key {id} added to {}; restart the servers to sign with it",
+                config.signing_keys_file.display()
+            );
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Show(db)) => {
+            let config = Config::resolve(settings(&db)?)?;
+            let keys = o2o_server::codes::keys::load_or_create(&config.signing_keys_file)?;
+            for (id, key) in keys.public_keys() {
+                let marker = if id == keys.active_id() {
+                    " (signs)"
+                } else {
+                    ""
+                };
+                let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+                println!("key {id}{marker}: ed25519 {hex}");
+            }
             Ok(())
         }
         Command::Operator(OperatorCommand::Add {

@@ -15,4 +15,25 @@
     }, { timeout: 5000, maximumAge: 60000 });
   }
   document.addEventListener('DOMContentLoaded', locate);
+
+  // The pay-code page holds a few codes, each valid in its own window: show the current one and
+  // reload for fresh codes shortly before the last one expires.
+  function rotatePayCodes() {
+    var codes = Array.prototype.slice.call(document.querySelectorAll('[data-pay-code]'));
+    if (!codes.length) return;
+    function tick() {
+      var now = Date.now();
+      var current = null;
+      codes.forEach(function (el) {
+        var from = Date.parse(el.getAttribute('data-valid-from'));
+        var until = Date.parse(el.getAttribute('data-expires-at'));
+        if (!current && now >= from - 1000 && now < until - 5000) current = el;
+      });
+      if (!current) { location.reload(); return; }
+      codes.forEach(function (el) { el.hidden = el !== current; });
+    }
+    tick();
+    setInterval(tick, 1000);
+  }
+  document.addEventListener('DOMContentLoaded', rotatePayCodes);
 })();

@@ -16,6 +16,8 @@ pub struct Inner {
     pub sms: Arc<dyn SmsSender>,
     pub passwords: Passwords,
     pub metrics: PrometheusHandle,
+    /// The keys that sign consumer-presented codes.
+    pub keys: o2o_codes::Keyring,
 }
 
 /// Cheap to clone; handlers take it with `State<AppState>`.
@@ -53,12 +55,14 @@ impl AppState {
         })
         .await?;
         db.migrate().await?;
+        let keys = crate::codes::keys::load_or_create(&config.signing_keys_file)?;
         Ok(AppState(Arc::new(Inner {
             db,
             config,
             sms: Arc::new(OutboxOnly),
             passwords: Passwords::default(),
             metrics: metrics_handle(),
+            keys,
         })))
     }
 }

@@ -41,6 +41,11 @@ pub struct Settings {
     pub log_format: Option<LogFormat>,
     pub data_dir: Option<PathBuf>,
     pub max_connections: Option<u32>,
+    /// The file holding the code-signing keys (default: `<data_dir>/signing-keys.json`).
+    pub signing_keys_file: Option<PathBuf>,
+    /// A TrueType/OpenType font with CJK glyphs for PDF sheets (default: found among the
+    /// system's fonts).
+    pub cjk_font: Option<PathBuf>,
 }
 
 impl Settings {
@@ -73,6 +78,8 @@ impl Settings {
             log_format: self.log_format.or(lower.log_format),
             data_dir: self.data_dir.or(lower.data_dir),
             max_connections: self.max_connections.or(lower.max_connections),
+            signing_keys_file: self.signing_keys_file.or(lower.signing_keys_file),
+            cjk_font: self.cjk_font.or(lower.cjk_font),
         }
     }
 }
@@ -93,6 +100,8 @@ pub struct Config {
     pub max_connections: u32,
     /// PostgreSQL schema to work in (tests give each test its own).
     pub pg_schema: Option<String>,
+    pub signing_keys_file: PathBuf,
+    pub cjk_font: Option<PathBuf>,
 }
 
 impl Config {
@@ -115,6 +124,9 @@ impl Config {
             anyhow::bail!("public URL must start with http:// or https://");
         }
         let demo = settings.demo.unwrap_or(false);
+        let signing_keys_file = settings
+            .signing_keys_file
+            .unwrap_or_else(|| data_dir.join("signing-keys.json"));
         Ok(Config {
             listen,
             database_url,
@@ -125,6 +137,8 @@ impl Config {
             data_dir,
             max_connections: settings.max_connections.unwrap_or(16).clamp(1, 512),
             pg_schema: None,
+            signing_keys_file,
+            cjk_font: settings.cjk_font,
         })
     }
 

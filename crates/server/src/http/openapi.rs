@@ -48,4 +48,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::identity::api::routes())
         .merge(crate::merchants::api::routes())
         .merge(crate::stores::api::routes())
+        .merge(crate::codes::api::routes())
 }

@@ -318,3 +318,31 @@ pub async fn recent_visits(db: &Db, user_id: &str, limit: i64) -> Result<Vec<Sto
 pub async fn merge_visits(tx: &mut Tx, from: &str, into: &str) -> Result<()> {
     Ok(store::merge_visits(tx, from, into).await?)
 }
+
+/// A store of the caller's merchant inside a write, or none.
+pub async fn get_own_store_tx(
+    tx: &mut Tx,
+    scope: &MerchantScope,
+    id: &str,
+) -> Result<Option<Store>> {
+    Ok(store::store_scoped_tx(tx, scope, id)
+        .await?
+        .map(|row| store_of(row, now_us(), None)))
+}
+
+/// True when the caller's merchant has this store.
+pub async fn own_store_exists(db: &Db, scope: &MerchantScope, id: &str) -> Result<bool> {
+    Ok(store::store_scoped(db, scope, id).await?.is_some())
+}
+
+/// True when `table_id` is a table of the caller's store `store_id`.
+pub async fn table_belongs(
+    tx: &mut Tx,
+    scope: &MerchantScope,
+    store_id: &str,
+    table_id: &str,
+) -> Result<bool> {
+    Ok(store::table_scoped(tx, scope, store_id, table_id)
+        .await?
+        .is_some())
+}

@@ -245,3 +245,18 @@ pub async fn merge_visits(tx: &mut Tx, from: &str, into: &str) -> DbResult<()> {
         .await
         .map(drop)
 }
+
+pub async fn table_scoped(
+    tx: &mut Tx,
+    scope: &MerchantScope,
+    store_id: &str,
+    table_id: &str,
+) -> DbResult<Option<TableRow>> {
+    tx.fetch_optional(
+        query("SELECT id, store_id, label, created_at FROM store_tables WHERE id = $1 AND store_id = $2 AND merchant_id = $3")
+            .bind(table_id)
+            .bind(store_id)
+            .bind(scope.merchant_id()),
+    )
+    .await
+}

@@ -220,6 +220,63 @@ static TEXTS: &[(&str, &str, &str)] = &[
     ("console.revoke", "吊销", "Revoke"),
     ("console.revoked", "已吊销", "Revoked"),
     ("console.signed_in_as", "当前登录", "Signed in as"),
+    ("codes.pay_to", "向商家付款", "Pay this shop"),
+    ("codes.amount", "金额（元）", "Amount (CNY)"),
+    ("codes.pay", "付款", "Pay"),
+    (
+        "codes.check_merchant",
+        "付款前请核对商家名称。",
+        "Check the merchant's name before you pay.",
+    ),
+    (
+        "codes.listing_only",
+        "该商家暂不支持在线付款。",
+        "This merchant does not take payments here.",
+    ),
+    ("codes.table", "桌号", "Table"),
+    (
+        "codes.table_welcome",
+        "欢迎光临，请在本桌点单。",
+        "Welcome! Order from this table.",
+    ),
+    ("codes.view_store", "查看门店", "View the store"),
+    ("codes.product", "商品", "Product"),
+    (
+        "codes.wifi",
+        "登录即可连接门店免费 WiFi。",
+        "Log in to use the store's free WiFi.",
+    ),
+    (
+        "codes.warning_title",
+        "这不是有效的 o2o 码",
+        "This is not a valid o2o code",
+    ),
+    (
+        "codes.unknown",
+        "无法识别此二维码，它可能被篡改或覆盖。",
+        "This code is not recognised; it may have been tampered with or pasted over.",
+    ),
+    (
+        "codes.revoked",
+        "此二维码已被商家停用。",
+        "The merchant has withdrawn this code.",
+    ),
+    (
+        "codes.do_not_pay",
+        "请勿付款，并告知店员。",
+        "Do not pay; tell the staff.",
+    ),
+    ("codes.pay_code", "付款码", "Pay code"),
+    (
+        "codes.pay_code_hint",
+        "向收银员出示此码付款，每个码只能使用一次。",
+        "Show this code to the cashier; each code works once.",
+    ),
+    (
+        "codes.refreshes",
+        "付款码每分钟自动更新。",
+        "The code refreshes every minute.",
+    ),
     ("error.title", "出错了", "Something went wrong"),
     ("error.back", "返回首页", "Back to home"),
     (

@@ -310,5 +310,6 @@ pub fn router() -> Router<AppState> {
         .merge(crate::identity::pages::router())
         .merge(crate::stores::pages::router())
         .merge(crate::merchants::pages::router())
+        .merge(crate::codes::pages::router())
         .fallback(fallback)
 }

@@ -272,6 +272,7 @@ impl TestApp {
             "store_tables" => "SELECT COUNT(*) FROM store_tables",
             "users" => "SELECT COUNT(*) FROM users",
             "api_keys" => "SELECT COUNT(*) FROM api_keys",
+            "qr_codes" => "SELECT COUNT(*) FROM qr_codes",
             other => panic!("no count for {other}"),
         };
         let (n,): (i64,) = self

@@ -21,6 +21,28 @@ async fn another_merchants_ids_answer_not_found_everywhere() {
         .as_str()
         .unwrap()
         .to_owned();
+    let a_table = app
+        .post(
+            &format!("/v1/stores/{a_store}/tables"),
+            json!({"label": "A1"}),
+            Some(&a_owner),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let a_qr = app
+        .post(
+            "/v1/qr-codes",
+            json!({"kind": "store_pay", "store_id": a_store}),
+            Some(&a_owner),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (b, b_owner) = app.merchant("Beta").await;
     let b_secret = app
         .post(
@@ -79,6 +101,41 @@ async fn another_merchants_ids_answer_not_found_everywhere() {
                 Some(json!({"label": "X"})),
             ),
             ("GET", format!("/v1/stores/{a_store}/tables"), None),
+            (
+                "POST",
+                "/v1/qr-codes".to_owned(),
+                Some(json!({"kind": "store_pay", "store_id": a_store})),
+            ),
+            (
+                "POST",
+                "/v1/qr-codes".to_owned(),
+                Some(json!({"kind": "table", "store_id": a_store, "table_id": a_table})),
+            ),
+            ("GET", format!("/v1/qr-codes/{a_qr}"), None),
+            ("GET", format!("/v1/qr-codes/{a_qr}.png"), None),
+            ("GET", format!("/v1/qr-codes/{a_qr}.svg"), None),
+            (
+                "POST",
+                format!("/v1/qr-codes/{a_qr}/revoke"),
+                Some(json!({})),
+            ),
+            (
+                "POST",
+                format!("/v1/qr-codes/{a_qr}/rotate"),
+                Some(json!({})),
+            ),
+            ("GET", format!("/v1/stores/{a_store}/qr-sheet.pdf"), None),
+            (
+                "GET",
+                format!("/v1/stores/{a_store}/pay-qr?format=emv"),
+                None,
+            ),
+            ("GET", format!("/v1/stores/{a_store}/pay-qr.png"), None),
+            (
+                "POST",
+                "/v1/scan".to_owned(),
+                Some(json!({"payload": "191234567890123456", "store_id": a_store})),
+            ),
         ];
         for (method, path, body) in calls {
             let mut req = match method {
