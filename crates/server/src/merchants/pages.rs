@@ -320,6 +320,7 @@ struct StoreDetailPage<'a> {
     csrf: &'a str,
     store: Store,
     tables: Vec<Table>,
+    codes: Vec<crate::codes::model::QrCode>,
     error: Option<String>,
     can_manage: bool,
 }
@@ -346,12 +347,32 @@ async fn render_store(
     let tables = stores::list_tables(&app.db, &c.scope, id)
         .await
         .or_page(ctx.t)?;
+    let page = crate::http::PageParams {
+        limit: Some(100),
+        starting_after: None,
+    }
+    .parse()
+    .or_page(ctx.t)?;
+    let codes = crate::codes::service::list_codes(
+        &app.db,
+        &c.scope,
+        &app.config.public_url,
+        Some(id.to_owned()),
+        &page,
+    )
+    .await
+    .or_page(ctx.t)?
+    .data
+    .into_iter()
+    .filter(|q| q.status == "active")
+    .collect();
     ctx.render(&StoreDetailPage {
         t: ctx.t,
         path: &ctx.path,
         csrf: &ctx.csrf,
         store,
         tables,
+        codes,
         error,
         can_manage: c.role >= Role::Manager,
     })
@@ -361,6 +382,45 @@ async fn render_store(
 struct TableForm {
     csrf: String,
     label: String,
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    csrf: String,
+    kind: String,
+}
+
+/// Makes the store's pay code (or a WiFi code) from the console; table codes come with the sheet.
+async fn add_code(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    let c = require_console!(app, ctx);
+    if c.role < Role::Manager {
+        return Err(PageError::from_error(
+            ctx.t,
+            Error::forbidden("insufficient_role", "Managers and owners make codes."),
+        ));
+    }
+    let kind = match form.kind.as_str() {
+        "store_pay" => crate::codes::model::QrKind::StorePay,
+        "wifi" => crate::codes::model::QrKind::Wifi,
+        _ => {
+            return Err(PageError::from_error(
+                ctx.t,
+                Error::invalid("invalid_enum_value", "Choose a pay or WiFi code."),
+            ));
+        }
+    };
+    let mut tx = app.db.begin().await.map_err(Error::from).or_page(ctx.t)?;
+    crate::codes::service::ensure_code(&mut tx, &c.scope, &app.config.public_url, &id, kind, None)
+        .await
+        .or_page(ctx.t)?;
+    tx.commit().await.map_err(Error::from).or_page(ctx.t)?;
+    Ok(ctx.redirect(&format!("/console/stores/{id}")))
 }
 
 async fn add_table(
@@ -618,6 +678,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/stores", post(create_store))
         .route("/console/stores/{id}", get(store_detail))
         .route("/console/stores/{id}/tables", post(add_table))
+        .route("/console/stores/{id}/codes", post(add_code))
         .route("/console/staff", get(staff_page).post(add_staff))
         .route("/console/api-keys", get(keys_page).post(create_key))
         .route("/console/api-keys/{key_id}/revoke", post(revoke_key))

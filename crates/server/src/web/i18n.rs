@@ -277,6 +277,15 @@ static TEXTS: &[(&str, &str, &str)] = &[
         "付款码每分钟自动更新。",
         "The code refreshes every minute.",
     ),
+    ("console.codes", "二维码", "Codes"),
+    (
+        "console.qr_sheet",
+        "打印全部桌码（PDF）",
+        "Print all table codes (PDF)",
+    ),
+    ("console.code.store_pay", "门店收款码", "Store pay code"),
+    ("console.code.wifi", "WiFi 码", "WiFi code"),
+    ("console.make_code", "生成", "Make code"),
     ("error.title", "出错了", "Something went wrong"),
     ("error.back", "返回首页", "Back to home"),
     (
