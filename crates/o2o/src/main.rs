@@ -1,6 +1,8 @@
 //! The `o2o` binary: `serve` runs the platform, `migrate` applies the database migrations,
 //! `demo` seeds the demo data, `operator add` creates a platform operator login.
 
+mod bench;
+
 use clap::{Args, Parser, Subcommand};
 use o2o_server::{AppState, Config, LogFormat, Settings};
 use std::net::SocketAddr;
@@ -32,6 +34,26 @@ enum Command {
     /// The keys that sign consumer-presented codes.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Measure a scenario over real HTTP; the last line printed is one JSON object.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// The scenario: codes.
+    scenario: String,
+    /// Target a running server instead of starting one.
+    #[arg(long)]
+    url: Option<String>,
+    /// The database of the server the bench starts (default: a fresh SQLite file).
+    #[arg(long, env = "O2O_BENCH_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Seconds of load per phase.
+    #[arg(long, default_value_t = 10)]
+    duration_s: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
 }
 
 #[derive(Subcommand)]
@@ -179,6 +201,16 @@ async fn main() -> anyhow::Result<()> {
                 println!("  {line}");
             }
             state.db.close().await;
+            Ok(())
+        }
+        Command::Bench(args) => {
+            let duration = std::time::Duration::from_secs(args.duration_s.clamp(1, 600));
+            let concurrency = args.concurrency.clamp(1, 4096);
+            let result = match args.scenario.as_str() {
+                "codes" => bench::codes(args.url, args.database_url, duration, concurrency).await?,
+                other => anyhow::bail!("unknown bench scenario {other:?} (scenarios: codes)"),
+            };
+            println!("{result}");
             Ok(())
         }
         Command::Keys(KeysCommand::Rotate(db)) => {

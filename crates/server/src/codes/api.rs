@@ -43,6 +43,8 @@ async fn create_code(
 pub struct ListParams {
     /// Only the codes of this store.
     pub store_id: Option<String>,
+    /// Only `active` or only `revoked` codes.
+    pub status: Option<String>,
     pub limit: Option<i64>,
     pub starting_after: Option<String>,
 }
@@ -66,6 +68,7 @@ async fn list_codes(
             &auth.scope,
             &app.config.public_url,
             q.store_id,
+            q.status,
             &page,
         )
         .await?,

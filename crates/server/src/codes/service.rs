@@ -97,7 +97,7 @@ pub async fn create_code(
     }
     let target = text_field(input.target, 500, "target")?;
     let short = new_short_id();
-    let id = format!("qr_{short}");
+    let id = format!("qr_{}", crate::ids::new_body());
     let now = now_us();
     store::insert_qr(
         tx,
@@ -137,9 +137,26 @@ pub async fn list_codes(
     scope: &MerchantScope,
     public_url: &str,
     store_id: Option<String>,
+    status: Option<String>,
     page: &Page,
 ) -> Result<List<QrCode>> {
-    let rows = store::list_qr(db, scope, store_id, page.cursor(), page.fetch_limit()).await?;
+    if status
+        .as_deref()
+        .is_some_and(|s| s != "active" && s != "revoked")
+    {
+        return Err(
+            Error::invalid("invalid_enum_value", "status is active or revoked.").param("status"),
+        );
+    }
+    let rows = store::list_qr(
+        db,
+        scope,
+        store_id,
+        status,
+        page.cursor(),
+        page.fetch_limit(),
+    )
+    .await?;
     Ok(page.finish(rows.into_iter().map(|r| qr_of(r, public_url)).collect()))
 }
 
@@ -178,7 +195,7 @@ pub async fn rotate(
         ));
     }
     let short = new_short_id();
-    let new_id = format!("qr_{short}");
+    let new_id = format!("qr_{}", crate::ids::new_body());
     let now = now_us();
     store::insert_qr(
         tx,

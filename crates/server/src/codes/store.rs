@@ -66,16 +66,18 @@ pub async fn list_qr(
     db: &Db,
     scope: &MerchantScope,
     store_id: Option<String>,
+    status: Option<String>,
     cursor: Option<String>,
     limit: i64,
 ) -> DbResult<Vec<QrRow>> {
     const SQL: &str = "SELECT id, short, merchant_id, store_id, table_id, product_id, kind, target, status, replaced_by, created_at \
-        FROM qr_codes WHERE merchant_id = $1 AND ($2 IS NULL OR store_id = $2) AND ($3 IS NULL OR id < $3) \
-        ORDER BY id DESC LIMIT $4";
+        FROM qr_codes WHERE merchant_id = $1 AND ($2 IS NULL OR store_id = $2) AND ($3 IS NULL OR status = $3) \
+        AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5";
     db.fetch_all(
         query(SQL)
             .bind(scope.merchant_id())
             .bind(store_id)
+            .bind(status)
             .bind(cursor)
             .bind(limit),
     )

@@ -320,7 +320,10 @@ struct StoreDetailPage<'a> {
     csrf: &'a str,
     store: Store,
     tables: Vec<Table>,
-    codes: Vec<crate::codes::model::QrCode>,
+    /// Active codes with their table's label (empty for other kinds).
+    codes: Vec<(crate::codes::model::QrCode, String)>,
+    /// More than the page shows (list them all with GET /v1/qr-codes).
+    more_codes: bool,
     error: Option<String>,
     can_manage: bool,
 }
@@ -358,14 +361,25 @@ async fn render_store(
         &c.scope,
         &app.config.public_url,
         Some(id.to_owned()),
+        Some("active".to_owned()),
         &page,
     )
     .await
-    .or_page(ctx.t)?
-    .data
-    .into_iter()
-    .filter(|q| q.status == "active")
-    .collect();
+    .or_page(ctx.t)?;
+    let more_codes = codes.has_more;
+    let codes: Vec<(crate::codes::model::QrCode, String)> = codes
+        .data
+        .into_iter()
+        .map(|q| {
+            let label = q
+                .table_id
+                .as_ref()
+                .and_then(|tid| tables.iter().find(|t| &t.id == tid))
+                .map(|t| t.label.clone())
+                .unwrap_or_default();
+            (q, label)
+        })
+        .collect();
     ctx.render(&StoreDetailPage {
         t: ctx.t,
         path: &ctx.path,
@@ -373,6 +387,7 @@ async fn render_store(
         store,
         tables,
         codes,
+        more_codes,
         error,
         can_manage: c.role >= Role::Manager,
     })

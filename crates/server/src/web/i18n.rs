@@ -285,6 +285,11 @@ static TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("console.code.store_pay", "门店收款码", "Store pay code"),
     ("console.code.wifi", "WiFi 码", "WiFi code"),
+    (
+        "console.more_codes",
+        "仅显示最新 100 个二维码；全部请用 GET /v1/qr-codes。",
+        "Showing the newest 100 codes; GET /v1/qr-codes lists them all.",
+    ),
     ("console.make_code", "生成", "Make code"),
     ("error.title", "出错了", "Something went wrong"),
     ("error.back", "返回首页", "Back to home"),

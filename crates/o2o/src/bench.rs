@@ -1,0 +1,358 @@
+//! `o2o bench <scenario>`: measures what users feel. It starts a server on a fresh database (or
+//! targets `--url`), prepares data over the API, drives real HTTP traffic from many concurrent
+//! clients for `--duration-s`, and measures `/healthz` with the same client in the same run as the
+//! ceiling to compare against. It prints a readable table and, last, one JSON line.
+
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// What one load phase measured.
+pub struct Stats {
+    pub ops: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl Stats {
+    pub fn per_s(&self) -> f64 {
+        self.ops as f64 / self.seconds
+    }
+}
+
+/// Drives `concurrency` clients issuing requests made by `make` for `duration`; a response is
+/// an error unless its status is 2xx.
+pub async fn load<F>(
+    client: &reqwest::Client,
+    concurrency: usize,
+    duration: Duration,
+    make: F,
+) -> Stats
+where
+    F: Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, make, stop, counter) =
+            (client.clone(), make.clone(), stop.clone(), counter.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut hist =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+            let (mut ops, mut errors) = (0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let t = Instant::now();
+                match make(&client, n).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        ops += 1;
+                        let _ = hist.record(t.elapsed().as_micros().max(1) as u64);
+                    }
+                    Ok(r) => {
+                        let _ = r.bytes().await;
+                        errors += 1;
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (hist, ops, errors)
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+    let (mut ops, mut errors) = (0, 0);
+    for t in tasks {
+        if let Ok((h, o, e)) = t.await {
+            let _ = hist.add(h);
+            ops += o;
+            errors += e;
+        }
+    }
+    Stats {
+        ops,
+        errors,
+        seconds: started.elapsed().as_secs_f64(),
+        p50_ms: hist.value_at_quantile(0.5) as f64 / 1000.0,
+        p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
+    }
+}
+
+/// Times `f` repeatedly on this thread for about `duration`; returns operations per second.
+pub fn per_second(duration: Duration, mut f: impl FnMut(u64)) -> f64 {
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < duration {
+        for _ in 0..64 {
+            f(n);
+            n += 1;
+        }
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A server under test: started here on a fresh SQLite (or PostgreSQL) database, or given by URL.
+pub struct Target {
+    pub base: String,
+    pub backend: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Target {
+    pub async fn start(
+        url: Option<String>,
+        database_url: Option<String>,
+    ) -> anyhow::Result<Target> {
+        if let Some(base) = url {
+            let client = reqwest::Client::new();
+            let ready: Value = client
+                .get(format!("{base}/readyz"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            return Ok(Target {
+                base,
+                backend: ready["database"].as_str().unwrap_or("unknown").to_owned(),
+                stop: None,
+                handle: None,
+                _dir: None,
+            });
+        }
+        let dir = tempfile::tempdir()?;
+        let settings = o2o_server::Settings {
+            listen: Some("127.0.0.1:0".parse()?),
+            data_dir: Some(dir.path().to_path_buf()),
+            database_url,
+            max_connections: Some(16),
+            ..o2o_server::Settings::default()
+        };
+        let mut config = o2o_server::Config::resolve(settings)?;
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        config.public_url = format!("http://{addr}");
+        let state = o2o_server::AppState::open(config).await?;
+        let backend = state.db.backend().name().to_owned();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let _ = o2o_server::serve::serve(listener, state, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Ok(Target {
+            base: format!("http://{addr}"),
+            backend,
+            stop: Some(stop),
+            handle: Some(handle),
+            _dir: Some(dir),
+        })
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: String,
+    body: Value,
+    token: Option<&str>,
+) -> anyhow::Result<Value> {
+    let mut req = client.post(url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await?;
+    let status = r.status();
+    let v: Value = r.json().await?;
+    if !status.is_success() {
+        anyhow::bail!("setup request failed ({status}): {v}");
+    }
+    Ok(v)
+}
+
+/// A merchant with a store and one table, over the API: (owner token, store id, table id).
+pub async fn seed_merchant(
+    client: &reqwest::Client,
+    base: &str,
+) -> anyhow::Result<(String, String, String)> {
+    let n = std::process::id();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .subsec_nanos();
+    let email = format!("bench-{n}-{nanos}@bench.o2o");
+    let m = post(
+        client,
+        format!("{base}/v1/merchants"),
+        json!({"name": "Bench Cafe", "mode": "trading", "owner": {"email": email, "password": "bench-password"}}),
+        None,
+    )
+    .await?;
+    let s = post(
+        client,
+        format!("{base}/v1/sessions"),
+        json!({"email": email, "password": "bench-password"}),
+        None,
+    )
+    .await?;
+    let token = s["token"].as_str().unwrap_or_default().to_owned();
+    let store = post(
+        client,
+        format!("{base}/v1/stores"),
+        json!({"merchant_id": m["id"], "name": "Bench Store", "address": "上海市黄浦区", "lat": 31.23, "lng": 121.47,
+               "timezone": "Asia/Shanghai", "opening_hours": "24/7"}),
+        Some(&token),
+    )
+    .await?;
+    let store_id = store["id"].as_str().unwrap_or_default().to_owned();
+    let table = post(
+        client,
+        format!("{base}/v1/stores/{store_id}/tables"),
+        json!({"label": "B1"}),
+        Some(&token),
+    )
+    .await?;
+    Ok((
+        token,
+        store_id,
+        table["id"].as_str().unwrap_or_default().to_owned(),
+    ))
+}
+
+/// `o2o bench codes`: tokens signed and verified per second (one core), PNG renders per second,
+/// and `/q/{id}` resolutions over HTTP against `/healthz` on the same server.
+pub async fn codes(
+    url: Option<String>,
+    database_url: Option<String>,
+    duration: Duration,
+    concurrency: usize,
+) -> anyhow::Result<Value> {
+    println!(
+        "o2o bench codes: engine figures on one core, then HTTP with {concurrency} clients for {} s each",
+        duration.as_secs()
+    );
+    let ring = o2o_codes::Keyring::from_secrets(&[(1, o2o_codes::Keyring::generate_secret())])
+        .expect("one key");
+    let sign_s = per_second(Duration::from_secs(2), |_| {
+        let _ = ring.sign(
+            o2o_codes::TokenKind::Pickup,
+            "ord_01jq3v7h0000000000000000ab",
+            i64::MAX,
+        );
+    });
+    let tokens: Vec<String> = (0..1024)
+        .map(|_| {
+            ring.sign(
+                o2o_codes::TokenKind::Pickup,
+                "ord_01jq3v7h0000000000000000ab",
+                i64::MAX,
+            )
+            .expect("sign")
+        })
+        .collect();
+    let verify_s = per_second(Duration::from_secs(2), |n| {
+        let ok = ring.verify(&tokens[(n % 1024) as usize], 0).is_ok();
+        assert!(ok, "a token failed to verify");
+    });
+    let png_s = per_second(Duration::from_secs(2), |_| {
+        let _ = o2o_codes::png("https://o2o.example/q/abcdefghjk12", 256);
+    });
+    println!("  {:<34} {:>12.0} /s", "tokens signed (1 core)", sign_s);
+    println!("  {:<34} {:>12.0} /s", "tokens verified (1 core)", verify_s);
+    println!(
+        "  {:<34} {:>12.0} /s",
+        "PNG renders, 256 px (1 core)", png_s
+    );
+
+    let target = Target::start(url, database_url).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let (token, store, table) = seed_merchant(&client, &target.base).await?;
+    let mut shorts = Vec::new();
+    for kind in ["table", "store_pay"] {
+        let mut body = json!({"kind": kind, "store_id": store});
+        if kind == "table" {
+            body["table_id"] = json!(table);
+        }
+        let code = post(
+            &client,
+            format!("{}/v1/qr-codes", target.base),
+            body,
+            Some(&token),
+        )
+        .await?;
+        shorts.push(code["url"].as_str().unwrap_or_default().to_owned());
+    }
+    let shorts = Arc::new(shorts);
+    let warm = Duration::from_secs(1);
+    let base = target.base.clone();
+    load(&client, concurrency, warm, move |c, _| {
+        c.get(format!("{base}/healthz"))
+    })
+    .await;
+    let base = target.base.clone();
+    let health = load(&client, concurrency, duration, move |c, _| {
+        c.get(format!("{base}/healthz"))
+    })
+    .await;
+    let urls = shorts.clone();
+    let q = load(&client, concurrency, duration, move |c, n| {
+        c.get(&urls[(n % urls.len() as u64) as usize])
+            .header("accept", "application/json")
+    })
+    .await;
+    let ratio = q.per_s() / health.per_s();
+    println!(
+        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
+        "GET /healthz",
+        health.per_s(),
+        health.p50_ms,
+        health.p99_ms,
+        health.errors
+    );
+    println!(
+        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
+        "GET /q/{id} (resolve)",
+        q.per_s(),
+        q.p50_ms,
+        q.p99_ms,
+        q.errors
+    );
+    println!("  {:<34} {:>12.2}", "/q/ resolution ÷ /healthz", ratio);
+    let backend = target.backend.clone();
+    target.shutdown().await;
+    Ok(json!({
+        "scenario": "codes",
+        "backend": backend,
+        "ops_per_s": q.per_s().round(),
+        "p50_ms": q.p50_ms,
+        "p99_ms": q.p99_ms,
+        "healthz_per_s": health.per_s().round(),
+        "ratio": (ratio * 1000.0).round() / 1000.0,
+        "verified": q.errors == 0 && health.errors == 0,
+        "errors": q.errors,
+        "tokens_signed_per_s": sign_s.round(),
+        "tokens_verified_per_s_per_core": verify_s.round(),
+        "png_renders_per_s": png_s.round(),
+        "concurrency": concurrency,
+        "duration_s": duration.as_secs(),
+    }))
+}
