@@ -314,9 +314,26 @@ async fn resolve_inner(
     if row.status != "active" {
         return Ok(Err(ResolveFailure::Revoked));
     }
-    let Some(store) = stores::find_store(db, &row.store_id).await? else {
-        return Ok(Err(ResolveFailure::Unknown));
-    };
+    // One read resolves everything the landing shows (this is the hot path of every scan).
+    let store = stores::store_of(
+        crate::stores::store::StoreRow {
+            id: row.store_id.clone(),
+            merchant_id: row.merchant_id.clone(),
+            merchant_name: row.merchant_name.clone(),
+            merchant_verified: row.merchant_verified,
+            name: row.store_name.clone(),
+            address: row.store_address.clone(),
+            lat: row.store_lat,
+            lng: row.store_lng,
+            timezone: row.store_timezone.clone(),
+            opening_hours: row.store_opening_hours.clone(),
+            delivery_radius_m: row.store_delivery_radius_m,
+            fence_radius_m: row.store_fence_radius_m,
+            created_at: row.store_created_at,
+        },
+        now_us(),
+        None,
+    );
     Ok(Ok(Resolved { row, store }))
 }
 

@@ -140,12 +140,25 @@ pub struct ResolvedRow {
     pub store_id: String,
     pub table_id: Option<String>,
     pub table_label: Option<String>,
+    pub store_name: String,
+    pub store_address: String,
+    pub store_lat: f64,
+    pub store_lng: f64,
+    pub store_timezone: String,
+    pub store_opening_hours: String,
+    pub store_delivery_radius_m: i64,
+    pub store_fence_radius_m: i64,
+    pub store_created_at: i64,
 }
 
 pub async fn resolve(db: &Db, short: &str) -> DbResult<Option<ResolvedRow>> {
     const SQL: &str = "SELECT q.id, q.kind, q.status, q.product_id, q.target, q.merchant_id, m.name AS merchant_name, \
-        m.verified AS merchant_verified, m.mode AS merchant_mode, q.store_id, q.table_id, t.label AS table_label \
-        FROM qr_codes q JOIN merchants m ON m.id = q.merchant_id LEFT JOIN store_tables t ON t.id = q.table_id \
+        m.verified AS merchant_verified, m.mode AS merchant_mode, q.store_id, q.table_id, t.label AS table_label, \
+        s.name AS store_name, s.address AS store_address, s.lat AS store_lat, s.lng AS store_lng, s.timezone AS store_timezone, \
+        s.opening_hours AS store_opening_hours, s.delivery_radius_m AS store_delivery_radius_m, \
+        s.fence_radius_m AS store_fence_radius_m, s.created_at AS store_created_at \
+        FROM qr_codes q JOIN merchants m ON m.id = q.merchant_id JOIN stores s ON s.id = q.store_id \
+        LEFT JOIN store_tables t ON t.id = q.table_id \
         WHERE q.short = $1";
     db.fetch_optional(query(SQL).bind(short)).await
 }
