@@ -80,18 +80,30 @@ fn wants_json(headers: &HeaderMap) -> bool {
     responses((status = 200, body = Landing), (status = 200, content_type = "text/html"), (status = 404, body = ErrorBody)))]
 pub async fn landing(
     State(app): State<AppState>,
-    mut ctx: PageCtx,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Path(code): Path<String>,
 ) -> Result<Response, PageError> {
-    let json = wants_json(&headers);
     let outcome = service::resolve(&app.db, &code).await;
+    if wants_json(&headers) {
+        // The hot path of machine scans: no page context (session lookup, CSRF cookie) is needed.
+        return Ok(match outcome {
+            Ok(Ok(resolved)) => axum::Json(landing_of(resolved)).into_response(),
+            Ok(Err(failure)) => failure.error().into_response(),
+            Err(e) => e.into_response(),
+        });
+    }
+    let mut ctx = PageCtx::build(&app, &headers, &uri).await.map_err(|e| {
+        PageError::from_error(
+            crate::web::T {
+                lang: crate::web::Lang::Zh,
+            },
+            e,
+        )
+    })?;
     let resolved = match outcome {
         Ok(Ok(r)) => r,
         Ok(Err(failure)) => {
-            if json {
-                return Ok(failure.error().into_response());
-            }
             let page = WarningPage {
                 t: ctx.t,
                 logged_in: ctx.logged_in(),
@@ -101,34 +113,10 @@ pub async fn landing(
             let html = page.render().map_err(|e| PageError::internal(ctx.t, e))?;
             return Ok((StatusCode::NOT_FOUND, Html(html)).into_response());
         }
-        Err(e) => {
-            return if json {
-                Ok(e.into_response())
-            } else {
-                Err(PageError::from_error(ctx.t, e))
-            };
-        }
+        Err(e) => return Err(PageError::from_error(ctx.t, e)),
     };
-    let row = resolved.row;
-    let landing = Landing {
-        id: row.id,
-        kind: row.kind,
-        merchant: LandingMerchant {
-            id: row.merchant_id,
-            name: row.merchant_name,
-            verified: row.merchant_verified,
-        },
-        store: resolved.store,
-        table: match (row.table_id, row.table_label) {
-            (Some(id), Some(label)) => Some(LandingTable { id, label }),
-            _ => None,
-        },
-        product_id: row.product_id,
-        target: row.target,
-    };
-    if json {
-        return Ok(axum::Json(landing).into_response());
-    }
+    let trading = resolved.row.merchant_mode == "trading";
+    let landing = landing_of(resolved);
     // A scan is the consumer's from the first moment: a guest session starts if there is none,
     // and the store is remembered (it joins the account at login).
     let consumer_id = match &ctx.principal {
@@ -151,8 +139,29 @@ pub async fn landing(
         path: &ctx.path,
         landing: &landing,
         csrf: &ctx.csrf,
-        trading: row.merchant_mode == "trading",
+        trading,
     })
+}
+
+/// What a resolved code stands for, as JSON callers and the page see it.
+fn landing_of(resolved: service::Resolved) -> Landing {
+    let row = resolved.row;
+    Landing {
+        id: row.id,
+        kind: row.kind,
+        merchant: LandingMerchant {
+            id: row.merchant_id,
+            name: row.merchant_name,
+            verified: row.merchant_verified,
+        },
+        store: resolved.store,
+        table: match (row.table_id, row.table_label) {
+            (Some(id), Some(label)) => Some(LandingTable { id, label }),
+            _ => None,
+        },
+        product_id: row.product_id,
+        target: row.target,
+    }
 }
 
 /// One pay code as the page shows it.

@@ -33,13 +33,12 @@ fn token_of(parts: &Parts) -> Option<(String, bool)> {
         }
         return Some((String::new(), false));
     }
-    cookie_value(parts, SESSION_COOKIE).map(|t| (t, true))
+    cookie_value(&parts.headers, SESSION_COOKIE).map(|t| (t, true))
 }
 
 /// Reads one cookie from the request.
-pub fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
+pub fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())

@@ -87,6 +87,14 @@ impl PageParams {
 }
 
 impl Page {
+    /// The first page of `limit` items (for pages that show one screenful).
+    pub fn first(limit: i64) -> Page {
+        Page {
+            limit: limit.clamp(1, 100),
+            starting_after: None,
+        }
+    }
+
     /// The cursor for SQL, as `($n IS NULL OR id < $n)`: newest first, from the top when absent.
     pub fn cursor(&self) -> Option<String> {
         self.starting_after.clone()

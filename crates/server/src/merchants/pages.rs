@@ -231,12 +231,7 @@ async fn render_dashboard(
     c: &Console,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let page = crate::http::PageParams {
-        limit: Some(100),
-        starting_after: None,
-    }
-    .parse()
-    .or_page(ctx.t)?;
+    let page = crate::http::Page::first(100);
     let stores = stores::list_own_stores(&app.db, &c.scope, &page)
         .await
         .or_page(ctx.t)?
@@ -350,12 +345,7 @@ async fn render_store(
     let tables = stores::list_tables(&app.db, &c.scope, id)
         .await
         .or_page(ctx.t)?;
-    let page = crate::http::PageParams {
-        limit: Some(100),
-        starting_after: None,
-    }
-    .parse()
-    .or_page(ctx.t)?;
+    let page = crate::http::Page::first(100);
     let codes = crate::codes::service::list_codes(
         &app.db,
         &c.scope,
@@ -491,12 +481,7 @@ async fn render_staff(
     c: &Console,
     error: Option<String>,
 ) -> Result<Response, PageError> {
-    let page = crate::http::PageParams {
-        limit: Some(100),
-        starting_after: None,
-    }
-    .parse()
-    .or_page(ctx.t)?;
+    let page = crate::http::Page::first(100);
     let staff = service::list_staff(&app.db, &c.scope, &page)
         .await
         .or_page(ctx.t)?
@@ -576,14 +561,8 @@ async fn keys_page(
     headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
     let c = require_console!(app, ctx);
-    let secret = headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, v)| *k == SECRET_FLASH && v.starts_with("sk_"))
-        .map(|(_, v)| v.to_owned());
+    let secret =
+        crate::http::auth::cookie_value(&headers, SECRET_FLASH).filter(|v| v.starts_with("sk_"));
     if secret.is_some() {
         ctx.set_cookies.push(format!(
             "{SECRET_FLASH}=; Path=/console/api-keys; HttpOnly; SameSite=Strict; Max-Age=0{}",
@@ -604,12 +583,7 @@ async fn render_keys(
     c: &Console,
     secret: Option<String>,
 ) -> Result<Response, PageError> {
-    let page = crate::http::PageParams {
-        limit: Some(100),
-        starting_after: None,
-    }
-    .parse()
-    .or_page(ctx.t)?;
+    let page = crate::http::Page::first(100);
     let keys = if c.role >= Role::Manager {
         service::list_api_keys(&app.db, &c.scope, &page)
             .await

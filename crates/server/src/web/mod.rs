@@ -44,39 +44,48 @@ impl FromRequestParts<AppState> for PageCtx {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let lang = cookie_value(parts, LANG_COOKIE)
+        PageCtx::build(state, &parts.headers, &parts.uri).await
+    }
+}
+
+impl PageCtx {
+    /// The page context of a request (for handlers that need it only on some paths).
+    pub async fn build(
+        state: &AppState,
+        headers: &HeaderMap,
+        uri: &axum::http::Uri,
+    ) -> Result<PageCtx, Error> {
+        let lang = cookie_value(headers, LANG_COOKIE)
             .and_then(|v| Lang::parse(&v))
             .or_else(|| {
-                parts
-                    .headers
+                headers
                     .get(header::ACCEPT_LANGUAGE)
                     .and_then(|v| v.to_str().ok())
                     .and_then(Lang::from_accept_language)
             })
             .unwrap_or(Lang::Zh);
-        let principal = match cookie_value(parts, SESSION_COOKIE) {
+        let principal = match cookie_value(headers, SESSION_COOKIE) {
             Some(token) => identity::authenticate(&state.db, &token).await?,
             None => None,
         };
         let secure = state.config.secure_cookies();
         let mut set_cookies = Vec::new();
-        let csrf = match cookie_value(parts, CSRF_COOKIE).filter(|v| v.len() >= 20 && v.len() <= 64)
-        {
-            Some(v) => v,
-            None => {
-                let v = crate::ids::random_token(24);
-                set_cookies.push(cookie(CSRF_COOKIE, &v, "Strict", secure, None));
-                v
-            }
-        };
+        let csrf =
+            match cookie_value(headers, CSRF_COOKIE).filter(|v| v.len() >= 20 && v.len() <= 64) {
+                Some(v) => v,
+                None => {
+                    let v = crate::ids::random_token(24);
+                    set_cookies.push(cookie(CSRF_COOKIE, &v, "Strict", secure, None));
+                    v
+                }
+            };
         Ok(PageCtx {
             t: T { lang },
             principal,
             csrf,
             set_cookies,
             secure,
-            path: parts
-                .uri
+            path: uri
                 .path_and_query()
                 .map(|p| p.as_str().to_owned())
                 .unwrap_or_else(|| "/".to_owned()),
