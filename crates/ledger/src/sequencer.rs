@@ -1,0 +1,173 @@
+//! The sequencer: one task that owns every write moving money or spending a limited stock.
+//!
+//! Callers [`Sequencer::submit`] commands onto a bounded queue; the task takes whatever is waiting
+//! (up to a batch limit) and hands the batch to an [`Applier`], which applies it in one
+//! transaction with one commit and answers each command itself (commands carry their own reply
+//! channel). A full queue refuses at once with [`Full`], which the server answers as
+//! `503 Retry-After`: memory never grows without bound, and a caller never waits on a queue it
+//! cannot see the end of.
+
+use std::future::Future;
+use tokio::sync::mpsc;
+
+/// Applies batches of commands. Implementations must answer every command of a batch.
+pub trait Applier: Send + 'static {
+    type Command: Send + 'static;
+
+    fn apply(&mut self, batch: Vec<Self::Command>) -> impl Future<Output = ()> + Send;
+}
+
+/// The queue was full: try again shortly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the sequencer's queue is full")]
+pub struct Full;
+
+/// The task has stopped (the server is shutting down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the sequencer has stopped")]
+pub struct Stopped;
+
+/// A handle to the sequencer task; cheap to clone.
+pub struct Sequencer<C> {
+    queue: mpsc::Sender<C>,
+}
+
+impl<C> Clone for Sequencer<C> {
+    fn clone(&self) -> Self {
+        Sequencer {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<C: Send + 'static> Sequencer<C> {
+    /// Starts the task with a queue of `capacity` commands and batches of at most `max_batch`.
+    /// The task ends when every handle is dropped and the queue has drained.
+    pub fn spawn<A>(applier: A, capacity: usize, max_batch: usize) -> Sequencer<C>
+    where
+        A: Applier<Command = C>,
+    {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        tokio::spawn(run(applier, rx, max_batch.max(1)));
+        Sequencer { queue: tx }
+    }
+
+    /// Enqueues a command, refusing at once when the queue is full.
+    pub fn submit(&self, command: C) -> Result<(), SubmitError<C>> {
+        self.queue.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(c) => SubmitError::Full(c),
+            mpsc::error::TrySendError::Closed(c) => SubmitError::Stopped(c),
+        })
+    }
+
+    /// Commands waiting right now.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+}
+
+/// Why a command was not enqueued; the command is handed back.
+#[derive(Debug)]
+pub enum SubmitError<C> {
+    Full(C),
+    Stopped(C),
+}
+
+async fn run<A: Applier>(mut applier: A, mut rx: mpsc::Receiver<A::Command>, max_batch: usize) {
+    let mut batch = Vec::with_capacity(max_batch);
+    loop {
+        let n = rx.recv_many(&mut batch, max_batch).await;
+        if n == 0 {
+            return;
+        }
+        applier.apply(std::mem::take(&mut batch)).await;
+        batch.reserve(max_batch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::oneshot;
+
+    struct Summer {
+        total: u64,
+        batches: Vec<usize>,
+        report: Option<oneshot::Sender<Vec<usize>>>,
+    }
+
+    impl Applier for Summer {
+        type Command = (u64, oneshot::Sender<u64>);
+
+        async fn apply(&mut self, batch: Vec<Self::Command>) {
+            self.batches.push(batch.len());
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            for (n, reply) in batch {
+                self.total += n;
+                let _ = reply.send(self.total);
+            }
+            if self.total == 5050
+                && let Some(r) = self.report.take()
+            {
+                let _ = r.send(self.batches.clone());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn commands_are_batched_and_each_answered_once() {
+        let (report_tx, report_rx) = oneshot::channel();
+        let seq = Sequencer::spawn(
+            Summer {
+                total: 0,
+                batches: vec![],
+                report: Some(report_tx),
+            },
+            1000,
+            64,
+        );
+        let mut replies = Vec::new();
+        for n in 1..=100u64 {
+            let (tx, rx) = oneshot::channel();
+            seq.submit((n, tx)).unwrap();
+            replies.push(rx);
+        }
+        let mut last = 0;
+        for r in replies {
+            let v = r.await.unwrap();
+            assert!(v > last);
+            last = v;
+        }
+        assert_eq!(last, 5050);
+        let batches = report_rx.await.unwrap();
+        assert!(batches.iter().all(|&b| b <= 64));
+        assert!(batches.len() < 100, "commands were batched: {batches:?}");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let seq = Sequencer::spawn(
+            Summer {
+                total: 0,
+                batches: vec![],
+                report: None,
+            },
+            2,
+            1,
+        );
+        let mut refused = 0;
+        let mut keep = Vec::new();
+        for n in 0..50u64 {
+            let (tx, rx) = oneshot::channel();
+            match seq.submit((n, tx)) {
+                Ok(()) => keep.push(rx),
+                Err(SubmitError::Full(_)) => refused += 1,
+                Err(SubmitError::Stopped(_)) => panic!("stopped"),
+            }
+        }
+        assert!(refused > 0);
+        for r in keep {
+            r.await.unwrap();
+        }
+    }
+}
