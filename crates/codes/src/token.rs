@@ -128,6 +128,20 @@ impl Keyring {
         s
     }
 
+    /// A secret derived from the oldest key for `context` (for example the key of an in-process
+    /// signer). Ed25519 signatures are deterministic, so the signature over the context is a
+    /// stable value only the key's holder can compute; it must never be published.
+    pub fn derive_secret(&self, context: &[u8]) -> Vec<u8> {
+        let (_, key) = self
+            .keys
+            .iter()
+            .min_by_key(|(id, _)| *id)
+            .expect("a keyring holds at least one key");
+        let mut message = b"o2o derived secret v1:".to_vec();
+        message.extend_from_slice(context);
+        key.sign(&message).to_bytes().to_vec()
+    }
+
     pub fn active_id(&self) -> u32 {
         self.active
     }

@@ -521,7 +521,7 @@ mod tests {
             },
         );
         assert_eq!(
-            b.apply(&[post.clone()], 100).unwrap_err().1,
+            b.apply(std::slice::from_ref(&post), 100).unwrap_err().1,
             LedgerError::HoldExpired("h".into())
         );
         b.apply(&[post], 99).unwrap();

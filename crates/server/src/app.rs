@@ -18,6 +18,12 @@ pub struct Inner {
     pub metrics: PrometheusHandle,
     /// The keys that sign consumer-presented codes.
     pub keys: o2o_codes::Keyring,
+    /// Committed events, fanned out in process (live pages, webhooks).
+    pub bus: crate::events::Bus,
+    /// The sequencer that applies every movement of money.
+    pub payments: crate::payments::Engine,
+    /// Where wallet money comes from and goes to (the sandbox bank by default).
+    pub provider: Arc<dyn crate::payments::provider::PaymentProvider>,
 }
 
 /// Cheap to clone; handlers take it with `State<AppState>`.
@@ -56,14 +62,44 @@ impl AppState {
         .await?;
         db.migrate().await?;
         let keys = crate::codes::keys::load_or_create(&config.signing_keys_file)?;
-        Ok(AppState(Arc::new(Inner {
+        let bus = crate::events::Bus::new();
+        let payments = crate::payments::Engine::start(db.clone(), bus.clone());
+        // The sandbox bank signs its notifications with a key derived from the platform's
+        // signing key, so notifications survive restarts and no other party can forge them.
+        let sandbox_secret = keys.derive_secret(b"o2o sandbox bank notifications");
+        let state = AppState(Arc::new(Inner {
             db,
             config,
             sms: Arc::new(OutboxOnly),
             passwords: Passwords::default(),
             metrics: metrics_handle(),
             keys,
-        })))
+            bus,
+            payments,
+            provider: Arc::new(crate::payments::provider::SandboxBank::new(sandbox_secret)),
+        }));
+        state.start_background();
+        Ok(state)
+    }
+}
+
+impl AppState {
+    /// Background work of a node: voiding lapsed holds. The tasks hold only a weak reference,
+    /// so they end with the app.
+    fn start_background(&self) {
+        let weak = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let app = AppState(inner);
+                if let Err(e) = crate::payments::service::sweep_holds(&app).await {
+                    tracing::warn!(error = %e.message, "sweeping lapsed holds failed");
+                }
+            }
+        });
     }
 }
 

@@ -93,6 +93,22 @@ impl Error {
         e
     }
 
+    /// Money could not move (402): insufficient funds, an expired or used pay code, an over-refund.
+    pub fn payment(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Error::new(Kind::Payment, code, message)
+    }
+
+    /// Overloaded: try again after `retry_after_s` (503).
+    pub fn unavailable(
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+        retry_after_s: u64,
+    ) -> Self {
+        let mut e = Error::new(Kind::Unavailable, code, message);
+        e.retry_after_s = Some(retry_after_s);
+        e
+    }
+
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
         let mut e = Error::new(
             Kind::Internal,

@@ -172,6 +172,42 @@ define_id!(
     "key_"
 );
 
+define_id!(
+    /// A payment (`pay_`).
+    PaymentId,
+    "pay_"
+);
+define_id!(
+    /// A refund (`rfd_`).
+    RefundId,
+    "rfd_"
+);
+define_id!(
+    /// A ledger transfer (`trf_`).
+    TransferId,
+    "trf_"
+);
+define_id!(
+    /// An event in the outbox (`evt_`).
+    EventId,
+    "evt_"
+);
+define_id!(
+    /// A webhook endpoint (`whe_`).
+    WebhookEndpointId,
+    "whe_"
+);
+define_id!(
+    /// A webhook delivery (`whd_`).
+    WebhookDeliveryId,
+    "whd_"
+);
+define_id!(
+    /// A wallet top-up or withdrawal (`wmv_`).
+    WalletMovementId,
+    "wmv_"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -137,6 +137,7 @@ pub struct ResolvedRow {
     pub merchant_name: String,
     pub merchant_verified: bool,
     pub merchant_mode: String,
+    pub merchant_fee_bps: i64,
     pub store_id: String,
     pub table_id: Option<String>,
     pub table_label: Option<String>,
@@ -153,7 +154,7 @@ pub struct ResolvedRow {
 
 pub async fn resolve(db: &Db, short: &str) -> DbResult<Option<ResolvedRow>> {
     const SQL: &str = "SELECT q.id, q.kind, q.status, q.product_id, q.target, q.merchant_id, m.name AS merchant_name, \
-        m.verified AS merchant_verified, m.mode AS merchant_mode, q.store_id, q.table_id, t.label AS table_label, \
+        m.verified AS merchant_verified, m.mode AS merchant_mode, m.fee_bps AS merchant_fee_bps, q.store_id, q.table_id, t.label AS table_label, \
         s.name AS store_name, s.address AS store_address, s.lat AS store_lat, s.lng AS store_lng, s.timezone AS store_timezone, \
         s.opening_hours AS store_opening_hours, s.delivery_radius_m AS store_delivery_radius_m, \
         s.fence_radius_m AS store_fence_radius_m, s.created_at AS store_created_at \

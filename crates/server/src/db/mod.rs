@@ -361,6 +361,49 @@ pub enum Tx {
 }
 
 impl Tx {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Runs the statement written for this transaction's backend (for the rare set-based
+    /// statements whose SQL differs between the dialects, e.g. reading a JSON array of rows).
+    pub async fn execute_for(
+        &mut self,
+        sqlite: &'static str,
+        postgres: &'static str,
+        args: Vec<Value>,
+    ) -> DbResult<u64> {
+        let q = Query {
+            sql: self.pick(sqlite, postgres),
+            args,
+        };
+        self.execute(q).await
+    }
+
+    /// Like [`Tx::execute_for`], reading rows.
+    pub async fn fetch_all_for<T: Record>(
+        &mut self,
+        sqlite: &'static str,
+        postgres: &'static str,
+        args: Vec<Value>,
+    ) -> DbResult<Vec<T>> {
+        let q = Query {
+            sql: self.pick(sqlite, postgres),
+            args,
+        };
+        self.fetch_all(q).await
+    }
+
+    fn pick(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self {
+            Tx::Sqlite(_) => sqlite,
+            Tx::Postgres(_) => postgres,
+        }
+    }
+
     pub async fn execute(&mut self, q: Query) -> DbResult<u64> {
         match self {
             Tx::Sqlite(tx) => q

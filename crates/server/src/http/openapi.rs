@@ -49,4 +49,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::merchants::api::routes())
         .merge(crate::stores::api::routes())
         .merge(crate::codes::api::routes())
+        .merge(crate::payments::api::routes())
 }

@@ -7,6 +7,17 @@ use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::oneshot;
 
+pub struct Shop {
+    pub merchant: String,
+    pub owner: String,
+    pub store: String,
+    /// The store-pay code's URL and id.
+    pub qr: String,
+    pub qr_id: String,
+    pub cashier: String,
+    pub operator: String,
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -273,6 +284,10 @@ impl TestApp {
             "users" => "SELECT COUNT(*) FROM users",
             "api_keys" => "SELECT COUNT(*) FROM api_keys",
             "qr_codes" => "SELECT COUNT(*) FROM qr_codes",
+            "payments" => "SELECT COUNT(*) FROM payments",
+            "refunds" => "SELECT COUNT(*) FROM refunds",
+            "ledger_transfers" => "SELECT COUNT(*) FROM ledger_transfers",
+            "events" => "SELECT COUNT(*) FROM events",
             other => panic!("no count for {other}"),
         };
         let (n,): (i64,) = self
@@ -293,6 +308,88 @@ impl TestApp {
             ))
             .await
             .unwrap();
+    }
+
+    /// A platform operator's token (created on first use).
+    pub async fn operator(&self) -> String {
+        let email = format!("op-{}@o2o.test", rand_suffix());
+        o2o_server::identity::service::add_operator(&self.state, &email, "operator-pass")
+            .await
+            .unwrap();
+        self.password_token(&email, "operator-pass").await
+    }
+
+    /// A verified trading merchant with one store, its store-pay code and a cashier.
+    pub async fn shop(&self, name: &str) -> Shop {
+        let (merchant, owner) = self.merchant(name).await;
+        let store = self.store(&merchant, &owner, name, 31.2304, 121.4737).await;
+        let op = self.operator().await;
+        let r = self
+            .post(
+                &format!("/v1/admin/merchants/{merchant}/verification"),
+                json!({"verified": true}),
+                Some(&op),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let code = self
+            .post(
+                "/v1/qr-codes",
+                json!({"kind": "store_pay", "store_id": store}),
+                Some(&owner),
+            )
+            .await;
+        assert_eq!(code.status, StatusCode::CREATED, "{}", code.body);
+        let email = format!("cashier-{}@shop.test", rand_suffix());
+        let r = self
+            .post(
+                &format!("/v1/merchants/{merchant}/staff"),
+                json!({"email": email, "password": "cashier-pass", "role": "cashier"}),
+                Some(&owner),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let cashier = self.password_token(&email, "cashier-pass").await;
+        Shop {
+            merchant,
+            owner,
+            store,
+            qr: code.body["url"].as_str().unwrap().to_owned(),
+            qr_id: code.body["id"].as_str().unwrap().to_owned(),
+            cashier,
+            operator: op,
+        }
+    }
+
+    /// A consumer logged in with `phone` whose wallet holds `amount` fen.
+    pub async fn funded_consumer(&self, phone: &str, amount: i64) -> String {
+        let token = self.consumer_token(phone, None).await;
+        if amount > 0 {
+            let r = self
+                .post(
+                    "/v1/wallet/top-ups",
+                    json!({"amount": amount, "currency": "CNY"}),
+                    Some(&token),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        }
+        token
+    }
+
+    /// The wallet balance of a consumer.
+    pub async fn balance(&self, token: &str) -> i64 {
+        let r = self.get("/v1/wallet", Some(token)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body["balance"].as_i64().unwrap()
+    }
+
+    /// Asserts the whole ledger verifies (run at the end of every money test).
+    pub async fn assert_ledger_verifies(&self) {
+        let v = o2o_server::payments::service::verify(&self.state.db)
+            .await
+            .unwrap();
+        assert!(v.balanced, "ledger does not verify: {v:?}");
     }
 
     /// Stops the server and waits for it to drain.

@@ -7,5 +7,6 @@ mod helpers;
 mod identity;
 mod merchants;
 mod pages;
+mod payments;
 mod stores;
 mod tenancy;

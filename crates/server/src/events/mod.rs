@@ -1,0 +1,48 @@
+//! Events: what happened, recorded in the outbox (the `events` table, written in the same
+//! transaction as the change) and published in-process after commit, for live pages (the
+//! cashier's announcement, order boards) and the webhook dispatcher.
+
+pub mod webhooks;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// An event after its transaction committed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Published {
+    pub id: String,
+    pub merchant_id: String,
+    pub store_id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub data: serde_json::Value,
+    pub created_at: i64,
+}
+
+/// The in-process fan-out of committed events. Slow listeners miss events rather than slow
+/// down payments (they can re-read the outbox).
+#[derive(Clone)]
+pub struct Bus {
+    tx: broadcast::Sender<Published>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Bus::new()
+    }
+}
+
+impl Bus {
+    pub fn new() -> Bus {
+        let (tx, _) = broadcast::channel(4096);
+        Bus { tx }
+    }
+
+    pub fn publish(&self, event: Published) {
+        let _ = self.tx.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Published> {
+        self.tx.subscribe()
+    }
+}

@@ -1,0 +1,110 @@
+//! The chart of accounts. An account's id says what it is, so a command knows its accounts
+//! without a lookup, and accounts are created when first used (member cards excepted: the
+//! membership capability opens them).
+//!
+//! Sign convention (see `o2o_ledger::book`): balance = credits − debits. Money the platform
+//! holds for someone is positive (wallets, cards, a merchant's pending and available balances,
+//! platform fees); the sources of outside money carry the matching negative: the sandbox bank
+//! (and any real provider) for money paid in, and each store's cash drawer for notes taken at
+//! the counter (its balance is minus the cash in the drawer, matched by the merchant's cash
+//! takings account).
+
+use o2o_ledger::Currency;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Wallet,
+    Card,
+    MerchantPending,
+    MerchantAvailable,
+    MerchantPromotion,
+    MerchantCash,
+    PlatformFees,
+    Bank,
+    Drawer,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Wallet => "wallet",
+            Kind::Card => "card",
+            Kind::MerchantPending => "merchant_pending",
+            Kind::MerchantAvailable => "merchant_available",
+            Kind::MerchantPromotion => "merchant_promotion",
+            Kind::MerchantCash => "merchant_cash",
+            Kind::PlatformFees => "platform_fees",
+            Kind::Bank => "bank",
+            Kind::Drawer => "drawer",
+        }
+    }
+}
+
+/// An account's identity and rules.
+#[derive(Clone, Debug)]
+pub struct AccountSpec {
+    pub id: String,
+    pub kind: Kind,
+    pub owner: Option<String>,
+    pub currency: Currency,
+    pub no_overdraft: bool,
+}
+
+fn spec(kind: Kind, owner: Option<&str>, currency: Currency, no_overdraft: bool) -> AccountSpec {
+    let id = match owner {
+        Some(o) => format!("{}:{}:{}", kind.as_str(), o, currency.code()),
+        None => format!("{}:{}", kind.as_str(), currency.code()),
+    };
+    AccountSpec {
+        id,
+        kind,
+        owner: owner.map(str::to_owned),
+        currency,
+        no_overdraft,
+    }
+}
+
+/// A consumer's wallet: may not go negative.
+pub fn wallet(user_id: &str, currency: Currency) -> AccountSpec {
+    spec(Kind::Wallet, Some(user_id), currency, true)
+}
+
+/// A stored-value member card (`crd_…`): may not go negative.
+pub fn card(card_id: &str, currency: Currency) -> AccountSpec {
+    spec(Kind::Card, Some(card_id), currency, true)
+}
+
+/// What the platform owes a merchant and has not settled yet.
+pub fn merchant_pending(merchant_id: &str, currency: Currency) -> AccountSpec {
+    spec(Kind::MerchantPending, Some(merchant_id), currency, false)
+}
+
+/// Settled, ready to pay out to the merchant's bank.
+pub fn merchant_available(merchant_id: &str, currency: Currency) -> AccountSpec {
+    spec(Kind::MerchantAvailable, Some(merchant_id), currency, false)
+}
+
+/// The merchant's promotion budget (coupons and bonuses are paid from it): may not go negative.
+pub fn merchant_promotion(merchant_id: &str, currency: Currency) -> AccountSpec {
+    spec(Kind::MerchantPromotion, Some(merchant_id), currency, true)
+}
+
+/// Cash the merchant took at its counters.
+pub fn merchant_cash(merchant_id: &str, currency: Currency) -> AccountSpec {
+    spec(Kind::MerchantCash, Some(merchant_id), currency, false)
+}
+
+/// The platform's fee income.
+pub fn platform_fees(currency: Currency) -> AccountSpec {
+    spec(Kind::PlatformFees, None, currency, false)
+}
+
+/// A payment provider's side of money in and out (the sandbox bank by default).
+pub fn bank(provider: &str, currency: Currency) -> AccountSpec {
+    spec(Kind::Bank, Some(provider), currency, false)
+}
+
+/// A store's cash drawer.
+pub fn drawer(store_id: &str, currency: Currency) -> AccountSpec {
+    spec(Kind::Drawer, Some(store_id), currency, false)
+}

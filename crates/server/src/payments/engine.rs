@@ -1,0 +1,1492 @@
+//! The payments engine: every command that moves money goes through the sequencer and is
+//! applied here, in batches, one transaction and one commit per batch.
+//!
+//! A batch runs in three steps. First it loads, set-based, what its commands touch: their
+//! idempotency keys, payments, pay codes and ledger accounts (on PostgreSQL with `FOR UPDATE`,
+//! always in the order payments → pay codes → accounts, each by id, so two nodes never
+//! deadlock). Then it applies the commands one by one in memory, against an
+//! [`o2o_ledger::Book`]: a command that fails (insufficient funds, a used pay code, an
+//! over-refund) changes nothing and answers its error; one that succeeds adds its rows to the
+//! batch's writes. Last, the writes go out in one statement per table and the batch commits;
+//! only then is each caller answered and the batch's events published. If the commit itself
+//! fails, every command of the batch is retried alone, so one bad command cannot sink others.
+
+use super::accounts::{self, AccountSpec};
+use super::model::{Payment, Refund, WalletBalance, WalletMoved};
+use crate::db::{Db, DbError, Tx, Value, now_us, rfc3339};
+use crate::error::{Error, Result};
+use crate::events::{Bus, Published};
+use crate::http::Reply;
+use crate::ids::{EventId, TransferId};
+use o2o_ledger::sequencer::{Applier, Sequencer, SubmitError};
+use o2o_ledger::{Account, Action, Book, Currency, Hold, LedgerError, Transfer};
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use tokio::sync::oneshot;
+
+/// Commands waiting at most; beyond it callers get 503 + Retry-After.
+const QUEUE: usize = 20_000;
+/// Commands applied per transaction at most.
+const MAX_BATCH: usize = 1_000;
+
+/// The key a write is stored under for idempotent retries.
+#[derive(Clone, Debug)]
+pub struct IdemKey {
+    pub scope: String,
+    pub key: String,
+    pub hash: String,
+}
+
+/// A new payment, checked by the service (amount, currency, merchant, store, fee rate).
+#[derive(Clone, Debug)]
+pub struct NewPayment {
+    pub id: String,
+    pub merchant_id: String,
+    pub store_id: Option<String>,
+    /// Known for the consumer-scans flow; for the pay-code flow it comes from the code.
+    pub user_id: Option<String>,
+    /// `qr`, `pay_code` or `cash`.
+    pub method: &'static str,
+    /// `wallet`, `crd_…` or `cash`; for the pay-code flow it comes from the code.
+    pub source: Option<String>,
+    pub pay_code_hash: Option<String>,
+    /// The merchant whose scope scanned the pay code (for `code_wrong_store` checks).
+    pub qr_id: Option<String>,
+    pub order_id: Option<String>,
+    pub description: Option<String>,
+    pub amount: i64,
+    pub currency: Currency,
+    /// `Some(expires_at)` holds the money (capture: manual).
+    pub hold_until: Option<i64>,
+    pub fee_bps: i64,
+    pub business_day: String,
+    pub staff_id: Option<String>,
+}
+
+/// What a command does.
+#[derive(Clone, Debug)]
+pub enum Op {
+    TopUp {
+        movement_id: String,
+        user_id: String,
+        amount: i64,
+        currency: Currency,
+        provider: &'static str,
+        provider_ref: String,
+    },
+    Withdraw {
+        movement_id: String,
+        user_id: String,
+        amount: i64,
+        currency: Currency,
+        provider: &'static str,
+        provider_ref: String,
+    },
+    Pay(Box<NewPayment>),
+    Capture {
+        payment_id: String,
+        merchant_id: String,
+        amount: Option<i64>,
+    },
+    Cancel {
+        payment_id: String,
+        merchant_id: String,
+    },
+    /// The sweeper voids a lapsed hold.
+    Expire {
+        payment_id: String,
+    },
+    Refund {
+        refund_id: String,
+        payment_id: String,
+        merchant_id: String,
+        amount: Option<i64>,
+        reason: Option<String>,
+        business_day: String,
+        staff_id: Option<String>,
+    },
+}
+
+/// One queued command with the channel its answer goes back on.
+pub struct Command {
+    op: Op,
+    idem: Option<IdemKey>,
+    reply: oneshot::Sender<Result<Reply>>,
+}
+
+/// The handle the rest of the server uses.
+#[derive(Clone)]
+pub struct Engine {
+    seq: Sequencer<Command>,
+}
+
+impl Engine {
+    /// Starts the sequencer task for `db`.
+    pub fn start(db: Db, bus: Bus) -> Engine {
+        Engine {
+            seq: Sequencer::spawn(BatchApplier { db, bus }, QUEUE, MAX_BATCH),
+        }
+    }
+
+    /// Applies `op` in the next batch and returns its answer (stored under `idem` when given).
+    pub async fn run(&self, op: Op, idem: Option<IdemKey>) -> Result<Reply> {
+        let (tx, rx) = oneshot::channel();
+        let command = Command {
+            op,
+            idem,
+            reply: tx,
+        };
+        match self.seq.submit(command) {
+            Ok(()) => {}
+            Err(SubmitError::Full(_)) => {
+                metrics::counter!("sequencer_rejected_total").increment(1);
+                return Err(Error::unavailable(
+                    "overloaded",
+                    "Too many payments are waiting; retry in a moment.",
+                    1,
+                ));
+            }
+            Err(SubmitError::Stopped(_)) => {
+                return Err(Error::unavailable(
+                    "shutting_down",
+                    "The server is shutting down; retry in a moment.",
+                    1,
+                ));
+            }
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(Error::unavailable(
+                "shutting_down",
+                "The server is shutting down; retry in a moment.",
+                1,
+            ))
+        })
+    }
+
+    /// Commands waiting right now.
+    pub fn queued(&self) -> usize {
+        self.seq.queued()
+    }
+}
+
+struct BatchApplier {
+    db: Db,
+    bus: Bus,
+}
+
+impl Applier for BatchApplier {
+    type Command = Command;
+
+    async fn apply(&mut self, batch: Vec<Command>) {
+        let started = std::time::Instant::now();
+        let size = batch.len();
+        let (ops, replies): (Vec<(Op, Option<IdemKey>)>, Vec<_>) =
+            batch.into_iter().map(|c| ((c.op, c.idem), c.reply)).unzip();
+        match run_batch(&self.db, &ops).await {
+            Ok((answers, events)) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(answer);
+                }
+                for e in events {
+                    self.bus.publish(e);
+                }
+            }
+            Err(err) if ops.len() > 1 => {
+                tracing::warn!(error = %err, size, "batch failed; applying its commands one by one");
+                for (op, reply) in ops.into_iter().zip(replies) {
+                    let one = [op];
+                    let answer = match run_batch(&self.db, &one).await {
+                        Ok((mut answers, events)) => {
+                            for e in events {
+                                self.bus.publish(e);
+                            }
+                            answers.pop().unwrap_or_else(|| {
+                                Err(Error::internal(anyhow::anyhow!("no answer")))
+                            })
+                        }
+                        Err(e) => Err(e.into_error()),
+                    };
+                    let _ = reply.send(answer);
+                }
+            }
+            Err(err) => {
+                let answer = err.into_error();
+                for reply in replies {
+                    let _ = reply.send(Err(Error::new(
+                        answer.kind,
+                        answer.code.clone(),
+                        answer.message.clone(),
+                    )));
+                }
+            }
+        }
+        metrics::histogram!("sequencer_batch_size").record(size as f64);
+        metrics::histogram!("sequencer_batch_seconds").record(started.elapsed().as_secs_f64());
+    }
+}
+
+/// A failure of the batch as a whole (storage), as opposed to one command's refusal.
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl BatchError {
+    /// The answer for a command whose batch (of one) failed.
+    fn into_error(self) -> Error {
+        match self {
+            BatchError::Db(DbError::Conflict { constraint }) => {
+                tracing::info!(%constraint, "command conflicts with stored state");
+                Error::conflict("already_applied", "This was applied already.")
+            }
+            other => Error::internal(anyhow::anyhow!("{other}")),
+        }
+    }
+}
+
+/// A payment row, as stored.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PaymentRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub store_id: Option<String>,
+    pub user_id: Option<String>,
+    pub method: String,
+    pub source: String,
+    pub qr_id: Option<String>,
+    pub order_id: Option<String>,
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub amount_captured: i64,
+    pub amount_refunded: i64,
+    pub fee: i64,
+    pub fee_refunded: i64,
+    pub fee_bps: i64,
+    pub hold_id: Option<String>,
+    pub hold_expires_at: Option<i64>,
+    pub business_day: String,
+    pub staff_id: Option<String>,
+    pub description: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl PaymentRow {
+    pub fn public(&self) -> Payment {
+        Payment {
+            id: self.id.clone(),
+            status: self.status.clone(),
+            amount: self.amount,
+            currency: self.currency.clone(),
+            amount_captured: self.amount_captured,
+            amount_refunded: self.amount_refunded,
+            fee: self.fee - self.fee_refunded,
+            merchant_id: self.merchant_id.clone(),
+            store_id: self.store_id.clone(),
+            source: self.source.clone(),
+            method: self.method.clone(),
+            consumer_id: self.user_id.clone(),
+            order_id: self.order_id.clone(),
+            description: self.description.clone(),
+            capture_before: match (self.status.as_str(), self.hold_expires_at) {
+                ("requires_capture", Some(t)) => Some(rfc3339(t)),
+                _ => None,
+            },
+            created_at: rfc3339(self.created_at),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "id": self.id, "merchant_id": self.merchant_id, "store_id": self.store_id,
+            "user_id": self.user_id, "method": self.method, "source": self.source,
+            "qr_id": self.qr_id, "order_id": self.order_id, "status": self.status,
+            "amount": self.amount, "currency": self.currency,
+            "amount_captured": self.amount_captured, "amount_refunded": self.amount_refunded,
+            "fee": self.fee, "fee_refunded": self.fee_refunded, "fee_bps": self.fee_bps, "hold_id": self.hold_id,
+            "hold_expires_at": self.hold_expires_at, "business_day": self.business_day,
+            "staff_id": self.staff_id, "description": self.description,
+            "created_at": self.created_at, "updated_at": self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct IdemRow {
+    scope: String,
+    key: String,
+    request_hash: String,
+    status: i64,
+    body: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct PayCodeRow {
+    code_hash: String,
+    user_id: String,
+    source: String,
+    valid_from: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    id: String,
+    currency: String,
+    no_overdraft: bool,
+    balance: i64,
+    pending_out: i64,
+    pending_in: i64,
+}
+
+/// What the batch writes when it commits.
+#[derive(Default)]
+struct Writes {
+    new_accounts: Vec<AccountSpec>,
+    transfers: Vec<serde_json::Value>,
+    new_payments: Vec<String>,
+    changed_payments: HashSet<String>,
+    refunds: Vec<serde_json::Value>,
+    movements: Vec<serde_json::Value>,
+    events: Vec<serde_json::Value>,
+    pay_codes_used: Vec<serde_json::Value>,
+    idem: Vec<serde_json::Value>,
+}
+
+/// The batch's in-memory state.
+struct State {
+    now: i64,
+    book: Book,
+    payments: HashMap<String, PaymentRow>,
+    pay_codes: HashMap<String, PayCodeRow>,
+    stored_idem: HashMap<(String, String), IdemRow>,
+    /// Keys answered earlier in this batch: a concurrent retry gets the same answer.
+    batch_idem: HashMap<(String, String), (String, Reply)>,
+    writes: Writes,
+    published: Vec<Published>,
+}
+
+async fn run_batch(
+    db: &Db,
+    ops: &[(Op, Option<IdemKey>)],
+) -> std::result::Result<(Vec<Result<Reply>>, Vec<Published>), BatchError> {
+    let now = now_us();
+    let mut tx = db.begin().await?;
+    let mut state = State {
+        now,
+        book: Book::new(),
+        payments: HashMap::new(),
+        pay_codes: HashMap::new(),
+        stored_idem: HashMap::new(),
+        batch_idem: HashMap::new(),
+        writes: Writes::default(),
+        published: Vec::new(),
+    };
+    load(&mut tx, ops, &mut state).await?;
+    let mut answers = Vec::with_capacity(ops.len());
+    for (op, idem) in ops {
+        answers.push(apply_one(&mut state, op, idem.as_ref()));
+    }
+    flush(&mut tx, &mut state).await?;
+    tx.commit().await?;
+    Ok((answers, state.published))
+}
+
+fn ids_json<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+    let mut v: Vec<&str> = ids.collect();
+    v.sort_unstable();
+    v.dedup();
+    serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
+}
+
+async fn load(
+    tx: &mut Tx,
+    ops: &[(Op, Option<IdemKey>)],
+    state: &mut State,
+) -> std::result::Result<(), BatchError> {
+    // Idempotency keys already stored.
+    let keys: Vec<serde_json::Value> = ops
+        .iter()
+        .filter_map(|(_, k)| k.as_ref())
+        .map(|k| json!({"s": k.scope, "k": k.key}))
+        .collect();
+    if !keys.is_empty() {
+        let rows: Vec<IdemRow> = tx
+            .fetch_all_for(
+                "SELECT i.scope, i.key, i.request_hash, i.status, i.body FROM idempotency_keys i \
+                 JOIN json_each($1) j ON i.scope = json_extract(j.value, '$.s') AND i.key = json_extract(j.value, '$.k')",
+                "SELECT i.scope, i.key, i.request_hash, CAST(i.status AS BIGINT) AS status, i.body FROM idempotency_keys i \
+                 JOIN json_to_recordset($1::json) AS j(s text, k text) ON i.scope = j.s AND i.key = j.k",
+                vec![Value::from(serde_json::to_string(&keys)?)],
+            )
+            .await?;
+        for r in rows {
+            state
+                .stored_idem
+                .insert((r.scope.clone(), r.key.clone()), r);
+        }
+    }
+    // Payments touched by captures, cancels, expiries and refunds.
+    let payment_ids = ops.iter().filter_map(|(op, _)| match op {
+        Op::Capture { payment_id, .. }
+        | Op::Cancel { payment_id, .. }
+        | Op::Expire { payment_id }
+        | Op::Refund { payment_id, .. } => Some(payment_id.as_str()),
+        _ => None,
+    });
+    let payment_ids = ids_json(payment_ids);
+    if payment_ids != "[]" {
+        let rows: Vec<PaymentRow> = tx
+            .fetch_all_for(
+                "SELECT * FROM payments WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
+                "SELECT * FROM payments WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
+                vec![Value::from(payment_ids)],
+            )
+            .await?;
+        for r in rows {
+            state.payments.insert(r.id.clone(), r);
+        }
+    }
+    // Pay codes presented.
+    let hashes = ids_json(ops.iter().filter_map(|(op, _)| match op {
+        Op::Pay(p) => p.pay_code_hash.as_deref(),
+        _ => None,
+    }));
+    if hashes != "[]" {
+        let rows: Vec<PayCodeRow> = tx
+            .fetch_all_for(
+                "SELECT code_hash, user_id, source, valid_from, expires_at, used_at FROM pay_codes \
+                 WHERE code_hash IN (SELECT value FROM json_each($1)) ORDER BY code_hash",
+                "SELECT code_hash, user_id, source, valid_from, expires_at, used_at FROM pay_codes \
+                 WHERE code_hash IN (SELECT json_array_elements_text($1::json)) ORDER BY code_hash FOR UPDATE",
+                vec![Value::from(hashes)],
+            )
+            .await?;
+        for r in rows {
+            state.pay_codes.insert(r.code_hash.clone(), r);
+        }
+    }
+    // Ledger accounts: every account a command may touch, created when first needed.
+    let mut specs: HashMap<String, AccountSpec> = HashMap::new();
+    for (op, _) in ops {
+        for spec in accounts_of(op, state) {
+            specs.entry(spec.id.clone()).or_insert(spec);
+        }
+    }
+    if !specs.is_empty() {
+        let ids = ids_json(specs.keys().map(String::as_str));
+        let rows: Vec<AccountRow> = tx
+            .fetch_all_for(
+                "SELECT id, currency, no_overdraft, balance, pending_out, pending_in FROM ledger_accounts \
+                 WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
+                "SELECT id, currency, no_overdraft, balance, pending_out, pending_in FROM ledger_accounts \
+                 WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
+                vec![Value::from(ids)],
+            )
+            .await?;
+        for r in rows {
+            specs.remove(&r.id);
+            let Ok(currency) = Currency::parse(&r.currency) else {
+                continue;
+            };
+            state.book.load_account(Account {
+                id: r.id,
+                currency,
+                no_overdraft: r.no_overdraft,
+                balance: r.balance,
+                pending_out: r.pending_out,
+                pending_in: r.pending_in,
+            });
+        }
+        // Missing accounts that may be created on first use (cards may not: the membership
+        // capability opens them).
+        for (_, spec) in specs {
+            if spec.kind == accounts::Kind::Card {
+                continue;
+            }
+            state.book.load_account(Account::new(
+                spec.id.clone(),
+                spec.currency,
+                spec.no_overdraft,
+            ));
+            state.writes.new_accounts.push(spec);
+        }
+    }
+    // Open holds of the loaded payments.
+    for p in state.payments.values() {
+        if let (Some(hold_id), Some(expires_at), "requires_capture") =
+            (&p.hold_id, p.hold_expires_at, p.status.as_str())
+            && let Ok(currency) = Currency::parse(&p.currency)
+            && let Some(debit) = source_account(p)
+        {
+            state.book.load_hold(Hold {
+                id: hold_id.clone(),
+                debit: debit.id,
+                credit: accounts::merchant_pending(&p.merchant_id, currency).id,
+                amount: p.amount,
+                currency,
+                expires_at,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The account a payment's money came from.
+fn source_account(p: &PaymentRow) -> Option<AccountSpec> {
+    let currency = Currency::parse(&p.currency).ok()?;
+    match p.source.as_str() {
+        "wallet" => Some(accounts::wallet(p.user_id.as_deref()?, currency)),
+        "cash" => Some(accounts::drawer(p.store_id.as_deref()?, currency)),
+        card if card.starts_with("crd_") => Some(accounts::card(card, currency)),
+        _ => None,
+    }
+}
+
+fn accounts_of(op: &Op, state: &State) -> Vec<AccountSpec> {
+    match op {
+        Op::TopUp {
+            user_id,
+            currency,
+            provider,
+            ..
+        }
+        | Op::Withdraw {
+            user_id,
+            currency,
+            provider,
+            ..
+        } => vec![
+            accounts::bank(provider, *currency),
+            accounts::wallet(user_id, *currency),
+        ],
+        Op::Pay(p) => {
+            let c = p.currency;
+            let mut out = vec![
+                accounts::merchant_pending(&p.merchant_id, c),
+                accounts::platform_fees(c),
+            ];
+            let (user, source) = match &p.pay_code_hash {
+                Some(h) => match state.pay_codes.get(h) {
+                    Some(code) => (Some(code.user_id.as_str()), Some(code.source.as_str())),
+                    None => (None, None),
+                },
+                None => (p.user_id.as_deref(), p.source.as_deref()),
+            };
+            match source {
+                Some("cash") => {
+                    if let Some(store) = &p.store_id {
+                        out.push(accounts::drawer(store, c));
+                    }
+                    out.push(accounts::merchant_cash(&p.merchant_id, c));
+                }
+                Some("wallet") => {
+                    if let Some(u) = user {
+                        out.push(accounts::wallet(u, c));
+                    }
+                }
+                Some(card) if card.starts_with("crd_") => out.push(accounts::card(card, c)),
+                _ => {}
+            }
+            out
+        }
+        Op::Capture { payment_id, .. }
+        | Op::Cancel { payment_id, .. }
+        | Op::Expire { payment_id }
+        | Op::Refund { payment_id, .. } => {
+            let Some(p) = state.payments.get(payment_id) else {
+                return vec![];
+            };
+            let Ok(c) = Currency::parse(&p.currency) else {
+                return vec![];
+            };
+            let mut out = vec![
+                accounts::merchant_pending(&p.merchant_id, c),
+                accounts::platform_fees(c),
+            ];
+            if p.source == "cash" {
+                out.push(accounts::merchant_cash(&p.merchant_id, c));
+            }
+            out.extend(source_account(p));
+            out
+        }
+    }
+}
+
+fn payment_declined(code: &'static str, message: &'static str) -> Error {
+    Error::payment(code, message)
+}
+
+fn ledger_error(e: LedgerError) -> Error {
+    match e {
+        LedgerError::InsufficientFunds(_) => payment_declined(
+            "insufficient_funds",
+            "There is not enough money for this payment.",
+        ),
+        LedgerError::HoldExpired(_) => payment_declined(
+            "hold_expired",
+            "The hold has lapsed; the money was released. Take a new payment.",
+        ),
+        LedgerError::HoldNotOpen(_) => Error::conflict(
+            "payment_not_capturable",
+            "This payment is not awaiting capture.",
+        ),
+        LedgerError::ExceedsHold => Error::invalid(
+            "amount_exceeds_hold",
+            "You can capture at most the amount held.",
+        )
+        .param("amount"),
+        LedgerError::AccountMissing(_) => {
+            Error::not_found("card_not_found", "No such member card for this merchant.")
+                .param("source")
+        }
+        LedgerError::Overflow => {
+            Error::invalid("amount_too_large", "The amount is too large.").param("amount")
+        }
+        other => Error::internal(anyhow::anyhow!("ledger refused: {other}")),
+    }
+}
+
+fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply> {
+    if let Some(k) = idem {
+        let id = (k.scope.clone(), k.key.clone());
+        if let Some(stored) = state.stored_idem.get(&id) {
+            if stored.request_hash != k.hash {
+                return Err(Error::conflict(
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was used with a different request.",
+                ));
+            }
+            return Ok(Reply {
+                status: stored.status as u16,
+                body: stored.body.clone(),
+            });
+        }
+        if let Some((hash, reply)) = state.batch_idem.get(&id) {
+            if *hash != k.hash {
+                return Err(Error::conflict(
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was used with a different request.",
+                ));
+            }
+            return Ok(Reply {
+                status: reply.status,
+                body: reply.body.clone(),
+            });
+        }
+    }
+    let reply = match op {
+        Op::TopUp {
+            movement_id,
+            user_id,
+            amount,
+            currency,
+            provider,
+            provider_ref,
+        } => wallet_move(
+            state,
+            movement_id,
+            user_id,
+            *amount,
+            *currency,
+            provider,
+            provider_ref,
+            true,
+        )?,
+        Op::Withdraw {
+            movement_id,
+            user_id,
+            amount,
+            currency,
+            provider,
+            provider_ref,
+        } => wallet_move(
+            state,
+            movement_id,
+            user_id,
+            *amount,
+            *currency,
+            provider,
+            provider_ref,
+            false,
+        )?,
+        Op::Pay(p) => pay(state, p)?,
+        Op::Capture {
+            payment_id,
+            merchant_id,
+            amount,
+        } => capture(state, payment_id, merchant_id, *amount)?,
+        Op::Cancel {
+            payment_id,
+            merchant_id,
+        } => release(state, payment_id, Some(merchant_id), "canceled")?,
+        Op::Expire { payment_id } => release(state, payment_id, None, "expired")?,
+        Op::Refund {
+            refund_id,
+            payment_id,
+            merchant_id,
+            amount,
+            reason,
+            business_day,
+            staff_id,
+        } => refund(
+            state,
+            refund_id,
+            payment_id,
+            merchant_id,
+            *amount,
+            reason.clone(),
+            business_day,
+            staff_id.clone(),
+        )?,
+    };
+    if let Some(k) = idem {
+        state.writes.idem.push(json!({
+            "scope": k.scope, "key": k.key, "request_hash": k.hash,
+            "status": i64::from(reply.status), "body": reply.body, "created_at": state.now,
+        }));
+        state.batch_idem.insert(
+            (k.scope.clone(), k.key.clone()),
+            (
+                k.hash.clone(),
+                Reply {
+                    status: reply.status,
+                    body: reply.body.clone(),
+                },
+            ),
+        );
+    }
+    Ok(reply)
+}
+
+fn transfer_row(t: &Transfer, now: i64) -> serde_json::Value {
+    let (pending_id, expires_at) = match &t.action {
+        Action::Pending { expires_at } => (None, Some(*expires_at)),
+        Action::PostPending { pending_id } | Action::VoidPending { pending_id } => {
+            (Some(pending_id.clone()), None)
+        }
+        Action::Post => (None, None),
+    };
+    json!({
+        "id": t.id, "debit_account": t.debit, "credit_account": t.credit, "amount": t.amount,
+        "currency": t.currency.code(), "action": t.action.as_str(), "code": t.code,
+        "reference": t.reference, "pending_id": pending_id, "expires_at": expires_at,
+        "created_at": now,
+    })
+}
+
+/// Applies a linked chain to the book and records its transfers for the batch's write.
+fn post_chain(state: &mut State, chain: &[Transfer]) -> Result<()> {
+    state
+        .book
+        .apply(chain, state.now)
+        .map_err(|(_, e)| ledger_error(e))?;
+    for t in chain {
+        state.writes.transfers.push(transfer_row(t, state.now));
+    }
+    Ok(())
+}
+
+fn transfer(
+    debit: &AccountSpec,
+    credit: &AccountSpec,
+    amount: i64,
+    currency: Currency,
+    action: Action,
+    code: &'static str,
+    reference: &str,
+) -> Transfer {
+    Transfer {
+        id: TransferId::generate().as_str().to_owned(),
+        debit: debit.id.clone(),
+        credit: credit.id.clone(),
+        amount,
+        currency,
+        action,
+        code,
+        reference: reference.to_owned(),
+    }
+}
+
+fn event(
+    state: &mut State,
+    merchant_id: &str,
+    store_id: Option<&str>,
+    kind: &'static str,
+    data: serde_json::Value,
+) {
+    let id = EventId::generate().as_str().to_owned();
+    state.writes.events.push(json!({
+        "id": id, "merchant_id": merchant_id, "type": kind,
+        "data": data.to_string(), "created_at": state.now,
+    }));
+    state.published.push(Published {
+        id,
+        merchant_id: merchant_id.to_owned(),
+        store_id: store_id.map(str::to_owned),
+        kind,
+        data,
+        created_at: state.now,
+    });
+}
+
+fn wallet_balance(state: &State, user_id: &str, currency: Currency) -> WalletBalance {
+    let acc = state.book.account(&accounts::wallet(user_id, currency).id);
+    WalletBalance {
+        balance: acc.map(Account::available).unwrap_or(0),
+        held: acc.map(|a| a.pending_out).unwrap_or(0),
+        currency: currency.code().to_owned(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn wallet_move(
+    state: &mut State,
+    movement_id: &str,
+    user_id: &str,
+    amount: i64,
+    currency: Currency,
+    provider: &'static str,
+    provider_ref: &str,
+    top_up: bool,
+) -> Result<Reply> {
+    let bank = accounts::bank(provider, currency);
+    let wallet = accounts::wallet(user_id, currency);
+    let (debit, credit, code) = if top_up {
+        (&bank, &wallet, "top_up")
+    } else {
+        (&wallet, &bank, "withdrawal")
+    };
+    let t = transfer(
+        debit,
+        credit,
+        amount,
+        currency,
+        Action::Post,
+        code,
+        movement_id,
+    );
+    post_chain(state, &[t])?;
+    state.writes.movements.push(json!({
+        "id": movement_id, "user_id": user_id, "kind": code, "provider": provider,
+        "provider_ref": provider_ref, "amount": amount, "currency": currency.code(),
+        "status": "succeeded", "created_at": state.now,
+    }));
+    Reply::created(&WalletMoved {
+        id: movement_id.to_owned(),
+        wallet: wallet_balance(state, user_id, currency),
+    })
+}
+
+/// The platform fee on `amount`: `fee_bps` basis points, rounded half up to the minor unit.
+pub fn fee_of(amount: i64, fee_bps: i64) -> i64 {
+    let exact = i128::from(amount) * i128::from(fee_bps);
+    i64::try_from((exact + 5_000) / 10_000).unwrap_or(i64::MAX)
+}
+
+fn pay(state: &mut State, p: &NewPayment) -> Result<Reply> {
+    let c = p.currency;
+    let (user_id, source) = match &p.pay_code_hash {
+        Some(hash) => {
+            let now = state.now;
+            let code = state.pay_codes.get(hash).ok_or_else(|| {
+                payment_declined("pay_code_invalid", "This is not a valid pay code.")
+            })?;
+            if code.used_at.is_some() {
+                return Err(payment_declined(
+                    "code_used",
+                    "This pay code was already used; ask for a fresh one.",
+                ));
+            }
+            if code.expires_at <= now {
+                return Err(payment_declined(
+                    "code_expired",
+                    "This pay code has expired; ask for a fresh one.",
+                ));
+            }
+            if code.valid_from > now {
+                return Err(payment_declined(
+                    "code_not_yet_valid",
+                    "This pay code is not valid yet; show the current one.",
+                ));
+            }
+            (Some(code.user_id.clone()), code.source.clone())
+        }
+        None => (
+            p.user_id.clone(),
+            p.source.clone().unwrap_or_else(|| "wallet".into()),
+        ),
+    };
+    let merchant = accounts::merchant_pending(&p.merchant_id, c);
+    let from = match source.as_str() {
+        "cash" => accounts::drawer(p.store_id.as_deref().unwrap_or_default(), c),
+        "wallet" => accounts::wallet(user_id.as_deref().unwrap_or_default(), c),
+        card => accounts::card(card, c),
+    };
+    let fee = if source == "cash" {
+        0
+    } else {
+        fee_of(p.amount, p.fee_bps)
+    };
+    let (status, hold_id, chain) = if source == "cash" {
+        let cash = accounts::merchant_cash(&p.merchant_id, c);
+        let t = transfer(
+            &from,
+            &cash,
+            p.amount,
+            c,
+            Action::Post,
+            "cash_payment",
+            &p.id,
+        );
+        ("succeeded", None, vec![t])
+    } else if let Some(expires_at) = p.hold_until {
+        let t = transfer(
+            &from,
+            &merchant,
+            p.amount,
+            c,
+            Action::Pending { expires_at },
+            "payment_hold",
+            &p.id,
+        );
+        ("requires_capture", Some(t.id.clone()), vec![t])
+    } else {
+        let mut chain = vec![transfer(
+            &from,
+            &merchant,
+            p.amount,
+            c,
+            Action::Post,
+            "payment",
+            &p.id,
+        )];
+        if fee > 0 {
+            let fees = accounts::platform_fees(c);
+            chain.push(transfer(
+                &merchant,
+                &fees,
+                fee,
+                c,
+                Action::Post,
+                "fee",
+                &p.id,
+            ));
+        }
+        ("succeeded", None, chain)
+    };
+    post_chain(state, &chain)?;
+    if let Some(hash) = &p.pay_code_hash {
+        if let Some(code) = state.pay_codes.get_mut(hash) {
+            code.used_at = Some(state.now);
+        }
+        state.writes.pay_codes_used.push(json!({
+            "code_hash": hash, "used_at": state.now, "used_by": p.staff_id.clone().unwrap_or_else(|| p.id.clone()),
+        }));
+    }
+    let captured = if status == "succeeded" { p.amount } else { 0 };
+    let row = PaymentRow {
+        id: p.id.clone(),
+        merchant_id: p.merchant_id.clone(),
+        store_id: p.store_id.clone(),
+        user_id,
+        method: p.method.to_owned(),
+        source,
+        qr_id: p.qr_id.clone(),
+        order_id: p.order_id.clone(),
+        status: status.to_owned(),
+        amount: p.amount,
+        currency: c.code().to_owned(),
+        amount_captured: captured,
+        amount_refunded: 0,
+        fee: if status == "succeeded" { fee } else { 0 },
+        fee_refunded: 0,
+        fee_bps: p.fee_bps,
+        hold_id,
+        hold_expires_at: p.hold_until,
+        business_day: p.business_day.clone(),
+        staff_id: p.staff_id.clone(),
+        description: p.description.clone(),
+        created_at: state.now,
+        updated_at: state.now,
+    };
+    let public = row.public();
+    let kind = if status == "succeeded" {
+        "payment.succeeded"
+    } else {
+        "payment.requires_capture"
+    };
+    event(
+        state,
+        &p.merchant_id,
+        p.store_id.as_deref(),
+        kind,
+        serde_json::to_value(&public).unwrap_or_default(),
+    );
+    state.writes.new_payments.push(row.id.clone());
+    state.payments.insert(row.id.clone(), row);
+    Reply::created(&public)
+}
+
+fn payment_not_found() -> Error {
+    Error::not_found("payment_not_found", "No such payment.").param("payment")
+}
+
+fn capture(
+    state: &mut State,
+    payment_id: &str,
+    merchant_id: &str,
+    amount: Option<i64>,
+) -> Result<Reply> {
+    let p = state
+        .payments
+        .get(payment_id)
+        .filter(|p| p.merchant_id == merchant_id)
+        .ok_or_else(payment_not_found)?
+        .clone();
+    if p.status != "requires_capture" {
+        return Err(Error::conflict(
+            "payment_not_capturable",
+            format!("This payment is {}, not awaiting capture.", p.status),
+        ));
+    }
+    let amount = amount.unwrap_or(p.amount);
+    if amount <= 0 {
+        return Err(
+            Error::invalid("amount_invalid", "The amount must be positive.").param("amount"),
+        );
+    }
+    if amount > p.amount {
+        return Err(Error::invalid(
+            "amount_exceeds_hold",
+            "You can capture at most the amount held.",
+        )
+        .param("amount"));
+    }
+    let c = Currency::parse(&p.currency).map_err(Error::internal)?;
+    let from = source_account(&p)
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("payment without source")))?;
+    let merchant = accounts::merchant_pending(&p.merchant_id, c);
+    let hold_id = p.hold_id.clone().unwrap_or_default();
+    let fee = fee_of(amount, p.fee_bps);
+    let mut chain = vec![transfer(
+        &from,
+        &merchant,
+        amount,
+        c,
+        Action::PostPending {
+            pending_id: hold_id,
+        },
+        "payment_capture",
+        &p.id,
+    )];
+    if fee > 0 {
+        chain.push(transfer(
+            &merchant,
+            &accounts::platform_fees(c),
+            fee,
+            c,
+            Action::Post,
+            "fee",
+            &p.id,
+        ));
+    }
+    post_chain(state, &chain)?;
+    let mut row = p;
+    row.status = "succeeded".into();
+    row.amount_captured = amount;
+    row.fee = fee;
+    row.updated_at = state.now;
+    let public = row.public();
+    event(
+        state,
+        &row.merchant_id.clone(),
+        row.store_id.clone().as_deref(),
+        "payment.succeeded",
+        serde_json::to_value(&public).unwrap_or_default(),
+    );
+    state.writes.changed_payments.insert(row.id.clone());
+    state.payments.insert(row.id.clone(), row);
+    Reply::ok(&public)
+}
+
+fn release(
+    state: &mut State,
+    payment_id: &str,
+    merchant_id: Option<&str>,
+    why: &str,
+) -> Result<Reply> {
+    let p = state
+        .payments
+        .get(payment_id)
+        .filter(|p| merchant_id.is_none_or(|m| p.merchant_id == m))
+        .ok_or_else(payment_not_found)?
+        .clone();
+    if p.status != "requires_capture" {
+        return Err(Error::conflict(
+            "payment_not_cancelable",
+            format!(
+                "This payment is {}; only a payment awaiting capture can be canceled (refund it instead).",
+                p.status
+            ),
+        ));
+    }
+    if why == "expired" && p.hold_expires_at.is_some_and(|t| t > state.now) {
+        return Err(Error::conflict(
+            "hold_not_expired",
+            "The hold has not lapsed yet.",
+        ));
+    }
+    let c = Currency::parse(&p.currency).map_err(Error::internal)?;
+    let from = source_account(&p)
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("payment without source")))?;
+    let merchant = accounts::merchant_pending(&p.merchant_id, c);
+    let t = transfer(
+        &from,
+        &merchant,
+        0,
+        c,
+        Action::VoidPending {
+            pending_id: p.hold_id.clone().unwrap_or_default(),
+        },
+        if why == "expired" {
+            "hold_expired"
+        } else {
+            "hold_canceled"
+        },
+        &p.id,
+    );
+    post_chain(state, &[t])?;
+    let mut row = p;
+    row.status = "canceled".into();
+    row.updated_at = state.now;
+    let public = row.public();
+    let mut data = serde_json::to_value(&public).unwrap_or_default();
+    data["cancellation_reason"] = json!(why);
+    event(
+        state,
+        &row.merchant_id.clone(),
+        row.store_id.clone().as_deref(),
+        "payment.canceled",
+        data,
+    );
+    state.writes.changed_payments.insert(row.id.clone());
+    state.payments.insert(row.id.clone(), row);
+    Reply::ok(&public)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn refund(
+    state: &mut State,
+    refund_id: &str,
+    payment_id: &str,
+    merchant_id: &str,
+    amount: Option<i64>,
+    reason: Option<String>,
+    business_day: &str,
+    staff_id: Option<String>,
+) -> Result<Reply> {
+    let p = state
+        .payments
+        .get(payment_id)
+        .filter(|p| p.merchant_id == merchant_id)
+        .ok_or_else(payment_not_found)?
+        .clone();
+    if p.status != "succeeded" {
+        return Err(Error::conflict(
+            "payment_not_refundable",
+            format!(
+                "This payment is {}; only a succeeded payment can be refunded.",
+                p.status
+            ),
+        ));
+    }
+    let left = p.amount_captured - p.amount_refunded;
+    let amount = amount.unwrap_or(left);
+    if amount <= 0 && left == 0 {
+        return Err(payment_declined(
+            "refund_exceeds_payment",
+            "This payment has been refunded in full.",
+        ));
+    }
+    if amount <= 0 {
+        return Err(
+            Error::invalid("amount_invalid", "The amount must be positive.").param("amount"),
+        );
+    }
+    if amount > left {
+        return Err(payment_declined(
+            "refund_exceeds_payment",
+            "That is more than is left to refund on this payment.",
+        ));
+    }
+    let c = Currency::parse(&p.currency).map_err(Error::internal)?;
+    let to = source_account(&p)
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("payment without source")))?;
+    let refunded_after = p.amount_refunded + amount;
+    // The fee goes back in proportion to what is refunded, rounded half up on the running
+    // total, so a payment refunded in full returns exactly its fee.
+    let fee_back_total = if p.amount_captured == 0 {
+        0
+    } else {
+        let exact = i128::from(p.fee) * i128::from(refunded_after);
+        i64::try_from(
+            (exact * 2 + i128::from(p.amount_captured)) / (2 * i128::from(p.amount_captured)),
+        )
+        .unwrap_or(p.fee)
+    };
+    let fee_back = (fee_back_total - p.fee_refunded).max(0);
+    let chain = if p.source == "cash" {
+        vec![transfer(
+            &accounts::merchant_cash(&p.merchant_id, c),
+            &to,
+            amount,
+            c,
+            Action::Post,
+            "cash_refund",
+            refund_id,
+        )]
+    } else {
+        let merchant = accounts::merchant_pending(&p.merchant_id, c);
+        let mut chain = Vec::new();
+        if fee_back > 0 {
+            chain.push(transfer(
+                &accounts::platform_fees(c),
+                &merchant,
+                fee_back,
+                c,
+                Action::Post,
+                "fee_refund",
+                refund_id,
+            ));
+        }
+        chain.push(transfer(
+            &merchant,
+            &to,
+            amount,
+            c,
+            Action::Post,
+            "refund",
+            refund_id,
+        ));
+        chain
+    };
+    post_chain(state, &chain)?;
+    let refund = Refund {
+        id: refund_id.to_owned(),
+        payment: p.id.clone(),
+        amount,
+        currency: p.currency.clone(),
+        fee_returned: fee_back,
+        status: "succeeded".into(),
+        reason: reason.clone(),
+        created_at: rfc3339(state.now),
+    };
+    state.writes.refunds.push(json!({
+        "id": refund_id, "payment_id": p.id, "merchant_id": p.merchant_id, "amount": amount,
+        "fee_returned": fee_back, "currency": p.currency, "reason": reason, "status": "succeeded",
+        "business_day": business_day, "staff_id": staff_id, "created_at": state.now,
+    }));
+    let mut row = p;
+    row.amount_refunded = refunded_after;
+    row.fee_refunded += fee_back;
+    row.updated_at = state.now;
+    let mut data = serde_json::to_value(row.public()).unwrap_or_default();
+    data["refund"] = serde_json::to_value(&refund).unwrap_or_default();
+    event(
+        state,
+        &row.merchant_id.clone(),
+        row.store_id.clone().as_deref(),
+        "payment.refunded",
+        data,
+    );
+    state.writes.changed_payments.insert(row.id.clone());
+    state.payments.insert(row.id.clone(), row);
+    Reply::created(&refund)
+}
+
+async fn bulk(
+    tx: &mut Tx,
+    rows: &[serde_json::Value],
+    sqlite: &'static str,
+    postgres: &'static str,
+) -> std::result::Result<u64, BatchError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let json = serde_json::to_string(rows)?;
+    Ok(tx
+        .execute_for(sqlite, postgres, vec![Value::from(json)])
+        .await?)
+}
+
+async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchError> {
+    let w = &mut state.writes;
+    let new_accounts: Vec<serde_json::Value> = w
+        .new_accounts
+        .iter()
+        .map(|a| {
+            json!({"id": a.id, "kind": a.kind.as_str(), "owner_id": a.owner, "currency": a.currency.code(),
+                   "no_overdraft": a.no_overdraft, "created_at": state.now})
+        })
+        .collect();
+    bulk(
+        tx,
+        &new_accounts,
+        "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
+         SELECT json_extract(value, '$.id'), json_extract(value, '$.kind'), json_extract(value, '$.owner_id'), \
+         json_extract(value, '$.currency'), json_extract(value, '$.no_overdraft'), 0, 0, 0, json_extract(value, '$.created_at') \
+         FROM json_each($1)",
+        "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
+         SELECT id, kind, owner_id, currency, no_overdraft, 0, 0, 0, created_at \
+         FROM json_to_recordset($1::json) AS x(id text, kind text, owner_id text, currency text, no_overdraft boolean, created_at bigint)",
+    )
+    .await?;
+    let balances: Vec<serde_json::Value> = state
+        .book
+        .changed_accounts()
+        .map(|a| json!({"id": a.id, "balance": a.balance, "pending_out": a.pending_out, "pending_in": a.pending_in}))
+        .collect();
+    bulk(
+        tx,
+        &balances,
+        "UPDATE ledger_accounts SET balance = json_extract(j.value, '$.balance'), \
+         pending_out = json_extract(j.value, '$.pending_out'), pending_in = json_extract(j.value, '$.pending_in') \
+         FROM json_each($1) AS j WHERE ledger_accounts.id = json_extract(j.value, '$.id')",
+        "UPDATE ledger_accounts AS a SET balance = x.balance, pending_out = x.pending_out, pending_in = x.pending_in \
+         FROM json_to_recordset($1::json) AS x(id text, balance bigint, pending_out bigint, pending_in bigint) WHERE a.id = x.id",
+    )
+    .await?;
+    bulk(
+        tx,
+        &w.transfers,
+        "INSERT INTO ledger_transfers (id, debit_account, credit_account, amount, currency, action, code, reference, pending_id, expires_at, created_at) \
+         SELECT json_extract(value, '$.id'), json_extract(value, '$.debit_account'), json_extract(value, '$.credit_account'), \
+         json_extract(value, '$.amount'), json_extract(value, '$.currency'), json_extract(value, '$.action'), json_extract(value, '$.code'), \
+         json_extract(value, '$.reference'), json_extract(value, '$.pending_id'), json_extract(value, '$.expires_at'), json_extract(value, '$.created_at') \
+         FROM json_each($1)",
+        "INSERT INTO ledger_transfers (id, debit_account, credit_account, amount, currency, action, code, reference, pending_id, expires_at, created_at) \
+         SELECT id, debit_account, credit_account, amount, currency, action, code, reference, pending_id, expires_at, created_at \
+         FROM json_to_recordset($1::json) AS x(id text, debit_account text, credit_account text, amount bigint, currency text, \
+         action text, code text, reference text, pending_id text, expires_at bigint, created_at bigint)",
+    )
+    .await?;
+    let new_payments: Vec<serde_json::Value> = w
+        .new_payments
+        .iter()
+        .filter_map(|id| state.payments.get(id))
+        .map(PaymentRow::json)
+        .collect();
+    bulk(
+        tx,
+        &new_payments,
+        "INSERT INTO payments (id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, \
+         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at) \
+         SELECT json_extract(value, '$.id'), json_extract(value, '$.merchant_id'), json_extract(value, '$.store_id'), json_extract(value, '$.user_id'), \
+         json_extract(value, '$.method'), json_extract(value, '$.source'), json_extract(value, '$.qr_id'), json_extract(value, '$.order_id'), \
+         json_extract(value, '$.status'), json_extract(value, '$.amount'), json_extract(value, '$.currency'), json_extract(value, '$.amount_captured'), \
+         json_extract(value, '$.amount_refunded'), json_extract(value, '$.fee'), json_extract(value, '$.fee_refunded'), json_extract(value, '$.fee_bps'), json_extract(value, '$.hold_id'), \
+         json_extract(value, '$.hold_expires_at'), json_extract(value, '$.business_day'), json_extract(value, '$.staff_id'), \
+         json_extract(value, '$.description'), json_extract(value, '$.created_at'), json_extract(value, '$.updated_at') FROM json_each($1)",
+        "INSERT INTO payments (id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, \
+         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at) \
+         SELECT id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, amount_captured, amount_refunded, \
+         fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at \
+         FROM json_to_recordset($1::json) AS x(id text, merchant_id text, store_id text, user_id text, method text, source text, qr_id text, \
+         order_id text, status text, amount bigint, currency text, amount_captured bigint, amount_refunded bigint, fee bigint, fee_refunded bigint, \
+         fee_bps bigint, hold_id text, hold_expires_at bigint, business_day text, staff_id text, description text, created_at bigint, updated_at bigint)",
+    )
+    .await?;
+    let new: HashSet<&String> = w.new_payments.iter().collect();
+    let changed: Vec<serde_json::Value> = w
+        .changed_payments
+        .iter()
+        .filter(|id| !new.contains(id))
+        .filter_map(|id| state.payments.get(id))
+        .map(PaymentRow::json)
+        .collect();
+    bulk(
+        tx,
+        &changed,
+        "UPDATE payments SET status = json_extract(j.value, '$.status'), amount_captured = json_extract(j.value, '$.amount_captured'), \
+         amount_refunded = json_extract(j.value, '$.amount_refunded'), fee = json_extract(j.value, '$.fee'), \
+         fee_refunded = json_extract(j.value, '$.fee_refunded'), updated_at = json_extract(j.value, '$.updated_at') \
+         FROM json_each($1) AS j WHERE payments.id = json_extract(j.value, '$.id')",
+        "UPDATE payments AS p SET status = x.status, amount_captured = x.amount_captured, amount_refunded = x.amount_refunded, \
+         fee = x.fee, fee_refunded = x.fee_refunded, updated_at = x.updated_at \
+         FROM json_to_recordset($1::json) AS x(id text, status text, amount_captured bigint, amount_refunded bigint, fee bigint, \
+         fee_refunded bigint, updated_at bigint) WHERE p.id = x.id",
+    )
+    .await?;
+    bulk(
+        tx,
+        &w.refunds,
+        "INSERT INTO refunds (id, payment_id, merchant_id, amount, fee_returned, currency, reason, status, business_day, staff_id, created_at) \
+         SELECT json_extract(value, '$.id'), json_extract(value, '$.payment_id'), json_extract(value, '$.merchant_id'), json_extract(value, '$.amount'), \
+         json_extract(value, '$.fee_returned'), json_extract(value, '$.currency'), json_extract(value, '$.reason'), json_extract(value, '$.status'), \
+         json_extract(value, '$.business_day'), json_extract(value, '$.staff_id'), json_extract(value, '$.created_at') FROM json_each($1)",
+        "INSERT INTO refunds (id, payment_id, merchant_id, amount, fee_returned, currency, reason, status, business_day, staff_id, created_at) \
+         SELECT id, payment_id, merchant_id, amount, fee_returned, currency, reason, status, business_day, staff_id, created_at \
+         FROM json_to_recordset($1::json) AS x(id text, payment_id text, merchant_id text, amount bigint, fee_returned bigint, currency text, \
+         reason text, status text, business_day text, staff_id text, created_at bigint)",
+    )
+    .await?;
+    bulk(
+        tx,
+        &w.movements,
+        "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, created_at) \
+         SELECT json_extract(value, '$.id'), json_extract(value, '$.user_id'), json_extract(value, '$.kind'), json_extract(value, '$.provider'), \
+         json_extract(value, '$.provider_ref'), json_extract(value, '$.amount'), json_extract(value, '$.currency'), json_extract(value, '$.status'), \
+         json_extract(value, '$.created_at') FROM json_each($1)",
+        "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, created_at) \
+         SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, created_at \
+         FROM json_to_recordset($1::json) AS x(id text, user_id text, kind text, provider text, provider_ref text, amount bigint, \
+         currency text, status text, created_at bigint)",
+    )
+    .await?;
+    let used = bulk(
+        tx,
+        &w.pay_codes_used,
+        "UPDATE pay_codes SET used_at = json_extract(j.value, '$.used_at'), used_by = json_extract(j.value, '$.used_by') \
+         FROM json_each($1) AS j WHERE pay_codes.code_hash = json_extract(j.value, '$.code_hash') AND pay_codes.used_at IS NULL",
+        "UPDATE pay_codes AS c SET used_at = x.used_at, used_by = x.used_by \
+         FROM json_to_recordset($1::json) AS x(code_hash text, used_at bigint, used_by text) \
+         WHERE c.code_hash = x.code_hash AND c.used_at IS NULL",
+    )
+    .await?;
+    if used != w.pay_codes_used.len() as u64 {
+        // Someone used a code between our read and our write (only possible on SQLite if a
+        // scan committed in between, which the single writer prevents): never double-spend.
+        return Err(BatchError::Db(DbError::Conflict {
+            constraint: "pay_codes.used_at".into(),
+        }));
+    }
+    bulk(
+        tx,
+        &w.events,
+        "INSERT INTO events (id, merchant_id, type, data, created_at) \
+         SELECT json_extract(value, '$.id'), json_extract(value, '$.merchant_id'), json_extract(value, '$.type'), \
+         json_extract(value, '$.data'), json_extract(value, '$.created_at') FROM json_each($1)",
+        "INSERT INTO events (id, merchant_id, type, data, created_at) \
+         SELECT id, merchant_id, type, data, created_at \
+         FROM json_to_recordset($1::json) AS x(id text, merchant_id text, type text, data text, created_at bigint)",
+    )
+    .await?;
+    bulk(
+        tx,
+        &w.idem,
+        "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) \
+         SELECT json_extract(value, '$.scope'), json_extract(value, '$.key'), json_extract(value, '$.request_hash'), \
+         json_extract(value, '$.status'), json_extract(value, '$.body'), json_extract(value, '$.created_at') FROM json_each($1)",
+        "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) \
+         SELECT scope, key, request_hash, status, body, created_at \
+         FROM json_to_recordset($1::json) AS x(scope text, key text, request_hash text, status bigint, body text, created_at bigint)",
+    )
+    .await?;
+    Ok(())
+}

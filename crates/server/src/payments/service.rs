@@ -1,0 +1,733 @@
+//! Payments' rules: what may be paid, by whom, from where; every movement itself is a command
+//! for the engine (the sequencer), so nothing here writes money directly.
+
+use super::accounts;
+use super::engine::{IdemKey, NewPayment, Op, PaymentRow};
+use super::model::*;
+use super::provider::{ChargeRequest, ChargeStatus, Direction, SignedNotification};
+use super::store;
+use crate::app::AppState;
+use crate::db::{Db, now_us, rfc3339};
+use crate::error::{Error, Result};
+use crate::http::{List, Page, Reply};
+use crate::identity::{Principal, PrincipalKind, Role};
+use crate::ids::{PaymentId, RefundId, WalletMovementId};
+use o2o_ledger::{Currency, Verification, book::AccountCheck};
+
+/// The most a wallet top-up or withdrawal may move at once (¥50,000).
+pub const MAX_WALLET_MOVE: i64 = 5_000_000;
+/// The most one payment may be (¥100,000).
+pub const MAX_PAYMENT: i64 = 10_000_000;
+/// Default and bounds of a hold's life (capture: manual).
+pub const HOLD_DEFAULT_S: i64 = 24 * 3_600;
+pub const HOLD_MIN_S: i64 = 60;
+pub const HOLD_MAX_S: i64 = 7 * 24 * 3_600;
+
+pub fn parse_currency(code: &str) -> Result<Currency> {
+    Currency::parse(code).map_err(|_| {
+        Error::invalid(
+            "currency_invalid",
+            "currency must be an ISO 4217 code such as CNY.",
+        )
+        .param("currency")
+    })
+}
+
+pub fn parse_amount(amount: i64, max: i64) -> Result<i64> {
+    if amount <= 0 {
+        return Err(Error::invalid(
+            "amount_invalid",
+            "amount must be a positive number of minor units.",
+        )
+        .param("amount"));
+    }
+    if amount > max {
+        return Err(Error::invalid(
+            "amount_too_large",
+            format!("amount may be at most {max} minor units."),
+        )
+        .param("amount"));
+    }
+    Ok(amount)
+}
+
+fn optional_text(v: Option<String>, max: usize, param: &'static str) -> Result<Option<String>> {
+    match v {
+        None => Ok(None),
+        Some(s) if s.trim().is_empty() => Ok(None),
+        Some(s) if s.chars().count() > max || s.chars().any(char::is_control) => {
+            Err(Error::invalid(
+                "text_invalid",
+                format!("{param} must be at most {max} characters, without control characters."),
+            )
+            .param(param))
+        }
+        Some(s) => Ok(Some(s.trim().to_owned())),
+    }
+}
+
+/// The business day of `now` in a store's time zone (`YYYY-MM-DD`).
+pub fn business_day(timezone: Option<&str>, now: i64) -> String {
+    let tz = timezone
+        .and_then(|t| jiff::tz::TimeZone::get(t).ok())
+        .unwrap_or_else(|| {
+            jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC)
+        });
+    jiff::Timestamp::from_microsecond(now)
+        .map(|t| t.to_zoned(tz).date().to_string())
+        .unwrap_or_default()
+}
+
+fn idem_key(scope: &str, key: Option<String>, hash: &str) -> Option<IdemKey> {
+    key.map(|key| IdemKey {
+        scope: scope.to_owned(),
+        key,
+        hash: hash.to_owned(),
+    })
+}
+
+/// Tops up a consumer's wallet from the payment provider (the sandbox bank by default).
+pub async fn top_up(
+    app: &AppState,
+    user_id: &str,
+    input: WalletMove,
+    key: Option<String>,
+    body_hash: &str,
+) -> Result<Reply> {
+    let amount = parse_amount(input.amount, MAX_WALLET_MOVE)?;
+    let currency = parse_currency(&input.currency)?;
+    if let Some(reply) =
+        crate::http::idempotency::lookup(&app.db, user_id, key.as_deref(), body_hash).await?
+    {
+        return Ok(reply);
+    }
+    let movement_id = WalletMovementId::generate().as_str().to_owned();
+    let charge = app
+        .provider
+        .create(ChargeRequest {
+            reference: movement_id.clone(),
+            account: user_id.to_owned(),
+            amount,
+            currency: currency.code().to_owned(),
+            direction: Direction::In,
+        })
+        .await
+        .map_err(|e| Error::payment("provider_declined", e.to_string()))?;
+    if charge.status != ChargeStatus::Succeeded {
+        return Err(Error::payment(
+            "provider_declined",
+            "The bank did not confirm the top-up.",
+        ));
+    }
+    // The provider's signed notification is what credits the wallet (as with a real provider,
+    // whose notification arrives over HTTP; the sandbox hands it over in process).
+    let notification = app.provider.notification_for(&charge);
+    confirm(app, &notification, idem_key(user_id, key, body_hash)).await
+}
+
+/// Applies a provider's signed notification: credits (or debits) the wallet once.
+pub async fn confirm(
+    app: &AppState,
+    notification: &SignedNotification,
+    idem: Option<IdemKey>,
+) -> Result<Reply> {
+    let charge = app
+        .provider
+        .verify_notification(notification)
+        .map_err(|e| Error::invalid("notification_invalid", e.to_string()))?;
+    if charge.status != ChargeStatus::Succeeded {
+        return Err(Error::payment(
+            "provider_declined",
+            "The provider reports the charge did not succeed.",
+        ));
+    }
+    let currency = parse_currency(&charge.currency)?;
+    let op = match charge.direction {
+        Direction::In => Op::TopUp {
+            movement_id: charge.reference.clone(),
+            user_id: charge.account.clone(),
+            amount: charge.amount,
+            currency,
+            provider: app.provider.name(),
+            provider_ref: charge.provider_ref.clone(),
+        },
+        Direction::Out => Op::Withdraw {
+            movement_id: charge.reference.clone(),
+            user_id: charge.account.clone(),
+            amount: charge.amount,
+            currency,
+            provider: app.provider.name(),
+            provider_ref: charge.provider_ref.clone(),
+        },
+    };
+    app.payments.run(op, idem).await
+}
+
+/// Withdraws from a consumer's wallet back to their bank. The wallet is debited first (in the
+/// ledger, through the sequencer), so the same money cannot be withdrawn twice.
+pub async fn withdraw(
+    app: &AppState,
+    user_id: &str,
+    input: WalletMove,
+    key: Option<String>,
+    body_hash: &str,
+) -> Result<Reply> {
+    let amount = parse_amount(input.amount, MAX_WALLET_MOVE)?;
+    let currency = parse_currency(&input.currency)?;
+    if let Some(reply) =
+        crate::http::idempotency::lookup(&app.db, user_id, key.as_deref(), body_hash).await?
+    {
+        return Ok(reply);
+    }
+    let movement_id = WalletMovementId::generate().as_str().to_owned();
+    let payout = app
+        .provider
+        .create(ChargeRequest {
+            reference: movement_id.clone(),
+            account: user_id.to_owned(),
+            amount,
+            currency: currency.code().to_owned(),
+            direction: Direction::Out,
+        })
+        .await
+        .map_err(|e| Error::payment("provider_declined", e.to_string()))?;
+    let notification = app.provider.notification_for(&payout);
+    confirm(app, &notification, idem_key(user_id, key, body_hash)).await
+}
+
+/// A consumer's wallet with its latest entries.
+pub async fn wallet(db: &Db, user_id: &str, currency: Currency, page: &Page) -> Result<Wallet> {
+    let id = accounts::wallet(user_id, currency).id;
+    let balances = store::account(db, &id).await?;
+    let rows = store::entries(db, &id, page.starting_after.as_deref(), page.fetch_limit()).await?;
+    let list = page.finish(rows);
+    let entries = list
+        .data
+        .into_iter()
+        .map(|r| {
+            let out = r.debit_account == id;
+            let kind = match (r.code.as_str(), r.action.as_str()) {
+                (_, "pending") => "hold",
+                (_, "void_pending") => "release",
+                ("payment_capture", _) => "payment",
+                (code, _) => code,
+            };
+            WalletEntry {
+                id: r.id,
+                kind: kind.to_owned(),
+                amount: if out { -r.amount } else { r.amount },
+                currency: r.currency,
+                reference: r.reference,
+                created_at: rfc3339(r.created_at),
+            }
+        })
+        .collect();
+    let (balance, held) = balances
+        .map(|b| (b.balance - b.pending_out, b.pending_out))
+        .unwrap_or((0, 0));
+    Ok(Wallet {
+        balance,
+        held,
+        currency: currency.code().to_owned(),
+        entries,
+        has_more: list.has_more,
+    })
+}
+
+fn qr_segment(qr: &str) -> &str {
+    let qr = qr.trim();
+    let tail = match qr.rfind("/q/") {
+        Some(i) => &qr[i + 3..],
+        None => qr,
+    };
+    tail.split(['?', '#', '/']).next().unwrap_or_default()
+}
+
+/// `POST /v1/payments` in its three shapes.
+pub async fn create_payment(
+    app: &AppState,
+    principal: &Principal,
+    input: CreatePayment,
+    key: Option<String>,
+    body_hash: &str,
+) -> Result<Reply> {
+    let amount = parse_amount(input.amount, MAX_PAYMENT)?;
+    let currency = parse_currency(&input.currency)?;
+    let hold_until = match input.capture.as_deref() {
+        None | Some("automatic") => {
+            if input.hold_seconds.is_some() {
+                return Err(Error::invalid(
+                    "hold_seconds_without_manual_capture",
+                    "hold_seconds applies to capture: manual only.",
+                )
+                .param("hold_seconds"));
+            }
+            None
+        }
+        Some("manual") => {
+            let s = input.hold_seconds.unwrap_or(HOLD_DEFAULT_S);
+            if !(HOLD_MIN_S..=HOLD_MAX_S).contains(&s) {
+                return Err(Error::invalid(
+                    "hold_seconds_out_of_range",
+                    format!("hold_seconds must be between {HOLD_MIN_S} and {HOLD_MAX_S}."),
+                )
+                .param("hold_seconds"));
+            }
+            Some(now_us() + s * 1_000_000)
+        }
+        Some(_) => {
+            return Err(
+                Error::invalid("capture_invalid", "capture must be automatic or manual.")
+                    .param("capture"),
+            );
+        }
+    };
+    let description = optional_text(input.description, 200, "description")?;
+    let order_id = optional_text(input.order_id, 64, "order_id")?;
+    let now = now_us();
+    let payment = match principal.kind {
+        PrincipalKind::Consumer => {
+            if input.pay_code.is_some() || input.store_id.is_some() {
+                return Err(Error::forbidden(
+                    "cashier_only",
+                    "Only the merchant's cashier can take a pay code or name a store.",
+                ));
+            }
+            let Some(qr) = input.qr.as_deref() else {
+                return Err(Error::invalid(
+                    "qr_required",
+                    "Scan the store's code: send qr with the scanned text.",
+                )
+                .param("qr"));
+            };
+            let source = match input.source.as_deref() {
+                None | Some("wallet") => "wallet".to_owned(),
+                Some(card) if card.starts_with("crd_") && card.len() <= 64 => card.to_owned(),
+                Some(_) => {
+                    return Err(Error::invalid(
+                        "source_invalid",
+                        "source must be wallet or a member card (crd_…).",
+                    )
+                    .param("source"));
+                }
+            };
+            if qr.len() > 512 {
+                return Err(Error::invalid("qr_invalid", "qr is too long.").param("qr"));
+            }
+            let segment = if qr.trim().starts_with("qr_") {
+                let short: Option<(String,)> = app
+                    .db
+                    .fetch_optional(
+                        crate::db::query("SELECT short FROM qr_codes WHERE id = $1")
+                            .bind(qr.trim()),
+                    )
+                    .await?;
+                short.map(|s| s.0).unwrap_or_default()
+            } else {
+                qr_segment(qr).to_owned()
+            };
+            let resolved = crate::codes::service::resolve(&app.db, &segment)
+                .await?
+                .map_err(|f| f.error().param("qr"))?;
+            let row = resolved.row;
+            if row.kind != "store_pay" {
+                return Err(Error::invalid(
+                    "qr_not_payable",
+                    "This code is not a store's pay code.",
+                )
+                .param("qr"));
+            }
+            if !row.merchant_verified || row.merchant_mode != "trading" {
+                return Err(Error::forbidden(
+                    "merchant_not_verified",
+                    "This merchant cannot take payments yet.",
+                ));
+            }
+            NewPayment {
+                id: PaymentId::generate().as_str().to_owned(),
+                merchant_id: row.merchant_id,
+                store_id: Some(row.store_id),
+                user_id: Some(principal.id.clone()),
+                method: "qr",
+                source: Some(source),
+                pay_code_hash: None,
+                qr_id: Some(row.id),
+                order_id,
+                description,
+                amount,
+                currency,
+                hold_until,
+                fee_bps: row.merchant_fee_bps,
+                business_day: business_day(Some(&row.store_timezone), now),
+                staff_id: None,
+            }
+        }
+        PrincipalKind::Staff | PrincipalKind::ApiKey => {
+            let merchant_id = principal.merchant_id.clone().ok_or_else(|| {
+                Error::forbidden("merchant_only", "Only a merchant's staff can do this.")
+            })?;
+            if principal.role.is_none_or(|r| r < Role::Cashier) {
+                return Err(Error::forbidden(
+                    "insufficient_role",
+                    "This needs the cashier role.",
+                ));
+            }
+            if input.qr.is_some() {
+                return Err(Error::invalid(
+                    "qr_not_allowed",
+                    "A cashier takes a pay code or cash; the consumer scans printed codes.",
+                )
+                .param("qr"));
+            }
+            let Some(store_id) = input.store_id.as_deref() else {
+                return Err(Error::invalid(
+                    "store_id_required",
+                    "Name the store taking the money.",
+                )
+                .param("store_id"));
+            };
+            let tz = store::store_timezone(&app.db, &merchant_id, store_id)
+                .await?
+                .ok_or_else(|| {
+                    Error::not_found("store_not_found", "No such store.").param("store_id")
+                })?;
+            let terms = store::merchant_terms(&app.db, &merchant_id)
+                .await?
+                .ok_or_else(|| Error::not_found("merchant_not_found", "No such merchant."))?;
+            let (method, source, hash) = match (input.pay_code.as_deref(), input.source.as_deref())
+            {
+                (Some(code), None) => {
+                    let code = o2o_codes::paycode::PayCode::parse(code.trim()).map_err(|_| {
+                        Error::invalid(
+                            "pay_code_invalid",
+                            "A pay code is 18 digits starting with 19.",
+                        )
+                        .param("pay_code")
+                    })?;
+                    if !terms.verified || terms.mode != "trading" {
+                        return Err(Error::forbidden(
+                            "merchant_not_verified",
+                            "This merchant cannot take payments yet.",
+                        ));
+                    }
+                    (
+                        "pay_code",
+                        None,
+                        Some(crate::identity::service::sha256_hex(code.as_str())),
+                    )
+                }
+                (None, Some("cash")) => {
+                    if hold_until.is_some() {
+                        return Err(Error::invalid(
+                            "capture_invalid",
+                            "Cash is taken at once; it cannot be held.",
+                        )
+                        .param("capture"));
+                    }
+                    ("cash", Some("cash".to_owned()), None)
+                }
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid(
+                        "source_invalid",
+                        "A pay code carries its own source; do not send source with it.",
+                    )
+                    .param("source"));
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        "pay_code_required",
+                        "Send the consumer's pay_code, or source: cash.",
+                    )
+                    .param("pay_code"));
+                }
+            };
+            NewPayment {
+                id: PaymentId::generate().as_str().to_owned(),
+                merchant_id,
+                store_id: Some(store_id.to_owned()),
+                user_id: None,
+                method,
+                source,
+                pay_code_hash: hash,
+                qr_id: None,
+                order_id,
+                description,
+                amount,
+                currency,
+                hold_until,
+                fee_bps: terms.fee_bps,
+                business_day: business_day(Some(&tz), now),
+                staff_id: (principal.kind == PrincipalKind::Staff).then(|| principal.id.clone()),
+            }
+        }
+        _ => {
+            return Err(Error::forbidden(
+                "payments_forbidden",
+                "Only consumers and merchants' cashiers take part in payments.",
+            ));
+        }
+    };
+    if let Some(reply) =
+        crate::http::idempotency::lookup(&app.db, &principal.id, key.as_deref(), body_hash).await?
+    {
+        return Ok(reply);
+    }
+    app.payments
+        .run(
+            Op::Pay(Box::new(payment)),
+            idem_key(&principal.id, key, body_hash),
+        )
+        .await
+}
+
+/// A payment the caller may see: the consumer who paid, or the merchant paid.
+pub async fn get_payment(db: &Db, principal: &Principal, id: &str) -> Result<Payment> {
+    let row = store::payment(db, id)
+        .await?
+        .filter(|p| visible(principal, p));
+    row.map(|p| p.public())
+        .ok_or_else(|| Error::not_found("payment_not_found", "No such payment."))
+}
+
+fn visible(principal: &Principal, p: &PaymentRow) -> bool {
+    match principal.kind {
+        PrincipalKind::Consumer => p.user_id.as_deref() == Some(principal.id.as_str()),
+        PrincipalKind::Staff | PrincipalKind::ApiKey => {
+            principal.merchant_id.as_deref() == Some(p.merchant_id.as_str())
+        }
+        PrincipalKind::Operator => true,
+        PrincipalKind::Rider => false,
+    }
+}
+
+/// The caller's payments, newest first (a consumer's own, or a merchant's).
+pub async fn list_payments(db: &Db, principal: &Principal, page: &Page) -> Result<List<Payment>> {
+    let rows = match (principal.kind, &principal.merchant_id) {
+        (PrincipalKind::Consumer, _) => {
+            store::payments_of_user(
+                db,
+                &principal.id,
+                page.starting_after.as_deref(),
+                page.fetch_limit(),
+            )
+            .await?
+        }
+        (PrincipalKind::Staff | PrincipalKind::ApiKey, Some(m)) => {
+            store::payments_of_merchant(db, m, page.starting_after.as_deref(), page.fetch_limit())
+                .await?
+        }
+        _ => {
+            return Err(Error::forbidden(
+                "payments_forbidden",
+                "Nothing to list for this caller.",
+            ));
+        }
+    };
+    let list = page.finish(rows);
+    Ok(List {
+        data: list.data.iter().map(PaymentRow::public).collect(),
+        has_more: list.has_more,
+    })
+}
+
+fn staff_merchant(principal: &Principal, at_least: Role) -> Result<String> {
+    match (principal.kind, &principal.merchant_id, principal.role) {
+        (PrincipalKind::Staff | PrincipalKind::ApiKey, Some(m), Some(role)) if role >= at_least => {
+            Ok(m.clone())
+        }
+        (PrincipalKind::Staff | PrincipalKind::ApiKey, Some(_), Some(_)) => Err(Error::forbidden(
+            "insufficient_role",
+            format!("This needs the {} role or higher.", at_least.as_str()),
+        )),
+        _ => Err(Error::forbidden(
+            "merchant_only",
+            "Only a merchant's staff or API key can do this.",
+        )),
+    }
+}
+
+pub async fn capture(
+    app: &AppState,
+    principal: &Principal,
+    payment_id: &str,
+    input: CapturePayment,
+    key: Option<String>,
+    body_hash: &str,
+) -> Result<Reply> {
+    let merchant_id = staff_merchant(principal, Role::Cashier)?;
+    if let Some(a) = input.amount {
+        parse_amount(a, MAX_PAYMENT)?;
+    }
+    app.payments
+        .run(
+            Op::Capture {
+                payment_id: payment_id.to_owned(),
+                merchant_id,
+                amount: input.amount,
+            },
+            idem_key(&principal.id, key, body_hash),
+        )
+        .await
+}
+
+pub async fn cancel(
+    app: &AppState,
+    principal: &Principal,
+    payment_id: &str,
+    key: Option<String>,
+    body_hash: &str,
+) -> Result<Reply> {
+    let merchant_id = staff_merchant(principal, Role::Cashier)?;
+    app.payments
+        .run(
+            Op::Cancel {
+                payment_id: payment_id.to_owned(),
+                merchant_id,
+            },
+            idem_key(&principal.id, key, body_hash),
+        )
+        .await
+}
+
+pub async fn refund(
+    app: &AppState,
+    principal: &Principal,
+    input: CreateRefund,
+    key: Option<String>,
+    body_hash: &str,
+) -> Result<Reply> {
+    let merchant_id = staff_merchant(principal, Role::Cashier)?;
+    if let Some(a) = input.amount {
+        parse_amount(a, MAX_PAYMENT)?;
+    }
+    let reason = optional_text(input.reason, 200, "reason")?;
+    let payment = store::payment(&app.db, &input.payment)
+        .await?
+        .filter(|p| p.merchant_id == merchant_id)
+        .ok_or_else(|| {
+            Error::not_found("payment_not_found", "No such payment.").param("payment")
+        })?;
+    let tz = match &payment.store_id {
+        Some(s) => store::store_timezone(&app.db, &merchant_id, s).await?,
+        None => None,
+    };
+    app.payments
+        .run(
+            Op::Refund {
+                refund_id: RefundId::generate().as_str().to_owned(),
+                payment_id: payment.id,
+                merchant_id,
+                amount: input.amount,
+                reason,
+                business_day: business_day(tz.as_deref(), now_us()),
+                staff_id: (principal.kind == PrincipalKind::Staff).then(|| principal.id.clone()),
+            },
+            idem_key(&principal.id, key, body_hash),
+        )
+        .await
+}
+
+pub async fn merchant_balance(
+    db: &Db,
+    merchant_id: &str,
+    currency: Currency,
+) -> Result<MerchantBalance> {
+    let get = |id: String| async move {
+        store::account(db, &id)
+            .await
+            .map(|b| b.map(|b| b.balance).unwrap_or(0))
+    };
+    Ok(MerchantBalance {
+        merchant_id: merchant_id.to_owned(),
+        currency: currency.code().to_owned(),
+        available: get(accounts::merchant_available(merchant_id, currency).id).await?,
+        pending: get(accounts::merchant_pending(merchant_id, currency).id).await?,
+        cash: get(accounts::merchant_cash(merchant_id, currency).id).await?,
+    })
+}
+
+pub async fn statement(
+    db: &Db,
+    merchant_id: &str,
+    day: &str,
+    currency: Currency,
+) -> Result<Statement> {
+    if jiff::civil::Date::strptime("%Y-%m-%d", day).is_err() || day.len() != 10 {
+        return Err(Error::invalid("date_invalid", "The date must be YYYY-MM-DD.").param("date"));
+    }
+    let pays = store::day_payments(db, merchant_id, day).await?;
+    let refunds = store::day_refunds(db, merchant_id, day).await?;
+    let code = currency.code();
+    let p = pays.iter().find(|p| p.currency == code);
+    let r = refunds.iter().find(|r| r.currency == code);
+    let gross = p.map(|p| p.gross).unwrap_or(0);
+    let fees_charged = p.map(|p| p.fees).unwrap_or(0);
+    let refunded = r.map(|r| r.refunds).unwrap_or(0);
+    let fee_returned = r.map(|r| r.fee_returned).unwrap_or(0);
+    let fees = fees_charged - fee_returned;
+    Ok(Statement {
+        merchant_id: merchant_id.to_owned(),
+        date: day.to_owned(),
+        currency: code.to_owned(),
+        gross,
+        refunds: refunded,
+        fees,
+        net: gross - refunded - fees,
+        count: p.map(|p| p.count).unwrap_or(0),
+        refund_count: r.map(|r| r.count).unwrap_or(0),
+        cash: p.map(|p| p.cash).unwrap_or(0),
+    })
+}
+
+/// Checks the whole ledger (see `GET /v1/admin/ledger/verify`).
+pub async fn verify(db: &Db) -> Result<Verification> {
+    let rows = store::ledger_checks(db).await?;
+    let checks: Vec<AccountCheck> = rows
+        .into_iter()
+        .map(|r| AccountCheck {
+            id: r.id,
+            currency: r.currency,
+            no_overdraft: r.no_overdraft,
+            balance: r.balance,
+            pending_out: r.pending_out,
+            pending_in: r.pending_in,
+            computed_balance: r.credits - r.debits,
+            computed_pending_out: r.open_out,
+            computed_pending_in: r.open_in,
+        })
+        .collect();
+    let transfers = store::transfer_count(db).await?;
+    let bad = store::bad_resolutions(db)
+        .await?
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    let dups = store::duplicate_movements(db)
+        .await?
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    Ok(Verification::from_checks(
+        &checks,
+        transfers as u64,
+        bad,
+        dups,
+    ))
+}
+
+/// Voids holds past their expiry, every few seconds, through the sequencer.
+pub async fn sweep_holds(app: &AppState) -> Result<usize> {
+    let lapsed = store::lapsed_holds(&app.db, now_us(), 500).await?;
+    let mut n = 0;
+    for (id,) in lapsed {
+        if app
+            .payments
+            .run(Op::Expire { payment_id: id }, None)
+            .await
+            .is_ok()
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
+}

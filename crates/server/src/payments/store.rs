@@ -1,0 +1,256 @@
+//! Payments' SQL for reads (every write goes through the engine's batches).
+
+use super::engine::PaymentRow;
+use crate::db::{Db, DbResult, query};
+
+#[derive(sqlx::FromRow)]
+pub struct MerchantTerms {
+    pub fee_bps: i64,
+    pub verified: bool,
+    pub mode: String,
+    pub name: String,
+}
+
+pub async fn merchant_terms(db: &Db, merchant_id: &str) -> DbResult<Option<MerchantTerms>> {
+    db.fetch_optional(
+        query("SELECT fee_bps, verified, mode, name FROM merchants WHERE id = $1")
+            .bind(merchant_id),
+    )
+    .await
+}
+
+/// A store's time zone, if the store belongs to the merchant.
+pub async fn store_timezone(
+    db: &Db,
+    merchant_id: &str,
+    store_id: &str,
+) -> DbResult<Option<String>> {
+    let row: Option<(String,)> = db
+        .fetch_optional(
+            query("SELECT timezone FROM stores WHERE id = $1 AND merchant_id = $2")
+                .bind(store_id)
+                .bind(merchant_id),
+        )
+        .await?;
+    Ok(row.map(|r| r.0))
+}
+
+pub async fn payment(db: &Db, id: &str) -> DbResult<Option<PaymentRow>> {
+    db.fetch_optional(query("SELECT * FROM payments WHERE id = $1").bind(id))
+        .await
+}
+
+pub async fn payments_of_merchant(
+    db: &Db,
+    merchant_id: &str,
+    before: Option<&str>,
+    limit: i64,
+) -> DbResult<Vec<PaymentRow>> {
+    db.fetch_all(
+        query(
+            "SELECT * FROM payments WHERE merchant_id = $1 AND ($2 IS NULL OR id < $2) \
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(merchant_id)
+        .bind(before)
+        .bind(limit),
+    )
+    .await
+}
+
+pub async fn payments_of_user(
+    db: &Db,
+    user_id: &str,
+    before: Option<&str>,
+    limit: i64,
+) -> DbResult<Vec<PaymentRow>> {
+    db.fetch_all(
+        query(
+            "SELECT * FROM payments WHERE user_id = $1 AND ($2 IS NULL OR id < $2) \
+             ORDER BY id DESC LIMIT $3",
+        )
+        .bind(user_id)
+        .bind(before)
+        .bind(limit),
+    )
+    .await
+}
+
+#[derive(sqlx::FromRow)]
+pub struct Balances {
+    pub balance: i64,
+    pub pending_out: i64,
+}
+
+pub async fn account(db: &Db, id: &str) -> DbResult<Option<Balances>> {
+    db.fetch_optional(
+        query("SELECT balance, pending_out FROM ledger_accounts WHERE id = $1").bind(id),
+    )
+    .await
+}
+
+#[derive(sqlx::FromRow)]
+pub struct EntryRow {
+    pub id: String,
+    pub debit_account: String,
+    pub amount: i64,
+    pub currency: String,
+    pub action: String,
+    pub code: String,
+    pub reference: String,
+    pub created_at: i64,
+}
+
+/// Transfers into or out of an account, newest first.
+pub async fn entries(
+    db: &Db,
+    account_id: &str,
+    before: Option<&str>,
+    limit: i64,
+) -> DbResult<Vec<EntryRow>> {
+    db.fetch_all(
+        query(
+            "SELECT id, debit_account, amount, currency, action, code, reference, created_at FROM ( \
+               SELECT id, debit_account, amount, currency, action, code, reference, created_at FROM ledger_transfers \
+                 WHERE debit_account = $1 AND ($2 IS NULL OR id < $2) \
+               UNION ALL \
+               SELECT id, debit_account, amount, currency, action, code, reference, created_at FROM ledger_transfers \
+                 WHERE credit_account = $1 AND ($2 IS NULL OR id < $2) \
+             ) t ORDER BY id DESC LIMIT $3",
+        )
+        .bind(account_id)
+        .bind(before)
+        .bind(limit),
+    )
+    .await
+}
+
+#[derive(sqlx::FromRow)]
+pub struct DayTotals {
+    pub currency: String,
+    pub gross: i64,
+    pub count: i64,
+    pub fees: i64,
+    pub cash: i64,
+}
+
+pub async fn day_payments(db: &Db, merchant_id: &str, day: &str) -> DbResult<Vec<DayTotals>> {
+    db.fetch_all(
+        query(
+            "SELECT currency, CAST(COALESCE(SUM(amount_captured), 0) AS BIGINT) AS gross, CAST(COUNT(*) AS BIGINT) AS count, \
+             CAST(COALESCE(SUM(fee), 0) AS BIGINT) AS fees, \
+             CAST(COALESCE(SUM(CASE WHEN source = 'cash' THEN amount_captured ELSE 0 END), 0) AS BIGINT) AS cash \
+             FROM payments WHERE merchant_id = $1 AND business_day = $2 AND amount_captured > 0 GROUP BY currency",
+        )
+        .bind(merchant_id)
+        .bind(day),
+    )
+    .await
+}
+
+#[derive(sqlx::FromRow)]
+pub struct DayRefunds {
+    pub currency: String,
+    pub refunds: i64,
+    pub count: i64,
+    pub fee_returned: i64,
+}
+
+pub async fn day_refunds(db: &Db, merchant_id: &str, day: &str) -> DbResult<Vec<DayRefunds>> {
+    db.fetch_all(
+        query(
+            "SELECT currency, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS refunds, CAST(COUNT(*) AS BIGINT) AS count, \
+             CAST(COALESCE(SUM(fee_returned), 0) AS BIGINT) AS fee_returned \
+             FROM refunds WHERE merchant_id = $1 AND business_day = $2 GROUP BY currency",
+        )
+        .bind(merchant_id)
+        .bind(day),
+    )
+    .await
+}
+
+/// Holds past their expiry, for the sweeper.
+pub async fn lapsed_holds(db: &Db, now: i64, limit: i64) -> DbResult<Vec<(String,)>> {
+    db.fetch_all(
+        query(
+            "SELECT id FROM payments WHERE status = 'requires_capture' AND hold_expires_at <= $1 \
+             ORDER BY hold_expires_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit),
+    )
+    .await
+}
+
+/// The ledger recomputed from its transfers, per account (see `o2o_ledger::book::AccountCheck`).
+#[derive(sqlx::FromRow)]
+pub struct CheckRow {
+    pub id: String,
+    pub currency: String,
+    pub no_overdraft: bool,
+    pub balance: i64,
+    pub pending_out: i64,
+    pub pending_in: i64,
+    pub credits: i64,
+    pub debits: i64,
+    pub open_out: i64,
+    pub open_in: i64,
+}
+
+pub async fn ledger_checks(db: &Db) -> DbResult<Vec<CheckRow>> {
+    // Posted money: `post` and `post_pending` transfers. Open holds: `pending` transfers with no
+    // resolution yet.
+    db.fetch_all(query(
+        "WITH posted AS ( \
+           SELECT debit_account AS acc, -amount AS delta FROM ledger_transfers WHERE action IN ('post', 'post_pending') \
+           UNION ALL SELECT credit_account, amount FROM ledger_transfers WHERE action IN ('post', 'post_pending') \
+         ), open_holds AS ( \
+           SELECT p.debit_account, p.credit_account, p.amount FROM ledger_transfers p \
+           WHERE p.action = 'pending' AND NOT EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = p.id) \
+         ), sums AS (SELECT acc, SUM(delta) AS s FROM posted GROUP BY acc), \
+         outs AS (SELECT debit_account AS acc, SUM(amount) AS s FROM open_holds GROUP BY debit_account), \
+         ins AS (SELECT credit_account AS acc, SUM(amount) AS s FROM open_holds GROUP BY credit_account) \
+         SELECT a.id, a.currency, a.no_overdraft, a.balance, a.pending_out, a.pending_in, \
+           CAST(COALESCE(s.s, 0) AS BIGINT) AS credits, CAST(0 AS BIGINT) AS debits, \
+           CAST(COALESCE(o.s, 0) AS BIGINT) AS open_out, CAST(COALESCE(i.s, 0) AS BIGINT) AS open_in \
+         FROM ledger_accounts a LEFT JOIN sums s ON s.acc = a.id LEFT JOIN outs o ON o.acc = a.id \
+         LEFT JOIN ins i ON i.acc = a.id ORDER BY a.id",
+    ))
+    .await
+}
+
+pub async fn transfer_count(db: &Db) -> DbResult<i64> {
+    let (n,): (i64,) = db
+        .fetch_one(query(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM ledger_transfers",
+        ))
+        .await?;
+    Ok(n)
+}
+
+/// Posts or voids that do not match their hold: unknown hold, other accounts or currency, or
+/// more posted than held (a hold resolved twice is prevented by a unique index, and checked
+/// here too).
+pub async fn bad_resolutions(db: &Db) -> DbResult<Vec<(String,)>> {
+    db.fetch_all(query(
+        "SELECT r.id FROM ledger_transfers r LEFT JOIN ledger_transfers p ON p.id = r.pending_id \
+         WHERE r.action IN ('post_pending', 'void_pending') AND ( \
+           p.id IS NULL OR p.action <> 'pending' OR p.debit_account <> r.debit_account \
+           OR p.credit_account <> r.credit_account OR p.currency <> r.currency OR r.amount > p.amount \
+           OR (r.action = 'void_pending' AND r.amount <> 0) \
+           OR (SELECT COUNT(*) FROM ledger_transfers x WHERE x.pending_id = r.pending_id) > 1) \
+         ORDER BY r.id",
+    ))
+    .await
+}
+
+/// Money moved twice for one business object: a payment charged twice, a refund or top-up
+/// applied twice (transfer ids themselves are a primary key).
+pub async fn duplicate_movements(db: &Db) -> DbResult<Vec<(String,)>> {
+    db.fetch_all(query(
+        "SELECT reference || ':' || code FROM ledger_transfers \
+         WHERE code IN ('payment', 'payment_hold', 'cash_payment', 'refund', 'cash_refund', 'top_up', 'withdrawal', 'payment_capture') \
+         GROUP BY reference, code HAVING COUNT(*) > 1 ORDER BY 1",
+    ))
+    .await
+}

@@ -1,0 +1,705 @@
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn pay(app: &TestApp, consumer: &str, qr: &str, amount: i64) -> Res {
+    app.post(
+        "/v1/payments",
+        json!({"qr": qr, "amount": amount, "currency": "CNY"}),
+        Some(consumer),
+    )
+    .await
+}
+
+async fn pending_of(app: &TestApp, shop: &Shop) -> Value {
+    let r = app
+        .get(
+            &format!("/v1/merchants/{}/balance", shop.merchant),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body
+}
+
+#[tokio::test]
+async fn a_top_up_fills_the_wallet_and_bad_amounts_move_nothing() {
+    let app = spawn_app().await;
+    let me = app.funded_consumer("13700000001", 10_000).await;
+    let w = app.get("/v1/wallet", Some(&me)).await;
+    assert_eq!(w.body["balance"], 10_000);
+    assert_eq!(w.body["held"], 0);
+    assert_eq!(w.body["currency"], "CNY");
+    assert_eq!(w.body["entries"][0]["kind"], "top_up");
+    assert_eq!(w.body["entries"][0]["amount"], 10_000);
+    for (body, code) in [
+        (json!({"amount": 0, "currency": "CNY"}), "amount_invalid"),
+        (json!({"amount": -5, "currency": "CNY"}), "amount_invalid"),
+        (
+            json!({"amount": 9_223_372_036_854_775_807i64, "currency": "CNY"}),
+            "amount_too_large",
+        ),
+        (
+            json!({"amount": 100, "currency": "XYZ"}),
+            "currency_invalid",
+        ),
+        (json!({"amount": 1.5, "currency": "CNY"}), ""),
+        (json!({"amount": 100, "currency": "CNY", "bonus": 1}), ""),
+        (json!({"amount": "100", "currency": "CNY"}), ""),
+    ] {
+        let r = app
+            .post("/v1/wallet/top-ups", body.clone(), Some(&me))
+            .await;
+        assert!(
+            r.status.is_client_error(),
+            "{body}: {} {}",
+            r.status,
+            r.body
+        );
+        if !code.is_empty() {
+            assert_eq!(r.code(), code, "{body}");
+        }
+    }
+    assert_eq!(app.balance(&me).await, 10_000);
+    // Withdrawal: not more than the balance.
+    let r = app
+        .post(
+            "/v1/wallet/withdrawals",
+            json!({"amount": 10_001, "currency": "CNY"}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "insufficient_funds");
+    let r = app
+        .post(
+            "/v1/wallet/withdrawals",
+            json!({"amount": 4_000, "currency": "CNY"}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["wallet"]["balance"], 6_000);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_consumer_scans_a_store_code_and_pays_from_the_wallet() {
+    let app = spawn_app().await;
+    let shop = app.shop("Pay Cafe").await;
+    let me = app.funded_consumer("13700000002", 10_000).await;
+    let r = pay(&app, &me, &shop.qr, 2_500).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["status"], "succeeded");
+    assert_eq!(r.body["amount"], 2_500);
+    assert_eq!(r.body["amount_captured"], 2_500);
+    assert_eq!(r.body["merchant_id"], shop.merchant.as_str());
+    assert_eq!(r.body["store_id"], shop.store.as_str());
+    assert_eq!(r.body["source"], "wallet");
+    // 0.6 % of ¥25.00 is 15 fen.
+    assert_eq!(r.body["fee"], 15);
+    assert!(r.body["id"].as_str().unwrap().starts_with("pay_"));
+    assert_eq!(app.balance(&me).await, 7_500);
+    let b = pending_of(&app, &shop).await;
+    assert_eq!(b["pending"], 2_485);
+    // Paying by the code's id works too.
+    let r = pay(&app, &me, &shop.qr_id, 100).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // The consumer sees the payment; the merchant sees it; another consumer does not.
+    let id = r.body["id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/v1/payments/{id}"), Some(&me))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get(&format!("/v1/payments/{id}"), Some(&shop.cashier))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let other = app.consumer_token("13700000003", None).await;
+    assert_eq!(
+        app.get(&format!("/v1/payments/{id}"), Some(&other))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let mine = app.get("/v1/payments", Some(&me)).await;
+    assert_eq!(mine.body["data"].as_array().unwrap().len(), 2);
+    // An event went to the outbox with each payment.
+    assert_eq!(app.count("events").await, 2);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn insufficient_funds_is_a_402_and_nothing_moves() {
+    let app = spawn_app().await;
+    let shop = app.shop("Broke Cafe").await;
+    let me = app.funded_consumer("13700000004", 1_000).await;
+    let transfers = app.count("ledger_transfers").await;
+    let r = pay(&app, &me, &shop.qr, 1_001).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "insufficient_funds");
+    assert_eq!(r.body["error"]["type"], "payment");
+    assert_eq!(app.count("payments").await, 0);
+    assert_eq!(app.count("ledger_transfers").await, transfers);
+    assert_eq!(app.count("events").await, 0);
+    assert_eq!(app.balance(&me).await, 1_000);
+    // Bad requests: clear 4xx, nothing moves.
+    for body in [
+        json!({"qr": shop.qr, "amount": -1, "currency": "CNY"}),
+        json!({"qr": shop.qr, "amount": 0, "currency": "CNY"}),
+        json!({"qr": shop.qr, "amount": 100, "currency": "CNY", "source": "cash"}),
+        json!({"qr": shop.qr, "amount": 100, "currency": "CNY", "capture": "later"}),
+        json!({"qr": "https://evil.example/q/AAAAAAAAAAAA", "amount": 100, "currency": "CNY"}),
+        json!({"qr": shop.qr, "amount": 100, "currency": "CNY", "pay_code": "190000000000000000"}),
+        json!({"amount": 100, "currency": "CNY"}),
+        json!({"qr": shop.qr, "amount": 100, "currency": "CNY", "source": "crd_nope"}),
+    ] {
+        let r = app.post("/v1/payments", body.clone(), Some(&me)).await;
+        assert!(
+            r.status.is_client_error(),
+            "{body}: {} {}",
+            r.status,
+            r.body
+        );
+    }
+    assert_eq!(app.count("payments").await, 0);
+    assert_eq!(app.balance(&me).await, 1_000);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_revoked_code_or_an_unverified_merchant_takes_no_money() {
+    let app = spawn_app().await;
+    let shop = app.shop("Revoked Cafe").await;
+    let me = app.funded_consumer("13700000005", 1_000).await;
+    app.post(
+        &format!("/v1/qr-codes/{}/revoke", shop.qr_id),
+        json!({}),
+        Some(&shop.owner),
+    )
+    .await;
+    let r = pay(&app, &me, &shop.qr, 100).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert_eq!(r.code(), "qr_revoked");
+    // An unverified merchant's code.
+    let (mid, owner) = app.merchant("Unverified").await;
+    let store = app.store(&mid, &owner, "U1", 31.0, 121.0).await;
+    let code = app
+        .post(
+            "/v1/qr-codes",
+            json!({"kind": "store_pay", "store_id": store}),
+            Some(&owner),
+        )
+        .await;
+    let r = pay(&app, &me, code.body["url"].as_str().unwrap(), 100).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(r.code(), "merchant_not_verified");
+    assert_eq!(app.balance(&me).await, 1_000);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_retried_payment_moves_money_once_even_with_32_concurrent_retries() {
+    let app = spawn_app().await;
+    let shop = app.shop("Retry Cafe").await;
+    let me = app.funded_consumer("13700000006", 100_000).await;
+    let body = json!({"qr": shop.qr, "amount": 700, "currency": "CNY"});
+    let first = app
+        .post_idem("/v1/payments", body.clone(), Some(&me), "pay-1")
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = app
+        .post_idem("/v1/payments", body.clone(), Some(&me), "pay-1")
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(again.body, first.body);
+    let reused = app
+        .post_idem(
+            "/v1/payments",
+            json!({"qr": shop.qr, "amount": 701, "currency": "CNY"}),
+            Some(&me),
+            "pay-1",
+        )
+        .await;
+    assert_eq!(reused.status, StatusCode::CONFLICT);
+    assert_eq!(reused.code(), "idempotency_key_reused");
+    assert_eq!(app.balance(&me).await, 100_000 - 700);
+    // 32 concurrent retries of a new key: one payment.
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let client = app.client.clone();
+        let url = app.url("/v1/payments");
+        let me = me.clone();
+        let body = json!({"qr": shop.qr, "amount": 900, "currency": "CNY"});
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .bearer_auth(me)
+                .header("Idempotency-Key", "pay-2")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        if status == StatusCode::CREATED {
+            ids.insert(body["id"].as_str().unwrap().to_owned());
+        } else {
+            assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        }
+    }
+    assert_eq!(
+        ids.len(),
+        1,
+        "every successful retry names the same payment"
+    );
+    assert_eq!(app.count("payments").await, 2);
+    assert_eq!(app.balance(&me).await, 100_000 - 700 - 900);
+    app.assert_ledger_verifies().await;
+}
+
+async fn pay_code(app: &TestApp, consumer: &str) -> String {
+    let r = app
+        .post("/v1/me/pay-codes", json!({"count": 1}), Some(consumer))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["code"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_cashier_takes_a_pay_code_once_and_declines_used_expired_and_foreign_ones() {
+    let app = spawn_app().await;
+    let shop = app.shop("Counter Cafe").await;
+    let me = app.funded_consumer("13700000007", 5_000).await;
+    let code = pay_code(&app, &me).await;
+    let take = |code: String| {
+        let app = &app;
+        let shop = &shop;
+        async move {
+            app.post(
+                "/v1/payments",
+                json!({"store_id": shop.store, "pay_code": code, "amount": 1_200, "currency": "CNY"}),
+                Some(&shop.cashier),
+            )
+            .await
+        }
+    };
+    let r = take(code.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["method"], "pay_code");
+    assert_eq!(r.body["status"], "succeeded");
+    assert_eq!(app.balance(&me).await, 3_800);
+    let again = take(code).await;
+    assert_eq!(again.status, StatusCode::PAYMENT_REQUIRED, "{}", again.body);
+    assert_eq!(again.code(), "code_used");
+    // Expired.
+    let code = pay_code(&app, &me).await;
+    app.state
+        .db
+        .execute(o2o_server::db::query(
+            "UPDATE pay_codes SET expires_at = 1 WHERE used_at IS NULL",
+        ))
+        .await
+        .unwrap();
+    let r = take(code).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "code_expired");
+    // Not a code at all; a code nobody issued.
+    let r = take("12345".into()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = take("190000000000000000".into()).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    // A consumer cannot take someone's pay code.
+    let other = app.funded_consumer("13700000008", 0).await;
+    let code = pay_code(&app, &me).await;
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"store_id": shop.store, "pay_code": code, "amount": 100, "currency": "CNY"}),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    // Another merchant's store is not the cashier's.
+    let elsewhere = app.shop("Elsewhere").await;
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"store_id": elsewhere.store, "pay_code": code, "amount": 100, "currency": "CNY"}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    // Insufficient funds with a pay code: declined, and the code stays unused.
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"store_id": shop.store, "pay_code": code, "amount": 999_999, "currency": "CNY"}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "insufficient_funds");
+    let r = take(code).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(app.balance(&me).await, 2_600);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn cash_is_recorded_and_refunded_through_the_drawer() {
+    let app = spawn_app().await;
+    let shop = app.shop("Cash Cafe").await;
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"store_id": shop.store, "source": "cash", "amount": 3_000, "currency": "CNY"}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["source"], "cash");
+    assert_eq!(r.body["fee"], 0);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let b = pending_of(&app, &shop).await;
+    assert_eq!(b["cash"], 3_000);
+    assert_eq!(b["pending"], 0);
+    let refund = app
+        .post(
+            "/v1/refunds",
+            json!({"payment": id, "amount": 1_000}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(refund.status, StatusCode::CREATED, "{}", refund.body);
+    assert_eq!(pending_of(&app, &shop).await["cash"], 2_000);
+    // Cash cannot be held.
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"store_id": shop.store, "source": "cash", "amount": 100, "currency": "CNY", "capture": "manual"}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_hold_is_captured_in_part_or_canceled_and_lapses_by_itself() {
+    let app = spawn_app().await;
+    let shop = app.shop("Hotel").await;
+    let me = app.funded_consumer("13700000009", 50_000).await;
+    let hold = |amount: i64| {
+        let app = &app;
+        let shop = &shop;
+        let me = &me;
+        async move {
+            app.post(
+                "/v1/payments",
+                json!({"qr": shop.qr, "amount": amount, "currency": "CNY", "capture": "manual"}),
+                Some(me),
+            )
+            .await
+        }
+    };
+    let h = hold(30_000).await;
+    assert_eq!(h.status, StatusCode::CREATED, "{}", h.body);
+    assert_eq!(h.body["status"], "requires_capture");
+    assert!(h.body["capture_before"].is_string());
+    let w = app.get("/v1/wallet", Some(&me)).await;
+    assert_eq!(
+        (w.body["balance"].as_i64(), w.body["held"].as_i64()),
+        (Some(20_000), Some(30_000))
+    );
+    // Held money cannot be spent twice.
+    let r = pay(&app, &me, &shop.qr, 20_001).await;
+    assert_eq!(r.code(), "insufficient_funds");
+    let id = h.body["id"].as_str().unwrap().to_owned();
+    // A consumer cannot capture; more than held is refused.
+    let r = app
+        .post(&format!("/v1/payments/{id}/capture"), json!({}), Some(&me))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .post(
+            &format!("/v1/payments/{id}/capture"),
+            json!({"amount": 30_001}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = app
+        .post(
+            &format!("/v1/payments/{id}/capture"),
+            json!({"amount": 25_000}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "succeeded");
+    assert_eq!(r.body["amount_captured"], 25_000);
+    assert_eq!(r.body["fee"], 150);
+    let w = app.get("/v1/wallet", Some(&me)).await;
+    assert_eq!(
+        (w.body["balance"].as_i64(), w.body["held"].as_i64()),
+        (Some(25_000), Some(0))
+    );
+    let r = app
+        .post(
+            &format!("/v1/payments/{id}/capture"),
+            json!({}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    // Cancel releases everything.
+    let h = hold(5_000).await;
+    let id2 = h.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/v1/payments/{id2}/cancel"),
+            json!({}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "canceled");
+    assert_eq!(app.balance(&me).await, 25_000);
+    // Capture after expiry is declined; the sweeper releases the hold.
+    let h = hold(4_000).await;
+    let id3 = h.body["id"].as_str().unwrap().to_owned();
+    app.state
+        .db
+        .execute(
+            o2o_server::db::query("UPDATE payments SET hold_expires_at = $1 WHERE id = $2")
+                .bind(o2o_server::db::now_us() - 1)
+                .bind(id3.as_str()),
+        )
+        .await
+        .unwrap();
+    let r = app
+        .post(
+            &format!("/v1/payments/{id3}/capture"),
+            json!({}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "hold_expired");
+    let mut status = String::new();
+    for _ in 0..50 {
+        let p = app.get(&format!("/v1/payments/{id3}"), Some(&me)).await;
+        status = p.body["status"].as_str().unwrap().to_owned();
+        if status == "canceled" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, "canceled");
+    assert_eq!(app.balance(&me).await, 25_000);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn refunds_go_back_to_the_wallet_never_more_than_paid_and_return_the_fee() {
+    let app = spawn_app().await;
+    let shop = app.shop("Refund Cafe").await;
+    let me = app.funded_consumer("13700000010", 10_000).await;
+    let p = pay(&app, &me, &shop.qr, 10_000).await;
+    assert_eq!(p.body["fee"], 60);
+    let id = p.body["id"].as_str().unwrap().to_owned();
+    let r1 = app
+        .post(
+            "/v1/refunds",
+            json!({"payment": id, "amount": 2_500, "reason": "cold coffee"}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r1.status, StatusCode::CREATED, "{}", r1.body);
+    assert!(r1.body["id"].as_str().unwrap().starts_with("rfd_"));
+    assert_eq!(r1.body["fee_returned"], 15);
+    assert_eq!(app.balance(&me).await, 2_500);
+    let over = app
+        .post(
+            "/v1/refunds",
+            json!({"payment": id, "amount": 7_501}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(over.status, StatusCode::PAYMENT_REQUIRED, "{}", over.body);
+    assert_eq!(over.code(), "refund_exceeds_payment");
+    // The rest, by default.
+    let r2 = app
+        .post("/v1/refunds", json!({"payment": id}), Some(&shop.cashier))
+        .await;
+    assert_eq!(r2.status, StatusCode::CREATED, "{}", r2.body);
+    assert_eq!(r2.body["amount"], 7_500);
+    assert_eq!(r2.body["fee_returned"], 45);
+    let done = app.get(&format!("/v1/payments/{id}"), Some(&me)).await;
+    assert_eq!(done.body["amount_refunded"], 10_000);
+    assert_eq!(done.body["fee"], 0);
+    assert_eq!(app.balance(&me).await, 10_000);
+    assert_eq!(pending_of(&app, &shop).await["pending"], 0);
+    let again = app
+        .post(
+            "/v1/refunds",
+            json!({"payment": id, "amount": 1}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(again.code(), "refund_exceeds_payment");
+    // Another merchant cannot refund it.
+    let other = app.shop("Other Cafe").await;
+    let r = app
+        .post("/v1/refunds", json!({"payment": id}), Some(&other.cashier))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Statement of today: gross, refunds, fees, net.
+    let day = o2o_server::payments::service::business_day(
+        Some("Asia/Shanghai"),
+        o2o_server::db::now_us(),
+    );
+    let s = app
+        .get(
+            &format!("/v1/merchants/{}/statements/{day}", shop.merchant),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+    assert_eq!(s.body["gross"], 10_000);
+    assert_eq!(s.body["refunds"], 10_000);
+    assert_eq!(s.body["fees"], 0);
+    assert_eq!(s.body["net"], 0);
+    assert_eq!(s.body["count"], 1);
+    assert_eq!(s.body["refund_count"], 2);
+    let csv = app
+        .client
+        .get(app.url(&format!(
+            "/v1/merchants/{}/statements/{day}.csv",
+            shop.merchant
+        )))
+        .bearer_auth(&shop.owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    let text = csv.text().await.unwrap();
+    assert!(text.starts_with("merchant_id,date,currency,gross,refunds,fees,net"));
+    assert!(
+        text.contains(&format!(",{day},CNY,10000,10000,0,0,1,2,0")),
+        "{text}"
+    );
+    let bad = app
+        .get(
+            &format!("/v1/merchants/{}/statements/yesterday", shop.merchant),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn the_operator_verifies_the_ledger_and_others_cannot() {
+    let app = spawn_app().await;
+    let shop = app.shop("Verify Cafe").await;
+    let me = app.funded_consumer("13700000011", 1_000).await;
+    pay(&app, &me, &shop.qr, 999).await;
+    let r = app
+        .get("/v1/admin/ledger/verify", Some(&shop.operator))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["balanced"], true);
+    assert_eq!(r.body["totals"]["CNY"], 0);
+    assert_eq!(r.body["negative_accounts"], json!([]));
+    assert!(r.body["transfers"].as_i64().unwrap() >= 3);
+    assert_eq!(
+        app.get("/v1/admin/ledger/verify", Some(&shop.owner))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    // Tampering with a balance is caught.
+    app.state
+        .db
+        .execute(o2o_server::db::query(
+            "UPDATE ledger_accounts SET balance = balance + 1 WHERE kind = 'wallet'",
+        ))
+        .await
+        .unwrap();
+    let r = app
+        .get("/v1/admin/ledger/verify", Some(&shop.operator))
+        .await;
+    assert_eq!(r.body["balanced"], false);
+    assert_eq!(r.body["totals"]["CNY"], 1);
+    assert_eq!(r.body["mismatched_accounts"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_forged_provider_notification_credits_nothing() {
+    let app = spawn_app().await;
+    let me = app.consumer_token("13700000012", None).await;
+    let user = app.get("/v1/me", Some(&me)).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body =
+        json!({"provider_ref": "sbx_x", "reference": "wmv_x", "account": user, "amount": 100000,
+        "currency": "CNY", "direction": "in", "status": "succeeded"})
+        .to_string();
+    let r = app
+        .client
+        .post(app.url("/v1/providers/sandbox/notifications"))
+        .header("webhook-id", "ntf_1")
+        .header(
+            "webhook-timestamp",
+            (o2o_server::db::now_us() / 1_000_000).to_string(),
+        )
+        .header("webhook-signature", "00".repeat(32))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(app.balance(&me).await, 0);
+    // A genuine notification delivered twice credits once.
+    use o2o_server::payments::provider::{ChargeRequest, Direction};
+    let charge = app
+        .state
+        .provider
+        .create(ChargeRequest {
+            reference: "wmv_01jq3v7h0000000000000000ab".into(),
+            account: user.clone(),
+            amount: 500,
+            currency: "CNY".into(),
+            direction: Direction::In,
+        })
+        .await
+        .unwrap();
+    let n = app.state.provider.notification_for(&charge);
+    for expect in [StatusCode::CREATED, StatusCode::CONFLICT] {
+        let r = app
+            .client
+            .post(app.url("/v1/providers/sandbox/notifications"))
+            .header("webhook-id", &n.id)
+            .header("webhook-timestamp", &n.timestamp)
+            .header("webhook-signature", &n.signature)
+            .body(n.body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), expect);
+    }
+    assert_eq!(app.balance(&me).await, 500);
+    app.assert_ledger_verifies().await;
+}
