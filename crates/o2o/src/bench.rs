@@ -103,6 +103,8 @@ pub fn per_second(duration: Duration, mut f: impl FnMut(u64)) -> f64 {
 pub struct Target {
     pub base: String,
     pub backend: String,
+    /// The server's state when the bench started it (for setup and verification in process).
+    pub state: Option<o2o_server::AppState>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
     _dir: Option<tempfile::TempDir>,
@@ -124,6 +126,7 @@ impl Target {
             return Ok(Target {
                 base,
                 backend: ready["database"].as_str().unwrap_or("unknown").to_owned(),
+                state: None,
                 stop: None,
                 handle: None,
                 _dir: None,
@@ -144,6 +147,7 @@ impl Target {
         let state = o2o_server::AppState::open(config).await?;
         let backend = state.db.backend().name().to_owned();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let kept = state.clone();
         let handle = tokio::spawn(async move {
             let _ = o2o_server::serve::serve(listener, state, async {
                 let _ = stopped.await;
@@ -153,6 +157,7 @@ impl Target {
         Ok(Target {
             base: format!("http://{addr}"),
             backend,
+            state: Some(kept),
             stop: Some(stop),
             handle: Some(handle),
             _dir: Some(dir),
@@ -169,7 +174,7 @@ impl Target {
     }
 }
 
-async fn post(
+pub async fn post(
     client: &reqwest::Client,
     url: String,
     body: Value,
@@ -355,4 +360,161 @@ pub async fn codes(
         "concurrency": concurrency,
         "duration_s": duration.as_secs(),
     }))
+}
+
+/// `o2o bench checkout`: consumers with funded wallets scan a store's pay code and pay, over
+/// HTTP, with durable commits; then the ledger is verified and every payment a client saw
+/// succeed is counted in the database exactly once.
+pub async fn checkout(
+    url: Option<String>,
+    database_url: Option<String>,
+    duration: Duration,
+    concurrency: usize,
+) -> anyhow::Result<Value> {
+    let target = Target::start(url, database_url).await?;
+    let Some(state) = target.state.clone() else {
+        anyhow::bail!(
+            "bench checkout verifies the merchant and the ledger in process: let it start the server (no --url)"
+        );
+    };
+    println!(
+        "o2o bench checkout ({} backend): {concurrency} clients, {} s per phase",
+        target.backend,
+        duration.as_secs()
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let base = target.base.clone();
+    let (owner, store, _table) = seed_merchant(&client, &base).await?;
+    let me: Value = client
+        .get(format!("{base}/v1/me"))
+        .bearer_auth(&owner)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let merchant_id = me["merchant_id"].as_str().unwrap_or_default().to_owned();
+    let mut tx = state.db.begin().await?;
+    o2o_server::merchants::service::set_verified(&mut tx, &merchant_id, true)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    tx.commit().await?;
+    let code = post(
+        &client,
+        format!("{base}/v1/qr-codes"),
+        json!({"kind": "store_pay", "store_id": store}),
+        Some(&owner),
+    )
+    .await?;
+    let qr = code["url"].as_str().unwrap_or_default().to_owned();
+    // Consumers (guest sessions) with funded wallets.
+    let consumers = (concurrency * 4).clamp(64, 2_000);
+    let mut tokens = Vec::with_capacity(consumers);
+    let mut setup = tokio::task::JoinSet::new();
+    for _ in 0..consumers {
+        let (client, base) = (client.clone(), base.clone());
+        setup.spawn(async move {
+            let s = post(
+                &client,
+                format!("{base}/v1/sessions/guest"),
+                json!({}),
+                None,
+            )
+            .await?;
+            let token = s["token"].as_str().unwrap_or_default().to_owned();
+            post(
+                &client,
+                format!("{base}/v1/wallet/top-ups"),
+                json!({"amount": 5_000_000, "currency": "CNY"}),
+                Some(&token),
+            )
+            .await?;
+            anyhow::Ok(token)
+        });
+    }
+    while let Some(r) = setup.join_next().await {
+        tokens.push(r??);
+    }
+    println!("  {consumers} consumers with ¥50,000 each; measuring");
+    let tokens = Arc::new(tokens);
+    let b = base.clone();
+    load(&client, concurrency, Duration::from_secs(1), move |c, _| {
+        c.get(format!("{b}/healthz"))
+    })
+    .await;
+    let b = base.clone();
+    let health = load(&client, concurrency, duration, move |c, _| {
+        c.get(format!("{b}/healthz"))
+    })
+    .await;
+    let before = payments_count(&state).await?;
+    let (b, t, q) = (base.clone(), tokens.clone(), qr.clone());
+    let pay = load(&client, concurrency, duration, move |c, n| {
+        let token = &t[(n % t.len() as u64) as usize];
+        c.post(format!("{b}/v1/payments"))
+            .bearer_auth(token)
+            .json(&json!({"qr": q, "amount": 1 + (n % 100) as i64, "currency": "CNY"}))
+    })
+    .await;
+    // Let the last batch commit, then check.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stored = payments_count(&state).await? - before;
+    let verification = o2o_server::payments::service::verify(&state.db)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let ratio = pay.per_s() / health.per_s();
+    println!(
+        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
+        "GET /healthz",
+        health.per_s(),
+        health.p50_ms,
+        health.p99_ms,
+        health.errors
+    );
+    println!(
+        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
+        "POST /v1/payments (scan → pay)",
+        pay.per_s(),
+        pay.p50_ms,
+        pay.p99_ms,
+        pay.errors
+    );
+    println!("  {:<34} {:>12.2}", "payments ÷ /healthz", ratio);
+    println!(
+        "  {:<34} {:>12}",
+        "payments stored / seen succeed",
+        format!("{stored} / {}", pay.ops)
+    );
+    println!("  {:<34} {:>12}", "ledger verifies", verification.balanced);
+    let backend = target.backend.clone();
+    target.shutdown().await;
+    state.db.close().await;
+    Ok(json!({
+        "scenario": "checkout",
+        "backend": backend,
+        "ops_per_s": pay.per_s().round(),
+        "p50_ms": pay.p50_ms,
+        "p99_ms": pay.p99_ms,
+        "healthz_per_s": health.per_s().round(),
+        "ratio": (ratio * 1000.0).round() / 1000.0,
+        "verified": verification.balanced && stored == pay.ops as i64,
+        "payments_seen": pay.ops,
+        "payments_stored": stored,
+        "errors": pay.errors,
+        "transfers": verification.transfers,
+        "consumers": consumers,
+        "concurrency": concurrency,
+        "duration_s": duration.as_secs(),
+    }))
+}
+
+async fn payments_count(state: &o2o_server::AppState) -> anyhow::Result<i64> {
+    let (n,): (i64,) = state
+        .db
+        .fetch_one(o2o_server::db::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM payments",
+        ))
+        .await?;
+    Ok(n)
 }

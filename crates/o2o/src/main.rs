@@ -36,11 +36,15 @@ enum Command {
     Keys(KeysCommand),
     /// Measure a scenario over real HTTP; the last line printed is one JSON object.
     Bench(BenchArgs),
+    /// Verify the ledger: every currency sums to zero, no flagged account below zero, every
+    /// balance equals its transfers, every post or void matches its hold. The last line is the
+    /// verdict as JSON; the exit status is non-zero when anything fails.
+    VerifyLedger(DbArgs),
 }
 
 #[derive(Args)]
 struct BenchArgs {
-    /// The scenario: codes.
+    /// The scenario: codes, checkout.
     scenario: String,
     /// Target a running server instead of starting one.
     #[arg(long)]
@@ -208,9 +212,26 @@ async fn main() -> anyhow::Result<()> {
             let concurrency = args.concurrency.clamp(1, 4096);
             let result = match args.scenario.as_str() {
                 "codes" => bench::codes(args.url, args.database_url, duration, concurrency).await?,
-                other => anyhow::bail!("unknown bench scenario {other:?} (scenarios: codes)"),
+                "checkout" => {
+                    bench::checkout(args.url, args.database_url, duration, concurrency).await?
+                }
+                other => {
+                    anyhow::bail!("unknown bench scenario {other:?} (scenarios: codes, checkout)")
+                }
             };
             println!("{result}");
+            Ok(())
+        }
+        Command::VerifyLedger(db) => {
+            let state = open(&db).await?;
+            let v = o2o_server::payments::service::verify(&state.db)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            state.db.close().await;
+            println!("{}", serde_json::to_string(&v)?);
+            if !v.balanced {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Keys(KeysCommand::Rotate(db)) => {
