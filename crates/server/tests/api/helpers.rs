@@ -310,6 +310,37 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Another node on the same database (its own pools and its own sequencer), as a second
+    /// server behind a load balancer would be.
+    pub async fn second_node(&self) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = self.state.config.clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        config.public_url = format!("http://{addr}");
+        let state = AppState::open(config).await.expect("open second node");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server_state = state.clone();
+        let server = tokio::spawn(async move {
+            o2o_server::serve::serve(listener, server_state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+        });
+        TestApp {
+            base: format!("http://{addr}"),
+            client: self.client.clone(),
+            state,
+            stop: Some(stop),
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
     /// A platform operator's token (created on first use).
     pub async fn operator(&self) -> String {
         let email = format!("op-{}@o2o.test", rand_suffix());

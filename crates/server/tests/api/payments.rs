@@ -703,3 +703,52 @@ async fn a_forged_provider_notification_credits_nothing() {
     assert_eq!(app.balance(&me).await, 500);
     app.assert_ledger_verifies().await;
 }
+
+#[tokio::test]
+async fn two_nodes_paying_into_one_merchant_keep_the_ledger_exact() {
+    if backend() != "postgres" {
+        // Several nodes share one database only on PostgreSQL.
+        return;
+    }
+    let a = spawn_app().await;
+    let b = a.second_node().await;
+    let shop = a.shop("Two Nodes Cafe").await;
+    let mut consumers = Vec::new();
+    for i in 0..8 {
+        consumers.push(a.funded_consumer(&format!("1370000010{i}"), 100_000).await);
+    }
+    let mut tasks = Vec::new();
+    for (i, token) in consumers.iter().enumerate() {
+        for (node, base) in [(0, a.base.clone()), (1, b.base.clone())] {
+            let (client, token, qr) = (a.client.clone(), token.clone(), shop.qr.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut ok = 0i64;
+                for n in 0..25 {
+                    let amount = 1 + (i * 7 + n + node) as i64;
+                    let r = client
+                        .post(format!("{base}/v1/payments"))
+                        .bearer_auth(&token)
+                        .json(&json!({"qr": qr, "amount": amount, "currency": "CNY"}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), StatusCode::CREATED);
+                    ok += amount;
+                }
+                ok
+            }));
+        }
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    assert_eq!(a.count("payments").await, 8 * 2 * 25);
+    let mut wallets = 0;
+    for token in &consumers {
+        wallets += a.balance(token).await;
+    }
+    assert_eq!(wallets, 8 * 100_000 - total);
+    a.assert_ledger_verifies().await;
+    b.stop().await;
+}
