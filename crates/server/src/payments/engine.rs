@@ -191,11 +191,18 @@ impl Applier for BatchApplier {
                     self.bus.publish(e);
                 }
             }
-            Err(err) if ops.len() > 1 => {
+            Err(err) => {
+                // A storage failure (a conflict with another node creating the same account, a
+                // lost connection): apply each command alone, each given a second chance, so
+                // one bad command cannot sink the others and a passing race does not fail one.
                 tracing::warn!(error = %err, size, "batch failed; applying its commands one by one");
                 for (op, reply) in ops.into_iter().zip(replies) {
                     let one = [op];
-                    let answer = match run_batch(&self.db, &one).await {
+                    let mut outcome = run_batch(&self.db, &one).await;
+                    if outcome.is_err() {
+                        outcome = run_batch(&self.db, &one).await;
+                    }
+                    let answer = match outcome {
                         Ok((mut answers, events)) => {
                             for e in events {
                                 self.bus.publish(e);
@@ -207,16 +214,6 @@ impl Applier for BatchApplier {
                         Err(e) => Err(e.into_error()),
                     };
                     let _ = reply.send(answer);
-                }
-            }
-            Err(err) => {
-                let answer = err.into_error();
-                for reply in replies {
-                    let _ = reply.send(Err(Error::new(
-                        answer.kind,
-                        answer.code.clone(),
-                        answer.message.clone(),
-                    )));
                 }
             }
         }
