@@ -11,7 +11,7 @@ use crate::http::{
 };
 use crate::identity::Role;
 use axum::extract::{Path, State};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -199,6 +199,37 @@ async fn verify_merchant(
         .ok_or_else(|| Error::not_found("merchant_not_found", "No such merchant."))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeeSetting {
+    /// Basis points of each captured payment (60 = 0.6 %), 0 to 1000.
+    pub fee_bps: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FeeSet {
+    pub merchant_id: String,
+    pub fee_bps: i64,
+}
+
+/// Sets the platform fee a merchant pays (operators).
+#[utoipa::path(post, path = "/v1/admin/merchants/{id}/fee", tag = "admin", security(("bearer" = [])),
+    request_body = FeeSetting, responses((status = 200, body = FeeSet), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn set_fee(
+    State(app): State<AppState>,
+    _operator: OperatorAuth,
+    Path(id): Path<String>,
+    body: Json<FeeSetting>,
+) -> Result<axum::Json<FeeSet>> {
+    let mut tx = app.db.begin().await?;
+    service::set_fee(&mut tx, &id, body.value.fee_bps).await?;
+    tx.commit().await?;
+    Ok(axum::Json(FeeSet {
+        merchant_id: id,
+        fee_bps: body.value.fee_bps,
+    }))
+}
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_merchant))
@@ -207,4 +238,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_api_key, list_api_keys))
         .routes(routes!(revoke_api_key))
         .routes(routes!(verify_merchant))
+        .routes(routes!(set_fee))
 }

@@ -273,3 +273,24 @@ pub async fn set_verified(tx: &mut Tx, merchant_id: &str, verified: bool) -> Res
     }
     Ok(())
 }
+
+/// The merchant's payment terms (platform fee rate, whether it may take money).
+pub async fn payment_terms(db: &Db, merchant_id: &str) -> Result<Option<store::PaymentTerms>> {
+    Ok(store::payment_terms(db, merchant_id).await?)
+}
+
+/// Sets the platform fee a merchant pays, in basis points of each captured payment (0 to 1000,
+/// that is up to 10 %); payments taken before keep the rate they were taken at.
+pub async fn set_fee(tx: &mut Tx, merchant_id: &str, fee_bps: i64) -> Result<()> {
+    if !(0..=1_000).contains(&fee_bps) {
+        return Err(Error::invalid(
+            "fee_bps_out_of_range",
+            "fee_bps must be between 0 and 1000 (10 %).",
+        )
+        .param("fee_bps"));
+    }
+    if store::set_fee(tx, merchant_id, fee_bps).await? == 0 {
+        return Err(merchant_not_found());
+    }
+    Ok(())
+}

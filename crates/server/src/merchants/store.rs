@@ -160,3 +160,29 @@ pub async fn revoke_api_key(
     )
     .await
 }
+
+/// What payments need to know of a merchant.
+#[derive(sqlx::FromRow)]
+pub struct PaymentTerms {
+    pub fee_bps: i64,
+    pub verified: bool,
+    pub mode: String,
+    pub name: String,
+}
+
+pub async fn payment_terms(db: &Db, merchant_id: &str) -> DbResult<Option<PaymentTerms>> {
+    db.fetch_optional(
+        query("SELECT fee_bps, verified, mode, name FROM merchants WHERE id = $1")
+            .bind(merchant_id),
+    )
+    .await
+}
+
+pub async fn set_fee(tx: &mut Tx, id: &str, fee_bps: i64) -> DbResult<u64> {
+    tx.execute(
+        query("UPDATE merchants SET fee_bps = $1 WHERE id = $2")
+            .bind(fee_bps)
+            .bind(id),
+    )
+    .await
+}

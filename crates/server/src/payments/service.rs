@@ -391,7 +391,7 @@ pub async fn create_payment(
                 .ok_or_else(|| {
                     Error::not_found("store_not_found", "No such store.").param("store_id")
                 })?;
-            let terms = store::merchant_terms(&app.db, &merchant_id)
+            let terms = crate::merchants::service::payment_terms(&app.db, &merchant_id)
                 .await?
                 .ok_or_else(|| Error::not_found("merchant_not_found", "No such merchant."))?;
             let (method, source, hash) = match (input.pay_code.as_deref(), input.source.as_deref())

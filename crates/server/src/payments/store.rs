@@ -3,22 +3,6 @@
 use super::engine::PaymentRow;
 use crate::db::{Db, DbResult, query};
 
-#[derive(sqlx::FromRow)]
-pub struct MerchantTerms {
-    pub fee_bps: i64,
-    pub verified: bool,
-    pub mode: String,
-    pub name: String,
-}
-
-pub async fn merchant_terms(db: &Db, merchant_id: &str) -> DbResult<Option<MerchantTerms>> {
-    db.fetch_optional(
-        query("SELECT fee_bps, verified, mode, name FROM merchants WHERE id = $1")
-            .bind(merchant_id),
-    )
-    .await
-}
-
 /// A store's time zone, if the store belongs to the merchant.
 pub async fn store_timezone(
     db: &Db,
