@@ -8,6 +8,19 @@
     var lang = box.getAttribute('data-lang') || 'zh-CN';
     var source = new EventSource(box.getAttribute('data-events'));
 
+    // The day's list, fetched again after a payment; left alone while a refund is being typed.
+    function refreshList() {
+      var list = document.getElementById('counter-list');
+      if (!list || !window.fetch || !window.DOMParser) return;
+      fetch(list.getAttribute('data-src') || location.href, { credentials: 'same-origin' }).then(function (r) {
+        return r.ok ? r.text() : null;
+      }).then(function (html) {
+        if (!html || list.contains(document.activeElement)) return;
+        var fresh = new DOMParser().parseFromString(html, 'text/html').getElementById('counter-list');
+        if (fresh) list.innerHTML = fresh.innerHTML;
+      }).catch(function () { /* the next payment or a reload shows it */ });
+    }
+
     function say(text) {
       if (!('speechSynthesis' in window) || typeof SpeechSynthesisUtterance === 'undefined') return;
       try {
@@ -26,6 +39,7 @@
       void box.offsetWidth; // restart the highlight
       box.classList.add('flash');
       say(a.speech || a.text);
+      refreshList();
     });
     source.addEventListener('open', function () {
       box.setAttribute('data-live', 'yes');
