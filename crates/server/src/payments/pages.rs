@@ -153,6 +153,25 @@ fn staff(ctx: &PageCtx) -> Option<(&Principal, String, Role)> {
     Some((p, p.merchant_id.clone()?, p.role?))
 }
 
+/// A form's one-time key (a hidden field, fresh on every render): a double tap or a re-sent
+/// form replays the first answer instead of moving money twice. Anything malformed is ignored.
+fn form_key(raw: &str) -> Option<String> {
+    let ok = (16..=100).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| format!("page:{raw}"))
+}
+
+/// A fresh key for a form.
+pub fn new_form_key() -> String {
+    crate::ids::random_token(16)
+}
+
+fn form_hash(what: &str) -> String {
+    crate::identity::service::sha256_hex(what)
+}
+
 fn not_found(t: T) -> PageError {
     PageError {
         status: StatusCode::NOT_FOUND,
@@ -177,6 +196,7 @@ struct PayPage<'a> {
     merchant_verified: bool,
     store_name: &'a str,
     amount: &'a str,
+    key: String,
     error: Option<String>,
     /// The wallet is short: offer a top-up that comes back here.
     offer_top_up: bool,
@@ -186,6 +206,8 @@ struct PayPage<'a> {
 struct PayForm {
     csrf: String,
     amount: String,
+    #[serde(default)]
+    key: String,
 }
 
 /// `POST /q/{code}/pay`: the amount form of a store's printed pay code. Guests log in first and
@@ -221,6 +243,7 @@ async fn pay(
             merchant_verified: row.merchant_verified,
             store_name: &row.store_name,
             amount: form.amount.trim(),
+            key: new_form_key(),
             error,
             offer_top_up,
         })
@@ -240,7 +263,8 @@ async fn pay(
         source: Some("wallet".to_owned()),
         ..CreatePayment::default()
     };
-    match service::create_payment(&app, p, input, None, "").await {
+    let hash = form_hash(&format!("page-pay:{code}:{amount}"));
+    match service::create_payment(&app, p, input, form_key(&form.key), &hash).await {
         Ok(reply) => {
             let payment: Payment =
                 serde_json::from_str(&reply.body).map_err(|e| PageError::internal(ctx.t, e))?;
@@ -335,6 +359,7 @@ struct WalletPage<'a> {
     has_held: bool,
     entries: Vec<ShownEntry>,
     next: &'a str,
+    key: String,
     error: Option<String>,
 }
 
@@ -403,6 +428,7 @@ async fn render_wallet(
         has_held: w.held != 0,
         entries,
         next,
+        key: new_form_key(),
         error,
     };
     Ok(with_status(status, no_store(ctx.render(&page)?)))
@@ -413,6 +439,8 @@ struct TopUpForm {
     csrf: String,
     amount: String,
     next: Option<String>,
+    #[serde(default)]
+    key: String,
 }
 
 /// `POST /me/wallet/top-ups`: tops the wallet up from the sandbox bank, then goes back to the
@@ -437,7 +465,8 @@ async fn top_up(
                 amount,
                 currency: "CNY".to_owned(),
             };
-            service::top_up(&app, &p.id, input, None, "").await
+            let hash = form_hash(&format!("page-top-up:{amount}"));
+            service::top_up(&app, &p.id, input, form_key(&form.key), &hash).await
         }
         Err(e) => Err(e),
     };
@@ -477,6 +506,8 @@ struct CounterPage<'a> {
     error: Option<String>,
     /// The amount typed before an error, to type it again less.
     amount: &'a str,
+    /// The forms' one-time key (each refund form adds its payment id).
+    key: String,
 }
 
 #[derive(Deserialize)]
@@ -571,6 +602,7 @@ async fn render_counter(
         payments,
         error,
         amount,
+        key: new_form_key(),
     };
     Ok(with_status(status, no_store(ctx.render(&page)?)))
 }
@@ -585,6 +617,8 @@ struct CounterPayForm {
     /// `pay_code` (the default: a scanner's Enter submits it) or `cash`.
     #[serde(default)]
     method: String,
+    #[serde(default)]
+    key: String,
 }
 
 /// `POST /console/counter/payments`: takes the consumer's pay code, or records cash.
@@ -614,7 +648,12 @@ async fn counter_pay(
                 currency: "CNY".to_owned(),
                 ..CreatePayment::default()
             };
-            service::create_payment(&app, p, input, None, "").await
+            let hash = form_hash(&format!(
+                "page-counter:{}:{amount}:{}",
+                form.store_id,
+                input.pay_code.as_deref().unwrap_or("cash")
+            ));
+            service::create_payment(&app, p, input, form_key(&form.key), &hash).await
         }
         Err(e) => Err(e),
     };
@@ -646,6 +685,8 @@ struct CounterRefundForm {
     /// Empty: all that is left.
     #[serde(default)]
     amount: String,
+    #[serde(default)]
+    key: String,
 }
 
 /// `POST /console/counter/refunds`: refunds a payment, fully or in part.
@@ -665,12 +706,13 @@ async fn counter_refund(
     };
     let result = match amount {
         Ok(amount) => {
+            let hash = form_hash(&format!("page-refund:{}:{amount:?}", form.payment));
             let input = CreateRefund {
                 payment: form.payment.clone(),
                 amount,
                 reason: None,
             };
-            service::refund(&app, p, input, None, "").await
+            service::refund(&app, p, input, form_key(&form.key), &hash).await
         }
         Err(e) => Err(e),
     };

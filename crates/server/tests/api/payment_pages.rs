@@ -342,3 +342,24 @@ async fn a_live_stream_ends_when_the_server_shuts_down() {
     .await;
     assert!(end.is_ok(), "the stream did not end");
 }
+
+#[tokio::test]
+async fn a_pay_form_sent_twice_pays_once() {
+    let app = spawn_app().await;
+    let shop = app.shop("Twice Cafe").await;
+    let me = app.funded_consumer("13700000017", 10_000).await;
+    let path = format!("/q/{}/pay", short_of(&shop.qr));
+    let form = [
+        ("csrf", CSRF),
+        ("amount", "25.00"),
+        ("key", "double-tap-key-0123456789"),
+    ];
+    let (first_status, first, _) = post_form(&app, &path, &me, &form).await;
+    let (second_status, second, _) = post_form(&app, &path, &me, &form).await;
+    assert_eq!(first_status, StatusCode::SEE_OTHER);
+    assert_eq!(second_status, StatusCode::SEE_OTHER);
+    assert_eq!(first, second, "the second send shows the same receipt");
+    assert_eq!(app.count("payments").await, 1);
+    assert_eq!(app.balance(&me).await, 7_500);
+    app.assert_ledger_verifies().await;
+}
