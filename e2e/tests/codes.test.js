@@ -175,7 +175,7 @@ test('a store pay code opens the amount page naming the merchant', { timeout: 60
     assert.ok(await page.locator('[data-test=pay-form]').isVisible(), 'the pay form is not visible');
     assert.ok(await page.locator('[data-test=amount]').isVisible(), 'the amount input is not visible');
     assert.equal(await page.locator('[data-test=table-label]').count(), 0);
-    // Typing an amount works (not submitted: paying is not built yet).
+    // Typing an amount works (paying itself is in payments.test.js).
     await page.locator('[data-test=amount]').fill('23.50');
     assert.equal(await page.locator('[data-test=amount]').inputValue(), '23.50');
     await shot(page, 'codes-2-store-pay');

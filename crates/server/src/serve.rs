@@ -19,6 +19,12 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let sweeper = tokio::spawn(sweep_loop(state.clone(), stop_rx));
     let app = router(state.clone());
+    let bus = state.bus.clone();
+    let shutdown = async move {
+        shutdown.await;
+        // Live streams never end by themselves; end them so in-flight requests can drain.
+        bus.close();
+    };
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

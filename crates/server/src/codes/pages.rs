@@ -54,6 +54,8 @@ struct LandingPage<'a> {
     landing: &'a Landing,
     csrf: &'a str,
     trading: bool,
+    /// The pay form's one-time key (a double tap pays once).
+    pay_key: String,
 }
 
 #[derive(Template)]
@@ -140,6 +142,7 @@ pub async fn landing(
         landing: &landing,
         csrf: &ctx.csrf,
         trading,
+        pay_key: crate::payments::pages::new_form_key(),
     })
 }
 

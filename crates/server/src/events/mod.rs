@@ -5,7 +5,7 @@
 pub mod webhooks;
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// An event after its transaction committed.
 #[derive(Clone, Debug, Serialize)]
@@ -24,6 +24,9 @@ pub struct Published {
 #[derive(Clone)]
 pub struct Bus {
     tx: broadcast::Sender<Published>,
+    /// Turns true when the node shuts down: live streams (server-sent events) end then, so a
+    /// graceful shutdown is not held open by browsers that never hang up.
+    closed: watch::Sender<bool>,
 }
 
 impl Default for Bus {
@@ -35,7 +38,8 @@ impl Default for Bus {
 impl Bus {
     pub fn new() -> Bus {
         let (tx, _) = broadcast::channel(4096);
-        Bus { tx }
+        let (closed, _) = watch::channel(false);
+        Bus { tx, closed }
     }
 
     pub fn publish(&self, event: Published) {
@@ -44,5 +48,18 @@ impl Bus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Published> {
         self.tx.subscribe()
+    }
+
+    /// Tells every live stream to end (on shutdown).
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    /// Completes once [`Bus::close`] was called (at once if it already was).
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closed.subscribe();
+        async move {
+            let _ = rx.wait_for(|closed| *closed).await;
+        }
     }
 }

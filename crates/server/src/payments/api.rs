@@ -211,19 +211,7 @@ async fn statement(
     };
     let s = service::statement(&app.db, &id, day, currency).await?;
     if csv {
-        let body = format!(
-            "merchant_id,date,currency,gross,refunds,fees,net,count,refund_count,cash\n{},{},{},{},{},{},{},{},{},{}\n",
-            s.merchant_id,
-            s.date,
-            s.currency,
-            s.gross,
-            s.refunds,
-            s.fees,
-            s.net,
-            s.count,
-            s.refund_count,
-            s.cash
-        );
+        let body = service::statement_csv(&s);
         Ok((
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod api;
 pub mod engine;
 pub mod model;
+pub mod pages;
 pub mod provider;
 pub mod service;
 pub mod store;

@@ -679,6 +679,52 @@ pub async fn statement(
     })
 }
 
+/// A statement as CSV (one header line, one row), as the API and the console download it.
+pub fn statement_csv(s: &Statement) -> String {
+    format!(
+        "merchant_id,date,currency,gross,refunds,fees,net,count,refund_count,cash\n{},{},{},{},{},{},{},{},{},{}\n",
+        s.merchant_id,
+        s.date,
+        s.currency,
+        s.gross,
+        s.refunds,
+        s.fees,
+        s.net,
+        s.count,
+        s.refund_count,
+        s.cash
+    )
+}
+
+/// The most payments the counter lists for one day.
+pub const COUNTER_LIST_MAX: i64 = 200;
+
+/// Today's payments at one of the caller's stores (the business day in the store's time zone),
+/// newest first, at most [`COUNTER_LIST_MAX`].
+pub async fn store_payments_today(
+    db: &Db,
+    principal: &Principal,
+    store_id: &str,
+) -> Result<Vec<Payment>> {
+    let merchant_id = staff_merchant(principal, Role::Cashier)?;
+    let tz = store::store_timezone(db, &merchant_id, store_id)
+        .await?
+        .ok_or_else(|| Error::not_found("store_not_found", "No such store.").param("store_id"))?;
+    let day = business_day(Some(&tz), now_us());
+    let rows =
+        store::payments_of_store_day(db, &merchant_id, store_id, &day, COUNTER_LIST_MAX).await?;
+    Ok(rows.iter().map(PaymentRow::public).collect())
+}
+
+/// Who was paid: the merchant's name and the store's (for receipts).
+pub async fn payee_names(db: &Db, payment: &Payment) -> Result<(String, Option<String>)> {
+    Ok(
+        store::payee_names(db, &payment.merchant_id, payment.store_id.as_deref())
+            .await?
+            .unwrap_or_default(),
+    )
+}
+
 /// Checks the whole ledger (see `GET /v1/admin/ledger/verify`).
 pub async fn verify(db: &Db) -> Result<Verification> {
     let rows = store::ledger_checks(db).await?;

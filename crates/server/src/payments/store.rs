@@ -19,6 +19,44 @@ pub async fn store_timezone(
     Ok(row.map(|r| r.0))
 }
 
+/// The names a receipt shows: the merchant's and (if any) the store's.
+pub async fn payee_names(
+    db: &Db,
+    merchant_id: &str,
+    store_id: Option<&str>,
+) -> DbResult<Option<(String, Option<String>)>> {
+    db.fetch_optional(
+        query(
+            "SELECT m.name, s.name FROM merchants m \
+             LEFT JOIN stores s ON s.id = $2 AND s.merchant_id = m.id WHERE m.id = $1",
+        )
+        .bind(merchant_id)
+        .bind(store_id),
+    )
+    .await
+}
+
+/// A store's payments of one business day, newest first (the counter's list).
+pub async fn payments_of_store_day(
+    db: &Db,
+    merchant_id: &str,
+    store_id: &str,
+    day: &str,
+    limit: i64,
+) -> DbResult<Vec<PaymentRow>> {
+    db.fetch_all(
+        query(
+            "SELECT * FROM payments WHERE merchant_id = $1 AND store_id = $2 AND business_day = $3 \
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(merchant_id)
+        .bind(store_id)
+        .bind(day)
+        .bind(limit),
+    )
+    .await
+}
+
 pub async fn payment(db: &Db, id: &str) -> DbResult<Option<PaymentRow>> {
     db.fetch_optional(query("SELECT * FROM payments WHERE id = $1").bind(id))
         .await

@@ -320,5 +320,6 @@ pub fn router() -> Router<AppState> {
         .merge(crate::stores::pages::router())
         .merge(crate::merchants::pages::router())
         .merge(crate::codes::pages::router())
+        .merge(crate::payments::pages::router())
         .fallback(fallback)
 }

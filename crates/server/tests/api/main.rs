@@ -7,6 +7,7 @@ mod helpers;
 mod identity;
 mod merchants;
 mod pages;
+mod payment_pages;
 mod payments;
 mod stores;
 mod tenancy;
