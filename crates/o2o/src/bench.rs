@@ -449,6 +449,7 @@ pub async fn checkout(
     })
     .await;
     let before = payments_count(&state).await?;
+    let before_metrics = scrape(&client, &base).await?;
     let (b, t, q) = (base.clone(), tokens.clone(), qr.clone());
     let pay = load(&client, concurrency, duration, move |c, n| {
         let token = &t[(n % t.len() as u64) as usize];
@@ -459,6 +460,29 @@ pub async fn checkout(
     .await;
     // Let the last batch commit, then check.
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = scrape(&client, &base).await?;
+    let mean = |series: &str, labels: &str| -> f64 {
+        let get = |m: &std::collections::HashMap<String, f64>, suffix: &str| {
+            m.get(&format!("{series}{suffix}{labels}"))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let count = get(&after, "_count") - get(&before_metrics, "_count");
+        if count > 0.0 {
+            (get(&after, "_sum") - get(&before_metrics, "_sum")) / count
+        } else {
+            0.0
+        }
+    };
+    let batch_size = mean("sequencer_batch_size", "");
+    let batch_ms = mean("sequencer_batch_seconds", "") * 1000.0;
+    let phases: Vec<(&str, f64)> = ["load", "apply", "write", "commit"]
+        .into_iter()
+        .map(|p| {
+            let labels = format!("{{phase=\"{p}\"}}");
+            (p, mean("sequencer_phase_seconds", &labels) * 1000.0)
+        })
+        .collect();
     let stored = payments_count(&state).await? - before;
     let verification = o2o_server::payments::service::verify(&state.db)
         .await
@@ -503,6 +527,9 @@ pub async fn checkout(
         "payments_stored": stored,
         "errors": pay.errors,
         "transfers": verification.transfers,
+        "batch_size": (batch_size * 10.0).round() / 10.0,
+        "batch_ms": (batch_ms * 100.0).round() / 100.0,
+        "batch_phases_ms": phases.iter().map(|(p, ms)| (p.to_string(), json!((ms * 100.0).round() / 100.0))).collect::<serde_json::Map<String, Value>>(),
         "consumers": consumers,
         "concurrency": concurrency,
         "duration_s": duration.as_secs(),
@@ -517,4 +544,25 @@ async fn payments_count(state: &o2o_server::AppState) -> anyhow::Result<i64> {
         ))
         .await?;
     Ok(n)
+}
+
+/// The server's metrics as `series → value` (series = name with its labels).
+async fn scrape(
+    client: &reqwest::Client,
+    base: &str,
+) -> anyhow::Result<std::collections::HashMap<String, f64>> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect())
 }

@@ -373,6 +373,7 @@ async fn run_batch(
     ops: &[(Op, Option<IdemKey>)],
 ) -> std::result::Result<(Vec<Result<Reply>>, Vec<Published>), BatchError> {
     let now = now_us();
+    let t0 = std::time::Instant::now();
     let mut tx = db.begin().await?;
     let mut state = State {
         now,
@@ -385,12 +386,25 @@ async fn run_batch(
         published: Vec::new(),
     };
     load(&mut tx, ops, &mut state).await?;
+    let t1 = std::time::Instant::now();
     let mut answers = Vec::with_capacity(ops.len());
     for (op, idem) in ops {
         answers.push(apply_one(&mut state, op, idem.as_ref()));
     }
+    let t2 = std::time::Instant::now();
     flush(&mut tx, &mut state).await?;
+    let t3 = std::time::Instant::now();
     tx.commit().await?;
+    let t4 = std::time::Instant::now();
+    // Where a batch's time goes (what limits throughput): `o2o bench checkout` prints these.
+    for (phase, d) in [
+        ("load", t1 - t0),
+        ("apply", t2 - t1),
+        ("write", t3 - t2),
+        ("commit", t4 - t3),
+    ] {
+        metrics::histogram!("sequencer_phase_seconds", "phase" => phase).record(d.as_secs_f64());
+    }
     Ok((answers, state.published))
 }
 
