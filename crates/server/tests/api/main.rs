@@ -10,3 +10,4 @@ mod pages;
 mod payments;
 mod stores;
 mod tenancy;
+mod webhooks;
