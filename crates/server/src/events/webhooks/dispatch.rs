@@ -32,6 +32,9 @@ const MAX_CONCURRENT_SENDS: usize = 32;
 /// How many events one fan-out transaction takes.
 const FAN_OUT_BATCH: i64 = 200;
 
+/// How many fan-out transactions one round may run before it sends.
+const FAN_OUT_BATCHES_PER_ROUND: usize = 10;
+
 /// The longest error text kept for an attempt.
 const MAX_ERROR_LEN: usize = 300;
 
@@ -73,7 +76,12 @@ pub fn sign(secret: &str, msg_id: &str, timestamp_s: i64, body: &str) -> anyhow:
 /// One round on the running node: fans out new events, then starts a send task for each due
 /// delivery it can claim (as many as there are free send slots). Returns how many started.
 pub async fn dispatch_round(app: &AppState) -> Result<usize> {
-    fan_out(&app.db, now_us()).await?;
+    // A burst of events is taken in a few batches, not one batch a round.
+    for _ in 0..FAN_OUT_BATCHES_PER_ROUND {
+        if fan_out(&app.db, now_us()).await? < FAN_OUT_BATCH as usize {
+            break;
+        }
+    }
     let free = app.webhooks.slots.available_permits();
     if free == 0 {
         return Ok(0);
