@@ -553,3 +553,63 @@ async fn other_merchants_cannot_see_or_touch_an_endpoint() {
     assert_eq!(hook.received().len(), 1);
     app.assert_ledger_verifies().await;
 }
+
+#[tokio::test]
+async fn two_nodes_on_one_database_send_each_event_once() {
+    // Several nodes share one database only on PostgreSQL (SQLite has one writer process).
+    if backend() != "postgres" {
+        eprintln!("two nodes need PostgreSQL; this test checks one node on SQLite");
+    }
+    let app = spawn_app().await;
+    let second = if backend() == "postgres" {
+        Some(
+            o2o_server::AppState::open(app.state.config.clone())
+                .await
+                .expect("a second node"),
+        )
+    } else {
+        None
+    };
+    let shop = app.shop("Busy Cafe").await;
+    let hook = receiver(&[200]).await;
+    let endpoint = register(&app, &shop.owner, &hook.url, json!(["*"])).await;
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+    let me = app.funded_consumer("13700000108", 100_000).await;
+    for amount in [100, 200, 300, 400, 500, 600] {
+        pay(&app, &me, &shop, amount).await;
+    }
+    // Both nodes race for the same due deliveries, besides their background dispatchers.
+    let now = o2o_server::db::now_us();
+    let first = o2o_server::events::webhooks::dispatch_once(&app.state, now);
+    match &second {
+        Some(node) => {
+            let other = o2o_server::events::webhooks::dispatch_once(node, now);
+            let (a, b) = tokio::join!(first, other);
+            a.unwrap();
+            b.unwrap();
+        }
+        None => {
+            first.await.unwrap();
+        }
+    }
+    let got = hook.wait_for(6).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let got_later = hook.received();
+    assert_eq!(
+        got_later.len(),
+        6,
+        "{} requests for 6 events",
+        got_later.len()
+    );
+    let mut ids: Vec<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6);
+    let all = deliveries(&app, &shop.owner, endpoint_id).await;
+    assert_eq!(all.len(), 6);
+    assert!(
+        all.iter()
+            .all(|d| d["status"] == "succeeded" && d["attempts"] == 1)
+    );
+    app.assert_ledger_verifies().await;
+}
