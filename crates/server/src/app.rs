@@ -24,6 +24,8 @@ pub struct Inner {
     pub payments: crate::payments::Engine,
     /// Where wallet money comes from and goes to (the sandbox bank by default).
     pub provider: Arc<dyn crate::payments::provider::PaymentProvider>,
+    /// Sends webhook deliveries.
+    pub webhooks: crate::events::webhooks::Dispatcher,
 }
 
 /// Cheap to clone; handlers take it with `State<AppState>`.
@@ -77,6 +79,7 @@ impl AppState {
             bus,
             payments,
             provider: Arc::new(crate::payments::provider::SandboxBank::new(sandbox_secret)),
+            webhooks: crate::events::webhooks::Dispatcher::new()?,
         }));
         state.start_background();
         Ok(state)
@@ -84,10 +87,35 @@ impl AppState {
 }
 
 impl AppState {
-    /// Background work of a node: voiding lapsed holds. The tasks hold only a weak reference,
-    /// so they end with the app.
+    /// Background work of a node: voiding lapsed holds, and dispatching webhooks. The tasks
+    /// hold only a weak reference, so they end with the app.
     fn start_background(&self) {
         let weak = Arc::downgrade(&self.0);
+        let mut events = self.bus.subscribe();
+        let dispatcher = weak.clone();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+            loop {
+                // Wake on a committed event, or each second for retries that came due (and
+                // events committed by other nodes).
+                tokio::select! {
+                    received = events.recv() => if let Err(RecvError::Closed) = received { return },
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+                // One round serves every event that arrived meanwhile.
+                while !matches!(
+                    events.try_recv(),
+                    Err(TryRecvError::Empty | TryRecvError::Closed)
+                ) {}
+                let Some(inner) = dispatcher.upgrade() else {
+                    return;
+                };
+                let app = AppState(inner);
+                if let Err(e) = crate::events::webhooks::dispatch_round(&app).await {
+                    tracing::warn!(error = %e.message, "dispatching webhooks failed");
+                }
+            }
+        });
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -102,7 +102,24 @@ pub struct Config {
     pub pg_schema: Option<String>,
     pub signing_keys_file: PathBuf,
     pub cjk_font: Option<PathBuf>,
+    /// How long a failed webhook delivery waits before each retry, in milliseconds; after the
+    /// last retry fails the delivery is `failed`. The Standard Webhooks schedule by default.
+    pub webhook_retry_delays_ms: Vec<u64>,
 }
+
+/// The Standard Webhooks retry schedule after the immediate first attempt: 5 s, 5 min, 30 min,
+/// 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
+pub const WEBHOOK_RETRY_DELAYS_MS: [u64; 9] = [
+    5_000,
+    5 * 60_000,
+    30 * 60_000,
+    2 * 3_600_000,
+    5 * 3_600_000,
+    10 * 3_600_000,
+    14 * 3_600_000,
+    20 * 3_600_000,
+    24 * 3_600_000,
+];
 
 impl Config {
     pub fn resolve(settings: Settings) -> anyhow::Result<Config> {
@@ -139,6 +156,7 @@ impl Config {
             pg_schema: None,
             signing_keys_file,
             cjk_font: settings.cjk_font,
+            webhook_retry_delays_ms: WEBHOOK_RETRY_DELAYS_MS.to_vec(),
         })
     }
 

@@ -230,6 +230,10 @@ async fn the_openapi_document_describes_every_operation() {
         ("/v1/stores/{id}", "patch"),
         ("/v1/stores/{id}/tables", "post"),
         ("/v1/dev/outbox", "get"),
+        ("/v1/webhook-endpoints", "post"),
+        ("/v1/webhook-endpoints/{id}", "delete"),
+        ("/v1/webhook-endpoints/{id}/deliveries", "get"),
+        ("/v1/webhook-deliveries/{id}/replay", "post"),
         ("/healthz", "get"),
     ] {
         assert!(

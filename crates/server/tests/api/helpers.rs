@@ -288,6 +288,7 @@ impl TestApp {
             "refunds" => "SELECT COUNT(*) FROM refunds",
             "ledger_transfers" => "SELECT COUNT(*) FROM ledger_transfers",
             "events" => "SELECT COUNT(*) FROM events",
+            "webhook_endpoints" => "SELECT COUNT(*) FROM webhook_endpoints",
             other => panic!("no count for {other}"),
         };
         let (n,): (i64,) = self

@@ -11,3 +11,4 @@ mod payment_pages;
 mod payments;
 mod stores;
 mod tenancy;
+mod webhooks;

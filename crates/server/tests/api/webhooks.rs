@@ -1,0 +1,615 @@
+//! Webhooks: each test runs a small receiver on 127.0.0.1, registers it as an endpoint, makes
+//! payments, and checks what arrived and what the platform recorded.
+
+use crate::helpers::*;
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+struct Received {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+}
+
+impl Received {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).expect("a JSON body")
+    }
+}
+
+/// A webhook receiver answering the scripted statuses in turn (the last one repeats).
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+}
+
+async fn receiver(script: &[u16]) -> Receiver {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
+    let (log, answers) = (got.clone(), script.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let (log, answers) = (log.clone(), answers.clone());
+            async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                log.lock().unwrap().push(Received {
+                    id: header("webhook-id"),
+                    timestamp: header("webhook-timestamp"),
+                    signature: header("webhook-signature"),
+                    body,
+                });
+                let mut answers = answers.lock().unwrap();
+                let status = if answers.len() > 1 {
+                    answers.pop_front().unwrap()
+                } else {
+                    answers.front().copied().unwrap_or(200)
+                };
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Receiver {
+        url: format!("http://{addr}/hook"),
+        got,
+    }
+}
+
+impl Receiver {
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits (at most 15 s) until `n` requests have arrived.
+    async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..150 {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "expected {n} webhook requests, got {}",
+            self.received().len()
+        );
+    }
+}
+
+/// Checks a request's Standard Webhooks signature independently of the server's code.
+fn assert_signed(secret: &str, r: &Received) {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").expect("a whsec_ secret"))
+        .expect("a base64 secret");
+    assert!(key.len() >= 24, "the secret holds {} bytes", key.len());
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.{}", r.id, r.timestamp, r.body).as_bytes());
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    assert!(
+        r.signature.split(' ').any(|s| s == expected),
+        "signature {} does not verify (expected {expected})",
+        r.signature
+    );
+    let ts: i64 = r.timestamp.parse().expect("a numeric timestamp");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now - ts).abs() < 120, "timestamp {ts} is not now ({now})");
+}
+
+async fn register(app: &TestApp, token: &str, url: &str, events: Value) -> Value {
+    let r = app
+        .post(
+            "/v1/webhook-endpoints",
+            json!({"url": url, "events": events}),
+            Some(token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body
+}
+
+async fn pay(app: &TestApp, consumer: &str, shop: &Shop, amount: i64) -> Value {
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"qr": shop.qr, "amount": amount, "currency": "CNY"}),
+            Some(consumer),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body
+}
+
+async fn deliveries(app: &TestApp, token: &str, endpoint: &str) -> Vec<Value> {
+    let r = app
+        .get(
+            &format!("/v1/webhook-endpoints/{endpoint}/deliveries"),
+            Some(token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["data"].as_array().unwrap().clone()
+}
+
+/// Waits (at most 15 s) until the endpoint's newest delivery has `status`; returns it.
+async fn wait_for_delivery(app: &TestApp, token: &str, endpoint: &str, status: &str) -> Value {
+    for _ in 0..150 {
+        if let Some(d) = deliveries(app, token, endpoint).await.first()
+            && d["status"] == status
+        {
+            return d.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "no {status} delivery: {:?}",
+        deliveries(app, token, endpoint).await
+    );
+}
+
+#[tokio::test]
+async fn a_payment_reaches_the_endpoint_once_signed_per_standard_webhooks() {
+    let app = spawn_app().await;
+    let shop = app.shop("Hook Cafe").await;
+    let hook = receiver(&[200]).await;
+    let endpoint = register(&app, &shop.owner, &hook.url, json!(["payment.succeeded"])).await;
+    let secret = endpoint["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert!(endpoint["id"].as_str().unwrap().starts_with("whe_"));
+    assert_eq!(endpoint["status"], "enabled");
+    assert_eq!(endpoint["events"], json!(["payment.succeeded"]));
+    assert_eq!(endpoint["url"], hook.url);
+
+    let listed = app.get("/v1/webhook-endpoints", Some(&shop.owner)).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.body["data"][0]["id"], endpoint["id"]);
+    assert!(listed.body["data"][0].get("secret").is_none());
+
+    let me = app.funded_consumer("13700000101", 10_000).await;
+    let payment = pay(&app, &me, &shop, 2500).await;
+    let got = hook.wait_for(1).await;
+    let message = &got[0];
+    assert_signed(&secret, message);
+    let body = message.json();
+    assert_eq!(body["type"], "payment.succeeded");
+    assert_eq!(body["id"], message.id.as_str());
+    assert!(message.id.starts_with("evt_"));
+    assert_eq!(body["data"]["id"], payment["id"]);
+    assert_eq!(body["data"]["amount"], 2500);
+    assert!(body["created_at"].as_str().unwrap().ends_with('Z'));
+
+    if let Ok(path) = std::env::var("O2O_WEBHOOK_CAPTURE")
+        && !path.is_empty()
+    {
+        let capture = json!({
+            "secret": secret,
+            "headers": {
+                "webhook-id": message.id,
+                "webhook-timestamp": message.timestamp,
+                "webhook-signature": message.signature,
+            },
+            "body": message.body,
+        });
+        std::fs::write(&path, serde_json::to_vec_pretty(&capture).unwrap()).unwrap();
+    }
+
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+    let d = wait_for_delivery(&app, &shop.owner, endpoint_id, "succeeded").await;
+    assert_eq!(d["attempts"], 1);
+    assert_eq!(d["last_status"], 200);
+    assert_eq!(d["event_id"], message.id.as_str());
+    assert_eq!(d["event_type"], "payment.succeeded");
+    assert!(d["next_attempt_at"].is_null());
+    // Later rounds of the dispatcher send nothing more.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(hook.received().len(), 1);
+    assert_eq!(deliveries(&app, &shop.owner, endpoint_id).await.len(), 1);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_refused_delivery_is_retried_on_the_schedule_until_it_succeeds() {
+    let app = spawn_app_with(|c| c.webhook_retry_delays_ms = vec![300, 300]).await;
+    let shop = app.shop("Retry Cafe").await;
+    let hook = receiver(&[500, 200]).await;
+    let endpoint = register(&app, &shop.owner, &hook.url, json!(["*"])).await;
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+    let secret = endpoint["secret"].as_str().unwrap();
+    let me = app.funded_consumer("13700000102", 10_000).await;
+    pay(&app, &me, &shop, 2500).await;
+
+    let got = hook.wait_for(2).await;
+    assert_eq!(got[0].id, got[1].id, "a retry carries the same webhook-id");
+    assert_eq!(got[0].body, got[1].body);
+    for r in &got {
+        assert_signed(secret, r);
+    }
+    let d = wait_for_delivery(&app, &shop.owner, endpoint_id, "succeeded").await;
+    assert_eq!(d["attempts"], 2);
+    let one = app
+        .get(
+            &format!("/v1/webhook-deliveries/{}", d["id"].as_str().unwrap()),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    let log = one.body["attempt_log"].as_array().unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0]["attempt"], 1);
+    assert_eq!(log[0]["status"], 500);
+    assert_eq!(log[0]["error"], "answered HTTP 500");
+    assert_eq!(log[1]["status"], 200);
+    assert!(log[1]["error"].is_null());
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(hook.received().len(), 2);
+}
+
+#[tokio::test]
+async fn a_delivery_that_keeps_failing_ends_failed_after_the_last_retry() {
+    let app = spawn_app_with(|c| c.webhook_retry_delays_ms = vec![100, 100]).await;
+    let shop = app.shop("Broken Cafe").await;
+    let hook = receiver(&[503]).await;
+    let endpoint = register(&app, &shop.owner, &hook.url, json!(["*"])).await;
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+    let me = app.funded_consumer("13700000103", 10_000).await;
+    pay(&app, &me, &shop, 2500).await;
+    let d = wait_for_delivery(&app, &shop.owner, endpoint_id, "failed").await;
+    assert_eq!(d["attempts"], 3, "the first attempt and two retries");
+    assert_eq!(d["last_status"], 503);
+    assert!(d["next_attempt_at"].is_null());
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(hook.received().len(), 3);
+    // The endpoint itself stays enabled: only 410 disables it.
+    let e = app
+        .get(
+            &format!("/v1/webhook-endpoints/{endpoint_id}"),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(e.body["status"], "enabled");
+}
+
+#[tokio::test]
+async fn retries_wait_for_their_time_on_the_dispatchers_clock() {
+    // The default schedule: the first retry is due 5 s after the first failure.
+    let app = spawn_app().await;
+    let shop = app.shop("Clock Cafe").await;
+    let hook = receiver(&[500, 200]).await;
+    let endpoint = register(&app, &shop.owner, &hook.url, json!(["*"])).await;
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+    let me = app.funded_consumer("13700000104", 10_000).await;
+    pay(&app, &me, &shop, 2500).await;
+    let d = wait_for_delivery(&app, &shop.owner, endpoint_id, "pending").await;
+    let d = if d["attempts"] == 0 {
+        hook.wait_for(1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        deliveries(&app, &shop.owner, endpoint_id).await[0].clone()
+    } else {
+        d
+    };
+    assert_eq!(d["attempts"], 1, "{d}");
+    assert_eq!(d["last_status"], 500);
+    assert!(d["next_attempt_at"].is_string());
+    // Not due yet: a round now sends nothing.
+    let now = o2o_server::db::now_us();
+    let sent = o2o_server::events::webhooks::dispatch_once(&app.state, now)
+        .await
+        .unwrap();
+    assert_eq!(sent, 0);
+    assert_eq!(hook.received().len(), 1);
+    // Six seconds later it is.
+    let sent = o2o_server::events::webhooks::dispatch_once(&app.state, now + 6_000_000)
+        .await
+        .unwrap();
+    assert_eq!(sent, 1);
+    assert_eq!(hook.received().len(), 2);
+    let d = deliveries(&app, &shop.owner, endpoint_id).await[0].clone();
+    assert_eq!(d["status"], "succeeded");
+    assert_eq!(d["attempts"], 2);
+}
+
+#[tokio::test]
+async fn an_endpoint_answering_410_is_disabled_and_gets_nothing_more() {
+    let app = spawn_app().await;
+    let shop = app.shop("Gone Cafe").await;
+    let hook = receiver(&[410]).await;
+    let endpoint = register(&app, &shop.owner, &hook.url, json!(["payment.succeeded"])).await;
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+    let me = app.funded_consumer("13700000105", 10_000).await;
+    pay(&app, &me, &shop, 2500).await;
+    let d = wait_for_delivery(&app, &shop.owner, endpoint_id, "failed").await;
+    assert_eq!(d["attempts"], 1);
+    assert_eq!(d["last_status"], 410);
+    let e = app
+        .get(
+            &format!("/v1/webhook-endpoints/{endpoint_id}"),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(e.body["status"], "disabled");
+
+    pay(&app, &me, &shop, 1000).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(hook.received().len(), 1);
+    assert_eq!(deliveries(&app, &shop.owner, endpoint_id).await.len(), 1);
+    // A disabled endpoint cannot be replayed to.
+    let r = app
+        .post(
+            &format!(
+                "/v1/webhook-deliveries/{}/replay",
+                d["id"].as_str().unwrap()
+            ),
+            json!({}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "webhook_endpoint_disabled");
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_replay_sends_the_same_message_again_as_a_new_attempt() {
+    let app = spawn_app().await;
+    let shop = app.shop("Replay Cafe").await;
+    let hook = receiver(&[200]).await;
+    let endpoint = register(&app, &shop.owner, &hook.url, json!(["*"])).await;
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+    let secret = endpoint["secret"].as_str().unwrap();
+    let me = app.funded_consumer("13700000106", 10_000).await;
+    pay(&app, &me, &shop, 2500).await;
+    let d = wait_for_delivery(&app, &shop.owner, endpoint_id, "succeeded").await;
+    let delivery_id = d["id"].as_str().unwrap();
+    assert!(delivery_id.starts_with("whd_"));
+
+    let r = app
+        .post(
+            &format!("/v1/webhook-deliveries/{delivery_id}/replay"),
+            json!({}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "succeeded");
+    assert_eq!(r.body["attempts"], 2);
+    assert_eq!(r.body["attempt_log"].as_array().unwrap().len(), 2);
+    let got = hook.wait_for(2).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].id, got[1].id);
+    assert_eq!(got[0].body, got[1].body);
+    assert_signed(secret, &got[1]);
+}
+
+#[tokio::test]
+async fn bad_endpoints_are_refused_with_a_code_and_create_nothing() {
+    let app = spawn_app().await;
+    let shop = app.shop("Strict Cafe").await;
+    let long = format!("https://example.com/{}", "a".repeat(2048));
+    for (body, code, param) in [
+        (
+            json!({"url": "example.com/hook", "events": ["*"]}),
+            "url_invalid",
+            "url",
+        ),
+        (
+            json!({"url": "ftp://example.com/hook", "events": ["*"]}),
+            "url_invalid",
+            "url",
+        ),
+        (json!({"url": long, "events": ["*"]}), "url_too_long", "url"),
+        (
+            json!({"url": "https://example.com/hook", "events": []}),
+            "events_empty",
+            "events",
+        ),
+        (
+            json!({"url": "https://example.com/hook", "events": ["payment.succeeded", "order.paid"]}),
+            "event_type_unknown",
+            "events[1]",
+        ),
+    ] {
+        let r = app
+            .post("/v1/webhook-endpoints", body.clone(), Some(&shop.owner))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.body);
+        assert_eq!(r.code(), code, "{body}");
+        assert_eq!(r.body["error"]["param"], param, "{body}");
+    }
+    for body in [
+        json!({"url": "https://example.com/hook"}),
+        json!({"url": "https://example.com/hook", "events": "*"}),
+        json!({"url": "https://example.com/hook", "events": ["*"], "secret": "mine"}),
+    ] {
+        let r = app
+            .post("/v1/webhook-endpoints", body.clone(), Some(&shop.owner))
+            .await;
+        assert!(r.status.is_client_error(), "{body}: {}", r.status);
+    }
+    let r = app
+        .post(
+            "/v1/webhook-endpoints",
+            json!({"url": "https://example.com/hook", "events": ["*"]}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(app.count("webhook_endpoints").await, 0);
+}
+
+#[tokio::test]
+async fn an_idempotent_retry_creates_one_endpoint_and_does_not_repeat_the_secret() {
+    let app = spawn_app().await;
+    let shop = app.shop("Once Cafe").await;
+    let body = json!({"url": "https://example.com/hook", "events": ["*"]});
+    let first = app
+        .post_idem(
+            "/v1/webhook-endpoints",
+            body.clone(),
+            Some(&shop.owner),
+            "k1",
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert!(first.body["secret"].is_string());
+    let again = app
+        .post_idem("/v1/webhook-endpoints", body, Some(&shop.owner), "k1")
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert!(again.body.get("secret").is_none());
+    assert_eq!(app.count("webhook_endpoints").await, 1);
+}
+
+#[tokio::test]
+async fn other_merchants_cannot_see_or_touch_an_endpoint() {
+    let app = spawn_app().await;
+    let shop = app.shop("Mine Cafe").await;
+    let other = app.shop("Other Cafe").await;
+    let hook = receiver(&[200]).await;
+    let endpoint = register(&app, &shop.owner, &hook.url, json!(["*"])).await;
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+    let me = app.funded_consumer("13700000107", 10_000).await;
+    pay(&app, &me, &shop, 2500).await;
+    let d = wait_for_delivery(&app, &shop.owner, endpoint_id, "succeeded").await;
+    let delivery_id = d["id"].as_str().unwrap();
+
+    // The other merchant's payments do not reach this endpoint.
+    pay(&app, &me, &other, 700).await;
+
+    let listed = app.get("/v1/webhook-endpoints", Some(&other.owner)).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.body["data"], json!([]));
+    for path in [
+        format!("/v1/webhook-endpoints/{endpoint_id}"),
+        format!("/v1/webhook-endpoints/{endpoint_id}/deliveries"),
+        format!("/v1/webhook-deliveries/{delivery_id}"),
+    ] {
+        let r = app.get(&path, Some(&other.owner)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.body);
+    }
+    let r = app
+        .post(
+            &format!("/v1/webhook-deliveries/{delivery_id}/replay"),
+            json!({}),
+            Some(&other.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let r = app
+        .delete(
+            &format!("/v1/webhook-endpoints/{endpoint_id}"),
+            Some(&other.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert_eq!(hook.received().len(), 1);
+
+    // Its owner deletes it; then it is gone for everyone.
+    let r = app
+        .delete(
+            &format!("/v1/webhook-endpoints/{endpoint_id}"),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app
+        .get(
+            &format!("/v1/webhook-endpoints/{endpoint_id}"),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let listed = app.get("/v1/webhook-endpoints", Some(&shop.owner)).await;
+    assert_eq!(listed.body["data"], json!([]));
+    pay(&app, &me, &shop, 300).await;
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert_eq!(hook.received().len(), 1);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_database_send_each_event_once() {
+    // Several nodes share one database only on PostgreSQL (SQLite has one writer process).
+    if backend() != "postgres" {
+        eprintln!("two nodes need PostgreSQL; this test checks one node on SQLite");
+    }
+    let app = spawn_app().await;
+    let second = if backend() == "postgres" {
+        Some(
+            o2o_server::AppState::open(app.state.config.clone())
+                .await
+                .expect("a second node"),
+        )
+    } else {
+        None
+    };
+    let shop = app.shop("Busy Cafe").await;
+    let hook = receiver(&[200]).await;
+    let endpoint = register(&app, &shop.owner, &hook.url, json!(["*"])).await;
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+    let me = app.funded_consumer("13700000108", 100_000).await;
+    for amount in [100, 200, 300, 400, 500, 600] {
+        pay(&app, &me, &shop, amount).await;
+    }
+    // Both nodes race for the same due deliveries, besides their background dispatchers.
+    let now = o2o_server::db::now_us();
+    let first = o2o_server::events::webhooks::dispatch_once(&app.state, now);
+    match &second {
+        Some(node) => {
+            let other = o2o_server::events::webhooks::dispatch_once(node, now);
+            let (a, b) = tokio::join!(first, other);
+            a.unwrap();
+            b.unwrap();
+        }
+        None => {
+            first.await.unwrap();
+        }
+    }
+    let got = hook.wait_for(6).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let got_later = hook.received();
+    assert_eq!(
+        got_later.len(),
+        6,
+        "{} requests for 6 events",
+        got_later.len()
+    );
+    let mut ids: Vec<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6);
+    let all = deliveries(&app, &shop.owner, endpoint_id).await;
+    assert_eq!(all.len(), 6);
+    assert!(
+        all.iter()
+            .all(|d| d["status"] == "succeeded" && d["attempts"] == 1)
+    );
+    app.assert_ledger_verifies().await;
+}
