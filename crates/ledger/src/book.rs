@@ -336,8 +336,10 @@ pub struct Verification {
     /// Posts or voids that do not match their hold (unknown hold, other accounts, more than held,
     /// or resolved twice).
     pub bad_resolutions: Vec<String>,
-    /// Transfer ids stored more than once.
+    /// Money moved twice for one business object (a payment charged twice…).
     pub duplicate_transfers: Vec<String>,
+    /// Transfers naming an account that does not exist.
+    pub orphan_transfers: Vec<String>,
 }
 
 /// An account's stored state next to the sums recomputed from its transfers.
@@ -364,6 +366,7 @@ impl Verification {
         transfers: u64,
         bad_resolutions: Vec<String>,
         duplicate_transfers: Vec<String>,
+        orphan_transfers: Vec<String>,
     ) -> Verification {
         let mut totals: BTreeMap<String, i128> = BTreeMap::new();
         let mut negative_accounts = Vec::new();
@@ -390,7 +393,8 @@ impl Verification {
                 && negative_accounts.is_empty()
                 && mismatched_accounts.is_empty()
                 && bad_resolutions.is_empty()
-                && duplicate_transfers.is_empty(),
+                && duplicate_transfers.is_empty()
+                && orphan_transfers.is_empty(),
             transfers,
             accounts: checks.len() as u64,
             totals,
@@ -398,6 +402,7 @@ impl Verification {
             mismatched_accounts,
             bad_resolutions,
             duplicate_transfers,
+            orphan_transfers,
         }
     }
 }
@@ -616,14 +621,14 @@ mod tests {
             computed_balance: -10,
             ..ok.clone()
         };
-        let v = Verification::from_checks(&[ok.clone(), bank.clone()], 1, vec![], vec![]);
+        let v = Verification::from_checks(&[ok.clone(), bank.clone()], 1, vec![], vec![], vec![]);
         assert!(v.balanced);
         assert_eq!(v.totals["CNY"], 0);
         let drift = AccountCheck {
             balance: 11,
             ..ok.clone()
         };
-        let v = Verification::from_checks(&[drift, bank.clone()], 1, vec![], vec![]);
+        let v = Verification::from_checks(&[drift, bank.clone()], 1, vec![], vec![], vec![]);
         assert!(!v.balanced);
         assert_eq!(v.mismatched_accounts, vec!["a".to_owned()]);
         assert_eq!(v.totals["CNY"], 1);
@@ -634,7 +639,7 @@ mod tests {
             computed_pending_out: 6,
             ..ok
         };
-        let v = Verification::from_checks(&[neg], 1, vec![], vec![]);
+        let v = Verification::from_checks(&[neg], 1, vec![], vec![], vec![]);
         assert_eq!(v.negative_accounts, vec!["a".to_owned()]);
     }
 

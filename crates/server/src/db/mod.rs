@@ -246,13 +246,17 @@ impl Db {
             {
                 std::fs::create_dir_all(parent)?;
             }
+            // No ping before each acquire: an embedded file does not drop connections, and the
+            // ping would cost a round trip to the connection's thread on every query.
             let writer = SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(1)
                 .min_connections(1)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(connect.clone())
                 .await?;
             let readers = SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(opts.max_connections.clamp(1, 16))
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(connect.read_only(true))

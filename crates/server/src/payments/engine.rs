@@ -124,7 +124,15 @@ impl Engine {
     /// Starts the sequencer task for `db`.
     pub fn start(db: Db, bus: Bus) -> Engine {
         Engine {
-            seq: Sequencer::spawn(BatchApplier { db, bus }, QUEUE, MAX_BATCH),
+            seq: Sequencer::spawn(
+                BatchApplier {
+                    cache: (db.backend() == crate::db::Backend::Sqlite).then(HashMap::new),
+                    db,
+                    bus,
+                },
+                QUEUE,
+                MAX_BATCH,
+            ),
         }
     }
 
@@ -172,7 +180,16 @@ impl Engine {
 struct BatchApplier {
     db: Db,
     bus: Bus,
+    /// SQLite only (one node, and this task is the only writer of accounts): the accounts as
+    /// of the last commit, so a batch need not read them again. Dropped whenever a batch fails.
+    cache: Option<AccountCache>,
 }
+
+/// Accounts as committed, by id.
+type AccountCache = HashMap<String, Account>;
+
+/// Past this many accounts the cache starts over (memory stays bounded).
+const CACHE_MAX: usize = 1_000_000;
 
 impl Applier for BatchApplier {
     type Command = Command;
@@ -182,7 +199,7 @@ impl Applier for BatchApplier {
         let size = batch.len();
         let (ops, replies): (Vec<(Op, Option<IdemKey>)>, Vec<_>) =
             batch.into_iter().map(|c| ((c.op, c.idem), c.reply)).unzip();
-        match run_batch(&self.db, &ops).await {
+        match run_batch(&self.db, &ops, &mut self.cache).await {
             Ok((answers, events)) => {
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(answer);
@@ -198,9 +215,9 @@ impl Applier for BatchApplier {
                 tracing::warn!(error = %err, size, "batch failed; applying its commands one by one");
                 for (op, reply) in ops.into_iter().zip(replies) {
                     let one = [op];
-                    let mut outcome = run_batch(&self.db, &one).await;
+                    let mut outcome = run_batch(&self.db, &one, &mut self.cache).await;
                     if outcome.is_err() {
-                        outcome = run_batch(&self.db, &one).await;
+                        outcome = run_batch(&self.db, &one, &mut self.cache).await;
                     }
                     let answer = match outcome {
                         Ok((mut answers, events)) => {
@@ -371,7 +388,29 @@ struct State {
 async fn run_batch(
     db: &Db,
     ops: &[(Op, Option<IdemKey>)],
+    cache: &mut Option<AccountCache>,
 ) -> std::result::Result<(Vec<Result<Reply>>, Vec<Published>), BatchError> {
+    let outcome = run_batch_inner(db, ops, cache.as_ref()).await;
+    match (&outcome, cache.as_mut()) {
+        (Ok((_, _, changed)), Some(c)) => {
+            if c.len() + changed.len() > CACHE_MAX {
+                c.clear();
+            }
+            for a in changed {
+                c.insert(a.id.clone(), a.clone());
+            }
+        }
+        (Err(_), Some(c)) => c.clear(),
+        _ => {}
+    }
+    outcome.map(|(answers, published, _)| (answers, published))
+}
+
+async fn run_batch_inner(
+    db: &Db,
+    ops: &[(Op, Option<IdemKey>)],
+    cache: Option<&AccountCache>,
+) -> std::result::Result<(Vec<Result<Reply>>, Vec<Published>, Vec<Account>), BatchError> {
     let now = now_us();
     let t0 = std::time::Instant::now();
     let mut tx = db.begin().await?;
@@ -385,7 +424,7 @@ async fn run_batch(
         writes: Writes::default(),
         published: Vec::new(),
     };
-    load(&mut tx, ops, &mut state).await?;
+    load(&mut tx, ops, &mut state, cache).await?;
     let t1 = std::time::Instant::now();
     let mut answers = Vec::with_capacity(ops.len());
     for (op, idem) in ops {
@@ -405,7 +444,13 @@ async fn run_batch(
     ] {
         metrics::histogram!("sequencer_phase_seconds", "phase" => phase).record(d.as_secs_f64());
     }
-    Ok((answers, state.published))
+    let mut changed: Vec<Account> = state.book.changed_accounts().cloned().collect();
+    for spec in &state.writes.new_accounts {
+        if let Some(a) = state.book.account(&spec.id) {
+            changed.push(a.clone());
+        }
+    }
+    Ok((answers, state.published, changed))
 }
 
 fn ids_json<'a>(ids: impl Iterator<Item = &'a str>) -> String {
@@ -419,6 +464,7 @@ async fn load(
     tx: &mut Tx,
     ops: &[(Op, Option<IdemKey>)],
     state: &mut State,
+    cache: Option<&AccountCache>,
 ) -> std::result::Result<(), BatchError> {
     // Idempotency keys already stored.
     let keys: Vec<serde_json::Value> = ops
@@ -488,6 +534,15 @@ async fn load(
         for spec in accounts_of(op, state) {
             specs.entry(spec.id.clone()).or_insert(spec);
         }
+    }
+    if let Some(cache) = cache {
+        specs.retain(|id, _| match cache.get(id) {
+            Some(a) => {
+                state.book.load_account(a.clone());
+                false
+            }
+            None => true,
+        });
     }
     if !specs.is_empty() {
         let ids = ids_json(specs.keys().map(String::as_str));
@@ -1338,39 +1393,62 @@ async fn bulk(
 
 async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchError> {
     let w = &mut state.writes;
-    let new_accounts: Vec<serde_json::Value> = w
+    // New accounts: a plain insert, so that two nodes creating one account at once conflict
+    // (and retry) instead of one overwriting the other's balance.
+    let new_ids: HashSet<&str> = w.new_accounts.iter().map(|a| a.id.as_str()).collect();
+    let new_rows: Vec<serde_json::Value> = w
         .new_accounts
         .iter()
-        .map(|a| {
-            json!({"id": a.id, "kind": a.kind.as_str(), "owner_id": a.owner, "currency": a.currency.code(),
-                   "no_overdraft": a.no_overdraft, "created_at": state.now})
+        .filter_map(|spec| {
+            let a = state.book.account(&spec.id)?;
+            Some(
+                json!({"id": a.id, "kind": spec.kind.as_str(), "owner_id": spec.owner,
+                "currency": spec.currency.code(), "no_overdraft": spec.no_overdraft,
+                "balance": a.balance, "pending_out": a.pending_out, "pending_in": a.pending_in,
+                "created_at": state.now}),
+            )
         })
         .collect();
     bulk(
         tx,
-        &new_accounts,
+        &new_rows,
         "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
          SELECT json_extract(value, '$.id'), json_extract(value, '$.kind'), json_extract(value, '$.owner_id'), \
-         json_extract(value, '$.currency'), json_extract(value, '$.no_overdraft'), 0, 0, 0, json_extract(value, '$.created_at') \
+         json_extract(value, '$.currency'), json_extract(value, '$.no_overdraft'), json_extract(value, '$.balance'), \
+         json_extract(value, '$.pending_out'), json_extract(value, '$.pending_in'), json_extract(value, '$.created_at') \
          FROM json_each($1)",
         "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
-         SELECT id, kind, owner_id, currency, no_overdraft, 0, 0, 0, created_at \
-         FROM json_to_recordset($1::json) AS x(id text, kind text, owner_id text, currency text, no_overdraft boolean, created_at bigint)",
+         SELECT id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at \
+         FROM json_to_recordset($1::json) AS x(id text, kind text, owner_id text, currency text, no_overdraft boolean, \
+         balance bigint, pending_out bigint, pending_in bigint, created_at bigint)",
     )
     .await?;
-    let balances: Vec<serde_json::Value> = state
+    // Changed balances of existing accounts (locked by this batch): an upsert by primary key,
+    // whose insert branch never runs (the row exists), because it is the cheapest keyed update
+    // of many rows in one statement on both backends.
+    let changed_rows: Vec<serde_json::Value> = state
         .book
         .changed_accounts()
-        .map(|a| json!({"id": a.id, "balance": a.balance, "pending_out": a.pending_out, "pending_in": a.pending_in}))
+        .filter(|a| !new_ids.contains(a.id.as_str()))
+        .map(|a| {
+            json!({"id": a.id, "currency": a.currency.code(), "no_overdraft": a.no_overdraft,
+                "balance": a.balance, "pending_out": a.pending_out, "pending_in": a.pending_in,
+                "created_at": state.now})
+        })
         .collect();
     bulk(
         tx,
-        &balances,
-        "UPDATE ledger_accounts SET balance = json_extract(j.value, '$.balance'), \
-         pending_out = json_extract(j.value, '$.pending_out'), pending_in = json_extract(j.value, '$.pending_in') \
-         FROM json_each($1) AS j WHERE ledger_accounts.id = json_extract(j.value, '$.id')",
-        "UPDATE ledger_accounts AS a SET balance = x.balance, pending_out = x.pending_out, pending_in = x.pending_in \
-         FROM json_to_recordset($1::json) AS x(id text, balance bigint, pending_out bigint, pending_in bigint) WHERE a.id = x.id",
+        &changed_rows,
+        "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
+         SELECT json_extract(value, '$.id'), '', NULL, json_extract(value, '$.currency'), json_extract(value, '$.no_overdraft'), \
+         json_extract(value, '$.balance'), json_extract(value, '$.pending_out'), json_extract(value, '$.pending_in'), \
+         json_extract(value, '$.created_at') FROM json_each($1) WHERE true \
+         ON CONFLICT (id) DO UPDATE SET balance = excluded.balance, pending_out = excluded.pending_out, pending_in = excluded.pending_in",
+        "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
+         SELECT id, '', NULL, currency, no_overdraft, balance, pending_out, pending_in, created_at \
+         FROM json_to_recordset($1::json) AS x(id text, currency text, no_overdraft boolean, \
+         balance bigint, pending_out bigint, pending_in bigint, created_at bigint) \
+         ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance, pending_out = EXCLUDED.pending_out, pending_in = EXCLUDED.pending_in",
     )
     .await?;
     bulk(

@@ -753,11 +753,17 @@ pub async fn verify(db: &Db) -> Result<Verification> {
         .into_iter()
         .map(|r| r.0)
         .collect();
+    let orphans = store::orphan_transfers(db)
+        .await?
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
     Ok(Verification::from_checks(
         &checks,
         transfers as u64,
         bad,
         dups,
+        orphans,
     ))
 }
 

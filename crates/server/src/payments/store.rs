@@ -276,3 +276,14 @@ pub async fn duplicate_movements(db: &Db) -> DbResult<Vec<(String,)>> {
     ))
     .await
 }
+
+/// Transfers naming an account that does not exist (there is no foreign key on this hot path).
+pub async fn orphan_transfers(db: &Db) -> DbResult<Vec<(String,)>> {
+    db.fetch_all(query(
+        "SELECT t.id FROM ledger_transfers t \
+         LEFT JOIN ledger_accounts d ON d.id = t.debit_account \
+         LEFT JOIN ledger_accounts c ON c.id = t.credit_account \
+         WHERE d.id IS NULL OR c.id IS NULL ORDER BY t.id LIMIT 100",
+    ))
+    .await
+}
