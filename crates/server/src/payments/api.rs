@@ -264,6 +264,40 @@ async fn provider_notification(
     service::confirm(&app, &n, None).await
 }
 
+/// Settles a merchant (operators): its pending balance becomes available for payout.
+#[utoipa::path(post, path = "/v1/admin/merchants/{id}/settlements", tag = "admin", security(("bearer" = [])),
+    params(CurrencyParam), responses((status = 201, body = serde_json::Value), (status = 404, body = ErrorBody)))]
+async fn settle(
+    State(app): State<AppState>,
+    _op: OperatorAuth,
+    Path(id): Path<String>,
+    Query(q): Query<CurrencyParam>,
+) -> Result<Reply> {
+    let currency = service::parse_currency(q.currency.as_deref().unwrap_or("CNY"))?;
+    service::settle(&app, &id, currency).await
+}
+
+/// Pays out part of the merchant's available balance to its bank (owner).
+#[utoipa::path(post, path = "/v1/merchants/{id}/payouts", tag = "payments", security(("bearer" = [])),
+    request_body = WalletMove, responses((status = 201, body = serde_json::Value), (status = 402, body = ErrorBody)))]
+async fn payout(
+    State(app): State<AppState>,
+    auth: MerchantAuth,
+    Idem(key): Idem,
+    Path(id): Path<String>,
+    body: Json<WalletMove>,
+) -> Result<Reply> {
+    service::payout(
+        &app,
+        &auth.principal,
+        &id,
+        body.value,
+        key,
+        &body.body_sha256,
+    )
+    .await
+}
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(top_up))
@@ -277,5 +311,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(balance))
         .routes(routes!(statement))
         .routes(routes!(verify_ledger))
+        .routes(routes!(settle))
+        .routes(routes!(payout))
         .routes(routes!(provider_notification))
 }

@@ -105,6 +105,20 @@ pub enum Op {
         business_day: String,
         staff_id: Option<String>,
     },
+    /// Moves what a merchant has collected (its pending balance, when positive) to available.
+    Settle {
+        settlement_id: String,
+        merchant_id: String,
+        currency: Currency,
+    },
+    /// Pays a merchant's available balance out to its bank through the provider.
+    Payout {
+        payout_id: String,
+        merchant_id: String,
+        amount: i64,
+        currency: Currency,
+        provider: &'static str,
+    },
 }
 
 /// One queued command with the channel its answer goes back on.
@@ -616,6 +630,23 @@ fn source_account(p: &PaymentRow) -> Option<AccountSpec> {
 
 fn accounts_of(op: &Op, state: &State) -> Vec<AccountSpec> {
     match op {
+        Op::Settle {
+            merchant_id,
+            currency,
+            ..
+        } => vec![
+            accounts::merchant_pending(merchant_id, *currency),
+            accounts::merchant_available(merchant_id, *currency),
+        ],
+        Op::Payout {
+            merchant_id,
+            currency,
+            provider,
+            ..
+        } => vec![
+            accounts::merchant_available(merchant_id, *currency),
+            accounts::bank(provider, *currency),
+        ],
         Op::TopUp {
             user_id,
             currency,
@@ -792,6 +823,18 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
             merchant_id,
         } => release(state, payment_id, Some(merchant_id), "canceled")?,
         Op::Expire { payment_id } => release(state, payment_id, None, "expired")?,
+        Op::Settle {
+            settlement_id,
+            merchant_id,
+            currency,
+        } => settle(state, settlement_id, merchant_id, *currency)?,
+        Op::Payout {
+            payout_id,
+            merchant_id,
+            amount,
+            currency,
+            provider,
+        } => payout(state, payout_id, merchant_id, *amount, *currency, provider)?,
         Op::Refund {
             refund_id,
             payment_id,
@@ -1374,6 +1417,83 @@ fn refund(
     state.writes.changed_payments.insert(row.id.clone());
     state.payments.insert(row.id.clone(), row);
     Reply::created(&refund)
+}
+
+/// A merchant's balances after a settlement or payout.
+#[derive(serde::Serialize)]
+struct Moved {
+    id: String,
+    merchant_id: String,
+    amount: i64,
+    currency: String,
+    pending: i64,
+    available: i64,
+}
+
+fn balance_of(state: &State, spec: &AccountSpec) -> i64 {
+    state.book.account(&spec.id).map(|a| a.balance).unwrap_or(0)
+}
+
+fn settle(state: &mut State, id: &str, merchant_id: &str, currency: Currency) -> Result<Reply> {
+    let pending = accounts::merchant_pending(merchant_id, currency);
+    let available = accounts::merchant_available(merchant_id, currency);
+    let amount = balance_of(state, &pending);
+    if amount > 0 {
+        let t = transfer(
+            &pending,
+            &available,
+            amount,
+            currency,
+            Action::Post,
+            "settlement",
+            id,
+        );
+        post_chain(state, &[t])?;
+    }
+    Reply::created(&Moved {
+        id: id.to_owned(),
+        merchant_id: merchant_id.to_owned(),
+        amount: amount.max(0),
+        currency: currency.code().to_owned(),
+        pending: balance_of(state, &pending),
+        available: balance_of(state, &available),
+    })
+}
+
+fn payout(
+    state: &mut State,
+    id: &str,
+    merchant_id: &str,
+    amount: i64,
+    currency: Currency,
+    provider: &str,
+) -> Result<Reply> {
+    let available = accounts::merchant_available(merchant_id, currency);
+    if balance_of(state, &available) < amount {
+        return Err(payment_declined(
+            "insufficient_funds",
+            "That is more than the merchant's available balance.",
+        ));
+    }
+    let bank = accounts::bank(provider, currency);
+    let t = transfer(
+        &available,
+        &bank,
+        amount,
+        currency,
+        Action::Post,
+        "payout",
+        id,
+    );
+    post_chain(state, &[t])?;
+    Reply::created(&Moved {
+        id: id.to_owned(),
+        merchant_id: merchant_id.to_owned(),
+        amount,
+        currency: currency.code().to_owned(),
+        pending: balance_of(state, &accounts::merchant_pending(merchant_id, currency)),
+        available: balance_of(state, &available),
+    })
 }
 
 async fn bulk(

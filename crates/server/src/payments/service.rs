@@ -783,3 +783,52 @@ pub async fn sweep_holds(app: &AppState) -> Result<usize> {
     }
     Ok(n)
 }
+
+/// Settles a merchant: what it collected (its pending balance) becomes available for payout.
+pub async fn settle(app: &AppState, merchant_id: &str, currency: Currency) -> Result<Reply> {
+    if crate::merchants::service::payment_terms(&app.db, merchant_id)
+        .await?
+        .is_none()
+    {
+        return Err(Error::not_found("merchant_not_found", "No such merchant."));
+    }
+    app.payments
+        .run(
+            Op::Settle {
+                settlement_id: format!("stl_{}", crate::ids::new_body()),
+                merchant_id: merchant_id.to_owned(),
+                currency,
+            },
+            None,
+        )
+        .await
+}
+
+/// Pays out part of a merchant's available balance to its bank (through the provider).
+pub async fn payout(
+    app: &AppState,
+    principal: &Principal,
+    merchant_id: &str,
+    input: WalletMove,
+    key: Option<String>,
+    body_hash: &str,
+) -> Result<Reply> {
+    let own = staff_merchant(principal, Role::Owner)?;
+    if own != merchant_id {
+        return Err(Error::not_found("merchant_not_found", "No such merchant."));
+    }
+    let amount = parse_amount(input.amount, MAX_PAYMENT)?;
+    let currency = parse_currency(&input.currency)?;
+    app.payments
+        .run(
+            Op::Payout {
+                payout_id: format!("po_{}", crate::ids::new_body()),
+                merchant_id: merchant_id.to_owned(),
+                amount,
+                currency,
+                provider: app.provider.name(),
+            },
+            idem_key(&principal.id, key, body_hash),
+        )
+        .await
+}

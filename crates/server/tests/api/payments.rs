@@ -752,3 +752,54 @@ async fn two_nodes_paying_into_one_merchant_keep_the_ledger_exact() {
     a.assert_ledger_verifies().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn settlement_makes_collected_money_available_and_the_owner_pays_it_out() {
+    let app = spawn_app().await;
+    let shop = app.shop("Settle Cafe").await;
+    let me = app.funded_consumer("13700000020", 10_000).await;
+    pay(&app, &me, &shop.qr, 10_000).await;
+    let path = format!("/v1/admin/merchants/{}/settlements", shop.merchant);
+    assert_eq!(
+        app.post(&path, json!({}), Some(&shop.owner)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let s = app.post(&path, json!({}), Some(&shop.operator)).await;
+    assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
+    assert_eq!(s.body["amount"], 9_940);
+    let b = pending_of(&app, &shop).await;
+    assert_eq!(
+        (b["pending"].as_i64(), b["available"].as_i64()),
+        (Some(0), Some(9_940))
+    );
+    // Nothing left: a second settlement moves nothing.
+    let s = app.post(&path, json!({}), Some(&shop.operator)).await;
+    assert_eq!(s.body["amount"], 0);
+    let payouts = format!("/v1/merchants/{}/payouts", shop.merchant);
+    let r = app
+        .post(
+            &payouts,
+            json!({"amount": 9_941, "currency": "CNY"}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    let r = app
+        .post(
+            &payouts,
+            json!({"amount": 9_000, "currency": "CNY"}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = app
+        .post(
+            &payouts,
+            json!({"amount": 9_000, "currency": "CNY"}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(pending_of(&app, &shop).await["available"], 940);
+    app.assert_ledger_verifies().await;
+}
