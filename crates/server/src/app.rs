@@ -114,6 +114,10 @@ impl AppState {
                 if let Err(e) = crate::events::webhooks::dispatch_round(&app).await {
                     tracing::warn!(error = %e.message, "dispatching webhooks failed");
                 }
+                drop(app);
+                // Coalesce: under a stream of payments, fan out a few times a second in big
+                // rounds rather than once per batch (each round takes the writer briefly).
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
         });
         tokio::spawn(async move {

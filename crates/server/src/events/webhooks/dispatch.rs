@@ -30,7 +30,7 @@ const LEASE_US: i64 = 60 * 1_000_000;
 const MAX_CONCURRENT_SENDS: usize = 32;
 
 /// How many events one fan-out transaction takes.
-const FAN_OUT_BATCH: i64 = 200;
+const FAN_OUT_BATCH: i64 = 2_000;
 
 /// How many fan-out transactions one round may run before it sends.
 const FAN_OUT_BATCHES_PER_ROUND: usize = 10;
@@ -119,73 +119,81 @@ pub async fn dispatch_once(app: &AppState, now: i64) -> Result<usize> {
 }
 
 /// Creates the deliveries of events not fanned out yet. Returns how many events it took.
+///
+/// Everything is read from a reader first; the writer (on SQLite the one connection the
+/// payments sequencer also needs) is taken only for one short transaction: the new deliveries
+/// (usually none) and one statement marking the events done. Two nodes fanning out the same
+/// events at once make no duplicate: a delivery is unique per (endpoint, event).
 async fn fan_out(db: &Db, now: i64) -> Result<usize> {
-    // Most rounds find nothing: ask a reader before taking the writer.
-    let waiting: Option<(String,)> = db
-        .fetch_optional(query(
-            "SELECT id FROM events WHERE fanned_out_at IS NULL LIMIT 1",
-        ))
+    let events: Vec<(String, Option<String>, String, i64)> = db
+        .fetch_all(
+            query(
+                "SELECT id, merchant_id, type, created_at FROM events WHERE fanned_out_at IS NULL \
+                 ORDER BY id LIMIT $1",
+            )
+            .bind(FAN_OUT_BATCH),
+        )
         .await?;
-    if waiting.is_none() {
+    if events.is_empty() {
         return Ok(0);
     }
-    let mut tx = db.begin().await?;
-    let events: Vec<(String, Option<String>, String, i64)> = tx
-        .fetch_all_for(
-            "SELECT id, merchant_id, type, created_at FROM events WHERE fanned_out_at IS NULL \
-             ORDER BY id LIMIT $1",
-            "SELECT id, merchant_id, type, created_at FROM events WHERE fanned_out_at IS NULL \
-             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-            vec![Value::from(FAN_OUT_BATCH)],
-        )
-        .await?;
     let mut endpoints: HashMap<String, Vec<(String, super::EventFilter, i64)>> = HashMap::new();
+    let mut deliveries: Vec<(String, String)> = Vec::new();
     for (event_id, merchant_id, kind, created_at) in &events {
-        if let Some(merchant_id) = merchant_id {
-            if !endpoints.contains_key(merchant_id) {
-                let rows: Vec<(String, String, i64)> = tx
-                    .fetch_all(
-                        query(
-                            "SELECT id, events, created_at FROM webhook_endpoints \
-                             WHERE merchant_id = $1 AND status = 'enabled'",
-                        )
-                        .bind(merchant_id),
-                    )
-                    .await?;
-                endpoints.insert(
-                    merchant_id.clone(),
-                    rows.into_iter()
-                        .map(|(id, ev, at)| (id, super::EventFilter::from_stored(&ev), at))
-                        .collect(),
-                );
-            }
-            for (endpoint_id, filter, endpoint_created_at) in &endpoints[merchant_id] {
-                // An endpoint gets the events that happened after it was registered.
-                if *endpoint_created_at > *created_at || !filter.matches(kind) {
-                    continue;
-                }
-                tx.execute(
+        let Some(merchant_id) = merchant_id else {
+            continue;
+        };
+        if !endpoints.contains_key(merchant_id) {
+            let rows: Vec<(String, String, i64)> = db
+                .fetch_all(
                     query(
-                        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, attempts, \
-                         next_attempt_at, created_at, updated_at) \
-                         VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4) \
-                         ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+                        "SELECT id, events, created_at FROM webhook_endpoints \
+                         WHERE merchant_id = $1 AND status = 'enabled'",
                     )
-                    .bind(crate::ids::WebhookDeliveryId::generate())
-                    .bind(endpoint_id)
-                    .bind(event_id)
-                    .bind(now),
+                    .bind(merchant_id),
                 )
                 .await?;
-            }
+            endpoints.insert(
+                merchant_id.clone(),
+                rows.into_iter()
+                    .map(|(id, ev, at)| (id, super::EventFilter::from_stored(&ev), at))
+                    .collect(),
+            );
         }
+        for (endpoint_id, filter, endpoint_created_at) in &endpoints[merchant_id] {
+            // An endpoint gets the events that happened after it was registered.
+            if *endpoint_created_at > *created_at || !filter.matches(kind) {
+                continue;
+            }
+            deliveries.push((endpoint_id.clone(), event_id.clone()));
+        }
+    }
+    let ids = serde_json::to_string(&events.iter().map(|e| e.0.as_str()).collect::<Vec<_>>())
+        .map_err(crate::error::Error::internal)?;
+    let mut tx = db.begin().await?;
+    for (endpoint_id, event_id) in &deliveries {
         tx.execute(
-            query("UPDATE events SET fanned_out_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(event_id),
+            query(
+                "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, attempts, \
+                 next_attempt_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4) \
+                 ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+            )
+            .bind(crate::ids::WebhookDeliveryId::generate())
+            .bind(endpoint_id)
+            .bind(event_id)
+            .bind(now),
         )
         .await?;
     }
+    tx.execute_for(
+        "UPDATE events SET fanned_out_at = $1 \
+         WHERE id IN (SELECT value FROM json_each($2)) AND fanned_out_at IS NULL",
+        "UPDATE events SET fanned_out_at = $1 \
+         WHERE id IN (SELECT json_array_elements_text($2::json)) AND fanned_out_at IS NULL",
+        vec![Value::from(now), Value::from(ids)],
+    )
+    .await?;
     tx.commit().await?;
     Ok(events.len())
 }
