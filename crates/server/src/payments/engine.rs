@@ -1511,7 +1511,78 @@ async fn bulk(
         .await?)
 }
 
+/// The batch's set-based writes, in this order. On SQLite they go out as one multi-statement
+/// call (one round trip to the connection's thread, each statement reading its own `$n`); on
+/// PostgreSQL one statement each.
+const DEFERRED: [(&str, &str); 9] = [
+    SQL_NEW_ACCOUNTS,
+    SQL_BALANCES,
+    SQL_TRANSFERS,
+    SQL_NEW_PAYMENTS,
+    SQL_CHANGED_PAYMENTS,
+    SQL_REFUNDS,
+    SQL_MOVEMENTS,
+    SQL_EVENTS,
+    SQL_IDEM,
+];
+
+static SQLITE_WRITES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    DEFERRED
+        .iter()
+        .enumerate()
+        .map(|(i, (sqlite, _))| sqlite.replace("$1", &format!("${}", i + 1)))
+        .collect::<Vec<_>>()
+        .join(";\n")
+});
+
+/// Collects the writes of a batch (see [`DEFERRED`]).
+struct Deferred {
+    json: Vec<Option<String>>,
+}
+
+impl Deferred {
+    fn new() -> Deferred {
+        Deferred {
+            json: vec![None; DEFERRED.len()],
+        }
+    }
+
+    async fn add(
+        &mut self,
+        tx: &mut Tx,
+        rows: &[serde_json::Value],
+        sql: (&'static str, &'static str),
+    ) -> std::result::Result<(), BatchError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if tx.backend() == crate::db::Backend::Postgres {
+            bulk(tx, rows, sql.0, sql.1).await?;
+            return Ok(());
+        }
+        let slot = DEFERRED
+            .iter()
+            .position(|d| d.0 == sql.0)
+            .expect("every deferred statement is listed");
+        self.json[slot] = Some(serde_json::to_string(rows)?);
+        Ok(())
+    }
+
+    async fn finish(self, tx: &mut Tx) -> std::result::Result<(), BatchError> {
+        if self.json.iter().all(Option::is_none) {
+            return Ok(());
+        }
+        let mut q = crate::db::query(&SQLITE_WRITES);
+        for j in self.json {
+            q = q.bind(j.unwrap_or_else(|| "[]".to_owned()));
+        }
+        tx.execute(q).await?;
+        Ok(())
+    }
+}
+
 async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchError> {
+    let mut deferred = Deferred::new();
     let w = &mut state.writes;
     // New accounts: a plain insert, so that two nodes creating one account at once conflict
     // (and retry) instead of one overwriting the other's balance.
@@ -1529,20 +1600,7 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
             )
         })
         .collect();
-    bulk(
-        tx,
-        &new_rows,
-        "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
-         SELECT json_extract(value, '$.id'), json_extract(value, '$.kind'), json_extract(value, '$.owner_id'), \
-         json_extract(value, '$.currency'), json_extract(value, '$.no_overdraft'), json_extract(value, '$.balance'), \
-         json_extract(value, '$.pending_out'), json_extract(value, '$.pending_in'), json_extract(value, '$.created_at') \
-         FROM json_each($1)",
-        "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
-         SELECT id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at \
-         FROM json_to_recordset($1::json) AS x(id text, kind text, owner_id text, currency text, no_overdraft boolean, \
-         balance bigint, pending_out bigint, pending_in bigint, created_at bigint)",
-    )
-    .await?;
+    deferred.add(tx, &new_rows, SQL_NEW_ACCOUNTS).await?;
     // Changed balances of existing accounts (locked by this batch): an upsert by primary key,
     // whose insert branch never runs (the row exists), because it is the cheapest keyed update
     // of many rows in one statement on both backends.
@@ -1556,61 +1614,15 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
                 "created_at": state.now})
         })
         .collect();
-    bulk(
-        tx,
-        &changed_rows,
-        "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
-         SELECT json_extract(value, '$.id'), '', NULL, json_extract(value, '$.currency'), json_extract(value, '$.no_overdraft'), \
-         json_extract(value, '$.balance'), json_extract(value, '$.pending_out'), json_extract(value, '$.pending_in'), \
-         json_extract(value, '$.created_at') FROM json_each($1) WHERE true \
-         ON CONFLICT (id) DO UPDATE SET balance = excluded.balance, pending_out = excluded.pending_out, pending_in = excluded.pending_in",
-        "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
-         SELECT id, '', NULL, currency, no_overdraft, balance, pending_out, pending_in, created_at \
-         FROM json_to_recordset($1::json) AS x(id text, currency text, no_overdraft boolean, \
-         balance bigint, pending_out bigint, pending_in bigint, created_at bigint) \
-         ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance, pending_out = EXCLUDED.pending_out, pending_in = EXCLUDED.pending_in",
-    )
-    .await?;
-    bulk(
-        tx,
-        &w.transfers,
-        "INSERT INTO ledger_transfers (id, debit_account, credit_account, amount, currency, action, code, reference, pending_id, expires_at, created_at) \
-         SELECT json_extract(value, '$.id'), json_extract(value, '$.debit_account'), json_extract(value, '$.credit_account'), \
-         json_extract(value, '$.amount'), json_extract(value, '$.currency'), json_extract(value, '$.action'), json_extract(value, '$.code'), \
-         json_extract(value, '$.reference'), json_extract(value, '$.pending_id'), json_extract(value, '$.expires_at'), json_extract(value, '$.created_at') \
-         FROM json_each($1)",
-        "INSERT INTO ledger_transfers (id, debit_account, credit_account, amount, currency, action, code, reference, pending_id, expires_at, created_at) \
-         SELECT id, debit_account, credit_account, amount, currency, action, code, reference, pending_id, expires_at, created_at \
-         FROM json_to_recordset($1::json) AS x(id text, debit_account text, credit_account text, amount bigint, currency text, \
-         action text, code text, reference text, pending_id text, expires_at bigint, created_at bigint)",
-    )
-    .await?;
+    deferred.add(tx, &changed_rows, SQL_BALANCES).await?;
+    deferred.add(tx, &w.transfers, SQL_TRANSFERS).await?;
     let new_payments: Vec<serde_json::Value> = w
         .new_payments
         .iter()
         .filter_map(|id| state.payments.get(id))
         .map(PaymentRow::json)
         .collect();
-    bulk(
-        tx,
-        &new_payments,
-        "INSERT INTO payments (id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, \
-         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at) \
-         SELECT json_extract(value, '$.id'), json_extract(value, '$.merchant_id'), json_extract(value, '$.store_id'), json_extract(value, '$.user_id'), \
-         json_extract(value, '$.method'), json_extract(value, '$.source'), json_extract(value, '$.qr_id'), json_extract(value, '$.order_id'), \
-         json_extract(value, '$.status'), json_extract(value, '$.amount'), json_extract(value, '$.currency'), json_extract(value, '$.amount_captured'), \
-         json_extract(value, '$.amount_refunded'), json_extract(value, '$.fee'), json_extract(value, '$.fee_refunded'), json_extract(value, '$.fee_bps'), json_extract(value, '$.hold_id'), \
-         json_extract(value, '$.hold_expires_at'), json_extract(value, '$.business_day'), json_extract(value, '$.staff_id'), \
-         json_extract(value, '$.description'), json_extract(value, '$.created_at'), json_extract(value, '$.updated_at') FROM json_each($1)",
-        "INSERT INTO payments (id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, \
-         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at) \
-         SELECT id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, amount_captured, amount_refunded, \
-         fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at \
-         FROM json_to_recordset($1::json) AS x(id text, merchant_id text, store_id text, user_id text, method text, source text, qr_id text, \
-         order_id text, status text, amount bigint, currency text, amount_captured bigint, amount_refunded bigint, fee bigint, fee_refunded bigint, \
-         fee_bps bigint, hold_id text, hold_expires_at bigint, business_day text, staff_id text, description text, created_at bigint, updated_at bigint)",
-    )
-    .await?;
+    deferred.add(tx, &new_payments, SQL_NEW_PAYMENTS).await?;
     let new: HashSet<&String> = w.new_payments.iter().collect();
     let changed: Vec<serde_json::Value> = w
         .changed_payments
@@ -1619,55 +1631,10 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
         .filter_map(|id| state.payments.get(id))
         .map(PaymentRow::json)
         .collect();
-    bulk(
-        tx,
-        &changed,
-        "UPDATE payments SET status = json_extract(j.value, '$.status'), amount_captured = json_extract(j.value, '$.amount_captured'), \
-         amount_refunded = json_extract(j.value, '$.amount_refunded'), fee = json_extract(j.value, '$.fee'), \
-         fee_refunded = json_extract(j.value, '$.fee_refunded'), updated_at = json_extract(j.value, '$.updated_at') \
-         FROM json_each($1) AS j WHERE payments.id = json_extract(j.value, '$.id')",
-        "UPDATE payments AS p SET status = x.status, amount_captured = x.amount_captured, amount_refunded = x.amount_refunded, \
-         fee = x.fee, fee_refunded = x.fee_refunded, updated_at = x.updated_at \
-         FROM json_to_recordset($1::json) AS x(id text, status text, amount_captured bigint, amount_refunded bigint, fee bigint, \
-         fee_refunded bigint, updated_at bigint) WHERE p.id = x.id",
-    )
-    .await?;
-    bulk(
-        tx,
-        &w.refunds,
-        "INSERT INTO refunds (id, payment_id, merchant_id, amount, fee_returned, currency, reason, status, business_day, staff_id, created_at) \
-         SELECT json_extract(value, '$.id'), json_extract(value, '$.payment_id'), json_extract(value, '$.merchant_id'), json_extract(value, '$.amount'), \
-         json_extract(value, '$.fee_returned'), json_extract(value, '$.currency'), json_extract(value, '$.reason'), json_extract(value, '$.status'), \
-         json_extract(value, '$.business_day'), json_extract(value, '$.staff_id'), json_extract(value, '$.created_at') FROM json_each($1)",
-        "INSERT INTO refunds (id, payment_id, merchant_id, amount, fee_returned, currency, reason, status, business_day, staff_id, created_at) \
-         SELECT id, payment_id, merchant_id, amount, fee_returned, currency, reason, status, business_day, staff_id, created_at \
-         FROM json_to_recordset($1::json) AS x(id text, payment_id text, merchant_id text, amount bigint, fee_returned bigint, currency text, \
-         reason text, status text, business_day text, staff_id text, created_at bigint)",
-    )
-    .await?;
-    bulk(
-        tx,
-        &w.movements,
-        "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, created_at) \
-         SELECT json_extract(value, '$.id'), json_extract(value, '$.user_id'), json_extract(value, '$.kind'), json_extract(value, '$.provider'), \
-         json_extract(value, '$.provider_ref'), json_extract(value, '$.amount'), json_extract(value, '$.currency'), json_extract(value, '$.status'), \
-         json_extract(value, '$.created_at') FROM json_each($1)",
-        "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, created_at) \
-         SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, created_at \
-         FROM json_to_recordset($1::json) AS x(id text, user_id text, kind text, provider text, provider_ref text, amount bigint, \
-         currency text, status text, created_at bigint)",
-    )
-    .await?;
-    let used = bulk(
-        tx,
-        &w.pay_codes_used,
-        "UPDATE pay_codes SET used_at = json_extract(j.value, '$.used_at'), used_by = json_extract(j.value, '$.used_by') \
-         FROM json_each($1) AS j WHERE pay_codes.code_hash = json_extract(j.value, '$.code_hash') AND pay_codes.used_at IS NULL",
-        "UPDATE pay_codes AS c SET used_at = x.used_at, used_by = x.used_by \
-         FROM json_to_recordset($1::json) AS x(code_hash text, used_at bigint, used_by text) \
-         WHERE c.code_hash = x.code_hash AND c.used_at IS NULL",
-    )
-    .await?;
+    deferred.add(tx, &changed, SQL_CHANGED_PAYMENTS).await?;
+    deferred.add(tx, &w.refunds, SQL_REFUNDS).await?;
+    deferred.add(tx, &w.movements, SQL_MOVEMENTS).await?;
+    let used = bulk(tx, &w.pay_codes_used, SQL_PAY_CODES.0, SQL_PAY_CODES.1).await?;
     if used != w.pay_codes_used.len() as u64 {
         // Someone used a code between our read and our write (only possible on SQLite if a
         // scan committed in between, which the single writer prevents): never double-spend.
@@ -1675,27 +1642,122 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
             constraint: "pay_codes.used_at".into(),
         }));
     }
-    bulk(
-        tx,
-        &w.events,
-        "INSERT INTO events (id, merchant_id, type, data, created_at) \
-         SELECT json_extract(value, '$.id'), json_extract(value, '$.merchant_id'), json_extract(value, '$.type'), \
-         json_extract(value, '$.data'), json_extract(value, '$.created_at') FROM json_each($1)",
-        "INSERT INTO events (id, merchant_id, type, data, created_at) \
-         SELECT id, merchant_id, type, data, created_at \
-         FROM json_to_recordset($1::json) AS x(id text, merchant_id text, type text, data text, created_at bigint)",
-    )
-    .await?;
-    bulk(
-        tx,
-        &w.idem,
-        "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) \
-         SELECT json_extract(value, '$.scope'), json_extract(value, '$.key'), json_extract(value, '$.request_hash'), \
-         json_extract(value, '$.status'), json_extract(value, '$.body'), json_extract(value, '$.created_at') FROM json_each($1)",
-        "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) \
-         SELECT scope, key, request_hash, status, body, created_at \
-         FROM json_to_recordset($1::json) AS x(scope text, key text, request_hash text, status bigint, body text, created_at bigint)",
-    )
-    .await?;
+    deferred.add(tx, &w.events, SQL_EVENTS).await?;
+    deferred.add(tx, &w.idem, SQL_IDEM).await?;
+    deferred.finish(tx).await?;
     Ok(())
 }
+
+const SQL_NEW_ACCOUNTS: (&str, &str) = (
+    "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
+         SELECT json_extract(value, '$.id'), json_extract(value, '$.kind'), json_extract(value, '$.owner_id'), \
+         json_extract(value, '$.currency'), json_extract(value, '$.no_overdraft'), json_extract(value, '$.balance'), \
+         json_extract(value, '$.pending_out'), json_extract(value, '$.pending_in'), json_extract(value, '$.created_at') \
+         FROM json_each($1)",
+    "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
+         SELECT id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at \
+         FROM json_to_recordset($1::json) AS x(id text, kind text, owner_id text, currency text, no_overdraft boolean, \
+         balance bigint, pending_out bigint, pending_in bigint, created_at bigint)",
+);
+
+const SQL_BALANCES: (&str, &str) = (
+    "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
+         SELECT json_extract(value, '$.id'), '', NULL, json_extract(value, '$.currency'), json_extract(value, '$.no_overdraft'), \
+         json_extract(value, '$.balance'), json_extract(value, '$.pending_out'), json_extract(value, '$.pending_in'), \
+         json_extract(value, '$.created_at') FROM json_each($1) WHERE true \
+         ON CONFLICT (id) DO UPDATE SET balance = excluded.balance, pending_out = excluded.pending_out, pending_in = excluded.pending_in",
+    "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
+         SELECT id, '', NULL, currency, no_overdraft, balance, pending_out, pending_in, created_at \
+         FROM json_to_recordset($1::json) AS x(id text, currency text, no_overdraft boolean, \
+         balance bigint, pending_out bigint, pending_in bigint, created_at bigint) \
+         ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance, pending_out = EXCLUDED.pending_out, pending_in = EXCLUDED.pending_in",
+);
+
+const SQL_TRANSFERS: (&str, &str) = (
+    "INSERT INTO ledger_transfers (id, debit_account, credit_account, amount, currency, action, code, reference, pending_id, expires_at, created_at) \
+         SELECT json_extract(value, '$.id'), json_extract(value, '$.debit_account'), json_extract(value, '$.credit_account'), \
+         json_extract(value, '$.amount'), json_extract(value, '$.currency'), json_extract(value, '$.action'), json_extract(value, '$.code'), \
+         json_extract(value, '$.reference'), json_extract(value, '$.pending_id'), json_extract(value, '$.expires_at'), json_extract(value, '$.created_at') \
+         FROM json_each($1)",
+    "INSERT INTO ledger_transfers (id, debit_account, credit_account, amount, currency, action, code, reference, pending_id, expires_at, created_at) \
+         SELECT id, debit_account, credit_account, amount, currency, action, code, reference, pending_id, expires_at, created_at \
+         FROM json_to_recordset($1::json) AS x(id text, debit_account text, credit_account text, amount bigint, currency text, \
+         action text, code text, reference text, pending_id text, expires_at bigint, created_at bigint)",
+);
+
+const SQL_NEW_PAYMENTS: (&str, &str) = (
+    "INSERT INTO payments (id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, \
+         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at) \
+         SELECT json_extract(value, '$.id'), json_extract(value, '$.merchant_id'), json_extract(value, '$.store_id'), json_extract(value, '$.user_id'), \
+         json_extract(value, '$.method'), json_extract(value, '$.source'), json_extract(value, '$.qr_id'), json_extract(value, '$.order_id'), \
+         json_extract(value, '$.status'), json_extract(value, '$.amount'), json_extract(value, '$.currency'), json_extract(value, '$.amount_captured'), \
+         json_extract(value, '$.amount_refunded'), json_extract(value, '$.fee'), json_extract(value, '$.fee_refunded'), json_extract(value, '$.fee_bps'), json_extract(value, '$.hold_id'), \
+         json_extract(value, '$.hold_expires_at'), json_extract(value, '$.business_day'), json_extract(value, '$.staff_id'), \
+         json_extract(value, '$.description'), json_extract(value, '$.created_at'), json_extract(value, '$.updated_at') FROM json_each($1)",
+    "INSERT INTO payments (id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, \
+         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at) \
+         SELECT id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, amount_captured, amount_refunded, \
+         fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at \
+         FROM json_to_recordset($1::json) AS x(id text, merchant_id text, store_id text, user_id text, method text, source text, qr_id text, \
+         order_id text, status text, amount bigint, currency text, amount_captured bigint, amount_refunded bigint, fee bigint, fee_refunded bigint, \
+         fee_bps bigint, hold_id text, hold_expires_at bigint, business_day text, staff_id text, description text, created_at bigint, updated_at bigint)",
+);
+
+const SQL_CHANGED_PAYMENTS: (&str, &str) = (
+    "UPDATE payments SET status = json_extract(j.value, '$.status'), amount_captured = json_extract(j.value, '$.amount_captured'), \
+         amount_refunded = json_extract(j.value, '$.amount_refunded'), fee = json_extract(j.value, '$.fee'), \
+         fee_refunded = json_extract(j.value, '$.fee_refunded'), updated_at = json_extract(j.value, '$.updated_at') \
+         FROM json_each($1) AS j WHERE payments.id = json_extract(j.value, '$.id')",
+    "UPDATE payments AS p SET status = x.status, amount_captured = x.amount_captured, amount_refunded = x.amount_refunded, \
+         fee = x.fee, fee_refunded = x.fee_refunded, updated_at = x.updated_at \
+         FROM json_to_recordset($1::json) AS x(id text, status text, amount_captured bigint, amount_refunded bigint, fee bigint, \
+         fee_refunded bigint, updated_at bigint) WHERE p.id = x.id",
+);
+
+const SQL_REFUNDS: (&str, &str) = (
+    "INSERT INTO refunds (id, payment_id, merchant_id, amount, fee_returned, currency, reason, status, business_day, staff_id, created_at) \
+         SELECT json_extract(value, '$.id'), json_extract(value, '$.payment_id'), json_extract(value, '$.merchant_id'), json_extract(value, '$.amount'), \
+         json_extract(value, '$.fee_returned'), json_extract(value, '$.currency'), json_extract(value, '$.reason'), json_extract(value, '$.status'), \
+         json_extract(value, '$.business_day'), json_extract(value, '$.staff_id'), json_extract(value, '$.created_at') FROM json_each($1)",
+    "INSERT INTO refunds (id, payment_id, merchant_id, amount, fee_returned, currency, reason, status, business_day, staff_id, created_at) \
+         SELECT id, payment_id, merchant_id, amount, fee_returned, currency, reason, status, business_day, staff_id, created_at \
+         FROM json_to_recordset($1::json) AS x(id text, payment_id text, merchant_id text, amount bigint, fee_returned bigint, currency text, \
+         reason text, status text, business_day text, staff_id text, created_at bigint)",
+);
+
+const SQL_MOVEMENTS: (&str, &str) = (
+    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, created_at) \
+         SELECT json_extract(value, '$.id'), json_extract(value, '$.user_id'), json_extract(value, '$.kind'), json_extract(value, '$.provider'), \
+         json_extract(value, '$.provider_ref'), json_extract(value, '$.amount'), json_extract(value, '$.currency'), json_extract(value, '$.status'), \
+         json_extract(value, '$.created_at') FROM json_each($1)",
+    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, created_at) \
+         SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, created_at \
+         FROM json_to_recordset($1::json) AS x(id text, user_id text, kind text, provider text, provider_ref text, amount bigint, \
+         currency text, status text, created_at bigint)",
+);
+
+const SQL_PAY_CODES: (&str, &str) = (
+    "UPDATE pay_codes SET used_at = json_extract(j.value, '$.used_at'), used_by = json_extract(j.value, '$.used_by') \
+         FROM json_each($1) AS j WHERE pay_codes.code_hash = json_extract(j.value, '$.code_hash') AND pay_codes.used_at IS NULL",
+    "UPDATE pay_codes AS c SET used_at = x.used_at, used_by = x.used_by \
+         FROM json_to_recordset($1::json) AS x(code_hash text, used_at bigint, used_by text) \
+         WHERE c.code_hash = x.code_hash AND c.used_at IS NULL",
+);
+
+const SQL_EVENTS: (&str, &str) = (
+    "INSERT INTO events (id, merchant_id, type, data, created_at) \
+         SELECT json_extract(value, '$.id'), json_extract(value, '$.merchant_id'), json_extract(value, '$.type'), \
+         json_extract(value, '$.data'), json_extract(value, '$.created_at') FROM json_each($1)",
+    "INSERT INTO events (id, merchant_id, type, data, created_at) \
+         SELECT id, merchant_id, type, data, created_at \
+         FROM json_to_recordset($1::json) AS x(id text, merchant_id text, type text, data text, created_at bigint)",
+);
+
+const SQL_IDEM: (&str, &str) = (
+    "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) \
+         SELECT json_extract(value, '$.scope'), json_extract(value, '$.key'), json_extract(value, '$.request_hash'), \
+         json_extract(value, '$.status'), json_extract(value, '$.body'), json_extract(value, '$.created_at') FROM json_each($1)",
+    "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) \
+         SELECT scope, key, request_hash, status, body, created_at \
+         FROM json_to_recordset($1::json) AS x(scope text, key text, request_hash text, status bigint, body text, created_at bigint)",
+);
