@@ -94,6 +94,31 @@ pub async fn top_up(
     key: Option<String>,
     body_hash: &str,
 ) -> Result<Reply> {
+    move_wallet(app, user_id, input, key, body_hash, Direction::In).await
+}
+
+/// Withdraws from a consumer's wallet back to their bank. The provider's confirmation is
+/// applied by the sequencer, which refuses to take the wallet below zero, so the same money
+/// cannot be withdrawn twice. (The sandbox pays out at once; a provider whose payouts can fail
+/// would hold the money first, as payments with `capture: manual` do.)
+pub async fn withdraw(
+    app: &AppState,
+    user_id: &str,
+    input: WalletMove,
+    key: Option<String>,
+    body_hash: &str,
+) -> Result<Reply> {
+    move_wallet(app, user_id, input, key, body_hash, Direction::Out).await
+}
+
+async fn move_wallet(
+    app: &AppState,
+    user_id: &str,
+    input: WalletMove,
+    key: Option<String>,
+    body_hash: &str,
+    direction: Direction,
+) -> Result<Reply> {
     let amount = parse_amount(input.amount, MAX_WALLET_MOVE)?;
     let currency = parse_currency(&input.currency)?;
     if let Some(reply) =
@@ -105,21 +130,21 @@ pub async fn top_up(
     let charge = app
         .provider
         .create(ChargeRequest {
-            reference: movement_id.clone(),
+            reference: movement_id,
             account: user_id.to_owned(),
             amount,
             currency: currency.code().to_owned(),
-            direction: Direction::In,
+            direction,
         })
         .await
         .map_err(|e| Error::payment("provider_declined", e.to_string()))?;
     if charge.status != ChargeStatus::Succeeded {
         return Err(Error::payment(
             "provider_declined",
-            "The bank did not confirm the top-up.",
+            "The bank did not confirm the movement.",
         ));
     }
-    // The provider's signed notification is what credits the wallet (as with a real provider,
+    // The provider's signed notification is what moves the wallet (as with a real provider,
     // whose notification arrives over HTTP; the sandbox hands it over in process).
     let notification = app.provider.notification_for(&charge);
     confirm(app, &notification, idem_key(user_id, key, body_hash)).await
@@ -161,38 +186,6 @@ pub async fn confirm(
         },
     };
     app.payments.run(op, idem).await
-}
-
-/// Withdraws from a consumer's wallet back to their bank. The wallet is debited first (in the
-/// ledger, through the sequencer), so the same money cannot be withdrawn twice.
-pub async fn withdraw(
-    app: &AppState,
-    user_id: &str,
-    input: WalletMove,
-    key: Option<String>,
-    body_hash: &str,
-) -> Result<Reply> {
-    let amount = parse_amount(input.amount, MAX_WALLET_MOVE)?;
-    let currency = parse_currency(&input.currency)?;
-    if let Some(reply) =
-        crate::http::idempotency::lookup(&app.db, user_id, key.as_deref(), body_hash).await?
-    {
-        return Ok(reply);
-    }
-    let movement_id = WalletMovementId::generate().as_str().to_owned();
-    let payout = app
-        .provider
-        .create(ChargeRequest {
-            reference: movement_id.clone(),
-            account: user_id.to_owned(),
-            amount,
-            currency: currency.code().to_owned(),
-            direction: Direction::Out,
-        })
-        .await
-        .map_err(|e| Error::payment("provider_declined", e.to_string()))?;
-    let notification = app.provider.notification_for(&payout);
-    confirm(app, &notification, idem_key(user_id, key, body_hash)).await
 }
 
 /// A consumer's wallet with its latest entries.

@@ -74,6 +74,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::resolve(settings).expect("config");
     config.pg_schema = pg_schema;
     adjust(&mut config);
+    serve_config(config, dir).await
+}
+
+/// Opens the app for `config` and serves it on its listen address (port 0: any free port).
+async fn serve_config(mut config: Config, dir: tempfile::TempDir) -> TestApp {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .expect("bind");
@@ -317,29 +322,7 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = self.state.config.clone();
         config.listen = "127.0.0.1:0".parse().unwrap();
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().unwrap();
-        config.public_url = format!("http://{addr}");
-        let state = AppState::open(config).await.expect("open second node");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server_state = state.clone();
-        let server = tokio::spawn(async move {
-            o2o_server::serve::serve(listener, server_state, async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("serve");
-        });
-        TestApp {
-            base: format!("http://{addr}"),
-            client: self.client.clone(),
-            state,
-            stop: Some(stop),
-            server: Some(server),
-            _dir: dir,
-        }
+        serve_config(config, dir).await
     }
 
     /// A platform operator's token (created on first use).
