@@ -24,6 +24,8 @@ pub struct Inner {
     pub payments: crate::payments::Engine,
     /// Where wallet money comes from and goes to (the sandbox bank by default).
     pub provider: Arc<dyn crate::payments::provider::PaymentProvider>,
+    /// Built store menus, kept until a catalog change makes them stale.
+    pub menus: crate::catalog::MenuCache,
 }
 
 /// Cheap to clone; handlers take it with `State<AppState>`.
@@ -77,6 +79,7 @@ impl AppState {
             bus,
             payments,
             provider: Arc::new(crate::payments::provider::SandboxBank::new(sandbox_secret)),
+            menus: crate::catalog::MenuCache::default(),
         }));
         state.start_background();
         Ok(state)

@@ -4,6 +4,7 @@
 //! `web` (page layout, i18n, assets). `app` builds the router; `serve` runs it until shutdown.
 
 pub mod app;
+pub mod catalog;
 pub mod codes;
 pub mod config;
 pub mod db;

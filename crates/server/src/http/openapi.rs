@@ -50,4 +50,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::stores::api::routes())
         .merge(crate::codes::api::routes())
         .merge(crate::payments::api::routes())
+        .merge(crate::catalog::api::routes())
 }
