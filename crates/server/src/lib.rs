@@ -9,6 +9,7 @@ pub mod codes;
 pub mod config;
 pub mod db;
 pub mod demo;
+mod demo_menu;
 pub mod error;
 pub mod events;
 pub mod http;

@@ -440,16 +440,27 @@ pub async fn set_photo(
             .map_err(Error::internal)??
     };
     let mut tx = db.begin().await?;
-    store::product_scoped_tx(&mut tx, scope, product_id)
-        .await?
-        .ok_or_else(product_not_found)?;
-    store::replace_photos(&mut tx, scope, product_id, &etag, renditions, now_us()).await?;
-    let row = store::product_scoped_tx(&mut tx, scope, product_id)
-        .await?
-        .ok_or_else(product_not_found)?;
-    let change = changed(&mut tx, scope, product_of(row)?).await?;
+    let change = store_rendered_photo(&mut tx, scope, product_id, &etag, renditions).await?;
     tx.commit().await?;
     Ok(change)
+}
+
+/// Stores the renditions made by [`render_photo`] as a product's photo, inside a write.
+pub async fn store_rendered_photo(
+    tx: &mut Tx,
+    scope: &MerchantScope,
+    product_id: &str,
+    etag: &str,
+    renditions: Vec<(i64, Vec<u8>)>,
+) -> Result<Changed<Product>> {
+    store::product_scoped_tx(tx, scope, product_id)
+        .await?
+        .ok_or_else(product_not_found)?;
+    store::replace_photos(tx, scope, product_id, etag, renditions, now_us()).await?;
+    let row = store::product_scoped_tx(tx, scope, product_id)
+        .await?
+        .ok_or_else(product_not_found)?;
+    changed(tx, scope, product_of(row)?).await
 }
 
 /// A stored photo rendition: (ETag, content type, bytes).
