@@ -1,6 +1,7 @@
 // The demo café's menu on a phone: scanning a table code of the Jing'an store shows the menu with
 // Chinese names, prices in yuan, the photos the demo drew and a sold-out mark; then the store
-// manager changes a price in the console and the phone sees the new price on its next load.
+// manager changes a price and uploads a photo in the console, and the phone sees both on its
+// next load.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, baseUrl, clickAndWait, launch, newDesktop, newPhone, shot } from '../lib/browser.js';
@@ -80,7 +81,7 @@ test('a table code opens the demo menu with Chinese names, photos and sold-out m
   }
 });
 
-test('a manager changes a price in the console and the table menu shows it', async () => {
+test('a manager changes a price and a photo in the console and the table menu shows them', async () => {
   const { store, url, products } = await jinganTable();
   const americano = products.find((p) => p.name_zh === '美式咖啡');
   assert.ok(americano, 'the demo sells an Americano');
@@ -108,8 +109,30 @@ test('a manager changes a price in the console and the table menu shows it', asy
     const saved = console.locator(`[data-test=product-item][data-product="${americano.id}"] [data-test=product-price]`);
     assert.equal((await saved.textContent()).trim(), `¥${newYuan}`);
 
+    // A text file named .png is refused with a message; a real photo replaces the old one.
+    const photoForm = `[data-test=product-item][data-product="${americano.id}"]`;
+    await console.locator(`${photoForm} [data-test=photo-input]`).setInputFiles({
+      name: 'menu.png', mimeType: 'image/png', buffer: Buffer.from('not an image at all\n'),
+    });
+    await console.click(`${photoForm} [data-test=photo-submit]`);
+    await console.locator(`${photoForm} [data-photo-error]:not([hidden])`).waitFor();
+    const oldPhoto = await console.locator(`${photoForm} [data-test=product-photo]`).getAttribute('src');
+    const latte = products.find((p) => p.name_zh === '拿铁');
+    const jpeg = Buffer.from(await (await fetch(`${baseUrl}${latte.photo.large}`)).arrayBuffer());
+    await console.locator(`${photoForm} [data-test=photo-input]`).setInputFiles({
+      name: 'latte.jpg', mimeType: 'image/jpeg', buffer: jpeg,
+    });
+    await Promise.all([
+      console.waitForNavigation({ waitUntil: 'load' }),
+      console.click(`${photoForm} [data-test=photo-submit]`),
+    ]);
+    const newPhoto = await console.locator(`${photoForm} [data-test=product-photo]`).getAttribute('src');
+    assert.notEqual(newPhoto, oldPhoto, 'the uploaded photo has a new URL');
+
     const res = await page.goto(url);
     assert.equal(res?.status(), 200);
+    const shown = page.locator(`[data-test=menu-item][data-product="${americano.id}"] [data-test=menu-photo]`);
+    assert.equal(await shown.getAttribute('src'), newPhoto);
     const price = page.locator(`[data-test=menu-item][data-product="${americano.id}"] [data-test=menu-price]`);
     assert.equal((await price.textContent()).trim(), `¥${newYuan}`);
     await shot(page, 'catalog-3-menu-after-edit');

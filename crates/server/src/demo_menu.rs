@@ -256,7 +256,10 @@ pub async fn seed(tx: &mut Tx, scope: &MerchantScope, stores: &[String]) -> anyh
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .value;
         let png = photo_png(p.shape, p.colour)?;
-        let etag = format!("demo{i:02}");
+        let etag = {
+            use sha2::{Digest, Sha256};
+            hex::encode(&Sha256::digest(&png)[..8])
+        };
         let renditions = catalog::render_photo(&png).map_err(|e| anyhow::anyhow!("{e}"))?;
         let _ = catalog::store_rendered_photo(tx, scope, &product.id, &etag, renditions)
             .await
