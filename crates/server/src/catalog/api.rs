@@ -278,9 +278,9 @@ async fn get_menu(
     headers: HeaderMap,
 ) -> Result<Response> {
     let cached = service::menu(&app, &id).await?;
-    let mut out = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&cached.etag) {
-        out.insert(header::ETAG, v);
+    let mut out = HeaderMap::with_capacity(3);
+    if let Some(v) = &cached.etag_header {
+        out.insert(header::ETAG, v.clone());
     }
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if if_none_match(&headers, &cached.etag) {

@@ -27,6 +27,8 @@ pub struct CachedMenu {
     pub json: Bytes,
     /// `"<store>-<version>"`, quoted.
     pub etag: String,
+    /// The same, ready to send as a header.
+    pub etag_header: Option<axum::http::HeaderValue>,
     checked_at_ms: AtomicU64,
 }
 
@@ -34,6 +36,7 @@ impl CachedMenu {
     pub fn new(menu: Menu, json: Bytes, now_ms: u64) -> CachedMenu {
         let etag = format!("\"{}-{}\"", menu.store_id, menu.version);
         CachedMenu {
+            etag_header: axum::http::HeaderValue::from_str(&etag).ok(),
             menu: Arc::new(menu),
             json,
             etag,
