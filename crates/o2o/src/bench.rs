@@ -362,6 +362,152 @@ pub async fn codes(
     }))
 }
 
+/// `o2o bench menu`: a store's public menu (`GET /v1/stores/{id}/menu`, a café-sized catalog
+/// with options, per-store prices and sold-out items) against `/healthz` on the same server.
+/// Afterwards a price is changed and the very next menu read must show it (the cache is
+/// invalidated), and the menu must list every product created.
+pub async fn menu(
+    url: Option<String>,
+    database_url: Option<String>,
+    duration: Duration,
+    concurrency: usize,
+) -> anyhow::Result<Value> {
+    println!(
+        "o2o bench menu: GET /v1/stores/{{id}}/menu and /healthz with {concurrency} clients for {} s each",
+        duration.as_secs()
+    );
+    let target = Target::start(url, database_url).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let base = target.base.clone();
+    let (token, store, _table) = seed_merchant(&client, &base).await?;
+    let size = json!({"key": "size", "name_zh": "杯型", "choice": "single", "required": true,
+        "options": [{"key": "medium", "name_zh": "中杯"}, {"key": "large", "name_zh": "大杯", "price_delta": 300}]});
+    let milk = json!({"key": "milk", "name_zh": "奶", "choice": "single",
+        "options": [{"key": "whole", "name_zh": "全脂牛奶"}, {"key": "oat", "name_zh": "燕麦奶", "price_delta": 400}]});
+    let mut products = Vec::new();
+    for (c, category) in ["咖啡", "茶饮", "烘焙"].iter().enumerate() {
+        let cat = post(
+            &client,
+            format!("{base}/v1/categories"),
+            json!({"name_zh": category, "position": c}),
+            Some(&token),
+        )
+        .await?;
+        for i in 0..8 {
+            let p = post(
+                &client,
+                format!("{base}/v1/products"),
+                json!({"name_zh": format!("{category} {i}"), "name_en": format!("Item {c}-{i}"),
+                       "description": "一杯好咖啡", "price": 1500 + 100 * i, "category_id": cat["id"],
+                       "option_groups": [size, milk]}),
+                Some(&token),
+            )
+            .await?;
+            products.push(p["id"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    // A store price and a sold-out item, as real menus have.
+    for (product, body) in [
+        (&products[0], json!({"price": 1200})),
+        (&products[1], json!({"stock": 0})),
+    ] {
+        let r = client
+            .put(format!("{base}/v1/stores/{store}/products/{product}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "store setting: {}", r.status());
+    }
+    let menu_url = format!("{base}/v1/stores/{store}/menu");
+    let warm = Duration::from_secs(1);
+    let b = base.clone();
+    load(&client, concurrency, warm, move |c, _| {
+        c.get(format!("{b}/healthz"))
+    })
+    .await;
+    let b = base.clone();
+    let health = load(&client, concurrency, duration, move |c, _| {
+        c.get(format!("{b}/healthz"))
+    })
+    .await;
+    let u = menu_url.clone();
+    let m = load(&client, concurrency, duration, move |c, _| c.get(&u)).await;
+    let ratio = m.per_s() / health.per_s();
+
+    // Verification: every product is listed, and a price change shows on the next read.
+    let before: Value = client.get(&menu_url).send().await?.json().await?;
+    let listed: Vec<String> = before["sections"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .flat_map(|sec| sec["products"].as_array().cloned().unwrap_or_default())
+                .filter_map(|p| p["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let all_listed = products.iter().all(|p| listed.contains(p));
+    let changed = products[5].clone();
+    let r = client
+        .patch(format!("{base}/v1/products/{changed}"))
+        .bearer_auth(&token)
+        .json(&json!({"price": 4321}))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "price change: {}", r.status());
+    let after: Value = client.get(&menu_url).send().await?.json().await?;
+    let fresh = after["sections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|sec| sec["products"].as_array().cloned().unwrap_or_default())
+        .any(|p| p["id"] == changed.as_str() && p["price"] == 4321);
+    let menu_bytes = serde_json::to_vec(&before)?.len();
+
+    println!(
+        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
+        "GET /healthz",
+        health.per_s(),
+        health.p50_ms,
+        health.p99_ms,
+        health.errors
+    );
+    println!(
+        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
+        "GET /v1/stores/{id}/menu",
+        m.per_s(),
+        m.p50_ms,
+        m.p99_ms,
+        m.errors
+    );
+    println!("  {:<34} {:>12.2}", "menu ÷ /healthz", ratio);
+    println!(
+        "  {:<34} {:>12}",
+        "products listed / fresh after edit",
+        format!("{all_listed} / {fresh}")
+    );
+    let backend = target.backend.clone();
+    target.shutdown().await;
+    Ok(json!({
+        "scenario": "menu",
+        "backend": backend,
+        "ops_per_s": m.per_s().round(),
+        "p50_ms": m.p50_ms,
+        "p99_ms": m.p99_ms,
+        "healthz_per_s": health.per_s().round(),
+        "ratio": (ratio * 1000.0).round() / 1000.0,
+        "verified": m.errors == 0 && health.errors == 0 && all_listed && fresh,
+        "errors": m.errors,
+        "products": products.len(),
+        "menu_bytes": menu_bytes,
+        "fresh_after_edit": fresh,
+        "concurrency": concurrency,
+        "duration_s": duration.as_secs(),
+    }))
+}
+
 /// `o2o bench checkout`: consumers with funded wallets scan a store's pay code and pay, over
 /// HTTP, with durable commits; then the ledger is verified and every payment a client saw
 /// succeed is counted in the database exactly once.

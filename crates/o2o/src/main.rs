@@ -44,7 +44,7 @@ enum Command {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// The scenario: codes, checkout.
+    /// The scenario: codes, menu, checkout.
     scenario: String,
     /// Target a running server instead of starting one.
     #[arg(long)]
@@ -212,11 +212,14 @@ async fn main() -> anyhow::Result<()> {
             let concurrency = args.concurrency.clamp(1, 4096);
             let result = match args.scenario.as_str() {
                 "codes" => bench::codes(args.url, args.database_url, duration, concurrency).await?,
+                "menu" => bench::menu(args.url, args.database_url, duration, concurrency).await?,
                 "checkout" => {
                     bench::checkout(args.url, args.database_url, duration, concurrency).await?
                 }
                 other => {
-                    anyhow::bail!("unknown bench scenario {other:?} (scenarios: codes, checkout)")
+                    anyhow::bail!(
+                        "unknown bench scenario {other:?} (scenarios: codes, menu, checkout)"
+                    )
                 }
             };
             println!("{result}");

@@ -36,4 +36,27 @@
     setInterval(tick, 1000);
   }
   document.addEventListener('DOMContentLoaded', rotatePayCodes);
+  // The catalog console uploads a product photo as the raw file (the server decodes and resizes
+  // it), then reloads to show it; a refusal is shown next to the form.
+  function photoUploads() {
+    document.querySelectorAll('[data-photo-upload]').forEach(function (form) {
+      form.addEventListener('submit', function (ev) {
+        ev.preventDefault();
+        var input = form.querySelector('input[type=file]');
+        var err = form.querySelector('[data-photo-error]');
+        if (!input || !input.files || !input.files[0]) return;
+        var file = input.files[0];
+        fetch(form.getAttribute('data-photo-upload'), {
+          method: 'POST',
+          credentials: 'same-origin',
+          headers: { 'x-csrf-token': form.getAttribute('data-csrf'), 'content-type': file.type || 'application/octet-stream' },
+          body: file
+        }).then(function (r) {
+          if (r.ok) { location.reload(); return; }
+          return r.text().then(function (t) { if (err) { err.textContent = t; err.hidden = false; } });
+        });
+      });
+    });
+  }
+  document.addEventListener('DOMContentLoaded', photoUploads);
 })();

@@ -26,6 +26,8 @@ pub struct Inner {
     pub provider: Arc<dyn crate::payments::provider::PaymentProvider>,
     /// Sends webhook deliveries.
     pub webhooks: crate::events::webhooks::Dispatcher,
+    /// Built store menus, kept until a catalog change makes them stale.
+    pub menus: crate::catalog::MenuCache,
 }
 
 /// Cheap to clone; handlers take it with `State<AppState>`.
@@ -80,6 +82,7 @@ impl AppState {
             payments,
             provider: Arc::new(crate::payments::provider::SandboxBank::new(sandbox_secret)),
             webhooks: crate::events::webhooks::Dispatcher::new()?,
+            menus: crate::catalog::MenuCache::default(),
         }));
         state.start_background();
         Ok(state)

@@ -1,5 +1,6 @@
 //! Demo data: a verified café merchant with two stores in Shanghai (real coordinates, opening
-//! hours, tables), an owner, a manager and a cashier, a platform operator and a few consumers.
+//! hours, tables), its menu with photos it draws itself (see `demo_menu`), an owner, a manager
+//! and a cashier, a platform operator and a few consumers.
 //! Seeding happens once per database: a marker in `settings` is written in the same transaction,
 //! so running `--demo` again reuses what is there.
 
@@ -128,6 +129,7 @@ pub async fn seed(app: &AppState) -> anyhow::Result<DemoReport> {
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut store_ids = Vec::new();
     for s in STORES {
         let store = create_store(
             &mut tx,
@@ -146,6 +148,7 @@ pub async fn seed(app: &AppState) -> anyhow::Result<DemoReport> {
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+        store_ids.push(store.id.clone());
         for label in s.tables {
             add_table(
                 &mut tx,
@@ -159,6 +162,7 @@ pub async fn seed(app: &AppState) -> anyhow::Result<DemoReport> {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
     }
+    crate::demo_menu::seed(&mut tx, &scope, &store_ids).await?;
     let now = now_us();
     for phone in CONSUMER_PHONES {
         identity_store::insert_user(

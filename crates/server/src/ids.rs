@@ -207,6 +207,16 @@ define_id!(
     WalletMovementId,
     "wmv_"
 );
+define_id!(
+    /// A product in a merchant's catalog (`prd_`).
+    ProductId,
+    "prd_"
+);
+define_id!(
+    /// A category of a merchant's catalog (`cat_`).
+    CategoryId,
+    "cat_"
+);
 
 #[cfg(test)]
 mod tests {

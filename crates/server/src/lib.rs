@@ -4,10 +4,12 @@
 //! `web` (page layout, i18n, assets). `app` builds the router; `serve` runs it until shutdown.
 
 pub mod app;
+pub mod catalog;
 pub mod codes;
 pub mod config;
 pub mod db;
 pub mod demo;
+mod demo_menu;
 pub mod error;
 pub mod events;
 pub mod http;

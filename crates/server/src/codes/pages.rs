@@ -56,6 +56,8 @@ struct LandingPage<'a> {
     trading: bool,
     /// The pay form's one-time key (a double tap pays once).
     pay_key: String,
+    /// The store's menu, on a table code's landing.
+    menu: Option<crate::catalog::pages::MenuView>,
 }
 
 #[derive(Template)]
@@ -135,7 +137,14 @@ pub async fn landing(
             .await
             .or_page(ctx.t)?;
     }
+    // A table code opens the store's menu for that table.
+    let menu = if landing.kind == "table" {
+        Some(crate::catalog::pages::store_menu(&app, &landing.store.id, ctx.t).await?)
+    } else {
+        None
+    };
     ctx.render(&LandingPage {
+        menu,
         t: ctx.t,
         logged_in: ctx.logged_in(),
         path: &ctx.path,

@@ -83,6 +83,14 @@ pub enum Value {
     F64(Option<f64>),
     Text(Option<String>),
     Bool(Option<bool>),
+    /// Binary data (BLOB in SQLite, BYTEA in PostgreSQL).
+    Bytes(Option<Vec<u8>>),
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Bytes(Some(v))
+    }
 }
 
 impl From<i64> for Value {
@@ -171,6 +179,7 @@ impl Query {
                 Value::F64(v) => q.bind(v),
                 Value::Text(v) => q.bind(v),
                 Value::Bool(v) => q.bind(v),
+                Value::Bytes(v) => q.bind(v),
             };
         }
         q
@@ -184,6 +193,7 @@ impl Query {
                 Value::F64(v) => q.bind(v),
                 Value::Text(v) => q.bind(v),
                 Value::Bool(v) => q.bind(v),
+                Value::Bytes(v) => q.bind(v),
             };
         }
         q

@@ -51,4 +51,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::codes::api::routes())
         .merge(crate::payments::api::routes())
         .merge(crate::events::webhooks::routes())
+        .merge(crate::catalog::api::routes())
 }

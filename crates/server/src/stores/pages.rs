@@ -79,6 +79,7 @@ struct StorePage<'a> {
     logged_in: bool,
     path: &'a str,
     store: Store,
+    menu: crate::catalog::pages::MenuView,
 }
 
 async fn store_page(
@@ -107,7 +108,9 @@ async fn store_page(
             .await
             .or_page(ctx.t)?;
     }
+    let menu = crate::catalog::pages::store_menu(&app, &store.id, ctx.t).await?;
     ctx.render(&StorePage {
+        menu,
         t: ctx.t,
         logged_in: ctx.logged_in(),
         path: &ctx.path,

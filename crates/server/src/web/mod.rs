@@ -321,5 +321,6 @@ pub fn router() -> Router<AppState> {
         .merge(crate::merchants::pages::router())
         .merge(crate::codes::pages::router())
         .merge(crate::payments::pages::router())
+        .merge(crate::catalog::pages::router())
         .fallback(fallback)
 }

@@ -294,6 +294,10 @@ impl TestApp {
             "ledger_transfers" => "SELECT COUNT(*) FROM ledger_transfers",
             "events" => "SELECT COUNT(*) FROM events",
             "webhook_endpoints" => "SELECT COUNT(*) FROM webhook_endpoints",
+            "catalog_products" => "SELECT COUNT(*) FROM catalog_products",
+            "catalog_categories" => "SELECT COUNT(*) FROM catalog_categories",
+            "catalog_photos" => "SELECT COUNT(*) FROM catalog_photos",
+            "catalog_store_products" => "SELECT COUNT(*) FROM catalog_store_products",
             other => panic!("no count for {other}"),
         };
         let (n,): (i64,) = self

@@ -1,6 +1,7 @@
 //! Integration tests: each spawns the real server on port 0 with a fresh database and drives it
 //! over HTTP. They run on SQLite, and on PostgreSQL when `O2O_TEST_POSTGRES_URL` is set.
 
+mod catalog;
 mod codes;
 mod conventions;
 mod helpers;

@@ -1,0 +1,146 @@
+//! The in-process menu cache. A store's menu is built once and kept as ready-to-send JSON with
+//! the merchant's catalog version it was built from.
+//!
+//! Freshness: every catalog change raises the merchant's version in the same transaction
+//! (`catalog_versions`). The node making the change raises its floor for that merchant right
+//! after the commit, so its next read rebuilds: the change shows at once. Other nodes look the
+//! version up at most once per [`RECHECK_MS`] per store (one indexed single-row read), so they
+//! notice within that window without any message between nodes. Reads between checks touch no
+//! database at all.
+
+use super::model::Menu;
+use axum::body::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+/// How long a cached menu is trusted before its version is checked again (other nodes' changes).
+pub const RECHECK_MS: u64 = 1_000;
+/// The most menus kept; past that the cache is emptied (menus rebuild on demand).
+pub const MAX_ENTRIES: usize = 10_000;
+
+/// A built menu.
+pub struct CachedMenu {
+    pub menu: Arc<Menu>,
+    /// The menu serialized once.
+    pub json: Bytes,
+    /// `"<store>-<version>"`, quoted.
+    pub etag: String,
+    /// The same, ready to send as a header.
+    pub etag_header: Option<axum::http::HeaderValue>,
+    checked_at_ms: AtomicU64,
+}
+
+impl CachedMenu {
+    pub fn new(menu: Menu, json: Bytes, now_ms: u64) -> CachedMenu {
+        let etag = format!("\"{}-{}\"", menu.store_id, menu.version);
+        CachedMenu {
+            etag_header: axum::http::HeaderValue::from_str(&etag).ok(),
+            menu: Arc::new(menu),
+            json,
+            etag,
+            checked_at_ms: AtomicU64::new(now_ms),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    menus: HashMap<String, Arc<CachedMenu>>,
+    /// The lowest version a cached menu of each merchant may have (raised by local changes).
+    floors: HashMap<String, i64>,
+}
+
+/// Menus by store id.
+pub struct MenuCache {
+    started: Instant,
+    inner: RwLock<Inner>,
+}
+
+impl Default for MenuCache {
+    fn default() -> Self {
+        MenuCache {
+            started: Instant::now(),
+            inner: RwLock::new(Inner::default()),
+        }
+    }
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    /// Fresh enough to serve as is.
+    Fresh(Arc<CachedMenu>),
+    /// Cached, but its version must be checked (the recheck window passed).
+    Check(Arc<CachedMenu>),
+    Missing,
+}
+
+impl MenuCache {
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub fn lookup(&self, store_id: &str) -> Lookup {
+        let Ok(inner) = self.inner.read() else {
+            return Lookup::Missing;
+        };
+        let Some(entry) = inner.menus.get(store_id) else {
+            return Lookup::Missing;
+        };
+        let floor = inner
+            .floors
+            .get(&entry.menu.merchant_id)
+            .copied()
+            .unwrap_or(0);
+        if entry.menu.version < floor {
+            return Lookup::Missing;
+        }
+        let age = self
+            .now_ms()
+            .saturating_sub(entry.checked_at_ms.load(Ordering::Relaxed));
+        if age < RECHECK_MS {
+            Lookup::Fresh(entry.clone())
+        } else {
+            Lookup::Check(entry.clone())
+        }
+    }
+
+    /// The cached menu's version is still current: trust it for another window.
+    pub fn confirm(&self, entry: &CachedMenu) {
+        entry.checked_at_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// Keeps a freshly built menu, unless a local change already made it stale.
+    pub fn insert(&self, entry: Arc<CachedMenu>) {
+        let Ok(mut inner) = self.inner.write() else {
+            return;
+        };
+        let floor = inner
+            .floors
+            .get(&entry.menu.merchant_id)
+            .copied()
+            .unwrap_or(0);
+        if entry.menu.version < floor {
+            return;
+        }
+        if inner.menus.len() >= MAX_ENTRIES {
+            inner.menus.clear();
+        }
+        inner.menus.insert(entry.menu.store_id.clone(), entry);
+    }
+
+    /// A change to the merchant's catalog committed with `version`: older menus are stale.
+    pub fn changed(&self, merchant_id: &str, version: i64) {
+        let Ok(mut inner) = self.inner.write() else {
+            return;
+        };
+        let floor = inner.floors.entry(merchant_id.to_owned()).or_insert(0);
+        if version > *floor {
+            *floor = version;
+        }
+        inner
+            .menus
+            .retain(|_, m| m.menu.merchant_id != merchant_id || m.menu.version >= version);
+    }
+}
