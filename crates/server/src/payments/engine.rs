@@ -66,15 +66,10 @@ pub struct NewPayment {
 /// What a command does.
 #[derive(Clone, Debug)]
 pub enum Op {
-    TopUp {
-        movement_id: String,
-        user_id: String,
-        amount: i64,
-        currency: Currency,
-        provider: &'static str,
-        provider_ref: String,
-    },
-    Withdraw {
+    /// Money into (`In`, a top-up) or out of (`Out`, a withdrawal) a wallet, as a provider
+    /// confirmed it.
+    WalletMove {
+        direction: super::provider::Direction,
         movement_id: String,
         user_id: String,
         amount: i64,
@@ -647,13 +642,7 @@ fn accounts_of(op: &Op, state: &State) -> Vec<AccountSpec> {
             accounts::merchant_available(merchant_id, *currency),
             accounts::bank(provider, *currency),
         ],
-        Op::TopUp {
-            user_id,
-            currency,
-            provider,
-            ..
-        }
-        | Op::Withdraw {
+        Op::WalletMove {
             user_id,
             currency,
             provider,
@@ -778,7 +767,8 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
         }
     }
     let reply = match op {
-        Op::TopUp {
+        Op::WalletMove {
+            direction,
             movement_id,
             user_id,
             amount,
@@ -793,24 +783,7 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
             *currency,
             provider,
             provider_ref,
-            true,
-        )?,
-        Op::Withdraw {
-            movement_id,
-            user_id,
-            amount,
-            currency,
-            provider,
-            provider_ref,
-        } => wallet_move(
-            state,
-            movement_id,
-            user_id,
-            *amount,
-            *currency,
-            provider,
-            provider_ref,
-            false,
+            *direction == super::provider::Direction::In,
         )?,
         Op::Pay(p) => pay(state, p)?,
         Op::Capture {
@@ -993,9 +966,12 @@ fn wallet_move(
 }
 
 /// The platform fee on `amount`: `fee_bps` basis points, rounded half up to the minor unit.
-pub fn fee_of(amount: i64, fee_bps: i64) -> i64 {
-    let exact = i128::from(amount) * i128::from(fee_bps);
-    i64::try_from((exact + 5_000) / 10_000).unwrap_or(i64::MAX)
+pub fn fee_of(amount: i64, currency: Currency, fee_bps: i64) -> Result<i64> {
+    let bps = u32::try_from(fee_bps).map_err(Error::internal)?;
+    o2o_ledger::Money::new(amount, currency)
+        .percent_bps(bps, o2o_ledger::Rounding::HalfUp)
+        .map(o2o_ledger::Money::amount_minor)
+        .map_err(|_| Error::invalid("amount_too_large", "The amount is too large.").param("amount"))
 }
 
 fn pay(state: &mut State, p: &NewPayment) -> Result<Reply> {
@@ -1040,7 +1016,7 @@ fn pay(state: &mut State, p: &NewPayment) -> Result<Reply> {
     let fee = if source == "cash" {
         0
     } else {
-        fee_of(p.amount, p.fee_bps)
+        fee_of(p.amount, c, p.fee_bps)?
     };
     let (status, hold_id, chain) = if source == "cash" {
         let cash = accounts::merchant_cash(&p.merchant_id, c);
@@ -1182,7 +1158,7 @@ fn capture(
         .ok_or_else(|| Error::internal(anyhow::anyhow!("payment without source")))?;
     let merchant = accounts::merchant_pending(&p.merchant_id, c);
     let hold_id = p.hold_id.clone().unwrap_or_default();
-    let fee = fee_of(amount, p.fee_bps);
+    let fee = fee_of(amount, c, p.fee_bps)?;
     let mut chain = vec![transfer(
         &from,
         &merchant,

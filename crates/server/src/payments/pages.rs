@@ -780,9 +780,8 @@ async fn counter_events(
     };
     require_cashier(ctx.t, role)?;
     let store_id = q.store_id.unwrap_or_default();
-    if super::store::store_timezone(&app.db, &merchant_id, &store_id)
+    if crate::stores::service::own_store_timezone(&app.db, &merchant_id, &store_id)
         .await
-        .map_err(Error::from)
         .or_page(ctx.t)?
         .is_none()
     {

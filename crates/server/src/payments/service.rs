@@ -167,23 +167,14 @@ pub async fn confirm(
         ));
     }
     let currency = parse_currency(&charge.currency)?;
-    let op = match charge.direction {
-        Direction::In => Op::TopUp {
-            movement_id: charge.reference.clone(),
-            user_id: charge.account.clone(),
-            amount: charge.amount,
-            currency,
-            provider: app.provider.name(),
-            provider_ref: charge.provider_ref.clone(),
-        },
-        Direction::Out => Op::Withdraw {
-            movement_id: charge.reference.clone(),
-            user_id: charge.account.clone(),
-            amount: charge.amount,
-            currency,
-            provider: app.provider.name(),
-            provider_ref: charge.provider_ref.clone(),
-        },
+    let op = Op::WalletMove {
+        direction: charge.direction,
+        movement_id: charge.reference.clone(),
+        user_id: charge.account.clone(),
+        amount: charge.amount,
+        currency,
+        provider: app.provider.name(),
+        provider_ref: charge.provider_ref.clone(),
     };
     app.payments.run(op, idem).await
 }
@@ -379,7 +370,7 @@ pub async fn create_payment(
                 )
                 .param("store_id"));
             };
-            let tz = store::store_timezone(&app.db, &merchant_id, store_id)
+            let tz = crate::stores::service::own_store_timezone(&app.db, &merchant_id, store_id)
                 .await?
                 .ok_or_else(|| {
                     Error::not_found("store_not_found", "No such store.").param("store_id")
@@ -460,11 +451,8 @@ pub async fn create_payment(
             ));
         }
     };
-    if let Some(reply) =
-        crate::http::idempotency::lookup(&app.db, &principal.id, key.as_deref(), body_hash).await?
-    {
-        return Ok(reply);
-    }
+    // A retried key is answered by the batch itself (the stored reply, read with the batch's
+    // other keys), so the hot path makes no read of its own for it.
     app.payments
         .run(
             Op::Pay(Box::new(payment)),
@@ -601,7 +589,7 @@ pub async fn refund(
             Error::not_found("payment_not_found", "No such payment.").param("payment")
         })?;
     let tz = match &payment.store_id {
-        Some(s) => store::store_timezone(&app.db, &merchant_id, s).await?,
+        Some(s) => crate::stores::service::own_store_timezone(&app.db, &merchant_id, s).await?,
         None => None,
     };
     app.payments
@@ -700,7 +688,7 @@ pub async fn store_payments_today(
     store_id: &str,
 ) -> Result<Vec<Payment>> {
     let merchant_id = staff_merchant(principal, Role::Cashier)?;
-    let tz = store::store_timezone(db, &merchant_id, store_id)
+    let tz = crate::stores::service::own_store_timezone(db, &merchant_id, store_id)
         .await?
         .ok_or_else(|| Error::not_found("store_not_found", "No such store.").param("store_id"))?;
     let day = business_day(Some(&tz), now_us());

@@ -3,22 +3,6 @@
 use super::engine::PaymentRow;
 use crate::db::{Db, DbResult, query};
 
-/// A store's time zone, if the store belongs to the merchant.
-pub async fn store_timezone(
-    db: &Db,
-    merchant_id: &str,
-    store_id: &str,
-) -> DbResult<Option<String>> {
-    let row: Option<(String,)> = db
-        .fetch_optional(
-            query("SELECT timezone FROM stores WHERE id = $1 AND merchant_id = $2")
-                .bind(store_id)
-                .bind(merchant_id),
-        )
-        .await?;
-    Ok(row.map(|r| r.0))
-}
-
 /// The names a receipt shows: the merchant's and (if any) the store's.
 pub async fn payee_names(
     db: &Db,

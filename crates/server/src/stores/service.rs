@@ -346,3 +346,13 @@ pub async fn table_belongs(
         .await?
         .is_some())
 }
+
+/// The IANA time zone of one of the merchant's stores (`None`: no such store of theirs). One
+/// indexed read, for hot paths that need only the business day (taking a payment).
+pub async fn own_store_timezone(
+    db: &Db,
+    merchant_id: &str,
+    store_id: &str,
+) -> Result<Option<String>> {
+    Ok(store::own_store_timezone(db, merchant_id, store_id).await?)
+}

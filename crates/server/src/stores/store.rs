@@ -260,3 +260,19 @@ pub async fn table_scoped(
     )
     .await
 }
+
+/// A store's time zone, if the store belongs to the merchant.
+pub async fn own_store_timezone(
+    db: &Db,
+    merchant_id: &str,
+    store_id: &str,
+) -> DbResult<Option<String>> {
+    let row: Option<(String,)> = db
+        .fetch_optional(
+            query("SELECT timezone FROM stores WHERE id = $1 AND merchant_id = $2")
+                .bind(store_id)
+                .bind(merchant_id),
+        )
+        .await?;
+    Ok(row.map(|r| r.0))
+}
