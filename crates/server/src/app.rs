@@ -27,7 +27,7 @@ pub struct Inner {
     /// Sends webhook deliveries.
     pub webhooks: crate::events::webhooks::Dispatcher,
     /// Built store menus, kept until a catalog change makes them stale.
-    pub menus: crate::catalog::MenuCache,
+    pub menus: Arc<crate::catalog::MenuCache>,
 }
 
 /// Cheap to clone; handlers take it with `State<AppState>`.
@@ -67,7 +67,8 @@ impl AppState {
         db.migrate().await?;
         let keys = crate::codes::keys::load_or_create(&config.signing_keys_file)?;
         let bus = crate::events::Bus::new();
-        let payments = crate::payments::Engine::start(db.clone(), bus.clone());
+        let menus = Arc::new(crate::catalog::MenuCache::default());
+        let payments = crate::payments::Engine::start(db.clone(), bus.clone(), menus.clone());
         // The sandbox bank signs its notifications with a key derived from the platform's
         // signing key, so notifications survive restarts and no other party can forge them.
         let sandbox_secret = keys.derive_secret(b"o2o sandbox bank notifications");
@@ -82,7 +83,7 @@ impl AppState {
             payments,
             provider: Arc::new(crate::payments::provider::SandboxBank::new(sandbox_secret)),
             webhooks: crate::events::webhooks::Dispatcher::new()?,
-            menus: crate::catalog::MenuCache::default(),
+            menus,
         }));
         state.start_background();
         Ok(state)
@@ -90,7 +91,8 @@ impl AppState {
 }
 
 impl AppState {
-    /// Background work of a node: voiding lapsed holds, and dispatching webhooks. The tasks
+    /// Background work of a node: voiding lapsed holds, canceling unpaid orders whose stock
+    /// reservation lapsed, and dispatching webhooks. The tasks
     /// hold only a weak reference, so they end with the app.
     fn start_background(&self) {
         let weak = Arc::downgrade(&self.0);
@@ -132,6 +134,9 @@ impl AppState {
                 let app = AppState(inner);
                 if let Err(e) = crate::payments::service::sweep_holds(&app).await {
                     tracing::warn!(error = %e.message, "sweeping lapsed holds failed");
+                }
+                if let Err(e) = crate::orders::service::sweep_lapsed(&app).await {
+                    tracing::warn!(error = %e.message, "canceling lapsed orders failed");
                 }
             }
         });

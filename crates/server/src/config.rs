@@ -105,6 +105,9 @@ pub struct Config {
     /// How long a failed webhook delivery waits before each retry, in milliseconds; after the
     /// last retry fails the delivery is `failed`. The Standard Webhooks schedule by default.
     pub webhook_retry_delays_ms: Vec<u64>,
+    /// A fixed discount (minor units) put on every new order: the orders capability's discount
+    /// hook, exercised by the test suite until the marketing capability fills it. Not a setting.
+    pub order_test_discount: Option<i64>,
 }
 
 /// The Standard Webhooks retry schedule after the immediate first attempt: 5 s, 5 min, 30 min,
@@ -157,6 +160,7 @@ impl Config {
             signing_keys_file,
             cjk_font: settings.cjk_font,
             webhook_retry_delays_ms: WEBHOOK_RETRY_DELAYS_MS.to_vec(),
+            order_test_discount: None,
         })
     }
 

@@ -218,6 +218,12 @@ define_id!(
     "cat_"
 );
 
+define_id!(
+    /// An order (`ord_`): dine-in, pickup, delivery or scan-and-go.
+    OrderId,
+    "ord_"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

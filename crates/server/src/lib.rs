@@ -16,6 +16,7 @@ pub mod http;
 pub mod identity;
 pub mod ids;
 pub mod merchants;
+pub mod orders;
 pub mod payments;
 pub mod serve;
 pub mod stores;

@@ -387,3 +387,42 @@ pub async fn photo(db: &Db, product_id: &str, width_px: i64) -> DbResult<Option<
     )
     .await
 }
+
+/// A store's count of one product, as the orders sequencer reserves and releases it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StockRow {
+    pub store_id: String,
+    pub product_id: String,
+    pub merchant_id: String,
+    pub available: bool,
+    pub stock: Option<i64>,
+}
+
+/// The store settings of these `(store, product)` pairs (a JSON array of `{"s", "p"}`), locked
+/// for the batch on PostgreSQL. Pairs without settings are absent (on sale, stock not counted).
+pub async fn stock_for_update(tx: &mut Tx, pairs_json: String) -> DbResult<Vec<StockRow>> {
+    tx.fetch_all_for(
+        "SELECT sp.store_id, sp.product_id, sp.merchant_id, sp.available, sp.stock FROM catalog_store_products sp \
+         JOIN json_each($1) j ON sp.store_id = json_extract(j.value, '$.s') AND sp.product_id = json_extract(j.value, '$.p') \
+         ORDER BY sp.store_id, sp.product_id",
+        "SELECT sp.store_id, sp.product_id, sp.merchant_id, sp.available, sp.stock FROM catalog_store_products sp \
+         JOIN json_to_recordset($1::json) AS j(s text, p text) ON sp.store_id = j.s AND sp.product_id = j.p \
+         ORDER BY sp.store_id, sp.product_id FOR UPDATE OF sp",
+        vec![crate::db::Value::from(pairs_json)],
+    )
+    .await
+}
+
+/// Adds signed deltas to counted stock (a JSON array of `{"s", "p", "d"}`).
+pub async fn add_stock(tx: &mut Tx, deltas_json: String) -> DbResult<u64> {
+    tx.execute_for(
+        "UPDATE catalog_store_products SET stock = stock + json_extract(j.value, '$.d') \
+         FROM json_each($1) AS j WHERE catalog_store_products.store_id = json_extract(j.value, '$.s') \
+         AND catalog_store_products.product_id = json_extract(j.value, '$.p') AND catalog_store_products.stock IS NOT NULL",
+        "UPDATE catalog_store_products AS sp SET stock = sp.stock + j.d \
+         FROM json_to_recordset($1::json) AS j(s text, p text, d bigint) \
+         WHERE sp.store_id = j.s AND sp.product_id = j.p AND sp.stock IS NOT NULL",
+        vec![crate::db::Value::from(deltas_json)],
+    )
+    .await
+}

@@ -381,6 +381,42 @@ async fn scan(
     auth: MerchantAuth,
     body: Json<ScanRequest>,
 ) -> Result<axum::Json<Scanned>> {
+    // A pickup code or exit pass hands its order over: the order is checked first, then the
+    // code is used and the order completed.
+    let payload = body.value.payload.trim().to_owned();
+    if let Ok(claims) = app.keys.verify(&payload, crate::db::now_us() / 1_000_000)
+        && matches!(
+            claims.kind,
+            o2o_codes::token::TokenKind::Pickup | o2o_codes::token::TokenKind::ExitPass
+        )
+        && claims.subject.starts_with("ord_")
+        && let Ok(order) = crate::orders::service::get(&app, &auth.principal, &claims.subject).await
+    {
+        let store_id = body
+            .value
+            .store_id
+            .clone()
+            .unwrap_or_else(|| order.store_id.clone());
+        let done = crate::orders::service::handover(
+            &app,
+            &auth.principal,
+            &auth.scope,
+            &store_id,
+            crate::orders::model::Handover { code: payload },
+        )
+        .await
+        .map_err(|e| e.param("payload"))?;
+        return Ok(axum::Json(Scanned {
+            kind: claims.kind.as_str().to_owned(),
+            consumer_id: order.user_id.clone(),
+            source: None,
+            subject: Some(claims.subject),
+            store_id: Some(store_id),
+            expires_at: crate::db::rfc3339(claims.expires_at.saturating_mul(1_000_000)),
+            used: true,
+            order: serde_json::to_value(done.order).ok(),
+        }));
+    }
     Ok(axum::Json(
         service::scan(
             &app.db,

@@ -153,4 +153,8 @@ pub struct Scanned {
     pub expires_at: String,
     /// The code is now used; scanning it again answers `code_used`.
     pub used: bool,
+    /// A pickup code or exit pass: the order it stands for, now completed (handed over).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub order: Option<serde_json::Value>,
 }

@@ -591,6 +591,7 @@ pub async fn scan(
             store_id: row.store_id,
             expires_at: rfc3339(claims.expires_at.saturating_mul(1_000_000)),
             used: true,
+            order: None,
         });
     }
     let code = PayCode::parse(payload).map_err(|_| invalid_code())?;
@@ -626,5 +627,6 @@ pub async fn scan(
         store_id: input.store_id,
         expires_at: rfc3339(row.expires_at),
         used: true,
+        order: None,
     })
 }

@@ -33,11 +33,18 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// The event types an endpoint can subscribe to (or `*` for all of them).
-pub const EVENT_TYPES: [&str; 4] = [
+pub const EVENT_TYPES: [&str; 11] = [
     "payment.succeeded",
     "payment.requires_capture",
     "payment.canceled",
     "payment.refunded",
+    "order.placed",
+    "order.paid",
+    "order.ready",
+    "order.completed",
+    "order.canceled",
+    "order.refunded",
+    "order.updated",
 ];
 
 /// The longest endpoint URL accepted, in characters.
@@ -713,7 +720,7 @@ mod tests {
         assert!(all.matches("payment.canceled"));
         assert_eq!(EventFilter::parse(vec![]).unwrap_err().code, "events_empty");
         let e =
-            EventFilter::parse(vec!["payment.succeeded".into(), "order.paid".into()]).unwrap_err();
+            EventFilter::parse(vec!["payment.succeeded".into(), "order.eaten".into()]).unwrap_err();
         assert_eq!(e.code, "event_type_unknown");
         assert_eq!(e.param.as_deref(), Some("events[1]"));
     }

@@ -114,6 +114,8 @@ pub enum Op {
         currency: Currency,
         provider: &'static str,
     },
+    /// A change of an order (see [`crate::orders::engine`]).
+    Order(Box<crate::orders::engine::OrderOp>),
 }
 
 /// One queued command with the channel its answer goes back on.
@@ -131,13 +133,14 @@ pub struct Engine {
 
 impl Engine {
     /// Starts the sequencer task for `db`.
-    pub fn start(db: Db, bus: Bus) -> Engine {
+    pub fn start(db: Db, bus: Bus, menus: std::sync::Arc<crate::catalog::MenuCache>) -> Engine {
         Engine {
             seq: Sequencer::spawn(
                 BatchApplier {
                     cache: (db.backend() == crate::db::Backend::Sqlite).then(HashMap::new),
                     db,
                     bus,
+                    menus,
                 },
                 QUEUE,
                 MAX_BATCH,
@@ -189,6 +192,8 @@ impl Engine {
 struct BatchApplier {
     db: Db,
     bus: Bus,
+    /// Told after a commit that raised a catalog version (stock moved).
+    menus: std::sync::Arc<crate::catalog::MenuCache>,
     /// SQLite only (one node, and this task is the only writer of accounts): the accounts as
     /// of the last commit, so a batch need not read them again. Dropped whenever a batch fails.
     cache: Option<AccountCache>,
@@ -209,7 +214,10 @@ impl Applier for BatchApplier {
         let (ops, replies): (Vec<(Op, Option<IdemKey>)>, Vec<_>) =
             batch.into_iter().map(|c| ((c.op, c.idem), c.reply)).unzip();
         match run_batch(&self.db, &ops, &mut self.cache).await {
-            Ok((answers, events)) => {
+            Ok((answers, events, versions)) => {
+                for (m, v) in versions {
+                    self.menus.changed(&m, v);
+                }
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(answer);
                 }
@@ -229,7 +237,10 @@ impl Applier for BatchApplier {
                         outcome = run_batch(&self.db, &one, &mut self.cache).await;
                     }
                     let answer = match outcome {
-                        Ok((mut answers, events)) => {
+                        Ok((mut answers, events, versions)) => {
+                            for (m, v) in versions {
+                                self.menus.changed(&m, v);
+                            }
                             for e in events {
                                 self.bus.publish(e);
                             }
@@ -250,11 +261,13 @@ impl Applier for BatchApplier {
 
 /// A failure of the batch as a whole (storage), as opposed to one command's refusal.
 #[derive(Debug, thiserror::Error)]
-enum BatchError {
+pub(crate) enum BatchError {
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
 }
 
 impl BatchError {
@@ -382,26 +395,31 @@ struct Writes {
 }
 
 /// The batch's in-memory state.
-struct State {
-    now: i64,
+pub(crate) struct State {
+    pub(crate) now: i64,
     book: Book,
-    payments: HashMap<String, PaymentRow>,
+    pub(crate) payments: HashMap<String, PaymentRow>,
     pay_codes: HashMap<String, PayCodeRow>,
     stored_idem: HashMap<(String, String), IdemRow>,
     /// Keys answered earlier in this batch: a concurrent retry gets the same answer.
     batch_idem: HashMap<(String, String), (String, Reply)>,
     writes: Writes,
     published: Vec<Published>,
+    /// The orders and stock the batch touches.
+    pub(crate) orders: crate::orders::engine::Batch,
 }
+
+/// A batch's answers, its events, and the catalog versions it raised.
+type Batched = (Vec<Result<Reply>>, Vec<Published>, Vec<(String, i64)>);
 
 async fn run_batch(
     db: &Db,
     ops: &[(Op, Option<IdemKey>)],
     cache: &mut Option<AccountCache>,
-) -> std::result::Result<(Vec<Result<Reply>>, Vec<Published>), BatchError> {
+) -> std::result::Result<Batched, BatchError> {
     let outcome = run_batch_inner(db, ops, cache.as_ref()).await;
     match (&outcome, cache.as_mut()) {
-        (Ok((_, _, changed)), Some(c)) => {
+        (Ok((_, _, changed, _)), Some(c)) => {
             if c.len() + changed.len() > CACHE_MAX {
                 c.clear();
             }
@@ -412,14 +430,22 @@ async fn run_batch(
         (Err(_), Some(c)) => c.clear(),
         _ => {}
     }
-    outcome.map(|(answers, published, _)| (answers, published))
+    outcome.map(|(answers, published, _, versions)| (answers, published, versions))
 }
 
 async fn run_batch_inner(
     db: &Db,
     ops: &[(Op, Option<IdemKey>)],
     cache: Option<&AccountCache>,
-) -> std::result::Result<(Vec<Result<Reply>>, Vec<Published>, Vec<Account>), BatchError> {
+) -> std::result::Result<
+    (
+        Vec<Result<Reply>>,
+        Vec<Published>,
+        Vec<Account>,
+        Vec<(String, i64)>,
+    ),
+    BatchError,
+> {
     let now = now_us();
     let t0 = std::time::Instant::now();
     let mut tx = db.begin().await?;
@@ -432,6 +458,7 @@ async fn run_batch_inner(
         batch_idem: HashMap::new(),
         writes: Writes::default(),
         published: Vec::new(),
+        orders: Default::default(),
     };
     load(&mut tx, ops, &mut state, cache).await?;
     let t1 = std::time::Instant::now();
@@ -459,7 +486,7 @@ async fn run_batch_inner(
             changed.push(a.clone());
         }
     }
-    Ok((answers, state.published, changed))
+    Ok((answers, state.published, changed, state.orders.versions))
 }
 
 fn ids_json<'a>(ids: impl Iterator<Item = &'a str>) -> String {
@@ -497,14 +524,37 @@ async fn load(
                 .insert((r.scope.clone(), r.key.clone()), r);
         }
     }
+    // Orders (before payments: canceling or refunding an order refunds its payments).
+    let order_ops: Vec<&crate::orders::engine::OrderOp> = ops
+        .iter()
+        .filter_map(|(op, _)| match op {
+            Op::Order(o) => Some(&**o),
+            _ => None,
+        })
+        .collect();
+    let paid_orders: Vec<&str> = ops
+        .iter()
+        .filter_map(|(op, _)| match op {
+            Op::Pay(p) => p.order_id.as_deref(),
+            _ => None,
+        })
+        .collect();
+    let order_payments = if order_ops.is_empty() && paid_orders.is_empty() {
+        Vec::new()
+    } else {
+        crate::orders::engine::load_orders(tx, &order_ops, &paid_orders, state).await?
+    };
     // Payments touched by captures, cancels, expiries and refunds.
-    let payment_ids = ops.iter().filter_map(|(op, _)| match op {
-        Op::Capture { payment_id, .. }
-        | Op::Cancel { payment_id, .. }
-        | Op::Expire { payment_id }
-        | Op::Refund { payment_id, .. } => Some(payment_id.as_str()),
-        _ => None,
-    });
+    let payment_ids = ops
+        .iter()
+        .filter_map(|(op, _)| match op {
+            Op::Capture { payment_id, .. }
+            | Op::Cancel { payment_id, .. }
+            | Op::Expire { payment_id }
+            | Op::Refund { payment_id, .. } => Some(payment_id.as_str()),
+            _ => None,
+        })
+        .chain(order_payments.iter().map(String::as_str));
     let payment_ids = ids_json(payment_ids);
     if payment_ids != "[]" {
         let rows: Vec<PaymentRow> = tx
@@ -517,6 +567,20 @@ async fn load(
         for r in rows {
             state.payments.insert(r.id.clone(), r);
         }
+    }
+    // The orders of payments refunded directly, so the order records the refund.
+    let refunded_orders: Vec<&str> = ops
+        .iter()
+        .filter_map(|(op, _)| match op {
+            Op::Refund { payment_id, .. } => state.payments.get(payment_id)?.order_id.as_deref(),
+            _ => None,
+        })
+        .filter(|id| !state.orders.orders.contains_key(*id))
+        .collect();
+    if !refunded_orders.is_empty() {
+        let refunded_orders: Vec<String> = refunded_orders.into_iter().map(str::to_owned).collect();
+        let refs: Vec<&str> = refunded_orders.iter().map(String::as_str).collect();
+        crate::orders::engine::load_orders(tx, &[], &refs, state).await?;
     }
     // Pay codes presented.
     let hashes = ids_json(ops.iter().filter_map(|(op, _)| match op {
@@ -536,6 +600,10 @@ async fn load(
         for r in rows {
             state.pay_codes.insert(r.code_hash.clone(), r);
         }
+    }
+    // Stock the batch's orders reserve or release.
+    if !order_ops.is_empty() {
+        crate::orders::engine::load_stock(tx, &order_ops, state).await?;
     }
     // Ledger accounts: every account a command may touch, created when first needed.
     let mut specs: HashMap<String, AccountSpec> = HashMap::new();
@@ -651,6 +719,32 @@ fn accounts_of(op: &Op, state: &State) -> Vec<AccountSpec> {
             accounts::bank(provider, *currency),
             accounts::wallet(user_id, *currency),
         ],
+        Op::Order(o) => {
+            if let Some(p) = crate::orders::engine::payment_of(o) {
+                return accounts_of(&Op::Pay(Box::new(p.clone())), state);
+            }
+            let Some(order) = crate::orders::engine::refundable_order(o)
+                .and_then(|id| state.orders.orders.get(id))
+            else {
+                return vec![];
+            };
+            let mut out = Vec::new();
+            for pid in &order.payments {
+                out.extend(accounts_of(
+                    &Op::Refund {
+                        refund_id: String::new(),
+                        payment_id: pid.clone(),
+                        merchant_id: String::new(),
+                        amount: None,
+                        reason: None,
+                        business_day: String::new(),
+                        staff_id: None,
+                    },
+                    state,
+                ));
+            }
+            out
+        }
         Op::Pay(p) => {
             let c = p.currency;
             let mut out = vec![
@@ -786,6 +880,7 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
             *direction == super::provider::Direction::In,
         )?,
         Op::Pay(p) => pay(state, p)?,
+        Op::Order(o) => crate::orders::engine::apply(state, o)?,
         Op::Capture {
             payment_id,
             merchant_id,
@@ -895,7 +990,7 @@ fn transfer(
     }
 }
 
-fn event(
+pub(crate) fn event(
     state: &mut State,
     merchant_id: &str,
     store_id: Option<&str>,
@@ -974,7 +1069,17 @@ pub fn fee_of(amount: i64, currency: Currency, fee_bps: i64) -> Result<i64> {
         .map_err(|_| Error::invalid("amount_too_large", "The amount is too large.").param("amount"))
 }
 
-fn pay(state: &mut State, p: &NewPayment) -> Result<Reply> {
+pub(crate) fn pay(state: &mut State, p: &NewPayment) -> Result<Reply> {
+    let amount = crate::orders::engine::before_pay(state, p)?;
+    if amount != p.amount {
+        let mut p = p.clone();
+        p.amount = amount;
+        return pay_checked(state, &p);
+    }
+    pay_checked(state, p)
+}
+
+fn pay_checked(state: &mut State, p: &NewPayment) -> Result<Reply> {
     let c = p.currency;
     let (user_id, source) = match &p.pay_code_hash {
         Some(hash) => {
@@ -1115,6 +1220,9 @@ fn pay(state: &mut State, p: &NewPayment) -> Result<Reply> {
     );
     state.writes.new_payments.push(row.id.clone());
     state.payments.insert(row.id.clone(), row);
+    if let Some(order_id) = &p.order_id {
+        crate::orders::engine::after_pay(state, order_id, &p.id, p.amount);
+    }
     Reply::created(&public)
 }
 
@@ -1266,7 +1374,7 @@ fn release(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn refund(
+pub(crate) fn refund(
     state: &mut State,
     refund_id: &str,
     payment_id: &str,
@@ -1391,6 +1499,9 @@ fn refund(
         data,
     );
     state.writes.changed_payments.insert(row.id.clone());
+    if let Some(order_id) = &row.order_id {
+        crate::orders::engine::after_refund(state, order_id, amount);
+    }
     state.payments.insert(row.id.clone(), row);
     Reply::created(&refund)
 }
@@ -1618,6 +1729,8 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
             constraint: "pay_codes.used_at".into(),
         }));
     }
+    crate::orders::engine::flush(tx, state).await?;
+    let w = &mut state.writes;
     deferred.add(tx, &w.events, SQL_EVENTS).await?;
     deferred.add(tx, &w.idem, SQL_IDEM).await?;
     deferred.finish(tx).await?;

@@ -218,7 +218,7 @@ pub async fn wallet(db: &Db, user_id: &str, currency: Currency, page: &Page) -> 
     })
 }
 
-fn qr_segment(qr: &str) -> &str {
+pub fn qr_segment(qr: &str) -> &str {
     let qr = qr.trim();
     let tail = match qr.rfind("/q/") {
         Some(i) => &qr[i + 3..],
@@ -511,7 +511,7 @@ pub async fn list_payments(db: &Db, principal: &Principal, page: &Page) -> Resul
     })
 }
 
-fn staff_merchant(principal: &Principal, at_least: Role) -> Result<String> {
+pub fn staff_merchant(principal: &Principal, at_least: Role) -> Result<String> {
     match (principal.kind, &principal.merchant_id, principal.role) {
         (PrincipalKind::Staff | PrincipalKind::ApiKey, Some(m), Some(role)) if role >= at_least => {
             Ok(m.clone())

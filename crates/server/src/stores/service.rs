@@ -356,3 +356,13 @@ pub async fn own_store_timezone(
 ) -> Result<Option<String>> {
     Ok(store::own_store_timezone(db, merchant_id, store_id).await?)
 }
+
+/// A table's label, if the table belongs to the merchant's store.
+pub async fn table_label(
+    db: &Db,
+    merchant_id: &str,
+    store_id: &str,
+    table_id: &str,
+) -> Result<Option<String>> {
+    Ok(store::table_label(db, merchant_id, store_id, table_id).await?)
+}

@@ -276,3 +276,21 @@ pub async fn own_store_timezone(
         .await?;
     Ok(row.map(|r| r.0))
 }
+
+/// A table's label, if the table is the merchant's and in that store.
+pub async fn table_label(
+    db: &Db,
+    merchant_id: &str,
+    store_id: &str,
+    table_id: &str,
+) -> DbResult<Option<String>> {
+    let row: Option<(String,)> = db
+        .fetch_optional(
+            query("SELECT label FROM store_tables WHERE id = $1 AND store_id = $2 AND merchant_id = $3")
+                .bind(table_id)
+                .bind(store_id)
+                .bind(merchant_id),
+        )
+        .await?;
+    Ok(row.map(|r| r.0))
+}

@@ -428,7 +428,7 @@ async fn bad_endpoints_are_refused_with_a_code_and_create_nothing() {
             "events",
         ),
         (
-            json!({"url": "https://example.com/hook", "events": ["payment.succeeded", "order.paid"]}),
+            json!({"url": "https://example.com/hook", "events": ["payment.succeeded", "order.eaten"]}),
             "event_type_unknown",
             "events[1]",
         ),

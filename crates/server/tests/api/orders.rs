@@ -1,0 +1,892 @@
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A café with a latte (options), a cake with a stock count, and a table with its code.
+struct Cafe {
+    shop: Shop,
+    latte: String,
+    cake: String,
+    table: String,
+    table_qr: String,
+}
+
+async fn cafe(app: &TestApp, name: &str) -> Cafe {
+    let shop = app.shop(name).await;
+    let latte = app
+        .post(
+            "/v1/products",
+            json!({
+                "name_zh": "拿铁", "name_en": "Latte", "description": "", "price": 2800, "currency": "CNY",
+                "barcode": "6901234567892",
+                "option_groups": [{"key": "size", "name_zh": "杯型", "choice": "single", "required": true,
+                    "options": [{"key": "medium", "name_zh": "中杯", "price_delta": 0},
+                                {"key": "large", "name_zh": "大杯", "price_delta": 300}]}]
+            }),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(latte.status, StatusCode::CREATED, "{}", latte.body);
+    let cake = app
+        .post(
+            "/v1/products",
+            json!({"name_zh": "芝士蛋糕", "description": "", "price": 3200, "currency": "CNY",
+                   "barcode": "4006381333931"}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(cake.status, StatusCode::CREATED, "{}", cake.body);
+    let cake = cake.body["id"].as_str().unwrap().to_owned();
+    set_stock(app, &shop, &cake, Some(5)).await;
+    let table = app
+        .post(
+            &format!("/v1/stores/{}/tables", shop.store),
+            json!({"label": "A1"}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(table.status, StatusCode::CREATED, "{}", table.body);
+    let table = table.body["id"].as_str().unwrap().to_owned();
+    let code = app
+        .post(
+            "/v1/qr-codes",
+            json!({"kind": "table", "store_id": shop.store, "table_id": table}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(code.status, StatusCode::CREATED, "{}", code.body);
+    Cafe {
+        latte: latte.body["id"].as_str().unwrap().to_owned(),
+        cake,
+        table,
+        table_qr: code.body["url"].as_str().unwrap().to_owned(),
+        shop,
+    }
+}
+
+async fn set_stock(app: &TestApp, shop: &Shop, product: &str, stock: Option<i64>) {
+    let r = app
+        .send(
+            app.client
+                .put(app.url(&format!("/v1/stores/{}/products/{product}", shop.store)))
+                .bearer_auth(&shop.owner)
+                .json(&json!({"stock": stock})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+async fn stock_of(app: &TestApp, shop: &Shop, product: &str) -> Value {
+    let r = app
+        .get(&format!("/v1/stores/{}/menu", shop.store), None)
+        .await;
+    r.body["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["products"].as_array().unwrap())
+        .find(|p| p["id"] == product)
+        .map(|p| p["stock"].clone())
+        .unwrap()
+}
+
+async fn step(app: &TestApp, token: &str, order: &str, what: &str) -> Res {
+    app.post(
+        &format!("/v1/orders/{order}/{what}"),
+        json!({}),
+        Some(token),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn two_phones_share_one_table_order_that_is_placed_split_paid_and_completed() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Table Cafe").await;
+    let ann = app.funded_consumer("+8613800000101", 10_000).await;
+    let bo = app.funded_consumer("+8613800000102", 10_000).await;
+
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "dine_in", "qr": c.table_qr,
+                   "items": [{"product_id": c.latte, "options": {"size": ["large"]}}]}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let order = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.body["status"], "open");
+    assert_eq!(r.body["items"][0]["unit_price"], 3100);
+    assert_eq!(r.body["table_id"], c.table.as_str());
+
+    // The second phone at the table adds to the same order.
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "dine_in", "qr": c.table_qr,
+                   "items": [{"product_id": c.cake, "quantity": 2}], "place": true}),
+            Some(&bo),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["id"], order.as_str(), "one order per table");
+    assert_eq!(r.body["status"], "placed");
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(r.body["subtotal"], 3100 + 6400);
+    assert_eq!(r.body["total"], 9500);
+    assert!(
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["sent"] == true)
+    );
+
+    // The kitchen sees it and moves it along.
+    let board = app
+        .get(
+            &format!("/v1/stores/{}/orders", c.shop.store),
+            Some(&c.shop.cashier),
+        )
+        .await;
+    assert_eq!(board.status, StatusCode::OK, "{}", board.body);
+    assert!(
+        board.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == order.as_str())
+    );
+    for s in ["accept", "start", "ready"] {
+        let r = step(&app, &c.shop.cashier, &order, s).await;
+        assert_eq!(r.status, StatusCode::OK, "{s}: {}", r.body);
+    }
+    // Completing before it is paid is refused.
+    let r = step(&app, &c.shop.cashier, &order, "complete").await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.code(), "order_unpaid");
+
+    // Split: Ann pays 5,000, Bo pays the rest.
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/pay"),
+            json!({"amount": 5000}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["order_id"], order.as_str());
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/pay"),
+            json!({"amount": 9000}),
+            Some(&bo),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.code(), "amount_exceeds_due");
+    let r = app
+        .post(&format!("/v1/orders/{order}/pay"), json!({}), Some(&bo))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["amount"], 4500);
+    assert_eq!(app.balance(&ann).await, 5000);
+    assert_eq!(app.balance(&bo).await, 5500);
+    // Paying twice is refused and moves nothing.
+    let r = app
+        .post(&format!("/v1/orders/{order}/pay"), json!({}), Some(&ann))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "order_already_paid");
+    assert_eq!(app.balance(&ann).await, 5000);
+
+    let r = app.get(&format!("/v1/orders/{order}"), Some(&ann)).await;
+    assert_eq!(r.body["payment_status"], "paid");
+    assert_eq!(r.body["amount_due"], 0);
+    assert_eq!(r.body["payments"].as_array().unwrap().len(), 2);
+    // A paid order takes no more items; the table is free for the next guests.
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/items"),
+            json!({"items": [{"product_id": c.cake}]}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "order_not_open");
+
+    let r = step(&app, &c.shop.cashier, &order, "complete").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "completed");
+    // Illegal moves say which.
+    let r = step(&app, &c.shop.cashier, &order, "accept").await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.code(), "order_transition_invalid");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("completed")
+    );
+
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "dine_in", "qr": c.table_qr, "items": [{"product_id": c.cake}]}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "a new order for the next guests: {}",
+        r.body
+    );
+    assert_ne!(r.body["id"], order.as_str());
+    // Two cakes were sold and one more is in the new cart.
+    assert_eq!(stock_of(&app, &c.shop, &c.cake).await, 2);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn prices_come_from_the_menu_and_bad_items_change_nothing() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Price Cafe").await;
+    let ann = app.funded_consumer("+8613800000111", 10_000).await;
+    for (body, status, code) in [
+        (
+            json!({"channel": "pickup", "store_id": c.shop.store,
+                   "items": [{"product_id": c.latte, "options": {"size": ["medium"]}, "unit_price": 1}]}),
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+        ),
+        (
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.latte}]}),
+            StatusCode::BAD_REQUEST,
+            "option_required",
+        ),
+        (
+            json!({"channel": "pickup", "store_id": c.shop.store,
+                   "items": [{"product_id": c.cake, "quantity": 0}]}),
+            StatusCode::BAD_REQUEST,
+            "quantity_out_of_range",
+        ),
+        (
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": "prd_nope"}]}),
+            StatusCode::NOT_FOUND,
+            "product_not_found",
+        ),
+        (
+            json!({"channel": "takeaway", "store_id": c.shop.store, "items": [{"product_id": c.cake}]}),
+            StatusCode::BAD_REQUEST,
+            "channel_invalid",
+        ),
+        (
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": []}),
+            StatusCode::BAD_REQUEST,
+            "items_required",
+        ),
+        (
+            json!({"channel": "dine_in", "store_id": c.shop.store, "items": [{"product_id": c.cake}]}),
+            StatusCode::BAD_REQUEST,
+            "table_required",
+        ),
+        (
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake, "quantity": 6}],
+                   "payment": {"source": "wallet"}}),
+            StatusCode::CONFLICT,
+            "product_sold_out",
+        ),
+    ] {
+        let r = app.post("/v1/orders", body.clone(), Some(&ann)).await;
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        assert!(
+            r.code() == code || (code == "unknown_field" && r.status == StatusCode::BAD_REQUEST),
+            "{body}: {}",
+            r.body
+        );
+    }
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "pickup", "store_id": c.shop.store,
+                   "items": [{"product_id": c.latte, "options": {"size": ["large"]}, "quantity": 2}],
+                   "payment": {"source": "wallet"}}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["total"], 6200);
+    assert_eq!(app.balance(&ann).await, 10_000 - 6200);
+    assert_eq!(
+        stock_of(&app, &c.shop, &c.cake).await,
+        5,
+        "nothing reserved by refused orders"
+    );
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_pickup_order_is_paid_when_ordering_and_handed_over_against_its_code_once() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Pickup Cafe").await;
+    let ann = app.funded_consumer("+8613800000121", 10_000).await;
+    let r = app
+        .post_idem(
+            "/v1/orders",
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake}],
+                   "payment": {"source": "wallet"}, "note": "少糖"}),
+            Some(&ann),
+            "pickup-1",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let order = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.body["status"], "placed");
+    assert_eq!(r.body["payment_status"], "paid");
+    assert!(r.body["pickup_at"].is_string());
+    let number = r.body["pickup_number"].as_str().unwrap().to_owned();
+    assert_eq!(number.len(), 6);
+    // A retry with the same key places nothing more.
+    let again = app
+        .post_idem(
+            "/v1/orders",
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake}],
+                   "payment": {"source": "wallet"}, "note": "少糖"}),
+            Some(&ann),
+            "pickup-1",
+        )
+        .await;
+    assert_eq!(again.body["id"], order.as_str());
+    assert_eq!(app.balance(&ann).await, 10_000 - 3200);
+    assert_eq!(stock_of(&app, &c.shop, &c.cake).await, 4);
+
+    // Someone else cannot see it.
+    let eve = app.consumer_token("+8613800000129", None).await;
+    let r = app.get(&format!("/v1/orders/{order}"), Some(&eve)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    for s in ["accept", "start", "ready"] {
+        assert_eq!(
+            step(&app, &c.shop.cashier, &order, s).await.status,
+            StatusCode::OK
+        );
+    }
+    let code = app
+        .post(&format!("/v1/orders/{order}/code"), json!({}), Some(&ann))
+        .await;
+    assert_eq!(code.status, StatusCode::CREATED, "{}", code.body);
+    assert_eq!(code.body["kind"], "pickup");
+    let text = code.body["code"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/v1/stores/{}/handover", c.shop.store),
+            json!({"code": text}),
+            Some(&c.shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["order"]["status"], "completed");
+    let r = app
+        .post(
+            &format!("/v1/stores/{}/handover", c.shop.store),
+            json!({"code": text}),
+            Some(&c.shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "order_transition_invalid");
+
+    // A second order handed over by its typed pickup number.
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake}],
+                   "payment": {"source": "wallet"}}),
+            Some(&ann),
+        )
+        .await;
+    let second = r.body["id"].as_str().unwrap().to_owned();
+    let number = r.body["pickup_number"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/v1/stores/{}/handover", c.shop.store),
+            json!({"code": number}),
+            Some(&c.shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["order"]["id"], second.as_str());
+    let r = app
+        .post(
+            &format!("/v1/stores/{}/handover", c.shop.store),
+            json!({"code": "not a code"}),
+            Some(&c.shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.code(), "qr_invalid");
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_pickup_outside_opening_hours_or_at_a_closed_store_is_refused() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Hours Cafe").await;
+    // Open only on a weekday that is not today (in Shanghai), so the store is closed now.
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap())
+        .weekday();
+    let other = if today == jiff::civil::Weekday::Monday {
+        "Tu"
+    } else {
+        "Mo"
+    };
+    let r = app
+        .patch(
+            &format!("/v1/stores/{}", c.shop.store),
+            json!({"opening_hours": format!("{other} 10:00-11:00")}),
+            Some(&c.shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let ann = app.funded_consumer("+8613800000131", 10_000).await;
+    for body in [
+        json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake}]}),
+        json!({"channel": "delivery", "store_id": c.shop.store, "items": [{"product_id": c.cake}],
+               "delivery": {"address": "2 Test Road", "lat": 31.2310, "lng": 121.4740}}),
+        json!({"channel": "dine_in", "qr": c.table_qr, "items": [{"product_id": c.cake}]}),
+    ] {
+        let r = app.post("/v1/orders", body.clone(), Some(&ann)).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{body}: {}", r.body);
+        assert_eq!(r.code(), "store_closed");
+    }
+    // A pickup time within the opening hours is fine; one outside is not.
+    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+    let now = jiff::Timestamp::now().to_zoned(tz.clone());
+    let mut day = now.date();
+    loop {
+        day = day.tomorrow().unwrap();
+        let wd = day.weekday();
+        if (other == "Mo" && wd == jiff::civil::Weekday::Monday)
+            || (other == "Tu" && wd == jiff::civil::Weekday::Tuesday)
+        {
+            break;
+        }
+    }
+    let at = |h: i8| {
+        day.at(h, 30, 0, 0)
+            .to_zoned(tz.clone())
+            .unwrap()
+            .timestamp()
+            .to_string()
+    };
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake}],
+                   "pickup_at": at(12), "payment": {"source": "wallet"}}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "store_closed");
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake}],
+                   "pickup_at": at(10), "payment": {"source": "wallet"}}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["status"], "placed");
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn delivery_checks_the_radius_and_minimum_and_adds_the_fee_and_a_promise() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Delivery Cafe").await;
+    let ann = app.funded_consumer("+8613800000141", 20_000).await;
+    let r = app
+        .send(
+            app.client
+                .put(app.url(&format!("/v1/stores/{}/order-settings", c.shop.store)))
+                .bearer_auth(&c.shop.owner)
+                .json(&json!({"delivery_fee": 600, "min_order": 5000, "promise_minutes": 30, "prep_minutes": 10})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // ~11 km away: outside the 3 km radius.
+    let far = json!({"channel": "delivery", "store_id": c.shop.store, "items": [{"product_id": c.cake, "quantity": 2}],
+                     "delivery": {"address": "Far Road", "lat": 31.33, "lng": 121.4737}, "payment": {}});
+    let r = app.post("/v1/orders", far, Some(&ann)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.code(), "outside_delivery_area");
+    let small = json!({"channel": "delivery", "store_id": c.shop.store, "items": [{"product_id": c.cake}],
+                       "delivery": {"address": "Near Road 1", "lat": 31.2330, "lng": 121.4737}, "payment": {}});
+    let r = app.post("/v1/orders", small, Some(&ann)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.code(), "below_minimum_order");
+    let ok = json!({"channel": "delivery", "store_id": c.shop.store, "items": [{"product_id": c.cake, "quantity": 2}],
+                    "delivery": {"address": "Near Road 1", "lat": 31.2330, "lng": 121.4737, "contact_phone": "13800000141"},
+                    "payment": {"source": "wallet"}});
+    let r = app.post("/v1/orders", ok, Some(&ann)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["delivery_fee"], 600);
+    assert_eq!(r.body["total"], 6400 + 600);
+    assert_eq!(r.body["status"], "placed");
+    let d = r.body["delivery"]["distance_m"].as_u64().unwrap();
+    assert!((250..=320).contains(&d), "{d}");
+    let created: jiff::Timestamp = r.body["created_at"].as_str().unwrap().parse().unwrap();
+    let promised: jiff::Timestamp = r.body["promised_at"].as_str().unwrap().parse().unwrap();
+    let minutes = (promised.as_second() - created.as_second()) / 60;
+    assert!((29..=30).contains(&minutes), "{minutes}");
+    assert_eq!(app.balance(&ann).await, 20_000 - 7000);
+    let order = r.body["id"].as_str().unwrap().to_owned();
+    for s in ["accept", "start", "ready"] {
+        assert_eq!(
+            step(&app, &c.shop.cashier, &order, s).await.status,
+            StatusCode::OK
+        );
+    }
+    // Ready for delivery is as far as the store takes it.
+    let r = step(&app, &c.shop.cashier, &order, "complete").await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.code(), "order_transition_invalid");
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn scan_and_go_pays_on_the_phone_and_the_exit_pass_opens_the_door_once() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Scan Shop").await;
+    let ann = app.funded_consumer("+8613800000151", 10_000).await;
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "scan_and_go", "store_id": c.shop.store, "items": [{"barcode": "4006381333931"}]}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["status"], "open");
+    let order = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/items"),
+            json!({"items": [{"barcode": "6 901234 567892", "options": {"size": ["medium"]}}]}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["total"], 3200 + 2800);
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/items"),
+            json!({"items": [{"barcode": "1234567890123"}]}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    // No exit pass before paying.
+    let r = app
+        .post(&format!("/v1/orders/{order}/code"), json!({}), Some(&ann))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = app
+        .post(&format!("/v1/orders/{order}/pay"), json!({}), Some(&ann))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let pass = app
+        .post(&format!("/v1/orders/{order}/code"), json!({}), Some(&ann))
+        .await;
+    assert_eq!(pass.status, StatusCode::CREATED, "{}", pass.body);
+    assert_eq!(pass.body["kind"], "exit_pass");
+    let text = pass.body["code"].as_str().unwrap();
+    let r = app
+        .post(
+            "/v1/scan",
+            json!({"payload": text, "store_id": c.shop.store}),
+            Some(&c.shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["kind"], "exit_pass");
+    assert_eq!(r.body["order"]["status"], "completed");
+    let r = app
+        .post(
+            "/v1/scan",
+            json!({"payload": text, "store_id": c.shop.store}),
+            Some(&c.shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(app.balance(&ann).await, 10_000 - 6000);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn two_consumers_racing_for_the_last_item_exactly_one_gets_it_and_cancel_releases_it() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Race Cafe").await;
+    set_stock(&app, &c.shop, &c.cake, Some(1)).await;
+    let mut tokens = Vec::new();
+    for i in 0..8 {
+        tokens.push(
+            app.funded_consumer(&format!("+86138000002{i:02}"), 10_000)
+                .await,
+        );
+    }
+    let body = json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake}],
+                      "payment": {"source": "wallet"}});
+    let results = futures::future::join_all(
+        tokens
+            .iter()
+            .map(|t| app.post("/v1/orders", body.clone(), Some(t))),
+    )
+    .await;
+    let won: Vec<&Res> = results
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "{:?}",
+        results.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+    for r in results.iter().filter(|r| r.status != StatusCode::CREATED) {
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+        assert_eq!(r.code(), "product_sold_out");
+    }
+    assert_eq!(stock_of(&app, &c.shop, &c.cake).await, 0);
+    let menu = app
+        .get(&format!("/v1/stores/{}/menu", c.shop.store), None)
+        .await;
+    let sold_out = menu.body["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["products"].as_array().unwrap())
+        .find(|p| p["id"] == c.cake.as_str())
+        .unwrap()["sold_out"]
+        .clone();
+    assert_eq!(sold_out, true);
+    let total: i64 = {
+        let mut t = 0;
+        for tok in &tokens {
+            t += app.balance(tok).await;
+        }
+        t
+    };
+    assert_eq!(total, 8 * 10_000 - 3200, "only the winner paid");
+
+    // The winner cancels before the kitchen accepts: refunded, and the cake is back on sale.
+    let order = won[0].body["id"].as_str().unwrap().to_owned();
+    let owner_token = {
+        let mut found = None;
+        for t in &tokens {
+            if app
+                .get(&format!("/v1/orders/{order}"), Some(t))
+                .await
+                .status
+                == StatusCode::OK
+            {
+                found = Some(t.clone());
+            }
+        }
+        found.unwrap()
+    };
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/cancel"),
+            json!({"reason": "changed my mind"}),
+            Some(&owner_token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "canceled");
+    assert_eq!(r.body["amount_refunded"], 3200);
+    assert_eq!(app.balance(&owner_token).await, 10_000);
+    assert_eq!(stock_of(&app, &c.shop, &c.cake).await, 1);
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/cancel"),
+            json!({}),
+            Some(&owner_token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.code(), "order_transition_invalid");
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn an_unpaid_order_lapses_and_its_stock_goes_back_on_sale() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Lapse Cafe").await;
+    let ann = app.funded_consumer("+8613800000161", 10_000).await;
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake, "quantity": 2}]}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["status"], "pending_payment");
+    assert!(r.body["pay_before"].is_string());
+    let order = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(stock_of(&app, &c.shop, &c.cake).await, 3);
+    // Time passes beyond the reservation.
+    app.state
+        .db
+        .execute(
+            o2o_server::db::query("UPDATE orders SET reserve_until = $1 WHERE id = $2")
+                .bind(1_i64)
+                .bind(order.clone()),
+        )
+        .await
+        .unwrap();
+    let n = o2o_server::orders::service::sweep_lapsed(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let r = app.get(&format!("/v1/orders/{order}"), Some(&ann)).await;
+    assert_eq!(r.body["status"], "canceled");
+    assert_eq!(r.body["cancel_reason"], "payment_timeout");
+    assert_eq!(stock_of(&app, &c.shop, &c.cake).await, 5);
+    let r = app
+        .post(&format!("/v1/orders/{order}/pay"), json!({}), Some(&ann))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "order_not_payable");
+    assert_eq!(app.balance(&ann).await, 10_000);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn refunding_an_order_refunds_its_payments_and_never_more() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Refund Cafe").await;
+    let ann = app.funded_consumer("+8613800000171", 10_000).await;
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake, "quantity": 2}],
+                   "payment": {"source": "wallet"}}),
+            Some(&ann),
+        )
+        .await;
+    let order = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/refund"),
+            json!({"amount": 1000, "reason": "cold"}),
+            Some(&c.shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["amount_refunded"], 1000);
+    assert_eq!(app.balance(&ann).await, 10_000 - 6400 + 1000);
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/refund"),
+            json!({"amount": 6000}),
+            Some(&c.shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "refund_exceeds_payment");
+    // Cashiers cannot refund orders.
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/refund"),
+            json!({}),
+            Some(&c.shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/refund"),
+            json!({}),
+            Some(&c.shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["amount_refunded"], 6400);
+    assert_eq!(r.body["payment_status"], "refunded");
+    assert_eq!(app.balance(&ann).await, 10_000);
+    // Another merchant cannot see or touch it.
+    let other = app.shop("Other Cafe").await;
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/accept"),
+            json!({}),
+            Some(&other.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn the_discount_hook_lowers_the_total_and_the_payment() {
+    let app = spawn_app_with(|c| c.order_test_discount = Some(500)).await;
+    let c = cafe(&app, "Discount Cafe").await;
+    let ann = app.funded_consumer("+8613800000181", 10_000).await;
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake}],
+                   "payment": {"source": "wallet"}}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["discounts"][0]["amount"], 500);
+    assert_eq!(r.body["discount_total"], 500);
+    assert_eq!(r.body["total"], 2700);
+    assert_eq!(app.balance(&ann).await, 10_000 - 2700);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn staff_open_a_table_order_for_a_guest_and_take_cash() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Cash Cafe").await;
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "dine_in", "store_id": c.shop.store, "table_id": c.table,
+                   "items": [{"product_id": c.cake}], "place": true}),
+            Some(&c.shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let order = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/pay"),
+            json!({"source": "wallet"}),
+            Some(&c.shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/pay"),
+            json!({"source": "cash"}),
+            Some(&c.shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["source"], "cash");
+    let r = step(&app, &c.shop.cashier, &order, "complete").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    app.assert_ledger_verifies().await;
+}
