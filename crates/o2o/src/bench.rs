@@ -712,3 +712,280 @@ async fn scrape(
         })
         .collect())
 }
+
+/// `o2o bench orders`: guests at many tables each order two items (one with counted stock) and
+/// send them to the kitchen, then pay from the wallet, over HTTP with durable commits: a
+/// placed-and-paid table order is two requests. Afterwards the ledger is verified, every order a
+/// client saw paid is stored paid, and the counted stock went down by exactly what was ordered.
+pub async fn orders(
+    url: Option<String>,
+    database_url: Option<String>,
+    duration: Duration,
+    concurrency: usize,
+) -> anyhow::Result<Value> {
+    let target = Target::start(url, database_url).await?;
+    let Some(state) = target.state.clone() else {
+        anyhow::bail!(
+            "bench orders verifies stock and the ledger in process: let it start the server (no --url)"
+        );
+    };
+    println!(
+        "o2o bench orders ({} backend): {concurrency} tables, {} s per phase",
+        target.backend,
+        duration.as_secs()
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency * 2)
+        .build()?;
+    let base = target.base.clone();
+    let (owner, store, _table) = seed_merchant(&client, &base).await?;
+    let me: Value = client
+        .get(format!("{base}/v1/me"))
+        .bearer_auth(&owner)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let merchant_id = me["merchant_id"].as_str().unwrap_or_default().to_owned();
+    let mut tx = state.db.begin().await?;
+    o2o_server::merchants::service::set_verified(&mut tx, &merchant_id, true)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    tx.commit().await?;
+    let size = json!({"key": "size", "name_zh": "杯型", "choice": "single", "required": true,
+        "options": [{"key": "medium", "name_zh": "中杯"}, {"key": "large", "name_zh": "大杯", "price_delta": 300}]});
+    let latte = post(
+        &client,
+        format!("{base}/v1/products"),
+        json!({"name_zh": "拿铁", "description": "", "price": 2800, "currency": "CNY", "option_groups": [size]}),
+        Some(&owner),
+    )
+    .await?;
+    let cake = post(
+        &client,
+        format!("{base}/v1/products"),
+        json!({"name_zh": "芝士蛋糕", "description": "", "price": 3200, "currency": "CNY"}),
+        Some(&owner),
+    )
+    .await?;
+    let (latte, cake) = (
+        latte["id"].as_str().unwrap_or_default().to_owned(),
+        cake["id"].as_str().unwrap_or_default().to_owned(),
+    );
+    const STOCK: i64 = 100_000_000;
+    let r = client
+        .put(format!("{base}/v1/stores/{store}/products/{cake}"))
+        .bearer_auth(&owner)
+        .json(&json!({"stock": STOCK}))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().is_success(), "stock: {}", r.status());
+    // One table (with its code) and one funded guest per client.
+    let mut seats = Vec::with_capacity(concurrency);
+    let mut setup = tokio::task::JoinSet::new();
+    for i in 0..concurrency {
+        let (client, base, owner, store) =
+            (client.clone(), base.clone(), owner.clone(), store.clone());
+        setup.spawn(async move {
+            let table = post(
+                &client,
+                format!("{base}/v1/stores/{store}/tables"),
+                json!({"label": format!("T{i}")}),
+                Some(&owner),
+            )
+            .await?;
+            let code = post(
+                &client,
+                format!("{base}/v1/qr-codes"),
+                json!({"kind": "table", "store_id": store, "table_id": table["id"]}),
+                Some(&owner),
+            )
+            .await?;
+            let s = post(
+                &client,
+                format!("{base}/v1/sessions/guest"),
+                json!({}),
+                None,
+            )
+            .await?;
+            let token = s["token"].as_str().unwrap_or_default().to_owned();
+            post(
+                &client,
+                format!("{base}/v1/wallet/top-ups"),
+                json!({"amount": 5_000_000, "currency": "CNY"}),
+                Some(&token),
+            )
+            .await?;
+            anyhow::Ok((code["url"].as_str().unwrap_or_default().to_owned(), token))
+        });
+    }
+    while let Some(r) = setup.join_next().await {
+        seats.push(r??);
+    }
+    println!("  {concurrency} tables with a guest holding ¥50,000 each; measuring");
+    let b = base.clone();
+    load(&client, concurrency, Duration::from_secs(1), move |c, _| {
+        c.get(format!("{b}/healthz"))
+    })
+    .await;
+    let b = base.clone();
+    let health = load(&client, concurrency, duration, move |c, _| {
+        c.get(format!("{b}/healthz"))
+    })
+    .await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (qr, token) in seats {
+        let (client, base, stop, latte, cake) = (
+            client.clone(),
+            base.clone(),
+            stop.clone(),
+            latte.clone(),
+            cake.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut hist =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+            let (mut ops, mut errors) = (0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let placed = client
+                    .post(format!("{base}/v1/orders"))
+                    .bearer_auth(&token)
+                    .json(
+                        &json!({"channel": "dine_in", "qr": qr, "place": true, "items": [
+                        {"product_id": latte, "options": {"size": ["large"]}},
+                        {"product_id": cake}]}),
+                    )
+                    .send()
+                    .await;
+                let id = match placed {
+                    Ok(r) if r.status().is_success() => r
+                        .json::<Value>()
+                        .await
+                        .ok()
+                        .and_then(|v| v["id"].as_str().map(str::to_owned)),
+                    _ => None,
+                };
+                let Some(id) = id else {
+                    errors += 1;
+                    continue;
+                };
+                match client
+                    .post(format!("{base}/v1/orders/{id}/pay"))
+                    .bearer_auth(&token)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        ops += 1;
+                        let _ = hist.record(t.elapsed().as_micros().max(1) as u64);
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (hist, ops, errors)
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+    let (mut ops, mut errors) = (0u64, 0u64);
+    for t in tasks {
+        if let Ok((h, o, e)) = t.await {
+            let _ = hist.add(h);
+            ops += o;
+            errors += e;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let per_s = ops as f64 / seconds;
+    let (p50, p99) = (
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Verification.
+    let (paid,): (i64,) = state
+        .db
+        .fetch_one(
+            o2o_server::db::query(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM orders WHERE merchant_id = $1 AND amount_paid = total AND total > 0",
+            )
+            .bind(merchant_id.clone()),
+        )
+        .await?;
+    let (holding,): (i64,) = state
+        .db
+        .fetch_one(
+            o2o_server::db::query(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM orders WHERE merchant_id = $1 AND status <> 'canceled'",
+            )
+            .bind(merchant_id.clone()),
+        )
+        .await?;
+    let (stock,): (Option<i64>,) = state
+        .db
+        .fetch_one(
+            o2o_server::db::query(
+                "SELECT stock FROM catalog_store_products WHERE store_id = $1 AND product_id = $2",
+            )
+            .bind(store.clone())
+            .bind(cake.clone()),
+        )
+        .await?;
+    let stock_ok = stock == Some(STOCK - holding);
+    let verification = o2o_server::payments::service::verify(&state.db)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let ratio = per_s / health.per_s();
+    println!(
+        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
+        "GET /healthz",
+        health.per_s(),
+        health.p50_ms,
+        health.p99_ms,
+        health.errors
+    );
+    println!(
+        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
+        "table order placed + paid", per_s, p50, p99, errors
+    );
+    println!("  {:<34} {:>12.2}", "orders ÷ /healthz", ratio);
+    println!(
+        "  {:<34} {:>12}",
+        "orders stored paid / seen paid",
+        format!("{paid} / {ops}")
+    );
+    println!(
+        "  {:<34} {:>12}",
+        "stock taken / orders holding it",
+        format!("{} / {holding}", STOCK - stock.unwrap_or(0))
+    );
+    println!("  {:<34} {:>12}", "ledger verifies", verification.balanced);
+    let backend = target.backend.clone();
+    target.shutdown().await;
+    state.db.close().await;
+    Ok(json!({
+        "scenario": "orders",
+        "backend": backend,
+        "ops_per_s": per_s.round(),
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "healthz_per_s": health.per_s().round(),
+        "ratio": (ratio * 1000.0).round() / 1000.0,
+        "verified": verification.balanced && paid == ops as i64 && stock_ok,
+        "orders_seen_paid": ops,
+        "orders_stored_paid": paid,
+        "stock_verified": stock_ok,
+        "errors": errors,
+        "requests_per_order": 2,
+        "concurrency": concurrency,
+        "duration_s": duration.as_secs(),
+    }))
+}

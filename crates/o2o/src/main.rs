@@ -44,7 +44,7 @@ enum Command {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// The scenario: codes, menu, checkout.
+    /// The scenario: codes, menu, checkout, orders.
     scenario: String,
     /// Target a running server instead of starting one.
     #[arg(long)]
@@ -213,12 +213,15 @@ async fn main() -> anyhow::Result<()> {
             let result = match args.scenario.as_str() {
                 "codes" => bench::codes(args.url, args.database_url, duration, concurrency).await?,
                 "menu" => bench::menu(args.url, args.database_url, duration, concurrency).await?,
+                "orders" => {
+                    bench::orders(args.url, args.database_url, duration, concurrency).await?
+                }
                 "checkout" => {
                     bench::checkout(args.url, args.database_url, duration, concurrency).await?
                 }
                 other => {
                     anyhow::bail!(
-                        "unknown bench scenario {other:?} (scenarios: codes, menu, checkout)"
+                        "unknown bench scenario {other:?} (scenarios: codes, menu, checkout, orders)"
                     )
                 }
             };

@@ -109,8 +109,13 @@ pub struct Batch {
     changed: Vec<String>,
     changed_set: HashSet<String>,
     stock_deltas: HashMap<(String, String), i64>,
-    /// Merchants whose menus changed (counted stock moved).
+    /// Merchants whose counted stock moved.
     menus_changed: HashSet<String>,
+    /// Merchants with an item that sold out or came back.
+    sold_out_flips: HashSet<String>,
+    /// Merchants whose catalog version this node raised less than a second ago (their menus
+    /// show stock counts at most that stale; sold-out flips show at once).
+    pub(crate) recently_bumped: HashSet<String>,
     /// The catalog versions this batch raised, for the menu cache after the commit.
     pub(crate) versions: Vec<(String, i64)>,
 }
@@ -314,6 +319,9 @@ fn reserve(state: &mut State, store_id: &str, lines: &[NewLine]) -> Result<Vec<i
                 let n = row.stock.unwrap_or(0) - l.quantity;
                 row.stock = Some(n);
                 state.orders.menus_changed.insert(row.merchant_id.clone());
+                if n == 0 {
+                    state.orders.sold_out_flips.insert(row.merchant_id.clone());
+                }
                 true
             }
             _ => false,
@@ -347,6 +355,9 @@ fn release(state: &mut State, order_id: &str) {
             && let Some(s) = row.stock
         {
             state.orders.menus_changed.insert(row.merchant_id.clone());
+            if s == 0 {
+                state.orders.sold_out_flips.insert(row.merchant_id.clone());
+            }
             row.stock = Some(s + n);
             *state.orders.stock_deltas.entry(key).or_default() += n;
         }
@@ -1040,9 +1051,17 @@ pub(crate) async fn flush(
     if !deltas.is_empty() {
         crate::catalog::store::add_stock(tx, serde_json::to_string(&deltas)?).await?;
     }
-    // Counted stock shows on the menu: raise the merchant's catalog version (once a batch) so
-    // menus rebuild, here at once and on other nodes within their recheck window.
-    let mut merchants: Vec<String> = b.menus_changed.iter().cloned().collect();
+    // Counted stock shows on the menu: raise the merchant's catalog version so menus rebuild,
+    // here at once and on other nodes within their recheck window. A sold-out flip always does;
+    // a count that merely moved does at most once a second per merchant, so a busy store's
+    // menu is not rebuilt for every batch (the sequencer, not the menu, decides who gets the
+    // last item).
+    let mut merchants: Vec<String> = b
+        .menus_changed
+        .iter()
+        .filter(|m| b.sold_out_flips.contains(*m) || !b.recently_bumped.contains(*m))
+        .cloned()
+        .collect();
     merchants.sort();
     for m in merchants {
         let v = crate::catalog::store::bump_version(tx, &m).await?;

@@ -141,6 +141,7 @@ impl Engine {
                     db,
                     bus,
                     menus,
+                    bumped_at: HashMap::new(),
                 },
                 QUEUE,
                 MAX_BATCH,
@@ -194,6 +195,8 @@ struct BatchApplier {
     bus: Bus,
     /// Told after a commit that raised a catalog version (stock moved).
     menus: std::sync::Arc<crate::catalog::MenuCache>,
+    /// When this node last raised each merchant's catalog version.
+    bumped_at: HashMap<String, std::time::Instant>,
     /// SQLite only (one node, and this task is the only writer of accounts): the accounts as
     /// of the last commit, so a batch need not read them again. Dropped whenever a batch fails.
     cache: Option<AccountCache>,
@@ -205,6 +208,23 @@ type AccountCache = HashMap<String, Account>;
 /// Past this many accounts the cache starts over (memory stays bounded).
 const CACHE_MAX: usize = 1_000_000;
 
+impl BatchApplier {
+    fn recently_bumped(&mut self) -> HashSet<String> {
+        let now = std::time::Instant::now();
+        self.bumped_at
+            .retain(|_, t| now.duration_since(*t) < std::time::Duration::from_secs(1));
+        self.bumped_at.keys().cloned().collect()
+    }
+
+    /// Tells the menu cache about raised catalog versions.
+    fn bumped(&mut self, versions: Vec<(String, i64)>) {
+        for (m, v) in versions {
+            self.menus.changed(&m, v);
+            self.bumped_at.insert(m, std::time::Instant::now());
+        }
+    }
+}
+
 impl Applier for BatchApplier {
     type Command = Command;
 
@@ -213,11 +233,10 @@ impl Applier for BatchApplier {
         let size = batch.len();
         let (ops, replies): (Vec<(Op, Option<IdemKey>)>, Vec<_>) =
             batch.into_iter().map(|c| ((c.op, c.idem), c.reply)).unzip();
-        match run_batch(&self.db, &ops, &mut self.cache).await {
+        let recent = self.recently_bumped();
+        match run_batch(&self.db, &ops, &mut self.cache, &recent).await {
             Ok((answers, events, versions)) => {
-                for (m, v) in versions {
-                    self.menus.changed(&m, v);
-                }
+                self.bumped(versions);
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(answer);
                 }
@@ -232,15 +251,13 @@ impl Applier for BatchApplier {
                 tracing::warn!(error = %err, size, "batch failed; applying its commands one by one");
                 for (op, reply) in ops.into_iter().zip(replies) {
                     let one = [op];
-                    let mut outcome = run_batch(&self.db, &one, &mut self.cache).await;
+                    let mut outcome = run_batch(&self.db, &one, &mut self.cache, &recent).await;
                     if outcome.is_err() {
-                        outcome = run_batch(&self.db, &one, &mut self.cache).await;
+                        outcome = run_batch(&self.db, &one, &mut self.cache, &recent).await;
                     }
                     let answer = match outcome {
                         Ok((mut answers, events, versions)) => {
-                            for (m, v) in versions {
-                                self.menus.changed(&m, v);
-                            }
+                            self.bumped(versions);
                             for e in events {
                                 self.bus.publish(e);
                             }
@@ -416,8 +433,9 @@ async fn run_batch(
     db: &Db,
     ops: &[(Op, Option<IdemKey>)],
     cache: &mut Option<AccountCache>,
+    recently_bumped: &HashSet<String>,
 ) -> std::result::Result<Batched, BatchError> {
-    let outcome = run_batch_inner(db, ops, cache.as_ref()).await;
+    let outcome = run_batch_inner(db, ops, cache.as_ref(), recently_bumped).await;
     match (&outcome, cache.as_mut()) {
         (Ok((_, _, changed, _)), Some(c)) => {
             if c.len() + changed.len() > CACHE_MAX {
@@ -437,6 +455,7 @@ async fn run_batch_inner(
     db: &Db,
     ops: &[(Op, Option<IdemKey>)],
     cache: Option<&AccountCache>,
+    recently_bumped: &HashSet<String>,
 ) -> std::result::Result<
     (
         Vec<Result<Reply>>,
@@ -460,6 +479,7 @@ async fn run_batch_inner(
         published: Vec::new(),
         orders: Default::default(),
     };
+    state.orders.recently_bumped = recently_bumped.clone();
     load(&mut tx, ops, &mut state, cache).await?;
     let t1 = std::time::Instant::now();
     let mut answers = Vec::with_capacity(ops.len());

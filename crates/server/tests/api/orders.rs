@@ -78,16 +78,13 @@ async fn set_stock(app: &TestApp, shop: &Shop, product: &str, stock: Option<i64>
 
 async fn stock_of(app: &TestApp, shop: &Shop, product: &str) -> Value {
     let r = app
-        .get(&format!("/v1/stores/{}/menu", shop.store), None)
+        .get(
+            &format!("/v1/stores/{}/products/{product}", shop.store),
+            Some(&shop.owner),
+        )
         .await;
-    r.body["sections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["products"].as_array().unwrap())
-        .find(|p| p["id"] == product)
-        .map(|p| p["stock"].clone())
-        .unwrap()
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["stock"].clone()
 }
 
 async fn step(app: &TestApp, token: &str, order: &str, what: &str) -> Res {
