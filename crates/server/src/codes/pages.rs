@@ -58,6 +58,9 @@ struct LandingPage<'a> {
     pay_key: String,
     /// The store's menu, on a table code's landing.
     menu: Option<crate::catalog::pages::MenuView>,
+    /// A table code's landing: the table's shared order and the menu as an order form.
+    ordering: Option<crate::orders::pages::TableOrdering>,
+    order_menu: Vec<crate::orders::pages::FormSection>,
 }
 
 #[derive(Template)]
@@ -132,19 +135,41 @@ pub async fn landing(
             Some(guest.principal.id)
         }
     };
-    if let Some(uid) = consumer_id {
-        crate::stores::service::record_visit(&app.db, &uid, &landing.store.id)
+    if let Some(uid) = &consumer_id {
+        crate::stores::service::record_visit(&app.db, uid, &landing.store.id)
             .await
             .or_page(ctx.t)?;
     }
-    // A table code opens the store's menu for that table.
-    let menu = if landing.kind == "table" {
-        Some(crate::catalog::pages::store_menu(&app, &landing.store.id, ctx.t).await?)
-    } else {
-        None
+    // A table code opens the store's menu for that table, as an order form when the merchant
+    // takes orders.
+    let (menu, mut ordering) = match (&landing.kind[..], &landing.table) {
+        ("table", Some(table)) if trading => {
+            let ordering = crate::orders::pages::table_ordering(
+                &app,
+                &ctx,
+                &code,
+                &landing.store.id,
+                &table.id,
+                consumer_id.as_deref(),
+                crate::orders::pages::TableQuery::of(&uri),
+            )
+            .await?;
+            (None, Some(ordering))
+        }
+        ("table", _) => (
+            Some(crate::catalog::pages::store_menu(&app, &landing.store.id, ctx.t).await?),
+            None,
+        ),
+        _ => (None, None),
     };
+    let order_menu = ordering
+        .as_mut()
+        .map(|o| std::mem::take(&mut o.menu))
+        .unwrap_or_default();
     ctx.render(&LandingPage {
         menu,
+        ordering,
+        order_menu,
         t: ctx.t,
         logged_in: ctx.logged_in(),
         path: &ctx.path,

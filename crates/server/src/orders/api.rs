@@ -265,7 +265,10 @@ async fn put_settings(
 const LIVE_STREAM_MAX: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 const LIVE_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
-fn live(app: &AppState, keep: impl Fn(&Published) -> bool + Send + Sync + 'static) -> Response {
+pub(crate) fn live(
+    app: &AppState,
+    keep: impl Fn(&Published) -> bool + Send + Sync + 'static,
+) -> Response {
     let events = app.bus.subscribe();
     let closed = app.bus.closed();
     let end: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =

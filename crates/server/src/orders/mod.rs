@@ -13,5 +13,7 @@
 pub mod api;
 pub mod engine;
 pub mod model;
+pub mod pages;
 pub mod service;
 pub mod store;
+pub mod texts;

@@ -508,11 +508,16 @@ struct CounterPage<'a> {
     amount: &'a str,
     /// The forms' one-time key (each refund form adds its payment id).
     key: String,
+    /// The pickup number (or order id) just handed over, or why the handover was refused.
+    handed_over: Option<String>,
+    handover_error: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct StoreQuery {
     store_id: Option<String>,
+    handed_over: Option<String>,
+    handover_error: Option<String>,
 }
 
 fn require_cashier(t: T, role: Role) -> Result<(), PageError> {
@@ -534,7 +539,19 @@ async fn counter_page(
         return Ok(ctx.redirect("/console/login"));
     };
     require_cashier(ctx.t, role)?;
-    render_counter(&app, &ctx, q.store_id.as_deref(), None, "", StatusCode::OK).await
+    let short = |v: Option<String>| v.map(|s| s.chars().take(200).collect::<String>());
+    // The outcome of a handover (orders' counter form) shows above the day's payments.
+    let notice = (short(q.handed_over), short(q.handover_error));
+    render_counter_full(
+        &app,
+        &ctx,
+        q.store_id.as_deref(),
+        None,
+        "",
+        StatusCode::OK,
+        notice,
+    )
+    .await
 }
 
 async fn render_counter(
@@ -544,6 +561,18 @@ async fn render_counter(
     error: Option<String>,
     amount: &str,
     status: StatusCode,
+) -> Result<Response, PageError> {
+    render_counter_full(app, ctx, store_id, error, amount, status, (None, None)).await
+}
+
+async fn render_counter_full(
+    app: &AppState,
+    ctx: &PageCtx,
+    store_id: Option<&str>,
+    error: Option<String>,
+    amount: &str,
+    status: StatusCode,
+    (handed_over, handover_error): (Option<String>, Option<String>),
 ) -> Result<Response, PageError> {
     let Some((p, merchant_id, _)) = staff(ctx) else {
         return Ok(ctx.redirect("/console/login"));
@@ -603,6 +632,8 @@ async fn render_counter(
         error,
         amount,
         key: new_form_key(),
+        handed_over,
+        handover_error,
     };
     Ok(with_status(status, no_store(ctx.render(&page)?)))
 }

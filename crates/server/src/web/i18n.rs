@@ -77,7 +77,8 @@ pub struct T {
 
 impl T {
     pub fn s(&self, key: &str) -> &'static str {
-        match TEXTS.iter().find(|(k, _, _)| *k == key) {
+        let mut all = TEXTS.iter().chain(crate::orders::texts::TEXTS);
+        match all.find(|(k, _, _)| *k == key) {
             Some((_, zh, en)) => match self.lang {
                 Lang::Zh => zh,
                 Lang::En => en,
@@ -470,7 +471,7 @@ mod tests {
     #[test]
     fn every_key_has_both_languages_and_is_unique() {
         let mut seen = std::collections::HashSet::new();
-        for (k, zh, en) in TEXTS {
+        for (k, zh, en) in TEXTS.iter().chain(crate::orders::texts::TEXTS) {
             assert!(seen.insert(*k), "duplicate key {k}");
             assert!(!zh.is_empty() && !en.is_empty(), "{k}");
         }

@@ -7,6 +7,7 @@ mod conventions;
 mod helpers;
 mod identity;
 mod merchants;
+mod order_pages;
 mod orders;
 mod pages;
 mod payment_pages;

@@ -1,0 +1,1509 @@
+//! Orders' pages. Consumers: the table's shared order on a table code's landing (everyone's
+//! items, live; send to the kitchen; pay all or a share from the wallet), ordering ahead for
+//! pickup in a time slot, scan-and-go in the store, one order's page (status live, pickup
+//! number and code, exit pass) and the list of one's orders. Staff: the kitchen board (live
+//! columns new → accepted → preparing → ready), a printable 80 mm kitchen ticket, and the
+//! counter's handover of a pickup code or number.
+//!
+//! Every form goes through the same service functions as the JSON API, with the page's CSRF
+//! token. Live parts of a page are one element that `assets/orders.js` fetches again when the
+//! order's (or the store's) server-sent events say something changed, so every text is still
+//! rendered here, in the page's language.
+
+use super::model::*;
+use super::service;
+use crate::app::AppState;
+use crate::catalog::model::Choice;
+use crate::catalog::pages::shown_price;
+use crate::db::{MerchantScope, now_us};
+use crate::error::{Error, Kind};
+use crate::identity::{Principal, PrincipalKind, Role};
+use crate::stores::model::Store;
+use crate::web::{Lang, OrPage, PageCtx, PageError, T};
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// Pickup slots are this many minutes apart.
+const SLOT_MINUTES: i64 = 15;
+/// Orders the consumer's list shows.
+const MY_ORDERS_SHOWN: i64 = 50;
+/// Hours of orders the kitchen board shows.
+const BOARD_HOURS: i64 = 12;
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------------------------
+
+fn local(t: T, zh: &Option<String>, en: &Option<String>) -> String {
+    let (first, second) = match t.lang {
+        Lang::Zh => (zh, en),
+        Lang::En => (en, zh),
+    };
+    first.clone().or_else(|| second.clone()).unwrap_or_default()
+}
+
+fn not_found(t: T) -> PageError {
+    PageError {
+        status: StatusCode::NOT_FOUND,
+        message: t.s("error.not_found").to_owned(),
+        t,
+    }
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Any consumer, guests included (a guest can add to a table's order).
+fn consumer(ctx: &PageCtx) -> Option<&Principal> {
+    ctx.principal
+        .as_ref()
+        .filter(|p| p.kind == PrincipalKind::Consumer)
+}
+
+/// A consumer logged in with a phone (money moves only for them).
+fn account(ctx: &PageCtx) -> Option<&Principal> {
+    consumer(ctx).filter(|p| !p.guest)
+}
+
+/// The staff member behind a console page, with the cashier role at least.
+fn staff(ctx: &PageCtx) -> Result<Option<(&Principal, MerchantScope)>, PageError> {
+    let Some(p) = ctx
+        .principal
+        .as_ref()
+        .filter(|p| p.kind == PrincipalKind::Staff)
+    else {
+        return Ok(None);
+    };
+    let (Some(m), Some(role)) = (&p.merchant_id, p.role) else {
+        return Ok(None);
+    };
+    if role < Role::Cashier {
+        return Err(PageError::from_error(
+            ctx.t,
+            Error::forbidden("insufficient_role", "This needs the cashier role."),
+        ));
+    }
+    Ok(Some((p, MerchantScope::authenticated(m.clone()))))
+}
+
+/// A form's one-time key: a double tap replays the first answer instead of acting twice.
+fn form_key(raw: &str) -> Option<String> {
+    let ok = (16..=100).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| format!("page:{raw}"))
+}
+
+fn form_hash(what: &str) -> String {
+    crate::identity::service::sha256_hex(what)
+}
+
+/// A refusal as the page says it: known ones in the page's language, others in the service's.
+fn refusal_text(t: T, e: &Error) -> String {
+    let key = match e.code.as_ref() {
+        "product_sold_out" => Some("error.sold_out"),
+        "store_closed" => Some("error.store_closed"),
+        "insufficient_funds" => Some("error.insufficient"),
+        "order_not_found" => Some("error.order_not_found"),
+        "amount_invalid" => Some("pay.error.amount"),
+        _ => None,
+    };
+    match key {
+        Some(k) => t.s(k).to_owned(),
+        None => e.message.clone(),
+    }
+}
+
+/// After a form: to `to`, with the refusal shown there; an internal failure is an error page.
+fn back(ctx: &PageCtx, to: &str, result: Result<(), Error>) -> Result<Response, PageError> {
+    match result {
+        Ok(()) => Ok(ctx.redirect(to)),
+        Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
+        Err(e) => {
+            let sep = if to.contains('?') { '&' } else { '?' };
+            let text = refusal_text(ctx.t, &e);
+            Ok(ctx.redirect(&format!("{to}{sep}error={}", urlencode(&text))))
+        }
+    }
+}
+
+fn shown_error(raw: Option<String>) -> Option<String> {
+    raw.filter(|e| !e.trim().is_empty())
+        .map(|e| e.chars().take(200).collect())
+}
+
+fn id_of(reply: &crate::http::Reply) -> Result<String, Error> {
+    serde_json::from_str::<serde_json::Value>(&reply.body)
+        .ok()
+        .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("an order reply without an id")))
+}
+
+fn local_clock(us: i64, timezone: &str) -> String {
+    let tz = jiff::tz::TimeZone::get(timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    match jiff::Timestamp::from_microsecond(us) {
+        Ok(ts) => ts.to_zoned(tz).strftime("%H:%M").to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+// ---------------------------------------------------------------------------------------------
+
+/// One line of an order as a page shows it.
+pub struct LineView {
+    pub name: String,
+    pub options: String,
+    pub quantity: i64,
+    pub total: String,
+    pub who: String,
+    pub mine: bool,
+    pub sent: bool,
+}
+
+/// An order as a page shows it.
+pub struct OrderView {
+    pub id: String,
+    pub short: String,
+    pub channel: &'static str,
+    pub channel_key: &'static str,
+    pub status: &'static str,
+    pub status_key: &'static str,
+    pub lines: Vec<LineView>,
+    pub total: String,
+    pub paid: String,
+    pub due: String,
+    pub has_paid: bool,
+    pub fully_paid: bool,
+    pub has_unsent: bool,
+    pub pickup_number: Option<String>,
+    pub pickup_at: Option<String>,
+    pub table_label: Option<String>,
+    pub note: Option<String>,
+    pub store_id: String,
+    pub updated: String,
+}
+
+fn option_names(t: T, item: Option<&crate::catalog::model::MenuItem>, line: &Line) -> String {
+    let mut parts = Vec::new();
+    for (group, keys) in &line.options {
+        for key in keys {
+            let name = item
+                .and_then(|i| i.option_groups.iter().find(|g| &g.key == group))
+                .and_then(|g| g.options.iter().find(|o| &o.key == key))
+                .map(|o| local(t, &o.name_zh, &o.name_en))
+                .unwrap_or_else(|| key.clone());
+            parts.push(name);
+        }
+    }
+    parts.join(" · ")
+}
+
+/// The order as a page shows it; `me` is the consumer looking (their lines say "you").
+async fn order_view(
+    app: &AppState,
+    t: T,
+    o: &OrderData,
+    me: Option<&str>,
+) -> Result<OrderView, Error> {
+    let menu = crate::catalog::service::menu(app, &o.store_id).await.ok();
+    let items: HashMap<&str, &crate::catalog::model::MenuItem> = menu
+        .as_ref()
+        .map(|m| {
+            m.menu
+                .sections
+                .iter()
+                .flat_map(|s| s.products.iter())
+                .map(|p| (p.id.as_str(), p))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut who: HashMap<String, String> = HashMap::new();
+    let mut lines = Vec::with_capacity(o.lines.len());
+    for l in &o.lines {
+        let mine = l.added_by.is_some() && l.added_by.as_deref() == me;
+        let label = match &l.added_by {
+            _ if mine => t.s("order.you").to_owned(),
+            Some(id) if id.starts_with("usr_") => match who.get(id) {
+                Some(w) => w.clone(),
+                None => {
+                    let w = match crate::identity::service::consumer_phone(&app.db, id).await? {
+                        Some(phone) => format!("{} ···{}", t.s("order.guest"), phone.last4()),
+                        None => {
+                            let tail: String = id.chars().rev().take(4).collect();
+                            let tail: String = tail.chars().rev().collect();
+                            format!("{} #{tail}", t.s("order.guest"))
+                        }
+                    };
+                    who.insert(id.clone(), w.clone());
+                    w
+                }
+            },
+            _ => String::new(),
+        };
+        lines.push(LineView {
+            name: local(t, &l.name_zh, &l.name_en),
+            options: option_names(t, items.get(l.product_id.as_str()).copied(), l),
+            quantity: l.quantity,
+            total: shown_price(l.line_total, &o.currency),
+            who: label,
+            mine,
+            sent: l.sent,
+        });
+    }
+    let store = crate::stores::service::find_store(&app.db, &o.store_id).await?;
+    let tz = store
+        .as_ref()
+        .map(|s| s.timezone.clone())
+        .unwrap_or_else(|| "Asia/Shanghai".to_owned());
+    let table_label = match &o.table_id {
+        Some(tid) => {
+            crate::stores::service::table_label(&app.db, &o.merchant_id, &o.store_id, tid).await?
+        }
+        None => None,
+    };
+    Ok(OrderView {
+        id: o.id.clone(),
+        short: o
+            .id
+            .chars()
+            .rev()
+            .take(6)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect(),
+        channel: o.channel.as_str(),
+        channel_key: match o.channel {
+            Channel::DineIn => "channel.dine_in",
+            Channel::Pickup => "channel.pickup",
+            Channel::Delivery => "channel.delivery",
+            Channel::ScanAndGo => "channel.scan_and_go",
+        },
+        status: o.status.as_str(),
+        status_key: match o.status {
+            Status::Open => "ostatus.open",
+            Status::PendingPayment => "ostatus.pending_payment",
+            Status::Placed => "ostatus.placed",
+            Status::Accepted => "ostatus.accepted",
+            Status::Preparing => "ostatus.preparing",
+            Status::Ready => "ostatus.ready",
+            Status::Completed => "ostatus.completed",
+            Status::Canceled => "ostatus.canceled",
+        },
+        lines,
+        total: shown_price(o.total, &o.currency),
+        paid: shown_price(o.amount_paid, &o.currency),
+        due: shown_price(o.due(), &o.currency),
+        has_paid: o.amount_paid > 0,
+        fully_paid: o.fully_paid(),
+        has_unsent: o.lines.iter().any(|l| !l.sent),
+        pickup_number: o.pickup_number.clone(),
+        pickup_at: o.pickup_at.map(|at| local_clock(at, &tz)),
+        table_label,
+        note: o.note.clone(),
+        store_id: o.store_id.clone(),
+        updated: o.updated_at.to_string(),
+    })
+}
+
+/// One option of a group in the order form.
+pub struct OptionView {
+    pub key: String,
+    pub name: String,
+}
+
+/// One option group in the order form: a select (single) or checkboxes (multi).
+pub struct GroupView {
+    pub key: String,
+    pub name: String,
+    pub multi: bool,
+    pub required: bool,
+    pub options: Vec<OptionView>,
+}
+
+/// A product in the order form.
+pub struct FormItem {
+    pub id: String,
+    pub name: String,
+    pub alt_name: Option<String>,
+    pub description: String,
+    pub price: String,
+    pub sold_out: bool,
+    pub photo: Option<String>,
+    pub groups: Vec<GroupView>,
+}
+
+pub struct FormSection {
+    pub name: String,
+    pub items: Vec<FormItem>,
+}
+
+/// The store's menu as an order form (`q.<product>` quantities, `o.<product>.<group>` options).
+async fn order_form(app: &AppState, store_id: &str, t: T) -> Result<Vec<FormSection>, Error> {
+    let cached = crate::catalog::service::menu(app, store_id).await?;
+    Ok(cached
+        .menu
+        .sections
+        .iter()
+        .map(|s| FormSection {
+            name: if s.id.is_some() {
+                local(t, &s.name_zh, &s.name_en)
+            } else {
+                t.s("menu.other").to_owned()
+            },
+            items: s
+                .products
+                .iter()
+                .map(|p| {
+                    let name = local(t, &p.name_zh, &p.name_en);
+                    let alt = match t.lang {
+                        Lang::Zh => &p.name_en,
+                        Lang::En => &p.name_zh,
+                    };
+                    FormItem {
+                        id: p.id.clone(),
+                        alt_name: alt.clone().filter(|a| *a != name),
+                        name,
+                        description: p.description.clone(),
+                        price: shown_price(p.price, &p.currency),
+                        sold_out: p.sold_out,
+                        photo: p.photo.as_ref().map(|u| u.small.clone()),
+                        groups: p
+                            .option_groups
+                            .iter()
+                            .map(|g| GroupView {
+                                key: g.key.clone(),
+                                name: local(t, &g.name_zh, &g.name_en),
+                                multi: g.choice == Choice::Multi,
+                                required: g.required,
+                                options: g
+                                    .options
+                                    .iter()
+                                    .map(|o| {
+                                        let n = local(t, &o.name_zh, &o.name_en);
+                                        OptionView {
+                                            key: o.key.clone(),
+                                            name: if o.price_delta > 0 {
+                                                format!(
+                                                    "{n} +{}",
+                                                    shown_price(o.price_delta, &p.currency)
+                                                )
+                                            } else {
+                                                n
+                                            },
+                                        }
+                                    })
+                                    .collect(),
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// The items an order form asks for: every product with a quantity above zero, with its options.
+fn items_of(fields: &[(String, String)]) -> Result<Vec<ItemInput>, Error> {
+    let mut quantities: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut options: BTreeMap<&str, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for (k, v) in fields {
+        if let Some(product) = k.strip_prefix("q.") {
+            let v = v.trim();
+            if v.is_empty() {
+                continue;
+            }
+            let n: i64 = v.parse().map_err(|_| {
+                Error::invalid("quantity_out_of_range", "Enter a whole number of items.")
+                    .param("quantity")
+            })?;
+            if n > 0 {
+                quantities.insert(product, n);
+            }
+        } else if let Some(rest) = k.strip_prefix("o.")
+            && let Some((product, group)) = rest.split_once('.')
+            && !v.is_empty()
+        {
+            options
+                .entry(product)
+                .or_default()
+                .entry(group.to_owned())
+                .or_default()
+                .push(v.clone());
+        }
+    }
+    Ok(quantities
+        .into_iter()
+        .map(|(product, quantity)| ItemInput {
+            product_id: Some(product.to_owned()),
+            barcode: None,
+            quantity: Some(quantity),
+            options: options.remove(product).unwrap_or_default(),
+        })
+        .collect())
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+/// What a form asked for, for its idempotency hash (the key and token left out).
+fn form_digest(fields: &[(String, String)]) -> String {
+    let mut kept: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| k != "csrf" && k != "key")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    kept.sort();
+    kept.join("&")
+}
+
+fn order_input(channel: Channel) -> CreateOrder {
+    CreateOrder {
+        channel: channel.as_str().to_owned(),
+        store_id: None,
+        table_id: None,
+        qr: None,
+        items: Vec::new(),
+        pickup_at: None,
+        delivery: None,
+        note: None,
+        place: false,
+        payment: None,
+    }
+}
+
+fn wallet() -> PayInput {
+    PayInput {
+        source: Some("wallet".to_owned()),
+        amount: None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table's shared order (on the table code's landing)
+// ---------------------------------------------------------------------------------------------
+
+/// What the table code's landing shows for ordering.
+pub struct TableOrdering {
+    pub code: String,
+    pub order: Option<OrderView>,
+    pub menu: Vec<FormSection>,
+    pub can_pay: bool,
+    pub key: String,
+    pub error: Option<String>,
+    /// The page URL the live part is fetched from, and its event stream.
+    pub src: String,
+    pub events: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct TableQuery {
+    pub order: Option<String>,
+    pub error: Option<String>,
+}
+
+impl TableQuery {
+    pub fn of(uri: &axum::http::Uri) -> TableQuery {
+        uri.query()
+            .and_then(|q| serde_urlencoded::from_str(q).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// The table's order (the open one, or the one named in `?order=` if it is this table's) and
+/// the menu as an order form. `me` is the consumer looking, if any.
+pub async fn table_ordering(
+    app: &AppState,
+    ctx: &PageCtx,
+    code: &str,
+    store_id: &str,
+    table_id: &str,
+    me: Option<&str>,
+    q: TableQuery,
+) -> Result<TableOrdering, PageError> {
+    let t = ctx.t;
+    let named = match q.order.as_deref().filter(|o| o.starts_with("ord_")) {
+        Some(id) => super::store::get(&app.db, id)
+            .await
+            .map_err(Error::from)
+            .or_page(t)?
+            .map(OrderData::from_row)
+            .transpose()
+            .or_page(t)?
+            .filter(|o| o.table_id.as_deref() == Some(table_id)),
+        None => None,
+    };
+    let order = match named {
+        Some(o) => Some(o),
+        None => service::at_table(app, table_id).await.or_page(t)?,
+    };
+    let view = match &order {
+        Some(o) => Some(order_view(app, t, o, me).await.or_page(t)?),
+        None => None,
+    };
+    let (src, events) = match &view {
+        Some(v) => (
+            format!("/q/{code}?order={}", v.id),
+            format!("/v1/orders/{}/events", v.id),
+        ),
+        None => (format!("/q/{code}"), format!("/q/{code}/events")),
+    };
+    Ok(TableOrdering {
+        code: code.to_owned(),
+        order: view,
+        menu: order_form(app, store_id, t).await.or_page(t)?,
+        can_pay: account(ctx).is_some(),
+        key: crate::payments::pages::new_form_key(),
+        error: shown_error(q.error),
+        src,
+        events,
+    })
+}
+
+/// A table code, resolved: (store id, table id).
+async fn table_of(app: &AppState, t: T, code: &str) -> Result<(String, String), PageError> {
+    match crate::codes::service::resolve(&app.db, code)
+        .await
+        .or_page(t)?
+    {
+        Ok(r) if r.row.kind == "table" => match r.row.table_id {
+            Some(table) => Ok((r.row.store_id, table)),
+            None => Err(not_found(t)),
+        },
+        _ => Err(not_found(t)),
+    }
+}
+
+/// `GET /q/{code}/events`: the table's orders as they change (a phone at a table where nobody
+/// has ordered yet learns of the order the others open).
+async fn table_events(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(code): Path<String>,
+) -> Result<Response, PageError> {
+    if consumer(&ctx).is_none() && ctx.principal.is_none() {
+        return Err(PageError::from_error(
+            ctx.t,
+            Error::unauthenticated("authentication_required", "Open the table's code first."),
+        ));
+    }
+    let (_, table) = table_of(&app, ctx.t, &code).await?;
+    Ok(super::api::live(&app, move |e| {
+        e.data.get("table_id").and_then(|v| v.as_str()) == Some(table.as_str())
+    }))
+}
+
+/// `POST /q/{code}/items`: adds the chosen items to the table's shared order.
+async fn table_add(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(code): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(field(&fields, "csrf"))?;
+    table_of(&app, ctx.t, &code).await?;
+    let landing = format!("/q/{code}");
+    let Some(p) = ctx.principal.as_ref() else {
+        return Ok(ctx.redirect(&landing));
+    };
+    let result = async {
+        let items = items_of(&fields)?;
+        if items.is_empty() {
+            return Err(Error::invalid(
+                "items_required",
+                ctx.t.s("order.nothing_chosen"),
+            ));
+        }
+        let mut input = order_input(Channel::DineIn);
+        input.qr = Some(code.clone());
+        input.items = items;
+        let hash = form_hash(&format!("page-table:{code}:{}", form_digest(&fields)));
+        service::create(&app, p, input, form_key(field(&fields, "key")), &hash)
+            .await
+            .map(|_| ())
+    }
+    .await;
+    back(&ctx, &landing, result)
+}
+
+/// `POST /q/{code}/place`: sends the table's unsent items to the kitchen.
+async fn table_place(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(code): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(field(&fields, "csrf"))?;
+    table_of(&app, ctx.t, &code).await?;
+    let order = field(&fields, "order").to_owned();
+    let to = format!("/q/{code}?order={}", urlencode(&order));
+    let Some(p) = ctx.principal.as_ref() else {
+        return Ok(ctx.redirect(&to));
+    };
+    let result = service::place(&app, p, &order, None, &format!("place:{order}"))
+        .await
+        .map(|_| ());
+    back(&ctx, &to, result)
+}
+
+/// `POST /q/{code}/order-pay`: pays the table's order (all that is due, or a share) from the
+/// wallet; a paid-up order goes to its receipt page.
+async fn table_pay(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(code): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(field(&fields, "csrf"))?;
+    table_of(&app, ctx.t, &code).await?;
+    let order = field(&fields, "order").to_owned();
+    let to = format!("/q/{code}?order={}", urlencode(&order));
+    let Some(p) = account(&ctx) else {
+        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&to))));
+    };
+    let amount = match field(&fields, "amount").trim() {
+        "" => None,
+        typed => match crate::payments::pages::parse_yuan(typed) {
+            Ok(a) => Some(a),
+            Err(e) => return back(&ctx, &to, Err(e)),
+        },
+    };
+    let input = PayInput {
+        source: Some("wallet".to_owned()),
+        amount,
+    };
+    let hash = form_hash(&format!("page-order-pay:{order}:{amount:?}"));
+    if let Err(e) = service::pay(
+        &app,
+        p,
+        &order,
+        input,
+        form_key(field(&fields, "key")),
+        &hash,
+    )
+    .await
+    {
+        return back(&ctx, &to, Err(e));
+    }
+    let paid = service::get(&app, p, &order).await.or_page(ctx.t)?;
+    if paid.fully_paid() {
+        return Ok(ctx.redirect(&format!("/me/orders/{}", paid.id)));
+    }
+    Ok(ctx.redirect(&to))
+}
+
+// ---------------------------------------------------------------------------------------------
+// One order, and the consumer's orders
+// ---------------------------------------------------------------------------------------------
+
+/// A code the consumer shows, rendered.
+struct ShownCode {
+    kind: &'static str,
+    qr_svg: String,
+    text: String,
+}
+
+#[derive(Template)]
+#[template(path = "orders/order.html")]
+struct OrderPage<'a> {
+    t: T,
+    logged_in: bool,
+    path: &'a str,
+    order: OrderView,
+    store_name: String,
+    code: Option<ShownCode>,
+}
+
+/// `GET /me/orders/{id}`: the order, its status live; a paid pickup order shows its number and
+/// pickup code, a paid scan-and-go order its exit pass.
+async fn order_page(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let Some(p) = consumer(&ctx) else {
+        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&ctx.path))));
+    };
+    let t = ctx.t;
+    let order = match service::get(&app, p, &id).await {
+        Ok(o) => o,
+        Err(e) if e.kind == Kind::NotFound => return Err(not_found(t)),
+        Err(e) => return Err(PageError::from_error(t, e)),
+    };
+    let owner = order.user_id.as_deref() == Some(p.id.as_str());
+    let wants_code = owner
+        && order.fully_paid()
+        && match order.channel {
+            Channel::Pickup => order.status.in_kitchen(),
+            Channel::ScanAndGo => order.status == Status::Ready,
+            _ => false,
+        };
+    let code = if wants_code {
+        let issued = service::code(&app, p, &order.id).await.or_page(t)?;
+        Some(ShownCode {
+            kind: if issued.kind == "exit_pass" {
+                "order.exit_pass"
+            } else {
+                "order.pickup_code"
+            },
+            qr_svg: o2o_codes::svg(&issued.code)
+                .map_err(|e| PageError::internal(t, anyhow::anyhow!("{e}")))?,
+            text: issued.code,
+        })
+    } else {
+        None
+    };
+    let store_name = crate::stores::service::find_store(&app.db, &order.store_id)
+        .await
+        .or_page(t)?
+        .map(|s| s.name)
+        .unwrap_or_default();
+    let view = order_view(&app, t, &order, Some(&p.id)).await.or_page(t)?;
+    Ok(no_store(ctx.render(&OrderPage {
+        t,
+        logged_in: ctx.logged_in(),
+        path: &ctx.path,
+        order: view,
+        store_name,
+        code,
+    })?))
+}
+
+struct ListedOrder {
+    id: String,
+    channel_key: &'static str,
+    status_key: &'static str,
+    total: String,
+    items: String,
+    pickup_number: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "orders/mine.html")]
+struct MinePage<'a> {
+    t: T,
+    logged_in: bool,
+    path: &'a str,
+    orders: Vec<ListedOrder>,
+}
+
+/// `GET /me/orders`: the consumer's orders, newest first.
+async fn my_orders(State(app): State<AppState>, ctx: PageCtx) -> Result<Response, PageError> {
+    let Some(p) = consumer(&ctx) else {
+        return Ok(ctx.redirect("/login?next=/me/orders"));
+    };
+    let t = ctx.t;
+    let list = service::mine(&app, &p.id, &crate::http::Page::first(MY_ORDERS_SHOWN))
+        .await
+        .or_page(t)?;
+    let orders = list
+        .data
+        .into_iter()
+        .map(|o| ListedOrder {
+            channel_key: match o.channel {
+                Channel::DineIn => "channel.dine_in",
+                Channel::Pickup => "channel.pickup",
+                Channel::Delivery => "channel.delivery",
+                Channel::ScanAndGo => "channel.scan_and_go",
+            },
+            status_key: match o.status {
+                Status::Open => "ostatus.open",
+                Status::PendingPayment => "ostatus.pending_payment",
+                Status::Placed => "ostatus.placed",
+                Status::Accepted => "ostatus.accepted",
+                Status::Preparing => "ostatus.preparing",
+                Status::Ready => "ostatus.ready",
+                Status::Completed => "ostatus.completed",
+                Status::Canceled => "ostatus.canceled",
+            },
+            total: shown_price(o.total, &o.currency),
+            items: o
+                .items
+                .iter()
+                .map(|i| format!("{} ×{}", local(t, &i.name_zh, &i.name_en), i.quantity))
+                .collect::<Vec<_>>()
+                .join("、"),
+            pickup_number: o.pickup_number,
+            id: o.id,
+        })
+        .collect();
+    Ok(no_store(ctx.render(&MinePage {
+        t,
+        logged_in: ctx.logged_in(),
+        path: &ctx.path,
+        orders,
+    })?))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pickup: order ahead for a time slot, paid from the wallet
+// ---------------------------------------------------------------------------------------------
+
+/// The pickup slots left today in the store's time zone: every [`SLOT_MINUTES`] from the
+/// kitchen's preparation time from now until the day ends, where the store is open.
+/// (value as RFC 3339, label as local HH:MM)
+pub fn pickup_slots(
+    opening_hours: &str,
+    timezone: &str,
+    prep_minutes: i64,
+    now: i64,
+) -> Vec<(String, String)> {
+    let Ok(tz) = jiff::tz::TimeZone::get(timezone) else {
+        return Vec::new();
+    };
+    let earliest = now + prep_minutes * 60_000_000;
+    let Ok(first) = jiff::Timestamp::from_microsecond(earliest) else {
+        return Vec::new();
+    };
+    let Ok(day_start) = first.to_zoned(tz.clone()).start_of_day() else {
+        return Vec::new();
+    };
+    let day_start = day_start.timestamp().as_microsecond();
+    let slot_us = SLOT_MINUTES * 60_000_000;
+    let day_us = 24 * 3_600_000_000;
+    let mut at = day_start + (earliest - day_start + slot_us - 1) / slot_us * slot_us;
+    let mut slots = Vec::new();
+    while at < day_start + day_us {
+        if crate::stores::hours::is_open_at(opening_hours, timezone, at)
+            && let Ok(ts) = jiff::Timestamp::from_microsecond(at)
+        {
+            slots.push((ts.to_string(), local_clock(at, timezone)));
+        }
+        at += slot_us;
+    }
+    slots
+}
+
+#[derive(Template)]
+#[template(path = "orders/pickup.html")]
+struct PickupPage<'a> {
+    t: T,
+    logged_in: bool,
+    path: &'a str,
+    csrf: &'a str,
+    store: Store,
+    order_menu: Vec<FormSection>,
+    slots: Vec<(String, String)>,
+    key: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorQuery {
+    error: Option<String>,
+}
+
+async fn find_store(app: &AppState, t: T, id: &str) -> Result<Store, PageError> {
+    crate::stores::service::find_store(&app.db, id)
+        .await
+        .or_page(t)?
+        .ok_or_else(|| PageError {
+            status: StatusCode::NOT_FOUND,
+            message: t.s("store.not_found").to_owned(),
+            t,
+        })
+}
+
+/// `GET /stores/{id}/pickup`: the menu as an order form, a pickup time, and pay.
+async fn pickup_page(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Query(q): Query<ErrorQuery>,
+) -> Result<Response, PageError> {
+    let t = ctx.t;
+    let store = find_store(&app, t, &id).await?;
+    if account(&ctx).is_none() {
+        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&ctx.path))));
+    }
+    let settings = super::store::settings(&app.db, &store.id)
+        .await
+        .map_err(Error::from)
+        .or_page(t)?;
+    let slots = pickup_slots(
+        &store.opening_hours,
+        &store.timezone,
+        settings.prep_minutes,
+        now_us(),
+    );
+    let order_menu = order_form(&app, &store.id, t).await.or_page(t)?;
+    Ok(no_store(ctx.render(&PickupPage {
+        t,
+        logged_in: true,
+        path: &ctx.path,
+        csrf: &ctx.csrf,
+        store,
+        order_menu,
+        slots,
+        key: crate::payments::pages::new_form_key(),
+        error: shown_error(q.error),
+    })?))
+}
+
+/// `POST /stores/{id}/pickup`: orders the chosen items for the slot, paid from the wallet.
+async fn pickup_order(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(field(&fields, "csrf"))?;
+    let store = find_store(&app, ctx.t, &id).await?;
+    let here = format!("/stores/{}/pickup", store.id);
+    let Some(p) = account(&ctx) else {
+        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&here))));
+    };
+    let result = async {
+        let items = items_of(&fields)?;
+        if items.is_empty() {
+            return Err(Error::invalid(
+                "items_required",
+                ctx.t.s("order.nothing_chosen"),
+            ));
+        }
+        let mut input = order_input(Channel::Pickup);
+        input.store_id = Some(store.id.clone());
+        input.items = items;
+        input.pickup_at =
+            Some(field(&fields, "pickup_at").trim().to_owned()).filter(|s| !s.is_empty());
+        input.payment = Some(wallet());
+        let hash = form_hash(&format!(
+            "page-pickup:{}:{}",
+            store.id,
+            form_digest(&fields)
+        ));
+        let reply = service::create(&app, p, input, form_key(field(&fields, "key")), &hash).await?;
+        id_of(&reply)
+    }
+    .await;
+    match result {
+        Ok(order) => Ok(ctx.redirect(&format!("/me/orders/{order}"))),
+        Err(e) => back(&ctx, &here, Err(e)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scan and go
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "orders/scan.html")]
+struct ScanPage<'a> {
+    t: T,
+    logged_in: bool,
+    path: &'a str,
+    csrf: &'a str,
+    store: Store,
+    basket: Option<OrderView>,
+    key: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ScanQuery {
+    order: Option<String>,
+    error: Option<String>,
+}
+
+/// The consumer's open scan-and-go basket at this store, by id.
+async fn basket(
+    app: &AppState,
+    p: &Principal,
+    store_id: &str,
+    order_id: &str,
+) -> Result<Option<OrderData>, Error> {
+    match service::get(app, p, order_id).await {
+        Ok(o)
+            if o.channel == Channel::ScanAndGo
+                && o.store_id == store_id
+                && o.user_id.as_deref() == Some(p.id.as_str()) =>
+        {
+            Ok(Some(o))
+        }
+        Ok(_) => Ok(None),
+        Err(e) if e.kind == Kind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `GET /stores/{id}/scan-and-go?order=`: type (or scan) barcodes, see the basket, pay.
+async fn scan_page(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Query(q): Query<ScanQuery>,
+) -> Result<Response, PageError> {
+    let t = ctx.t;
+    let store = find_store(&app, t, &id).await?;
+    let Some(p) = account(&ctx) else {
+        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&ctx.path))));
+    };
+    let order = match q.order.as_deref().filter(|o| !o.is_empty()) {
+        Some(oid) => match basket(&app, p, &store.id, oid).await.or_page(t)? {
+            Some(o) => Some(o),
+            None => return Err(not_found(t)),
+        },
+        None => None,
+    };
+    if let Some(o) = &order
+        && o.status != Status::Open
+    {
+        return Ok(ctx.redirect(&format!("/me/orders/{}", o.id)));
+    }
+    let basket = match &order {
+        Some(o) => Some(order_view(&app, t, o, Some(&p.id)).await.or_page(t)?),
+        None => None,
+    };
+    Ok(no_store(ctx.render(&ScanPage {
+        t,
+        logged_in: true,
+        path: &ctx.path,
+        csrf: &ctx.csrf,
+        store,
+        basket,
+        key: crate::payments::pages::new_form_key(),
+        error: shown_error(q.error),
+    })?))
+}
+
+#[derive(Deserialize)]
+struct ScanForm {
+    csrf: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    order: String,
+    #[serde(default)]
+    barcode: String,
+}
+
+/// `POST /stores/{id}/scan-and-go/items`: adds the product with this barcode to the basket
+/// (the first one opens the basket).
+async fn scan_add(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Form(form): Form<ScanForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    let store = find_store(&app, ctx.t, &id).await?;
+    let mut here = format!("/stores/{}/scan-and-go", store.id);
+    if !form.order.is_empty() {
+        here.push_str(&format!("?order={}", urlencode(&form.order)));
+    }
+    let Some(p) = account(&ctx) else {
+        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&here))));
+    };
+    let barcode: String = form
+        .barcode
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let item = ItemInput {
+        product_id: None,
+        barcode: Some(barcode.clone()),
+        quantity: Some(1),
+        options: BTreeMap::new(),
+    };
+    let key = form_key(&form.key);
+    let result = if form.order.is_empty() {
+        let mut input = order_input(Channel::ScanAndGo);
+        input.store_id = Some(store.id.clone());
+        input.items = vec![item];
+        let hash = form_hash(&format!("page-scan:{}:{barcode}", store.id));
+        service::create(&app, p, input, key, &hash)
+            .await
+            .and_then(|r| id_of(&r))
+    } else {
+        let hash = form_hash(&format!("page-scan:{}:{barcode}", form.order));
+        let input = AddItems {
+            items: vec![item],
+            place: false,
+        };
+        service::add_items(&app, p, &form.order, input, key, &hash)
+            .await
+            .map(|_| form.order.clone())
+    };
+    match result {
+        Ok(order) => Ok(ctx.redirect(&format!(
+            "/stores/{}/scan-and-go?order={}",
+            store.id,
+            urlencode(&order)
+        ))),
+        Err(e) => back(&ctx, &here, Err(e)),
+    }
+}
+
+/// `POST /stores/{id}/scan-and-go/pay`: pays the basket from the wallet; the order page then
+/// shows the exit pass.
+async fn scan_pay(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Form(form): Form<ScanForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    let store = find_store(&app, ctx.t, &id).await?;
+    let here = format!(
+        "/stores/{}/scan-and-go?order={}",
+        store.id,
+        urlencode(&form.order)
+    );
+    let Some(p) = account(&ctx) else {
+        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&here))));
+    };
+    if basket(&app, p, &store.id, &form.order)
+        .await
+        .or_page(ctx.t)?
+        .is_none()
+    {
+        return Err(not_found(ctx.t));
+    }
+    let hash = form_hash(&format!("page-scan-pay:{}", form.order));
+    match service::pay(&app, p, &form.order, wallet(), form_key(&form.key), &hash).await {
+        Ok(_) => Ok(ctx.redirect(&format!("/me/orders/{}", urlencode(&form.order)))),
+        Err(e) => back(&ctx, &here, Err(e)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kitchen board, the ticket, the counter's handover
+// ---------------------------------------------------------------------------------------------
+
+struct BoardColumn {
+    status: &'static str,
+    title: &'static str,
+    /// The move each card in this column offers: (step, label key).
+    step: Option<(&'static str, &'static str)>,
+    orders: Vec<OrderView>,
+}
+
+#[derive(Template)]
+#[template(path = "orders/kitchen.html")]
+struct KitchenPage<'a> {
+    t: T,
+    path: &'a str,
+    csrf: &'a str,
+    stores: Vec<Store>,
+    store: Store,
+    columns: Vec<BoardColumn>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct BoardQuery {
+    store_id: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /console/kitchen?store_id=`: the store's orders in the kitchen, by status, live.
+async fn kitchen(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<BoardQuery>,
+) -> Result<Response, PageError> {
+    let t = ctx.t;
+    let Some((_, scope)) = staff(&ctx)? else {
+        return Ok(ctx.redirect("/console/login"));
+    };
+    let stores =
+        crate::stores::service::list_own_stores(&app.db, &scope, &crate::http::Page::first(100))
+            .await
+            .or_page(t)?
+            .data;
+    let store = match q.store_id.as_deref() {
+        Some(id) => stores
+            .iter()
+            .find(|s| s.id == id)
+            .cloned()
+            .ok_or_else(|| not_found(t))?,
+        None => stores.first().cloned().ok_or_else(|| PageError {
+            status: StatusCode::NOT_FOUND,
+            message: t.s("console.no_stores").to_owned(),
+            t,
+        })?,
+    };
+    let rows = super::store::of_store(
+        &app.db,
+        scope.merchant_id(),
+        &store.id,
+        now_us() - BOARD_HOURS * 3_600_000_000,
+        500,
+    )
+    .await
+    .map_err(Error::from)
+    .or_page(t)?;
+    let mut columns = vec![
+        BoardColumn {
+            status: "placed",
+            title: "kitchen.col.placed",
+            step: Some(("accept", "kitchen.accept")),
+            orders: Vec::new(),
+        },
+        BoardColumn {
+            status: "accepted",
+            title: "kitchen.col.accepted",
+            step: Some(("start", "kitchen.start")),
+            orders: Vec::new(),
+        },
+        BoardColumn {
+            status: "preparing",
+            title: "kitchen.col.preparing",
+            step: Some(("ready", "kitchen.ready")),
+            orders: Vec::new(),
+        },
+        BoardColumn {
+            status: "ready",
+            title: "kitchen.col.ready",
+            step: Some(("complete", "kitchen.complete")),
+            orders: Vec::new(),
+        },
+    ];
+    for row in rows {
+        let o = OrderData::from_row(row).or_page(t)?;
+        if !o.status.in_kitchen() || o.channel == Channel::ScanAndGo {
+            continue;
+        }
+        let Some(col) = columns.iter_mut().find(|c| c.status == o.status.as_str()) else {
+            continue;
+        };
+        col.orders
+            .push(order_view(&app, t, &o, None).await.or_page(t)?);
+    }
+    let path = format!("/console/kitchen?store_id={}", store.id);
+    Ok(no_store(ctx.render(&KitchenPage {
+        t,
+        path: &path,
+        csrf: &ctx.csrf,
+        stores,
+        store,
+        columns,
+        error: shown_error(q.error),
+    })?))
+}
+
+#[derive(Deserialize)]
+struct StepForm {
+    csrf: String,
+    step: String,
+    #[serde(default)]
+    store_id: String,
+}
+
+/// `POST /console/orders/{id}/step`: accept, start, ready or complete, from the board.
+async fn board_step(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Form(form): Form<StepForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    let Some((p, _)) = staff(&ctx)? else {
+        return Ok(ctx.redirect("/console/login"));
+    };
+    let to = format!("/console/kitchen?store_id={}", urlencode(&form.store_id));
+    let step = match form.step.as_str() {
+        "accept" => Step::Accept,
+        "start" => Step::Start,
+        "ready" => Step::Ready,
+        "complete" => Step::Complete,
+        _ => {
+            return back(
+                &ctx,
+                &to,
+                Err(Error::invalid("step_invalid", "No such step.").param("step")),
+            );
+        }
+    };
+    let hash = format!("page-step:{}:{id}", form.step);
+    let result = service::step(&app, p, &id, step, None, &hash)
+        .await
+        .map(|_| ());
+    back(&ctx, &to, result)
+}
+
+#[derive(Template)]
+#[template(path = "orders/ticket.html")]
+struct TicketPage {
+    t: T,
+    order: OrderView,
+    store_name: String,
+    printed_at: String,
+}
+
+/// `GET /console/orders/{id}/ticket`: an 80 mm kitchen ticket.
+async fn ticket(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let t = ctx.t;
+    let Some((p, _)) = staff(&ctx)? else {
+        return Ok(ctx.redirect("/console/login"));
+    };
+    let order = match service::get(&app, p, &id).await {
+        Ok(o) => o,
+        Err(e) if e.kind == Kind::NotFound => return Err(not_found(t)),
+        Err(e) => return Err(PageError::from_error(t, e)),
+    };
+    let store = crate::stores::service::find_store(&app.db, &order.store_id)
+        .await
+        .or_page(t)?;
+    let tz = store
+        .as_ref()
+        .map(|s| s.timezone.clone())
+        .unwrap_or_else(|| "Asia/Shanghai".to_owned());
+    let view = order_view(&app, t, &order, None).await.or_page(t)?;
+    Ok(no_store(ctx.render(&TicketPage {
+        t,
+        order: view,
+        store_name: store.map(|s| s.name).unwrap_or_default(),
+        printed_at: local_clock(now_us(), &tz),
+    })?))
+}
+
+#[derive(Deserialize)]
+struct HandoverForm {
+    csrf: String,
+    store_id: String,
+    code: String,
+}
+
+/// `POST /console/counter/handover`: a pickup code scanned or a pickup number typed at the
+/// counter; the order is handed over (completed) and the counter says which.
+async fn counter_handover(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Form(form): Form<HandoverForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    let Some((p, scope)) = staff(&ctx)? else {
+        return Ok(ctx.redirect("/console/login"));
+    };
+    let to = format!("/console/counter?store_id={}", urlencode(&form.store_id));
+    let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
+    match service::handover(&app, p, &scope, &form.store_id, Handover { code }).await {
+        Ok(done) => {
+            let shown = done.order.pickup_number.clone().unwrap_or(done.order.id);
+            Ok(ctx.redirect(&format!("{to}&handed_over={}", urlencode(&shown))))
+        }
+        Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
+        Err(e) => Ok(ctx.redirect(&format!(
+            "{to}&handover_error={}",
+            urlencode(&refusal_text(ctx.t, &e))
+        ))),
+    }
+}
+
+const ORDERS_JS: &str = include_str!("../../assets/orders.js");
+
+async fn orders_js() -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    (headers, ORDERS_JS).into_response()
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/q/{code}/events", get(table_events))
+        .route("/q/{code}/items", post(table_add))
+        .route("/q/{code}/place", post(table_place))
+        .route("/q/{code}/order-pay", post(table_pay))
+        .route("/me/orders", get(my_orders))
+        .route("/me/orders/{id}", get(order_page))
+        .route("/stores/{id}/pickup", get(pickup_page).post(pickup_order))
+        .route("/stores/{id}/scan-and-go", get(scan_page))
+        .route("/stores/{id}/scan-and-go/items", post(scan_add))
+        .route("/stores/{id}/scan-and-go/pay", post(scan_pay))
+        .route("/console/kitchen", get(kitchen))
+        .route("/console/orders/{id}/step", post(board_step))
+        .route("/console/orders/{id}/ticket", get(ticket))
+        .route("/console/counter/handover", post(counter_handover))
+        .route("/assets/orders.js", get(orders_js))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(rfc3339: &str) -> i64 {
+        rfc3339.parse::<jiff::Timestamp>().unwrap().as_microsecond()
+    }
+
+    #[test]
+    fn pickup_slots_run_every_quarter_hour_from_prep_time_to_closing_in_local_time() {
+        // 2026-11-23 (Monday) 13:02 in Shanghai; prep 10 minutes → first slot 13:15.
+        let slots = pickup_slots(
+            "Mo-Fr 07:30-22:00",
+            "Asia/Shanghai",
+            10,
+            at("2026-11-23T05:02:00Z"),
+        );
+        assert_eq!(slots.first().unwrap().1, "13:15");
+        assert_eq!(slots.first().unwrap().0, "2026-11-23T05:15:00Z");
+        assert_eq!(slots.last().unwrap().1, "21:45");
+        assert_eq!(slots.len(), 35);
+    }
+
+    #[test]
+    fn no_slots_are_offered_after_closing() {
+        let slots = pickup_slots(
+            "Mo-Fr 07:30-22:00",
+            "Asia/Shanghai",
+            10,
+            at("2026-11-23T14:30:00Z"),
+        );
+        assert!(slots.is_empty(), "{slots:?}");
+    }
+
+    #[test]
+    fn the_order_form_reads_quantities_and_options() {
+        let fields: Vec<(String, String)> = [
+            ("csrf", "x"),
+            ("q.prd_a", "2"),
+            ("o.prd_a.size", "large"),
+            ("q.prd_b", "0"),
+            ("o.prd_b.size", "medium"),
+            ("q.prd_c", ""),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let items = items_of(&fields).unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].product_id.as_deref(), Some("prd_a"));
+        assert_eq!(items[0].quantity, Some(2));
+        assert_eq!(items[0].options["size"], vec!["large".to_owned()]);
+        let bad = vec![("q.prd_a".to_owned(), "two".to_owned())];
+        assert_eq!(items_of(&bad).unwrap_err().code, "quantity_out_of_range");
+    }
+}
