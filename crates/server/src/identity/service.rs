@@ -295,6 +295,7 @@ pub async fn login_with_code(
 /// per-consumer rows adds its step here.
 async fn merge_consumer(tx: &mut Tx, from: &str, into: &str) -> Result<()> {
     crate::stores::service::merge_visits(tx, from, into).await?;
+    crate::orders::service::merge_guest(tx, from, into).await?;
     Ok(())
 }
 

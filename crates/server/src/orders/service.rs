@@ -873,6 +873,12 @@ pub async fn pay(
         .await
 }
 
+/// A guest logged in: its orders are the account's now.
+pub async fn merge_guest(tx: &mut crate::db::Tx, from: &str, into: &str) -> Result<()> {
+    store::merge_guest(tx, from, into).await?;
+    Ok(())
+}
+
 /// `GET /v1/me/orders`.
 pub async fn mine(app: &AppState, user_id: &str, page: &Page) -> Result<List<Order>> {
     let rows = store::of_user(

@@ -70,6 +70,17 @@ pub async fn upsert(tx: &mut Tx, rows_json: String) -> DbResult<u64> {
     .await
 }
 
+/// Gives a guest's orders to the account it logged into (the sequencer never rewrites
+/// `user_id`, so this cannot be undone by a batch in flight).
+pub async fn merge_guest(tx: &mut crate::db::Tx, from: &str, into: &str) -> DbResult<u64> {
+    tx.execute(
+        query("UPDATE orders SET user_id = $1 WHERE user_id = $2")
+            .bind(into)
+            .bind(from),
+    )
+    .await
+}
+
 pub async fn get(db: &Db, id: &str) -> DbResult<Option<OrderRow>> {
     db.fetch_optional(query("SELECT * FROM orders WHERE id = $1").bind(id))
         .await

@@ -887,3 +887,39 @@ async fn staff_open_a_table_order_for_a_guest_and_take_cash() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     app.assert_ledger_verifies().await;
 }
+
+#[tokio::test]
+async fn a_guests_order_joins_the_account_it_logs_into() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Guest Order Cafe").await;
+    let existing = app.consumer_token("+8613800000191", None).await;
+    let guest = app.post("/v1/sessions/guest", json!({}), None).await;
+    let guest_token = guest.body["token"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "scan_and_go", "store_id": c.shop.store, "items": [{"product_id": c.cake}]}),
+            Some(&guest_token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let order = r.body["id"].as_str().unwrap().to_owned();
+    app.age_codes().await;
+    let token = app
+        .consumer_token("+8613800000191", Some(&guest_token))
+        .await;
+    assert_eq!(
+        app.get("/v1/me", Some(&token)).await.body["id"],
+        app.get("/v1/me", Some(&existing)).await.body["id"]
+    );
+    let mine = app.get("/v1/me/orders", Some(&token)).await;
+    assert_eq!(mine.body["data"][0]["id"], order.as_str(), "{}", mine.body);
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/items"),
+            json!({"items": [{"product_id": c.cake}]}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
