@@ -12,6 +12,7 @@ pub mod demo;
 mod demo_menu;
 pub mod error;
 pub mod events;
+pub mod followers;
 pub mod http;
 pub mod identity;
 pub mod ids;

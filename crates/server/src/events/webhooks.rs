@@ -33,11 +33,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// The event types an endpoint can subscribe to (or `*` for all of them).
-pub const EVENT_TYPES: [&str; 4] = [
+pub const EVENT_TYPES: [&str; 6] = [
     "payment.succeeded",
     "payment.requires_capture",
     "payment.canceled",
     "payment.refunded",
+    "message.created",
+    "message.sent",
 ];
 
 /// The longest endpoint URL accepted, in characters.

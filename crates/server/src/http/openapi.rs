@@ -52,4 +52,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::payments::api::routes())
         .merge(crate::events::webhooks::routes())
         .merge(crate::catalog::api::routes())
+        .merge(crate::followers::api::routes())
 }

@@ -322,5 +322,6 @@ pub fn router() -> Router<AppState> {
         .merge(crate::codes::pages::router())
         .merge(crate::payments::pages::router())
         .merge(crate::catalog::pages::router())
+        .merge(crate::followers::pages::router())
         .fallback(fallback)
 }
