@@ -22,6 +22,7 @@ pub mod serve;
 pub mod stores;
 pub mod system;
 pub mod web;
+pub mod wifi;
 
 pub use app::{AppState, router};
 pub use config::{Config, LogFormat, Settings};

@@ -137,6 +137,11 @@ pub async fn landing(
             .await
             .or_page(ctx.t)?;
     }
+    // A WiFi code opens the WiFi login, with the router's parameters when a router sent the
+    // client here.
+    if landing.kind == "wifi" {
+        return crate::wifi::pages::landing(&app, ctx, &code, &landing, uri.query()).await;
+    }
     // A table code opens the store's menu for that table.
     let menu = if landing.kind == "table" {
         Some(crate::catalog::pages::store_menu(&app, &landing.store.id, ctx.t).await?)
