@@ -1235,3 +1235,32 @@ async fn the_inbox_and_console_pages_show_messages_and_progress() {
         "{location}"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_followers_and_wifi_operations() {
+    let app = spawn_app().await;
+    let doc = app.get("/openapi.json", None).await;
+    let paths = doc.body["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/merchants/{id}/followers", "post"),
+        ("/v1/merchants/{id}/followers", "get"),
+        ("/v1/merchants/{id}/followers/count", "get"),
+        ("/v1/merchants/{id}/followers/me", "delete"),
+        ("/v1/me/following", "get"),
+        ("/v1/merchants/{id}/mute", "post"),
+        ("/v1/merchants/{id}/mute", "delete"),
+        ("/v1/merchants/{id}/messages", "post"),
+        ("/v1/merchants/{id}/messages", "get"),
+        ("/v1/merchants/{id}/messages/{msg_id}", "get"),
+        ("/v1/me/inbox", "get"),
+        ("/v1/me/inbox/{id}/read", "post"),
+        ("/v1/stores/{id}/wifi-key", "post"),
+        ("/v1/stores/{id}/wifi-key", "get"),
+        ("/v1/wifi/grants/verify", "post"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} undocumented"
+        );
+    }
+}
