@@ -121,6 +121,12 @@ struct ServeArgs {
     /// text (default) or json.
     #[arg(long, env = "O2O_LOG_FORMAT")]
     log_format: Option<LogFormat>,
+    /// The most messages a merchant may send its followers in an hour (default 10).
+    #[arg(long, env = "O2O_MESSAGES_PER_HOUR")]
+    messages_per_hour: Option<u32>,
+    /// How long a free-WiFi login grants access, in minutes (default 240).
+    #[arg(long, env = "O2O_WIFI_GRANT_MINUTES")]
+    wifi_grant_minutes: Option<u32>,
 }
 
 fn settings(db: &DbArgs) -> anyhow::Result<Settings> {
@@ -151,6 +157,8 @@ async fn main() -> anyhow::Result<()> {
                 demo: args.demo.then_some(true),
                 dev: args.dev.then_some(true),
                 log_format: args.log_format,
+                messages_per_hour: args.messages_per_hour,
+                wifi_grant_minutes: args.wifi_grant_minutes,
                 ..Settings::default()
             };
             let config = Config::resolve(flags.or(settings(&args.db)?))?;

@@ -59,4 +59,13 @@
     });
   }
   document.addEventListener('DOMContentLoaded', photoUploads);
+  // A list still changing on the server (a message being delivered) reloads itself to show
+  // progress: the element names the delay in data-reload-ms.
+  function reloadWhileBusy() {
+    var el = document.querySelector('[data-reload-ms]');
+    if (!el) return;
+    var ms = parseInt(el.getAttribute('data-reload-ms'), 10);
+    if (ms > 0) setTimeout(function () { location.reload(); }, ms);
+  }
+  document.addEventListener('DOMContentLoaded', reloadWhileBusy);
 })();

@@ -92,7 +92,7 @@ impl AppState {
 
 impl AppState {
     /// Background work of a node: voiding lapsed holds, canceling unpaid orders whose stock
-    /// reservation lapsed, and dispatching webhooks. The tasks
+    /// reservation lapsed, dispatching webhooks, and delivering messages into inboxes. The tasks
     /// hold only a weak reference, so they end with the app.
     fn start_background(&self) {
         let weak = Arc::downgrade(&self.0);
@@ -123,6 +123,32 @@ impl AppState {
                 // Coalesce: under a stream of payments, fan out a few times a second in big
                 // rounds rather than once per batch (each round takes the writer briefly).
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        });
+        // Delivering messages into inboxes: at once when one is sent on this node, and each
+        // second for messages of other nodes or interrupted by a restart.
+        let deliverer = weak.clone();
+        let mut message_events = self.bus.subscribe();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    received = message_events.recv() => match received {
+                        Err(RecvError::Closed) => return,
+                        Ok(e) if e.kind != crate::followers::service::MESSAGE_CREATED => continue,
+                        _ => {}
+                    },
+                    _ = tick.tick() => {}
+                }
+                let Some(inner) = deliverer.upgrade() else {
+                    return;
+                };
+                let app = AppState(inner);
+                if let Err(e) = crate::followers::delivery::deliver_round(&app).await {
+                    tracing::warn!(error = %e.message, "delivering messages failed");
+                }
             }
         });
         tokio::spawn(async move {

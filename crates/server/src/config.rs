@@ -46,6 +46,10 @@ pub struct Settings {
     /// A TrueType/OpenType font with CJK glyphs for PDF sheets (default: found among the
     /// system's fonts).
     pub cjk_font: Option<PathBuf>,
+    /// The most messages one merchant may send its followers in an hour (default 10).
+    pub messages_per_hour: Option<u32>,
+    /// How long a free-WiFi login grants access, in minutes (default 240).
+    pub wifi_grant_minutes: Option<u32>,
 }
 
 impl Settings {
@@ -80,6 +84,8 @@ impl Settings {
             max_connections: self.max_connections.or(lower.max_connections),
             signing_keys_file: self.signing_keys_file.or(lower.signing_keys_file),
             cjk_font: self.cjk_font.or(lower.cjk_font),
+            messages_per_hour: self.messages_per_hour.or(lower.messages_per_hour),
+            wifi_grant_minutes: self.wifi_grant_minutes.or(lower.wifi_grant_minutes),
         }
     }
 }
@@ -108,6 +114,10 @@ pub struct Config {
     /// A fixed discount (minor units) put on every new order: the orders capability's discount
     /// hook, exercised by the test suite until the marketing capability fills it. Not a setting.
     pub order_test_discount: Option<i64>,
+    /// The most messages one merchant may send in any hour; more are `429 rate_limited`.
+    pub messages_per_hour: u32,
+    /// How long a free-WiFi login grants access, in minutes.
+    pub wifi_grant_minutes: u32,
 }
 
 /// The Standard Webhooks retry schedule after the immediate first attempt: 5 s, 5 min, 30 min,
@@ -161,6 +171,11 @@ impl Config {
             cjk_font: settings.cjk_font,
             webhook_retry_delays_ms: WEBHOOK_RETRY_DELAYS_MS.to_vec(),
             order_test_discount: None,
+            messages_per_hour: settings.messages_per_hour.unwrap_or(10).clamp(1, 10_000),
+            wifi_grant_minutes: settings
+                .wifi_grant_minutes
+                .unwrap_or(240)
+                .clamp(1, 7 * 24 * 60),
         })
     }
 

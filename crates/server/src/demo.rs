@@ -1,6 +1,6 @@
 //! Demo data: a verified café merchant with two stores in Shanghai (real coordinates, opening
-//! hours, tables), its menu with photos it draws itself (see `demo_menu`), an owner, a manager
-//! and a cashier, a platform operator and a few consumers.
+//! hours, tables, a free-WiFi code at the first), its menu with photos it draws itself (see
+//! `demo_menu`), an owner, a manager and a cashier, a platform operator and a few consumers.
 //! Seeding happens once per database: a marker in `settings` is written in the same transaction,
 //! so running `--demo` again reuses what is there.
 
@@ -163,6 +163,19 @@ pub async fn seed(app: &AppState) -> anyhow::Result<DemoReport> {
         }
     }
     crate::demo_menu::seed(&mut tx, &scope, &store_ids).await?;
+    // The first store's free-WiFi code: its landing is the WiFi login.
+    if let Some(first) = store_ids.first() {
+        crate::codes::service::ensure_code(
+            &mut tx,
+            &scope,
+            &app.config.public_url,
+            first,
+            crate::codes::model::QrKind::Wifi,
+            None,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     let now = now_us();
     for phone in CONSUMER_PHONES {
         identity_store::insert_user(

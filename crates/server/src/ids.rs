@@ -203,6 +203,26 @@ define_id!(
     "whd_"
 );
 define_id!(
+    /// A consumer following a merchant (`fol_`).
+    FollowerId,
+    "fol_"
+);
+define_id!(
+    /// A recorded follow or unfollow: consent given or withdrawn (`fcn_`).
+    ConsentId,
+    "fcn_"
+);
+define_id!(
+    /// A merchant's message to its followers (`msg_`).
+    MessageId,
+    "msg_"
+);
+define_id!(
+    /// Internet access granted at a store's WiFi (`wfg_`).
+    WifiGrantId,
+    "wfg_"
+);
+define_id!(
     /// A wallet top-up or withdrawal (`wmv_`).
     WalletMovementId,
     "wmv_"

@@ -12,6 +12,7 @@ pub mod demo;
 mod demo_menu;
 pub mod error;
 pub mod events;
+pub mod followers;
 pub mod http;
 pub mod identity;
 pub mod ids;
@@ -22,6 +23,7 @@ pub mod serve;
 pub mod stores;
 pub mod system;
 pub mod web;
+pub mod wifi;
 
 pub use app::{AppState, router};
 pub use config::{Config, LogFormat, Settings};

@@ -140,6 +140,11 @@ pub async fn landing(
             .await
             .or_page(ctx.t)?;
     }
+    // A WiFi code opens the WiFi login, with the router's parameters when a router sent the
+    // client here.
+    if landing.kind == "wifi" {
+        return crate::wifi::pages::landing(&app, ctx, &code, &landing, uri.query()).await;
+    }
     // A table code opens the store's menu for that table, as an order form when the merchant
     // takes orders.
     let (menu, mut ordering) = match (&landing.kind[..], &landing.table) {

@@ -33,7 +33,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// The event types an endpoint can subscribe to (or `*` for all of them).
-pub const EVENT_TYPES: [&str; 11] = [
+pub const EVENT_TYPES: [&str; 13] = [
     "payment.succeeded",
     "payment.requires_capture",
     "payment.canceled",
@@ -45,6 +45,8 @@ pub const EVENT_TYPES: [&str; 11] = [
     "order.canceled",
     "order.refunded",
     "order.updated",
+    "message.created",
+    "message.sent",
 ];
 
 /// The longest endpoint URL accepted, in characters.

@@ -80,6 +80,8 @@ struct StorePage<'a> {
     path: &'a str,
     store: Store,
     menu: crate::catalog::pages::MenuView,
+    csrf: &'a str,
+    follow: crate::followers::pages::FollowButton,
 }
 
 async fn store_page(
@@ -109,8 +111,12 @@ async fn store_page(
             .or_page(ctx.t)?;
     }
     let menu = crate::catalog::pages::store_menu(&app, &store.id, ctx.t).await?;
+    let follow =
+        crate::followers::pages::follow_button(&app, &ctx, &store.merchant_id, &store.id).await?;
     ctx.render(&StorePage {
         menu,
+        csrf: &ctx.csrf,
+        follow,
         t: ctx.t,
         logged_in: ctx.logged_in(),
         path: &ctx.path,

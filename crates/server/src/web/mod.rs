@@ -323,5 +323,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::payments::pages::router())
         .merge(crate::catalog::pages::router())
         .merge(crate::orders::pages::router())
+        .merge(crate::followers::pages::router())
+        .merge(crate::wifi::pages::router())
         .fallback(fallback)
 }
