@@ -28,6 +28,8 @@ pub struct Inner {
     pub webhooks: crate::events::webhooks::Dispatcher,
     /// Built store menus, kept until a catalog change makes them stale.
     pub menus: Arc<crate::catalog::MenuCache>,
+    /// Coupon templates this node knows are sold out: later claims are answered from memory.
+    pub coupons_sold_out: Arc<crate::marketing::SoldOut>,
 }
 
 /// Cheap to clone; handlers take it with `State<AppState>`.
@@ -68,7 +70,13 @@ impl AppState {
         let keys = crate::codes::keys::load_or_create(&config.signing_keys_file)?;
         let bus = crate::events::Bus::new();
         let menus = Arc::new(crate::catalog::MenuCache::default());
-        let payments = crate::payments::Engine::start(db.clone(), bus.clone(), menus.clone());
+        let coupons_sold_out = Arc::new(crate::marketing::SoldOut::default());
+        let payments = crate::payments::Engine::start(
+            db.clone(),
+            bus.clone(),
+            menus.clone(),
+            coupons_sold_out.clone(),
+        );
         // The sandbox bank signs its notifications with a key derived from the platform's
         // signing key, so notifications survive restarts and no other party can forge them.
         let sandbox_secret = keys.derive_secret(b"o2o sandbox bank notifications");
@@ -84,6 +92,7 @@ impl AppState {
             provider: Arc::new(crate::payments::provider::SandboxBank::new(sandbox_secret)),
             webhooks: crate::events::webhooks::Dispatcher::new()?,
             menus,
+            coupons_sold_out,
         }));
         state.start_background();
         Ok(state)

@@ -244,6 +244,17 @@ define_id!(
     "ord_"
 );
 
+define_id!(
+    /// A coupon template (`cpt_`).
+    CouponTemplateId,
+    "cpt_"
+);
+define_id!(
+    /// A claimed coupon (`cpn_`).
+    CouponId,
+    "cpn_"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ pub mod followers;
 pub mod http;
 pub mod identity;
 pub mod ids;
+pub mod marketing;
 pub mod merchants;
 pub mod orders;
 pub mod payments;

@@ -348,6 +348,21 @@ impl Db {
         }
     }
 
+    /// Reads rows with the statement written for this backend (for the rare dialect
+    /// difference, such as expanding a JSON array parameter).
+    pub async fn fetch_all_for<T: Record>(
+        &self,
+        sqlite: &'static str,
+        postgres: &'static str,
+        args: Vec<Value>,
+    ) -> DbResult<Vec<T>> {
+        let sql = match self {
+            Db::Sqlite { .. } => sqlite,
+            Db::Postgres(_) => postgres,
+        };
+        self.fetch_all(Query { sql, args }).await
+    }
+
     /// Runs one statement in its own transaction.
     pub async fn execute(&self, q: Query) -> DbResult<u64> {
         let mut tx = self.begin().await?;

@@ -53,6 +53,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::events::webhooks::routes())
         .merge(crate::catalog::api::routes())
         .merge(crate::orders::api::routes())
+        .merge(crate::marketing::api::routes())
         .merge(crate::followers::api::routes())
         .merge(crate::wifi::api::routes())
 }

@@ -571,8 +571,9 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
             }
             if let Some(p) = pay {
                 let mut p = (**p).clone();
-                p.amount = state.orders.orders[&id].due();
-                if p.amount <= 0 {
+                // Zero asks for what is due (after a coupon the payment brings).
+                p.amount = 0;
+                if state.orders.orders[&id].due() <= 0 {
                     undo(state);
                     return Err(
                         Error::invalid("order_empty", "There is nothing to pay.").param("items")
@@ -913,10 +914,10 @@ fn cancel(
 }
 
 /// Checks that a payment may go to its order; returns the amount to take (a zero amount asks
-/// for what is due).
-pub(crate) fn before_pay(state: &State, p: &NewPayment) -> Result<i64> {
+/// for what is due), after `discount` (a coupon the payment brings) comes off.
+pub(crate) fn before_pay(state: &State, p: &NewPayment, discount: i64) -> Result<i64> {
     let Some(order_id) = &p.order_id else {
-        return Ok(p.amount);
+        return Ok(p.amount - discount);
     };
     let o = state
         .orders
@@ -956,8 +957,8 @@ pub(crate) fn before_pay(state: &State, p: &NewPayment) -> Result<i64> {
         )
         .param("capture"));
     }
-    let due = o.due();
-    if due == 0 {
+    let due = (o.due() - discount).max(0);
+    if o.due() == 0 {
         return Err(Error::conflict(
             "order_already_paid",
             "This order is paid already.",
@@ -978,6 +979,63 @@ pub(crate) fn before_pay(state: &State, p: &NewPayment) -> Result<i64> {
         );
     }
     Ok(amount)
+}
+
+/// What a coupon takes off an order (checked against the order's lines, store and channel).
+pub(crate) fn coupon_discount(
+    state: &State,
+    order_id: &str,
+    p: &NewPayment,
+    coupon: &str,
+) -> Result<i64> {
+    let o = state
+        .orders
+        .orders
+        .get(order_id)
+        .filter(|o| o.merchant_id == p.merchant_id)
+        .ok_or_else(|| order_not_found().param("order_id"))?;
+    if o.discounts.iter().any(|d| d.code == coupon) {
+        return Err(
+            Error::conflict("coupon_used", "This coupon is already on this order.").param("coupon"),
+        );
+    }
+    let lines: Vec<(String, i64)> = o
+        .lines
+        .iter()
+        .map(|l| (l.product_id.clone(), l.unit_price))
+        .collect();
+    let free = move |product: &str| {
+        lines
+            .iter()
+            .find(|(p, _)| p == product)
+            .map(|(_, unit)| *unit)
+    };
+    let bill = crate::marketing::engine::Bill {
+        user_id: p.user_id.as_deref(),
+        merchant_id: &o.merchant_id,
+        store_id: Some(&o.store_id),
+        channel: o.channel.as_str(),
+        currency: &o.currency,
+        base: o.subtotal - o.discount_total,
+        coupons_on_order: o
+            .discounts
+            .iter()
+            .filter(|d| d.code.starts_with("cpn_"))
+            .count(),
+        free_item_price: Some(&free),
+    };
+    let d = crate::marketing::engine::quote(state, coupon, &bill)?;
+    // Never more than is still due, leaving at least a fen to pay.
+    Ok(d.min(o.due() - 1).max(0))
+}
+
+/// Puts a used coupon's discount on its order.
+pub(crate) fn add_discount(state: &mut State, order_id: &str, discount: Discount) {
+    if let Some(o) = state.orders.orders.get_mut(order_id) {
+        o.discounts.push(discount);
+        let _ = totals(o);
+        state.orders.touch(order_id);
+    }
 }
 
 /// Records a succeeded payment on its order.

@@ -503,6 +503,8 @@ pub struct PayInput {
     pub source: Option<String>,
     /// Part of what is due (splitting a table's bill); default: all of it.
     pub amount: Option<i64>,
+    /// A coupon (`cpn_…`) of the payer's to use on the order.
+    pub coupon: Option<String>,
 }
 
 /// `POST /v1/orders`.

@@ -498,6 +498,7 @@ fn wallet() -> PayInput {
     PayInput {
         source: Some("wallet".to_owned()),
         amount: None,
+        coupon: None,
     }
 }
 
@@ -693,6 +694,7 @@ async fn table_pay(
     let input = PayInput {
         source: Some("wallet".to_owned()),
         amount,
+        coupon: None,
     };
     let hash = form_hash(&format!("page-order-pay:{order}:{amount:?}"));
     if let Err(e) = service::pay(

@@ -383,6 +383,17 @@ fn order_payment(
         fee_bps,
         business_day: business_day(Some(&store.timezone), now),
         staff_id: staff.then(|| principal.id.clone()),
+        coupon_id: match &pay.coupon {
+            None => None,
+            Some(_) if staff => {
+                return Err(Error::invalid(
+                    "coupon_not_allowed",
+                    "A coupon is used by the consumer who holds it.",
+                )
+                .param("payment.coupon"));
+            }
+            Some(c) => Some(crate::marketing::service::parse_coupon_id(c)?),
+        },
     })
 }
 

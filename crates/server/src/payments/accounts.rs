@@ -84,9 +84,11 @@ pub fn merchant_available(merchant_id: &str, currency: Currency) -> AccountSpec 
     spec(Kind::MerchantAvailable, Some(merchant_id), currency, false)
 }
 
-/// The merchant's promotion budget (coupons and bonuses are paid from it): may not go negative.
+/// What the merchant's promotions cost (coupons are paid from it): a cost account that goes
+/// negative as coupons are used and is brought back to zero from the merchant's collected money
+/// at settlement.
 pub fn merchant_promotion(merchant_id: &str, currency: Currency) -> AccountSpec {
-    spec(Kind::MerchantPromotion, Some(merchant_id), currency, true)
+    spec(Kind::MerchantPromotion, Some(merchant_id), currency, false)
 }
 
 /// Cash the merchant took at its counters.

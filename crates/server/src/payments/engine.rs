@@ -61,6 +61,9 @@ pub struct NewPayment {
     pub fee_bps: i64,
     pub business_day: String,
     pub staff_id: Option<String>,
+    /// A coupon (`cpn_…`) the payer uses: its discount is paid by the merchant's promotion
+    /// account; the payer pays the rest.
+    pub coupon_id: Option<String>,
 }
 
 /// What a command does.
@@ -116,6 +119,8 @@ pub enum Op {
     },
     /// A change of an order (see [`crate::orders::engine`]).
     Order(Box<crate::orders::engine::OrderOp>),
+    /// A consumer claims a coupon (see [`crate::marketing::engine`]).
+    Claim(Box<crate::marketing::engine::Claim>),
 }
 
 /// One queued command with the channel its answer goes back on.
@@ -133,7 +138,12 @@ pub struct Engine {
 
 impl Engine {
     /// Starts the sequencer task for `db`.
-    pub fn start(db: Db, bus: Bus, menus: std::sync::Arc<crate::catalog::MenuCache>) -> Engine {
+    pub fn start(
+        db: Db,
+        bus: Bus,
+        menus: std::sync::Arc<crate::catalog::MenuCache>,
+        sold_out: std::sync::Arc<crate::marketing::SoldOut>,
+    ) -> Engine {
         Engine {
             seq: Sequencer::spawn(
                 BatchApplier {
@@ -141,6 +151,7 @@ impl Engine {
                     db,
                     bus,
                     menus,
+                    sold_out,
                     bumped_at: HashMap::new(),
                 },
                 QUEUE,
@@ -195,6 +206,8 @@ struct BatchApplier {
     bus: Bus,
     /// Told after a commit that raised a catalog version (stock moved).
     menus: std::sync::Arc<crate::catalog::MenuCache>,
+    /// Coupon templates known sold out on this node.
+    sold_out: std::sync::Arc<crate::marketing::SoldOut>,
     /// When this node last raised each merchant's catalog version.
     bumped_at: HashMap<String, std::time::Instant>,
     /// SQLite only (one node, and this task is the only writer of accounts): the accounts as
@@ -216,9 +229,12 @@ impl BatchApplier {
         self.bumped_at.keys().cloned().collect()
     }
 
-    /// Tells the menu cache about raised catalog versions.
-    fn bumped(&mut self, versions: Vec<(String, i64)>) {
-        for (m, v) in versions {
+    /// Tells the menu cache about raised catalog versions, and the node about sold-out coupons.
+    fn bumped(&mut self, after: AfterCommit) {
+        for t in after.sold_out {
+            self.sold_out.insert(t);
+        }
+        for (m, v) in after.versions {
             self.menus.changed(&m, v);
             self.bumped_at.insert(m, std::time::Instant::now());
         }
@@ -326,6 +342,8 @@ pub struct PaymentRow {
     pub description: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub coupon_id: Option<String>,
+    pub discount: i64,
 }
 
 impl PaymentRow {
@@ -349,6 +367,8 @@ impl PaymentRow {
                 ("requires_capture", Some(t)) => Some(rfc3339(t)),
                 _ => None,
             },
+            coupon_id: self.coupon_id.clone(),
+            discount: self.discount,
             created_at: rfc3339(self.created_at),
         }
     }
@@ -364,6 +384,7 @@ impl PaymentRow {
             "hold_expires_at": self.hold_expires_at, "business_day": self.business_day,
             "staff_id": self.staff_id, "description": self.description,
             "created_at": self.created_at, "updated_at": self.updated_at,
+            "coupon_id": self.coupon_id, "discount": self.discount,
         })
     }
 }
@@ -424,10 +445,21 @@ pub(crate) struct State {
     published: Vec<Published>,
     /// The orders and stock the batch touches.
     pub(crate) orders: crate::orders::engine::Batch,
+    /// The coupon templates and coupons the batch touches.
+    pub(crate) coupons: crate::marketing::engine::Batch,
 }
 
-/// A batch's answers, its events, and the catalog versions it raised.
-type Batched = (Vec<Result<Reply>>, Vec<Published>, Vec<(String, i64)>);
+/// What the node learns from a committed batch.
+#[derive(Default)]
+struct AfterCommit {
+    /// Catalog versions raised (menus to rebuild).
+    versions: Vec<(String, i64)>,
+    /// Coupon templates sold out.
+    sold_out: Vec<String>,
+}
+
+/// A batch's answers, its events, and what the node learns from it.
+type Batched = (Vec<Result<Reply>>, Vec<Published>, AfterCommit);
 
 async fn run_batch(
     db: &Db,
@@ -461,7 +493,7 @@ async fn run_batch_inner(
         Vec<Result<Reply>>,
         Vec<Published>,
         Vec<Account>,
-        Vec<(String, i64)>,
+        AfterCommit,
     ),
     BatchError,
 > {
@@ -478,6 +510,7 @@ async fn run_batch_inner(
         writes: Writes::default(),
         published: Vec::new(),
         orders: Default::default(),
+        coupons: Default::default(),
     };
     state.orders.recently_bumped = recently_bumped.clone();
     load(&mut tx, ops, &mut state, cache).await?;
@@ -506,7 +539,11 @@ async fn run_batch_inner(
             changed.push(a.clone());
         }
     }
-    Ok((answers, state.published, changed, state.orders.versions))
+    let after = AfterCommit {
+        versions: state.orders.versions,
+        sold_out: state.coupons.sold_out,
+    };
+    Ok((answers, state.published, changed, after))
 }
 
 fn ids_json<'a>(ids: impl Iterator<Item = &'a str>) -> String {
@@ -621,6 +658,34 @@ async fn load(
             state.pay_codes.insert(r.code_hash.clone(), r);
         }
     }
+    // Coupons used or given back, their templates, and the templates claimed.
+    let claims: Vec<&crate::marketing::engine::Claim> = ops
+        .iter()
+        .filter_map(|(op, _)| match op {
+            Op::Claim(c) => Some(&**c),
+            _ => None,
+        })
+        .collect();
+    let mut coupon_ids: Vec<&str> =
+        ops.iter()
+            .filter_map(|(op, _)| match op {
+                Op::Pay(p) => crate::marketing::engine::coupon_of(p),
+                Op::Order(o) => crate::orders::engine::payment_of(o)
+                    .and_then(crate::marketing::engine::coupon_of),
+                _ => None,
+            })
+            .collect();
+    coupon_ids.extend(
+        state
+            .payments
+            .values()
+            .filter_map(|p| p.coupon_id.as_deref()),
+    );
+    if !claims.is_empty() || !coupon_ids.is_empty() {
+        let coupon_ids: Vec<String> = coupon_ids.into_iter().map(str::to_owned).collect();
+        let refs: Vec<&str> = coupon_ids.iter().map(String::as_str).collect();
+        crate::marketing::engine::load(tx, &claims, &refs, state).await?;
+    }
     // Stock the batch's orders reserve or release.
     if !order_ops.is_empty() {
         crate::orders::engine::load_stock(tx, &order_ops, state).await?;
@@ -720,7 +785,9 @@ fn accounts_of(op: &Op, state: &State) -> Vec<AccountSpec> {
         } => vec![
             accounts::merchant_pending(merchant_id, *currency),
             accounts::merchant_available(merchant_id, *currency),
+            accounts::merchant_promotion(merchant_id, *currency),
         ],
+        Op::Claim(_) => vec![],
         Op::Payout {
             merchant_id,
             currency,
@@ -771,6 +838,9 @@ fn accounts_of(op: &Op, state: &State) -> Vec<AccountSpec> {
                 accounts::merchant_pending(&p.merchant_id, c),
                 accounts::platform_fees(c),
             ];
+            if p.coupon_id.is_some() {
+                out.push(accounts::merchant_promotion(&p.merchant_id, c));
+            }
             let (user, source) = match &p.pay_code_hash {
                 Some(h) => match state.pay_codes.get(h) {
                     Some(code) => (Some(code.user_id.as_str()), Some(code.source.as_str())),
@@ -811,6 +881,9 @@ fn accounts_of(op: &Op, state: &State) -> Vec<AccountSpec> {
             ];
             if p.source == "cash" {
                 out.push(accounts::merchant_cash(&p.merchant_id, c));
+            }
+            if p.coupon_id.is_some() {
+                out.push(accounts::merchant_promotion(&p.merchant_id, c));
             }
             out.extend(source_account(p));
             out
@@ -901,6 +974,7 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
         )?,
         Op::Pay(p) => pay(state, p)?,
         Op::Order(o) => crate::orders::engine::apply(state, o)?,
+        Op::Claim(c) => crate::marketing::engine::claim(state, c)?,
         Op::Capture {
             payment_id,
             merchant_id,
@@ -1090,16 +1164,48 @@ pub fn fee_of(amount: i64, currency: Currency, fee_bps: i64) -> Result<i64> {
 }
 
 pub(crate) fn pay(state: &mut State, p: &NewPayment) -> Result<Reply> {
-    let amount = crate::orders::engine::before_pay(state, p)?;
-    if amount != p.amount {
+    // A coupon: checked against the bill (the order, or the amount entered) first.
+    let discount = match &p.coupon_id {
+        None => 0,
+        Some(coupon) => {
+            if p.hold_until.is_some() {
+                return Err(Error::invalid(
+                    "coupon_not_allowed",
+                    "A coupon cannot be used on a held payment (capture: manual).",
+                )
+                .param("coupon"));
+            }
+            let user = p.user_id.clone();
+            match &p.order_id {
+                Some(order_id) => {
+                    crate::orders::engine::coupon_discount(state, order_id, p, coupon)?
+                }
+                None => {
+                    let bill = crate::marketing::engine::Bill {
+                        user_id: user.as_deref(),
+                        merchant_id: &p.merchant_id,
+                        store_id: p.store_id.as_deref(),
+                        channel: "store_pay",
+                        currency: p.currency.code(),
+                        base: p.amount,
+                        coupons_on_order: 0,
+                        free_item_price: None,
+                    };
+                    crate::marketing::engine::quote(state, coupon, &bill)?
+                }
+            }
+        }
+    };
+    let amount = crate::orders::engine::before_pay(state, p, discount)?;
+    if amount != p.amount || discount > 0 {
         let mut p = p.clone();
         p.amount = amount;
-        return pay_checked(state, &p);
+        return pay_checked(state, &p, discount);
     }
-    pay_checked(state, p)
+    pay_checked(state, p, 0)
 }
 
-fn pay_checked(state: &mut State, p: &NewPayment) -> Result<Reply> {
+fn pay_checked(state: &mut State, p: &NewPayment, discount: i64) -> Result<Reply> {
     let c = p.currency;
     let (user_id, source) = match &p.pay_code_hash {
         Some(hash) => {
@@ -1176,6 +1282,18 @@ fn pay_checked(state: &mut State, p: &NewPayment) -> Result<Reply> {
             "payment",
             &p.id,
         )];
+        if discount > 0 {
+            // The coupon's part, paid by the merchant's promotion account.
+            chain.push(transfer(
+                &accounts::merchant_promotion(&p.merchant_id, c),
+                &merchant,
+                discount,
+                c,
+                Action::Post,
+                "coupon",
+                &p.id,
+            ));
+        }
         if fee > 0 {
             let fees = accounts::platform_fees(c);
             chain.push(transfer(
@@ -1224,6 +1342,8 @@ fn pay_checked(state: &mut State, p: &NewPayment) -> Result<Reply> {
         description: p.description.clone(),
         created_at: state.now,
         updated_at: state.now,
+        coupon_id: p.coupon_id.clone().filter(|_| discount > 0),
+        discount,
     };
     let public = row.public();
     let kind = if status == "succeeded" {
@@ -1240,6 +1360,21 @@ fn pay_checked(state: &mut State, p: &NewPayment) -> Result<Reply> {
     );
     state.writes.new_payments.push(row.id.clone());
     state.payments.insert(row.id.clone(), row);
+    if let Some(coupon) = p.coupon_id.as_deref().filter(|_| discount > 0) {
+        crate::marketing::engine::mark_used(state, coupon, &p.id, p.order_id.as_deref(), discount);
+        if let Some(order_id) = &p.order_id {
+            let label = crate::marketing::engine::label(state, coupon);
+            crate::orders::engine::add_discount(
+                state,
+                order_id,
+                crate::orders::model::Discount {
+                    code: coupon.to_owned(),
+                    label,
+                    amount: discount,
+                },
+            );
+        }
+    }
     if let Some(order_id) = &p.order_id {
         crate::orders::engine::after_pay(state, order_id, &p.id, p.amount);
     }
@@ -1489,7 +1624,27 @@ pub(crate) fn refund(
         ));
         chain
     };
+    // Refunded in full: the coupon comes back, and its part returns to the promotion account.
+    let coupon_back = p
+        .coupon_id
+        .clone()
+        .filter(|_| refunded_after == p.amount_captured && p.discount > 0);
+    let mut chain = chain;
+    if coupon_back.is_some() {
+        chain.push(transfer(
+            &accounts::merchant_pending(&p.merchant_id, c),
+            &accounts::merchant_promotion(&p.merchant_id, c),
+            p.discount,
+            c,
+            Action::Post,
+            "coupon_return",
+            refund_id,
+        ));
+    }
     post_chain(state, &chain)?;
+    if let Some(coupon) = &coupon_back {
+        crate::marketing::engine::restore(state, coupon);
+    }
     let refund = Refund {
         id: refund_id.to_owned(),
         payment: p.id.clone(),
@@ -1544,6 +1699,22 @@ fn balance_of(state: &State, spec: &AccountSpec) -> i64 {
 fn settle(state: &mut State, id: &str, merchant_id: &str, currency: Currency) -> Result<Reply> {
     let pending = accounts::merchant_pending(merchant_id, currency);
     let available = accounts::merchant_available(merchant_id, currency);
+    // What coupons cost since the last settlement comes out of what the merchant collected:
+    // the promotion account is a cost account, brought back to zero here.
+    let promotion = accounts::merchant_promotion(merchant_id, currency);
+    let spent = -balance_of(state, &promotion);
+    if spent > 0 {
+        let t = transfer(
+            &pending,
+            &promotion,
+            spent,
+            currency,
+            Action::Post,
+            "promotion_settlement",
+            id,
+        );
+        post_chain(state, &[t])?;
+    }
     let amount = balance_of(state, &pending);
     if amount > 0 {
         let t = transfer(
@@ -1750,6 +1921,7 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
         }));
     }
     crate::orders::engine::flush(tx, state).await?;
+    crate::marketing::engine::flush(tx, state).await?;
     let w = &mut state.writes;
     deferred.add(tx, &w.events, SQL_EVENTS).await?;
     deferred.add(tx, &w.idem, SQL_IDEM).await?;
@@ -1796,20 +1968,21 @@ const SQL_TRANSFERS: (&str, &str) = (
 
 const SQL_NEW_PAYMENTS: (&str, &str) = (
     "INSERT INTO payments (id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, \
-         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at) \
+         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at, coupon_id, discount) \
          SELECT json_extract(value, '$.id'), json_extract(value, '$.merchant_id'), json_extract(value, '$.store_id'), json_extract(value, '$.user_id'), \
          json_extract(value, '$.method'), json_extract(value, '$.source'), json_extract(value, '$.qr_id'), json_extract(value, '$.order_id'), \
          json_extract(value, '$.status'), json_extract(value, '$.amount'), json_extract(value, '$.currency'), json_extract(value, '$.amount_captured'), \
          json_extract(value, '$.amount_refunded'), json_extract(value, '$.fee'), json_extract(value, '$.fee_refunded'), json_extract(value, '$.fee_bps'), json_extract(value, '$.hold_id'), \
          json_extract(value, '$.hold_expires_at'), json_extract(value, '$.business_day'), json_extract(value, '$.staff_id'), \
-         json_extract(value, '$.description'), json_extract(value, '$.created_at'), json_extract(value, '$.updated_at') FROM json_each($1)",
+         json_extract(value, '$.description'), json_extract(value, '$.created_at'), json_extract(value, '$.updated_at'), \
+         json_extract(value, '$.coupon_id'), json_extract(value, '$.discount') FROM json_each($1)",
     "INSERT INTO payments (id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, \
-         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at) \
+         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at, coupon_id, discount) \
          SELECT id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, amount_captured, amount_refunded, \
-         fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at \
+         fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at, coupon_id, discount \
          FROM json_to_recordset($1::json) AS x(id text, merchant_id text, store_id text, user_id text, method text, source text, qr_id text, \
          order_id text, status text, amount bigint, currency text, amount_captured bigint, amount_refunded bigint, fee bigint, fee_refunded bigint, \
-         fee_bps bigint, hold_id text, hold_expires_at bigint, business_day text, staff_id text, description text, created_at bigint, updated_at bigint)",
+         fee_bps bigint, hold_id text, hold_expires_at bigint, business_day text, staff_id text, description text, created_at bigint, updated_at bigint, coupon_id text, discount bigint)",
 );
 
 const SQL_CHANGED_PAYMENTS: (&str, &str) = (

@@ -74,6 +74,9 @@ pub struct CreatePayment {
     /// The order this pays for, if any.
     pub order_id: Option<String>,
     pub description: Option<String>,
+    /// Consumer scans a printed code: a coupon (`cpn_…`) of theirs to use; `amount` is the bill
+    /// and the consumer pays it less the coupon's discount.
+    pub coupon: Option<String>,
 }
 
 /// A payment.
@@ -99,6 +102,10 @@ pub struct Payment {
     pub description: Option<String>,
     /// For `requires_capture`: when the hold lapses.
     pub capture_before: Option<String>,
+    /// The coupon used, and what it took off (paid by the merchant's promotion account; the
+    /// payer paid `amount`).
+    pub coupon_id: Option<String>,
+    pub discount: i64,
     pub created_at: String,
 }
 

@@ -344,6 +344,10 @@ pub async fn create_payment(
                 fee_bps: row.merchant_fee_bps,
                 business_day: business_day(Some(&row.store_timezone), now),
                 staff_id: None,
+                coupon_id: match input.coupon.as_deref() {
+                    Some(c) => Some(crate::marketing::service::parse_coupon_id(c)?),
+                    None => None,
+                },
             }
         }
         PrincipalKind::Staff | PrincipalKind::ApiKey => {
@@ -442,6 +446,16 @@ pub async fn create_payment(
                 fee_bps: terms.fee_bps,
                 business_day: business_day(Some(&tz), now),
                 staff_id: (principal.kind == PrincipalKind::Staff).then(|| principal.id.clone()),
+                coupon_id: match input.coupon {
+                    None => None,
+                    Some(_) => {
+                        return Err(Error::invalid(
+                            "coupon_not_allowed",
+                            "At the counter, the coupon's own code is scanned; a pay code payment takes no coupon.",
+                        )
+                        .param("coupon"));
+                    }
+                },
             }
         }
         _ => {

@@ -4,6 +4,7 @@
 mod catalog;
 mod codes;
 mod conventions;
+mod coupons;
 mod followers;
 mod helpers;
 mod identity;

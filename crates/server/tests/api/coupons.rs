@@ -1,0 +1,540 @@
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A consumer logged in with a phone, the one-time code requested in process from its own
+/// address (the per-address limit is for the public endpoint).
+async fn phone_user(app: &TestApp, n: u32) -> String {
+    let phone = format!("+86139{n:08}");
+    let p = o2o_server::identity::model::Phone::parse(&phone).unwrap();
+    o2o_server::identity::service::request_otp(
+        &app.state.db,
+        &p,
+        &format!("10.{}.{}.{}", n / 65_536 % 256, n / 256 % 256, n % 256),
+    )
+    .await
+    .unwrap();
+    let code = app.latest_code(&phone).await;
+    let r = app
+        .post("/v1/sessions", json!({"phone": phone, "code": code}), None)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["token"].as_str().unwrap().to_owned()
+}
+
+async fn template(app: &TestApp, shop: &Shop, extra: Value) -> Value {
+    let mut body = json!({"merchant_id": shop.merchant, "name": "满50减10", "kind": "amount_off",
+        "amount_off": 1000, "currency": "CNY", "total_stock": 100});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = app
+        .post("/v1/coupon-templates", body, Some(&shop.owner))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body
+}
+
+async fn claim(app: &TestApp, template: &str, token: &str) -> Res {
+    app.post(
+        &format!("/v1/coupon-templates/{template}/claims"),
+        json!({}),
+        Some(token),
+    )
+    .await
+}
+
+async fn product(app: &TestApp, shop: &Shop, price: i64) -> String {
+    let r = app
+        .post(
+            "/v1/products",
+            json!({"name_zh": "蛋糕", "description": "", "price": price, "currency": "CNY"}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn templates_are_checked_before_they_are_stored() {
+    let app = spawn_app().await;
+    let shop = app.shop("Coupon Rules Cafe").await;
+    let other = app.shop("Other Coupon Cafe").await;
+    for (body, code) in [
+        (
+            json!({"merchant_id": shop.merchant, "name": "x", "kind": "amount_off", "currency": "CNY", "total_stock": 10}),
+            "amount_off_required",
+        ),
+        (
+            json!({"merchant_id": shop.merchant, "name": "x", "kind": "percent_off", "percent_off": 100, "currency": "CNY", "total_stock": 10}),
+            "percent_off_out_of_range",
+        ),
+        (
+            json!({"merchant_id": shop.merchant, "name": "x", "kind": "gift", "currency": "CNY", "total_stock": 10}),
+            "kind_invalid",
+        ),
+        (
+            json!({"merchant_id": shop.merchant, "name": "x", "kind": "amount_off", "amount_off": 100, "currency": "CNY", "total_stock": 0}),
+            "total_stock_out_of_range",
+        ),
+        (
+            json!({"merchant_id": shop.merchant, "name": "x", "kind": "amount_off", "amount_off": 100, "currency": "CNY", "total_stock": 5, "channels": ["teleport"]}),
+            "channel_invalid",
+        ),
+        (
+            json!({"merchant_id": shop.merchant, "name": "x", "kind": "amount_off", "amount_off": 100, "currency": "CNY", "total_stock": 5, "audience": "vips"}),
+            "audience_invalid",
+        ),
+        (
+            json!({"merchant_id": shop.merchant, "name": "x", "kind": "amount_off", "amount_off": 100, "currency": "CNY", "total_stock": 5,
+                "claim_starts_at": "2026-01-02T00:00:00Z", "claim_ends_at": "2026-01-01T00:00:00Z"}),
+            "window_invalid",
+        ),
+        (
+            json!({"merchant_id": shop.merchant, "name": "x", "kind": "amount_off", "amount_off": 100, "currency": "CNY", "total_stock": 5,
+                "store_ids": [other.store]}),
+            "store_not_found",
+        ),
+    ] {
+        let r = app
+            .post("/v1/coupon-templates", body.clone(), Some(&shop.owner))
+            .await;
+        assert!(r.status.is_client_error(), "{body}: {}", r.body);
+        assert_eq!(r.code(), code, "{body}: {}", r.body);
+    }
+    let r = app
+        .post(
+            "/v1/coupon-templates",
+            json!({"merchant_id": other.merchant, "name": "x", "kind": "amount_off", "amount_off": 100, "currency": "CNY", "total_stock": 5}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = app
+        .post(
+            "/v1/coupon-templates",
+            json!({"merchant_id": shop.merchant, "name": "x", "kind": "amount_off", "amount_off": 100, "currency": "CNY", "total_stock": 5}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let t = template(&app, &shop, json!({})).await;
+    assert_eq!(t["per_consumer_limit"], 1);
+    assert_eq!(t["audience"], "everyone");
+    assert_eq!(t["remaining"], 100);
+}
+
+#[tokio::test]
+async fn claims_respect_the_limit_the_window_the_stock_and_the_audience() {
+    let app = spawn_app().await;
+    let shop = app.shop("Claim Cafe").await;
+    let ann = phone_user(&app, 1).await;
+    let bo = phone_user(&app, 2).await;
+    let t = template(
+        &app,
+        &shop,
+        json!({"total_stock": 2, "per_consumer_limit": 1}),
+    )
+    .await;
+    let id = t["id"].as_str().unwrap();
+    let r = claim(&app, id, &ann).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["status"], "active");
+    let r = claim(&app, id, &ann).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.code(), "coupon_limit_reached");
+    assert_eq!(claim(&app, id, &bo).await.status, StatusCode::CREATED);
+    let cy = phone_user(&app, 3).await;
+    let r = claim(&app, id, &cy).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.code(), "coupon_sold_out");
+    // Guests claim nothing.
+    let guest = app.post("/v1/sessions/guest", json!({}), None).await;
+    let r = claim(&app, id, guest.body["token"].as_str().unwrap()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    let later = template(
+        &app,
+        &shop,
+        json!({"claim_starts_at": "2099-01-01T00:00:00Z"}),
+    )
+    .await;
+    let r = claim(&app, later["id"].as_str().unwrap(), &cy).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.code(), "coupon_not_claimable");
+
+    let fans = template(&app, &shop, json!({"audience": "followers"})).await;
+    let fans = fans["id"].as_str().unwrap();
+    let r = claim(&app, fans, &cy).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.code(), "coupon_not_eligible");
+    let r = app
+        .post(
+            &format!("/v1/merchants/{}/followers", shop.merchant),
+            json!({"channel": "page"}),
+            Some(&cy),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    assert_eq!(claim(&app, fans, &cy).await.status, StatusCode::CREATED);
+
+    let mine = app.get("/v1/me/coupons", Some(&ann)).await;
+    assert_eq!(mine.body["data"].as_array().unwrap().len(), 1);
+    let stats = app
+        .get(&format!("/v1/coupon-templates/{id}"), Some(&shop.owner))
+        .await;
+    assert_eq!(stats.body["issued"], 2);
+    assert_eq!(stats.body["template"]["remaining"], 0);
+}
+
+#[tokio::test]
+async fn a_flash_claim_issues_exactly_the_stock_and_no_one_holds_two() {
+    let app = spawn_app().await;
+    let shop = app.shop("Flash Cafe").await;
+    let t = template(
+        &app,
+        &shop,
+        json!({"total_stock": 100, "per_consumer_limit": 1}),
+    )
+    .await;
+    let id = t["id"].as_str().unwrap().to_owned();
+    let mut tokens = Vec::new();
+    for chunk in (0..400u32).collect::<Vec<_>>().chunks(50) {
+        let made =
+            futures::future::join_all(chunk.iter().map(|n| phone_user(&app, 1000 + n))).await;
+        tokens.extend(made);
+    }
+    // 2,000 claims: every consumer races with five requests at once.
+    let attempts: Vec<&String> = tokens
+        .iter()
+        .flat_map(|t| std::iter::repeat_n(t, 5))
+        .collect();
+    let results = futures::future::join_all(attempts.iter().map(|t| claim(&app, &id, t))).await;
+    let issued = results
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(issued, 100);
+    for r in results.iter().filter(|r| r.status != StatusCode::CREATED) {
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+        assert!(
+            ["coupon_sold_out", "coupon_limit_reached"].contains(&r.code()),
+            "{}",
+            r.body
+        );
+    }
+    let (stored, holders, most): (i64, i64, i64) = app
+        .state
+        .db
+        .fetch_one(
+            o2o_server::db::query(
+                "SELECT CAST(COUNT(*) AS BIGINT), CAST(COUNT(DISTINCT user_id) AS BIGINT), \
+                 CAST(COALESCE(MAX(n), 0) AS BIGINT) FROM coupons \
+                 LEFT JOIN (SELECT user_id AS u, COUNT(*) AS n FROM coupons WHERE template_id = $1 GROUP BY user_id) x ON x.u = coupons.user_id \
+                 WHERE template_id = $1",
+            )
+            .bind(id.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored, 100);
+    assert_eq!(holders, 100);
+    assert_eq!(most, 1);
+    let stats = app
+        .get(&format!("/v1/coupon-templates/{id}"), Some(&shop.owner))
+        .await;
+    assert_eq!(stats.body["issued"], 100);
+}
+
+#[tokio::test]
+async fn a_coupon_on_a_store_pay_payment_is_paid_by_the_promotion_account_and_comes_back_on_refund()
+{
+    let app = spawn_app().await;
+    let shop = app.shop("Coupon Pay Cafe").await;
+    let ann = phone_user(&app, 11).await;
+    let r = app
+        .post(
+            "/v1/wallet/top-ups",
+            json!({"amount": 10_000, "currency": "CNY"}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let t = template(&app, &shop, json!({"min_spend": 3000})).await;
+    let coupon = claim(&app, t["id"].as_str().unwrap(), &ann).await;
+    let coupon = coupon.body["id"].as_str().unwrap().to_owned();
+    // Below the minimum spend: refused, nothing moves.
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"qr": shop.qr, "amount": 2000, "currency": "CNY", "coupon": coupon}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.code(), "coupon_not_applicable");
+    assert_eq!(app.balance(&ann).await, 10_000);
+    // The best usable coupon for a ¥50 bill is this one.
+    let usable = app
+        .get(
+            &format!("/v1/me/coupons/usable?store_id={}&amount=5000", shop.store),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(
+        usable.body["data"][0]["coupon"]["id"],
+        coupon.as_str(),
+        "{}",
+        usable.body
+    );
+    assert_eq!(usable.body["data"][0]["discount"], 1000);
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"qr": shop.qr, "amount": 5000, "currency": "CNY", "coupon": coupon}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["amount"], 4000);
+    assert_eq!(r.body["discount"], 1000);
+    let payment = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.balance(&ann).await, 6000);
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"qr": shop.qr, "amount": 5000, "currency": "CNY", "coupon": coupon}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "coupon_used");
+    let stats = app
+        .get(
+            &format!("/v1/coupon-templates/{}", t["id"].as_str().unwrap()),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(stats.body["used"], 1);
+    assert_eq!(stats.body["discount_given"], 1000);
+    assert_eq!(stats.body["sales"], 4000);
+    app.assert_ledger_verifies().await;
+    // Refunded in full: the money goes back and so does the coupon.
+    let r = app
+        .post(
+            "/v1/refunds",
+            json!({"payment": payment}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(app.balance(&ann).await, 10_000);
+    let mine = app.get("/v1/me/coupons", Some(&ann)).await;
+    assert_eq!(mine.body["data"][0]["status"], "active", "{}", mine.body);
+    app.assert_ledger_verifies().await;
+    // Settling nets what coupons cost against what was collected.
+    let op = app.operator().await;
+    let r = app
+        .post(
+            &format!("/v1/admin/merchants/{}/settlements", shop.merchant),
+            json!({}),
+            Some(&op),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn coupons_on_orders_follow_store_channel_stacking_and_percent_rules() {
+    let app = spawn_app().await;
+    let shop = app.shop("Coupon Order Cafe").await;
+    let ann = phone_user(&app, 21).await;
+    app.post(
+        "/v1/wallet/top-ups",
+        json!({"amount": 50_000, "currency": "CNY"}),
+        Some(&ann),
+    )
+    .await;
+    let cake = product(&app, &shop, 3000).await;
+    let pct = template(
+        &app,
+        &shop,
+        json!({"name": "八折", "kind": "percent_off", "percent_off": 20, "max_discount": 1000,
+               "channels": ["pickup"], "store_ids": [shop.store]}),
+    )
+    .await;
+    let delivery_only = template(&app, &shop, json!({"channels": ["delivery"]})).await;
+    let pct_coupon = claim(&app, pct["id"].as_str().unwrap(), &ann).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let delivery_coupon = claim(&app, delivery_only["id"].as_str().unwrap(), &ann)
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let order = |coupon: &str, qty: i64| {
+        json!({"channel": "pickup", "store_id": shop.store, "items": [{"product_id": cake, "quantity": qty}],
+               "payment": {"source": "wallet", "coupon": coupon}})
+    };
+    let r = app
+        .post("/v1/orders", order(&delivery_coupon, 1), Some(&ann))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.code(), "coupon_not_applicable");
+    assert_eq!(app.balance(&ann).await, 50_000, "nothing moved");
+    // 20 % of 3,000 is 600.
+    let r = app
+        .post("/v1/orders", order(&pct_coupon, 1), Some(&ann))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["discount_total"], 600);
+    assert_eq!(r.body["total"], 2400);
+    assert_eq!(r.body["discounts"][0]["code"], pct_coupon.as_str());
+    assert_eq!(r.body["payment_status"], "paid");
+    assert_eq!(app.balance(&ann).await, 50_000 - 2400);
+    // Capped at 1,000 on a larger order.
+    let second = claim(
+        &app,
+        pct["id"].as_str().unwrap(),
+        &phone_user(&app, 22).await,
+    )
+    .await;
+    assert_eq!(second.status, StatusCode::CREATED);
+
+    // Stacking: a dine-in order takes one non-stackable coupon, not two.
+    let table = app
+        .post(
+            &format!("/v1/stores/{}/tables", shop.store),
+            json!({"label": "C1"}),
+            Some(&shop.owner),
+        )
+        .await;
+    let qr = app
+        .post(
+            "/v1/qr-codes",
+            json!({"kind": "table", "store_id": shop.store, "table_id": table.body["id"]}),
+            Some(&shop.owner),
+        )
+        .await;
+    let a = template(&app, &shop, json!({"name": "A", "amount_off": 500})).await;
+    let b = template(&app, &shop, json!({"name": "B", "amount_off": 300})).await;
+    let ca = claim(&app, a["id"].as_str().unwrap(), &ann).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cb = claim(&app, b["id"].as_str().unwrap(), &ann).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "dine_in", "qr": qr.body["url"], "items": [{"product_id": cake, "quantity": 2}], "place": true}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/v1/orders/{id}/pay"),
+            json!({"amount": 1000, "coupon": ca}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .post(
+            &format!("/v1/orders/{id}/pay"),
+            json!({"coupon": cb}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "coupon_not_stackable");
+    let r = app
+        .post(&format!("/v1/orders/{id}/pay"), json!({}), Some(&ann))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let o = app.get(&format!("/v1/orders/{id}"), Some(&ann)).await;
+    assert_eq!(o.body["total"], 6000 - 500);
+    assert_eq!(o.body["payment_status"], "paid");
+    assert_eq!(o.body["amount_paid"], 5500);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn an_expired_coupon_is_refused_and_the_center_lists_what_is_near() {
+    let app = spawn_app().await;
+    let shop = app.shop("Center Cafe").await;
+    let ann = phone_user(&app, 31).await;
+    app.post(
+        "/v1/wallet/top-ups",
+        json!({"amount": 10_000, "currency": "CNY"}),
+        Some(&ann),
+    )
+    .await;
+    let t = template(&app, &shop, json!({"valid_days_after_claim": 7})).await;
+    let near = app
+        .get("/v1/coupon-center?near=31.2304,121.4737", Some(&ann))
+        .await;
+    assert_eq!(near.status, StatusCode::OK, "{}", near.body);
+    let offers = near.body["data"].as_array().unwrap();
+    assert!(
+        offers.iter().any(|o| o["template"]["id"] == t["id"]),
+        "{}",
+        near.body
+    );
+    let far = app.get("/v1/coupon-center?near=39.9,116.4", None).await;
+    assert!(
+        !far.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["template"]["id"] == t["id"]),
+        "{}",
+        far.body
+    );
+    let bad = app.get("/v1/coupon-center?near=north", None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    let c = claim(&app, t["id"].as_str().unwrap(), &ann).await;
+    assert!(c.body["valid_until"].is_string());
+    let coupon = c.body["id"].as_str().unwrap().to_owned();
+    app.state
+        .db
+        .execute(
+            o2o_server::db::query("UPDATE coupons SET valid_until = $1 WHERE id = $2")
+                .bind(1_i64)
+                .bind(coupon.clone()),
+        )
+        .await
+        .unwrap();
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"qr": shop.qr, "amount": 5000, "currency": "CNY", "coupon": coupon}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "coupon_expired");
+    let mine = app.get("/v1/me/coupons", Some(&ann)).await;
+    assert_eq!(mine.body["data"][0]["status"], "expired");
+    assert_eq!(app.balance(&ann).await, 10_000);
+    // Another consumer cannot use it.
+    let bo = phone_user(&app, 32).await;
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"qr": shop.qr, "amount": 5000, "currency": "CNY", "coupon": coupon}),
+            Some(&bo),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    app.assert_ledger_verifies().await;
+}
