@@ -989,3 +989,225 @@ pub async fn orders(
         "duration_s": duration.as_secs(),
     }))
 }
+
+/// A consumer logged in with a phone, made in process (a bench needs tens of thousands; the
+/// public endpoint limits codes per address).
+async fn phone_consumer(state: &o2o_server::AppState, n: u32) -> anyhow::Result<String> {
+    use o2o_server::identity::{model::Phone, service};
+    let phone = Phone::parse(&format!("+86137{n:08}")).map_err(|e| anyhow::anyhow!(e.message))?;
+    let ip = format!("10.{}.{}.{}", n / 65_536 % 256, n / 256 % 256, n % 256);
+    let sms = service::request_otp(&state.db, &phone, &ip)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    let code: String = sms
+        .body
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_default()
+        .to_owned();
+    let session = service::login_with_code(&state.db, &phone, &code, None)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    Ok(session.token)
+}
+
+/// `o2o bench claim`: a flash claim. A template of `stock` coupons (one per consumer) opens and
+/// `consumers` consumers claim from `concurrency` clients over HTTP for the run's duration, many
+/// of them again and again; every claim is durable. Prints claim attempts answered per second
+/// (issued, sold out or limit reached), p99, what was issued, and the oversell (must be 0).
+pub async fn claim(
+    database_url: Option<String>,
+    duration: Duration,
+    concurrency: usize,
+    consumers: usize,
+    stock: i64,
+) -> anyhow::Result<Value> {
+    let target = Target::start(None, database_url).await?;
+    let state = target
+        .state
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("bench claim starts its own server"))?;
+    println!(
+        "o2o bench claim ({} backend): {stock} coupons, {consumers} consumers, {concurrency} clients, {} s",
+        target.backend,
+        duration.as_secs()
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let base = target.base.clone();
+    let (owner, _store, _table) = seed_merchant(&client, &base).await?;
+    let me: Value = client
+        .get(format!("{base}/v1/me"))
+        .bearer_auth(&owner)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let merchant_id = me["merchant_id"].as_str().unwrap_or_default().to_owned();
+    let t = post(
+        &client,
+        format!("{base}/v1/coupon-templates"),
+        json!({"merchant_id": merchant_id, "name": "限时抢 满30减10", "kind": "amount_off", "amount_off": 1000,
+               "min_spend": 3000, "currency": "CNY", "total_stock": stock, "per_consumer_limit": 1}),
+        Some(&owner),
+    )
+    .await?;
+    let template = t["id"].as_str().unwrap_or_default().to_owned();
+    let started = Instant::now();
+    let mut tokens = Vec::with_capacity(consumers);
+    let mut set = tokio::task::JoinSet::new();
+    let mut next = 0u32;
+    while tokens.len() < consumers {
+        while set.len() < 16 && (next as usize) < consumers {
+            let s = state.clone();
+            let n = next;
+            set.spawn(async move { phone_consumer(&s, n).await });
+            next += 1;
+        }
+        match set.join_next().await {
+            Some(r) => tokens.push(r??),
+            None => break,
+        }
+        if tokens.len() % 10_000 == 0 {
+            println!("  {} consumers logged in", tokens.len());
+        }
+    }
+    println!(
+        "  {consumers} consumers logged in ({:.0} s); measuring",
+        started.elapsed().as_secs_f64()
+    );
+    let b = base.clone();
+    load(&client, concurrency, Duration::from_secs(1), move |c, _| {
+        c.get(format!("{b}/healthz"))
+    })
+    .await;
+    let b = base.clone();
+    let health = load(&client, concurrency, duration, move |c, _| {
+        c.get(format!("{b}/healthz"))
+    })
+    .await;
+    let tokens = Arc::new(tokens);
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, base, stop, counter, tokens, template) = (
+            client.clone(),
+            base.clone(),
+            stop.clone(),
+            counter.clone(),
+            tokens.clone(),
+            template.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut hist =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+            let (mut answered, mut won, mut errors) = (0u64, 0u64, 0u64);
+            let url = format!("{base}/v1/coupon-templates/{template}/claims");
+            while !stop.load(Ordering::Relaxed) {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                // Spread over the consumers, so early on most claims are first claims.
+                let token = &tokens[(n.wrapping_mul(7_919) % tokens.len() as u64) as usize];
+                let t = Instant::now();
+                match client.post(&url).bearer_auth(token).send().await {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let _ = r.bytes().await;
+                        match status {
+                            201 => {
+                                won += 1;
+                                answered += 1;
+                            }
+                            409 => answered += 1,
+                            _ => {
+                                errors += 1;
+                                continue;
+                            }
+                        }
+                        let _ = hist.record(t.elapsed().as_micros().max(1) as u64);
+                    }
+                    Err(_) => errors += 1,
+                }
+            }
+            (hist, answered, won, errors)
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+    let (mut answered, mut won, mut errors) = (0u64, 0u64, 0u64);
+    for t in tasks {
+        if let Ok((h, a, w, e)) = t.await {
+            let _ = hist.add(h);
+            answered += a;
+            won += w;
+            errors += e;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let per_s = answered as f64 / seconds;
+    let (p50, p99) = (
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+    );
+    let (stored, holders, issued): (i64, i64, i64) = state
+        .db
+        .fetch_one(
+            o2o_server::db::query(
+                "SELECT CAST(COUNT(*) AS BIGINT), CAST(COUNT(DISTINCT c.user_id) AS BIGINT), \
+                 CAST(MAX(t.issued) AS BIGINT) FROM coupons c JOIN coupon_templates t ON t.id = c.template_id \
+                 WHERE c.template_id = $1",
+            )
+            .bind(template.clone()),
+        )
+        .await?;
+    let oversell = (stored - stock).max(0);
+    let doubles = stored - holders;
+    let ratio = per_s / health.per_s();
+    println!(
+        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
+        "GET /healthz",
+        health.per_s(),
+        health.p50_ms,
+        health.p99_ms,
+        health.errors
+    );
+    println!(
+        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
+        "claim attempts answered", per_s, p50, p99, errors
+    );
+    println!("  {:<34} {:>12.2}", "claims ÷ /healthz", ratio);
+    println!(
+        "  {:<34} {:>12}",
+        "issued (seen / stored / stock)",
+        format!("{won} / {stored} / {stock}")
+    );
+    println!(
+        "  {:<34} {:>12}",
+        "oversell / consumers holding two",
+        format!("{oversell} / {doubles}")
+    );
+    let backend = target.backend.clone();
+    target.shutdown().await;
+    state.db.close().await;
+    Ok(json!({
+        "scenario": "claim",
+        "backend": backend,
+        "ops_per_s": per_s.round(),
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "healthz_per_s": health.per_s().round(),
+        "ratio": (ratio * 1000.0).round() / 1000.0,
+        "verified": oversell == 0 && doubles == 0 && won as i64 == stored && issued == stored,
+        "oversell": oversell,
+        "issued": stored,
+        "issued_seen": won,
+        "stock": stock,
+        "consumers": consumers,
+        "errors": errors,
+        "concurrency": concurrency,
+        "duration_s": duration.as_secs(),
+    }))
+}

@@ -44,7 +44,7 @@ enum Command {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// The scenario: codes, menu, checkout, orders.
+    /// The scenario: codes, menu, checkout, orders, claim.
     scenario: String,
     /// Target a running server instead of starting one.
     #[arg(long)]
@@ -58,6 +58,12 @@ struct BenchArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// claim: consumers taking part.
+    #[arg(long, default_value_t = 50_000)]
+    consumers: usize,
+    /// claim: coupons in stock.
+    #[arg(long, default_value_t = 10_000)]
+    stock: i64,
 }
 
 #[derive(Subcommand)]
@@ -221,6 +227,19 @@ async fn main() -> anyhow::Result<()> {
             let result = match args.scenario.as_str() {
                 "codes" => bench::codes(args.url, args.database_url, duration, concurrency).await?,
                 "menu" => bench::menu(args.url, args.database_url, duration, concurrency).await?,
+                "claim" => {
+                    if args.url.is_some() {
+                        anyhow::bail!("bench claim starts its own server (no --url)");
+                    }
+                    bench::claim(
+                        args.database_url,
+                        duration,
+                        concurrency,
+                        args.consumers.clamp(1, 1_000_000),
+                        args.stock.clamp(1, 10_000_000),
+                    )
+                    .await?
+                }
                 "orders" => {
                     bench::orders(args.url, args.database_url, duration, concurrency).await?
                 }
@@ -229,7 +248,7 @@ async fn main() -> anyhow::Result<()> {
                 }
                 other => {
                     anyhow::bail!(
-                        "unknown bench scenario {other:?} (scenarios: codes, menu, checkout, orders)"
+                        "unknown bench scenario {other:?} (scenarios: codes, menu, checkout, orders, claim)"
                     )
                 }
             };
