@@ -15,6 +15,7 @@ pub mod events;
 pub mod http;
 pub mod identity;
 pub mod ids;
+pub mod members;
 pub mod merchants;
 pub mod orders;
 pub mod payments;

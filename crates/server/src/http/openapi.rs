@@ -53,4 +53,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::events::webhooks::routes())
         .merge(crate::catalog::api::routes())
         .merge(crate::orders::api::routes())
+        .merge(crate::members::api::routes())
 }

@@ -6,6 +6,7 @@ mod codes;
 mod conventions;
 mod helpers;
 mod identity;
+mod members;
 mod merchants;
 mod order_pages;
 mod orders;
