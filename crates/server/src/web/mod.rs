@@ -323,5 +323,6 @@ pub fn router() -> Router<AppState> {
         .merge(crate::payments::pages::router())
         .merge(crate::catalog::pages::router())
         .merge(crate::orders::pages::router())
+        .merge(crate::members::pages::router())
         .fallback(fallback)
 }
