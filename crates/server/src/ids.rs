@@ -255,6 +255,24 @@ define_id!(
     "cpn_"
 );
 
+define_id!(
+    /// A stored-value member card (`crd_`): one per consumer per merchant.
+    CardId,
+    "crd_"
+);
+
+define_id!(
+    /// A movement of a member card (`cmv_`): a top-up, payment, refund or closing.
+    CardMovementId,
+    "cmv_"
+);
+
+define_id!(
+    /// A funding of a merchant's promotion budget (`pfd_`).
+    PromotionFundingId,
+    "pfd_"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

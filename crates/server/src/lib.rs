@@ -17,6 +17,7 @@ pub mod http;
 pub mod identity;
 pub mod ids;
 pub mod marketing;
+pub mod members;
 pub mod merchants;
 pub mod orders;
 pub mod payments;

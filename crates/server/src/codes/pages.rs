@@ -61,6 +61,8 @@ struct LandingPage<'a> {
     /// A table code's landing: the table's shared order and the menu as an order form.
     ordering: Option<crate::orders::pages::TableOrdering>,
     order_menu: Vec<crate::orders::pages::FormSection>,
+    /// A store pay code's membership offer: join, or pay with the card held there.
+    member: Option<crate::members::pages::LandingMember>,
 }
 
 #[derive(Template)]
@@ -171,7 +173,13 @@ pub async fn landing(
         .as_mut()
         .map(|o| std::mem::take(&mut o.menu))
         .unwrap_or_default();
+    let member = if landing.kind == "store_pay" && trading {
+        crate::members::pages::landing_member(&app, &ctx, &landing.merchant.id).await?
+    } else {
+        None
+    };
     ctx.render(&LandingPage {
+        member,
         menu,
         ordering,
         order_menu,

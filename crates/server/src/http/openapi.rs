@@ -56,4 +56,5 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::marketing::api::routes())
         .merge(crate::followers::api::routes())
         .merge(crate::wifi::api::routes())
+        .merge(crate::members::api::routes())
 }

@@ -15,6 +15,7 @@ use o2o_ledger::Currency;
 pub enum Kind {
     Wallet,
     Card,
+    CardBonus,
     MerchantPending,
     MerchantAvailable,
     MerchantPromotion,
@@ -29,6 +30,7 @@ impl Kind {
         match self {
             Kind::Wallet => "wallet",
             Kind::Card => "card",
+            Kind::CardBonus => "card_bonus",
             Kind::MerchantPending => "merchant_pending",
             Kind::MerchantAvailable => "merchant_available",
             Kind::MerchantPromotion => "merchant_promotion",
@@ -72,6 +74,13 @@ pub fn wallet(user_id: &str, currency: Currency) -> AccountSpec {
 /// A stored-value member card (`crd_…`): may not go negative.
 pub fn card(card_id: &str, currency: Currency) -> AccountSpec {
     spec(Kind::Card, Some(card_id), currency, true)
+}
+
+/// The bonus part of a member card (what the merchant added on top-ups): may not go negative;
+/// spent after the paid part, returned to the card (never to a wallet) by refunds, and forfeited
+/// to the merchant's promotion budget when the card is closed.
+pub fn card_bonus(card_id: &str, currency: Currency) -> AccountSpec {
+    spec(Kind::CardBonus, Some(card_id), currency, true)
 }
 
 /// What the platform owes a merchant and has not settled yet.

@@ -121,6 +121,9 @@ pub enum Op {
     Order(Box<crate::orders::engine::OrderOp>),
     /// A consumer claims a coupon (see [`crate::marketing::engine`]).
     Claim(Box<crate::marketing::engine::Claim>),
+    /// A member card's top-up or closing, or a promotion budget's funding (see
+    /// [`crate::members::engine`]).
+    Member(Box<crate::members::engine::MemberOp>),
 }
 
 /// One queued command with the channel its answer goes back on.
@@ -435,7 +438,7 @@ struct Writes {
 /// The batch's in-memory state.
 pub(crate) struct State {
     pub(crate) now: i64,
-    book: Book,
+    pub(crate) book: Book,
     pub(crate) payments: HashMap<String, PaymentRow>,
     pay_codes: HashMap<String, PayCodeRow>,
     stored_idem: HashMap<(String, String), IdemRow>,
@@ -447,6 +450,8 @@ pub(crate) struct State {
     pub(crate) orders: crate::orders::engine::Batch,
     /// The coupon templates and coupons the batch touches.
     pub(crate) coupons: crate::marketing::engine::Batch,
+    /// The member cards the batch touches.
+    pub(crate) members: crate::members::engine::Batch,
 }
 
 /// What the node learns from a committed batch.
@@ -511,6 +516,7 @@ async fn run_batch_inner(
         published: Vec::new(),
         orders: Default::default(),
         coupons: Default::default(),
+        members: Default::default(),
     };
     state.orders.recently_bumped = recently_bumped.clone();
     load(&mut tx, ops, &mut state, cache).await?;
@@ -686,6 +692,8 @@ async fn load(
         let refs: Vec<&str> = coupon_ids.iter().map(String::as_str).collect();
         crate::marketing::engine::load(tx, &claims, &refs, state).await?;
     }
+    // Member cards paid from, topped up, closed or refunded to.
+    crate::members::engine::load(tx, ops, state).await?;
     // Stock the batch's orders reserve or release.
     if !order_ops.is_empty() {
         crate::orders::engine::load_stock(tx, &order_ops, state).await?;
@@ -734,7 +742,7 @@ async fn load(
         // Missing accounts that may be created on first use (cards may not: the membership
         // capability opens them).
         for (_, spec) in specs {
-            if spec.kind == accounts::Kind::Card {
+            if matches!(spec.kind, accounts::Kind::Card | accounts::Kind::CardBonus) {
                 continue;
             }
             state.book.load_account(Account::new(
@@ -776,8 +784,23 @@ fn source_account(p: &PaymentRow) -> Option<AccountSpec> {
     }
 }
 
+/// Who pays and from where: from the pay code when one was presented, else from the command.
+pub(crate) fn payer_and_source<'a>(
+    state: &'a State,
+    p: &'a NewPayment,
+) -> (Option<&'a str>, Option<&'a str>) {
+    match &p.pay_code_hash {
+        Some(h) => match state.pay_codes.get(h) {
+            Some(code) => (Some(code.user_id.as_str()), Some(code.source.as_str())),
+            None => (None, None),
+        },
+        None => (p.user_id.as_deref(), p.source.as_deref()),
+    }
+}
+
 fn accounts_of(op: &Op, state: &State) -> Vec<AccountSpec> {
     match op {
+        Op::Member(m) => crate::members::engine::accounts_of(m),
         Op::Settle {
             merchant_id,
             currency,
@@ -860,7 +883,10 @@ fn accounts_of(op: &Op, state: &State) -> Vec<AccountSpec> {
                         out.push(accounts::wallet(u, c));
                     }
                 }
-                Some(card) if card.starts_with("crd_") => out.push(accounts::card(card, c)),
+                Some(card) if card.starts_with("crd_") => {
+                    out.push(accounts::card(card, c));
+                    out.push(accounts::card_bonus(card, c));
+                }
                 _ => {}
             }
             out
@@ -886,6 +912,7 @@ fn accounts_of(op: &Op, state: &State) -> Vec<AccountSpec> {
                 out.push(accounts::merchant_promotion(&p.merchant_id, c));
             }
             out.extend(source_account(p));
+            out.extend(crate::members::engine::refund_accounts(p));
             out
         }
     }
@@ -975,6 +1002,7 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
         Op::Pay(p) => pay(state, p)?,
         Op::Order(o) => crate::orders::engine::apply(state, o)?,
         Op::Claim(c) => crate::marketing::engine::claim(state, c)?,
+        Op::Member(m) => crate::members::engine::apply(state, m)?,
         Op::Capture {
             payment_id,
             merchant_id,
@@ -1052,7 +1080,7 @@ fn transfer_row(t: &Transfer, now: i64) -> serde_json::Value {
 }
 
 /// Applies a linked chain to the book and records its transfers for the batch's write.
-fn post_chain(state: &mut State, chain: &[Transfer]) -> Result<()> {
+pub(crate) fn post_chain(state: &mut State, chain: &[Transfer]) -> Result<()> {
     state
         .book
         .apply(chain, state.now)
@@ -1308,7 +1336,12 @@ fn pay_checked(state: &mut State, p: &NewPayment, discount: i64) -> Result<Reply
         }
         ("succeeded", None, chain)
     };
+    let (chain, card_spend) =
+        crate::members::engine::card_payment(state, p, user_id.as_deref(), &source, chain)?;
     post_chain(state, &chain)?;
+    if let Some(spend) = card_spend {
+        crate::members::engine::after_pay(state, p, &source, spend);
+    }
     if let Some(hash) = &p.pay_code_hash {
         if let Some(code) = state.pay_codes.get_mut(hash) {
             code.used_at = Some(state.now);
@@ -1624,6 +1657,7 @@ pub(crate) fn refund(
         ));
         chain
     };
+    let (chain, card_back) = crate::members::engine::card_refund(state, &p, amount, chain)?;
     // Refunded in full: the coupon comes back, and its part returns to the promotion account.
     let coupon_back = p
         .coupon_id
@@ -1642,6 +1676,9 @@ pub(crate) fn refund(
         ));
     }
     post_chain(state, &chain)?;
+    if let Some(back) = card_back {
+        crate::members::engine::after_refund(state, &p, refund_id, back);
+    }
     if let Some(coupon) = &coupon_back {
         crate::marketing::engine::restore(state, coupon);
     }
@@ -1922,6 +1959,7 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
     }
     crate::orders::engine::flush(tx, state).await?;
     crate::marketing::engine::flush(tx, state).await?;
+    crate::members::engine::flush(tx, state).await?;
     let w = &mut state.writes;
     deferred.add(tx, &w.events, SQL_EVENTS).await?;
     deferred.add(tx, &w.idem, SQL_IDEM).await?;

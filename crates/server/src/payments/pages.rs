@@ -208,6 +208,9 @@ struct PayForm {
     amount: String,
     #[serde(default)]
     key: String,
+    /// `wallet` (default) or the consumer's member card there (`crd_…`).
+    #[serde(default)]
+    source: String,
 }
 
 /// `POST /q/{code}/pay`: the amount form of a store's printed pay code. Guests log in first and
@@ -260,10 +263,14 @@ async fn pay(
         qr: Some(code.clone()),
         amount,
         currency: "CNY".to_owned(),
-        source: Some("wallet".to_owned()),
+        source: Some(if form.source.starts_with("crd_") {
+            form.source.clone()
+        } else {
+            "wallet".to_owned()
+        }),
         ..CreatePayment::default()
     };
-    let hash = form_hash(&format!("page-pay:{code}:{amount}"));
+    let hash = form_hash(&format!("page-pay:{code}:{amount}:{}", form.source));
     match service::create_payment(&app, p, input, form_key(&form.key), &hash).await {
         Ok(reply) => {
             let payment: Payment =

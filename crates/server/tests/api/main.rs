@@ -8,6 +8,7 @@ mod coupons;
 mod followers;
 mod helpers;
 mod identity;
+mod members;
 mod merchants;
 mod order_pages;
 mod orders;

@@ -1,0 +1,37 @@
+//! Members: a merchant's member program and the stored-value cards consumers hold with it.
+//!
+//! - A **program** (one per merchant): top-up bonus rules (`{min_top_up, bonus}`: top up ¥100,
+//!   get ¥10), points per yuan paid, and tiers by what was spent with the card in the last 12
+//!   months (`{name, min_spend, percent_off}`).
+//! - A **card** (`crd_…`, one per consumer per merchant) holds two ledger accounts: the *paid
+//!   part* (`accounts::card`, money the consumer moved in from the wallet) and the *bonus part*
+//!   (`accounts::card_bonus`, money the merchant added). Both may not go negative. They are
+//!   created with the card row in one transaction; the payments engine never creates them.
+//! - **Bonuses are funded, never created**: they come from the merchant's promotion budget
+//!   (`accounts::merchant_promotion`, no overdraft), which the owner tops up from the bank or from
+//!   the available balance (`POST /v1/member-programs/{id}/budget-top-ups`). A top-up whose
+//!   bonus the budget cannot pay is refused (`402 bonus_budget_insufficient`) and nothing moves.
+//! - **Paying** with a card (`source: "crd_…"`, scanning a store's code or for an order) spends
+//!   the paid part first, then the bonus. **Refunds** go back in the payment's proportions (the
+//!   bonus share rounded down), so a refund never turns bonus into cash; refunds to a closed card
+//!   go to the wallet (paid share) and the promotion budget (bonus share). **Closing** a card
+//!   returns the paid part to the wallet and forfeits the bonus to the promotion budget.
+//! - **Points** are earned on the paid part only (bonus money earns none), `points_per_yuan` per
+//!   100 minor units, rounded down, and taken back in proportion by refunds. The **tier** is
+//!   re-evaluated at each card payment or refund from the last 12 months' card spend (paid plus
+//!   bonus, less refunds); a change is an outbox event `member.tier_changed` (`card_id`,
+//!   `consumer_id`, `from`, `to`), the hook the coupons capability uses to grant a coupon on
+//!   upgrade.
+//!
+//! Not done yet: a tier's `percent_off` is recorded and shown but not applied to payments;
+//! birthday benefits; spending points; card payments with `capture: manual` (refused with
+//! `card_capture_manual_unsupported`); a merchant-side list of members and a merchant-initiated
+//! closing; withdrawing an unused promotion budget.
+
+pub mod api;
+pub mod engine;
+pub mod model;
+pub mod pages;
+pub mod service;
+pub mod store;
+pub mod texts;

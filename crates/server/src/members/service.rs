@@ -1,0 +1,454 @@
+//! Members' rules: what a program may say, who may join, top up, close and read a card. Every
+//! movement of a card's money is a command for the sequencer ([`super::engine`]); opening a card
+//! is not a movement, so it happens here, in one transaction with the card's two accounts.
+
+use super::engine::{Funding, MemberOp};
+use super::model::*;
+use super::store;
+use crate::app::AppState;
+use crate::db::{Db, DbError, MerchantScope, now_us, rfc3339};
+use crate::error::{Error, Result};
+use crate::http::Reply;
+use crate::ids::{CardId, CardMovementId, PromotionFundingId};
+use crate::payments::accounts;
+use crate::payments::engine::{IdemKey, Op};
+use crate::payments::provider::{ChargeRequest, ChargeStatus, Direction};
+use crate::payments::service::{MAX_WALLET_MOVE, parse_amount, parse_currency};
+
+/// Bonus rules and tiers a program may have at most.
+pub const MAX_RULES: usize = 10;
+/// The most points per yuan a program may give.
+pub const MAX_POINTS_PER_YUAN: i64 = 100;
+/// The most percent off a tier may record.
+pub const MAX_PERCENT_OFF: i64 = 50;
+/// Movements shown with a card.
+pub const HISTORY: i64 = 50;
+/// Cards listed at most (one per merchant).
+pub const MAX_CARDS: i64 = 100;
+
+fn program_not_found() -> Error {
+    Error::not_found("program_not_found", "This merchant runs no member program.")
+        .param("merchant_id")
+}
+
+fn card_not_found() -> Error {
+    Error::not_found("card_not_found", "No such member card.").param("id")
+}
+
+/// Checks and stores the scoped merchant's program.
+pub async fn put_program(db: &Db, scope: &MerchantScope, input: PutProgram) -> Result<Program> {
+    let currency = parse_currency(input.currency.as_deref().unwrap_or("CNY"))?;
+    if input.top_up_bonuses.len() > MAX_RULES {
+        return Err(Error::invalid(
+            "too_many_rules",
+            format!("At most {MAX_RULES} top-up bonus rules."),
+        )
+        .param("top_up_bonuses"));
+    }
+    let mut bonuses = input.top_up_bonuses;
+    for b in &bonuses {
+        if b.min_top_up <= 0 || b.min_top_up > MAX_WALLET_MOVE {
+            return Err(Error::invalid(
+                "min_top_up_invalid",
+                format!("min_top_up must be between 1 and {MAX_WALLET_MOVE} minor units."),
+            )
+            .param("top_up_bonuses"));
+        }
+        if b.bonus <= 0 || b.bonus > b.min_top_up {
+            return Err(Error::invalid(
+                "bonus_invalid",
+                "bonus must be positive and at most its min_top_up.",
+            )
+            .param("top_up_bonuses"));
+        }
+    }
+    bonuses.sort_by_key(|b| b.min_top_up);
+    if bonuses
+        .windows(2)
+        .any(|w| w[0].min_top_up == w[1].min_top_up)
+    {
+        return Err(Error::invalid(
+            "min_top_up_duplicate",
+            "Each bonus rule needs its own min_top_up.",
+        )
+        .param("top_up_bonuses"));
+    }
+    if !(0..=MAX_POINTS_PER_YUAN).contains(&input.points_per_yuan) {
+        return Err(Error::invalid(
+            "points_per_yuan_invalid",
+            format!("points_per_yuan must be between 0 and {MAX_POINTS_PER_YUAN}."),
+        )
+        .param("points_per_yuan"));
+    }
+    if input.tiers.len() > MAX_RULES {
+        return Err(
+            Error::invalid("too_many_rules", format!("At most {MAX_RULES} tiers.")).param("tiers"),
+        );
+    }
+    let mut tiers = input.tiers;
+    for t in &mut tiers {
+        t.name = t.name.trim().to_owned();
+        let n = t.name.chars().count();
+        if n == 0 || n > 32 || t.name.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "tier_name_invalid",
+                "A tier's name must be 1 to 32 characters.",
+            )
+            .param("tiers"));
+        }
+        if !(0..=1_000_000_000_000).contains(&t.min_spend) {
+            return Err(Error::invalid(
+                "min_spend_invalid",
+                "min_spend must be zero or a positive number of minor units.",
+            )
+            .param("tiers"));
+        }
+        if !(0..=MAX_PERCENT_OFF).contains(&t.percent_off) {
+            return Err(Error::invalid(
+                "percent_off_invalid",
+                format!("percent_off must be between 0 and {MAX_PERCENT_OFF}."),
+            )
+            .param("tiers"));
+        }
+    }
+    tiers.sort_by_key(|t| t.min_spend);
+    if tiers.windows(2).any(|w| w[0].min_spend == w[1].min_spend)
+        || tiers
+            .iter()
+            .enumerate()
+            .any(|(i, t)| tiers[..i].iter().any(|u| u.name == t.name))
+    {
+        return Err(Error::invalid(
+            "tier_duplicate",
+            "Each tier needs its own name and min_spend.",
+        )
+        .param("tiers"));
+    }
+    if let Some(existing) = store::program(db, scope.merchant_id()).await?
+        && existing.currency != currency.code()
+        && store::card_count(db, scope.merchant_id()).await? > 0
+    {
+        return Err(Error::conflict(
+            "program_currency_locked",
+            "Members hold cards in this program's currency; it cannot change.",
+        )
+        .param("currency"));
+    }
+    store::put_program(
+        db,
+        scope,
+        currency.code(),
+        serde_json::to_string(&bonuses).map_err(Error::internal)?,
+        input.points_per_yuan,
+        serde_json::to_string(&tiers).map_err(Error::internal)?,
+        now_us(),
+    )
+    .await?;
+    program_for_staff(db, scope)
+        .await?
+        .ok_or_else(program_not_found)
+}
+
+/// The scoped merchant's program with its bonus budget.
+pub async fn program_for_staff(db: &Db, scope: &MerchantScope) -> Result<Option<Program>> {
+    let Some(row) = store::program(db, scope.merchant_id()).await? else {
+        return Ok(None);
+    };
+    let mut p = row.program();
+    let c = parse_currency(&p.currency)?;
+    p.bonus_budget =
+        Some(store::available(db, &accounts::merchant_promotion(scope.merchant_id(), c).id).await?);
+    Ok(Some(p))
+}
+
+/// A merchant's program as consumers see it (no budget).
+pub async fn program(db: &Db, merchant_id: &str) -> Result<Option<Program>> {
+    Ok(store::program(db, merchant_id).await?.map(|r| r.program()))
+}
+
+/// Joins a merchant's program: opens the consumer's card (with its accounts) or returns the one
+/// they hold, reopening it if it was closed. `201` for a new card, `200` otherwise; joining is
+/// idempotent by nature (one card per consumer per merchant, enforced by a unique key).
+pub async fn join(app: &AppState, user_id: &str, input: JoinProgram) -> Result<Reply> {
+    let merchant_id = input.merchant_id.trim().to_owned();
+    if merchant_id.len() > 64 {
+        return Err(program_not_found());
+    }
+    let Some(program) = store::program(&app.db, &merchant_id).await? else {
+        return Err(program_not_found());
+    };
+    let currency = parse_currency(&program.currency)?;
+    let now = now_us();
+    let mut tx = app.db.begin().await?;
+    let (card_id, created) = match store::card_of(&mut tx, user_id, &merchant_id).await? {
+        Some(card) => {
+            if card.status == "closed" {
+                store::reopen(&mut tx, &card.id, now).await?;
+            }
+            (card.id, false)
+        }
+        None => {
+            let id = CardId::generate().as_str().to_owned();
+            let row = CardRow {
+                id: id.clone(),
+                merchant_id: merchant_id.clone(),
+                user_id: user_id.to_owned(),
+                currency: currency.code().to_owned(),
+                status: "active".into(),
+                points: 0,
+                tier: None,
+                created_at: now,
+                updated_at: now,
+                closed_at: None,
+            };
+            let specs = [
+                accounts::card(&id, currency),
+                accounts::card_bonus(&id, currency),
+            ];
+            match store::insert_card(&mut tx, &row, &specs).await {
+                Ok(()) => (id, true),
+                Err(e) => {
+                    drop(tx);
+                    return joined_meanwhile(app, user_id, &merchant_id, e).await;
+                }
+            }
+        }
+    };
+    if let Err(e) = tx.commit().await {
+        return joined_meanwhile(app, user_id, &merchant_id, e).await;
+    }
+    let card = store::card(&app.db, &card_id)
+        .await?
+        .ok_or_else(card_not_found)?;
+    let view = card_view(&app.db, card, false).await?;
+    if created {
+        Reply::created(&view)
+    } else {
+        Reply::ok(&view)
+    }
+}
+
+/// Two first joins racing: the loser's insert conflicts on the unique key; the winner's card is
+/// the consumer's card.
+async fn joined_meanwhile(
+    app: &AppState,
+    user_id: &str,
+    merchant_id: &str,
+    err: DbError,
+) -> Result<Reply> {
+    if !matches!(err, DbError::Conflict { .. }) {
+        return Err(err.into());
+    }
+    let card = store::card_at(&app.db, user_id, merchant_id)
+        .await?
+        .ok_or_else(|| Error::from(err))?;
+    Reply::ok(&card_view(&app.db, card, false).await?)
+}
+
+/// A card with its balances (and its latest movements when `history`).
+pub async fn card_view(db: &Db, card: CardRow, history: bool) -> Result<Card> {
+    let c = parse_currency(&card.currency)?;
+    let balance = store::available(db, &accounts::card(&card.id, c).id).await?;
+    let bonus_balance = store::available(db, &accounts::card_bonus(&card.id, c).id).await?;
+    let spend_12m =
+        store::spend_since(db, &card.id, now_us() - super::engine::TIER_WINDOW_US).await?;
+    let movements = if history {
+        Some(
+            store::movements(db, &card.id, HISTORY)
+                .await?
+                .into_iter()
+                .map(|m| CardMovement {
+                    id: m.id,
+                    kind: m.kind,
+                    paid: m.paid,
+                    bonus: m.bonus,
+                    points: m.points,
+                    payment_id: m.payment_id,
+                    reference: m.reference,
+                    created_at: rfc3339(m.created_at),
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
+    Ok(Card {
+        merchant_name: store::merchant_name(db, &card.merchant_id)
+            .await?
+            .unwrap_or_default(),
+        id: card.id,
+        merchant_id: card.merchant_id,
+        currency: card.currency,
+        status: card.status,
+        balance,
+        bonus_balance,
+        spendable: balance + bonus_balance,
+        points: card.points,
+        tier: card.tier,
+        spend_12m,
+        created_at: rfc3339(card.created_at),
+        closed_at: card.closed_at.map(rfc3339),
+        movements,
+    })
+}
+
+/// The consumer's cards.
+pub async fn my_cards(db: &Db, user_id: &str) -> Result<Vec<Card>> {
+    let mut out = Vec::new();
+    for row in store::cards_of_user(db, user_id, MAX_CARDS).await? {
+        out.push(card_view(db, row, false).await?);
+    }
+    Ok(out)
+}
+
+/// One of the consumer's cards with its history; another consumer's card is not found.
+pub async fn my_card(db: &Db, user_id: &str, card_id: &str) -> Result<Card> {
+    let card = own_card(db, user_id, card_id).await?;
+    card_view(db, card, true).await
+}
+
+/// The consumer's active card at a merchant, if any (for the pay page).
+pub async fn active_card_at(db: &Db, user_id: &str, merchant_id: &str) -> Result<Option<Card>> {
+    match store::card_at(db, user_id, merchant_id).await? {
+        Some(c) if c.status == "active" => Ok(Some(card_view(db, c, false).await?)),
+        _ => Ok(None),
+    }
+}
+
+async fn own_card(db: &Db, user_id: &str, card_id: &str) -> Result<CardRow> {
+    if card_id.len() > 64 {
+        return Err(card_not_found());
+    }
+    store::card(db, card_id)
+        .await?
+        .filter(|c| c.user_id == user_id)
+        .ok_or_else(card_not_found)
+}
+
+fn idem(scope: &str, key: Option<String>, hash: String) -> Option<IdemKey> {
+    key.map(|key| IdemKey {
+        scope: scope.to_owned(),
+        key,
+        hash,
+    })
+}
+
+/// Tops up a card from the consumer's wallet, with the program's bonus.
+pub async fn top_up(
+    app: &AppState,
+    user_id: &str,
+    card_id: &str,
+    input: CardTopUp,
+    key: Option<String>,
+    body_hash: &str,
+) -> Result<Reply> {
+    let amount = parse_amount(input.amount, MAX_WALLET_MOVE)?;
+    let currency = parse_currency(&input.currency)?;
+    let card = own_card(&app.db, user_id, card_id).await?;
+    let op = MemberOp::TopUp {
+        movement_id: CardMovementId::generate().as_str().to_owned(),
+        card_id: card.id,
+        user_id: user_id.to_owned(),
+        merchant_id: card.merchant_id,
+        amount,
+        currency,
+    };
+    app.payments
+        .run(
+            Op::Member(Box::new(op)),
+            idem(user_id, key, format!("card_top_up:{card_id}:{body_hash}")),
+        )
+        .await
+}
+
+/// Closes a card: the unspent paid part back to the wallet, the bonus forfeited.
+pub async fn close(
+    app: &AppState,
+    user_id: &str,
+    card_id: &str,
+    key: Option<String>,
+) -> Result<Reply> {
+    let card = own_card(&app.db, user_id, card_id).await?;
+    let currency = parse_currency(&card.currency)?;
+    let op = MemberOp::Close {
+        movement_id: CardMovementId::generate().as_str().to_owned(),
+        card_id: card.id,
+        user_id: user_id.to_owned(),
+        merchant_id: card.merchant_id,
+        currency,
+    };
+    app.payments
+        .run(
+            Op::Member(Box::new(op)),
+            idem(user_id, key, format!("card_close:{card_id}")),
+        )
+        .await
+}
+
+/// Funds the scoped merchant's promotion budget (which pays top-up bonuses), from the bank
+/// through the payment provider or from the merchant's available balance.
+pub async fn fund_budget(
+    app: &AppState,
+    scope: &MerchantScope,
+    input: BudgetTopUp,
+    key: Option<String>,
+    body_hash: &str,
+) -> Result<Reply> {
+    let amount = parse_amount(input.amount, MAX_WALLET_MOVE)?;
+    let currency = parse_currency(&input.currency)?;
+    let funding_id = PromotionFundingId::generate().as_str().to_owned();
+    let merchant_id = scope.merchant_id().to_owned();
+    let hash = format!("promotion_funding:{body_hash}");
+    // A retried request must not charge the bank twice: answer it from its stored reply.
+    if let Some(reply) =
+        crate::http::idempotency::lookup(&app.db, &merchant_id, key.as_deref(), &hash).await?
+    {
+        return Ok(reply);
+    }
+    let from = match input.source.as_deref() {
+        None | Some("bank") => {
+            let charge = app
+                .provider
+                .create(ChargeRequest {
+                    reference: funding_id.clone(),
+                    account: merchant_id.clone(),
+                    amount,
+                    currency: currency.code().to_owned(),
+                    direction: Direction::In,
+                })
+                .await
+                .map_err(|e| Error::payment("provider_declined", e.to_string()))?;
+            let confirmed = app
+                .provider
+                .verify_notification(&app.provider.notification_for(&charge))
+                .map_err(|e| Error::payment("provider_declined", e.to_string()))?;
+            if charge.status != ChargeStatus::Succeeded
+                || confirmed.status != ChargeStatus::Succeeded
+                || confirmed.amount != amount
+            {
+                return Err(Error::payment(
+                    "provider_declined",
+                    "The bank did not confirm the movement.",
+                ));
+            }
+            Funding::Bank(app.provider.name())
+        }
+        Some("available") => Funding::Available,
+        Some(_) => {
+            return Err(
+                Error::invalid("source_invalid", "source must be bank or available.")
+                    .param("source"),
+            );
+        }
+    };
+    let op = MemberOp::FundBudget {
+        funding_id,
+        merchant_id: merchant_id.clone(),
+        amount,
+        currency,
+        from,
+    };
+    app.payments
+        .run(Op::Member(Box::new(op)), idem(&merchant_id, key, hash))
+        .await
+}
