@@ -205,12 +205,23 @@ async fn a_flash_claim_issues_exactly_the_stock_and_no_one_holds_two() {
             futures::future::join_all(chunk.iter().map(|n| phone_user(&app, 1000 + n))).await;
         tokens.extend(made);
     }
-    // 2,000 claims: every consumer races with five requests at once.
+    // 2,000 claims: every consumer races with five requests at once; on PostgreSQL spread over
+    // two nodes on one database (SQLite is one node's embedded store).
+    let two_nodes = backend() == "postgres";
+    let node2 = app.second_node().await;
     let attempts: Vec<&String> = tokens
         .iter()
         .flat_map(|t| std::iter::repeat_n(t, 5))
         .collect();
-    let results = futures::future::join_all(attempts.iter().map(|t| claim(&app, &id, t))).await;
+    let results = futures::future::join_all(attempts.iter().enumerate().map(|(i, t)| {
+        let node = if two_nodes && i % 2 == 1 {
+            &node2
+        } else {
+            &app
+        };
+        claim(node, &id, t)
+    }))
+    .await;
     let issued = results
         .iter()
         .filter(|r| r.status == StatusCode::CREATED)
@@ -245,6 +256,7 @@ async fn a_flash_claim_issues_exactly_the_stock_and_no_one_holds_two() {
         .get(&format!("/v1/coupon-templates/{id}"), Some(&shop.owner))
         .await;
     assert_eq!(stats.body["issued"], 100);
+    node2.stop().await;
 }
 
 #[tokio::test]
