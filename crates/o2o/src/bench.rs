@@ -713,9 +713,9 @@ async fn scrape(
         .collect())
 }
 
-/// `o2o bench orders`: guests at many tables each order two items (one with counted stock) and
-/// send them to the kitchen, then pay from the wallet, over HTTP with durable commits: a
-/// placed-and-paid table order is two requests. Afterwards the ledger is verified, every order a
+/// `o2o bench orders`: guests at many tables each order two items (one with counted stock),
+/// send them to the kitchen and pay from the wallet in one request (pay before the food), over
+/// HTTP with durable commits. Afterwards the ledger is verified, every order a
 /// client saw paid is stored paid, and the counted stock went down by exactly what was ordered.
 pub async fn orders(
     url: Option<String>,
@@ -851,32 +851,13 @@ pub async fn orders(
             let (mut ops, mut errors) = (0u64, 0u64);
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let placed = client
+                match client
                     .post(format!("{base}/v1/orders"))
                     .bearer_auth(&token)
-                    .json(
-                        &json!({"channel": "dine_in", "qr": qr, "place": true, "items": [
+                    .json(&json!({"channel": "dine_in", "qr": qr, "place": true,
+                        "payment": {"source": "wallet"}, "items": [
                         {"product_id": latte, "options": {"size": ["large"]}},
-                        {"product_id": cake}]}),
-                    )
-                    .send()
-                    .await;
-                let id = match placed {
-                    Ok(r) if r.status().is_success() => r
-                        .json::<Value>()
-                        .await
-                        .ok()
-                        .and_then(|v| v["id"].as_str().map(str::to_owned)),
-                    _ => None,
-                };
-                let Some(id) = id else {
-                    errors += 1;
-                    continue;
-                };
-                match client
-                    .post(format!("{base}/v1/orders/{id}/pay"))
-                    .bearer_auth(&token)
-                    .json(&json!({}))
+                        {"product_id": cake}]}))
                     .send()
                     .await
                 {
@@ -984,7 +965,7 @@ pub async fn orders(
         "orders_stored_paid": paid,
         "stock_verified": stock_ok,
         "errors": errors,
-        "requests_per_order": 2,
+        "requests_per_order": 1,
         "concurrency": concurrency,
         "duration_s": duration.as_secs(),
     }))

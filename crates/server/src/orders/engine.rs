@@ -56,6 +56,8 @@ pub enum OrderOp {
         actor: Actor,
         lines: Vec<NewLine>,
         place: bool,
+        /// Pay what is due at once (pay before the food), all or nothing with the items.
+        pay: Option<Box<NewPayment>>,
     },
     /// A new pickup, delivery or scan-and-go order, with its payment when paid while ordering.
     Create {
@@ -274,7 +276,7 @@ pub(crate) fn refundable_order(op: &OrderOp) -> Option<&str> {
 /// The payment of a create-and-pay command, for the payments engine's account loading.
 pub(crate) fn payment_of(op: &OrderOp) -> Option<&NewPayment> {
     match op {
-        OrderOp::Create { pay: Some(p), .. } => Some(p),
+        OrderOp::Create { pay: Some(p), .. } | OrderOp::Table { pay: Some(p), .. } => Some(p),
         _ => None,
     }
 }
@@ -504,9 +506,15 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
             actor,
             lines,
             place,
+            pay,
         } => {
             let table = template.table_id.clone().unwrap_or_default();
             let existing = state.orders.tables.get(&table).cloned();
+            // Paying with the items: on a refused payment, the order is as it was.
+            let before = existing
+                .as_ref()
+                .and_then(|id| state.orders.orders.get(id))
+                .cloned();
             let (id, created) = match existing {
                 Some(id) => (id, false),
                 None => {
@@ -529,6 +537,24 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
             }
             let now = state.now;
             let sent = *place && send(state.orders.orders.get_mut(&id).expect("present"), now);
+            if let Some(p) = pay {
+                let mut p = (**p).clone();
+                p.order_id = Some(id.clone());
+                p.amount = 0;
+                if let Err(e) = pe::pay(state, &p) {
+                    release_lines_taken(state, &template.store_id, lines);
+                    match before {
+                        Some(o) => {
+                            state.orders.orders.insert(id.clone(), o);
+                        }
+                        None => {
+                            state.orders.orders.remove(&id);
+                            state.orders.tables.remove(&table);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
             state.orders.touch(&id);
             publish(
                 state,

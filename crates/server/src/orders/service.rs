@@ -482,19 +482,41 @@ pub async fn create(
             if !open_now {
                 return Err(closed());
             }
-            if input.payment.is_some() {
-                return Err(Error::invalid(
-                    "payment_not_allowed",
-                    "Pay a table order once it is placed (POST /v1/orders/{id}/pay).",
-                )
-                .param("payment"));
-            }
+            let pay = match &input.payment {
+                None => None,
+                Some(_) if !input.place => {
+                    return Err(Error::invalid(
+                        "place_required",
+                        "Paying with the items sends them to the kitchen: set place: true.",
+                    )
+                    .param("payment"));
+                }
+                Some(p) => {
+                    if p.amount.is_some() {
+                        return Err(Error::invalid(
+                            "amount_not_allowed",
+                            "Paying while ordering pays all that is due; pay a share with POST /v1/orders/{id}/pay.",
+                        )
+                        .param("payment.amount"));
+                    }
+                    Some(Box::new(order_payment(
+                        principal,
+                        &order.id,
+                        &store.merchant_id,
+                        store,
+                        at.fee_bps,
+                        cur,
+                        p,
+                    )?))
+                }
+            };
             order.table_id = Some(table);
             let op = OrderOp::Table {
                 template: Box::new(order),
                 actor,
                 lines,
                 place: input.place,
+                pay,
             };
             return app
                 .payments

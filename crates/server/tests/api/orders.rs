@@ -923,3 +923,42 @@ async fn a_guests_order_joins_the_account_it_logs_into() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_table_can_pay_with_its_items_and_a_refused_payment_leaves_no_trace() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Pay Now Cafe").await;
+    let poor = app.funded_consumer("+8613800000201", 1000).await;
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "dine_in", "qr": c.table_qr, "place": true,
+                   "items": [{"product_id": c.cake}], "payment": {"source": "wallet"}}),
+            Some(&poor),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "insufficient_funds");
+    assert_eq!(stock_of(&app, &c.shop, &c.cake).await, 5, "no stock held");
+    let table = o2o_server::orders::service::at_table(&app.state, &c.table)
+        .await
+        .unwrap();
+    assert!(table.is_none(), "no order left open at the table");
+    assert_eq!(app.balance(&poor).await, 1000);
+
+    let rich = app.funded_consumer("+8613800000202", 10_000).await;
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "dine_in", "qr": c.table_qr, "place": true,
+                   "items": [{"product_id": c.cake}], "payment": {"source": "wallet"}}),
+            Some(&rich),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["status"], "placed");
+    assert_eq!(r.body["payment_status"], "paid");
+    assert_eq!(app.balance(&rich).await, 10_000 - 3200);
+    assert_eq!(stock_of(&app, &c.shop, &c.cake).await, 4);
+    app.assert_ledger_verifies().await;
+}
