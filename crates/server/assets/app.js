@@ -68,4 +68,19 @@
     if (ms > 0) setTimeout(function () { location.reload(); }, ms);
   }
   document.addEventListener('DOMContentLoaded', reloadWhileBusy);
+  // The checkout's coupon picker: choosing a coupon (or none) shows its discount and what is
+  // left to pay at once (each choice also says it, so the form works without this).
+  function couponPickers() {
+    document.querySelectorAll('[data-coupon-picker]').forEach(function (box) {
+      box.addEventListener('change', function (ev) {
+        var r = ev.target;
+        if (!r || r.name !== 'coupon') return;
+        var pay = box.querySelector('[data-coupon-to-pay]');
+        var off = box.querySelector('[data-coupon-discount]');
+        if (pay) pay.textContent = r.getAttribute('data-to-pay') || '';
+        if (off) off.textContent = r.getAttribute('data-discount') || '';
+      });
+    });
+  }
+  document.addEventListener('DOMContentLoaded', couponPickers);
 })();

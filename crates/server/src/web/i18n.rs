@@ -77,7 +77,10 @@ pub struct T {
 
 impl T {
     pub fn s(&self, key: &str) -> &'static str {
-        let mut all = TEXTS.iter().chain(crate::orders::texts::TEXTS);
+        let mut all = TEXTS
+            .iter()
+            .chain(crate::orders::texts::TEXTS)
+            .chain(crate::marketing::texts::TEXTS);
         match all.find(|(k, _, _)| *k == key) {
             Some((_, zh, en)) => match self.lang {
                 Lang::Zh => zh,
@@ -528,7 +531,11 @@ mod tests {
     #[test]
     fn every_key_has_both_languages_and_is_unique() {
         let mut seen = std::collections::HashSet::new();
-        for (k, zh, en) in TEXTS.iter().chain(crate::orders::texts::TEXTS) {
+        for (k, zh, en) in TEXTS
+            .iter()
+            .chain(crate::orders::texts::TEXTS)
+            .chain(crate::marketing::texts::TEXTS)
+        {
             assert!(seen.insert(*k), "duplicate key {k}");
             assert!(!zh.is_empty() && !en.is_empty(), "{k}");
         }

@@ -325,5 +325,6 @@ pub fn router() -> Router<AppState> {
         .merge(crate::orders::pages::router())
         .merge(crate::followers::pages::router())
         .merge(crate::wifi::pages::router())
+        .merge(crate::marketing::pages::router())
         .fallback(fallback)
 }
