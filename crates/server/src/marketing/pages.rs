@@ -262,10 +262,7 @@ async fn claim(
     let sep = if back.contains('?') { '&' } else { '?' };
     // One claim per form post: the idempotency key is left out, the per-consumer limit holds.
     match service::claim(&app, p, &template_id, via, None, "").await {
-        Ok(_) => Ok(ctx.redirect(&format!(
-            "{back}{sep}claimed={}",
-            urlencode(&template_id)
-        ))),
+        Ok(_) => Ok(ctx.redirect(&format!("{back}{sep}claimed={}", urlencode(&template_id)))),
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
         Err(e) => Ok(ctx.redirect(&format!(
             "{back}{sep}error={}",
@@ -299,7 +296,10 @@ fn coupon_view(t: T, c: &Coupon) -> CouponView {
             .valid_until
             .as_deref()
             .map(crate::followers::pages::shown_time),
-        used_at: c.used_at.as_deref().map(crate::followers::pages::shown_time),
+        used_at: c
+            .used_at
+            .as_deref()
+            .map(crate::followers::pages::shown_time),
         saved: shown_price(c.discount, &c.template.currency),
     }
 }
@@ -614,7 +614,10 @@ async fn render_console(
             },
             stock: format!(
                 "{} / {} · {} {}",
-                tpl.issued, tpl.total_stock, t.s("coupon.per_consumer"), tpl.per_consumer_limit
+                tpl.issued,
+                tpl.total_stock,
+                t.s("coupon.per_consumer"),
+                tpl.per_consumer_limit
             ),
             claim_window: window,
             issued: s.issued,

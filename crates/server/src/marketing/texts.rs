@@ -14,11 +14,7 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
         "No coupons to claim near you right now.",
     ),
     ("coupon.claim", "立即领取", "Claim"),
-    (
-        "coupon.login_to_claim",
-        "登录后领取",
-        "Log in to claim",
-    ),
+    ("coupon.login_to_claim", "登录后领取", "Log in to claim"),
     ("coupon.claimed", "已领取", "Claimed"),
     (
         "coupon.claimed_ok",
@@ -74,14 +70,14 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
         "自动使用最优惠的券",
         "Use my best coupon automatically",
     ),
-    (
-        "coupon.confirm",
-        "确认支付",
-        "Confirm and pay",
-    ),
+    ("coupon.confirm", "确认支付", "Confirm and pay"),
     ("coupon.change_amount", "修改金额", "Change the amount"),
     ("coupon.bill", "消费金额", "Bill"),
-    ("coupon.in_message", "随消息附赠的优惠券", "A coupon with this message"),
+    (
+        "coupon.in_message",
+        "随消息附赠的优惠券",
+        "A coupon with this message",
+    ),
     // The console
     ("console.coupons", "优惠券", "Coupons"),
     ("coupon.new", "新建优惠券", "New coupon"),
@@ -95,12 +91,24 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
         "减免百分比（20 即八折）",
         "Percent off (20 = 20% off)",
     ),
-    ("coupon.max_discount", "最多减（元，可不填）", "Cap (yuan, optional)"),
+    (
+        "coupon.max_discount",
+        "最多减（元，可不填）",
+        "Cap (yuan, optional)",
+    ),
     ("coupon.min_spend", "最低消费（元）", "Minimum spend (yuan)"),
     ("coupon.total_stock", "发放总量", "Total stock"),
     ("coupon.per_consumer", "每人限领", "Per consumer"),
-    ("coupon.claim_starts", "开始领取（北京时间）", "Claims open (China time)"),
-    ("coupon.claim_ends", "结束领取（可不填）", "Claims close (optional)"),
+    (
+        "coupon.claim_starts",
+        "开始领取（北京时间）",
+        "Claims open (China time)",
+    ),
+    (
+        "coupon.claim_ends",
+        "结束领取（可不填）",
+        "Claims close (optional)",
+    ),
     (
         "coupon.valid_days",
         "领取后有效天数（可不填）",
@@ -108,7 +116,11 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("coupon.audience", "可领取人群", "Who may claim"),
     ("coupon.audience.everyone", "所有人", "Everyone"),
-    ("coupon.audience.followers", "关注本店的顾客", "The shop's followers"),
+    (
+        "coupon.audience.followers",
+        "关注本店的顾客",
+        "The shop's followers",
+    ),
     ("coupon.create", "创建优惠券", "Create coupon"),
     ("coupon.templates", "已创建的优惠券", "Coupons created"),
     ("coupon.templates_none", "还没有优惠券。", "No coupons yet."),
@@ -118,7 +130,11 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("coupon.stat.discount", "优惠金额", "Discount given"),
     ("coupon.stat.sales", "带动销售", "Sales"),
     ("coupon.created", "优惠券已创建。", "Coupon created."),
-    ("coupon.attach", "附赠优惠券（可不选）", "Attach a coupon (optional)"),
+    (
+        "coupon.attach",
+        "附赠优惠券（可不选）",
+        "Attach a coupon (optional)",
+    ),
     ("coupon.attach_none", "不附赠", "None"),
     (
         "coupon.error.amount",

@@ -325,7 +325,12 @@ async fn order_view(
         discounts: o
             .discounts
             .iter()
-            .map(|d| (d.label.clone(), format!("-{}", shown_price(d.amount, &o.currency))))
+            .map(|d| {
+                (
+                    d.label.clone(),
+                    format!("-{}", shown_price(d.amount, &o.currency)),
+                )
+            })
             .collect(),
     })
 }

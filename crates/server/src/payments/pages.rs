@@ -271,7 +271,8 @@ async fn pay(
     };
     // Coupons: the consumer's usable ones on this bill, the best preselected; the first post
     // (from the landing) shows them to confirm, the confirm form brings the choice.
-    let chosen = (!form.coupon_step.is_empty()).then(|| form.coupon.as_deref().unwrap_or("").trim());
+    let chosen =
+        (!form.coupon_step.is_empty()).then(|| form.coupon.as_deref().unwrap_or("").trim());
     let coupons = crate::marketing::pages::picker(
         &app,
         ctx.t,
