@@ -437,3 +437,96 @@ async fn a_message_carries_the_merchants_own_coupon_and_followers_claim_it_from_
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn pickup_ordering_uses_the_best_coupon_for_what_was_chosen_unless_told_otherwise() {
+    let app = spawn_app().await;
+    let shop = app.shop("Pickup Coupons").await;
+    let r = app
+        .patch(
+            &format!("/v1/stores/{}", shop.store),
+            json!({"opening_hours": "Mo-Su 00:00-24:00"}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let product = app
+        .post(
+            "/v1/products",
+            json!({"name_zh": "美式", "description": "", "price": 2200, "currency": "CNY"}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(product.status, StatusCode::CREATED, "{}", product.body);
+    let product = product.body["id"].as_str().unwrap().to_owned();
+    let small = template(
+        &app,
+        &shop,
+        json!({"name": "Three off", "kind": "amount_off", "amount_off": 300, "min_spend": 2000, "per_consumer_limit": 2}),
+    )
+    .await;
+    let big = template(
+        &app,
+        &shop,
+        json!({"name": "Five off fifty", "kind": "amount_off", "amount_off": 500, "min_spend": 5000}),
+    )
+    .await;
+    let me = app.funded_consumer("13700000081", 20_000).await;
+    for id in [&small, &big, &small] {
+        let r = app
+            .post(
+                &format!("/v1/coupon-templates/{id}/claims"),
+                json!({}),
+                Some(&me),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let page = format!("/stores/{}/pickup", shop.store);
+    let (status, html) = get_page(&app, &page, &me).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("data-test=\"pickup-coupon\"") && html.contains("Five off fifty"),
+        "{html}"
+    );
+
+    let qty = format!("q.{product}");
+    let order = |n: &'static str, coupon: &'static str, key: &'static str| {
+        let (app, page, me, qty) = (&app, &page, &me, &qty);
+        async move {
+            let (status, location, body) = post_form(
+                app,
+                page,
+                me,
+                &[
+                    ("csrf", CSRF),
+                    ("key", key),
+                    (qty.as_str(), n),
+                    ("pickup_at", ""),
+                    ("coupon", coupon),
+                ],
+            )
+            .await;
+            assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+            assert!(location.starts_with("/me/orders/ord_"), "{location}");
+        }
+    };
+    // Two coffees (¥44): only the ¥3 coupon applies.
+    order("2", "best", "pickup-key-1-0123456789ab").await;
+    assert_eq!(app.balance(&me).await, 20_000 - 4_100);
+    // Three (¥66): the ¥5 coupon is the best.
+    order("3", "best", "pickup-key-2-0123456789ab").await;
+    assert_eq!(app.balance(&me).await, 20_000 - 4_100 - 6_100);
+    // No coupon: the whole bill.
+    order("1", "", "pickup-key-3-0123456789ab").await;
+    assert_eq!(app.balance(&me).await, 20_000 - 4_100 - 6_100 - 2_200);
+    let mine = app.get("/v1/me/coupons", Some(&me)).await;
+    let used: Vec<&Value> = mine.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "used")
+        .collect();
+    assert_eq!(used.len(), 2, "{}", mine.body);
+    app.assert_ledger_verifies().await;
+}
