@@ -70,6 +70,8 @@ struct InboxPage<'a> {
     items: Vec<ItemView>,
     notice: Option<String>,
     error: Option<String>,
+    /// The coupon claim forms' one-time key (each form adds its template id).
+    key: String,
 }
 
 #[derive(Deserialize)]
@@ -119,6 +121,7 @@ async fn inbox_page(
             .filter(|c| c.starts_with("cpt_"))
             .map(|_| ctx.t.s("coupon.claimed_ok").to_owned()),
         error: q.error.map(|e| e.chars().take(200).collect()),
+        key: crate::payments::pages::new_form_key(),
     })
 }
 

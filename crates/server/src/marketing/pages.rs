@@ -156,6 +156,8 @@ struct CenterPage<'a> {
     near: String,
     notice: Option<String>,
     error: Option<String>,
+    /// The claim forms' one-time key (each form adds its template id).
+    key: String,
 }
 
 #[derive(Deserialize)]
@@ -220,6 +222,7 @@ async fn center_page(
             .filter(|c| c.starts_with("cpt_"))
             .map(|_| t.s("coupon.claimed_ok").to_owned()),
         error: q.error.map(|e| e.chars().take(200).collect()),
+        key: crate::payments::pages::new_form_key(),
     };
     ctx.render(&page)
 }
@@ -233,6 +236,19 @@ struct ClaimForm {
     /// Where to go back to (a local path).
     #[serde(default)]
     next: String,
+    /// The form's one-time key: a double tap claims once.
+    #[serde(default)]
+    key: String,
+}
+
+/// A claim form's one-time key (a hidden field, fresh on every render); anything malformed is
+/// ignored.
+fn claim_key(raw: &str) -> Option<String> {
+    let ok = (16..=100).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then(|| format!("page:{raw}"))
 }
 
 /// `POST /coupons/{template_id}/claim`: claims one coupon; guests log in first.
@@ -260,8 +276,8 @@ async fn claim(
         _ => "center",
     };
     let sep = if back.contains('?') { '&' } else { '?' };
-    // One claim per form post: the idempotency key is left out, the per-consumer limit holds.
-    match service::claim(&app, p, &template_id, via, None, "").await {
+    let hash = format!("page-claim:{template_id}:{via}");
+    match service::claim(&app, p, &template_id, via, claim_key(&form.key), &hash).await {
         Ok(_) => Ok(ctx.redirect(&format!("{back}{sep}claimed={}", urlencode(&template_id)))),
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
         Err(e) => Ok(ctx.redirect(&format!(

@@ -411,15 +411,41 @@ async fn a_message_carries_the_merchants_own_coupon_and_followers_claim_it_from_
         "{html}"
     );
     assert!(html.contains("data-test=\"inbox-claim\""), "{html}");
+    let key = html
+        .split("name=\"key\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert!(key.ends_with(&format!("-{mine}")), "{key}");
     let (status, location, _) = post_form(
         &app,
         &format!("/coupons/{mine}/claim"),
         &fan,
-        &[("csrf", CSRF), ("via", "campaign"), ("next", "/me/inbox")],
+        &[
+            ("csrf", CSRF),
+            ("via", "campaign"),
+            ("next", "/me/inbox"),
+            ("key", &key),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location, format!("/me/inbox?claimed={mine}"));
+    // The same form sent again (a double tap) answers the same and claims nothing more.
+    let again = post_form(
+        &app,
+        &format!("/coupons/{mine}/claim"),
+        &fan,
+        &[
+            ("csrf", CSRF),
+            ("via", "campaign"),
+            ("next", "/me/inbox"),
+            ("key", &key),
+        ],
+    )
+    .await;
+    assert_eq!(again.1, format!("/me/inbox?claimed={mine}"));
     let (n,): (i64,) = app
         .state
         .db
