@@ -68,4 +68,17 @@
     if (ms > 0) setTimeout(function () { location.reload(); }, ms);
   }
   document.addEventListener('DOMContentLoaded', reloadWhileBusy);
+  // The checkout's coupon picker: choosing a coupon (or none) shows its discount and what is
+  // left to pay at once (each choice also says it, so the form works without this). Listened
+  // for on the document: a live order replaces its part of the page, picker included.
+  document.addEventListener('change', function (ev) {
+    var r = ev.target;
+    if (!r || r.name !== 'coupon' || !r.closest) return;
+    var box = r.closest('[data-coupon-picker]');
+    if (!box) return;
+    var pay = box.querySelector('[data-coupon-to-pay]');
+    var off = box.querySelector('[data-coupon-discount]');
+    if (pay) pay.textContent = r.getAttribute('data-to-pay') || '';
+    if (off) off.textContent = r.getAttribute('data-discount') || '';
+  });
 })();

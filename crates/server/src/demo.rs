@@ -176,6 +176,57 @@ pub async fn seed(app: &AppState) -> anyhow::Result<DemoReport> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
+    // Two coupons in the coupon center: 满30减5, and 八折 capped at ¥10.
+    for (name, kind, amount_off, percent_off, max_discount, min_spend, stock) in [
+        (
+            "满30减5",
+            "amount_off",
+            Some(500),
+            None,
+            None,
+            Some(3_000),
+            500,
+        ),
+        (
+            "八折券 最高减10元",
+            "percent_off",
+            None,
+            Some(20),
+            Some(1_000),
+            None,
+            200,
+        ),
+    ] {
+        let row = crate::marketing::service::checked_template(
+            app,
+            &scope,
+            crate::marketing::model::CreateTemplate {
+                merchant_id: created.merchant.id.clone(),
+                name: name.to_owned(),
+                kind: kind.to_owned(),
+                amount_off,
+                percent_off,
+                max_discount,
+                product_id: None,
+                min_spend,
+                currency: "CNY".to_owned(),
+                store_ids: Vec::new(),
+                channels: Vec::new(),
+                claim_starts_at: None,
+                claim_ends_at: None,
+                use_starts_at: None,
+                use_ends_at: None,
+                valid_days_after_claim: Some(30),
+                total_stock: stock,
+                per_consumer_limit: Some(1),
+                audience: None,
+                stackable: None,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        crate::marketing::store::insert_template(&mut tx, &row).await?;
+    }
     let now = now_us();
     for phone in CONSUMER_PHONES {
         identity_store::insert_user(

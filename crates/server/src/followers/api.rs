@@ -178,8 +178,9 @@ async fn unmute(
 /// message is stored `queued` and answered at once (202); delivery into inboxes happens in the
 /// background, in chunks; follow it with `GET /v1/merchants/{id}/messages/{msg_id}`. The
 /// audience is fixed when sending starts; consumers who muted the merchant get nothing.
-/// `members` and `tier:<name>` audiences and `coupon_template_id` answer 422 until membership
-/// and coupons exist. At most the configured number of messages per merchant per hour (429
+/// `members` and `tier:<name>` audiences answer 422 until membership exists. A
+/// `coupon_template_id` must be the merchant's (404 otherwise); followers claim it from the inbox.
+/// At most the configured number of messages per merchant per hour (429
 /// `rate_limited` with `Retry-After`).
 #[utoipa::path(post, path = "/v1/merchants/{id}/messages", tag = "followers", security(("bearer" = [])),
     params(("id" = String, Path, description = "mch_ id")), request_body = CreateMessage,
@@ -195,6 +196,7 @@ async fn create_message(
     own(&auth.scope, &id)?;
     auth.require(Role::Manager)?;
     let input = service::NewMessage::parse(body.value)?;
+    input.check_coupon(&app, &auth.scope).await?;
     let mut write =
         match idempotency::begin(&app.db, &auth.principal.id, key, &body.body_sha256).await? {
             Begun::Replay(reply) => return Ok(reply),

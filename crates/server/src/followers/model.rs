@@ -115,7 +115,8 @@ pub struct CreateMessage {
     /// `followers`. `members` and `tier:<name>` are answered `422 audience_unavailable` until
     /// membership exists.
     pub audience: String,
-    /// A coupon to attach: answered `422 coupons_unavailable` until coupons exist.
+    /// A coupon template of the merchant's (`cpt_…`) to attach: followers claim it from the
+    /// inbox. Another merchant's or an unknown template is `404 template_not_found`.
     pub coupon_template_id: Option<String>,
 }
 
@@ -177,6 +178,9 @@ pub struct InboxItem {
     pub merchant: FollowedMerchant,
     pub title: String,
     pub body: String,
+    /// The coupon template the message carries (`cpt_…`), claimable with
+    /// `POST /v1/coupon-templates/{id}/claims` `{"via": "campaign"}`.
+    pub coupon_template_id: Option<String>,
     pub created_at: String,
     pub read: bool,
     pub read_at: Option<String>,

@@ -55,6 +55,8 @@ struct ItemView {
     body: String,
     time: String,
     read: bool,
+    /// The coupon the message carries, with a claim button.
+    coupon: Option<crate::marketing::pages::AttachedCoupon>,
 }
 
 #[derive(Template)]
@@ -66,27 +68,47 @@ struct InboxPage<'a> {
     csrf: &'a str,
     unread_count: i64,
     items: Vec<ItemView>,
+    notice: Option<String>,
+    error: Option<String>,
+    /// The coupon claim forms' one-time key (each form adds its template id).
+    key: String,
 }
 
-async fn inbox_page(State(app): State<AppState>, ctx: PageCtx) -> Result<Response, PageError> {
+#[derive(Deserialize)]
+struct InboxQuery {
+    claimed: Option<String>,
+    error: Option<String>,
+}
+
+async fn inbox_page(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<InboxQuery>,
+) -> Result<Response, PageError> {
     let Some(user_id) = account(&ctx) else {
         return Ok(ctx.redirect("/login?next=/me/inbox"));
     };
     let inbox = service::inbox(&app.db, user_id, &Page::first(50))
         .await
         .or_page(ctx.t)?;
-    let items = inbox
-        .data
-        .into_iter()
-        .map(|i| ItemView {
+    let mut items = Vec::with_capacity(inbox.data.len());
+    for i in inbox.data {
+        let coupon = match &i.coupon_template_id {
+            Some(tpl) => crate::marketing::pages::attached(&app, ctx.t, user_id, tpl)
+                .await
+                .or_page(ctx.t)?,
+            None => None,
+        };
+        items.push(ItemView {
             time: shown_time(&i.created_at),
             id: i.id,
             merchant: i.merchant.name,
             title: i.title,
             body: i.body,
             read: i.read,
-        })
-        .collect();
+            coupon,
+        });
+    }
     ctx.render(&InboxPage {
         t: ctx.t,
         logged_in: true,
@@ -94,6 +116,12 @@ async fn inbox_page(State(app): State<AppState>, ctx: PageCtx) -> Result<Respons
         csrf: &ctx.csrf,
         unread_count: inbox.unread_count,
         items,
+        notice: q
+            .claimed
+            .filter(|c| c.starts_with("cpt_"))
+            .map(|_| ctx.t.s("coupon.claimed_ok").to_owned()),
+        error: q.error.map(|e| e.chars().take(200).collect()),
+        key: crate::payments::pages::new_form_key(),
     })
 }
 
@@ -233,6 +261,8 @@ struct ConsolePage<'a> {
     /// A message is still being delivered: the page reloads itself to show progress.
     in_progress: bool,
     error: Option<String>,
+    /// The merchant's coupon templates, to attach one: (id, name).
+    coupons: Vec<(String, String)>,
 }
 
 struct Console {
@@ -274,6 +304,9 @@ async fn console_page(
         .await
         .or_page(t)?;
     let in_progress = list.data.iter().any(|m| m.status != MessageStatus::Sent);
+    let coupons = crate::marketing::pages::template_names(&app, &c.scope)
+        .await
+        .or_page(t)?;
     let messages = list
         .data
         .into_iter()
@@ -302,6 +335,7 @@ async fn console_page(
         messages,
         in_progress,
         error: q.error.map(|e| e.chars().take(200).collect()),
+        coupons,
     })
 }
 
@@ -313,6 +347,8 @@ struct MessageForm {
     title: String,
     body: String,
     audience: String,
+    #[serde(default)]
+    coupon_template_id: String,
 }
 
 /// `POST /console/messages`: sends a message (once per form, however often it is submitted).
@@ -336,13 +372,14 @@ async fn send_message(
             title: form.title.clone(),
             body: form.body.clone(),
             audience: form.audience.clone(),
-            coupon_template_id: None,
+            coupon_template_id: Some(form.coupon_template_id.clone()),
         })?;
+        input.check_coupon(&app, &c.scope).await?;
         let key =
             (!form.key.is_empty() && form.key.len() <= 64).then(|| format!("page:{}", form.key));
         let hash = crate::identity::service::sha256_hex(&format!(
-            "{}\u{0}{}\u{0}{}",
-            form.title, form.body, form.audience
+            "{}\u{0}{}\u{0}{}\u{0}{}",
+            form.title, form.body, form.audience, form.coupon_template_id
         ));
         let mut write = match idempotency::begin(&app.db, &c.staff_id, key, &hash).await? {
             Begun::Replay(_) => return Ok(()),

@@ -6,7 +6,7 @@ use super::model::*;
 use super::store::{self, FollowRow, FollowerRow, InboxRow, MessageRow};
 use crate::app::AppState;
 use crate::db::{Db, MerchantScope, Tx, now_us, rfc3339};
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use crate::events::Published;
 use crate::http::{List, Page};
 use crate::identity::{Principal, PrincipalKind};
@@ -101,6 +101,7 @@ fn inbox_item_of(row: InboxRow) -> InboxItem {
         },
         title: row.title,
         body: row.body,
+        coupon_template_id: row.coupon_template_id,
         created_at: rfc3339(row.created_at),
         read: row.read_at.is_some(),
         read_at: row.read_at.map(rfc3339),
@@ -260,6 +261,8 @@ pub struct NewMessage {
     pub title: String,
     pub body: String,
     pub audience: Audience,
+    /// A coupon template of the merchant's, claimable from the inbox.
+    pub coupon_template_id: Option<String>,
 }
 
 impl NewMessage {
@@ -267,19 +270,26 @@ impl NewMessage {
         let title = parse_text(&input.title, MAX_TITLE_CHARS, "title", false)?;
         let body = parse_text(&input.body, MAX_BODY_CHARS, "body", true)?;
         let audience = Audience::parse(&input.audience)?;
-        if input.coupon_template_id.is_some() {
-            return Err(Error::new(
-                Kind::Unprocessable,
-                "coupons_unavailable",
-                "Coupons cannot be attached yet: this platform does not offer coupons yet.",
-            )
-            .param("coupon_template_id"));
-        }
         Ok(NewMessage {
             title,
             body,
             audience,
+            coupon_template_id: input
+                .coupon_template_id
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty()),
         })
+    }
+
+    /// Checks that the attached coupon template is the merchant's (`404 template_not_found`
+    /// otherwise). Templates are never deleted, so the check holds when the message is stored.
+    pub async fn check_coupon(&self, app: &AppState, scope: &MerchantScope) -> Result<()> {
+        if let Some(id) = &self.coupon_template_id {
+            crate::marketing::service::own_template_row(app, scope, id)
+                .await
+                .map_err(|e| e.param("coupon_template_id"))?;
+        }
+        Ok(())
     }
 }
 
@@ -330,6 +340,7 @@ pub async fn create_message(
         &input.title,
         &input.body,
         input.audience.as_str(),
+        input.coupon_template_id.as_deref(),
         created_by,
         now,
     )

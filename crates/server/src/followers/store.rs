@@ -51,6 +51,7 @@ pub struct InboxRow {
     pub merchant_verified: bool,
     pub title: String,
     pub body: String,
+    pub coupon_template_id: Option<String>,
     pub created_at: i64,
     pub read_at: Option<i64>,
 }
@@ -278,6 +279,7 @@ pub async fn insert_message(
     title: &str,
     body: &str,
     audience: &str,
+    coupon_template_id: Option<&str>,
     created_by: &str,
     now: i64,
 ) -> DbResult<()> {
@@ -285,7 +287,7 @@ pub async fn insert_message(
         query(
             "INSERT INTO messages (id, merchant_id, title, body, audience, coupon_template_id, status, recipients, \
              delivered, audience_at, delivered_through, created_by, created_at, updated_at, sent_at) \
-             VALUES ($1, $2, $3, $4, $5, NULL, 'queued', NULL, 0, NULL, '', $6, $7, $7, NULL)",
+             VALUES ($1, $2, $3, $4, $5, $8, 'queued', NULL, 0, NULL, '', $6, $7, $7, NULL)",
         )
         .bind(id)
         .bind(scope.merchant_id())
@@ -293,7 +295,8 @@ pub async fn insert_message(
         .bind(body)
         .bind(audience)
         .bind(created_by)
-        .bind(now),
+        .bind(now)
+        .bind(coupon_template_id.map(str::to_owned)),
     )
     .await
     .map(drop)
@@ -505,7 +508,7 @@ pub async fn inbox_page(
     db.fetch_all(
         query(
             "SELECT i.id, i.message_id, i.merchant_id, m.name AS merchant_name, m.verified AS merchant_verified, \
-             g.title, g.body, i.created_at, i.read_at \
+             g.title, g.body, g.coupon_template_id, i.created_at, i.read_at \
              FROM inbox_items i JOIN messages g ON g.id = i.message_id JOIN merchants m ON m.id = i.merchant_id \
              WHERE i.user_id = $1 AND ($2 IS NULL OR i.id < $2) ORDER BY i.id DESC LIMIT $3",
         )
@@ -546,7 +549,7 @@ pub async fn inbox_item(db: &Db, user_id: &str, id: &str) -> DbResult<Option<Inb
     db.fetch_optional(
         query(
             "SELECT i.id, i.message_id, i.merchant_id, m.name AS merchant_name, m.verified AS merchant_verified, \
-             g.title, g.body, i.created_at, i.read_at \
+             g.title, g.body, g.coupon_template_id, i.created_at, i.read_at \
              FROM inbox_items i JOIN messages g ON g.id = i.message_id JOIN merchants m ON m.id = i.merchant_id \
              WHERE i.id = $1 AND i.user_id = $2",
         )

@@ -11,8 +11,10 @@
 pub mod api;
 pub mod engine;
 pub mod model;
+pub mod pages;
 pub mod service;
 pub mod store;
+pub mod texts;
 
 /// Coupon templates a node knows are sold out (stock never grows back, so this only fills).
 #[derive(Default)]

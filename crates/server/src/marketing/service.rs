@@ -47,6 +47,19 @@ pub async fn create_template(
     scope: &MerchantScope,
     input: CreateTemplate,
 ) -> Result<Template> {
+    let row = checked_template(app, scope, input).await?;
+    let mut tx = app.db.begin().await?;
+    store::insert_template(&mut tx, &row).await?;
+    tx.commit().await?;
+    Ok(row.public())
+}
+
+/// A template checked against every rule, ready to store (in the caller's transaction).
+pub async fn checked_template(
+    app: &AppState,
+    scope: &MerchantScope,
+    input: CreateTemplate,
+) -> Result<TemplateRow> {
     if !scope.owns(&input.merchant_id) {
         return Err(
             Error::not_found("merchant_not_found", "No such merchant.").param("merchant_id")
@@ -227,10 +240,26 @@ pub async fn create_template(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = app.db.begin().await?;
-    store::insert_template(&mut tx, &row).await?;
-    tx.commit().await?;
-    Ok(row.public())
+    Ok(row)
+}
+
+/// The merchant's own template, or `404 template_not_found` (for attaching it to a message).
+pub async fn own_template_row(
+    app: &AppState,
+    scope: &MerchantScope,
+    id: &str,
+) -> Result<TemplateRow> {
+    own_template(app, scope, id).await
+}
+
+/// How many coupons of a template the consumer holds (used or not).
+pub async fn held(app: &AppState, user_id: &str, template_id: &str) -> Result<i64> {
+    Ok(store::held(&app.db, user_id, template_id).await?)
+}
+
+/// A template by id, whoever's it is (public facts: consumers see it in the coupon center).
+pub async fn template_row(app: &AppState, id: &str) -> Result<Option<TemplateRow>> {
+    Ok(store::template(&app.db, id).await?)
 }
 
 async fn own_template(app: &AppState, scope: &MerchantScope, id: &str) -> Result<TemplateRow> {

@@ -173,6 +173,20 @@ pub async fn coupons_of(
     .await
 }
 
+/// How many coupons of a template a consumer holds.
+pub async fn held(db: &Db, user_id: &str, template_id: &str) -> DbResult<i64> {
+    let (n,): (i64,) = db
+        .fetch_one(
+            query(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM coupons WHERE template_id = $1 AND user_id = $2",
+            )
+            .bind(template_id)
+            .bind(user_id),
+        )
+        .await?;
+    Ok(n)
+}
+
 pub async fn coupon(db: &Db, id: &str) -> DbResult<Option<CouponRow>> {
     db.fetch_optional(query("SELECT * FROM coupons WHERE id = $1").bind(id))
         .await

@@ -198,6 +198,8 @@ pub struct OrderView {
     pub note: Option<String>,
     pub store_id: String,
     pub updated: String,
+    /// Discounts on the order (a coupon's name and what it took off).
+    pub discounts: Vec<(String, String)>,
 }
 
 fn option_names(t: T, item: Option<&crate::catalog::model::MenuItem>, line: &Line) -> String {
@@ -320,6 +322,16 @@ async fn order_view(
         note: o.note.clone(),
         store_id: o.store_id.clone(),
         updated: o.updated_at.to_string(),
+        discounts: o
+            .discounts
+            .iter()
+            .map(|d| {
+                (
+                    d.label.clone(),
+                    format!("-{}", shown_price(d.amount, &o.currency)),
+                )
+            })
+            .collect(),
     })
 }
 
@@ -514,6 +526,8 @@ pub struct TableOrdering {
     pub can_pay: bool,
     pub key: String,
     pub error: Option<String>,
+    /// The payer's usable coupons on the order, the best preselected.
+    pub coupons: Option<crate::marketing::pages::CouponPicker>,
     /// The page URL the live part is fetched from, and its event stream.
     pub src: String,
     pub events: String,
@@ -564,6 +578,31 @@ pub async fn table_ordering(
         Some(o) => Some(order_view(app, t, o, me).await.or_page(t)?),
         None => None,
     };
+    let coupons = match (&order, account(ctx)) {
+        (Some(o), Some(p))
+            if !o.fully_paid()
+                && o.status != Status::Open
+                && !o.lines.iter().any(|l| !l.sent)
+                && !o.discounts.iter().any(|d| d.code.starts_with("cpn_")) =>
+        {
+            crate::marketing::pages::picker(
+                app,
+                t,
+                &p.id,
+                crate::marketing::pages::Bill {
+                    store_id: &o.store_id,
+                    channel: o.channel.as_str(),
+                    base: o.subtotal - o.discount_total,
+                    due: o.due(),
+                    currency: &o.currency,
+                },
+                None,
+            )
+            .await
+            .or_page(t)?
+        }
+        _ => None,
+    };
     let (src, events) = match &view {
         Some(v) => (
             format!("/q/{code}?order={}", v.id),
@@ -580,6 +619,7 @@ pub async fn table_ordering(
         error: shown_error(q.error),
         src,
         events,
+        coupons,
     })
 }
 
@@ -691,12 +731,16 @@ async fn table_pay(
             Err(e) => return back(&ctx, &to, Err(e)),
         },
     };
+    let coupon = Some(field(&fields, "coupon").trim().to_owned()).filter(|c| !c.is_empty());
     let input = PayInput {
         source: Some("wallet".to_owned()),
         amount,
-        coupon: None,
+        coupon: coupon.clone(),
     };
-    let hash = form_hash(&format!("page-order-pay:{order}:{amount:?}"));
+    let hash = match &coupon {
+        Some(c) => form_hash(&format!("page-order-pay:{order}:{amount:?}:{c}")),
+        None => form_hash(&format!("page-order-pay:{order}:{amount:?}")),
+    };
     if let Err(e) = service::pay(
         &app,
         p,
@@ -910,6 +954,8 @@ struct PickupPage<'a> {
     slots: Vec<(String, String)>,
     key: String,
     error: Option<String>,
+    /// The consumer's coupons good for pickup here: (id, name and rule).
+    coupons: Vec<(String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -937,9 +983,26 @@ async fn pickup_page(
 ) -> Result<Response, PageError> {
     let t = ctx.t;
     let store = find_store(&app, t, &id).await?;
-    if account(&ctx).is_none() {
+    let Some(p) = account(&ctx) else {
         return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&ctx.path))));
-    }
+    };
+    // Every coupon that could apply to a pickup order here (its minimum spend is checked when
+    // ordering, against what was chosen).
+    let coupons = crate::marketing::service::usable(
+        &app,
+        &p.id,
+        &store.id,
+        Channel::Pickup.as_str(),
+        crate::payments::service::MAX_PAYMENT,
+    )
+    .await
+    .or_page(t)?
+    .into_iter()
+    .map(|(c, _)| {
+        let rule = crate::marketing::pages::rule_text(t, &c.template);
+        (c.id, format!("{} · {rule}", c.template.name))
+    })
+    .collect();
     let settings = super::store::settings(&app.db, &store.id)
         .await
         .map_err(Error::from)
@@ -961,6 +1024,7 @@ async fn pickup_page(
         slots,
         key: crate::payments::pages::new_form_key(),
         error: shown_error(q.error),
+        coupons,
     })?))
 }
 
@@ -990,7 +1054,27 @@ async fn pickup_order(
         input.items = items;
         input.pickup_at =
             Some(field(&fields, "pickup_at").trim().to_owned()).filter(|s| !s.is_empty());
-        input.payment = Some(wallet());
+        let mut payment = wallet();
+        payment.coupon = match field(&fields, "coupon").trim() {
+            "" => None,
+            // The best of the consumer's coupons for what was chosen.
+            "best" => {
+                let subtotal = service::subtotal(&app, &store.id, &input.items).await?;
+                crate::marketing::service::usable(
+                    &app,
+                    &p.id,
+                    &store.id,
+                    Channel::Pickup.as_str(),
+                    subtotal,
+                )
+                .await?
+                .into_iter()
+                .next()
+                .map(|(c, _)| c.id)
+            }
+            chosen => Some(chosen.to_owned()),
+        };
+        input.payment = Some(payment);
         let hash = form_hash(&format!(
             "page-pickup:{}:{}",
             store.id,

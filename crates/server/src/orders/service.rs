@@ -175,6 +175,22 @@ async fn price(
     Ok((lines, currency))
 }
 
+/// What items would come to at a store before discounts (the menu's prices with the chosen
+/// options): the pickup page picks the best coupon for it.
+pub async fn subtotal(app: &AppState, store_id: &str, items: &[ItemInput]) -> Result<i64> {
+    let (lines, _) = price(app, store_id, items).await?;
+    lines
+        .iter()
+        .try_fold(0_i64, |sum, l| {
+            l.unit_price
+                .checked_mul(l.quantity)
+                .and_then(|v| sum.checked_add(v))
+        })
+        .ok_or_else(|| {
+            Error::invalid("amount_too_large", "This order comes to too much.").param("items")
+        })
+}
+
 fn blank(
     merchant_id: &str,
     store_id: &str,

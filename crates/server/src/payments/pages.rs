@@ -200,6 +200,9 @@ struct PayPage<'a> {
     error: Option<String>,
     /// The wallet is short: offer a top-up that comes back here.
     offer_top_up: bool,
+    /// The consumer's usable coupons on this bill (the best preselected): the form confirms the
+    /// amount and the coupon before paying.
+    coupons: Option<crate::marketing::pages::CouponPicker>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +214,12 @@ struct PayForm {
     /// `wallet` (default) or the consumer's member card there (`crd_…`).
     #[serde(default)]
     source: String,
+    /// The coupon chosen on the confirm form (empty: none).
+    #[serde(default)]
+    coupon: Option<String>,
+    /// Set by the confirm form: the coupon choice has been made.
+    #[serde(default)]
+    coupon_step: String,
 }
 
 /// `POST /q/{code}/pay`: the amount form of a store's printed pay code. Guests log in first and
@@ -235,7 +244,10 @@ async fn pay(
         return Ok(ctx.redirect(&format!("/login?next={landing}")));
     };
     let row = &resolved.row;
-    let render = |error: Option<String>, offer_top_up: bool, status: StatusCode| {
+    let render = |error: Option<String>,
+                  offer_top_up: bool,
+                  status: StatusCode,
+                  coupons: Option<crate::marketing::pages::CouponPicker>| {
         ctx.render(&PayPage {
             t: ctx.t,
             logged_in: true,
@@ -249,6 +261,7 @@ async fn pay(
             key: new_form_key(),
             error,
             offer_top_up,
+            coupons,
         })
         .map(|r| with_status(status, r))
     };
@@ -256,9 +269,32 @@ async fn pay(
         Ok(a) => a,
         Err(e) => {
             let (status, message) = refusal(ctx.t, e)?;
-            return render(Some(message), false, status);
+            return render(Some(message), false, status, None);
         }
     };
+    // Coupons: the consumer's usable ones on this bill, the best preselected; the first post
+    // (from the landing) shows them to confirm, the confirm form brings the choice.
+    let chosen =
+        (!form.coupon_step.is_empty()).then(|| form.coupon.as_deref().unwrap_or("").trim());
+    let coupons = crate::marketing::pages::picker(
+        &app,
+        ctx.t,
+        &p.id,
+        crate::marketing::pages::Bill {
+            store_id: &row.store_id,
+            channel: "store_pay",
+            base: amount,
+            due: amount,
+            currency: "CNY",
+        },
+        chosen,
+    )
+    .await
+    .or_page(ctx.t)?;
+    if chosen.is_none() && coupons.is_some() {
+        return render(None, false, StatusCode::OK, coupons);
+    }
+    let coupon = chosen.filter(|c| !c.is_empty()).map(str::to_owned);
     let input = CreatePayment {
         qr: Some(code.clone()),
         amount,
@@ -268,9 +304,13 @@ async fn pay(
         } else {
             "wallet".to_owned()
         }),
+        coupon: coupon.clone(),
         ..CreatePayment::default()
     };
-    let hash = form_hash(&format!("page-pay:{code}:{amount}:{}", form.source));
+    let hash = match &coupon {
+        Some(c) => form_hash(&format!("page-pay:{code}:{amount}:{}:{c}", form.source)),
+        None => form_hash(&format!("page-pay:{code}:{amount}:{}", form.source)),
+    };
     match service::create_payment(&app, p, input, form_key(&form.key), &hash).await {
         Ok(reply) => {
             let payment: Payment =
@@ -280,7 +320,7 @@ async fn pay(
         Err(e) => {
             let short = e.code == "insufficient_funds";
             let (status, message) = refusal(ctx.t, e)?;
-            render(Some(message), short, status)
+            render(Some(message), short, status, coupons)
         }
     }
 }

@@ -80,7 +80,8 @@ impl T {
         let mut all = TEXTS
             .iter()
             .chain(crate::orders::texts::TEXTS)
-            .chain(crate::members::texts::TEXTS);
+            .chain(crate::members::texts::TEXTS)
+            .chain(crate::marketing::texts::TEXTS);
         match all.find(|(k, _, _)| *k == key) {
             Some((_, zh, en)) => match self.lang {
                 Lang::Zh => zh,
@@ -535,6 +536,7 @@ mod tests {
             .iter()
             .chain(crate::orders::texts::TEXTS)
             .chain(crate::members::texts::TEXTS)
+            .chain(crate::marketing::texts::TEXTS)
         {
             assert!(seen.insert(*k), "duplicate key {k}");
             assert!(!zh.is_empty() && !en.is_empty(), "{k}");

@@ -326,5 +326,6 @@ pub fn router() -> Router<AppState> {
         .merge(crate::followers::pages::router())
         .merge(crate::wifi::pages::router())
         .merge(crate::members::pages::router())
+        .merge(crate::marketing::pages::router())
         .fallback(fallback)
 }

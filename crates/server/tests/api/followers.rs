@@ -593,8 +593,8 @@ async fn bad_messages_and_follows_are_refused_and_store_nothing() {
         ),
         (
             json!({"title": "t", "body": "x", "audience": "followers", "coupon_template_id": "cpt_x"}),
-            422,
-            "coupons_unavailable",
+            404,
+            "template_not_found",
         ),
         (
             json!({"title": "t", "body": "x", "audience": "followers", "extra": 1}),

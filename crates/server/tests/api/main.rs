@@ -4,6 +4,7 @@
 mod catalog;
 mod codes;
 mod conventions;
+mod coupon_pages;
 mod coupons;
 mod followers;
 mod helpers;
