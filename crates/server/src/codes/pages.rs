@@ -63,6 +63,8 @@ struct LandingPage<'a> {
     order_menu: Vec<crate::orders::pages::FormSection>,
     /// A store pay code's membership offer: join, or pay with the card held there.
     member: Option<crate::members::pages::LandingMember>,
+    /// A campaign code's offer: the merchant's coupon it leads to.
+    offer: Option<crate::marketing::pages::AttachedCoupon>,
 }
 
 #[derive(Template)]
@@ -178,7 +180,30 @@ pub async fn landing(
     } else {
         None
     };
+    // A campaign code whose target is one of the merchant's coupons offers it.
+    let offer = match (&landing.kind[..], &landing.target) {
+        ("campaign", Some(target)) if target.starts_with("cpt_") => {
+            let user = ctx
+                .principal
+                .as_ref()
+                .map(|p| p.id.clone())
+                .unwrap_or_default();
+            let theirs = crate::marketing::service::template_row(&app, target)
+                .await
+                .or_page(ctx.t)?
+                .is_some_and(|t| t.merchant_id == landing.merchant.id);
+            if theirs {
+                crate::marketing::pages::attached(&app, ctx.t, &user, target)
+                    .await
+                    .or_page(ctx.t)?
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
     ctx.render(&LandingPage {
+        offer,
         member,
         menu,
         ordering,

@@ -550,3 +550,47 @@ async fn an_expired_coupon_is_refused_and_the_center_lists_what_is_near() {
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     app.assert_ledger_verifies().await;
 }
+
+#[tokio::test]
+async fn a_campaign_code_offers_its_merchants_coupon_and_nobody_elses() {
+    let app = spawn_app().await;
+    let shop = app.shop("Campaign Cafe").await;
+    let other = app.shop("Other Campaign Cafe").await;
+    let t = template(&app, &shop, json!({"name": "开业满30减5"})).await;
+    let foreign = template(&app, &other, json!({"name": "别家的券"})).await;
+    let mut urls = Vec::new();
+    for target in [&t["id"], &foreign["id"]] {
+        let code = app
+            .post(
+                "/v1/qr-codes",
+                json!({"kind": "campaign", "store_id": shop.store, "target": target}),
+                Some(&shop.owner),
+            )
+            .await;
+        assert_eq!(code.status, StatusCode::CREATED, "{}", code.body);
+        urls.push(code.body["url"].as_str().unwrap().to_owned());
+    }
+    let page = |url: String| {
+        let client = app.client.clone();
+        async move {
+            client
+                .get(url)
+                .header("accept-language", "zh-CN")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let html = page(urls[0].clone()).await;
+    assert!(html.contains("开业满30减5"), "{html}");
+    assert!(html.contains("campaign-claim"), "{html}");
+    let html = page(urls[1].clone()).await;
+    assert!(
+        !html.contains("别家的券"),
+        "another merchant's coupon is not offered"
+    );
+    assert!(!html.contains("campaign-claim"));
+}
