@@ -58,6 +58,33 @@ async fn add_items(
     service::add_items(&app, &p, &id, body.value, key, &hash).await
 }
 
+/// Scan-and-go: adds the product whose EAN-13 / UPC-A barcode is in a photo (the raw image bytes
+/// as the body, `Content-Type: image/jpeg`, `image/png` or `image/webp`, at most 5 MB).
+#[utoipa::path(post, path = "/v1/orders/{id}/items/photo", tag = "orders", security(("bearer" = [])),
+    request_body(content = Vec<u8>, content_type = "image/jpeg"),
+    responses((status = 200, body = Order), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody)))]
+async fn add_by_photo(
+    State(app): State<AppState>,
+    Auth(p): Auth,
+    Idem(key): Idem,
+    Path(id): Path<String>,
+    body: std::result::Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Reply> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            Error::new(
+                crate::error::Kind::TooLarge,
+                "body_too_large",
+                "A photo is at most 5 MB.",
+            )
+        } else {
+            Error::invalid("invalid_body", "The request body could not be read.")
+        }
+    })?;
+    service::add_by_photo(&app, &p, &id, bytes, key).await
+}
+
 /// Sends a table's unsent items to the kitchen.
 #[utoipa::path(post, path = "/v1/orders/{id}/place", tag = "orders", security(("bearer" = [])),
     responses((status = 200, body = Order), (status = 409, body = ErrorBody)))]
@@ -346,6 +373,10 @@ async fn order_events(
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
+    // A photo of a barcode is the one body here that may exceed the JSON limit.
+    let photos = OpenApiRouter::new().routes(routes!(add_by_photo)).layer(
+        axum::extract::DefaultBodyLimit::max(crate::catalog::service::MAX_PHOTO_BYTES),
+    );
     OpenApiRouter::new()
         .routes(routes!(create_order))
         .routes(routes!(get_order))
@@ -365,4 +396,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_settings, put_settings))
         .routes(routes!(store_events))
         .routes(routes!(order_events))
+        .merge(photos)
 }

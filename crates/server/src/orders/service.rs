@@ -770,6 +770,98 @@ pub async fn add_items(
     .await
 }
 
+/// Reads the EAN-13 / UPC-A barcode in a photo (JPEG, PNG or WebP): what scan-and-go does with
+/// a picture of a product's label. Decoding runs off the request threads.
+pub async fn barcode_in_photo(bytes: axum::body::Bytes) -> Result<String> {
+    tokio::task::spawn_blocking(move || read_barcode(&bytes))
+        .await
+        .map_err(Error::internal)?
+}
+
+fn read_barcode(bytes: &[u8]) -> Result<String> {
+    use image::{ImageFormat, ImageReader, Limits};
+    let reader = ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(Error::internal)?;
+    match reader.format() {
+        Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP) => {}
+        _ => {
+            return Err(Error::new(
+                crate::error::Kind::UnsupportedMediaType,
+                "unsupported_image_type",
+                "Send a JPEG, PNG or WebP photo.",
+            ));
+        }
+    }
+    let mut reader = reader;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(6_000);
+    limits.max_image_height = Some(6_000);
+    limits.max_alloc = Some(256 * 1024 * 1024);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| {
+        Error::invalid(
+            "invalid_image",
+            format!("The photo could not be read: {e}."),
+        )
+    })?;
+    let luma = img.to_luma8();
+    let (w, h) = luma.dimensions();
+    let found = rxing::helpers::detect_in_luma(
+        luma.into_raw(),
+        w,
+        h,
+        Some(rxing::BarcodeFormat::EAN_13),
+    )
+    .or_else(|_| {
+        let luma = img.to_luma8();
+        rxing::helpers::detect_in_luma(luma.into_raw(), w, h, Some(rxing::BarcodeFormat::UPC_A))
+    })
+    .map_err(|_| {
+        Error::invalid(
+            "barcode_not_found",
+            "No EAN-13 or UPC-A barcode could be read in this photo; try closer, or type the number.",
+        )
+    })?;
+    Ok(found.getText().to_owned())
+}
+
+/// `POST /v1/orders/{id}/items/photo`: adds the product whose barcode is in the photo.
+pub async fn add_by_photo(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    bytes: axum::body::Bytes,
+    key: Option<String>,
+) -> Result<Reply> {
+    let order = get(app, principal, id).await?;
+    if order.channel != Channel::ScanAndGo {
+        return Err(Error::conflict(
+            "not_scan_and_go",
+            "Photos of barcodes add to scan-and-go baskets.",
+        ));
+    }
+    let barcode = barcode_in_photo(bytes).await?;
+    let hash = format!("items-photo:{id}:{barcode}");
+    add_items(
+        app,
+        principal,
+        id,
+        AddItems {
+            items: vec![ItemInput {
+                product_id: None,
+                barcode: Some(barcode),
+                quantity: Some(1),
+                options: Default::default(),
+            }],
+            place: false,
+        },
+        key,
+        &hash,
+    )
+    .await
+}
+
 /// `POST /v1/orders/{id}/place`: the table's cart goes to the kitchen.
 pub async fn place(
     app: &AppState,

@@ -962,3 +962,75 @@ async fn a_table_can_pay_with_its_items_and_a_refused_payment_leaves_no_trace() 
     assert_eq!(stock_of(&app, &c.shop, &c.cake).await, 4);
     app.assert_ledger_verifies().await;
 }
+
+/// A PNG photo of an EAN-13 barcode, with a margin around it as a label would have.
+fn barcode_png(digits: &str) -> Vec<u8> {
+    use rxing::Writer;
+    let m = rxing::MultiFormatWriter
+        .encode(digits, &rxing::BarcodeFormat::EAN_13, 380, 120)
+        .unwrap();
+    let (w, h) = (m.getWidth(), m.getHeight());
+    let img = image::GrayImage::from_fn(w + 40, h + 40, |x, y| {
+        let inside = (20..w + 20).contains(&x) && (20..h + 20).contains(&y);
+        if inside && m.get(x - 20, y - 20) {
+            image::Luma([0])
+        } else {
+            image::Luma([255])
+        }
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn scan_and_go_reads_a_barcode_from_a_photo() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Photo Scan Shop").await;
+    let ann = app.funded_consumer("+8613800000211", 10_000).await;
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "scan_and_go", "store_id": c.shop.store}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let order = r.body["id"].as_str().unwrap().to_owned();
+    let send = |body: Vec<u8>, content_type: &'static str| {
+        let app = &app;
+        let url = app.url(&format!("/v1/orders/{order}/items/photo"));
+        let token = ann.clone();
+        async move {
+            app.send(
+                app.client
+                    .post(url)
+                    .bearer_auth(token)
+                    .header("content-type", content_type)
+                    .body(body),
+            )
+            .await
+        }
+    };
+    let r = send(barcode_png("4006381333931"), "image/png").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["items"][0]["product_id"], c.cake.as_str());
+    assert_eq!(r.body["total"], 3200);
+    let blank = {
+        let img = image::GrayImage::from_pixel(200, 100, image::Luma([255]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner()
+    };
+    let r = send(blank, "image/png").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.code(), "barcode_not_found");
+    let r = send(b"not a picture".to_vec(), "image/png").await;
+    assert!(r.status.is_client_error(), "{}", r.body);
+    let r = app.get(&format!("/v1/orders/{order}"), Some(&ann)).await;
+    assert_eq!(
+        r.body["items"].as_array().unwrap().len(),
+        1,
+        "nothing else was added"
+    );
+}
