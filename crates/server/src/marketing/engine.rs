@@ -7,7 +7,7 @@ use super::store;
 use crate::db::Tx;
 use crate::error::{Error, Result};
 use crate::http::Reply;
-use crate::payments::engine::{self as pe, NewPayment, State};
+use crate::payments::engine::{self as pe, NewPayment, State, ids_json};
 use std::collections::{HashMap, HashSet};
 
 /// A consumer claims one coupon of a template (audience already checked by the service).
@@ -45,13 +45,6 @@ impl Batch {
             self.changed_templates.push(id.to_owned());
         }
     }
-}
-
-fn ids_json<'a>(ids: impl Iterator<Item = &'a str>) -> String {
-    let mut v: Vec<&str> = ids.collect();
-    v.sort_unstable();
-    v.dedup();
-    serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
 }
 
 /// Loads the coupons the batch uses or gives back, their templates and the claimed templates

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::http::Reply;
 use crate::ids::{CardMovementId, TransferId};
 use crate::payments::accounts::{self, AccountSpec};
-use crate::payments::engine::{self as pe, NewPayment, Op, PaymentRow, State};
+use crate::payments::engine::{self as pe, NewPayment, Op, PaymentRow, State, ids_json};
 use o2o_ledger::{Action, Currency, Transfer};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -121,13 +121,6 @@ impl Batch {
 
 fn card_not_found() -> Error {
     Error::not_found("card_not_found", "No such member card.").param("source")
-}
-
-fn ids_json<'a>(ids: impl Iterator<Item = &'a str>) -> String {
-    let mut v: Vec<&str> = ids.collect();
-    v.sort_unstable();
-    v.dedup();
-    serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
 }
 
 #[derive(sqlx::FromRow)]

@@ -13,7 +13,7 @@ use super::store;
 use crate::db::Tx;
 use crate::error::{Error, Result};
 use crate::http::Reply;
-use crate::payments::engine::{self as pe, NewPayment, State};
+use crate::payments::engine::{self as pe, NewPayment, State, ids_json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Who asks for a change.
@@ -139,13 +139,6 @@ pub const MAX_LINES: usize = 200;
 
 fn order_not_found() -> Error {
     Error::not_found("order_not_found", "No such order.").param("id")
-}
-
-fn ids_json<'a>(ids: impl Iterator<Item = &'a str>) -> String {
-    let mut v: Vec<&str> = ids.collect();
-    v.sort_unstable();
-    v.dedup();
-    serde_json::to_string(&v).unwrap_or_else(|_| "[]".into())
 }
 
 fn op_order_id(op: &OrderOp) -> Option<&str> {

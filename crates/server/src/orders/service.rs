@@ -274,7 +274,21 @@ async fn place_of(app: &AppState, principal: &Principal, input: &CreateOrder) ->
                         .param("qr"),
                 );
             }
-            (resolved.row.store_id, resolved.row.table_id)
+            // The resolution carries the store and its merchant's terms: no further reads.
+            let row = resolved.row;
+            if principal.kind != PrincipalKind::Consumer
+                && principal.merchant_id.as_deref() != Some(row.merchant_id.as_str())
+            {
+                return Err(store_not_found());
+            }
+            if !row.merchant_verified || row.merchant_mode != "trading" {
+                return Err(not_trading());
+            }
+            return Ok(Where {
+                store: resolved.store,
+                table_id: row.table_id,
+                fee_bps: row.merchant_fee_bps,
+            });
         }
         (None, Some(store_id), table) => {
             if let Some(t) = table {
@@ -318,16 +332,20 @@ async fn place_of(app: &AppState, principal: &Principal, input: &CreateOrder) ->
         .await?
         .ok_or_else(store_not_found)?;
     if !terms.verified || terms.mode != "trading" {
-        return Err(Error::forbidden(
-            "merchant_not_trading",
-            "This merchant does not take orders.",
-        ));
+        return Err(not_trading());
     }
     Ok(Where {
         store,
         table_id,
         fee_bps: terms.fee_bps,
     })
+}
+
+fn not_trading() -> Error {
+    Error::forbidden(
+        "merchant_not_trading",
+        "This merchant does not take orders.",
+    )
 }
 
 fn closed() -> Error {
@@ -1118,8 +1136,7 @@ pub async fn complete_scanned(
     order_id: &str,
 ) -> Result<Order> {
     let merchant_id = crate::payments::service::staff_merchant(principal, Role::Cashier)?;
-    let reply = app
-        .payments
+    app.payments
         .run(
             Op::Order(Box::new(OrderOp::Step {
                 order_id: order_id.to_owned(),
@@ -1129,7 +1146,6 @@ pub async fn complete_scanned(
             None,
         )
         .await?;
-    let _ = reply;
     Ok(get(app, principal, order_id).await?.public())
 }
 
@@ -1144,10 +1160,7 @@ pub async fn handover(
 ) -> Result<HandedOver> {
     crate::payments::service::staff_merchant(principal, Role::Cashier)?;
     let code = input.code.trim();
-    if crate::stores::service::own_store_timezone(&app.db, scope.merchant_id(), store_id)
-        .await?
-        .is_none()
-    {
+    if !crate::stores::service::own_store_exists(&app.db, scope, store_id).await? {
         return Err(store_not_found().param("id"));
     }
     let bad = || {
@@ -1244,10 +1257,7 @@ pub async fn settings(
     scope: &crate::db::MerchantScope,
     store_id: &str,
 ) -> Result<OrderSettings> {
-    if crate::stores::service::own_store_timezone(&app.db, scope.merchant_id(), store_id)
-        .await?
-        .is_none()
-    {
+    if !crate::stores::service::own_store_exists(&app.db, scope, store_id).await? {
         return Err(store_not_found().param("id"));
     }
     Ok(store::settings(&app.db, store_id).await?)
@@ -1259,10 +1269,7 @@ pub async fn put_settings(
     store_id: &str,
     s: OrderSettings,
 ) -> Result<OrderSettings> {
-    if crate::stores::service::own_store_timezone(&app.db, scope.merchant_id(), store_id)
-        .await?
-        .is_none()
-    {
+    if !crate::stores::service::own_store_exists(&app.db, scope, store_id).await? {
         return Err(store_not_found().param("id"));
     }
     if !(0..=100_000).contains(&s.delivery_fee) {

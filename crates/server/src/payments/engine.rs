@@ -552,7 +552,8 @@ async fn run_batch_inner(
     Ok((answers, state.published, changed, after))
 }
 
-fn ids_json<'a>(ids: impl Iterator<Item = &'a str>) -> String {
+/// A sorted, deduplicated JSON array of ids: the parameter of a batch's set-based reads.
+pub(crate) fn ids_json<'a>(ids: impl Iterator<Item = &'a str>) -> String {
     let mut v: Vec<&str> = ids.collect();
     v.sort_unstable();
     v.dedup();
