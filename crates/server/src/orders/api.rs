@@ -33,6 +33,19 @@ async fn create_order(
     service::create(&app, &p, body.value, key, &body.body_sha256).await
 }
 
+/// Quotes a delivery before it is placed: the fee, the minimum order, the distance and the
+/// promised arrival, by the rules placing it would apply (outside the radius, a closed store or
+/// an unknown item answer the same errors). Nothing is held or written; no login is needed.
+#[utoipa::path(post, path = "/v1/orders/quote", tag = "orders", request_body = QuoteRequest,
+    responses((status = 200, body = DeliveryQuote), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn quote(
+    State(app): State<AppState>,
+    body: Json<QuoteRequest>,
+) -> Result<axum::Json<DeliveryQuote>> {
+    Ok(axum::Json(service::quote(&app, body.value).await?))
+}
+
 /// One order: its consumer (anyone at the table, for a dine-in order) or the merchant's staff.
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", security(("bearer" = [])),
     responses((status = 200, body = Order), (status = 404, body = ErrorBody)))]
@@ -379,6 +392,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     );
     OpenApiRouter::new()
         .routes(routes!(create_order))
+        .routes(routes!(quote))
         .routes(routes!(get_order))
         .routes(routes!(add_items))
         .routes(routes!(place))

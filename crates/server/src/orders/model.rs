@@ -534,6 +534,44 @@ pub struct CreateOrder {
     pub payment: Option<PayInput>,
 }
 
+/// `POST /v1/orders/quote`: a delivery order as it would be placed, to learn its fee, minimum
+/// and promised time before paying.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteRequest {
+    /// `delivery` (the one channel with a fee and a promise that depend on the address).
+    pub channel: String,
+    pub store_id: Option<String>,
+    /// The items as they would be ordered (may be empty: the fee, minimum and promise still show).
+    #[serde(default)]
+    pub items: Vec<ItemInput>,
+    /// Where to deliver.
+    pub delivery: DeliveryAddress,
+}
+
+/// What a delivery would come to and when it would arrive, computed as placing it would.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DeliveryQuote {
+    pub store_id: String,
+    pub currency: String,
+    /// The items at the menu's prices with their options.
+    pub subtotal: i64,
+    pub delivery_fee: i64,
+    /// subtotal + delivery fee (before any coupon).
+    pub total: i64,
+    /// The smallest subtotal the store delivers.
+    pub min_order: i64,
+    /// How much more of items the order needs to be delivered (0: enough).
+    pub below_minimum_by: i64,
+    /// Straight-line distance from the store, in metres.
+    pub distance_m: u32,
+    pub delivery_radius_m: i64,
+    /// Minutes from ordering to arrival.
+    pub promise_minutes: i64,
+    /// When it would arrive if ordered now.
+    pub promised_at: String,
+}
+
 /// `POST /v1/orders/{id}/items`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

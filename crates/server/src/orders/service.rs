@@ -436,6 +436,132 @@ fn six_digits() -> String {
     format!("{:06}", rand::rng().random_range(0..1_000_000u32))
 }
 
+/// A delivery address checked against a store: within its radius, with the distance filled in
+/// and the time it is promised for.
+struct DeliveryTerms {
+    address: DeliveryAddress,
+    distance_m: u32,
+    minutes: i64,
+    promised_at: i64,
+}
+
+/// Checks where a delivery goes: a real address within the store's delivery radius. The
+/// promise is the store's fixed minutes, or its preparation time plus the ride at a rider's
+/// average speed.
+fn delivery_terms(
+    store: &crate::stores::model::Store,
+    settings: &OrderSettings,
+    mut addr: DeliveryAddress,
+    now: i64,
+) -> Result<DeliveryTerms> {
+    let text =
+        optional_text(Some(addr.address.clone()), 200, "delivery.address")?.ok_or_else(|| {
+            Error::invalid("address_required", "Give the delivery address.")
+                .param("delivery.address")
+        })?;
+    addr.address = text;
+    addr.contact_phone = optional_text(addr.contact_phone, 32, "delivery.contact_phone")?;
+    let to = o2o_geo::LatLng::new(addr.lat, addr.lng)
+        .map_err(|e| Error::invalid("coordinates_invalid", e.to_string()).param("delivery.lat"))?;
+    let from = o2o_geo::LatLng::new(store.lat, store.lng).map_err(Error::internal)?;
+    let distance = o2o_geo::distance_m_rounded(from, to);
+    if store.delivery_radius_m <= 0 {
+        return Err(Error::conflict(
+            "delivery_unavailable",
+            "This store does not deliver.",
+        ));
+    }
+    if i64::from(distance) > store.delivery_radius_m {
+        return Err(Error::invalid(
+            "outside_delivery_area",
+            format!(
+                "This address is {:.1} km away; the store delivers within {:.1} km.",
+                f64::from(distance) / 1000.0,
+                store.delivery_radius_m as f64 / 1000.0
+            ),
+        )
+        .param("delivery"));
+    }
+    addr.distance_m = Some(distance);
+    let minutes = match settings.promise_minutes {
+        Some(m) => m,
+        None => settings.prep_minutes + (f64::from(distance) / RIDER_M_PER_MIN).ceil() as i64,
+    };
+    Ok(DeliveryTerms {
+        address: addr,
+        distance_m: distance,
+        minutes,
+        promised_at: now + minutes * 60_000_000,
+    })
+}
+
+fn below_minimum(min_order: i64, subtotal: i64, cur: o2o_ledger::Currency) -> Error {
+    Error::invalid(
+        "below_minimum_order",
+        format!(
+            "Delivery needs at least {} of items; this order has {}.",
+            Money::new(min_order, cur).format_major(),
+            Money::new(subtotal, cur).format_major()
+        ),
+    )
+    .param("items")
+}
+
+/// `POST /v1/orders/quote`: what a delivery of these items to this address would cost and when
+/// it would arrive, by the same rules as placing it; nothing is held or written.
+pub async fn quote(app: &AppState, input: QuoteRequest) -> Result<DeliveryQuote> {
+    if input.channel != Channel::Delivery.as_str() {
+        return Err(Error::invalid(
+            "channel_invalid",
+            "Only delivery orders are quoted (channel: delivery).",
+        )
+        .param("channel"));
+    }
+    let store_id = input
+        .store_id
+        .as_deref()
+        .ok_or_else(|| Error::invalid("store_id_required", "Name the store.").param("store_id"))?;
+    let store = crate::stores::service::find_store(&app.db, store_id)
+        .await?
+        .ok_or_else(store_not_found)?;
+    let terms = crate::merchants::service::payment_terms(&app.db, &store.merchant_id)
+        .await?
+        .ok_or_else(store_not_found)?;
+    if !terms.verified || terms.mode != "trading" {
+        return Err(not_trading());
+    }
+    let now = now_us();
+    if !crate::stores::hours::is_open_at(&store.opening_hours, &store.timezone, now) {
+        return Err(closed());
+    }
+    let (lines, currency) = price(app, &store.id, &input.items).await?;
+    let currency = currency.unwrap_or_else(|| "CNY".to_owned());
+    parse_currency(&currency)?;
+    let subtotal = lines.iter().try_fold(0_i64, |sum, l| {
+        l.unit_price
+            .checked_mul(l.quantity)
+            .and_then(|v| sum.checked_add(v))
+    });
+    let subtotal = subtotal.ok_or_else(|| {
+        Error::invalid("amount_too_large", "This order comes to too much.").param("items")
+    })?;
+    let settings = store::settings(&app.db, &store.id).await?;
+    let terms = delivery_terms(&store, &settings, input.delivery, now)?;
+    Ok(DeliveryQuote {
+        store_id: store.id,
+        currency,
+        subtotal,
+        delivery_fee: settings.delivery_fee,
+        total: subtotal.saturating_add(settings.delivery_fee),
+        min_order: settings.min_order,
+        below_minimum_by: (settings.min_order - subtotal).max(0),
+        distance_m: terms.distance_m,
+        delivery_radius_m: store.delivery_radius_m,
+        promise_minutes: terms.minutes,
+        promised_at: rfc3339(terms.promised_at),
+    })
+}
+
 /// `POST /v1/orders`.
 pub async fn create(
     app: &AppState,
@@ -600,67 +726,24 @@ pub async fn create(
             if !open_now {
                 return Err(closed());
             }
-            let Some(mut addr) = input.delivery.clone() else {
+            let Some(addr) = input.delivery.clone() else {
                 return Err(Error::invalid(
                     "delivery_required",
                     "Say where to deliver: delivery.address, lat, lng.",
                 )
                 .param("delivery"));
             };
-            let text = optional_text(Some(addr.address.clone()), 200, "delivery.address")?
-                .ok_or_else(|| {
-                    Error::invalid("address_required", "Give the delivery address.")
-                        .param("delivery.address")
-                })?;
-            addr.address = text;
-            addr.contact_phone = optional_text(addr.contact_phone, 32, "delivery.contact_phone")?;
-            let to = o2o_geo::LatLng::new(addr.lat, addr.lng).map_err(|e| {
-                Error::invalid("coordinates_invalid", e.to_string()).param("delivery.lat")
-            })?;
-            let from = o2o_geo::LatLng::new(store.lat, store.lng).map_err(Error::internal)?;
-            let distance = o2o_geo::distance_m_rounded(from, to);
-            if store.delivery_radius_m <= 0 {
-                return Err(Error::conflict(
-                    "delivery_unavailable",
-                    "This store does not deliver.",
-                ));
-            }
-            if i64::from(distance) > store.delivery_radius_m {
-                return Err(Error::invalid(
-                    "outside_delivery_area",
-                    format!(
-                        "This address is {:.1} km away; the store delivers within {:.1} km.",
-                        f64::from(distance) / 1000.0,
-                        store.delivery_radius_m as f64 / 1000.0
-                    ),
-                )
-                .param("delivery"));
-            }
             let subtotal: i64 = lines
                 .iter()
                 .map(|l| l.unit_price.saturating_mul(l.quantity))
                 .sum();
+            let terms = delivery_terms(store, &settings, addr, now)?;
             if subtotal < settings.min_order {
-                return Err(Error::invalid(
-                    "below_minimum_order",
-                    format!(
-                        "Delivery needs at least {} of items; this order has {}.",
-                        Money::new(settings.min_order, cur).format_major(),
-                        Money::new(subtotal, cur).format_major()
-                    ),
-                )
-                .param("items"));
+                return Err(below_minimum(settings.min_order, subtotal, cur));
             }
-            addr.distance_m = Some(distance);
-            let minutes = match settings.promise_minutes {
-                Some(m) => m,
-                None => {
-                    settings.prep_minutes + (f64::from(distance) / RIDER_M_PER_MIN).ceil() as i64
-                }
-            };
-            order.promised_at = Some(now + minutes * 60_000_000);
+            order.promised_at = Some(terms.promised_at);
             order.delivery_fee = settings.delivery_fee;
-            order.delivery = Some(addr);
+            order.delivery = Some(terms.address);
         }
         Channel::ScanAndGo => {
             if !open_now {
@@ -1272,6 +1355,12 @@ pub async fn put_settings(
     if !crate::stores::service::own_store_exists(&app.db, scope, store_id).await? {
         return Err(store_not_found().param("id"));
     }
+    check_settings(&s)?;
+    store::put_settings(&app.db, scope.merchant_id(), store_id, &s, now_us()).await?;
+    Ok(s)
+}
+
+fn check_settings(s: &OrderSettings) -> Result<()> {
     if !(0..=100_000).contains(&s.delivery_fee) {
         return Err(Error::invalid(
             "delivery_fee_out_of_range",
@@ -1300,6 +1389,41 @@ pub async fn put_settings(
         )
         .param("prep_minutes"));
     }
+    Ok(())
+}
+
+/// The console's delivery settings in one go: the store's delivery radius (kept by the stores
+/// capability) and its ordering settings, every field checked before anything is written.
+pub async fn put_delivery(
+    app: &AppState,
+    scope: &crate::db::MerchantScope,
+    store_id: &str,
+    delivery_radius_m: i64,
+    s: OrderSettings,
+) -> Result<OrderSettings> {
+    if !crate::stores::service::own_store_exists(&app.db, scope, store_id).await? {
+        return Err(store_not_found().param("id"));
+    }
+    check_settings(&s)?;
+    if !(0..=50_000).contains(&delivery_radius_m) {
+        return Err(Error::invalid(
+            "radius_out_of_range",
+            "delivery_radius_m must be between 0 and 50000 metres.",
+        )
+        .param("delivery_radius_m"));
+    }
+    let mut tx = app.db.begin().await?;
+    crate::stores::service::update_store(
+        &mut tx,
+        scope,
+        store_id,
+        crate::stores::model::UpdateStore {
+            delivery_radius_m: Some(delivery_radius_m),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
     store::put_settings(&app.db, scope.merchant_id(), store_id, &s, now_us()).await?;
     Ok(s)
 }

@@ -298,6 +298,7 @@ impl TestApp {
             "catalog_categories" => "SELECT COUNT(*) FROM catalog_categories",
             "catalog_photos" => "SELECT COUNT(*) FROM catalog_photos",
             "catalog_store_products" => "SELECT COUNT(*) FROM catalog_store_products",
+            "orders" => "SELECT COUNT(*) FROM orders",
             other => panic!("no count for {other}"),
         };
         let (n,): (i64,) = self

@@ -1034,3 +1034,156 @@ async fn scan_and_go_reads_a_barcode_from_a_photo() {
         "nothing else was added"
     );
 }
+
+#[tokio::test]
+async fn a_delivery_quote_gives_the_fee_minimum_and_promise_and_refuses_what_ordering_would() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Quote Cafe").await;
+    let r = app
+        .send(
+            app.client
+                .put(app.url(&format!("/v1/stores/{}/order-settings", c.shop.store)))
+                .bearer_auth(&c.shop.owner)
+                .json(&json!({"delivery_fee": 600, "min_order": 5000, "promise_minutes": null, "prep_minutes": 10})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let near = json!({"address": "Near Road 1", "lat": 31.2330, "lng": 121.4737});
+    // No login needed; one cake is below the minimum: quoted, with what is missing.
+    let r = app
+        .post(
+            "/v1/orders/quote",
+            json!({"channel": "delivery", "store_id": c.shop.store,
+                   "items": [{"product_id": c.cake}], "delivery": near}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["subtotal"], 3200);
+    assert_eq!(r.body["delivery_fee"], 600);
+    assert_eq!(r.body["total"], 3800);
+    assert_eq!(r.body["min_order"], 5000);
+    assert_eq!(r.body["below_minimum_by"], 1800);
+    assert_eq!(r.body["delivery_radius_m"], 3000);
+    let d = r.body["distance_m"].as_i64().unwrap();
+    assert!((250..=320).contains(&d), "{d}");
+    // Computed from the distance: 10 minutes to prepare + 2 minutes' ride.
+    assert_eq!(r.body["promise_minutes"], 12);
+    let promised: jiff::Timestamp = r.body["promised_at"].as_str().unwrap().parse().unwrap();
+    let ahead = promised.as_second() - jiff::Timestamp::now().as_second();
+    assert!((11 * 60..=12 * 60 + 5).contains(&ahead), "{ahead}");
+    // Two cakes and a large latte: enough, and the options are priced.
+    let r = app
+        .post(
+            "/v1/orders/quote",
+            json!({"channel": "delivery", "store_id": c.shop.store,
+                   "items": [{"product_id": c.cake, "quantity": 2},
+                             {"product_id": c.latte, "options": {"size": ["large"]}}],
+                   "delivery": near}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["subtotal"], 6400 + 3100);
+    assert_eq!(r.body["below_minimum_by"], 0);
+    assert_eq!(r.body["total"], 9500 + 600);
+    // What ordering refuses, the quote refuses with the same codes.
+    let far = json!({"address": "Far Road", "lat": 31.33, "lng": 121.4737});
+    let r = app
+        .post(
+            "/v1/orders/quote",
+            json!({"channel": "delivery", "store_id": c.shop.store, "delivery": far}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.code(), "outside_delivery_area");
+    for (body, status, code) in [
+        (
+            json!({"channel": "pickup", "store_id": c.shop.store, "delivery": near}),
+            StatusCode::BAD_REQUEST,
+            "channel_invalid",
+        ),
+        (
+            json!({"channel": "delivery", "delivery": near}),
+            StatusCode::BAD_REQUEST,
+            "store_id_required",
+        ),
+        (
+            json!({"channel": "delivery", "store_id": "sto_nothing", "delivery": near}),
+            StatusCode::NOT_FOUND,
+            "store_not_found",
+        ),
+        (
+            json!({"channel": "delivery", "store_id": c.shop.store,
+                   "delivery": {"address": "x", "lat": 91.0, "lng": 0.0}}),
+            StatusCode::BAD_REQUEST,
+            "coordinates_invalid",
+        ),
+        (
+            json!({"channel": "delivery", "store_id": c.shop.store,
+                   "items": [{"product_id": "prd_nothing"}], "delivery": near}),
+            StatusCode::NOT_FOUND,
+            "product_not_found",
+        ),
+        (
+            json!({"channel": "delivery", "store_id": c.shop.store, "delivery": near,
+                   "items": [{"product_id": c.cake, "unit_price": 1}]}),
+            StatusCode::BAD_REQUEST,
+            "",
+        ),
+    ] {
+        let r = app.post("/v1/orders/quote", body.clone(), None).await;
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        if !code.is_empty() {
+            assert_eq!(r.code(), code, "{body}");
+        }
+    }
+    // A store that stopped delivering says so.
+    let r = app
+        .patch(
+            &format!("/v1/stores/{}", c.shop.store),
+            json!({"delivery_radius_m": 0}),
+            Some(&c.shop.owner),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let r = app
+        .post(
+            "/v1/orders/quote",
+            json!({"channel": "delivery", "store_id": c.shop.store, "delivery": near}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "delivery_unavailable");
+    // A closed store quotes nothing (open only on a weekday that is not today in Shanghai).
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap())
+        .weekday();
+    let other = if today == jiff::civil::Weekday::Monday {
+        "Tu"
+    } else {
+        "Mo"
+    };
+    let r = app
+        .patch(
+            &format!("/v1/stores/{}", c.shop.store),
+            json!({"delivery_radius_m": 3000, "opening_hours": format!("{other} 10:00-11:00")}),
+            Some(&c.shop.owner),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let r = app
+        .post(
+            "/v1/orders/quote",
+            json!({"channel": "delivery", "store_id": c.shop.store, "delivery": near}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "store_closed");
+    // Quoting wrote nothing.
+    assert_eq!(app.count("orders").await, 0);
+    app.assert_ledger_verifies().await;
+}
