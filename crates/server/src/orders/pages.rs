@@ -200,6 +200,23 @@ pub struct OrderView {
     pub updated: String,
     /// Discounts on the order (a coupon's name and what it took off).
     pub discounts: Vec<(String, String)>,
+    /// A delivery: where it goes, how far that is, and the phone to call at the door.
+    pub delivery_address: Option<String>,
+    pub delivery_distance: Option<String>,
+    pub contact_phone: Option<String>,
+    /// The delivery fee, when there is one.
+    pub delivery_fee: Option<String>,
+    /// When a delivery is promised to arrive (local HH:MM).
+    pub promised_at: Option<String>,
+}
+
+/// A distance as people say it: metres below a kilometre, else kilometres to one decimal.
+pub fn distance_text(metres: u32) -> String {
+    if metres < 1_000 {
+        format!("{metres} m")
+    } else {
+        format!("{:.1} km", f64::from(metres) / 1000.0)
+    }
 }
 
 fn option_names(t: T, item: Option<&crate::catalog::model::MenuItem>, line: &Line) -> String {
@@ -332,6 +349,19 @@ async fn order_view(
                 )
             })
             .collect(),
+        delivery_address: o.delivery.as_ref().map(|d| d.address.clone()),
+        delivery_distance: o
+            .delivery
+            .as_ref()
+            .and_then(|d| d.distance_m)
+            .map(distance_text),
+        contact_phone: o.delivery.as_ref().and_then(|d| d.contact_phone.clone()),
+        delivery_fee: (o.channel == Channel::Delivery)
+            .then(|| shown_price(o.delivery_fee, &o.currency)),
+        promised_at: match o.channel {
+            Channel::Delivery => o.promised_at.map(|at| local_clock(at, &tz)),
+            _ => None,
+        },
     })
 }
 
@@ -1055,25 +1085,15 @@ async fn pickup_order(
         input.pickup_at =
             Some(field(&fields, "pickup_at").trim().to_owned()).filter(|s| !s.is_empty());
         let mut payment = wallet();
-        payment.coupon = match field(&fields, "coupon").trim() {
-            "" => None,
-            // The best of the consumer's coupons for what was chosen.
-            "best" => {
-                let subtotal = service::subtotal(&app, &store.id, &input.items).await?;
-                crate::marketing::service::usable(
-                    &app,
-                    &p.id,
-                    &store.id,
-                    Channel::Pickup.as_str(),
-                    subtotal,
-                )
-                .await?
-                .into_iter()
-                .next()
-                .map(|(c, _)| c.id)
-            }
-            chosen => Some(chosen.to_owned()),
-        };
+        payment.coupon = chosen_coupon(
+            &app,
+            &p.id,
+            &store.id,
+            Channel::Pickup,
+            &input.items,
+            field(&fields, "coupon"),
+        )
+        .await?;
         input.payment = Some(payment);
         let hash = form_hash(&format!(
             "page-pickup:{}:{}",
@@ -1091,6 +1111,365 @@ async fn pickup_order(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Delivery: the menu, an address within the store's radius, the quote, pay from the wallet
+// ---------------------------------------------------------------------------------------------
+
+/// The quote part of the delivery page: what the chosen items to the typed address come to and
+/// when they would arrive, or why they cannot be delivered.
+pub struct QuoteView {
+    /// `none` (no address yet), `ok` or `refused`.
+    pub state: &'static str,
+    pub refusal: Option<String>,
+    pub subtotal: String,
+    pub fee: String,
+    pub total: String,
+    pub min_order: String,
+    /// What the order still needs to reach the minimum, if anything.
+    pub short_by: Option<String>,
+    pub distance: String,
+    pub minutes: i64,
+    pub arrive_at: String,
+}
+
+impl QuoteView {
+    fn none() -> QuoteView {
+        QuoteView {
+            state: "none",
+            refusal: None,
+            subtotal: String::new(),
+            fee: String::new(),
+            total: String::new(),
+            min_order: String::new(),
+            short_by: None,
+            distance: String::new(),
+            minutes: 0,
+            arrive_at: String::new(),
+        }
+    }
+}
+
+/// A delivery refusal as the page says it, with the store's own numbers.
+fn delivery_refusal(t: T, e: &Error, store: &Store, settings: &OrderSettings) -> String {
+    let km = format!("{:.1}", store.delivery_radius_m as f64 / 1000.0);
+    match e.code.as_ref() {
+        "outside_delivery_area" => t.s("delivery.outside").replace("{km}", &km),
+        "below_minimum_order" => t
+            .s("delivery.below_minimum")
+            .replace("{min}", &shown_price(settings.min_order, "CNY")),
+        "delivery_unavailable" => t.s("delivery.unavailable").to_owned(),
+        "coordinates_invalid" => t.s("delivery.coordinates_invalid").to_owned(),
+        "address_required" => t.s("delivery.address_required").to_owned(),
+        _ => refusal_text(t, e),
+    }
+}
+
+/// Where a delivery page's form says to deliver (blank fields: nothing to quote yet).
+struct AddressFields {
+    address: String,
+    lat: String,
+    lng: String,
+    contact_phone: String,
+}
+
+impl AddressFields {
+    fn of(fields: &[(String, String)]) -> AddressFields {
+        let f = |name: &str| {
+            field(fields, name)
+                .trim()
+                .chars()
+                .take(200)
+                .collect::<String>()
+        };
+        AddressFields {
+            address: f("address"),
+            lat: f("lat"),
+            lng: f("lng"),
+            contact_phone: f("contact_phone"),
+        }
+    }
+
+    fn is_blank(&self) -> bool {
+        self.lat.is_empty() || self.lng.is_empty()
+    }
+
+    /// The address as the API takes it; coordinates that are not numbers are refused.
+    fn parse(&self) -> Result<DeliveryAddress, Error> {
+        let number = |raw: &str, param: &'static str| {
+            raw.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "coordinates_invalid",
+                        "lat and lng must be numbers in degrees.",
+                    )
+                    .param(param)
+                })
+        };
+        Ok(DeliveryAddress {
+            address: self.address.clone(),
+            lat: number(&self.lat, "delivery.lat")?,
+            lng: number(&self.lng, "delivery.lng")?,
+            contact_phone: Some(self.contact_phone.clone()).filter(|p| !p.is_empty()),
+            distance_m: None,
+        })
+    }
+
+    /// The fields as a query string, so that a refused order keeps its address.
+    fn query(&self) -> String {
+        format!(
+            "address={}&lat={}&lng={}&contact_phone={}",
+            urlencode(&self.address),
+            urlencode(&self.lat),
+            urlencode(&self.lng),
+            urlencode(&self.contact_phone)
+        )
+    }
+}
+
+/// The quote for what a delivery form asks (the server's own rules, via the quote service).
+async fn delivery_quote(
+    app: &AppState,
+    t: T,
+    store: &Store,
+    settings: &OrderSettings,
+    fields: &[(String, String)],
+) -> Result<QuoteView, PageError> {
+    let at = AddressFields::of(fields);
+    if at.is_blank() {
+        return Ok(QuoteView::none());
+    }
+    let refused = |e: &Error| QuoteView {
+        state: "refused",
+        refusal: Some(delivery_refusal(t, e, store, settings)),
+        ..QuoteView::none()
+    };
+    let result = async {
+        let mut address = at.parse()?;
+        if address.address.is_empty() {
+            // The quote needs only the point; the address text is asked for when ordering.
+            address.address = "-".to_owned();
+        }
+        let items = items_of(fields)?;
+        service::quote(
+            app,
+            QuoteRequest {
+                channel: Channel::Delivery.as_str().to_owned(),
+                store_id: Some(store.id.clone()),
+                items,
+                delivery: address,
+            },
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(q) => {
+            let arrive_us = now_us() + q.promise_minutes * 60_000_000;
+            Ok(QuoteView {
+                state: "ok",
+                refusal: None,
+                subtotal: shown_price(q.subtotal, &q.currency),
+                fee: shown_price(q.delivery_fee, &q.currency),
+                total: shown_price(q.total, &q.currency),
+                min_order: shown_price(q.min_order, &q.currency),
+                short_by: (q.below_minimum_by > 0)
+                    .then(|| shown_price(q.below_minimum_by, &q.currency)),
+                distance: distance_text(q.distance_m),
+                minutes: q.promise_minutes,
+                arrive_at: local_clock(arrive_us, &store.timezone),
+            })
+        }
+        Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(t, e)),
+        Err(e) => Ok(refused(&e)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "orders/delivery.html")]
+struct DeliveryPage<'a> {
+    t: T,
+    logged_in: bool,
+    path: &'a str,
+    csrf: &'a str,
+    store: Store,
+    order_menu: Vec<FormSection>,
+    /// The store's terms: radius, fee, minimum.
+    radius: String,
+    fee: String,
+    min_order: String,
+    at: AddressFields,
+    note: String,
+    quote: QuoteView,
+    key: String,
+    error: Option<String>,
+    /// The consumer's coupons good for delivery here: (id, name and rule).
+    coupons: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "orders/delivery_quote.html")]
+struct DeliveryQuotePart {
+    t: T,
+    quote: QuoteView,
+}
+
+/// `GET /stores/{id}/delivery`: the menu as an order form, where to deliver, the quote, pay.
+async fn delivery_page(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Query(fields): Query<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let t = ctx.t;
+    let store = find_store(&app, t, &id).await?;
+    let Some(p) = account(&ctx) else {
+        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&ctx.path))));
+    };
+    let coupons = crate::marketing::service::usable(
+        &app,
+        &p.id,
+        &store.id,
+        Channel::Delivery.as_str(),
+        crate::payments::service::MAX_PAYMENT,
+    )
+    .await
+    .or_page(t)?
+    .into_iter()
+    .map(|(c, _)| {
+        let rule = crate::marketing::pages::rule_text(t, &c.template);
+        (c.id, format!("{} · {rule}", c.template.name))
+    })
+    .collect();
+    let settings = super::store::settings(&app.db, &store.id)
+        .await
+        .map_err(Error::from)
+        .or_page(t)?;
+    let quote = delivery_quote(&app, t, &store, &settings, &fields).await?;
+    let order_menu = order_form(&app, &store.id, t).await.or_page(t)?;
+    Ok(no_store(ctx.render(&DeliveryPage {
+        t,
+        logged_in: true,
+        path: &ctx.path,
+        csrf: &ctx.csrf,
+        radius: format!("{:.1}", store.delivery_radius_m as f64 / 1000.0),
+        fee: shown_price(settings.delivery_fee, "CNY"),
+        min_order: shown_price(settings.min_order, "CNY"),
+        at: AddressFields::of(&fields),
+        note: field(&fields, "note").chars().take(200).collect(),
+        store,
+        order_menu,
+        quote,
+        key: crate::payments::pages::new_form_key(),
+        error: shown_error(Some(field(&fields, "error").to_owned())),
+        coupons,
+    })?))
+}
+
+/// `GET /stores/{id}/delivery/quote?…`: the quote part alone, for the page's script to show as
+/// the consumer chooses items and types the address.
+async fn delivery_quote_part(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Query(fields): Query<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let t = ctx.t;
+    let store = find_store(&app, t, &id).await?;
+    let settings = super::store::settings(&app.db, &store.id)
+        .await
+        .map_err(Error::from)
+        .or_page(t)?;
+    let quote = delivery_quote(&app, t, &store, &settings, &fields).await?;
+    Ok(no_store(ctx.render(&DeliveryQuotePart { t, quote })?))
+}
+
+/// The coupon a checkout form chose: none, one by id, or `best`: the best of the consumer's
+/// coupons for what was chosen.
+async fn chosen_coupon(
+    app: &AppState,
+    user_id: &str,
+    store_id: &str,
+    channel: Channel,
+    items: &[ItemInput],
+    raw: &str,
+) -> Result<Option<String>, Error> {
+    Ok(match raw.trim() {
+        "" => None,
+        "best" => {
+            let subtotal = service::subtotal(app, store_id, items).await?;
+            crate::marketing::service::usable(app, user_id, store_id, channel.as_str(), subtotal)
+                .await?
+                .into_iter()
+                .next()
+                .map(|(c, _)| c.id)
+        }
+        chosen => Some(chosen.to_owned()),
+    })
+}
+
+/// `POST /stores/{id}/delivery`: orders the chosen items to the address, paid from the wallet.
+async fn delivery_order(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(field(&fields, "csrf"))?;
+    let store = find_store(&app, ctx.t, &id).await?;
+    let at = AddressFields::of(&fields);
+    let here = format!("/stores/{}/delivery?{}", store.id, at.query());
+    let Some(p) = account(&ctx) else {
+        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&here))));
+    };
+    let result = async {
+        let items = items_of(&fields)?;
+        if items.is_empty() {
+            return Err(Error::invalid(
+                "items_required",
+                ctx.t.s("order.nothing_chosen"),
+            ));
+        }
+        let mut input = order_input(Channel::Delivery);
+        input.store_id = Some(store.id.clone());
+        input.delivery = Some(at.parse()?);
+        input.note = Some(field(&fields, "note").to_owned());
+        let mut payment = wallet();
+        payment.coupon = chosen_coupon(
+            &app,
+            &p.id,
+            &store.id,
+            Channel::Delivery,
+            &items,
+            field(&fields, "coupon"),
+        )
+        .await?;
+        input.items = items;
+        input.payment = Some(payment);
+        let hash = form_hash(&format!(
+            "page-delivery:{}:{}",
+            store.id,
+            form_digest(&fields)
+        ));
+        let reply = service::create(&app, p, input, form_key(field(&fields, "key")), &hash).await?;
+        id_of(&reply)
+    }
+    .await;
+    match result {
+        Ok(order) => Ok(ctx.redirect(&format!("/me/orders/{order}"))),
+        Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
+        Err(e) => {
+            let settings = super::store::settings(&app.db, &store.id)
+                .await
+                .map_err(Error::from)
+                .or_page(ctx.t)?;
+            let text = delivery_refusal(ctx.t, &e, &store, &settings);
+            Ok(ctx.redirect(&format!("{here}&error={}", urlencode(&text))))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Scan and go
 // ---------------------------------------------------------------------------------------------
 
@@ -1103,14 +1482,34 @@ struct ScanPage<'a> {
     csrf: &'a str,
     store: Store,
     basket: Option<OrderView>,
+    /// The open basket, even while it is empty.
+    order_id: Option<String>,
     key: String,
     error: Option<String>,
+    /// The session's token for the JSON API, which the camera's upload sends.
+    api_csrf: String,
 }
 
 #[derive(Deserialize)]
 struct ScanQuery {
     order: Option<String>,
     error: Option<String>,
+    /// The code the API answered a photo with (the page says it in its language).
+    photo_error: Option<String>,
+}
+
+/// What the page says when a photo added nothing, by the API's error code.
+fn photo_refusal(t: T, code: &str) -> String {
+    t.s(match code {
+        "barcode_not_found" => "scan.no_barcode",
+        "product_not_found" => "scan.unknown_product",
+        "unsupported_image_type" | "invalid_image" | "invalid_body" => "scan.bad_photo",
+        "body_too_large" => "scan.too_large",
+        "store_closed" => "error.store_closed",
+        "product_sold_out" => "error.sold_out",
+        _ => "scan.photo_failed",
+    })
+    .to_owned()
 }
 
 /// The consumer's open scan-and-go basket at this store, by id.
@@ -1158,9 +1557,13 @@ async fn scan_page(
     {
         return Ok(ctx.redirect(&format!("/me/orders/{}", o.id)));
     }
+    // A basket opened by a photo that showed no barcode is still empty: shown as empty, kept
+    // for the next scan.
     let basket = match &order {
-        Some(o) => Some(order_view(&app, t, o, Some(&p.id)).await.or_page(t)?),
-        None => None,
+        Some(o) if !o.lines.is_empty() => {
+            Some(order_view(&app, t, o, Some(&p.id)).await.or_page(t)?)
+        }
+        _ => None,
     };
     Ok(no_store(ctx.render(&ScanPage {
         t,
@@ -1169,8 +1572,13 @@ async fn scan_page(
         csrf: &ctx.csrf,
         store,
         basket,
+        order_id: order.map(|o| o.id),
         key: crate::payments::pages::new_form_key(),
-        error: shown_error(q.error),
+        error: match q.photo_error.as_deref().filter(|c| !c.is_empty()) {
+            Some(code) => Some(photo_refusal(t, code)),
+            None => shown_error(q.error),
+        },
+        api_csrf: p.csrf.clone().unwrap_or_default(),
     })?))
 }
 
@@ -1503,6 +1911,158 @@ async fn counter_handover(
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The console's delivery settings of a store
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "orders/delivery_settings.html")]
+struct DeliverySettingsPage<'a> {
+    t: T,
+    path: &'a str,
+    csrf: &'a str,
+    store: Store,
+    fee: String,
+    min_order: String,
+    promise_minutes: String,
+    prep_minutes: i64,
+    can_manage: bool,
+    saved: bool,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SettingsQuery {
+    saved: Option<String>,
+    error: Option<String>,
+}
+
+fn yuan(minor: i64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+/// `GET /console/stores/{id}/delivery`: the store's delivery radius, fee, minimum and promise.
+async fn delivery_settings(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Query(q): Query<SettingsQuery>,
+) -> Result<Response, PageError> {
+    let t = ctx.t;
+    let Some((p, scope)) = staff(&ctx)? else {
+        return Ok(ctx.redirect("/console/login"));
+    };
+    let store = match crate::stores::service::get_own_store(&app.db, &scope, &id).await {
+        Ok(s) => s,
+        Err(e) if e.kind == Kind::NotFound => return Err(not_found(t)),
+        Err(e) => return Err(PageError::from_error(t, e)),
+    };
+    let settings = service::settings(&app, &scope, &store.id)
+        .await
+        .or_page(t)?;
+    let path = format!("/console/stores/{}/delivery", store.id);
+    Ok(no_store(
+        ctx.render(&DeliverySettingsPage {
+            t,
+            path: &path,
+            csrf: &ctx.csrf,
+            store,
+            fee: yuan(settings.delivery_fee),
+            min_order: yuan(settings.min_order),
+            promise_minutes: settings
+                .promise_minutes
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            prep_minutes: settings.prep_minutes,
+            can_manage: p.role.is_some_and(|r| r >= Role::Manager),
+            saved: q.saved.is_some(),
+            error: shown_error(q.error),
+        })?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct SettingsForm {
+    csrf: String,
+    delivery_radius_m: String,
+    delivery_fee: String,
+    min_order: String,
+    #[serde(default)]
+    promise_minutes: String,
+    prep_minutes: String,
+}
+
+/// `POST /console/stores/{id}/delivery`: saves them (manager).
+async fn save_delivery_settings(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Form(form): Form<SettingsForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    let Some((p, scope)) = staff(&ctx)? else {
+        return Ok(ctx.redirect("/console/login"));
+    };
+    let here = format!("/console/stores/{}/delivery", urlencode(&id));
+    let whole = |raw: &str, code: &'static str, param: &'static str| {
+        raw.trim().parse::<i64>().map_err(|_| {
+            Error::invalid(code, format!("{param} must be a whole number.")).param(param)
+        })
+    };
+    let result = async {
+        if p.role.is_none_or(|r| r < Role::Manager) {
+            return Err(Error::forbidden(
+                "insufficient_role",
+                "Managers and owners change the delivery settings.",
+            ));
+        }
+        let radius = whole(
+            &form.delivery_radius_m,
+            "radius_out_of_range",
+            "delivery_radius_m",
+        )?;
+        let settings = OrderSettings {
+            delivery_fee: crate::payments::pages::parse_yuan(&form.delivery_fee)
+                .map_err(|e| e.param("delivery_fee"))?,
+            min_order: crate::payments::pages::parse_yuan(&form.min_order)
+                .map_err(|e| e.param("min_order"))?,
+            promise_minutes: match form.promise_minutes.trim() {
+                "" => None,
+                m => Some(whole(m, "promise_minutes_out_of_range", "promise_minutes")?),
+            },
+            prep_minutes: whole(
+                &form.prep_minutes,
+                "prep_minutes_out_of_range",
+                "prep_minutes",
+            )?,
+        };
+        service::put_delivery(&app, &scope, &id, radius, settings).await
+    }
+    .await;
+    match result {
+        Ok(_) => Ok(ctx.redirect(&format!("{here}?saved=1"))),
+        Err(e) if e.kind == Kind::NotFound => Err(not_found(ctx.t)),
+        Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
+        Err(e) => Ok(ctx.redirect(&format!(
+            "{here}?error={}",
+            urlencode(&settings_refusal(ctx.t, &e))
+        ))),
+    }
+}
+
+/// A refused setting, said in the page's language.
+fn settings_refusal(t: T, e: &Error) -> String {
+    let key = match e.param.as_deref() {
+        Some("delivery_radius_m") => "delivery.radius_m",
+        Some("delivery_fee") => "delivery.fee_yuan",
+        Some("min_order") => "delivery.min_order_yuan",
+        Some("promise_minutes") => "delivery.promise_minutes",
+        Some("prep_minutes") => "delivery.prep_minutes",
+        _ => return refusal_text(t, e),
+    };
+    format!("{}: {}", t.s(key), t.s("delivery.setting_invalid"))
+}
+
 const ORDERS_JS: &str = include_str!("../../assets/orders.js");
 
 async fn orders_js() -> Response {
@@ -1527,10 +2087,19 @@ pub fn router() -> Router<AppState> {
         .route("/me/orders", get(my_orders))
         .route("/me/orders/{id}", get(order_page))
         .route("/stores/{id}/pickup", get(pickup_page).post(pickup_order))
+        .route(
+            "/stores/{id}/delivery",
+            get(delivery_page).post(delivery_order),
+        )
+        .route("/stores/{id}/delivery/quote", get(delivery_quote_part))
         .route("/stores/{id}/scan-and-go", get(scan_page))
         .route("/stores/{id}/scan-and-go/items", post(scan_add))
         .route("/stores/{id}/scan-and-go/pay", post(scan_pay))
         .route("/console/kitchen", get(kitchen))
+        .route(
+            "/console/stores/{id}/delivery",
+            get(delivery_settings).post(save_delivery_settings),
+        )
         .route("/console/orders/{id}/step", post(board_step))
         .route("/console/orders/{id}/ticket", get(ticket))
         .route("/console/counter/handover", post(counter_handover))

@@ -162,3 +162,303 @@ async fn a_handover_form_without_its_csrf_token_is_refused() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+async fn get_page_in(app: &TestApp, path: &str, session: &str, lang: &str) -> (StatusCode, String) {
+    let r = app
+        .client
+        .get(app.url(path))
+        .header("accept-language", lang)
+        .header("cookie", cookies(session))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.text().await.unwrap())
+}
+
+async fn post_form(
+    app: &TestApp,
+    path: &str,
+    session: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let mut form: Vec<(&str, &str)> = vec![("csrf", CSRF)];
+    form.extend_from_slice(fields);
+    let r = app
+        .client
+        .post(app.url(path))
+        .header("accept-language", "en")
+        .header("cookie", cookies(session))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, location)
+}
+
+/// A shop open round the clock with one product at `price` fen; answers (shop, product id).
+async fn open_shop(app: &TestApp, name: &str, price: i64) -> (Shop, String) {
+    let shop = app.shop(name).await;
+    let r = app
+        .patch(
+            &format!("/v1/stores/{}", shop.store),
+            serde_json::json!({"opening_hours": "Mo-Su 00:00-24:00"}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let product = app
+        .post(
+            "/v1/products",
+            serde_json::json!({"name_zh": "美式", "name_en": "Americano", "description": "", "price": price, "currency": "CNY"}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(product.status, StatusCode::CREATED, "{}", product.body);
+    let id = product.body["id"].as_str().unwrap().to_owned();
+    (shop, id)
+}
+
+#[tokio::test]
+async fn the_delivery_page_quotes_orders_and_pays_and_the_kitchen_board_shows_the_address() {
+    let app = spawn_app().await;
+    let (shop, americano) = open_shop(&app, "Delivery Page Cafe", 1200).await;
+    let buyer = app.funded_consumer("13700000081", 10_000).await;
+    let page = format!("/stores/{}/delivery", shop.store);
+    let (status, _, html) = get_page(&app, &page, Some(&buyer)).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("Delivers within 3.0 km · fee ¥5.00 · minimum order ¥20.00"),
+        "{html}"
+    );
+    assert!(html.contains("data-locate-me"), "{html}");
+    assert!(html.contains("data-state=\"none\""), "{html}");
+    // The store's page links here.
+    let (_, _, store_html) = get_page(&app, &format!("/stores/{}", shop.store), Some(&buyer)).await;
+    assert!(
+        store_html.contains(&format!("href=\"{page}\"")),
+        "{store_html}"
+    );
+
+    // One coffee 300 m away: quoted, ¥8.00 short of the minimum.
+    let quote = format!("{page}/quote?address=Near+Road&lat=31.2330&lng=121.4737&q.{americano}=1");
+    let (status, html) = get_page_in(&app, &quote, &buyer, "en").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("data-state=\"ok\""), "{html}");
+    assert!(html.contains("¥12.00") && html.contains("¥17.00"), "{html}");
+    assert!(html.contains("add ¥8.00 more"), "{html}");
+    assert!(html.contains("about 12 min"), "{html}");
+    let (_, html) = get_page_in(&app, &quote, &buyer, "zh-CN").await;
+    assert!(
+        html.contains("还差 ¥8.00") && html.contains("约 12 分钟"),
+        "{html}"
+    );
+    // 11 km away: refused in the page's language.
+    let far = format!("{page}/quote?lat=31.33&lng=121.4737&q.{americano}=2");
+    let (_, html) = get_page_in(&app, &far, &buyer, "en").await;
+    assert!(html.contains("data-state=\"refused\""), "{html}");
+    assert!(
+        html.contains("outside the store&#39;s delivery area (within 3.0 km)")
+            || html.contains("outside the store&#x27;s delivery area (within 3.0 km)"),
+        "{html}"
+    );
+    let (_, html) = get_page_in(&app, &far, &buyer, "zh-CN").await;
+    assert!(
+        html.contains("超出了门店的配送范围（3.0 公里内）"),
+        "{html}"
+    );
+    let (_, html) = get_page_in(&app, &format!("{page}/quote?lat=abc&lng=1"), &buyer, "en").await;
+    assert!(
+        html.contains("Enter a valid latitude and longitude"),
+        "{html}"
+    );
+
+    // Ordering outside the area goes back to the form with the address kept and the refusal.
+    let qty = format!("q.{americano}");
+    let (status, location) = post_form(
+        &app,
+        &page,
+        &buyer,
+        &[
+            ("key", "delivery-page-key-0001"),
+            (&qty, "2"),
+            ("address", "Far Road 9"),
+            ("lat", "31.33"),
+            ("lng", "121.4737"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location.starts_with(&format!("{page}?address=Far+Road+9")),
+        "{location}"
+    );
+    assert!(location.contains("error="), "{location}");
+    // Below the minimum: refused too, nothing paid.
+    let (_, location) = post_form(
+        &app,
+        &page,
+        &buyer,
+        &[
+            ("key", "delivery-page-key-0002"),
+            (&qty, "1"),
+            ("address", "Near Road 1"),
+            ("lat", "31.2330"),
+            ("lng", "121.4737"),
+        ],
+    )
+    .await;
+    assert!(location.contains("error="), "{location}");
+    let (_, _, html) = get_page(&app, &location, Some(&buyer)).await;
+    assert!(html.contains("Delivery needs at least ¥20.00"), "{html}");
+    assert!(html.contains("value=\"Near Road 1\""), "{html}");
+    assert_eq!(app.balance(&buyer).await, 10_000);
+
+    // Two coffees near by: ordered and paid, ¥24 + ¥5.
+    let (status, location) = post_form(
+        &app,
+        &page,
+        &buyer,
+        &[
+            ("key", "delivery-page-key-0003"),
+            (&qty, "2"),
+            ("address", "Near Road 1, flat 3"),
+            ("lat", "31.2330"),
+            ("lng", "121.4737"),
+            ("contact_phone", "13700000081"),
+            ("note", "Ring twice"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.starts_with("/me/orders/ord_"), "{location}");
+    assert_eq!(app.balance(&buyer).await, 10_000 - 2900);
+    let id = location.trim_start_matches("/me/orders/").to_owned();
+    let (status, _, html) = get_page(&app, &location, Some(&buyer)).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Near Road 1, flat 3"), "{html}");
+    assert!(html.contains("data-test=\"promised-at\""), "{html}");
+    assert!(html.contains("¥5.00") && html.contains("¥29.00"), "{html}");
+    assert!(html.contains(&format!("/v1/orders/{id}/events")), "{html}");
+
+    // The kitchen board shows the address, the distance and the promise; ready for delivery.
+    let board = format!("/console/kitchen?store_id={}", shop.store);
+    let (_, _, html) = get_page(&app, &board, Some(&shop.cashier)).await;
+    assert!(
+        html.contains(&id) && html.contains("Near Road 1, flat 3"),
+        "{html}"
+    );
+    assert!(html.contains("data-test=\"card-promised\""), "{html}");
+    assert!(html.contains("13700000081"), "{html}");
+    for step in ["accept", "start", "ready"] {
+        let (status, location) = post_form(
+            &app,
+            &format!("/console/orders/{id}/step"),
+            &shop.cashier,
+            &[("step", step), ("store_id", shop.store.as_str())],
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert!(!location.contains("error="), "{step}: {location}");
+    }
+    let (_, _, html) = get_page(&app, &board, Some(&shop.cashier)).await;
+    assert!(html.contains("Awaiting a rider"), "{html}");
+    let (_, _, html) = get_page(&app, &location, Some(&buyer)).await;
+    assert!(html.contains("ready for delivery"), "{html}");
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn the_console_saves_a_stores_delivery_settings_for_managers_only() {
+    let app = spawn_app().await;
+    let shop = app.shop("Settings Cafe").await;
+    let page = format!("/console/stores/{}/delivery", shop.store);
+    let (status, _, html) = get_page(&app, &page, Some(&shop.owner)).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("value=\"3000\"") && html.contains("value=\"5.00\""),
+        "{html}"
+    );
+    let fields = [
+        ("delivery_radius_m", "5000"),
+        ("delivery_fee", "6.5"),
+        ("min_order", "30"),
+        ("promise_minutes", "25"),
+        ("prep_minutes", "8"),
+    ];
+    // A cashier may look but not change them.
+    let (status, location) = post_form(&app, &page, &shop.cashier, &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.contains("error="), "{location}");
+    // A fee that is not an amount changes nothing.
+    let mut bad = fields;
+    bad[1] = ("delivery_fee", "lots");
+    bad[0] = ("delivery_radius_m", "4000");
+    let (_, location) = post_form(&app, &page, &shop.owner, &bad).await;
+    assert!(location.contains("error="), "{location}");
+    let (_, _, html) = get_page(&app, &location, Some(&shop.owner)).await;
+    assert!(html.contains("Delivery fee (yuan)"), "{html}");
+    let store = app.get(&format!("/v1/stores/{}", shop.store), None).await;
+    assert_eq!(store.body["delivery_radius_m"], 3000);
+    // The owner saves them.
+    let (_, location) = post_form(&app, &page, &shop.owner, &fields).await;
+    assert_eq!(location, format!("{page}?saved=1"));
+    let r = app
+        .get(
+            &format!("/v1/stores/{}/order-settings", shop.store),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.body["delivery_fee"], 650, "{}", r.body);
+    assert_eq!(r.body["min_order"], 3000);
+    assert_eq!(r.body["promise_minutes"], 25);
+    assert_eq!(r.body["prep_minutes"], 8);
+    let store = app.get(&format!("/v1/stores/{}", shop.store), None).await;
+    assert_eq!(store.body["delivery_radius_m"], 5000);
+    // Another merchant's store is not found.
+    let other = app.shop("Other Settings Cafe").await;
+    let (status, _, _) = get_page(
+        &app,
+        &format!("/console/stores/{}/delivery", other.store),
+        Some(&shop.owner),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_scan_and_go_page_has_a_camera_and_says_when_a_photo_held_no_barcode() {
+    let app = spawn_app().await;
+    let (shop, _) = open_shop(&app, "Camera Shop", 500).await;
+    let buyer = app.funded_consumer("13700000082", 1_000).await;
+    let page = format!("/stores/{}/scan-and-go", shop.store);
+    let (status, _, html) = get_page(&app, &page, Some(&buyer)).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("accept=\"image/*\" capture=\"environment\""),
+        "{html}"
+    );
+    assert!(html.contains("data-scan-camera"), "{html}");
+    let (_, html) = get_page_in(
+        &app,
+        &format!("{page}?photo_error=barcode_not_found"),
+        &buyer,
+        "zh-CN",
+    )
+    .await;
+    assert!(html.contains("照片里没有找到条码"), "{html}");
+    let (_, _, html) = get_page(
+        &app,
+        &format!("{page}?photo_error=%3Cscript%3E"),
+        Some(&buyer),
+    )
+    .await;
+    assert!(html.contains("The photo could not be added"), "{html}");
+    assert!(!html.contains("<script>"), "{html}");
+}
