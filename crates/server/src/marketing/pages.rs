@@ -141,6 +141,8 @@ struct OfferView {
     remaining: i64,
     shopped: bool,
     followers_only: bool,
+    /// For members of the program (or of one tier).
+    members_only: bool,
     claimable: bool,
 }
 
@@ -202,6 +204,8 @@ async fn center_page(
             remaining: o.template.remaining,
             shopped: o.shopped_here,
             followers_only: o.template.audience == "followers",
+            members_only: o.template.audience == "members"
+                || o.template.audience.starts_with("tier:"),
             claimable: o.claimable,
         })
         .collect();
@@ -531,7 +535,8 @@ struct TemplateView {
     id: String,
     name: String,
     rule: String,
-    audience: &'static str,
+    /// Who may claim, in words (a tier's name is shown as typed).
+    audience: String,
     stock: String,
     claim_window: String,
     issued: i64,
@@ -552,6 +557,8 @@ struct ConsolePage<'a> {
     notice: Option<String>,
     error: Option<String>,
     form: TemplateForm,
+    /// The member program's tiers, each an audience of its own.
+    tiers: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -605,6 +612,9 @@ async fn render_console(
     let list = service::templates(app, &c.scope, &Page::first(CONSOLE_TEMPLATES_SHOWN))
         .await
         .or_page(t)?;
+    let tiers = crate::members::service::tier_names(&app.db, c.scope.merchant_id())
+        .await
+        .or_page(t)?;
     let mut templates = Vec::with_capacity(list.data.len());
     for tpl in &list.data {
         let s = service::stats(app, &c.scope, &tpl.id).await.or_page(t)?;
@@ -623,10 +633,13 @@ async fn render_console(
             id: tpl.id.clone(),
             name: tpl.name.clone(),
             rule: rule_text(t, tpl),
-            audience: if tpl.audience == "followers" {
-                "coupon.audience.followers"
-            } else {
-                "coupon.audience.everyone"
+            audience: match tpl.audience.as_str() {
+                "followers" => t.s("coupon.audience.followers").to_owned(),
+                "members" => t.s("coupon.audience.members").to_owned(),
+                other => match other.strip_prefix("tier:") {
+                    Some(tier) => format!("{}{tier}", t.s("coupon.audience.tier")),
+                    None => t.s("coupon.audience.everyone").to_owned(),
+                },
             },
             stock: format!(
                 "{} / {} · {} {}",
@@ -652,6 +665,7 @@ async fn render_console(
         notice,
         error,
         form,
+        tiers,
     })?;
     if response.status().is_success() {
         *response.status_mut() = status;
@@ -766,8 +780,9 @@ impl TemplateForm {
             per_consumer_limit: whole(t, &self.per_consumer_limit, "per_consumer_limit")?,
             audience: Some(
                 match self.audience.as_str() {
-                    "followers" => "followers",
-                    _ => "everyone",
+                    "" => "everyone",
+                    // followers, members, tier:<name>, or anything else: the service decides.
+                    other => other,
                 }
                 .to_owned(),
             ),

@@ -106,6 +106,11 @@ pub struct Payment {
     /// payer paid `amount`).
     pub coupon_id: Option<String>,
     pub discount: i64,
+    /// What the payer's member tier took off (paid with a member card whose tier has a
+    /// `percent_off`): a price cut by the merchant, so the merchant receives `amount`.
+    pub member_discount: i64,
+    /// The tier that gave `member_discount`.
+    pub member_tier: Option<String>,
     pub created_at: String,
 }
 
