@@ -363,6 +363,60 @@ async fn my_coupons(State(app): State<AppState>, ctx: PageCtx) -> Result<Respons
     })
 }
 
+#[derive(askama::Template)]
+#[template(path = "marketing/code.html")]
+struct CodePage<'a> {
+    t: T,
+    logged_in: bool,
+    path: &'a str,
+    coupon: CouponView,
+    qr_svg: String,
+    code: String,
+}
+
+/// `GET /me/coupons/{id}/code`: a fresh code of an active coupon, as a QR for the cashier to
+/// scan (valid five minutes; the page is never cached).
+async fn coupon_code_page(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let Some(user_id) = account(&ctx) else {
+        return Ok(ctx.redirect("/login?next=/me/coupons"));
+    };
+    let t = ctx.t;
+    let coupon = match service::coupon(&app, user_id, &id).await {
+        Ok(c) => c,
+        Err(e) if e.kind == Kind::NotFound => {
+            return Err(PageError {
+                status: axum::http::StatusCode::NOT_FOUND,
+                message: t.s("error.not_found").to_owned(),
+                t,
+            });
+        }
+        Err(e) => return Err(PageError::from_error(t, e)),
+    };
+    if coupon.status != "active" {
+        return Ok(ctx.redirect("/me/coupons"));
+    }
+    let (code, _) = service::coupon_code(&app, user_id, &id).await.or_page(t)?;
+    let qr_svg =
+        o2o_codes::svg(&code).map_err(|e| PageError::internal(t, anyhow::anyhow!("{e}")))?;
+    let mut response = ctx.render(&CodePage {
+        t,
+        logged_in: true,
+        path: &ctx.path,
+        coupon: coupon_view(t, &coupon),
+        qr_svg,
+        code,
+    })?;
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The checkout's coupon picker
 // ---------------------------------------------------------------------------------------------
@@ -828,5 +882,6 @@ pub fn router() -> Router<AppState> {
         .route("/coupons", get(center_page))
         .route("/coupons/{id}/claim", post(claim))
         .route("/me/coupons", get(my_coupons))
+        .route("/me/coupons/{id}/code", get(coupon_code_page))
         .route("/console/coupons", get(console_page).post(create))
 }

@@ -581,3 +581,41 @@ pub async fn coupon(app: &AppState, user_id: &str, id: &str) -> Result<Coupon> {
         .ok_or_else(template_not_found)?;
     Ok(c.public(&t, now_us()))
 }
+
+/// How long a coupon's code shown at the counter stays valid, in seconds.
+pub const COUPON_CODE_TTL_S: i64 = 300;
+
+/// A fresh code (signed token) for one of the consumer's coupons, to be scanned at the counter:
+/// (the code, when it expires in UTC microseconds). Only an active coupon gets one.
+pub async fn coupon_code(app: &AppState, user_id: &str, id: &str) -> Result<(String, i64)> {
+    let c = store::coupon(&app.db, id)
+        .await?
+        .filter(|c| c.user_id == user_id)
+        .ok_or_else(|| Error::not_found("coupon_not_found", "No such coupon.").param("id"))?;
+    match c.status_at(now_us()) {
+        "used" => {
+            return Err(
+                Error::conflict("coupon_used", "This coupon was used already.").param("id"),
+            );
+        }
+        "expired" => {
+            return Err(Error::conflict("coupon_expired", "This coupon has expired.").param("id"));
+        }
+        _ => {}
+    }
+    let mut tx = app.db.begin().await?;
+    let code = crate::codes::service::issue_token(
+        &mut tx,
+        &app.keys,
+        o2o_codes::TokenKind::Coupon,
+        &c.id,
+        Some(&c.merchant_id),
+        None,
+        Some(user_id),
+        COUPON_CODE_TTL_S,
+    )
+    .await?;
+    tx.commit().await?;
+    let (_, claims, _) = o2o_codes::token::parse(&code).map_err(Error::internal)?;
+    Ok((code, claims.expires_at.saturating_mul(1_000_000)))
+}

@@ -64,6 +64,9 @@ pub struct NewPayment {
     /// A coupon (`cpn_…`) the payer uses: its discount is paid by the merchant's promotion
     /// account; the payer pays the rest.
     pub coupon_id: Option<String>,
+    /// Whose coupon it is, when the cashier scanned its code (a pay-code or cash payment): the
+    /// coupon must be theirs, and with a pay code they must be the payer too.
+    pub coupon_holder: Option<String>,
 }
 
 /// What a command does.
@@ -1212,11 +1215,25 @@ pub(crate) fn pay(state: &mut State, p: &NewPayment) -> Result<Reply> {
                 )
                 .param("coupon"));
             }
-            let user = p.user_id.clone();
+            let payer = payer_and_source(state, p).0.map(str::to_owned);
+            if let (Some(holder), Some(payer)) = (&p.coupon_holder, &payer)
+                && holder != payer
+            {
+                return Err(Error::invalid(
+                    "coupon_not_payers",
+                    "This coupon belongs to someone else than the pay code's owner.",
+                )
+                .param("coupon"));
+            }
+            let user = p.coupon_holder.clone().or(payer);
             match &p.order_id {
-                Some(order_id) => {
-                    crate::orders::engine::coupon_discount(state, order_id, p, coupon)?
-                }
+                Some(order_id) => crate::orders::engine::coupon_discount(
+                    state,
+                    order_id,
+                    p,
+                    user.as_deref(),
+                    coupon,
+                )?,
                 None => {
                     let bill = crate::marketing::engine::Bill {
                         user_id: user.as_deref(),
@@ -1299,7 +1316,7 @@ fn pay_checked(
     };
     let (status, hold_id, chain) = if source == "cash" {
         let cash = accounts::merchant_cash(&p.merchant_id, c);
-        let t = transfer(
+        let mut chain = vec![transfer(
             &from,
             &cash,
             p.amount,
@@ -1307,8 +1324,21 @@ fn pay_checked(
             Action::Post,
             "cash_payment",
             &p.id,
-        );
-        ("succeeded", None, vec![t])
+        )];
+        if discount > 0 {
+            // A scanned coupon on cash: its part is paid by the promotion account into what the
+            // merchant collects (the cash drawer took only what the consumer handed over).
+            chain.push(transfer(
+                &accounts::merchant_promotion(&p.merchant_id, c),
+                &accounts::merchant_pending(&p.merchant_id, c),
+                discount,
+                c,
+                Action::Post,
+                "coupon",
+                &p.id,
+            ));
+        }
+        ("succeeded", None, chain)
     } else if let Some(expires_at) = p.hold_until {
         let t = transfer(
             &from,
