@@ -570,11 +570,9 @@ pub async fn check_coupon_code(
     if claims.kind != TokenKind::Coupon {
         return Err(invalid());
     }
-    let mut tx = db.begin().await?;
-    let row = store::token(&mut tx, &hex::encode(claims.nonce))
+    let row = store::token_read(db, &hex::encode(claims.nonce))
         .await?
         .ok_or_else(invalid)?;
-    drop(tx);
     if !row.merchant_id.as_deref().is_some_and(|m| scope.owns(m)) {
         return Err(scan_error(
             "code_wrong_store",

@@ -14,6 +14,7 @@ pub async fn program(db: &Db, merchant_id: &str) -> DbResult<Option<ProgramRow>>
 }
 
 /// Creates or replaces the scoped merchant's program.
+#[allow(clippy::too_many_arguments)]
 pub async fn put_program(
     db: &Db,
     scope: &MerchantScope,

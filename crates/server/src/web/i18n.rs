@@ -148,6 +148,13 @@ static TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("me.title", "我的", "Me"),
     ("me.phone", "手机尾号", "Phone ending"),
+    ("me.birthday", "生日（月-日）", "Birthday (month-day)"),
+    ("me.birthday_save", "保存生日", "Save birthday"),
+    (
+        "me.birthday_hint",
+        "会员店会在您生日当天送上生日券；生日设置后不可更改。",
+        "Shops whose member card you hold send a birthday coupon on the day; it cannot be changed once set.",
+    ),
     (
         "me.guest",
         "你正在以游客身份浏览。",

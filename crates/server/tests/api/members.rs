@@ -895,3 +895,53 @@ async fn a_birthday_coupon_is_given_once_a_year_on_the_day_in_the_shops_time_zon
     assert_eq!(stats.body["issued"], 3);
     app.assert_ledger_verifies().await;
 }
+
+#[tokio::test]
+async fn the_profile_page_takes_the_birthday_once_and_shows_a_bad_one_refused() {
+    let app = spawn_app().await;
+    let me = app.funded_consumer("13700000195", 0).await;
+    let csrf = "members-test-csrf-token-0123456789";
+    let post = |day: &'static str| {
+        let app = &app;
+        let me = &me;
+        async move {
+            let r = app
+                .client
+                .post(app.url("/me/birthday"))
+                .header("cookie", format!("o2o_session={me}; o2o_csrf={csrf}"))
+                .header("accept-language", "en")
+                .form(&[("csrf", csrf), ("birthday", day)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            r.headers()["location"].to_str().unwrap().to_owned()
+        }
+    };
+    let page = |path: String| {
+        let app = &app;
+        let me = &me;
+        async move {
+            app.client
+                .get(app.url(&path))
+                .header("cookie", format!("o2o_session={me}"))
+                .header("accept-language", "en")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(page("/me".into()).await.contains("birthday-form"));
+    let location = post("02-30").await;
+    assert!(location.starts_with("/me?error="), "{location}");
+    let html = page(location).await;
+    assert!(html.contains("data-test=\"error\""), "{html}");
+    assert_eq!(post("11-09").await, "/me");
+    let html = page("/me".into()).await;
+    assert!(html.contains("Birthday (month-day) 11-09"), "{html}");
+    assert!(!html.contains("birthday-form"), "{html}");
+    assert_eq!(app.get("/v1/me", Some(&me)).await.body["birthday"], "11-09");
+}
