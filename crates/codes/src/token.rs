@@ -1,5 +1,5 @@
-//! Signed tokens for the codes consumers show: vouchers, pickup codes, exit passes and delivery
-//! handovers. A token is compact binary, signed with the platform's Ed25519 key, written as
+//! Signed tokens for the codes consumers show: vouchers, pickup codes, exit passes, delivery
+//! handovers and coupons. A token is compact binary, signed with the platform's Ed25519 key, written as
 //! base32 (QR alphanumeric mode holds it densely) after the prefix `O2O:`.
 //!
 //! Layout (big-endian): version `1` (1 byte), kind (1), key id (4), expiry in Unix seconds (8),
@@ -30,6 +30,8 @@ pub enum TokenKind {
     Pickup,
     ExitPass,
     DeliveryHandover,
+    /// A claimed coupon the consumer shows at the counter.
+    Coupon,
 }
 
 impl TokenKind {
@@ -39,6 +41,7 @@ impl TokenKind {
             TokenKind::Pickup => 2,
             TokenKind::ExitPass => 3,
             TokenKind::DeliveryHandover => 4,
+            TokenKind::Coupon => 5,
         }
     }
 
@@ -48,6 +51,7 @@ impl TokenKind {
             2 => Some(TokenKind::Pickup),
             3 => Some(TokenKind::ExitPass),
             4 => Some(TokenKind::DeliveryHandover),
+            5 => Some(TokenKind::Coupon),
             _ => None,
         }
     }
@@ -58,6 +62,7 @@ impl TokenKind {
             TokenKind::Pickup => "pickup",
             TokenKind::ExitPass => "exit_pass",
             TokenKind::DeliveryHandover => "delivery_handover",
+            TokenKind::Coupon => "coupon",
         }
     }
 }

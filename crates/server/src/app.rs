@@ -160,6 +160,25 @@ impl AppState {
                 }
             }
         });
+        // Birthday coupons: each hour (and at start), so every time zone's day is met; the
+        // sweep is idempotent per card and year.
+        let birthdays = weak.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3_600));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = birthdays.upgrade() else {
+                    return;
+                };
+                let app = AppState(inner);
+                if let Err(e) =
+                    crate::members::service::birthday_sweep(&app, jiff::Timestamp::now()).await
+                {
+                    tracing::warn!(error = %e.message, "giving birthday coupons failed");
+                }
+            }
+        });
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

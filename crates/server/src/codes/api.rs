@@ -373,7 +373,9 @@ async fn create_pay_codes(
 }
 
 /// Staff accept a consumer's code: what it is, and it is now used (a second scan answers
-/// `code_used`). Errors: `qr_invalid`, `code_expired`, `code_used`, `code_wrong_store`.
+/// `code_used`). A coupon's code is only read (`used: false`, with the coupon's value, rules and
+/// status): sending it as `coupon` with the payment uses the coupon. Errors: `qr_invalid`,
+/// `code_expired`, `code_used`, `code_wrong_store`.
 #[utoipa::path(post, path = "/v1/scan", tag = "codes", security(("bearer" = [])), request_body = ScanRequest,
     responses((status = 200, body = Scanned), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn scan(
@@ -384,6 +386,34 @@ async fn scan(
     // A pickup code or exit pass hands its order over: the order is checked first, then the
     // code is used and the order completed.
     let payload = body.value.payload.trim().to_owned();
+    // A coupon's code: what the coupon is worth and whether it can be used; the payment it is
+    // sent with uses it.
+    if let Ok(claims) = app.keys.verify(&payload, crate::db::now_us() / 1_000_000)
+        && claims.kind == o2o_codes::token::TokenKind::Coupon
+    {
+        let code = crate::codes::service::check_coupon_code(
+            &app.db,
+            &app.keys,
+            &auth.scope,
+            &payload,
+            "payload",
+        )
+        .await?;
+        let coupon = crate::marketing::service::coupon(&app, &code.user_id, &code.coupon_id)
+            .await
+            .map_err(|e| e.param("payload"))?;
+        return Ok(axum::Json(Scanned {
+            kind: claims.kind.as_str().to_owned(),
+            consumer_id: Some(code.user_id),
+            source: None,
+            subject: Some(code.coupon_id),
+            store_id: body.value.store_id.clone(),
+            expires_at: crate::db::rfc3339(code.expires_at),
+            used: false,
+            order: None,
+            coupon: serde_json::to_value(coupon).ok(),
+        }));
+    }
     if let Ok(claims) = app.keys.verify(&payload, crate::db::now_us() / 1_000_000)
         && matches!(
             claims.kind,
@@ -415,6 +445,7 @@ async fn scan(
             expires_at: crate::db::rfc3339(claims.expires_at.saturating_mul(1_000_000)),
             used: true,
             order: serde_json::to_value(done.order).ok(),
+            coupon: None,
         }));
     }
     Ok(axum::Json(

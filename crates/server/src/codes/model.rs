@@ -141,7 +141,7 @@ pub struct ScanRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct Scanned {
-    /// `pay_code`, `voucher`, `pickup`, `exit_pass` or `delivery_handover`.
+    /// `pay_code`, `voucher`, `pickup`, `exit_pass`, `delivery_handover` or `coupon`.
     pub kind: String,
     /// The consumer the code belongs to.
     pub consumer_id: Option<String>,
@@ -157,4 +157,10 @@ pub struct Scanned {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub order: Option<serde_json::Value>,
+    /// A coupon's code: the coupon (its template with the value and rules, its status). It is
+    /// not used by the scan: send the scanned text as `coupon` with the pay-code or cash
+    /// payment (`POST /v1/payments`), which uses the coupon.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub coupon: Option<serde_json::Value>,
 }

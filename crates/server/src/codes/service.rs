@@ -533,6 +533,61 @@ fn scan_error(code: &'static str, message: &'static str) -> Error {
     Error::new(Kind::Conflict, code, message).param("payload")
 }
 
+/// A coupon's code as a merchant's cashier scanned it.
+pub struct CouponCode {
+    pub coupon_id: String,
+    pub user_id: String,
+    /// UTC microseconds.
+    pub expires_at: i64,
+}
+
+/// Checks a coupon's code (the signed token a consumer shows for one of their coupons) for the
+/// scoped merchant, without using it: the coupon itself is used once, by the payment.
+/// Errors: `qr_invalid` (not a coupon's code), `code_expired`, `code_wrong_store` (another
+/// merchant's coupon). `param` names the field it came in.
+pub async fn check_coupon_code(
+    db: &Db,
+    keys: &Keyring,
+    scope: &MerchantScope,
+    text: &str,
+    param: &'static str,
+) -> Result<CouponCode> {
+    let invalid = || Error::invalid("qr_invalid", "This is not a valid coupon code.").param(param);
+    let text = text.trim();
+    if text.len() > o2o_codes::token::MAX_TEXT_LEN {
+        return Err(invalid());
+    }
+    let claims = keys
+        .verify(text, now_us() / 1_000_000)
+        .map_err(|e| match e {
+            TokenError::Expired => scan_error(
+                "code_expired",
+                "This code has expired; ask for a fresh one.",
+            )
+            .param(param),
+            _ => invalid(),
+        })?;
+    if claims.kind != TokenKind::Coupon {
+        return Err(invalid());
+    }
+    let row = store::token_read(db, &hex::encode(claims.nonce))
+        .await?
+        .ok_or_else(invalid)?;
+    if !row.merchant_id.as_deref().is_some_and(|m| scope.owns(m)) {
+        return Err(scan_error(
+            "code_wrong_store",
+            "This coupon belongs to another merchant.",
+        )
+        .param(param));
+    }
+    let user_id = row.user_id.ok_or_else(invalid)?;
+    Ok(CouponCode {
+        coupon_id: claims.subject,
+        user_id,
+        expires_at: claims.expires_at.saturating_mul(1_000_000),
+    })
+}
+
 /// Accepts a consumer's code at the counter: tells what it is and marks it used. Two cashiers
 /// scanning one code at once: exactly one gets it; the other is told `code_used`.
 pub async fn scan(
@@ -592,6 +647,7 @@ pub async fn scan(
             expires_at: rfc3339(claims.expires_at.saturating_mul(1_000_000)),
             used: true,
             order: None,
+            coupon: None,
         });
     }
     let code = PayCode::parse(payload).map_err(|_| invalid_code())?;
@@ -628,5 +684,6 @@ pub async fn scan(
         expires_at: rfc3339(row.expires_at),
         used: true,
         order: None,
+        coupon: None,
     })
 }

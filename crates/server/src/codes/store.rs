@@ -267,6 +267,15 @@ pub async fn token(tx: &mut Tx, nonce: &str) -> DbResult<Option<TokenRow>> {
     .await
 }
 
+/// An issued token, read outside a transaction (a check that writes nothing).
+pub async fn token_read(db: &Db, nonce: &str) -> DbResult<Option<TokenRow>> {
+    db.fetch_optional(
+        query("SELECT merchant_id, store_id, user_id, used_at FROM issued_tokens WHERE nonce = $1")
+            .bind(nonce),
+    )
+    .await
+}
+
 pub async fn use_token(tx: &mut Tx, nonce: &str, by: &str, now: i64) -> DbResult<bool> {
     Ok(tx
         .execute(

@@ -174,12 +174,14 @@ async fn unmute(
     ))
 }
 
-/// Sends a message to the merchant's followers (managers and owners, or an `sk_` key). The
+/// Sends a message to the merchant's followers, members or one tier of members (managers and
+/// owners, or an `sk_` key). The
 /// message is stored `queued` and answered at once (202); delivery into inboxes happens in the
 /// background, in chunks; follow it with `GET /v1/merchants/{id}/messages/{msg_id}`. The
 /// audience is fixed when sending starts; consumers who muted the merchant get nothing.
-/// `members` and `tier:<name>` audiences answer 422 until membership exists. A
-/// `coupon_template_id` must be the merchant's (404 otherwise); followers claim it from the inbox.
+/// `members` reaches holders of an open member card, `tier:<name>` those whose card is in that
+/// tier. A `coupon_template_id` must be the merchant's (404 otherwise); recipients claim it from
+/// the inbox.
 /// At most the configured number of messages per merchant per hour (429
 /// `rate_limited` with `Retry-After`).
 #[utoipa::path(post, path = "/v1/merchants/{id}/messages", tag = "followers", security(("bearer" = [])),

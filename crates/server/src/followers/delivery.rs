@@ -1,7 +1,7 @@
 //! Delivering messages into inboxes, in the background, never in the request that sent them.
 //!
-//! A queued message first has its audience fixed (`audience_at`: followers who consented by
-//! then; `recipients`: how many of them had not muted the merchant). Then inbox rows are written
+//! A queued message first has its audience fixed (`audience_at`: followers who consented, or
+//! members whose card was open, by then; `recipients`: how many of them had not muted the merchant). Then inbox rows are written
 //! in chunks of [`CHUNK`] followers, in follower-id order. Each chunk is one short write
 //! transaction: the inbox rows (a single `INSERT … SELECT`, re-checking follow and mute under
 //! the writer) and the message's progress (`delivered`, `delivered_through`), so the progress
@@ -13,6 +13,7 @@
 //! message is still where the chunk started (`delivered_through` unchanged), and an inbox row
 //! has one id per (message, consumer), so nothing is delivered twice.
 
+use super::model::Audience;
 use super::service::{self, MESSAGE_SENT};
 use super::store;
 use crate::app::AppState;
@@ -42,12 +43,17 @@ pub async fn deliver_message(app: &AppState, id: &str) -> Result<usize> {
         let Some(row) = store::message(&app.db, id).await? else {
             return Ok(chunks);
         };
+        // Stored only after parsing, so this holds; an unknown audience reaches nobody.
+        let Ok(audience) = Audience::parse(&row.audience) else {
+            return Ok(chunks);
+        };
         match row.status.as_str() {
             "sent" => return Ok(chunks),
             "queued" => {
-                // Fix the audience: who follows now, and how many of them can be reached.
+                // Fix the audience: who is in it now, and how many of them can be reached.
                 let at = now_us();
-                let (_, reachable) = store::audience_count(&app.db, &row.merchant_id, at).await?;
+                let (_, reachable) =
+                    store::audience_count(&app.db, &row.merchant_id, &audience, at).await?;
                 let mut tx = app.db.begin().await?;
                 store::start_sending(&mut tx, &row.id, at, reachable).await?;
                 tx.commit().await?;
@@ -57,13 +63,15 @@ pub async fn deliver_message(app: &AppState, id: &str) -> Result<usize> {
                     return Ok(chunks);
                 };
                 let after = row.delivered_through.clone();
-                let end = store::chunk_end(&app.db, &row.merchant_id, &after, CHUNK).await?;
+                let end =
+                    store::chunk_end(&app.db, &row.merchant_id, &audience, &after, CHUNK).await?;
                 let now = now_us();
                 let mut tx = app.db.begin().await?;
                 let written = store::deliver_chunk(
                     &mut tx,
                     &row.id,
                     &row.merchant_id,
+                    &audience,
                     &after,
                     end.as_deref(),
                     audience_at,

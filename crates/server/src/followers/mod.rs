@@ -6,8 +6,9 @@
 //!
 //! Glossary: a *follow* is a consumer's standing consent to hear from one merchant (`fol_`);
 //! the *consent log* records every follow and unfollow; a *mute* silences a merchant without
-//! unfollowing; a *message* (`msg_`) is one broadcast with its *audience* (today `followers`;
-//! `members` and `tier:<name>` wait for membership) and its delivery *progress* (`recipients`
+//! unfollowing; a *message* (`msg_`) is one broadcast with its *audience* (`followers`,
+//! `members`: holders of an open card of the merchant's program, or `tier:<name>`: holders whose
+//! card is in that tier) and its delivery *progress* (`recipients`
 //! fixed when sending starts, `delivered` so far); an *inbox item* (`inb_`) is one message in
 //! one consumer's inbox, read or unread. Delivery runs in the background ([`delivery`]).
 

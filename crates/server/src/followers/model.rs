@@ -1,7 +1,7 @@
 //! Followers' API shapes and the checked input types: a consent channel, a message's title,
 //! body and audience, an inbox item id.
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -112,8 +112,8 @@ pub struct CreateMessage {
     pub title: String,
     /// 1 to 2,000 characters; line breaks are kept.
     pub body: String,
-    /// `followers`. `members` and `tier:<name>` are answered `422 audience_unavailable` until
-    /// membership exists.
+    /// `followers`, `members` (holders of an open card of the merchant's program) or
+    /// `tier:<name>` (holders whose card is in that tier).
     pub audience: String,
     /// A coupon template of the merchant's (`cpt_…`) to attach: followers claim it from the
     /// inbox. Another merchant's or an unknown template is `404 template_not_found`.
@@ -159,7 +159,7 @@ pub struct Message {
     pub audience: String,
     pub coupon_template_id: Option<String>,
     pub status: MessageStatus,
-    /// The audience's size when sending started (followers who had not muted); `null` while
+    /// The audience's size when sending started (those who had not muted); `null` while
     /// queued.
     pub recipients: Option<i64>,
     /// Inboxes the message has reached so far. It can end below `recipients` when someone
@@ -194,41 +194,57 @@ pub struct Inbox {
     pub unread_count: i64,
 }
 
-/// What a message may be sent to, today: the merchant's followers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Who a message is sent to: the merchant's followers, the holders of an open card of its
+/// member program, or the holders whose card reached one tier. Holding a card is the
+/// consumer's own joining of the program, so members hear member messages as followers hear
+/// follower messages; muting the merchant silences both.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Audience {
     Followers,
+    Members,
+    /// Card holders whose tier is exactly this name.
+    Tier(String),
 }
 
 impl Audience {
-    pub fn as_str(self) -> &'static str {
+    pub fn as_string(&self) -> String {
         match self {
-            Audience::Followers => "followers",
+            Audience::Followers => "followers".into(),
+            Audience::Members => "members".into(),
+            Audience::Tier(t) => format!("tier:{t}"),
         }
     }
 
-    /// `followers`; `members` and `tier:<name>` are known but wait for membership (422).
+    /// `followers`, `members` or `tier:<name>` (a tier name is 1 to 32 characters).
     pub fn parse(raw: &str) -> Result<Audience> {
         match raw {
             "followers" => Ok(Audience::Followers),
-            "members" => Err(unavailable("members")),
-            tier if tier.starts_with("tier:") && tier.len() > "tier:".len() => {
-                Err(unavailable("a member tier"))
+            "members" => Ok(Audience::Members),
+            tier if tier.starts_with("tier:") => {
+                let name = &tier["tier:".len()..];
+                let n = name.chars().count();
+                if n == 0 || n > 32 || name.chars().any(char::is_control) {
+                    return Err(invalid_audience());
+                }
+                Ok(Audience::Tier(name.to_owned()))
             }
-            _ => Err(Error::invalid(
-                "invalid_audience",
-                "audience must be \"followers\", \"members\" or \"tier:<name>\".",
-            )
-            .param("audience")),
+            _ => Err(invalid_audience()),
+        }
+    }
+
+    /// The tier the audience is limited to, if any.
+    pub fn tier(&self) -> Option<&str> {
+        match self {
+            Audience::Tier(t) => Some(t),
+            _ => None,
         }
     }
 }
 
-fn unavailable(what: &str) -> Error {
-    Error::new(
-        Kind::Unprocessable,
-        "audience_unavailable",
-        format!("Sending to {what} needs membership, which this platform does not offer yet; send to \"followers\"."),
+fn invalid_audience() -> Error {
+    Error::invalid(
+        "invalid_audience",
+        "audience must be \"followers\", \"members\" or \"tier:<name>\".",
     )
     .param("audience")
 }
@@ -269,15 +285,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_followers_can_be_reached_before_membership_exists() {
+    fn followers_members_and_a_tier_are_audiences() {
         assert_eq!(Audience::parse("followers").unwrap(), Audience::Followers);
+        assert_eq!(Audience::parse("members").unwrap(), Audience::Members);
         assert_eq!(
-            Audience::parse("members").unwrap_err().code,
-            "audience_unavailable"
+            Audience::parse("tier:Gold").unwrap(),
+            Audience::Tier("Gold".into())
         );
         assert_eq!(
-            Audience::parse("tier:gold").unwrap_err().code,
-            "audience_unavailable"
+            Audience::parse("tier:Gold").unwrap().as_string(),
+            "tier:Gold"
         );
         assert_eq!(
             Audience::parse("tier:").unwrap_err().code,

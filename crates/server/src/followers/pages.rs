@@ -263,6 +263,8 @@ struct ConsolePage<'a> {
     error: Option<String>,
     /// The merchant's coupon templates, to attach one: (id, name).
     coupons: Vec<(String, String)>,
+    /// The member program's tiers, each an audience of its own.
+    tiers: Vec<String>,
 }
 
 struct Console {
@@ -307,6 +309,9 @@ async fn console_page(
     let coupons = crate::marketing::pages::template_names(&app, &c.scope)
         .await
         .or_page(t)?;
+    let tiers = crate::members::service::tier_names(&app.db, c.scope.merchant_id())
+        .await
+        .or_page(t)?;
     let messages = list
         .data
         .into_iter()
@@ -336,6 +341,7 @@ async fn console_page(
         in_progress,
         error: q.error.map(|e| e.chars().take(200).collect()),
         coupons,
+        tiers,
     })
 }
 

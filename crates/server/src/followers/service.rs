@@ -219,7 +219,8 @@ pub async fn followers(db: &Db, scope: &MerchantScope, page: &Page) -> Result<Li
 }
 
 pub async fn follower_count(db: &Db, scope: &MerchantScope) -> Result<FollowerCount> {
-    let (followers, reachable) = store::audience_count(db, scope.merchant_id(), i64::MAX).await?;
+    let (followers, reachable) =
+        store::audience_count(db, scope.merchant_id(), &Audience::Followers, i64::MAX).await?;
     Ok(FollowerCount {
         merchant_id: scope.merchant_id().to_owned(),
         followers,
@@ -339,7 +340,7 @@ pub async fn create_message(
         id.as_str(),
         &input.title,
         &input.body,
-        input.audience.as_str(),
+        &input.audience.as_string(),
         input.coupon_template_id.as_deref(),
         created_by,
         now,

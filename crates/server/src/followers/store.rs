@@ -1,6 +1,7 @@
 //! Followers' SQL: follows and the consent log, mutes, messages and their chunked delivery, the
 //! inbox. Merchant reads take the [`MerchantScope`]; consumer reads take the consumer's id.
 
+use super::model::Audience;
 use crate::db::{Db, DbResult, MerchantScope, Tx, query};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -201,19 +202,36 @@ pub async fn followers_page(
     .await
 }
 
-/// (followers, of them not muted) of a merchant, as of `at` (consent given at or before it).
-pub async fn audience_count(db: &Db, merchant_id: &str, at: i64) -> DbResult<(i64, i64)> {
-    db.fetch_one(
-        query(
+/// (the audience, of them not muted) of a merchant, as of `at` (followers who consented at or
+/// before it; members whose card was opened by then and is open, of the tier if one is named).
+pub async fn audience_count(
+    db: &Db,
+    merchant_id: &str,
+    audience: &Audience,
+    at: i64,
+) -> DbResult<(i64, i64)> {
+    let q = match audience {
+        Audience::Followers => query(
             "SELECT CAST(COUNT(*) AS BIGINT), \
              CAST(COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM merchant_mutes x WHERE x.merchant_id = f.merchant_id \
                  AND x.user_id = f.user_id) THEN 0 ELSE 1 END), 0) AS BIGINT) \
              FROM followers f WHERE f.merchant_id = $1 AND f.consented_at <= $2",
-        )
-        .bind(merchant_id)
-        .bind(at),
-    )
-    .await
+        ),
+        Audience::Members | Audience::Tier(_) => query(
+            "SELECT CAST(COUNT(*) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM merchant_mutes x WHERE x.merchant_id = f.merchant_id \
+                 AND x.user_id = f.user_id) THEN 0 ELSE 1 END), 0) AS BIGINT) \
+             FROM member_cards f WHERE f.merchant_id = $1 AND f.created_at <= $2 AND f.status = 'active' \
+             AND ($3 = '' OR f.tier = $3)",
+        ),
+    }
+    .bind(merchant_id)
+    .bind(at);
+    let q = match audience {
+        Audience::Followers => q,
+        other => q.bind(other.tier().unwrap_or("").to_owned()),
+    };
+    db.fetch_one(q).await
 }
 
 pub async fn mute(tx: &mut Tx, merchant_id: &str, user_id: &str, now: i64) -> DbResult<()> {
@@ -393,56 +411,79 @@ pub async fn start_sending(
     Ok(n == 1)
 }
 
-/// The follower id that ends the next chunk of `chunk` followers after `after`; `None` when
-/// fewer remain (the next chunk is the last).
+/// The id (a follower's, or a member card's for a members or tier audience) that ends the next
+/// chunk of `chunk` after `after`; `None` when fewer remain (the next chunk is the last).
 pub async fn chunk_end(
     db: &Db,
     merchant_id: &str,
+    audience: &Audience,
     after: &str,
     chunk: i64,
 ) -> DbResult<Option<String>> {
-    Ok(db
-        .fetch_optional::<(String,)>(
-            query(
-                "SELECT id FROM followers WHERE merchant_id = $1 AND id > $2 ORDER BY id LIMIT 1 OFFSET $3",
-            )
-            .bind(merchant_id)
-            .bind(after)
-            .bind(chunk - 1),
-        )
-        .await?
-        .map(|r| r.0))
+    let q = match audience {
+        Audience::Followers => query(
+            "SELECT id FROM followers WHERE merchant_id = $1 AND id > $2 ORDER BY id LIMIT 1 OFFSET $3",
+        ),
+        Audience::Members | Audience::Tier(_) => query(
+            "SELECT id FROM member_cards WHERE merchant_id = $1 AND id > $2 AND status = 'active' \
+             AND ($4 = '' OR tier = $4) ORDER BY id LIMIT 1 OFFSET $3",
+        ),
+    }
+    .bind(merchant_id)
+    .bind(after)
+    .bind(chunk - 1);
+    let q = match audience {
+        Audience::Followers => q,
+        other => q.bind(other.tier().unwrap_or("").to_owned()),
+    };
+    Ok(db.fetch_optional::<(String,)>(q).await?.map(|r| r.0))
 }
 
-/// Writes the inbox rows of one chunk: followers after `after` up to `through` (to the end when
-/// `None`) who consented by `audience_at` and have not muted the merchant. Rows already there
-/// (a chunk retried after a restart) are skipped. Returns how many were written.
+/// Writes the inbox rows of one chunk: the audience's rows (followers, or open member cards of
+/// the tier if one is named) after `after` up to `through` (to the end when `None`) that were
+/// there by `audience_at`, of consumers who have not muted the merchant. Rows already there (a
+/// chunk retried after a restart) are skipped. Returns how many were written.
+#[allow(clippy::too_many_arguments)]
 pub async fn deliver_chunk(
     tx: &mut Tx,
     message_id: &str,
     merchant_id: &str,
+    audience: &Audience,
     after: &str,
     through: Option<&str>,
     audience_at: i64,
     now: i64,
 ) -> DbResult<u64> {
-    tx.execute(
-        query(
+    let q = match audience {
+        Audience::Followers => query(
             "INSERT INTO inbox_items (id, user_id, message_id, merchant_id, created_at, read_at) \
              SELECT 'inb_' || substr($1, 5) || substr(f.user_id, 5), f.user_id, $1, f.merchant_id, $2, NULL \
              FROM followers f \
              WHERE f.merchant_id = $3 AND f.id > $4 AND ($5 IS NULL OR f.id <= $5) AND f.consented_at <= $6 \
              AND NOT EXISTS (SELECT 1 FROM merchant_mutes x WHERE x.merchant_id = f.merchant_id AND x.user_id = f.user_id) \
              ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(message_id)
-        .bind(now)
-        .bind(merchant_id)
-        .bind(after)
-        .bind(through)
-        .bind(audience_at),
-    )
-    .await
+        ),
+        Audience::Members | Audience::Tier(_) => query(
+            "INSERT INTO inbox_items (id, user_id, message_id, merchant_id, created_at, read_at) \
+             SELECT 'inb_' || substr($1, 5) || substr(f.user_id, 5), f.user_id, $1, f.merchant_id, $2, NULL \
+             FROM member_cards f \
+             WHERE f.merchant_id = $3 AND f.id > $4 AND ($5 IS NULL OR f.id <= $5) AND f.created_at <= $6 \
+             AND f.status = 'active' AND ($7 = '' OR f.tier = $7) \
+             AND NOT EXISTS (SELECT 1 FROM merchant_mutes x WHERE x.merchant_id = f.merchant_id AND x.user_id = f.user_id) \
+             ON CONFLICT (id) DO NOTHING",
+        ),
+    }
+    .bind(message_id)
+    .bind(now)
+    .bind(merchant_id)
+    .bind(after)
+    .bind(through)
+    .bind(audience_at);
+    let q = match audience {
+        Audience::Followers => q,
+        other => q.bind(other.tier().unwrap_or("").to_owned()),
+    };
+    tx.execute(q).await
 }
 
 /// Records a chunk's progress, only if nobody else moved the message on meanwhile.

@@ -152,22 +152,57 @@ pub struct Me {
     pub principal: Principal,
     /// Consumers: the last four digits of the phone.
     pub phone_last4: Option<String>,
+    /// Consumers: the birthday they gave (`MM-DD`), for member programs' birthday coupons.
+    pub birthday: Option<String>,
+}
+
+/// `PATCH /v1/me`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMe {
+    /// Month and day, `MM-DD`. Set once; another day later is `409 birthday_already_set`.
+    pub birthday: String,
 }
 
 /// Who the token belongs to.
 #[utoipa::path(get, path = "/v1/me", tag = "identity", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 async fn me(State(app): State<AppState>, Auth(principal): Auth) -> Result<axum::Json<Me>> {
-    let phone_last4 = if principal.kind == PrincipalKind::Consumer {
-        service::consumer_phone(&app.db, &principal.id)
-            .await?
-            .map(|p| p.last4().to_owned())
+    let (phone_last4, birthday) = if principal.kind == PrincipalKind::Consumer {
+        (
+            service::consumer_phone(&app.db, &principal.id)
+                .await?
+                .map(|p| p.last4().to_owned()),
+            service::consumer_birthday(&app.db, &principal.id).await?,
+        )
     } else {
-        None
+        (None, None)
     };
     Ok(axum::Json(Me {
         principal,
         phone_last4,
+        birthday,
+    }))
+}
+
+/// Adds to the consumer's profile: the birthday (month and day), which member programs with a
+/// birthday coupon celebrate. Logged-in consumers only.
+#[utoipa::path(patch, path = "/v1/me", tag = "identity", security(("bearer" = [])), request_body = UpdateMe,
+    responses((status = 200, body = Me), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn update_me(
+    State(app): State<AppState>,
+    Auth(principal): Auth,
+    body: Json<UpdateMe>,
+) -> Result<axum::Json<Me>> {
+    let birthday = service::set_birthday(&app.db, &principal, &body.value.birthday).await?;
+    let phone_last4 = service::consumer_phone(&app.db, &principal.id)
+        .await?
+        .map(|p| p.last4().to_owned());
+    Ok(axum::Json(Me {
+        principal,
+        phone_last4,
+        birthday: Some(birthday),
     }))
 }
 
@@ -234,7 +269,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(request_otp))
         .routes(routes!(create_session))
         .routes(routes!(create_guest_session))
-        .routes(routes!(me))
+        .routes(routes!(me, update_me))
         .routes(routes!(delete_session))
         .routes(routes!(dev_outbox))
 }

@@ -261,3 +261,71 @@ mod tests {
         assert!(Email::parse("a@b").is_err());
     }
 }
+
+/// A consumer's birthday as month and day (`MM-DD`, no year: only the day is celebrated).
+/// `02-29` is a birthday; in other years it is kept on 28 February.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Birthday(String);
+
+impl Birthday {
+    pub fn parse(raw: &str) -> Result<Birthday, Error> {
+        let bad = || {
+            Error::invalid(
+                "birthday_invalid",
+                "birthday is a month and day, MM-DD (for example 05-17).",
+            )
+            .param("birthday")
+        };
+        let raw = raw.trim();
+        let (m, d) = raw.split_once('-').ok_or_else(bad)?;
+        if m.len() != 2 || d.len() != 2 {
+            return Err(bad());
+        }
+        let month: u8 = m.parse().map_err(|_| bad())?;
+        let day: u8 = d.parse().map_err(|_| bad())?;
+        let days_in_month = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 => 29,
+            _ => return Err(bad()),
+        };
+        if day == 0 || day > days_in_month {
+            return Err(bad());
+        }
+        Ok(Birthday(format!("{month:02}-{day:02}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The birthdays celebrated on a date: its own `MM-DD`, and `02-29` on 28 February of a
+    /// year without a 29th.
+    pub fn celebrated_on(date: jiff::civil::Date) -> Vec<String> {
+        let mut out = vec![format!("{:02}-{:02}", date.month(), date.day())];
+        if date.month() == 2 && date.day() == 28 && !date.in_leap_year() {
+            out.push("02-29".into());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod birthday_tests {
+    use super::Birthday;
+
+    #[test]
+    fn a_birthday_is_a_real_month_and_day() {
+        assert_eq!(Birthday::parse("05-17").unwrap().as_str(), "05-17");
+        assert_eq!(Birthday::parse("02-29").unwrap().as_str(), "02-29");
+        for bad in [
+            "", "5-17", "13-01", "04-31", "02-30", "00-10", "05-00", "0517", "ab-cd",
+        ] {
+            assert!(Birthday::parse(bad).is_err(), "{bad}");
+        }
+        let feb28 = jiff::civil::date(2027, 2, 28);
+        assert_eq!(Birthday::celebrated_on(feb28), ["02-28", "02-29"]);
+        let leap = jiff::civil::date(2028, 2, 28);
+        assert_eq!(Birthday::celebrated_on(leap), ["02-28"]);
+    }
+}

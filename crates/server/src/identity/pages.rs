@@ -135,9 +135,21 @@ struct MePage<'a> {
     csrf: &'a str,
     phone_last4: Option<String>,
     kind: &'a str,
+    /// The birthday given (`MM-DD`); member programs send a coupon on it.
+    birthday: Option<String>,
+    error: Option<String>,
 }
 
-async fn me_page(State(app): State<AppState>, ctx: PageCtx) -> Result<Response, PageError> {
+#[derive(Deserialize)]
+struct MeQuery {
+    error: Option<String>,
+}
+
+async fn me_page(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<MeQuery>,
+) -> Result<Response, PageError> {
     let Some(p) = ctx.principal.as_ref() else {
         return Ok(ctx.redirect("/login?next=/me"));
     };
@@ -145,6 +157,9 @@ async fn me_page(State(app): State<AppState>, ctx: PageCtx) -> Result<Response, 
         .await
         .or_page(ctx.t)?
         .map(|p| p.last4().to_owned());
+    let birthday = service::consumer_birthday(&app.db, &p.id)
+        .await
+        .or_page(ctx.t)?;
     ctx.render(&MePage {
         t: ctx.t,
         logged_in: ctx.logged_in(),
@@ -152,7 +167,36 @@ async fn me_page(State(app): State<AppState>, ctx: PageCtx) -> Result<Response, 
         csrf: &ctx.csrf,
         phone_last4,
         kind: p.kind.as_str(),
+        birthday,
+        error: q.error.map(|e| e.chars().take(200).collect()),
     })
+}
+
+#[derive(Deserialize)]
+struct BirthdayForm {
+    csrf: String,
+    #[serde(default)]
+    birthday: String,
+}
+
+/// `POST /me/birthday`: gives the birthday (once); a refusal is shown on the profile.
+async fn set_birthday(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Form(form): Form<BirthdayForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    let Some(p) = ctx.principal.as_ref() else {
+        return Ok(ctx.redirect("/login?next=/me"));
+    };
+    match service::set_birthday(&app.db, p, &form.birthday).await {
+        Ok(_) => Ok(ctx.redirect("/me")),
+        Err(e) if e.kind != crate::error::Kind::Internal => {
+            let message: String = form_urlencoded::byte_serialize(e.message.as_bytes()).collect();
+            Ok(ctx.redirect(&format!("/me?error={message}")))
+        }
+        Err(e) => Err(PageError::from_error(ctx.t, e)),
+    }
 }
 
 #[derive(Deserialize)]
@@ -178,5 +222,6 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/login/code", post(send_code))
         .route("/me", get(me_page))
+        .route("/me/birthday", post(set_birthday))
         .route("/logout", post(logout))
 }

@@ -456,3 +456,44 @@ pub async fn add_operator(
     tx.commit().await?;
     Ok(id.to_string())
 }
+
+/// A consumer's birthday (`MM-DD`), if they gave one.
+pub async fn consumer_birthday(db: &Db, user_id: &str) -> Result<Option<String>> {
+    Ok(store::birthday(db, user_id).await?)
+}
+
+/// Gives a consumer's birthday. It is set once: the same day again is accepted, another day is
+/// `409 birthday_already_set` (a birthday that could move would give its coupon again and
+/// again). Guests have no profile (`403 phone_login_required`).
+pub async fn set_birthday(db: &Db, principal: &Principal, raw: &str) -> Result<String> {
+    if principal.kind != PrincipalKind::Consumer {
+        return Err(Error::forbidden(
+            "consumer_only",
+            "Only consumers have a birthday here.",
+        ));
+    }
+    if principal.guest {
+        return Err(Error::forbidden(
+            "phone_login_required",
+            "Log in with your phone to keep a profile.",
+        ));
+    }
+    let birthday = super::model::Birthday::parse(raw)?;
+    let stored = store::set_birthday(db, &principal.id, birthday.as_str(), now_us()).await?;
+    match stored {
+        Some(b) if b == birthday.as_str() => Ok(b),
+        Some(_) => Err(Error::conflict(
+            "birthday_already_set",
+            "Your birthday is already on your profile; it cannot be changed.",
+        )
+        .param("birthday")),
+        None => Err(Error::not_found("user_not_found", "No such consumer.")),
+    }
+}
+
+/// Consumers whose birthday is celebrated on `date` (see [`super::model::Birthday::celebrated_on`]).
+pub async fn born_on(db: &Db, date: jiff::civil::Date) -> Result<Vec<String>> {
+    let days = super::model::Birthday::celebrated_on(date);
+    let also = days.get(1).unwrap_or(&days[0]);
+    Ok(store::born_on(db, &days[0], also).await?)
+}

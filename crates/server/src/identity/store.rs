@@ -342,3 +342,40 @@ pub async fn live_api_key(db: &Db, secret_hash: &str) -> DbResult<Option<ApiKeyA
     )
     .await
 }
+
+/// A consumer's birthday (`MM-DD`), if they gave one.
+pub async fn birthday(db: &Db, user_id: &str) -> DbResult<Option<String>> {
+    let row: Option<(Option<String>,)> = db
+        .fetch_optional(query("SELECT birthday FROM users WHERE id = $1").bind(user_id))
+        .await?;
+    Ok(row.and_then(|r| r.0))
+}
+
+/// Sets a consumer's birthday if none is set yet; returns the birthday now stored.
+pub async fn set_birthday(
+    db: &Db,
+    user_id: &str,
+    birthday: &str,
+    now: i64,
+) -> DbResult<Option<String>> {
+    db.execute(
+        query("UPDATE users SET birthday = $2, updated_at = $3 WHERE id = $1 AND birthday IS NULL")
+            .bind(user_id)
+            .bind(birthday)
+            .bind(now),
+    )
+    .await?;
+    self::birthday(db, user_id).await
+}
+
+/// Consumers whose birthday is `day` or `also` (`MM-DD`; pass the same day twice for one).
+pub async fn born_on(db: &Db, day: &str, also: &str) -> DbResult<Vec<String>> {
+    let rows: Vec<(String,)> = db
+        .fetch_all(
+            query("SELECT id FROM users WHERE birthday = $1 OR birthday = $2 ORDER BY id")
+                .bind(day)
+                .bind(also),
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}

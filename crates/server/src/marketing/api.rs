@@ -100,6 +100,34 @@ async fn my_coupons(
     Ok(axum::Json(service::mine(&app, &p.id, &page).await?))
 }
 
+/// A coupon's code for the cashier to scan (a short-lived signed token; show it as a QR code).
+#[derive(Serialize, ToSchema)]
+pub struct CouponCodeOut {
+    /// `O2O:…`
+    pub code: String,
+    pub coupon_id: String,
+    pub expires_at: String,
+}
+
+/// A fresh code for one of the caller's active coupons, for the cashier to scan at the counter
+/// (`POST /v1/scan` tells what it is; the pay-code or cash payment it is sent with uses it).
+/// Valid for five minutes; a used or expired coupon answers `409`.
+#[utoipa::path(post, path = "/v1/me/coupons/{id}/codes", tag = "marketing", security(("bearer" = [])),
+    params(("id" = String, Path, description = "cpn_ id")),
+    responses((status = 201, body = CouponCodeOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn coupon_code(
+    State(app): State<AppState>,
+    ConsumerAuth(p): ConsumerAuth,
+    Path(id): Path<String>,
+) -> Result<Reply> {
+    let (code, expires_at) = service::coupon_code(&app, &p.id, &id).await?;
+    Reply::created(&CouponCodeOut {
+        code,
+        coupon_id: id,
+        expires_at: crate::db::rfc3339(expires_at),
+    })
+}
+
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -168,6 +196,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_template))
         .routes(routes!(claim))
         .routes(routes!(my_coupons))
+        .routes(routes!(coupon_code))
         .routes(routes!(usable))
         .routes(routes!(center))
 }

@@ -16,7 +16,7 @@ pub struct Claim {
     pub template_id: String,
     pub user_id: String,
     pub coupon_id: String,
-    /// `center`, `campaign`, `push` or `api`.
+    /// `center`, `campaign`, `push`, `api`; `tier` and `birthday` for member benefits.
     pub via: &'static str,
 }
 
@@ -49,9 +49,13 @@ impl Batch {
 
 /// Loads the coupons the batch uses or gives back, their templates and the claimed templates
 /// (locked on PostgreSQL), and how many of each claimed template each claimer holds.
+///
+/// `grants` are (template, consumer) pairs the batch may issue without a claim: the coupon of a
+/// tier a member card may move up into (see [`grant`]).
 pub(crate) async fn load(
     tx: &mut Tx,
     claims: &[&Claim],
+    grants: &[(String, String)],
     coupon_ids: &[&str],
     state: &mut State,
 ) -> std::result::Result<(), pe::BatchError> {
@@ -71,6 +75,7 @@ pub(crate) async fn load(
                 .values()
                 .map(|c| c.template_id.clone()),
         )
+        .chain(grants.iter().map(|(t, _)| t.clone()))
         .collect();
     if !template_ids.is_empty() {
         let rows =
@@ -80,10 +85,11 @@ pub(crate) async fn load(
             state.coupons.templates.insert(r.id.clone(), r);
         }
     }
-    if !claims.is_empty() {
+    if !claims.is_empty() || !grants.is_empty() {
         let mut pairs: Vec<(&str, &str)> = claims
             .iter()
             .map(|c| (c.template_id.as_str(), c.user_id.as_str()))
+            .chain(grants.iter().map(|(t, u)| (t.as_str(), u.as_str())))
             .collect();
         pairs.sort_unstable();
         pairs.dedup();
@@ -107,6 +113,30 @@ pub fn sold_out() -> Error {
 
 /// Applies a claim.
 pub(crate) fn claim(state: &mut State, c: &Claim) -> Result<Reply> {
+    let public = issue(state, c)?;
+    Reply::created(&public)
+}
+
+/// Issues one coupon of a template to a consumer without a claim of theirs (the coupon of a
+/// member tier reached, a birthday coupon), under the same rules as a claim: the claim window,
+/// the stock and the per-consumer limit. `None` when a rule refuses it: a benefit that cannot be
+/// given is skipped, it never fails the payment or sweep that triggered it.
+pub(crate) fn grant(
+    state: &mut State,
+    template_id: &str,
+    user_id: &str,
+    via: &'static str,
+) -> Option<String> {
+    let claim = Claim {
+        template_id: template_id.to_owned(),
+        user_id: user_id.to_owned(),
+        coupon_id: crate::ids::CouponId::generate().as_str().to_owned(),
+        via,
+    };
+    issue(state, &claim).ok().map(|c| c.id)
+}
+
+fn issue(state: &mut State, c: &Claim) -> Result<Coupon> {
     let now = state.now;
     let t = state
         .coupons
@@ -170,7 +200,7 @@ pub(crate) fn claim(state: &mut State, c: &Claim) -> Result<Reply> {
     state.coupons.touch_template(&c.template_id);
     state.coupons.touch_coupon(&row.id);
     state.coupons.coupons.insert(row.id.clone(), row);
-    Reply::created(&public)
+    Ok(public)
 }
 
 /// The unit price of a product on the order, if it is there.

@@ -141,6 +141,8 @@ struct OfferView {
     remaining: i64,
     shopped: bool,
     followers_only: bool,
+    /// For members of the program (or of one tier).
+    members_only: bool,
     claimable: bool,
 }
 
@@ -202,6 +204,8 @@ async fn center_page(
             remaining: o.template.remaining,
             shopped: o.shopped_here,
             followers_only: o.template.audience == "followers",
+            members_only: o.template.audience == "members"
+                || o.template.audience.starts_with("tier:"),
             claimable: o.claimable,
         })
         .collect();
@@ -357,6 +361,60 @@ async fn my_coupons(State(app): State<AppState>, ctx: PageCtx) -> Result<Respons
         used,
         expired,
     })
+}
+
+#[derive(askama::Template)]
+#[template(path = "marketing/code.html")]
+struct CodePage<'a> {
+    t: T,
+    logged_in: bool,
+    path: &'a str,
+    coupon: CouponView,
+    qr_svg: String,
+    code: String,
+}
+
+/// `GET /me/coupons/{id}/code`: a fresh code of an active coupon, as a QR for the cashier to
+/// scan (valid five minutes; the page is never cached).
+async fn coupon_code_page(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let Some(user_id) = account(&ctx) else {
+        return Ok(ctx.redirect("/login?next=/me/coupons"));
+    };
+    let t = ctx.t;
+    let coupon = match service::coupon(&app, user_id, &id).await {
+        Ok(c) => c,
+        Err(e) if e.kind == Kind::NotFound => {
+            return Err(PageError {
+                status: axum::http::StatusCode::NOT_FOUND,
+                message: t.s("error.not_found").to_owned(),
+                t,
+            });
+        }
+        Err(e) => return Err(PageError::from_error(t, e)),
+    };
+    if coupon.status != "active" {
+        return Ok(ctx.redirect("/me/coupons"));
+    }
+    let (code, _) = service::coupon_code(&app, user_id, &id).await.or_page(t)?;
+    let qr_svg =
+        o2o_codes::svg(&code).map_err(|e| PageError::internal(t, anyhow::anyhow!("{e}")))?;
+    let mut response = ctx.render(&CodePage {
+        t,
+        logged_in: true,
+        path: &ctx.path,
+        coupon: coupon_view(t, &coupon),
+        qr_svg,
+        code,
+    })?;
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -531,7 +589,8 @@ struct TemplateView {
     id: String,
     name: String,
     rule: String,
-    audience: &'static str,
+    /// Who may claim, in words (a tier's name is shown as typed).
+    audience: String,
     stock: String,
     claim_window: String,
     issued: i64,
@@ -552,6 +611,8 @@ struct ConsolePage<'a> {
     notice: Option<String>,
     error: Option<String>,
     form: TemplateForm,
+    /// The member program's tiers, each an audience of its own.
+    tiers: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -605,6 +666,9 @@ async fn render_console(
     let list = service::templates(app, &c.scope, &Page::first(CONSOLE_TEMPLATES_SHOWN))
         .await
         .or_page(t)?;
+    let tiers = crate::members::service::tier_names(&app.db, c.scope.merchant_id())
+        .await
+        .or_page(t)?;
     let mut templates = Vec::with_capacity(list.data.len());
     for tpl in &list.data {
         let s = service::stats(app, &c.scope, &tpl.id).await.or_page(t)?;
@@ -623,10 +687,13 @@ async fn render_console(
             id: tpl.id.clone(),
             name: tpl.name.clone(),
             rule: rule_text(t, tpl),
-            audience: if tpl.audience == "followers" {
-                "coupon.audience.followers"
-            } else {
-                "coupon.audience.everyone"
+            audience: match tpl.audience.as_str() {
+                "followers" => t.s("coupon.audience.followers").to_owned(),
+                "members" => t.s("coupon.audience.members").to_owned(),
+                other => match other.strip_prefix("tier:") {
+                    Some(tier) => format!("{}{tier}", t.s("coupon.audience.tier")),
+                    None => t.s("coupon.audience.everyone").to_owned(),
+                },
             },
             stock: format!(
                 "{} / {} · {} {}",
@@ -652,6 +719,7 @@ async fn render_console(
         notice,
         error,
         form,
+        tiers,
     })?;
     if response.status().is_success() {
         *response.status_mut() = status;
@@ -766,8 +834,9 @@ impl TemplateForm {
             per_consumer_limit: whole(t, &self.per_consumer_limit, "per_consumer_limit")?,
             audience: Some(
                 match self.audience.as_str() {
-                    "followers" => "followers",
-                    _ => "everyone",
+                    "" => "everyone",
+                    // followers, members, tier:<name>, or anything else: the service decides.
+                    other => other,
                 }
                 .to_owned(),
             ),
@@ -813,5 +882,6 @@ pub fn router() -> Router<AppState> {
         .route("/coupons", get(center_page))
         .route("/coupons/{id}/claim", post(claim))
         .route("/me/coupons", get(my_coupons))
+        .route("/me/coupons/{id}/code", get(coupon_code_page))
         .route("/console/coupons", get(console_page).post(create))
 }

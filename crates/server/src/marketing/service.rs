@@ -252,6 +252,31 @@ pub async fn own_template_row(
     own_template(app, scope, id).await
 }
 
+/// Checks that a template is the scoped merchant's and in `currency`, for a member program to
+/// give it (`404 template_not_found` for another merchant's or an unknown one,
+/// `400 currency_mismatch` for another currency).
+pub async fn check_own_template(
+    db: &crate::db::Db,
+    scope: &MerchantScope,
+    id: &str,
+    currency: &str,
+) -> Result<()> {
+    let t = store::template(db, id)
+        .await?
+        .filter(|t| scope.owns(&t.merchant_id))
+        .ok_or_else(template_not_found)?;
+    if t.currency != currency {
+        return Err(Error::invalid(
+            "currency_mismatch",
+            format!(
+                "This coupon is in {}; the program is in {currency}.",
+                t.currency
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// How many coupons of a template the consumer holds (used or not).
 pub async fn held(app: &AppState, user_id: &str, template_id: &str) -> Result<i64> {
     Ok(store::held(&app.db, user_id, template_id).await?)
@@ -303,7 +328,9 @@ pub async fn stats(app: &AppState, scope: &MerchantScope, id: &str) -> Result<Te
     })
 }
 
-/// Whether the consumer is in the template's audience.
+/// Whether the consumer is in the template's audience: `everyone`; `followers` (follows the
+/// merchant); `members` (holds an open card of the merchant's program); `tier:<name>` (that
+/// card's tier is `<name>`, exactly: a higher tier is a different audience).
 async fn in_audience(app: &AppState, t: &TemplateRow, user_id: &str) -> Result<bool> {
     match t.audience.as_str() {
         "everyone" => Ok(true),
@@ -314,8 +341,17 @@ async fn in_audience(app: &AppState, t: &TemplateRow, user_id: &str) -> Result<b
                     .is_some(),
             )
         }
-        // Member programs are not part of the platform yet: no consumer is a member.
-        _ => Ok(false),
+        audience => {
+            let membership =
+                crate::members::service::membership(&app.db, user_id, &t.merchant_id).await?;
+            Ok(match (audience, membership) {
+                (_, None) => false,
+                ("members", Some(_)) => true,
+                (other, Some(m)) => other
+                    .strip_prefix("tier:")
+                    .is_some_and(|tier| m.tier.as_deref() == Some(tier)),
+            })
+        }
     }
 }
 
@@ -544,4 +580,42 @@ pub async fn coupon(app: &AppState, user_id: &str, id: &str) -> Result<Coupon> {
         .await?
         .ok_or_else(template_not_found)?;
     Ok(c.public(&t, now_us()))
+}
+
+/// How long a coupon's code shown at the counter stays valid, in seconds.
+pub const COUPON_CODE_TTL_S: i64 = 300;
+
+/// A fresh code (signed token) for one of the consumer's coupons, to be scanned at the counter:
+/// (the code, when it expires in UTC microseconds). Only an active coupon gets one.
+pub async fn coupon_code(app: &AppState, user_id: &str, id: &str) -> Result<(String, i64)> {
+    let c = store::coupon(&app.db, id)
+        .await?
+        .filter(|c| c.user_id == user_id)
+        .ok_or_else(|| Error::not_found("coupon_not_found", "No such coupon.").param("id"))?;
+    match c.status_at(now_us()) {
+        "used" => {
+            return Err(
+                Error::conflict("coupon_used", "This coupon was used already.").param("id"),
+            );
+        }
+        "expired" => {
+            return Err(Error::conflict("coupon_expired", "This coupon has expired.").param("id"));
+        }
+        _ => {}
+    }
+    let mut tx = app.db.begin().await?;
+    let code = crate::codes::service::issue_token(
+        &mut tx,
+        &app.keys,
+        o2o_codes::TokenKind::Coupon,
+        &c.id,
+        Some(&c.merchant_id),
+        None,
+        Some(user_id),
+        COUPON_CODE_TTL_S,
+    )
+    .await?;
+    tx.commit().await?;
+    let (_, claims, _) = o2o_codes::token::parse(&code).map_err(Error::internal)?;
+    Ok((code, claims.expires_at.saturating_mul(1_000_000)))
 }

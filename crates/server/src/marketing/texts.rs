@@ -46,6 +46,14 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("coupon.away", "距离", "Away"),
     ("coupon.shopped", "常去", "You shop here"),
     ("coupon.followers_only", "粉丝专享", "Followers only"),
+    ("coupon.members_only", "会员专享", "Members only"),
+    ("coupon.show_code", "到店出示", "Show at the counter"),
+    ("coupon.code_title", "出示优惠券", "Your coupon's code"),
+    (
+        "coupon.code_hint",
+        "请收银员扫描此码；五分钟内有效，付款时使用。",
+        "Let the cashier scan this code; it is valid for five minutes and is used with your payment.",
+    ),
     ("coupon.my", "我的优惠券", "My coupons"),
     ("coupon.active", "可使用", "Ready to use"),
     ("coupon.used", "已使用", "Used"),
@@ -116,6 +124,8 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("coupon.audience", "可领取人群", "Who may claim"),
     ("coupon.audience.everyone", "所有人", "Everyone"),
+    ("coupon.audience.members", "本店会员", "The shop's members"),
+    ("coupon.audience.tier", "会员等级：", "Members of tier: "),
     (
         "coupon.audience.followers",
         "关注本店的顾客",

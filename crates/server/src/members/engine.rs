@@ -421,19 +421,101 @@ pub(crate) fn card_payment(
     Ok((out, Some(CardSpend { paid, bonus })))
 }
 
+/// The (coupon template, consumer) pairs the batch's cards may be given: the coupon of each
+/// tier above the one a card is in. Loaded with the batch so an upgrade can issue its coupon in
+/// the same transaction as the payment that caused it.
+pub(crate) fn possible_grants(state: &State) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for card in state.members.cards.values() {
+        let Some(program) = state.members.programs.get(&card.row.merchant_id) else {
+            continue;
+        };
+        let floor = card
+            .row
+            .tier
+            .as_deref()
+            .and_then(|name| program.tiers.iter().find(|t| t.name == name))
+            .map_or(-1, |t| t.min_spend);
+        for t in program.tiers.iter().filter(|t| t.min_spend > floor) {
+            if let Some(template) = &t.coupon_template_id {
+                out.push((template.clone(), card.row.user_id.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// What a member tier took off a payment.
+#[derive(Clone, Debug)]
+pub struct TierDiscount {
+    pub tier: String,
+    pub percent_off: i64,
+    pub amount: i64,
+}
+
+/// The price cut a member card's tier gives a payment from that card: the tier's `percent_off`
+/// of `owed` (what is left to pay after any coupon), rounded down to the minor unit as coupons'
+/// percents are (never more than the stated percent), leaving at least one to pay. The tier is
+/// the one the card is in before this payment. It stacks with a coupon: the coupon is measured
+/// on the bill, the tier on what the payer still owes, so it never cuts the part the promotion
+/// budget pays. It is the merchant's own price cut: the payer is charged less and the merchant
+/// receives what was charged (nothing comes from the promotion budget). `None` for other
+/// sources, held payments, and cards that are not the payer's open card at this merchant (the
+/// payment itself then refuses them).
+pub(crate) fn tier_discount(state: &State, p: &NewPayment, owed: i64) -> Option<TierDiscount> {
+    let (user, source) = pe::payer_and_source(state, p);
+    let source = source.filter(|s| s.starts_with("crd_"))?;
+    if p.hold_until.is_some() {
+        return None;
+    }
+    let card = state.members.cards.get(source)?;
+    if Some(card.row.user_id.as_str()) != user
+        || card.row.merchant_id != p.merchant_id
+        || card.row.status != "active"
+        || card.row.currency != p.currency.code()
+    {
+        return None;
+    }
+    let name = card.row.tier.as_deref()?;
+    let tier = state
+        .members
+        .programs
+        .get(&card.row.merchant_id)?
+        .tiers
+        .iter()
+        .find(|t| t.name == name)?;
+    let raw = i64::try_from(i128::from(owed) * i128::from(tier.percent_off) / 100).ok()?;
+    let amount = raw.min(owed - 1).max(0);
+    (amount > 0).then(|| TierDiscount {
+        tier: tier.name.clone(),
+        percent_off: tier.percent_off,
+        amount,
+    })
+}
+
+/// Re-evaluates a card's tier from its 12-month spend. A move up into a tier that names a
+/// coupon issues one coupon of it to the card holder, in this batch (the coupon of the tier
+/// reached, not of tiers jumped over; stock, claim window and the per-consumer limit hold, so a
+/// card that falls and climbs back gets another only within the limit).
 fn retier(state: &mut State, card_id: &str) {
     let Some(card) = state.members.cards.get(card_id) else {
         return;
     };
-    let tier = state
-        .members
-        .programs
-        .get(&card.row.merchant_id)
-        .and_then(|p| p.tier_for(card.spend_12m))
-        .map(|t| t.name.clone());
+    let program = state.members.programs.get(&card.row.merchant_id);
+    let reached = program.and_then(|p| p.tier_for(card.spend_12m));
+    let tier = reached.map(|t| t.name.clone());
     if tier == card.row.tier {
         return;
     }
+    let was = card
+        .row
+        .tier
+        .as_deref()
+        .and_then(|name| program?.tiers.iter().find(|t| t.name == name))
+        .map_or(-1, |t| t.min_spend);
+    let upgrade_coupon = reached
+        .filter(|t| t.min_spend > was && card.row.status == "active")
+        .and_then(|t| t.coupon_template_id.clone());
     let (from, merchant_id, user_id) = (
         card.row.tier.clone(),
         card.row.merchant_id.clone(),
@@ -442,13 +524,15 @@ fn retier(state: &mut State, card_id: &str) {
     if let Some(card) = state.members.cards.get_mut(card_id) {
         card.row.tier = tier.clone();
     }
-    // The coupons capability listens for this event to grant a coupon on upgrade.
+    let coupon_id = upgrade_coupon
+        .and_then(|template| crate::marketing::engine::grant(state, &template, &user_id, "tier"));
     pe::event(
         state,
         &merchant_id,
         None,
         "member.tier_changed",
-        json!({"card_id": card_id, "consumer_id": user_id, "from": from, "to": tier}),
+        json!({"card_id": card_id, "consumer_id": user_id, "from": from, "to": tier,
+            "coupon_id": coupon_id}),
     );
 }
 

@@ -20,11 +20,18 @@
 //!   100 minor units, rounded down, and taken back in proportion by refunds. The **tier** is
 //!   re-evaluated at each card payment or refund from the last 12 months' card spend (paid plus
 //!   bonus, less refunds); a change is an outbox event `member.tier_changed` (`card_id`,
-//!   `consumer_id`, `from`, `to`), the hook the coupons capability uses to grant a coupon on
-//!   upgrade.
+//!   `consumer_id`, `from`, `to`, `coupon_id`).
+//! - **Benefits.** Holding an open card puts a consumer in the `members` audience of coupons and
+//!   messages, and in `tier:<name>` for the card's tier. A tier may name a coupon template: a card
+//!   moving up into it gets one coupon, issued in the batch of the payment that moved it (stock,
+//!   claim window and per-consumer limit hold; none when refused, the payment still goes
+//!   through). A tier's `percent_off` cuts payments made with the card (see
+//!   [`engine::tier_discount`]: on what is owed after any coupon, rounded down; the merchant's own
+//!   price cut, so the consumer is charged less and the merchant receives what was charged). A
+//!   program may name a birthday coupon template: [`service::birthday_sweep`] gives it once a
+//!   year to each member on the birthday on their profile, in the merchant's time zone.
 //!
-//! Not done yet: a tier's `percent_off` is recorded and shown but not applied to payments;
-//! birthday benefits; spending points; card payments with `capture: manual` (refused with
+//! Not done yet: spending points; card payments with `capture: manual` (refused with
 //! `card_capture_manual_unsupported`); a merchant-side list of members and a merchant-initiated
 //! closing; withdrawing an unused promotion budget.
 

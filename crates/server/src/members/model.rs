@@ -12,13 +12,17 @@ pub struct TopUpBonus {
 }
 
 /// A tier reached by spending at least `min_spend` (minor units) with the card in the last 12
-/// months. `percent_off` is recorded with the tier; it is not yet applied to payments.
+/// months. `percent_off` comes off payments made with the card while it is in this tier.
+/// `coupon_template_id` names one of the merchant's coupon templates: a card that moves up into
+/// this tier gets one coupon of it (its stock and per-consumer limit hold; none when sold out).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     pub name: String,
     pub min_spend: i64,
     pub percent_off: i64,
+    #[serde(default)]
+    pub coupon_template_id: Option<String>,
 }
 
 /// `PUT /v1/member-programs/{merchant_id}`.
@@ -36,6 +40,9 @@ pub struct PutProgram {
     /// At most 10 tiers; the highest `min_spend` reached applies.
     #[serde(default)]
     pub tiers: Vec<Tier>,
+    /// One of the merchant's coupon templates, given to each member once a year on their
+    /// birthday (the month-day on their profile, in the merchant's time zone).
+    pub birthday_coupon_template_id: Option<String>,
 }
 
 /// A merchant's member program.
@@ -46,6 +53,8 @@ pub struct Program {
     pub top_up_bonuses: Vec<TopUpBonus>,
     pub points_per_yuan: i64,
     pub tiers: Vec<Tier>,
+    /// The coupon template given on members' birthdays.
+    pub birthday_coupon_template_id: Option<String>,
     /// The merchant's promotion budget, which pays the top-up bonuses (staff only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bonus_budget: Option<i64>,
@@ -86,6 +95,7 @@ pub struct ProgramRow {
     pub top_up_bonuses: String,
     pub points_per_yuan: i64,
     pub tiers: String,
+    pub birthday_coupon_template_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -98,6 +108,7 @@ impl ProgramRow {
             top_up_bonuses: serde_json::from_str(&self.top_up_bonuses).unwrap_or_default(),
             points_per_yuan: self.points_per_yuan,
             tiers: serde_json::from_str(&self.tiers).unwrap_or_default(),
+            birthday_coupon_template_id: self.birthday_coupon_template_id.clone(),
             bonus_budget: None,
             created_at: crate::db::rfc3339(self.created_at),
             updated_at: crate::db::rfc3339(self.updated_at),

@@ -111,6 +111,30 @@ pub async fn put_program(db: &Db, scope: &MerchantScope, input: PutProgram) -> R
             .param("tiers"));
         }
     }
+    for t in &mut tiers {
+        if let Some(id) = t.coupon_template_id.take() {
+            let id = id.trim().to_owned();
+            if !id.is_empty() {
+                crate::marketing::service::check_own_template(db, scope, &id, currency.code())
+                    .await
+                    .map_err(|e| e.param("tiers"))?;
+                t.coupon_template_id = Some(id);
+            }
+        }
+    }
+    let birthday_coupon_template_id = match input
+        .birthday_coupon_template_id
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty())
+    {
+        Some(id) => {
+            crate::marketing::service::check_own_template(db, scope, &id, currency.code())
+                .await
+                .map_err(|e| e.param("birthday_coupon_template_id"))?;
+            Some(id)
+        }
+        None => None,
+    };
     tiers.sort_by_key(|t| t.min_spend);
     if tiers.windows(2).any(|w| w[0].min_spend == w[1].min_spend)
         || tiers
@@ -141,6 +165,7 @@ pub async fn put_program(db: &Db, scope: &MerchantScope, input: PutProgram) -> R
         serde_json::to_string(&bonuses).map_err(Error::internal)?,
         input.points_per_yuan,
         serde_json::to_string(&tiers).map_err(Error::internal)?,
+        birthday_coupon_template_id,
         now_us(),
     )
     .await?;
@@ -451,4 +476,86 @@ pub async fn fund_budget(
     app.payments
         .run(Op::Member(Box::new(op)), idem(&merchant_id, key, hash))
         .await
+}
+
+/// A consumer's standing in a merchant's program: an open card and the tier it reached.
+#[derive(Clone, Debug)]
+pub struct Membership {
+    pub card_id: String,
+    pub tier: Option<String>,
+}
+
+/// The consumer's open card at a merchant, if they hold one (a closed card is no membership).
+/// Coupon audiences (`members`, `tier:<name>`) are answered from this.
+pub async fn membership(db: &Db, user_id: &str, merchant_id: &str) -> Result<Option<Membership>> {
+    Ok(store::card_at(db, user_id, merchant_id)
+        .await?
+        .filter(|c| c.status == "active")
+        .map(|c| Membership {
+            card_id: c.id,
+            tier: c.tier,
+        }))
+}
+
+/// The names of a merchant's tiers, lowest first (none without a program).
+pub async fn tier_names(db: &Db, merchant_id: &str) -> Result<Vec<String>> {
+    Ok(program(db, merchant_id)
+        .await?
+        .map(|p| p.tiers.into_iter().map(|t| t.name).collect())
+        .unwrap_or_default())
+}
+
+/// The time zone a program's days are counted in when the merchant has no store yet.
+pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
+
+/// Gives each program's birthday coupon to the members whose birthday it is on `now`'s date in
+/// the merchant's time zone (its first store's). Each coupon is a claim through the sequencer
+/// (stock, claim window and per-consumer limit hold) under the idempotency key
+/// `birthday:<year>` scoped to the card, so however often the sweep runs that day, on however
+/// many nodes, a card gets one birthday coupon a year; a birthday cannot be changed once given,
+/// so the key's 48 hours outlive the day. Returns how many coupons are held for today's
+/// birthdays after the sweep (issued now or before); refusals (sold out, limit) are skipped.
+pub async fn birthday_sweep(app: &AppState, now: jiff::Timestamp) -> Result<usize> {
+    let mut given = 0;
+    for program in store::birthday_programs(&app.db).await? {
+        let Some(template_id) = program.birthday_coupon_template_id.clone() else {
+            continue;
+        };
+        let zone = crate::stores::service::merchant_timezone(&app.db, &program.merchant_id)
+            .await?
+            .and_then(|z| jiff::tz::TimeZone::get(&z).ok())
+            .unwrap_or_else(|| {
+                jiff::tz::TimeZone::get(DEFAULT_TIMEZONE).unwrap_or(jiff::tz::TimeZone::UTC)
+            });
+        let today = now.to_zoned(zone).date();
+        let born = crate::identity::service::born_on(&app.db, today).await?;
+        if born.is_empty() {
+            continue;
+        }
+        let born = serde_json::to_string(&born).map_err(Error::internal)?;
+        for (card_id, user_id) in store::open_cards_of(&app.db, &program.merchant_id, born).await? {
+            let claim = crate::marketing::engine::Claim {
+                template_id: template_id.clone(),
+                user_id,
+                coupon_id: crate::ids::CouponId::generate().as_str().to_owned(),
+                via: "birthday",
+            };
+            let key = IdemKey {
+                scope: card_id.clone(),
+                key: format!("birthday:{}", today.year()),
+                hash: format!("birthday:{card_id}:{template_id}:{}", today.year()),
+            };
+            match app
+                .payments
+                .run(Op::Claim(Box::new(claim)), Some(key))
+                .await
+            {
+                Ok(_) => given += 1,
+                Err(e) => {
+                    tracing::info!(card_id, code = %e.code, "no birthday coupon for this card");
+                }
+            }
+        }
+    }
+    Ok(given)
 }

@@ -14,6 +14,7 @@ pub async fn program(db: &Db, merchant_id: &str) -> DbResult<Option<ProgramRow>>
 }
 
 /// Creates or replaces the scoped merchant's program.
+#[allow(clippy::too_many_arguments)]
 pub async fn put_program(
     db: &Db,
     scope: &MerchantScope,
@@ -21,21 +22,25 @@ pub async fn put_program(
     bonuses_json: String,
     points_per_yuan: i64,
     tiers_json: String,
+    birthday_coupon_template_id: Option<String>,
     now: i64,
 ) -> DbResult<()> {
     db.execute(
         query(
-            "INSERT INTO member_programs (merchant_id, currency, top_up_bonuses, points_per_yuan, tiers, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) \
+            "INSERT INTO member_programs (merchant_id, currency, top_up_bonuses, points_per_yuan, tiers, created_at, updated_at, \
+             birthday_coupon_template_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7) \
              ON CONFLICT (merchant_id) DO UPDATE SET currency = excluded.currency, top_up_bonuses = excluded.top_up_bonuses, \
-             points_per_yuan = excluded.points_per_yuan, tiers = excluded.tiers, updated_at = excluded.updated_at",
+             points_per_yuan = excluded.points_per_yuan, tiers = excluded.tiers, updated_at = excluded.updated_at, \
+             birthday_coupon_template_id = excluded.birthday_coupon_template_id",
         )
         .bind(scope.merchant_id())
         .bind(currency)
         .bind(bonuses_json)
         .bind(points_per_yuan)
         .bind(tiers_json)
-        .bind(now),
+        .bind(now)
+        .bind(birthday_coupon_template_id),
     )
     .await
     .map(|_| ())
@@ -188,6 +193,30 @@ pub async fn movements(db: &Db, card_id: &str, limit: i64) -> DbResult<Vec<Movem
         )
         .bind(card_id)
         .bind(limit),
+    )
+    .await
+}
+
+/// The programs that give a birthday coupon.
+pub async fn birthday_programs(db: &Db) -> DbResult<Vec<ProgramRow>> {
+    db.fetch_all(query(
+        "SELECT * FROM member_programs WHERE birthday_coupon_template_id IS NOT NULL ORDER BY merchant_id",
+    ))
+    .await
+}
+
+/// The open cards at a merchant of the given consumers (a JSON array of ids): (card, consumer).
+pub async fn open_cards_of(
+    db: &Db,
+    merchant_id: &str,
+    user_ids_json: String,
+) -> DbResult<Vec<(String, String)>> {
+    db.fetch_all_for(
+        "SELECT id, user_id FROM member_cards WHERE merchant_id = $1 AND status = 'active' \
+         AND user_id IN (SELECT value FROM json_each($2)) ORDER BY id",
+        "SELECT id, user_id FROM member_cards WHERE merchant_id = $1 AND status = 'active' \
+         AND user_id IN (SELECT json_array_elements_text($2::json)) ORDER BY id",
+        vec![merchant_id.into(), user_ids_json.into()],
     )
     .await
 }

@@ -1005,6 +1005,7 @@ pub(crate) fn coupon_discount(
     state: &State,
     order_id: &str,
     p: &NewPayment,
+    user_id: Option<&str>,
     coupon: &str,
 ) -> Result<i64> {
     let o = state
@@ -1030,7 +1031,7 @@ pub(crate) fn coupon_discount(
             .map(|(_, unit)| *unit)
     };
     let bill = crate::marketing::engine::Bill {
-        user_id: p.user_id.as_deref(),
+        user_id,
         merchant_id: &o.merchant_id,
         store_id: Some(&o.store_id),
         channel: o.channel.as_str(),

@@ -428,6 +428,7 @@ fn order_payment(
             }
             Some(c) => Some(crate::marketing::service::parse_coupon_id(c)?),
         },
+        coupon_holder: None,
     })
 }
 

@@ -64,6 +64,9 @@ pub struct NewPayment {
     /// A coupon (`cpn_…`) the payer uses: its discount is paid by the merchant's promotion
     /// account; the payer pays the rest.
     pub coupon_id: Option<String>,
+    /// Whose coupon it is, when the cashier scanned its code (a pay-code or cash payment): the
+    /// coupon must be theirs, and with a pay code they must be the payer too.
+    pub coupon_holder: Option<String>,
 }
 
 /// What a command does.
@@ -347,6 +350,8 @@ pub struct PaymentRow {
     pub updated_at: i64,
     pub coupon_id: Option<String>,
     pub discount: i64,
+    pub member_discount: i64,
+    pub member_tier: Option<String>,
 }
 
 impl PaymentRow {
@@ -372,6 +377,8 @@ impl PaymentRow {
             },
             coupon_id: self.coupon_id.clone(),
             discount: self.discount,
+            member_discount: self.member_discount,
+            member_tier: self.member_tier.clone(),
             created_at: rfc3339(self.created_at),
         }
     }
@@ -388,6 +395,7 @@ impl PaymentRow {
             "staff_id": self.staff_id, "description": self.description,
             "created_at": self.created_at, "updated_at": self.updated_at,
             "coupon_id": self.coupon_id, "discount": self.discount,
+            "member_discount": self.member_discount, "member_tier": self.member_tier,
         })
     }
 }
@@ -688,13 +696,16 @@ async fn load(
             .values()
             .filter_map(|p| p.coupon_id.as_deref()),
     );
-    if !claims.is_empty() || !coupon_ids.is_empty() {
-        let coupon_ids: Vec<String> = coupon_ids.into_iter().map(str::to_owned).collect();
-        let refs: Vec<&str> = coupon_ids.iter().map(String::as_str).collect();
-        crate::marketing::engine::load(tx, &claims, &refs, state).await?;
-    }
-    // Member cards paid from, topped up, closed or refunded to.
+    let coupon_ids: Vec<String> = coupon_ids.into_iter().map(str::to_owned).collect();
+    // Member cards paid from, topped up, closed or refunded to (before coupons: rows are locked
+    // cards first, then coupons, then templates, in every batch), and the coupons of the tiers
+    // those cards may move up into.
     crate::members::engine::load(tx, ops, state).await?;
+    let grants = crate::members::engine::possible_grants(state);
+    if !claims.is_empty() || !coupon_ids.is_empty() || !grants.is_empty() {
+        let refs: Vec<&str> = coupon_ids.iter().map(String::as_str).collect();
+        crate::marketing::engine::load(tx, &claims, &grants, &refs, state).await?;
+    }
     // Stock the batch's orders reserve or release.
     if !order_ops.is_empty() {
         crate::orders::engine::load_stock(tx, &order_ops, state).await?;
@@ -1204,11 +1215,25 @@ pub(crate) fn pay(state: &mut State, p: &NewPayment) -> Result<Reply> {
                 )
                 .param("coupon"));
             }
-            let user = p.user_id.clone();
+            let payer = payer_and_source(state, p).0.map(str::to_owned);
+            if let (Some(holder), Some(payer)) = (&p.coupon_holder, &payer)
+                && holder != payer
+            {
+                return Err(Error::invalid(
+                    "coupon_not_payers",
+                    "This coupon belongs to someone else than the pay code's owner.",
+                )
+                .param("coupon"));
+            }
+            let user = p.coupon_holder.clone().or(payer);
             match &p.order_id {
-                Some(order_id) => {
-                    crate::orders::engine::coupon_discount(state, order_id, p, coupon)?
-                }
+                Some(order_id) => crate::orders::engine::coupon_discount(
+                    state,
+                    order_id,
+                    p,
+                    user.as_deref(),
+                    coupon,
+                )?,
                 None => {
                     let bill = crate::marketing::engine::Bill {
                         user_id: user.as_deref(),
@@ -1226,15 +1251,26 @@ pub(crate) fn pay(state: &mut State, p: &NewPayment) -> Result<Reply> {
         }
     };
     let amount = crate::orders::engine::before_pay(state, p, discount)?;
-    if amount != p.amount || discount > 0 {
+    // A member card's tier: its percent off what is left to pay after the coupon.
+    let member = crate::members::engine::tier_discount(state, p, amount);
+    let charged = amount - member.as_ref().map_or(0, |m| m.amount);
+    if charged != p.amount || discount > 0 || member.is_some() {
         let mut p = p.clone();
-        p.amount = amount;
-        return pay_checked(state, &p, discount);
+        p.amount = charged;
+        return pay_checked(state, &p, discount, member);
     }
-    pay_checked(state, p, 0)
+    pay_checked(state, p, 0, None)
 }
 
-fn pay_checked(state: &mut State, p: &NewPayment, discount: i64) -> Result<Reply> {
+/// `p.amount` is what the payer is charged: the bill less the coupon's `discount` (paid by the
+/// promotion account) and less the `member` tier's price cut (which nobody pays: the merchant
+/// receives what was charged).
+fn pay_checked(
+    state: &mut State,
+    p: &NewPayment,
+    discount: i64,
+    member: Option<crate::members::engine::TierDiscount>,
+) -> Result<Reply> {
     let c = p.currency;
     let (user_id, source) = match &p.pay_code_hash {
         Some(hash) => {
@@ -1280,7 +1316,7 @@ fn pay_checked(state: &mut State, p: &NewPayment, discount: i64) -> Result<Reply
     };
     let (status, hold_id, chain) = if source == "cash" {
         let cash = accounts::merchant_cash(&p.merchant_id, c);
-        let t = transfer(
+        let mut chain = vec![transfer(
             &from,
             &cash,
             p.amount,
@@ -1288,8 +1324,21 @@ fn pay_checked(state: &mut State, p: &NewPayment, discount: i64) -> Result<Reply
             Action::Post,
             "cash_payment",
             &p.id,
-        );
-        ("succeeded", None, vec![t])
+        )];
+        if discount > 0 {
+            // A scanned coupon on cash: its part is paid by the promotion account into what the
+            // merchant collects (the cash drawer took only what the consumer handed over).
+            chain.push(transfer(
+                &accounts::merchant_promotion(&p.merchant_id, c),
+                &accounts::merchant_pending(&p.merchant_id, c),
+                discount,
+                c,
+                Action::Post,
+                "coupon",
+                &p.id,
+            ));
+        }
+        ("succeeded", None, chain)
     } else if let Some(expires_at) = p.hold_until {
         let t = transfer(
             &from,
@@ -1378,6 +1427,8 @@ fn pay_checked(state: &mut State, p: &NewPayment, discount: i64) -> Result<Reply
         updated_at: state.now,
         coupon_id: p.coupon_id.clone().filter(|_| discount > 0),
         discount,
+        member_discount: member.as_ref().map_or(0, |m| m.amount),
+        member_tier: member.as_ref().map(|m| m.tier.clone()),
     };
     let public = row.public();
     let kind = if status == "succeeded" {
@@ -1408,6 +1459,17 @@ fn pay_checked(state: &mut State, p: &NewPayment, discount: i64) -> Result<Reply
                 },
             );
         }
+    }
+    if let (Some(order_id), Some(m)) = (&p.order_id, &member) {
+        crate::orders::engine::add_discount(
+            state,
+            order_id,
+            crate::orders::model::Discount {
+                code: format!("tier:{}", m.tier),
+                label: format!("{} −{}%", m.tier, m.percent_off),
+                amount: m.amount,
+            },
+        );
     }
     if let Some(order_id) = &p.order_id {
         crate::orders::engine::after_pay(state, order_id, &p.id, p.amount);
@@ -2007,21 +2069,23 @@ const SQL_TRANSFERS: (&str, &str) = (
 
 const SQL_NEW_PAYMENTS: (&str, &str) = (
     "INSERT INTO payments (id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, \
-         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at, coupon_id, discount) \
+         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at, coupon_id, discount, member_discount, member_tier) \
          SELECT json_extract(value, '$.id'), json_extract(value, '$.merchant_id'), json_extract(value, '$.store_id'), json_extract(value, '$.user_id'), \
          json_extract(value, '$.method'), json_extract(value, '$.source'), json_extract(value, '$.qr_id'), json_extract(value, '$.order_id'), \
          json_extract(value, '$.status'), json_extract(value, '$.amount'), json_extract(value, '$.currency'), json_extract(value, '$.amount_captured'), \
          json_extract(value, '$.amount_refunded'), json_extract(value, '$.fee'), json_extract(value, '$.fee_refunded'), json_extract(value, '$.fee_bps'), json_extract(value, '$.hold_id'), \
          json_extract(value, '$.hold_expires_at'), json_extract(value, '$.business_day'), json_extract(value, '$.staff_id'), \
          json_extract(value, '$.description'), json_extract(value, '$.created_at'), json_extract(value, '$.updated_at'), \
-         json_extract(value, '$.coupon_id'), json_extract(value, '$.discount') FROM json_each($1)",
+         json_extract(value, '$.coupon_id'), json_extract(value, '$.discount'), json_extract(value, '$.member_discount'), \
+         json_extract(value, '$.member_tier') FROM json_each($1)",
     "INSERT INTO payments (id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, \
-         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at, coupon_id, discount) \
+         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at, coupon_id, discount, member_discount, member_tier) \
          SELECT id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, amount_captured, amount_refunded, \
-         fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at, coupon_id, discount \
+         fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at, coupon_id, discount, member_discount, member_tier \
          FROM json_to_recordset($1::json) AS x(id text, merchant_id text, store_id text, user_id text, method text, source text, qr_id text, \
          order_id text, status text, amount bigint, currency text, amount_captured bigint, amount_refunded bigint, fee bigint, fee_refunded bigint, \
-         fee_bps bigint, hold_id text, hold_expires_at bigint, business_day text, staff_id text, description text, created_at bigint, updated_at bigint, coupon_id text, discount bigint)",
+         fee_bps bigint, hold_id text, hold_expires_at bigint, business_day text, staff_id text, description text, created_at bigint, updated_at bigint, coupon_id text, discount bigint, \
+         member_discount bigint, member_tier text)",
 );
 
 const SQL_CHANGED_PAYMENTS: (&str, &str) = (

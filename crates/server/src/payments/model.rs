@@ -75,7 +75,9 @@ pub struct CreatePayment {
     pub order_id: Option<String>,
     pub description: Option<String>,
     /// Consumer scans a printed code: a coupon (`cpn_…`) of theirs to use; `amount` is the bill
-    /// and the consumer pays it less the coupon's discount.
+    /// and the consumer pays it less the coupon's discount. Cashier (pay code or cash): the
+    /// coupon's scanned code (`O2O:…`, from `POST /v1/me/coupons/{id}/codes`); with a pay code the
+    /// coupon must be the pay code owner's.
     pub coupon: Option<String>,
 }
 
@@ -106,6 +108,11 @@ pub struct Payment {
     /// payer paid `amount`).
     pub coupon_id: Option<String>,
     pub discount: i64,
+    /// What the payer's member tier took off (paid with a member card whose tier has a
+    /// `percent_off`): a price cut by the merchant, so the merchant receives `amount`.
+    pub member_discount: i64,
+    /// The tier that gave `member_discount`.
+    pub member_tier: Option<String>,
     pub created_at: String,
 }
 

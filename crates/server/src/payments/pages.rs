@@ -337,6 +337,10 @@ struct ReceiptPage<'a> {
     amount: String,
     refunded: Option<String>,
     time: String,
+    /// What a coupon took off (paid by the merchant's promotion budget).
+    coupon_discount: Option<String>,
+    /// What the member tier took off: (tier, amount).
+    member_discount: Option<(String, String)>,
 }
 
 /// `GET /me/payments/{id}`: one of the consumer's payments.
@@ -364,6 +368,12 @@ async fn receipt(
         refunded: (payment.amount_refunded > 0)
             .then(|| shown(payment.amount_refunded, &payment.currency)),
         time: local_time(&payment.created_at, None),
+        coupon_discount: (payment.discount > 0).then(|| shown(payment.discount, &payment.currency)),
+        member_discount: payment
+            .member_tier
+            .clone()
+            .filter(|_| payment.member_discount > 0)
+            .map(|tier| (tier, shown(payment.member_discount, &payment.currency))),
         payment: &payment,
         merchant_name: &merchant_name,
         store_name,

@@ -348,6 +348,7 @@ pub async fn create_payment(
                     Some(c) => Some(crate::marketing::service::parse_coupon_id(c)?),
                     None => None,
                 },
+                coupon_holder: None,
             }
         }
         PrincipalKind::Staff | PrincipalKind::ApiKey => {
@@ -429,6 +430,27 @@ pub async fn create_payment(
                     .param("pay_code"));
                 }
             };
+            // At the counter a coupon is its scanned code (the consumer shows it), never an id.
+            let coupon = match input.coupon.as_deref() {
+                None => None,
+                Some(text) if text.trim().starts_with(o2o_codes::token::PREFIX) => Some(
+                    crate::codes::service::check_coupon_code(
+                        &app.db,
+                        &app.keys,
+                        &crate::db::MerchantScope::authenticated(merchant_id.clone()),
+                        text,
+                        "coupon",
+                    )
+                    .await?,
+                ),
+                Some(_) => {
+                    return Err(Error::invalid(
+                        "coupon_code_required",
+                        "At the counter, send the coupon's scanned code (O2O:…) as coupon.",
+                    )
+                    .param("coupon"));
+                }
+            };
             NewPayment {
                 id: PaymentId::generate().as_str().to_owned(),
                 merchant_id,
@@ -446,16 +468,8 @@ pub async fn create_payment(
                 fee_bps: terms.fee_bps,
                 business_day: business_day(Some(&tz), now),
                 staff_id: (principal.kind == PrincipalKind::Staff).then(|| principal.id.clone()),
-                coupon_id: match input.coupon {
-                    None => None,
-                    Some(_) => {
-                        return Err(Error::invalid(
-                            "coupon_not_allowed",
-                            "At the counter, the coupon's own code is scanned; a pay code payment takes no coupon.",
-                        )
-                        .param("coupon"));
-                    }
-                },
+                coupon_id: coupon.as_ref().map(|c| c.coupon_id.clone()),
+                coupon_holder: coupon.map(|c| c.user_id),
             }
         }
         _ => {

@@ -357,6 +357,11 @@ pub async fn own_store_timezone(
     Ok(store::own_store_timezone(db, merchant_id, store_id).await?)
 }
 
+/// The time zone a merchant's days are counted in: its first store's (`None`: no store yet).
+pub async fn merchant_timezone(db: &Db, merchant_id: &str) -> Result<Option<String>> {
+    Ok(store::merchant_timezone(db, merchant_id).await?)
+}
+
 /// A table's label, if the table belongs to the merchant's store.
 pub async fn table_label(
     db: &Db,

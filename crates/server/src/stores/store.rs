@@ -294,3 +294,14 @@ pub async fn table_label(
         .await?;
     Ok(row.map(|r| r.0))
 }
+
+/// The time zone of a merchant's first store (`None`: it has no store).
+pub async fn merchant_timezone(db: &Db, merchant_id: &str) -> DbResult<Option<String>> {
+    let row: Option<(String,)> = db
+        .fetch_optional(
+            query("SELECT timezone FROM stores WHERE merchant_id = $1 ORDER BY id LIMIT 1")
+                .bind(merchant_id),
+        )
+        .await?;
+    Ok(row.map(|r| r.0))
+}

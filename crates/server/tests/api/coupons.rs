@@ -594,3 +594,184 @@ async fn a_campaign_code_offers_its_merchants_coupon_and_nobody_elses() {
     );
     assert!(!html.contains("campaign-claim"));
 }
+
+async fn coupon_code(app: &TestApp, coupon: &str, token: &str) -> Res {
+    app.post(
+        &format!("/v1/me/coupons/{coupon}/codes"),
+        json!({}),
+        Some(token),
+    )
+    .await
+}
+
+async fn pay_code(app: &TestApp, token: &str) -> String {
+    let r = app
+        .post("/v1/me/pay-codes", json!({"count": 1}), Some(token))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["code"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_cashier_scans_a_coupons_code_and_applies_it_to_a_cash_or_pay_code_payment() {
+    let app = spawn_app().await;
+    let shop = app.shop("Counter Cafe").await;
+    let other = app.shop("Across the Street").await;
+    let ann = phone_user(&app, 41).await;
+    let bo = phone_user(&app, 42).await;
+    for who in [&ann, &bo] {
+        app.post(
+            "/v1/wallet/top-ups",
+            json!({"amount": 10_000, "currency": "CNY"}),
+            Some(who),
+        )
+        .await;
+    }
+    let t = template(&app, &shop, json!({"per_consumer_limit": 2})).await;
+    let t = t["id"].as_str().unwrap();
+    let first = claim(&app, t, &ann).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = claim(&app, t, &ann).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The consumer's code for a coupon; the cashier's scan tells what it is and uses nothing.
+    let r = coupon_code(&app, &first, &ann).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let code = r.body["code"].as_str().unwrap().to_owned();
+    assert!(code.starts_with("O2O:"), "{code}");
+    assert_eq!(
+        coupon_code(&app, &first, &bo).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let scan = |payload: String, who: String| {
+        let app = &app;
+        async move {
+            app.post("/v1/scan", json!({"payload": payload}), Some(&who))
+                .await
+        }
+    };
+    for _ in 0..2 {
+        let r = scan(code.clone(), shop.cashier.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["kind"], "coupon");
+        assert_eq!(r.body["used"], false);
+        assert_eq!(r.body["subject"], first.as_str());
+        assert_eq!(r.body["coupon"]["status"], "active");
+        assert_eq!(r.body["coupon"]["template"]["amount_off"], 1000);
+    }
+    let r = scan(code.clone(), other.cashier.clone()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "code_wrong_store");
+
+    // Cash with the coupon: ¥50 bill, ¥40 in the drawer, ¥10 from the promotion account.
+    let cash = |coupon: Value| {
+        let app = &app;
+        let shop = &shop;
+        async move {
+            app.post(
+                "/v1/payments",
+                json!({"store_id": shop.store, "source": "cash", "amount": 5_000,
+                    "currency": "CNY", "coupon": coupon}),
+                Some(&shop.cashier),
+            )
+            .await
+        }
+    };
+    let r = cash(json!(first)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.code(), "coupon_code_required");
+    let r = cash(json!("O2O:NOTACODE")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let paid = cash(json!(code)).await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+    assert_eq!(paid.body["amount"], 4_000);
+    assert_eq!(paid.body["discount"], 1_000);
+    assert_eq!(paid.body["coupon_id"], first.as_str());
+    let r = cash(json!(code)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "coupon_used");
+    let r = coupon_code(&app, &first, &ann).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "coupon_used");
+    // Refunded in full, the coupon comes back.
+    let r = app
+        .post(
+            "/v1/refunds",
+            json!({"payment": paid.body["id"]}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let mine = app.get("/v1/me/coupons", Some(&ann)).await;
+    assert!(
+        mine.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == first.as_str() && c["status"] == "active"),
+        "{}",
+        mine.body
+    );
+
+    // A pay code with the coupon: it must be the pay code owner's coupon.
+    let code = coupon_code(&app, &second, &ann).await.body["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let with_pay_code = |pay_code: String, coupon: String| {
+        let app = &app;
+        let shop = &shop;
+        async move {
+            app.post(
+                "/v1/payments",
+                json!({"store_id": shop.store, "pay_code": pay_code, "amount": 5_000,
+                    "currency": "CNY", "coupon": coupon}),
+                Some(&shop.cashier),
+            )
+            .await
+        }
+    };
+    let r = with_pay_code(pay_code(&app, &bo).await, code.clone()).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.code(), "coupon_not_payers");
+    assert_eq!(app.balance(&bo).await, 10_000);
+    let r = with_pay_code(pay_code(&app, &ann).await, code).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["amount"], 4_000);
+    assert_eq!(r.body["coupon_id"], second.as_str());
+    assert_eq!(app.balance(&ann).await, 6_000);
+
+    // The consumer's page shows the code as a QR.
+    let page = app
+        .client
+        .get(app.url(&format!("/me/coupons/{first}/code")))
+        .header("cookie", format!("o2o_session={ann}"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<svg"), "{html}");
+    assert!(html.contains("data-code=\"O2O:"), "{html}");
+    let list = app
+        .client
+        .get(app.url("/me/coupons"))
+        .header("cookie", format!("o2o_session={ann}"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains(&format!("/me/coupons/{first}/code")),
+        "{list}"
+    );
+    app.assert_ledger_verifies().await;
+}

@@ -398,3 +398,550 @@ async fn concurrent_joins_open_one_card() {
     assert_eq!(ids.len(), 1);
     app.assert_ledger_verifies().await;
 }
+
+/// An open card makes a member; its tier makes a member of that tier. A closed card is neither.
+#[tokio::test]
+async fn members_and_a_tier_are_audiences_for_coupons_and_messages() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Audience Cafe").await;
+    // Ann reaches Silver; Bo holds a card without a tier; Cy only follows; Dee closed her card;
+    // Eve is Silver but muted the merchant.
+    let (ann, ann_card) = member_with_card(&app, &shop, "13700000161", 10_000).await;
+    let r = pay(&app, &ann, &shop, &ann_card, 5_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (bo, _) = member_with_card(&app, &shop, "13700000162", 10_000).await;
+    let cy = app.funded_consumer("13700000163", 0).await;
+    let r = app
+        .post(
+            &format!("/v1/merchants/{}/followers", shop.merchant),
+            json!({"channel": "page"}),
+            Some(&cy),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let (dee, dee_card) = member_with_card(&app, &shop, "13700000164", 10_000).await;
+    let r = app
+        .post(
+            &format!("/v1/me/cards/{dee_card}/close"),
+            json!({}),
+            Some(&dee),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (eve, eve_card) = member_with_card(&app, &shop, "13700000165", 10_000).await;
+    let r = pay(&app, &eve, &shop, &eve_card, 5_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .post(
+            &format!("/v1/merchants/{}/mute", shop.merchant),
+            json!({}),
+            Some(&eve),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+
+    // Coupons for members, and for Silver only.
+    let mut ids = Vec::new();
+    for audience in ["members", "tier:Silver"] {
+        let r = app
+            .post(
+                "/v1/coupon-templates",
+                json!({"merchant_id": shop.merchant, "name": audience, "kind": "amount_off",
+                    "amount_off": 500, "currency": "CNY", "total_stock": 100, "audience": audience}),
+                Some(&shop.owner),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    let claim = |t: String, who: String| {
+        let app = &app;
+        async move {
+            app.post(
+                &format!("/v1/coupon-templates/{t}/claims"),
+                json!({}),
+                Some(&who),
+            )
+            .await
+        }
+    };
+    for (template, who, ok) in [
+        (&ids[0], &ann, true),
+        (&ids[0], &bo, true),
+        (&ids[0], &cy, false),
+        (&ids[0], &dee, false),
+        (&ids[1], &ann, true),
+        (&ids[1], &bo, false),
+        (&ids[1], &cy, false),
+    ] {
+        let r = claim(template.clone(), who.clone()).await;
+        if ok {
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        } else {
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+            assert_eq!(r.code(), "coupon_not_eligible");
+        }
+    }
+    // The coupon center lists a tier's coupon to that tier only.
+    let listed = |body: &Value, id: &str| {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["template"]["id"] == id)
+    };
+    let r = app
+        .get("/v1/coupon-center?near=31.2304,121.4737", Some(&eve))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        listed(&r.body, &ids[0]) && listed(&r.body, &ids[1]),
+        "{}",
+        r.body
+    );
+    let r = app
+        .get("/v1/coupon-center?near=31.2304,121.4737", Some(&bo))
+        .await;
+    assert!(
+        listed(&r.body, &ids[0]) && !listed(&r.body, &ids[1]),
+        "{}",
+        r.body
+    );
+    let r = app
+        .get("/v1/coupon-center?near=31.2304,121.4737", Some(&cy))
+        .await;
+    assert!(
+        !listed(&r.body, &ids[0]) && !listed(&r.body, &ids[1]),
+        "{}",
+        r.body
+    );
+
+    // Messages to members and to Silver reach exactly those who did not mute.
+    let mut sent = Vec::new();
+    for audience in ["members", "tier:Silver", "tier:Gold"] {
+        let r = app
+            .post(
+                &format!("/v1/merchants/{}/messages", shop.merchant),
+                json!({"title": audience, "body": "For our members.", "audience": audience}),
+                Some(&shop.owner),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        assert_eq!(r.body["audience"], audience);
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        sent.push(crate::followers::until_sent(&app, &shop.merchant, &shop.owner, &id).await);
+    }
+    assert_eq!(sent[0]["recipients"], 2, "{}", sent[0]);
+    assert_eq!(sent[0]["delivered"], 2);
+    assert_eq!(sent[1]["recipients"], 1, "{}", sent[1]);
+    assert_eq!(sent[1]["delivered"], 1);
+    assert_eq!(sent[2]["delivered"], 0);
+    let titles = |body: Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut got = titles(crate::followers::inbox(&app, &ann).await);
+    got.sort();
+    assert_eq!(got, ["members", "tier:Silver"]);
+    assert_eq!(
+        titles(crate::followers::inbox(&app, &bo).await),
+        ["members"]
+    );
+    for who in [&cy, &dee, &eve] {
+        assert!(titles(crate::followers::inbox(&app, who).await).is_empty());
+    }
+    app.assert_ledger_verifies().await;
+}
+
+/// Puts the shop's program with a coupon on reaching Silver.
+async fn program_with_tier_coupon(app: &TestApp, shop: &Shop, template: &str) -> Res {
+    let r = app
+        .client
+        .put(app.url(&format!("/v1/member-programs/{}", shop.merchant)))
+        .bearer_auth(&shop.owner)
+        .json(&json!({
+            "top_up_bonuses": [{"min_top_up": 10000, "bonus": 1000}],
+            "tiers": [{"name": "Silver", "min_spend": 5000, "percent_off": 0, "coupon_template_id": template},
+                      {"name": "Gold", "min_spend": 20000, "percent_off": 5}]
+        }));
+    app.send(r).await
+}
+
+async fn coupons_of(app: &TestApp, me: &str) -> Vec<Value> {
+    let r = app.get("/v1/me/coupons", Some(me)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn a_tier_upgrade_gives_its_coupon_within_stock_and_limit() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Upgrade Cafe").await;
+    let other = app.shop("Other Cafe").await;
+    let make = |owner: String, merchant: String, stock: i64| {
+        let app = &app;
+        async move {
+            let r = app
+                .post(
+                    "/v1/coupon-templates",
+                    json!({"merchant_id": merchant, "name": "Silver welcome", "kind": "amount_off",
+                        "amount_off": 800, "currency": "CNY", "total_stock": stock}),
+                    Some(&owner),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            r.body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let welcome = make(shop.owner.clone(), shop.merchant.clone(), 2).await;
+    let foreign = make(other.owner.clone(), other.merchant.clone(), 2).await;
+    // Only the merchant's own templates can be given.
+    for (template, code) in [
+        (&foreign, "template_not_found"),
+        (&"cpt_nope".to_owned(), "template_not_found"),
+    ] {
+        let r = program_with_tier_coupon(&app, &shop, template).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+        assert_eq!(r.code(), code);
+    }
+    let r = program_with_tier_coupon(&app, &shop, &welcome).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["tiers"][0]["coupon_template_id"], welcome.as_str());
+
+    // Ann reaches Silver: the payment succeeds and she holds the tier's coupon.
+    let (ann, ann_card) = member_with_card(&app, &shop, "13700000171", 20_000).await;
+    let r = pay(&app, &ann, &shop, &ann_card, 3_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(coupons_of(&app, &ann).await.is_empty());
+    let paid = pay(&app, &ann, &shop, &ann_card, 2_000).await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+    assert_eq!(card(&app, &ann, &ann_card).await["tier"], "Silver");
+    let mine = coupons_of(&app, &ann).await;
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0]["template"]["id"], welcome.as_str());
+    assert_eq!(mine[0]["status"], "active");
+    let (data,): (String,) = app
+        .state
+        .db
+        .fetch_one(o2o_server::db::query(
+            "SELECT data FROM events WHERE type = 'member.tier_changed' ORDER BY created_at, id LIMIT 1",
+        ))
+        .await
+        .unwrap();
+    let data: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(data["to"], "Silver");
+    assert_eq!(data["coupon_id"], mine[0]["id"]);
+
+    // Falling back below Silver and climbing again gives no second coupon (limit 1).
+    let r = app
+        .post(
+            "/v1/refunds",
+            json!({"payment": paid.body["id"]}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(card(&app, &ann, &ann_card).await["tier"], Value::Null);
+    let r = pay(&app, &ann, &shop, &ann_card, 2_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(card(&app, &ann, &ann_card).await["tier"], "Silver");
+    assert_eq!(coupons_of(&app, &ann).await.len(), 1);
+
+    // Bo takes the last one; Cy's upgrade finds the stock out and still pays.
+    let (bo, bo_card) = member_with_card(&app, &shop, "13700000172", 20_000).await;
+    let r = pay(&app, &bo, &shop, &bo_card, 5_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(coupons_of(&app, &bo).await.len(), 1);
+    let (cy, cy_card) = member_with_card(&app, &shop, "13700000173", 20_000).await;
+    let r = pay(&app, &cy, &shop, &cy_card, 5_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(card(&app, &cy, &cy_card).await["tier"], "Silver");
+    assert!(coupons_of(&app, &cy).await.is_empty());
+    let stats = app
+        .get(
+            &format!("/v1/coupon-templates/{welcome}"),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(stats.body["issued"], 2);
+    app.assert_ledger_verifies().await;
+}
+
+async fn pending(app: &TestApp, shop: &Shop) -> i64 {
+    let r = app
+        .get(
+            &format!("/v1/merchants/{}/balance", shop.merchant),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["pending"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_tier_percent_off_charges_the_member_less_and_the_merchant_keeps_what_was_charged() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Percent Cafe").await;
+    let r = app
+        .client
+        .put(app.url(&format!("/v1/member-programs/{}", shop.merchant)))
+        .bearer_auth(&shop.owner)
+        .json(&json!({
+            "top_up_bonuses": [{"min_top_up": 10000, "bonus": 1000}],
+            "tiers": [{"name": "Silver", "min_spend": 5000, "percent_off": 10}]
+        }));
+    let r = app.send(r).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (me, id) = member_with_card(&app, &shop, "13700000181", 20_000).await;
+    // The payment that reaches Silver is not yet discounted.
+    let r = pay(&app, &me, &shop, &id, 5_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["member_discount"], 0);
+    assert_eq!(r.body["member_tier"], Value::Null);
+    assert_eq!(card(&app, &me, &id).await["tier"], "Silver");
+
+    // 10% of ¥33.33 is ¥3.333: ¥3.33 off (rounded down), ¥30.00 charged to the card.
+    let before = pending(&app, &shop).await;
+    let r = pay(&app, &me, &shop, &id, 3_333).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["amount"], 3_000);
+    assert_eq!(r.body["member_discount"], 333);
+    assert_eq!(r.body["member_tier"], "Silver");
+    assert_eq!(r.body["discount"], 0);
+    let fee = r.body["fee"].as_i64().unwrap();
+    assert_eq!(pending(&app, &shop).await - before, 3_000 - fee);
+    assert_eq!(
+        card(&app, &me, &id).await["spendable"],
+        11_000 - 5_000 - 3_000
+    );
+    let receipt = format!("/me/payments/{}", r.body["id"].as_str().unwrap());
+    let page = app
+        .client
+        .get(app.url(&receipt))
+        .header("cookie", format!("o2o_session={me}"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("receipt-member-discount"), "{page}");
+    assert!(page.contains("Member discount · Silver"), "{page}");
+    assert!(page.contains("3.33"), "{page}");
+
+    // With a coupon: the coupon comes off the bill (paid by the promotion budget), the tier
+    // off what is left: ¥20 − ¥10 = ¥10, less 10% = ¥9 charged.
+    let t = app
+        .post(
+            "/v1/coupon-templates",
+            json!({"merchant_id": shop.merchant, "name": "减10", "kind": "amount_off",
+                "amount_off": 1000, "currency": "CNY", "total_stock": 10}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::CREATED, "{}", t.body);
+    let c = app
+        .post(
+            &format!(
+                "/v1/coupon-templates/{}/claims",
+                t.body["id"].as_str().unwrap()
+            ),
+            json!({}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{}", c.body);
+    let before = pending(&app, &shop).await;
+    let budget_before = budget(&app, &shop).await;
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"qr": shop.qr, "amount": 2_000, "currency": "CNY", "source": id,
+                "coupon": c.body["id"]}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["amount"], 900);
+    assert_eq!(r.body["discount"], 1_000);
+    assert_eq!(r.body["member_discount"], 100);
+    let fee = r.body["fee"].as_i64().unwrap();
+    assert_eq!(pending(&app, &shop).await - before, 900 + 1_000 - fee);
+    assert_eq!(budget(&app, &shop).await, budget_before - 1_000);
+    assert_eq!(card(&app, &me, &id).await["spendable"], 3_000 - 900);
+
+    // Paying from the wallet gives no member discount; nor does a refund change the cut.
+    let r = pay(&app, &me, &shop, "wallet", 1_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["amount"], 1_000);
+    assert_eq!(r.body["member_discount"], 0);
+    app.assert_ledger_verifies().await;
+}
+
+async fn set_birthday(app: &TestApp, me: &str, day: &str) -> Res {
+    app.patch("/v1/me", json!({"birthday": day}), Some(me))
+        .await
+}
+
+async fn sweep(app: &TestApp, at: &str) -> usize {
+    o2o_server::members::service::birthday_sweep(&app.state, at.parse().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_birthday_coupon_is_given_once_a_year_on_the_day_in_the_shops_time_zone() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Birthday Cafe").await;
+    let other = app.shop("Other Bakery").await;
+    let make = |owner: String, merchant: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .post(
+                    "/v1/coupon-templates",
+                    json!({"merchant_id": merchant, "name": "生日快乐", "kind": "amount_off",
+                        "amount_off": 2000, "currency": "CNY", "total_stock": 10, "per_consumer_limit": 5}),
+                    Some(&owner),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            r.body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let gift = make(shop.owner.clone(), shop.merchant.clone()).await;
+    let foreign = make(other.owner.clone(), other.merchant.clone()).await;
+    let put = |template: String| {
+        let app = &app;
+        let shop = &shop;
+        async move {
+            let r = app
+                .client
+                .put(app.url(&format!("/v1/member-programs/{}", shop.merchant)))
+                .bearer_auth(&shop.owner)
+                .json(&json!({"tiers": [], "birthday_coupon_template_id": template}));
+            app.send(r).await
+        }
+    };
+    let r = put(foreign).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert_eq!(r.code(), "template_not_found");
+    let r = put(gift.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["birthday_coupon_template_id"], gift.as_str());
+
+    // Birthdays on the profile: set once, checked, never by a guest.
+    let (ann, _) = member_with_card(&app, &shop, "13700000191", 10_000).await;
+    let r = set_birthday(&app, &ann, "05-17").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["birthday"], "05-17");
+    assert_eq!(
+        app.get("/v1/me", Some(&ann)).await.body["birthday"],
+        "05-17"
+    );
+    assert_eq!(
+        set_birthday(&app, &ann, "05-17").await.status,
+        StatusCode::OK
+    );
+    let r = set_birthday(&app, &ann, "05-18").await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "birthday_already_set");
+    for bad in ["13-01", "02-30", "5-17", ""] {
+        let r = set_birthday(&app, &ann, bad).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        assert_eq!(r.code(), "birthday_invalid");
+    }
+    let guest = app.post("/v1/sessions/guest", json!({}), None).await;
+    let r = set_birthday(&app, guest.body["token"].as_str().unwrap(), "05-17").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    // Bo's birthday is the next day; Cy shares Ann's but holds no card.
+    let (bo, _) = member_with_card(&app, &shop, "13700000192", 10_000).await;
+    assert_eq!(
+        set_birthday(&app, &bo, "05-18").await.status,
+        StatusCode::OK
+    );
+    let cy = app.funded_consumer("13700000193", 0).await;
+    assert_eq!(
+        set_birthday(&app, &cy, "05-17").await.status,
+        StatusCode::OK
+    );
+
+    // 23:00 on 16 May in Shanghai is not yet the day; 00:30 on the 17th is.
+    assert_eq!(sweep(&app, "2027-05-16T15:00:00Z").await, 0);
+    assert!(coupons_of(&app, &ann).await.is_empty());
+    assert_eq!(sweep(&app, "2027-05-16T16:30:00Z").await, 1);
+    let mine = coupons_of(&app, &ann).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["template"]["id"], gift.as_str());
+    // Later that day, again: still one.
+    sweep(&app, "2027-05-17T10:00:00Z").await;
+    assert_eq!(coupons_of(&app, &ann).await.len(), 1);
+    assert!(coupons_of(&app, &bo).await.is_empty());
+    assert!(coupons_of(&app, &cy).await.is_empty());
+    // The next day is Bo's.
+    assert_eq!(sweep(&app, "2027-05-17T16:30:00Z").await, 1);
+    assert_eq!(coupons_of(&app, &bo).await.len(), 1);
+    // The next year, Ann's birthday brings another.
+    sweep(&app, "2028-05-17T01:00:00Z").await;
+    assert_eq!(coupons_of(&app, &ann).await.len(), 2);
+    let stats = app
+        .get(&format!("/v1/coupon-templates/{gift}"), Some(&shop.owner))
+        .await;
+    assert_eq!(stats.body["issued"], 3);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn the_profile_page_takes_the_birthday_once_and_shows_a_bad_one_refused() {
+    let app = spawn_app().await;
+    let me = app.funded_consumer("13700000195", 0).await;
+    let csrf = "members-test-csrf-token-0123456789";
+    let post = |day: &'static str| {
+        let app = &app;
+        let me = &me;
+        async move {
+            let r = app
+                .client
+                .post(app.url("/me/birthday"))
+                .header("cookie", format!("o2o_session={me}; o2o_csrf={csrf}"))
+                .header("accept-language", "en")
+                .form(&[("csrf", csrf), ("birthday", day)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            r.headers()["location"].to_str().unwrap().to_owned()
+        }
+    };
+    let page = |path: String| {
+        let app = &app;
+        let me = &me;
+        async move {
+            app.client
+                .get(app.url(&path))
+                .header("cookie", format!("o2o_session={me}"))
+                .header("accept-language", "en")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(page("/me".into()).await.contains("birthday-form"));
+    let location = post("02-30").await;
+    assert!(location.starts_with("/me?error="), "{location}");
+    let html = page(location).await;
+    assert!(html.contains("data-test=\"error\""), "{html}");
+    assert_eq!(post("11-09").await, "/me");
+    let html = page("/me".into()).await;
+    assert!(html.contains("Birthday (month-day) 11-09"), "{html}");
+    assert!(!html.contains("birthday-form"), "{html}");
+    assert_eq!(app.get("/v1/me", Some(&me)).await.body["birthday"], "11-09");
+}
