@@ -133,6 +133,9 @@ struct ServeArgs {
     /// How long a free-WiFi login grants access, in minutes (default 240).
     #[arg(long, env = "O2O_WIFI_GRANT_MINUTES")]
     wifi_grant_minutes: Option<u32>,
+    /// Payments waiting for the sequencer at most; more are answered 503 (default 20000).
+    #[arg(long, env = "O2O_SEQUENCER_QUEUE")]
+    sequencer_queue: Option<usize>,
 }
 
 fn settings(db: &DbArgs) -> anyhow::Result<Settings> {
@@ -165,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
                 log_format: args.log_format,
                 messages_per_hour: args.messages_per_hour,
                 wifi_grant_minutes: args.wifi_grant_minutes,
+                sequencer_queue: args.sequencer_queue,
                 ..Settings::default()
             };
             let config = Config::resolve(flags.or(settings(&args.db)?))?;

@@ -76,6 +76,7 @@ impl AppState {
             bus.clone(),
             menus.clone(),
             coupons_sold_out.clone(),
+            config.sequencer_queue,
         );
         // The sandbox bank signs its notifications with a key derived from the platform's
         // signing key, so notifications survive restarts and no other party can forge them.

@@ -50,6 +50,9 @@ pub struct Settings {
     pub messages_per_hour: Option<u32>,
     /// How long a free-WiFi login grants access, in minutes (default 240).
     pub wifi_grant_minutes: Option<u32>,
+    /// Commands the payments sequencer lets wait at most (default 20,000); more are answered
+    /// 503 with Retry-After.
+    pub sequencer_queue: Option<usize>,
 }
 
 impl Settings {
@@ -86,6 +89,7 @@ impl Settings {
             cjk_font: self.cjk_font.or(lower.cjk_font),
             messages_per_hour: self.messages_per_hour.or(lower.messages_per_hour),
             wifi_grant_minutes: self.wifi_grant_minutes.or(lower.wifi_grant_minutes),
+            sequencer_queue: self.sequencer_queue.or(lower.sequencer_queue),
         }
     }
 }
@@ -118,7 +122,12 @@ pub struct Config {
     pub messages_per_hour: u32,
     /// How long a free-WiFi login grants access, in minutes.
     pub wifi_grant_minutes: u32,
+    /// Commands the payments sequencer lets wait at most.
+    pub sequencer_queue: usize,
 }
+
+/// Commands the payments sequencer lets wait, by default.
+pub const SEQUENCER_QUEUE: usize = 20_000;
 
 /// The Standard Webhooks retry schedule after the immediate first attempt: 5 s, 5 min, 30 min,
 /// 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
@@ -176,6 +185,10 @@ impl Config {
                 .wifi_grant_minutes
                 .unwrap_or(240)
                 .clamp(1, 7 * 24 * 60),
+            sequencer_queue: settings
+                .sequencer_queue
+                .unwrap_or(SEQUENCER_QUEUE)
+                .clamp(1, 1_000_000),
         })
     }
 
@@ -204,6 +217,13 @@ mod tests {
         assert_eq!(config.public_url, "https://shop.example");
         assert!(config.demo && config.dev, "demo implies dev");
         assert_eq!(config.database_url, "sqlite://o2o-data/o2o.db");
+    }
+
+    #[test]
+    fn a_sequencer_queue_holds_one_command_at_least() {
+        let file: Settings = toml::from_str("sequencer_queue = 0\n").unwrap();
+        let config = Config::resolve(file).unwrap();
+        assert_eq!(config.sequencer_queue, 1);
     }
 
     #[test]
