@@ -136,6 +136,9 @@ struct ServeArgs {
     /// Payments waiting for the sequencer at most; more are answered 503 (default 20000).
     #[arg(long, env = "O2O_SEQUENCER_QUEUE")]
     sequencer_queue: Option<usize>,
+    /// Let webhook endpoints be on private, loopback or link-local addresses (on with --dev).
+    #[arg(long, env = "O2O_WEBHOOKS_ALLOW_PRIVATE")]
+    webhooks_allow_private: bool,
 }
 
 fn settings(db: &DbArgs) -> anyhow::Result<Settings> {
@@ -169,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
                 messages_per_hour: args.messages_per_hour,
                 wifi_grant_minutes: args.wifi_grant_minutes,
                 sequencer_queue: args.sequencer_queue,
+                webhooks_allow_private: args.webhooks_allow_private.then_some(true),
                 ..Settings::default()
             };
             let config = Config::resolve(flags.or(settings(&args.db)?))?;

@@ -81,6 +81,7 @@ impl AppState {
         // The sandbox bank signs its notifications with a key derived from the platform's
         // signing key, so notifications survive restarts and no other party can forge them.
         let sandbox_secret = keys.derive_secret(b"o2o sandbox bank notifications");
+        let webhooks = crate::events::webhooks::Dispatcher::new(config.webhooks_allow_private)?;
         let state = AppState(Arc::new(Inner {
             db,
             config,
@@ -91,7 +92,7 @@ impl AppState {
             bus,
             payments,
             provider: Arc::new(crate::payments::provider::SandboxBank::new(sandbox_secret)),
-            webhooks: crate::events::webhooks::Dispatcher::new()?,
+            webhooks,
             menus,
             coupons_sold_out,
         }));

@@ -53,6 +53,9 @@ pub struct Settings {
     /// Commands the payments sequencer lets wait at most (default 20,000); more are answered
     /// 503 with Retry-After.
     pub sequencer_queue: Option<usize>,
+    /// Webhook endpoints may be on private, loopback or link-local addresses (default: only in
+    /// dev mode).
+    pub webhooks_allow_private: Option<bool>,
 }
 
 impl Settings {
@@ -90,6 +93,7 @@ impl Settings {
             messages_per_hour: self.messages_per_hour.or(lower.messages_per_hour),
             wifi_grant_minutes: self.wifi_grant_minutes.or(lower.wifi_grant_minutes),
             sequencer_queue: self.sequencer_queue.or(lower.sequencer_queue),
+            webhooks_allow_private: self.webhooks_allow_private.or(lower.webhooks_allow_private),
         }
     }
 }
@@ -124,6 +128,10 @@ pub struct Config {
     pub wifi_grant_minutes: u32,
     /// Commands the payments sequencer lets wait at most.
     pub sequencer_queue: usize,
+    /// Webhook endpoints may resolve to private, loopback, link-local or multicast addresses
+    /// (a receiver on the merchant's own network, or tests). Off in production: the platform
+    /// must not be made to post into its own network.
+    pub webhooks_allow_private: bool,
 }
 
 /// Commands the payments sequencer lets wait, by default.
@@ -163,6 +171,7 @@ impl Config {
             anyhow::bail!("public URL must start with http:// or https://");
         }
         let demo = settings.demo.unwrap_or(false);
+        let dev = settings.dev.unwrap_or(false) || demo;
         let signing_keys_file = settings
             .signing_keys_file
             .unwrap_or_else(|| data_dir.join("signing-keys.json"));
@@ -171,7 +180,7 @@ impl Config {
             database_url,
             public_url,
             demo,
-            dev: settings.dev.unwrap_or(false) || demo,
+            dev,
             log_format: settings.log_format.unwrap_or_default(),
             data_dir,
             max_connections: settings.max_connections.unwrap_or(16).clamp(1, 512),
@@ -189,6 +198,7 @@ impl Config {
                 .sequencer_queue
                 .unwrap_or(SEQUENCER_QUEUE)
                 .clamp(1, 1_000_000),
+            webhooks_allow_private: settings.webhooks_allow_private.unwrap_or(dev),
         })
     }
 
@@ -217,6 +227,26 @@ mod tests {
         assert_eq!(config.public_url, "https://shop.example");
         assert!(config.demo && config.dev, "demo implies dev");
         assert_eq!(config.database_url, "sqlite://o2o-data/o2o.db");
+    }
+
+    #[test]
+    fn private_webhook_targets_follow_dev_mode_unless_set() {
+        let dev = Config::resolve(Settings {
+            dev: Some(true),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert!(dev.webhooks_allow_private);
+        let production = Config::resolve(Settings::default()).unwrap();
+        assert!(!production.webhooks_allow_private);
+        assert_eq!(production.sequencer_queue, SEQUENCER_QUEUE);
+        let strict_dev = Config::resolve(Settings {
+            dev: Some(true),
+            webhooks_allow_private: Some(false),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert!(!strict_dev.webhooks_allow_private);
     }
 
     #[test]
