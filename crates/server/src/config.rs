@@ -50,6 +50,8 @@ pub struct Settings {
     pub messages_per_hour: Option<u32>,
     /// How long a free-WiFi login grants access, in minutes (default 240).
     pub wifi_grant_minutes: Option<u32>,
+    /// The NATS server carrying events between nodes (default: none, events stay in process).
+    pub nats_url: Option<String>,
     /// Commands the payments sequencer lets wait at most (default 20,000); more are answered
     /// 503 with Retry-After.
     pub sequencer_queue: Option<usize>,
@@ -92,6 +94,7 @@ impl Settings {
             cjk_font: self.cjk_font.or(lower.cjk_font),
             messages_per_hour: self.messages_per_hour.or(lower.messages_per_hour),
             wifi_grant_minutes: self.wifi_grant_minutes.or(lower.wifi_grant_minutes),
+            nats_url: self.nats_url.or(lower.nats_url),
             sequencer_queue: self.sequencer_queue.or(lower.sequencer_queue),
             webhooks_allow_private: self.webhooks_allow_private.or(lower.webhooks_allow_private),
         }
@@ -126,6 +129,9 @@ pub struct Config {
     pub messages_per_hour: u32,
     /// How long a free-WiFi login grants access, in minutes.
     pub wifi_grant_minutes: u32,
+    /// The NATS server (`nats://host:port`) that carries events between nodes; `None` keeps
+    /// events in process (one node).
+    pub nats_url: Option<String>,
     /// Commands the payments sequencer lets wait at most.
     pub sequencer_queue: usize,
     /// Webhook endpoints may resolve to private, loopback, link-local or multicast addresses
@@ -172,6 +178,15 @@ impl Config {
         }
         let demo = settings.demo.unwrap_or(false);
         let dev = settings.dev.unwrap_or(false) || demo;
+        let nats_url = settings
+            .nats_url
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty());
+        if let Some(url) = &nats_url
+            && !(url.starts_with("nats://") || url.starts_with("tls://"))
+        {
+            anyhow::bail!("NATS URL must start with nats:// or tls://");
+        }
         let signing_keys_file = settings
             .signing_keys_file
             .unwrap_or_else(|| data_dir.join("signing-keys.json"));
@@ -194,6 +209,7 @@ impl Config {
                 .wifi_grant_minutes
                 .unwrap_or(240)
                 .clamp(1, 7 * 24 * 60),
+            nats_url,
             sequencer_queue: settings
                 .sequencer_queue
                 .unwrap_or(SEQUENCER_QUEUE)
@@ -240,6 +256,7 @@ mod tests {
         let production = Config::resolve(Settings::default()).unwrap();
         assert!(!production.webhooks_allow_private);
         assert_eq!(production.sequencer_queue, SEQUENCER_QUEUE);
+        assert_eq!(production.nats_url, None);
         let strict_dev = Config::resolve(Settings {
             dev: Some(true),
             webhooks_allow_private: Some(false),
@@ -250,10 +267,18 @@ mod tests {
     }
 
     #[test]
-    fn a_sequencer_queue_holds_one_command_at_least() {
-        let file: Settings = toml::from_str("sequencer_queue = 0\n").unwrap();
+    fn a_nats_url_needs_a_nats_scheme() {
+        let file: Settings =
+            toml::from_str("nats_url = \"http://127.0.0.1:4222\"\nsequencer_queue = 0\n").unwrap();
+        assert!(Config::resolve(file).is_err());
+        let file: Settings =
+            toml::from_str("nats_url = \"nats://127.0.0.1:4222\"\nsequencer_queue = 0\n").unwrap();
         let config = Config::resolve(file).unwrap();
-        assert_eq!(config.sequencer_queue, 1);
+        assert_eq!(config.nats_url.as_deref(), Some("nats://127.0.0.1:4222"));
+        assert_eq!(
+            config.sequencer_queue, 1,
+            "a queue holds one command at least"
+        );
     }
 
     #[test]

@@ -1129,9 +1129,10 @@ pub(crate) fn event(
         id,
         merchant_id: merchant_id.to_owned(),
         store_id: store_id.map(str::to_owned),
-        kind,
+        kind: kind.into(),
         data,
         created_at: state.now,
+        remote: false,
     });
 }
 
