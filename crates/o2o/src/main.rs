@@ -133,6 +133,15 @@ struct ServeArgs {
     /// How long a free-WiFi login grants access, in minutes (default 240).
     #[arg(long, env = "O2O_WIFI_GRANT_MINUTES")]
     wifi_grant_minutes: Option<u32>,
+    /// The NATS server carrying events between nodes, e.g. nats://127.0.0.1:4222 (default: none).
+    #[arg(long, env = "O2O_NATS_URL")]
+    nats_url: Option<String>,
+    /// Payments waiting for the sequencer at most; more are answered 503 (default 20000).
+    #[arg(long, env = "O2O_SEQUENCER_QUEUE")]
+    sequencer_queue: Option<usize>,
+    /// Let webhook endpoints be on private, loopback or link-local addresses (on with --dev).
+    #[arg(long, env = "O2O_WEBHOOKS_ALLOW_PRIVATE")]
+    webhooks_allow_private: bool,
 }
 
 fn settings(db: &DbArgs) -> anyhow::Result<Settings> {
@@ -165,6 +174,9 @@ async fn main() -> anyhow::Result<()> {
                 log_format: args.log_format,
                 messages_per_hour: args.messages_per_hour,
                 wifi_grant_minutes: args.wifi_grant_minutes,
+                nats_url: args.nats_url.clone(),
+                sequencer_queue: args.sequencer_queue,
+                webhooks_allow_private: args.webhooks_allow_private.then_some(true),
                 ..Settings::default()
             };
             let config = Config::resolve(flags.or(settings(&args.db)?))?;

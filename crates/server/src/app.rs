@@ -20,6 +20,8 @@ pub struct Inner {
     pub keys: o2o_codes::Keyring,
     /// Committed events, fanned out in process (live pages, webhooks).
     pub bus: crate::events::Bus,
+    /// Carries events between nodes when a NATS URL is configured.
+    pub nats: Option<crate::events::nats::Bridge>,
     /// The sequencer that applies every movement of money.
     pub payments: crate::payments::Engine,
     /// Where wallet money comes from and goes to (the sandbox bank by default).
@@ -76,10 +78,16 @@ impl AppState {
             bus.clone(),
             menus.clone(),
             coupons_sold_out.clone(),
+            config.sequencer_queue,
         );
+        let nats = match &config.nats_url {
+            Some(url) => Some(crate::events::nats::Bridge::start(url, bus.clone()).await?),
+            None => None,
+        };
         // The sandbox bank signs its notifications with a key derived from the platform's
         // signing key, so notifications survive restarts and no other party can forge them.
         let sandbox_secret = keys.derive_secret(b"o2o sandbox bank notifications");
+        let webhooks = crate::events::webhooks::Dispatcher::new(config.webhooks_allow_private)?;
         let state = AppState(Arc::new(Inner {
             db,
             config,
@@ -88,9 +96,10 @@ impl AppState {
             metrics: metrics_handle(),
             keys,
             bus,
+            nats,
             payments,
             provider: Arc::new(crate::payments::provider::SandboxBank::new(sandbox_secret)),
-            webhooks: crate::events::webhooks::Dispatcher::new()?,
+            webhooks,
             menus,
             coupons_sold_out,
         }));

@@ -50,6 +50,14 @@ pub struct Settings {
     pub messages_per_hour: Option<u32>,
     /// How long a free-WiFi login grants access, in minutes (default 240).
     pub wifi_grant_minutes: Option<u32>,
+    /// The NATS server carrying events between nodes (default: none, events stay in process).
+    pub nats_url: Option<String>,
+    /// Commands the payments sequencer lets wait at most (default 20,000); more are answered
+    /// 503 with Retry-After.
+    pub sequencer_queue: Option<usize>,
+    /// Webhook endpoints may be on private, loopback or link-local addresses (default: only in
+    /// dev mode).
+    pub webhooks_allow_private: Option<bool>,
 }
 
 impl Settings {
@@ -86,6 +94,9 @@ impl Settings {
             cjk_font: self.cjk_font.or(lower.cjk_font),
             messages_per_hour: self.messages_per_hour.or(lower.messages_per_hour),
             wifi_grant_minutes: self.wifi_grant_minutes.or(lower.wifi_grant_minutes),
+            nats_url: self.nats_url.or(lower.nats_url),
+            sequencer_queue: self.sequencer_queue.or(lower.sequencer_queue),
+            webhooks_allow_private: self.webhooks_allow_private.or(lower.webhooks_allow_private),
         }
     }
 }
@@ -118,7 +129,19 @@ pub struct Config {
     pub messages_per_hour: u32,
     /// How long a free-WiFi login grants access, in minutes.
     pub wifi_grant_minutes: u32,
+    /// The NATS server (`nats://host:port`) that carries events between nodes; `None` keeps
+    /// events in process (one node).
+    pub nats_url: Option<String>,
+    /// Commands the payments sequencer lets wait at most.
+    pub sequencer_queue: usize,
+    /// Webhook endpoints may resolve to private, loopback, link-local or multicast addresses
+    /// (a receiver on the merchant's own network, or tests). Off in production: the platform
+    /// must not be made to post into its own network.
+    pub webhooks_allow_private: bool,
 }
+
+/// Commands the payments sequencer lets wait, by default.
+pub const SEQUENCER_QUEUE: usize = 20_000;
 
 /// The Standard Webhooks retry schedule after the immediate first attempt: 5 s, 5 min, 30 min,
 /// 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
@@ -154,6 +177,16 @@ impl Config {
             anyhow::bail!("public URL must start with http:// or https://");
         }
         let demo = settings.demo.unwrap_or(false);
+        let dev = settings.dev.unwrap_or(false) || demo;
+        let nats_url = settings
+            .nats_url
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty());
+        if let Some(url) = &nats_url
+            && !(url.starts_with("nats://") || url.starts_with("tls://"))
+        {
+            anyhow::bail!("NATS URL must start with nats:// or tls://");
+        }
         let signing_keys_file = settings
             .signing_keys_file
             .unwrap_or_else(|| data_dir.join("signing-keys.json"));
@@ -162,7 +195,7 @@ impl Config {
             database_url,
             public_url,
             demo,
-            dev: settings.dev.unwrap_or(false) || demo,
+            dev,
             log_format: settings.log_format.unwrap_or_default(),
             data_dir,
             max_connections: settings.max_connections.unwrap_or(16).clamp(1, 512),
@@ -176,6 +209,12 @@ impl Config {
                 .wifi_grant_minutes
                 .unwrap_or(240)
                 .clamp(1, 7 * 24 * 60),
+            nats_url,
+            sequencer_queue: settings
+                .sequencer_queue
+                .unwrap_or(SEQUENCER_QUEUE)
+                .clamp(1, 1_000_000),
+            webhooks_allow_private: settings.webhooks_allow_private.unwrap_or(dev),
         })
     }
 
@@ -204,6 +243,42 @@ mod tests {
         assert_eq!(config.public_url, "https://shop.example");
         assert!(config.demo && config.dev, "demo implies dev");
         assert_eq!(config.database_url, "sqlite://o2o-data/o2o.db");
+    }
+
+    #[test]
+    fn private_webhook_targets_follow_dev_mode_unless_set() {
+        let dev = Config::resolve(Settings {
+            dev: Some(true),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert!(dev.webhooks_allow_private);
+        let production = Config::resolve(Settings::default()).unwrap();
+        assert!(!production.webhooks_allow_private);
+        assert_eq!(production.sequencer_queue, SEQUENCER_QUEUE);
+        assert_eq!(production.nats_url, None);
+        let strict_dev = Config::resolve(Settings {
+            dev: Some(true),
+            webhooks_allow_private: Some(false),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert!(!strict_dev.webhooks_allow_private);
+    }
+
+    #[test]
+    fn a_nats_url_needs_a_nats_scheme() {
+        let file: Settings =
+            toml::from_str("nats_url = \"http://127.0.0.1:4222\"\nsequencer_queue = 0\n").unwrap();
+        assert!(Config::resolve(file).is_err());
+        let file: Settings =
+            toml::from_str("nats_url = \"nats://127.0.0.1:4222\"\nsequencer_queue = 0\n").unwrap();
+        let config = Config::resolve(file).unwrap();
+        assert_eq!(config.nats_url.as_deref(), Some("nats://127.0.0.1:4222"));
+        assert_eq!(
+            config.sequencer_queue, 1,
+            "a queue holds one command at least"
+        );
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! Events: what happened, recorded in the outbox (the `events` table, written in the same
 //! transaction as the change) and published in-process after commit, for live pages (the
-//! cashier's announcement, order boards) and the webhook dispatcher.
+//! cashier's announcement, order boards) and the webhook dispatcher. With several nodes, the
+//! NATS bridge ([`nats`]) carries each node's events to the others' buses.
 
+pub mod nats;
 pub mod webhooks;
 
 use serde::Serialize;
+use std::borrow::Cow;
 use tokio::sync::{broadcast, watch};
 
 /// An event after its transaction committed.
@@ -14,9 +17,12 @@ pub struct Published {
     pub merchant_id: String,
     pub store_id: Option<String>,
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     pub data: serde_json::Value,
     pub created_at: i64,
+    /// True when another node committed it (the NATS bridge relayed it here).
+    #[serde(skip)]
+    pub remote: bool,
 }
 
 /// The in-process fan-out of committed events. Slow listeners miss events rather than slow

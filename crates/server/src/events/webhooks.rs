@@ -8,12 +8,15 @@
 //! Webhooks (`webhook-id` is the event id, so a receiver can drop repeats), retrying failures on
 //! the configured schedule; an endpoint answering `410 Gone` is disabled.
 //!
-//! Endpoint statuses: `enabled`, `disabled` (it answered 410), `deleted` (by the merchant; it
-//! then answers 404 like anything that does not exist). Delivery statuses: `pending` (due at
+//! Endpoint statuses: `enabled`, `disabled` (it answered 410; `disabled_at` and
+//! `disabled_reason` say when and why, and the merchant can enable it again), `deleted` (by the
+//! merchant; it then answers 404 like anything that does not exist). Where an endpoint may point
+//! is checked by [`guard`]: public addresses only, unless the node allows private targets. Delivery statuses: `pending` (due at
 //! `next_attempt_at`), `succeeded` (a 2xx answer), `failed` (retries exhausted, or the endpoint
 //! was disabled or deleted).
 
 pub mod dispatch;
+pub mod guard;
 
 pub use dispatch::{Dispatcher, dispatch_once, dispatch_round, sign};
 
@@ -163,6 +166,10 @@ pub struct WebhookEndpoint {
     pub events: Vec<String>,
     /// `enabled`, or `disabled` after the endpoint answered 410 Gone.
     pub status: String,
+    /// When the endpoint was disabled (disabled endpoints only).
+    pub disabled_at: Option<String>,
+    /// Why the endpoint was disabled: `gone` (it answered 410 Gone). Disabled endpoints only.
+    pub disabled_reason: Option<String>,
     /// The signing secret (`whsec_` then base64), shown once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -215,7 +222,16 @@ struct EndpointRow {
     url: String,
     events: String,
     status: String,
+    disabled_at: Option<i64>,
+    disabled_reason: Option<String>,
     created_at: i64,
+}
+
+/// The columns of [`EndpointRow`], for `concat!` into a query.
+macro_rules! endpoint_columns {
+    () => {
+        "id, url, events, status, disabled_at, disabled_reason, created_at"
+    };
 }
 
 impl EndpointRow {
@@ -224,6 +240,14 @@ impl EndpointRow {
             id: WebhookEndpointId::parse(&self.id).map_err(Error::internal)?,
             url: self.url,
             events: EventFilter::from_stored(&self.events).0,
+            disabled_at: match self.status.as_str() {
+                "disabled" => self.disabled_at.map(rfc3339),
+                _ => None,
+            },
+            disabled_reason: match self.status.as_str() {
+                "disabled" => self.disabled_reason,
+                _ => None,
+            },
             status: self.status,
             secret: None,
             created_at: rfc3339(self.created_at),
@@ -283,10 +307,12 @@ async fn endpoint_scoped(
     id: &str,
 ) -> DbResult<Option<EndpointRow>> {
     db.fetch_optional(
-        query(
-            "SELECT id, url, events, status, created_at FROM webhook_endpoints \
+        query(concat!(
+            "SELECT ",
+            endpoint_columns!(),
+            " FROM webhook_endpoints \
              WHERE id = $1 AND merchant_id = $2 AND status <> 'deleted'",
-        )
+        ))
         .bind(id)
         .bind(scope.merchant_id()),
     )
@@ -381,6 +407,8 @@ pub async fn create_endpoint(
         url: url.0,
         events: events.0,
         status: "enabled".to_owned(),
+        disabled_at: None,
+        disabled_reason: None,
         secret: Some(secret),
         created_at: rfc3339(now),
     })
@@ -391,11 +419,13 @@ pub async fn delete_endpoint(db: &Db, scope: &MerchantScope, id: &str) -> Result
     let mut tx = db.begin().await?;
     let row: Option<EndpointRow> = tx
         .fetch_optional(
-            query(
+            query(concat!(
                 "UPDATE webhook_endpoints SET status = 'deleted' \
                  WHERE id = $1 AND merchant_id = $2 AND status <> 'deleted' \
-                 RETURNING id, url, events, status, created_at",
-            )
+                 RETURNING ",
+                endpoint_columns!(),
+                "",
+            ))
             .bind(id)
             .bind(scope.merchant_id()),
         )
@@ -406,6 +436,40 @@ pub async fn delete_endpoint(db: &Db, scope: &MerchantScope, id: &str) -> Result
     fail_pending(&mut tx, id, "the endpoint was deleted", now_us()).await?;
     tx.commit().await?;
     row.into_api()
+}
+
+/// Enables a disabled endpoint again (the merchant fixed its receiver): events from now on
+/// reach it, and its failed deliveries can be replayed. Its URL is checked again first. An
+/// enabled endpoint is answered as it is.
+pub async fn enable_endpoint(
+    app: &AppState,
+    scope: &MerchantScope,
+    id: &str,
+) -> Result<WebhookEndpoint> {
+    let row = endpoint_scoped(&app.db, scope, id)
+        .await?
+        .ok_or_else(endpoint_not_found)?;
+    if row.status == "enabled" {
+        return row.into_api();
+    }
+    // Checked before the write: resolving a name must not hold the writer.
+    guard::check_endpoint(&row.url, app.webhooks.allows_private()).await?;
+    let mut tx = app.db.begin().await?;
+    let updated: Option<EndpointRow> = tx
+        .fetch_optional(
+            query(concat!(
+"UPDATE webhook_endpoints SET status = 'enabled', disabled_at = NULL, disabled_reason = NULL \
+                 WHERE id = $1 AND merchant_id = $2 AND status <> 'deleted' \
+                 RETURNING ",
+ endpoint_columns!(),
+ "",
+))
+            .bind(id)
+            .bind(scope.merchant_id()),
+        )
+        .await?;
+    tx.commit().await?;
+    updated.ok_or_else(endpoint_not_found)?.into_api()
 }
 
 /// Marks the pending deliveries of an endpoint failed, with the reason.
@@ -429,11 +493,13 @@ pub async fn list_endpoints(
 ) -> Result<List<WebhookEndpoint>> {
     let rows: Vec<EndpointRow> = db
         .fetch_all(
-            query(
-                "SELECT id, url, events, status, created_at FROM webhook_endpoints \
+            query(concat!(
+                "SELECT ",
+                endpoint_columns!(),
+                " FROM webhook_endpoints \
                  WHERE merchant_id = $1 AND status <> 'deleted' AND ($2 IS NULL OR id < $2) \
                  ORDER BY id DESC LIMIT $3",
-            )
+            ))
             .bind(scope.merchant_id())
             .bind(page.cursor())
             .bind(page.fetch_limit()),
@@ -536,6 +602,8 @@ pub async fn replay(app: &AppState, scope: &MerchantScope, id: &str) -> Result<W
 // ---------------------------------------------------------------------------------------------
 
 /// Registers an endpoint for the caller's merchant. The signing secret is shown only here.
+/// The URL must lead to a public address (`400 webhook_url_not_allowed` otherwise) unless the
+/// platform allows private targets.
 #[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", security(("bearer" = [])),
     request_body = CreateWebhookEndpoint,
     responses((status = 201, body = WebhookEndpoint), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -547,6 +615,10 @@ async fn create(
     body: Json<CreateWebhookEndpoint>,
 ) -> Result<Reply> {
     auth.require(Role::Manager)?;
+    // Where the URL leads is checked before the write begins: resolving a name must not hold
+    // the writer. The syntax is checked first, so a malformed URL keeps its own code.
+    let url = EndpointUrl::parse(&body.value.url)?;
+    guard::check_endpoint(url.as_str(), app.webhooks.allows_private()).await?;
     let mut write =
         match idempotency::begin(&app.db, &auth.principal.id, key, &body.body_sha256).await? {
             Begun::Replay(reply) => return Ok(reply),
@@ -621,6 +693,22 @@ async fn delete(
     ))
 }
 
+/// Enables a disabled endpoint again: events committed from now on are delivered to it, and
+/// its failed deliveries can be replayed. Its URL is checked again. An enabled endpoint is
+/// answered as it is.
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/enable", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "whe_ id")),
+    responses((status = 200, body = WebhookEndpoint), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn enable(
+    State(app): State<AppState>,
+    auth: MerchantAuth,
+    Path(id): Path<String>,
+) -> Result<axum::Json<WebhookEndpoint>> {
+    auth.require(Role::Manager)?;
+    Ok(axum::Json(enable_endpoint(&app, &auth.scope, &id).await?))
+}
+
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -682,6 +770,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
         .routes(routes!(get_one, delete))
+        .routes(routes!(enable))
         .routes(routes!(deliveries))
         .routes(routes!(delivery))
         .routes(routes!(replay_delivery))

@@ -368,9 +368,10 @@ pub async fn event_of(
         id,
         merchant_id: message.merchant_id.clone(),
         store_id: None,
-        kind,
+        kind: kind.into(),
         data,
         created_at: now,
+        remote: false,
     })
 }
 

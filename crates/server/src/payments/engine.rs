@@ -24,8 +24,6 @@ use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use tokio::sync::oneshot;
 
-/// Commands waiting at most; beyond it callers get 503 + Retry-After.
-const QUEUE: usize = 20_000;
 /// Commands applied per transaction at most.
 const MAX_BATCH: usize = 1_000;
 
@@ -143,12 +141,14 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Starts the sequencer task for `db`.
+    /// Starts the sequencer task for `db`, letting at most `queue` commands wait (beyond it
+    /// callers get 503 + Retry-After: memory never grows without bound).
     pub fn start(
         db: Db,
         bus: Bus,
         menus: std::sync::Arc<crate::catalog::MenuCache>,
         sold_out: std::sync::Arc<crate::marketing::SoldOut>,
+        queue: usize,
     ) -> Engine {
         Engine {
             seq: Sequencer::spawn(
@@ -160,7 +160,7 @@ impl Engine {
                     sold_out,
                     bumped_at: HashMap::new(),
                 },
-                QUEUE,
+                queue,
                 MAX_BATCH,
             ),
         }
@@ -1140,9 +1140,10 @@ pub(crate) fn event(
         id,
         merchant_id: merchant_id.to_owned(),
         store_id: store_id.map(str::to_owned),
-        kind,
+        kind: kind.into(),
         data,
         created_at: state.now,
+        remote: false,
     });
 }
 

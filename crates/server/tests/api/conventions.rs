@@ -233,6 +233,7 @@ async fn the_openapi_document_describes_every_operation() {
         ("/v1/webhook-endpoints", "post"),
         ("/v1/webhook-endpoints/{id}", "delete"),
         ("/v1/webhook-endpoints/{id}/deliveries", "get"),
+        ("/v1/webhook-endpoints/{id}/enable", "post"),
         ("/v1/webhook-deliveries/{id}/replay", "post"),
         ("/healthz", "get"),
     ] {

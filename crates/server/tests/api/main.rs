@@ -11,6 +11,7 @@ mod helpers;
 mod identity;
 mod members;
 mod merchants;
+mod nats;
 mod order_pages;
 mod orders;
 mod pages;

@@ -803,3 +803,71 @@ async fn settlement_makes_collected_money_available_and_the_owner_pays_it_out() 
     assert_eq!(pending_of(&app, &shop).await["available"], 940);
     app.assert_ledger_verifies().await;
 }
+
+#[tokio::test]
+async fn a_full_sequencer_queue_answers_503_with_retry_after_and_refused_payments_move_nothing() {
+    // A queue of one command: a burst of payments finds it full while a batch commits.
+    let app = spawn_app_with(|c| c.sequencer_queue = 1).await;
+    let shop = app.shop("Busy Cafe").await;
+    let start = 1_000_000;
+    let me = app.funded_consumer("13700000310", start).await;
+    let body = json!({"qr": shop.qr, "amount": 100, "currency": "CNY"});
+    let mut accepted = 0;
+    let mut refused: Vec<String> = Vec::new();
+    // Rounds of concurrent payments until some are refused (the first round nearly always).
+    for round in 0..20 {
+        let burst = (0..48).map(|i| {
+            let key = format!("flood-{round}-{i}");
+            let body = body.clone();
+            let (app, me) = (&app, &me);
+            async move {
+                let r = app.post_idem("/v1/payments", body, Some(me), &key).await;
+                (key, r)
+            }
+        });
+        for (key, r) in futures::future::join_all(burst).await {
+            match r.status {
+                StatusCode::CREATED => {
+                    assert_eq!(r.body["status"], "succeeded", "{}", r.body);
+                    accepted += 1;
+                }
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    assert_eq!(r.code(), "overloaded", "{}", r.body);
+                    assert_eq!(r.body["error"]["type"], "unavailable", "{}", r.body);
+                    let retry_after: u64 = r.headers["retry-after"]
+                        .to_str()
+                        .unwrap()
+                        .parse()
+                        .expect("Retry-After in seconds");
+                    assert!(retry_after >= 1);
+                    refused.push(key);
+                }
+                other => panic!("a flooded payment answered {other}: {}", r.body),
+            }
+        }
+        if !refused.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        !refused.is_empty(),
+        "a queue of one command refused nothing"
+    );
+    assert!(accepted > 0, "a queue of one command accepted nothing");
+    // Every accepted payment moved money once; the refused ones moved nothing.
+    assert_eq!(app.balance(&me).await, start - 100 * accepted);
+    assert_eq!(app.count("payments").await, accepted);
+    app.assert_ledger_verifies().await;
+
+    // A refused payment left nothing under its key: retried one at a time, each pays once.
+    for key in &refused {
+        let r = app
+            .post_idem("/v1/payments", body.clone(), Some(&me), key)
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let total = accepted + refused.len() as i64;
+    assert_eq!(app.balance(&me).await, start - 100 * total);
+    assert_eq!(app.count("payments").await, total);
+    app.assert_ledger_verifies().await;
+}

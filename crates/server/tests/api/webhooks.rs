@@ -613,3 +613,258 @@ async fn two_nodes_on_one_database_send_each_event_once() {
     );
     app.assert_ledger_verifies().await;
 }
+
+/// Points an endpoint somewhere else behind the API's back, as a name's DNS record changing
+/// after registration would.
+async fn repoint(app: &TestApp, endpoint_id: &str, url: &str) {
+    app.state
+        .db
+        .execute(
+            o2o_server::db::query("UPDATE webhook_endpoints SET url = $1 WHERE id = $2")
+                .bind(url)
+                .bind(endpoint_id),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn endpoints_into_private_networks_are_refused_and_create_nothing() {
+    let app = spawn_app_with(|c| c.webhooks_allow_private = false).await;
+    let shop = app.shop("Fenced Cafe").await;
+    for url in [
+        "http://127.0.0.1:9000/hook",
+        "http://localhost:9000/hook",
+        "http://10.0.0.7/hook",
+        "http://172.20.1.1/hook",
+        "http://192.168.1.10/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://100.64.0.1/hook",
+        "http://0.0.0.0/hook",
+        "http://224.0.0.1/hook",
+        "http://[::1]/hook",
+        "http://[fd00::1]/hook",
+        "http://[fe80::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://0x7f000001/hook",
+        "http://2130706433/hook",
+    ] {
+        let r = app
+            .post(
+                "/v1/webhook-endpoints",
+                json!({"url": url, "events": ["*"]}),
+                Some(&shop.owner),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{url}: {}", r.body);
+        assert_eq!(r.code(), "webhook_url_not_allowed", "{url}");
+        assert_eq!(r.body["error"]["param"], "url", "{url}");
+    }
+    assert_eq!(app.count("webhook_endpoints").await, 0);
+    // A public address is fine (registering sends nothing).
+    let created = register(
+        &app,
+        &shop.owner,
+        "https://93.184.215.14/hook",
+        json!(["*"]),
+    )
+    .await;
+    assert_eq!(created["status"], "enabled");
+    assert_eq!(app.count("webhook_endpoints").await, 1);
+}
+
+#[tokio::test]
+async fn a_delivery_is_not_sent_when_the_endpoint_now_leads_into_a_private_network() {
+    let app = spawn_app_with(|c| {
+        c.webhooks_allow_private = false;
+        c.webhook_retry_delays_ms = vec![60_000];
+    })
+    .await;
+    let shop = app.shop("Rebound Cafe").await;
+    let hook = receiver(&[200]).await;
+    let endpoint = register(
+        &app,
+        &shop.owner,
+        "https://93.184.215.14/hook",
+        json!(["payment.succeeded"]),
+    )
+    .await;
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+    // Since registration the endpoint's name resolves to this machine.
+    let port = hook
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    repoint(&app, endpoint_id, &format!("http://localhost:{port}/hook")).await;
+    let me = app.funded_consumer("13700000120", 10_000).await;
+    pay(&app, &me, &shop, 2500).await;
+    let d = wait_for_attempts(&app, &shop.owner, endpoint_id, 1).await;
+    assert_eq!(d["status"], "pending", "retried on the schedule: {d}");
+    assert!(d["last_status"].is_null(), "{d}");
+    let error = d["last_error"].as_str().unwrap();
+    assert!(
+        error.starts_with("not sent: localhost resolves to"),
+        "{error}"
+    );
+
+    // An address written into the URL is checked as well (it never reaches the resolver).
+    repoint(&app, endpoint_id, &hook.url).await;
+    let r = app
+        .post(
+            &format!(
+                "/v1/webhook-deliveries/{}/replay",
+                d["id"].as_str().unwrap()
+            ),
+            json!({}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["attempts"], 2);
+    assert!(
+        r.body["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("not sent: 127.0.0.1 is a private"),
+        "{}",
+        r.body
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(hook.received().is_empty(), "nothing reached the receiver");
+    app.assert_ledger_verifies().await;
+}
+
+/// Waits (at most 15 s) until the endpoint's newest delivery has `n` attempts; returns it.
+async fn wait_for_attempts(app: &TestApp, token: &str, endpoint: &str, n: i64) -> Value {
+    for _ in 0..150 {
+        if let Some(d) = deliveries(app, token, endpoint).await.first()
+            && d["attempts"].as_i64() >= Some(n)
+        {
+            return d.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "no delivery with {n} attempts: {:?}",
+        deliveries(app, token, endpoint).await
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_endpoint_shows_why_and_when_and_can_be_enabled_again() {
+    let app = spawn_app().await;
+    let shop = app.shop("Revived Cafe").await;
+    // Gone at first; fixed afterwards.
+    let hook = receiver(&[410, 200]).await;
+    let endpoint = register(&app, &shop.owner, &hook.url, json!(["payment.succeeded"])).await;
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+    assert!(endpoint["disabled_at"].is_null() && endpoint["disabled_reason"].is_null());
+    let me = app.funded_consumer("13700000121", 10_000).await;
+    pay(&app, &me, &shop, 2500).await;
+    let first = wait_for_delivery(&app, &shop.owner, endpoint_id, "failed").await;
+    let e = app
+        .get(
+            &format!("/v1/webhook-endpoints/{endpoint_id}"),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(e.body["status"], "disabled");
+    assert_eq!(e.body["disabled_reason"], "gone");
+    let disabled_at = e.body["disabled_at"].as_str().unwrap();
+    assert!(disabled_at.ends_with('Z') && disabled_at >= first["created_at"].as_str().unwrap());
+    let listed = app.get("/v1/webhook-endpoints", Some(&shop.owner)).await;
+    assert_eq!(listed.body["data"][0]["disabled_reason"], "gone");
+
+    // Only the merchant's managers may enable it.
+    let enable = format!("/v1/webhook-endpoints/{endpoint_id}/enable");
+    let r = app.post(&enable, json!({}), Some(&shop.cashier)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let other = app.shop("Other Cafe").await;
+    let r = app.post(&enable, json!({}), Some(&other.owner)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert_eq!(r.code(), "webhook_endpoint_not_found");
+    let r = app
+        .post(
+            "/v1/webhook-endpoints/whe_nosuchendpoint/enable",
+            json!({}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+
+    let r = app.post(&enable, json!({}), Some(&shop.owner)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "enabled");
+    assert!(r.body["disabled_at"].is_null() && r.body["disabled_reason"].is_null());
+    assert!(r.body.get("secret").is_none(), "{}", r.body);
+    // Enabling an enabled endpoint changes nothing.
+    let again = app.post(&enable, json!({}), Some(&shop.owner)).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body, r.body);
+
+    // The failed delivery can be replayed now, and new events arrive again.
+    let r = app
+        .post(
+            &format!(
+                "/v1/webhook-deliveries/{}/replay",
+                first["id"].as_str().unwrap()
+            ),
+            json!({}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "succeeded");
+    pay(&app, &me, &shop, 1000).await;
+    let got = hook.wait_for(3).await;
+    assert_eq!(got[0].id, got[1].id, "the replay repeats the first event");
+    assert_eq!(got[2].json()["data"]["amount"], 1000);
+    let newest = wait_for_delivery(&app, &shop.owner, endpoint_id, "succeeded").await;
+    assert_ne!(newest["id"], first["id"]);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_now_leading_into_a_private_network_is_not_enabled_again() {
+    let app = spawn_app_with(|c| c.webhooks_allow_private = false).await;
+    let shop = app.shop("Moved Cafe").await;
+    let endpoint = register(
+        &app,
+        &shop.owner,
+        "https://93.184.215.14/hook",
+        json!(["*"]),
+    )
+    .await;
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+    app.state
+        .db
+        .execute(
+            o2o_server::db::query(
+                "UPDATE webhook_endpoints SET status = 'disabled', disabled_at = 1, disabled_reason = 'gone', \
+                 url = 'http://10.0.0.7/hook' WHERE id = $1",
+            )
+            .bind(endpoint_id),
+        )
+        .await
+        .unwrap();
+    let r = app
+        .post(
+            &format!("/v1/webhook-endpoints/{endpoint_id}/enable"),
+            json!({}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.code(), "webhook_url_not_allowed");
+    let e = app
+        .get(
+            &format!("/v1/webhook-endpoints/{endpoint_id}"),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(e.body["status"], "disabled");
+}

@@ -42,20 +42,32 @@ const MAX_ERROR_LEN: usize = 300;
 pub struct Dispatcher {
     client: reqwest::Client,
     slots: Arc<Semaphore>,
+    /// Endpoints may be on private addresses (see [`super::guard`]).
+    allow_private: bool,
 }
 
 impl Dispatcher {
-    pub fn new() -> anyhow::Result<Dispatcher> {
+    /// A dispatcher whose requests go to public addresses only, unless `allow_private`.
+    pub fn new(allow_private: bool) -> anyhow::Result<Dispatcher> {
         let client = reqwest::Client::builder()
             .timeout(SEND_TIMEOUT)
             .connect_timeout(SEND_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would connect wherever it is told, past the resolver's check.
+            .no_proxy()
+            .dns_resolver(Arc::new(super::guard::GuardedResolver { allow_private }))
             .user_agent(concat!("o2o-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Dispatcher {
             client,
             slots: Arc::new(Semaphore::new(MAX_CONCURRENT_SENDS)),
+            allow_private,
         })
+    }
+
+    /// True when endpoints may be on private, loopback or link-local addresses.
+    pub fn allows_private(&self) -> bool {
+        self.allow_private
     }
 }
 
@@ -297,7 +309,7 @@ async fn deliver_at(app: &AppState, delivery_id: &str, mode: Mode, now: i64) -> 
         if mode == Mode::Replay {
             return Err(Error::conflict(
                 "webhook_endpoint_disabled",
-                "The endpoint is disabled (it answered 410 Gone); register it again to receive events.",
+                "The endpoint is disabled (it answered 410 Gone); enable it again to send to it.",
             ));
         }
         // Disabled or deleted since the delivery was made: nothing more is sent.
@@ -306,7 +318,7 @@ async fn deliver_at(app: &AppState, delivery_id: &str, mode: Mode, now: i64) -> 
         tx.commit().await?;
         return Ok(());
     }
-    let outcome = send(&app.webhooks.client, &out).await?;
+    let outcome = send(&app.webhooks, &out).await?;
     record(
         &app.db,
         delivery_id,
@@ -336,8 +348,20 @@ fn payload(out: &Outgoing) -> Result<String> {
     .map_err(Error::internal)
 }
 
-async fn send(client: &reqwest::Client, out: &Outgoing) -> Result<Outcome> {
+async fn send(dispatcher: &Dispatcher, out: &Outgoing) -> Result<Outcome> {
     let body = payload(out)?;
+    // A name is checked by the client's resolver as it connects; an address here.
+    if !dispatcher.allow_private
+        && let Ok(url) = reqwest::Url::parse(&out.url)
+        && let Err(refused) = super::guard::check_literal(&url)
+    {
+        return Ok(Outcome {
+            status: None,
+            error: Some(clip(format!("not sent: {refused}"), MAX_ERROR_LEN)),
+            duration_ms: 0,
+        });
+    }
+    let client = &dispatcher.client;
     let timestamp_s = jiff::Timestamp::now().as_second();
     let signature =
         sign(&out.secret, &out.event_id, timestamp_s, &body).map_err(Error::internal)?;
@@ -363,7 +387,9 @@ async fn send(client: &reqwest::Client, out: &Outgoing) -> Result<Outcome> {
             }
         }
         Err(e) => {
-            let text = if e.is_timeout() {
+            let text = if let Some(refused) = super::guard::refusal_in(&e) {
+                clip(format!("not sent: {refused}"), MAX_ERROR_LEN)
+            } else if e.is_timeout() {
                 format!("no answer within {} s", SEND_TIMEOUT.as_secs())
             } else if e.is_connect() {
                 "could not connect".to_owned()
@@ -462,9 +488,11 @@ async fn record(
     if gone {
         tx.execute(
             query(
-                "UPDATE webhook_endpoints SET status = 'disabled' WHERE id = $1 AND status = 'enabled'",
+                "UPDATE webhook_endpoints SET status = 'disabled', disabled_at = $2, disabled_reason = 'gone' \
+                 WHERE id = $1 AND status = 'enabled'",
             )
-            .bind(endpoint_id),
+            .bind(endpoint_id)
+            .bind(now),
         )
         .await?;
         super::fail_pending(

@@ -1,0 +1,347 @@
+//! The NATS bridge: carries committed events between the nodes of one platform, so a live page
+//! connected to one node (the cashier's announcer, an order board) hears what another node
+//! committed.
+//!
+//! Off unless a NATS URL is configured (one node on SQLite needs nothing). When on, each node
+//! publishes every event it commits on its [`Bus`] to the JetStream stream [`STREAM`], on the
+//! subject `o2o.events.<merchant id>`, tagged with its node id (header [`NODE_HEADER`]) and
+//! carrying the event id as `Nats-Msg-Id` so the stream drops a repeat. It also reads the stream
+//! through an ordered consumer that starts at "now" and re-publishes on its own bus the events of
+//! other nodes (its own are already there). The stream is created if missing; with several
+//! nodes starting at once, each asks for the same configuration.
+//!
+//! The bridge is a convenience for live pages, not the record: the outbox (`events` table) is.
+//! Losing NATS therefore stops nothing but cross-node announcements: payments go on, the bridge
+//! logs, the client reconnects on its own, and the consumer is made again when it can be.
+//! Events published while NATS is away are not replayed to live pages (they would announce
+//! payments minutes late); webhooks read the outbox and lose nothing.
+
+use super::{Bus, Published};
+use async_nats::jetstream::{self, consumer, stream};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+
+/// The JetStream stream every node publishes to and reads.
+pub const STREAM: &str = "O2O_EVENTS";
+
+/// Subjects are `o2o.events.<merchant id>`.
+pub const SUBJECT_PREFIX: &str = "o2o.events";
+
+/// The header naming the node that committed an event.
+pub const NODE_HEADER: &str = "O2o-Node";
+
+/// How long the stream keeps an event: live pages need seconds; this bounds the disk.
+const STREAM_MAX_AGE: Duration = Duration::from_secs(3_600);
+
+/// The most the stream keeps, in bytes (older events go first).
+const STREAM_MAX_BYTES: i64 = 1 << 30;
+
+/// Publishes awaiting the stream's acknowledgement at most; beyond it the bridge waits for
+/// some before publishing more (its bus subscription lags and drops, payments do not wait).
+const MAX_ACKS_IN_FLIGHT: usize = 1_024;
+
+/// The longest wait between two attempts to set the stream and consumer up.
+const MAX_SETUP_DELAY: Duration = Duration::from_secs(10);
+
+/// A running bridge of one node.
+#[derive(Clone)]
+pub struct Bridge {
+    node_id: Arc<str>,
+    ready: watch::Receiver<bool>,
+}
+
+impl Bridge {
+    /// Connects to `url` (in the background: a NATS server that is down does not stop the
+    /// node) and starts publishing and consuming. Fails only on a URL that cannot be used.
+    pub async fn start(url: &str, bus: Bus) -> anyhow::Result<Bridge> {
+        let node_id: Arc<str> = new_node_id().into();
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("o2o {node_id}"))
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connection_timeout(Duration::from_secs(5))
+            .event_callback(|event| async move {
+                match event {
+                    async_nats::Event::Connected => tracing::info!("NATS connected"),
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!("NATS disconnected; reconnecting, payments go on")
+                    }
+                    other => tracing::warn!(event = %other, "NATS"),
+                }
+            })
+            .connect(url)
+            .await
+            .map_err(|e| anyhow::anyhow!("NATS URL {url:?}: {e}"))?;
+        let js = jetstream::new(client);
+        let (ready_tx, ready) = watch::channel(false);
+        // Subscribe now, so every event committed after the start is published.
+        let local = bus.subscribe();
+        tokio::spawn(publish_loop(
+            js.clone(),
+            bus.clone(),
+            local,
+            node_id.clone(),
+        ));
+        tokio::spawn(consume_loop(js, bus, node_id.clone(), ready_tx));
+        Ok(Bridge { node_id, ready })
+    }
+
+    /// This node's id, as other nodes see it on its events.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// True once the stream exists and this node reads it.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Waits until [`Bridge::is_ready`] (or `timeout` passes); returns whether it is.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let mut ready = self.ready.clone();
+        tokio::time::timeout(timeout, ready.wait_for(|r| *r))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
+/// A random id for this process: ids are per run, so a restarted node is a new node.
+fn new_node_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("node_{}", hex::encode(bytes))
+}
+
+/// The subject of a merchant's events. Merchant ids are `mch_` and base-32 characters; anything
+/// a subject cannot carry is replaced, so a subject is always one token.
+pub fn subject(merchant_id: &str) -> String {
+    let token: String = merchant_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{SUBJECT_PREFIX}.{token}")
+}
+
+fn stream_config() -> stream::Config {
+    stream::Config {
+        name: STREAM.to_owned(),
+        subjects: vec![format!("{SUBJECT_PREFIX}.>")],
+        max_age: STREAM_MAX_AGE,
+        max_bytes: STREAM_MAX_BYTES,
+        storage: stream::StorageType::File,
+        discard: stream::DiscardPolicy::Old,
+        // Repeats of one event (a publish retried across a reconnect) are dropped within it.
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    }
+}
+
+/// How an event travels: [`Published`] with its type as an owned string.
+#[derive(Deserialize)]
+struct Wire {
+    id: String,
+    merchant_id: String,
+    store_id: Option<String>,
+    #[serde(rename = "type")]
+    kind: String,
+    data: serde_json::Value,
+    created_at: i64,
+}
+
+/// Publishes this node's committed events until the bus closes.
+async fn publish_loop(
+    js: jetstream::Context,
+    bus: Bus,
+    mut local: tokio::sync::broadcast::Receiver<Published>,
+    node_id: Arc<str>,
+) {
+    let closed = bus.closed();
+    tokio::pin!(closed);
+    let mut acks = FuturesUnordered::new();
+    // Failures are logged once per outage, not once per event.
+    let mut failing = false;
+    loop {
+        let event = tokio::select! {
+            _ = &mut closed => return,
+            Some(ack) = acks.next(), if !acks.is_empty() => {
+                note_outcome(ack, &mut failing);
+                continue;
+            }
+            received = local.recv(), if acks.len() < MAX_ACKS_IN_FLIGHT => match received {
+                Ok(event) => event,
+                Err(RecvError::Lagged(missed)) => {
+                    metrics::counter!("nats_events_dropped_total").increment(missed);
+                    tracing::warn!(missed, "NATS bridge fell behind; events not published");
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            },
+        };
+        if event.remote {
+            continue;
+        }
+        let Ok(payload) = serde_json::to_vec(&event) else {
+            continue;
+        };
+        let message = jetstream::message::PublishMessage::build()
+            .payload(payload.into())
+            .header(NODE_HEADER, node_id.as_ref())
+            .message_id(&event.id);
+        match js.send_publish(subject(&event.merchant_id), message).await {
+            Ok(ack) => acks.push(ack.into_future()),
+            Err(e) => note_outcome(Err::<(), _>(e.to_string()), &mut failing),
+        }
+    }
+}
+
+fn note_outcome<T, E: ToString>(outcome: Result<T, E>, failing: &mut bool) {
+    match outcome {
+        Ok(_) => {
+            if *failing {
+                tracing::info!("NATS publishing works again");
+            }
+            *failing = false;
+        }
+        Err(e) => {
+            metrics::counter!("nats_publish_failures_total").increment(1);
+            if !*failing {
+                tracing::warn!(error = %e.to_string(), "publishing an event to NATS failed; payments go on");
+            }
+            *failing = true;
+        }
+    }
+}
+
+/// Makes the stream and an ordered consumer from "now", and re-publishes other nodes' events
+/// on the bus, until the bus closes. Any failure waits (up to [`MAX_SETUP_DELAY`]) and starts
+/// over.
+async fn consume_loop(
+    js: jetstream::Context,
+    bus: Bus,
+    node_id: Arc<str>,
+    ready: watch::Sender<bool>,
+) {
+    let closed = bus.closed();
+    tokio::pin!(closed);
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let attempt = async {
+            let stream = js
+                .get_or_create_stream(stream_config())
+                .await
+                .map_err(|e| e.to_string())?;
+            let consumer = stream
+                .create_consumer(consumer::pull::OrderedConfig {
+                    filter_subject: format!("{SUBJECT_PREFIX}.>"),
+                    deliver_policy: consumer::DeliverPolicy::New,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            consumer.messages().await.map_err(|e| e.to_string())
+        };
+        let messages = tokio::select! {
+            _ = &mut closed => return,
+            made = attempt => made,
+        };
+        match messages {
+            Ok(mut messages) => {
+                tracing::info!(node = %node_id, stream = STREAM, "NATS bridge reading events");
+                ready.send_replace(true);
+                delay = Duration::from_millis(200);
+                loop {
+                    let next = tokio::select! {
+                        _ = &mut closed => return,
+                        next = messages.next() => next,
+                    };
+                    match next {
+                        Some(Ok(message)) => relay(&bus, &node_id, &message),
+                        Some(Err(e)) => {
+                            // The ordered consumer makes itself again after most errors.
+                            tracing::warn!(error = %e, "reading events from NATS failed");
+                        }
+                        None => break,
+                    }
+                }
+                ready.send_replace(false);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "setting up the NATS event stream failed; retrying");
+            }
+        }
+        tokio::select! {
+            _ = &mut closed => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(MAX_SETUP_DELAY);
+    }
+}
+
+/// Re-publishes one message of the stream on the bus, unless this node committed it.
+fn relay(bus: &Bus, node_id: &str, message: &jetstream::Message) {
+    let origin = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(NODE_HEADER))
+        .map(|v| v.as_str());
+    if origin == Some(node_id) {
+        return;
+    }
+    let Ok(wire) = serde_json::from_slice::<Wire>(&message.payload) else {
+        metrics::counter!("nats_events_unreadable_total").increment(1);
+        tracing::warn!(subject = %message.subject, "an unreadable event on NATS was skipped");
+        return;
+    };
+    metrics::counter!("nats_events_relayed_total").increment(1);
+    bus.publish(Published {
+        id: wire.id,
+        merchant_id: wire.merchant_id,
+        store_id: wire.store_id,
+        kind: Cow::Owned(wire.kind),
+        data: wire.data,
+        created_at: wire.created_at,
+        remote: true,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_merchant_is_one_subject_token() {
+        assert_eq!(subject("mch_abc123"), "o2o.events.mch_abc123");
+        assert_eq!(subject("mch.a b*>"), "o2o.events.mch_a_b__");
+    }
+
+    #[test]
+    fn an_event_travels_with_its_type() {
+        let event = Published {
+            id: "evt_1".into(),
+            merchant_id: "mch_1".into(),
+            store_id: Some("sto_1".into()),
+            kind: Cow::Borrowed("payment.succeeded"),
+            data: serde_json::json!({"amount": 2500}),
+            created_at: 7,
+            remote: false,
+        };
+        let wire: Wire = serde_json::from_slice(&serde_json::to_vec(&event).unwrap()).unwrap();
+        assert_eq!(wire.kind, "payment.succeeded");
+        assert_eq!(wire.store_id.as_deref(), Some("sto_1"));
+        assert_eq!(wire.data["amount"], 2500);
+        assert_eq!((wire.id.as_str(), wire.created_at), ("evt_1", 7));
+    }
+}
