@@ -308,8 +308,15 @@ async fn resolve_inner(
     let Ok(short) = parse_short_id(segment) else {
         return Ok(Err(ResolveFailure::Tampered));
     };
-    let Some(row) = store::resolve(db, short).await? else {
-        return Ok(Err(ResolveFailure::Unknown));
+    let row = match db.hot().codes.get(short) {
+        Ok(row) => row,
+        Err(ticket) => {
+            let Some(row) = store::resolve(db, short).await? else {
+                return Ok(Err(ResolveFailure::Unknown));
+            };
+            db.hot().codes.put(ticket, short, row.clone());
+            row
+        }
     };
     if row.status != "active" {
         return Ok(Err(ResolveFailure::Revoked));

@@ -112,6 +112,7 @@ pub async fn revoke(
     replaced_by: Option<&str>,
     now: i64,
 ) -> DbResult<u64> {
+    tx.touches(crate::db::Touched::CODES);
     tx.execute(
         query(
             "UPDATE qr_codes SET status = 'revoked', revoked_at = $1, replaced_by = COALESCE($2, replaced_by) \

@@ -9,8 +9,10 @@
 //! foreign keys on): every write goes through [`Db::begin`], so writes are serialized by the pool
 //! itself and reads never wait for them.
 
+mod hot;
 mod scope;
 
+pub use hot::{Hot, Touched};
 pub use scope::MerchantScope;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
@@ -19,6 +21,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{FromRow, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which database a [`Db`] talks to.
@@ -211,9 +214,16 @@ impl<T> Record for T where
 {
 }
 
-/// The database: cheap to clone, shared by every request.
+/// The database: cheap to clone, shared by every request. It also holds the node's [`Hot`]
+/// copies of the reads every request makes, which its transactions invalidate on commit.
 #[derive(Clone, Debug)]
-pub enum Db {
+pub struct Db {
+    pools: Pools,
+    hot: Arc<Hot>,
+}
+
+#[derive(Clone, Debug)]
+enum Pools {
     Sqlite {
         writer: SqlitePool,
         readers: SqlitePool,
@@ -243,7 +253,7 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(connect)
                 .await?;
-            Ok(Db::Postgres(pool))
+            Ok(Db::new(Pools::Postgres(pool)))
         } else if opts.url.starts_with("sqlite:") {
             let connect = SqliteConnectOptions::from_str(&opts.url)?
                 .create_if_missing(true)
@@ -276,47 +286,74 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(connect.read_only(true))
                 .await?;
-            Ok(Db::Sqlite { writer, readers })
+            Ok(Db::new(Pools::Sqlite { writer, readers }))
         } else {
             anyhow::bail!("unsupported database URL: expected sqlite:… or postgres://…")
         }
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Db::Sqlite { .. } => Backend::Sqlite,
-            Db::Postgres(_) => Backend::Postgres,
+        match &self.pools {
+            Pools::Sqlite { .. } => Backend::Sqlite,
+            Pools::Postgres(_) => Backend::Postgres,
         }
     }
 
     /// Applies the migrations of this backend.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        match self {
-            Db::Sqlite { writer, .. } => sqlx::migrate!("./migrations/sqlite").run(writer).await?,
-            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        match &self.pools {
+            Pools::Sqlite { writer, .. } => {
+                sqlx::migrate!("./migrations/sqlite").run(writer).await?
+            }
+            Pools::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
     }
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> DbResult<Tx> {
-        match self {
-            Db::Sqlite { writer, .. } => {
-                Ok(Tx::Sqlite(writer.begin().await.map_err(DbError::classify)?))
+        let inner = match &self.pools {
+            Pools::Sqlite { writer, .. } => {
+                TxInner::Sqlite(writer.begin().await.map_err(DbError::classify)?)
             }
-            Db::Postgres(pool) => Ok(Tx::Postgres(pool.begin().await.map_err(DbError::classify)?)),
+            Pools::Postgres(pool) => {
+                TxInner::Postgres(pool.begin().await.map_err(DbError::classify)?)
+            }
+        };
+        Ok(Tx {
+            inner,
+            hot: self.hot.clone(),
+            touched: Touched::empty(),
+        })
+    }
+
+    fn new(pools: Pools) -> Db {
+        let backend = match &pools {
+            Pools::Sqlite { .. } => Backend::Sqlite,
+            Pools::Postgres(_) => Backend::Postgres,
+        };
+        let hot = Arc::new(Hot::new(backend));
+        if let Pools::Postgres(pool) = &pools {
+            let task = tokio::spawn(hot::listen(pool.clone(), Arc::downgrade(&hot)));
+            hot.set_listener(task.abort_handle());
         }
+        Db { pools, hot }
+    }
+
+    /// The node's copies of hot reads (sessions, code resolutions).
+    pub fn hot(&self) -> &Hot {
+        &self.hot
     }
 
     pub async fn fetch_optional<T: Record>(&self, q: Query) -> DbResult<Option<T>> {
-        match self {
-            Db::Sqlite { readers, .. } => q
+        match &self.pools {
+            Pools::Sqlite { readers, .. } => q
                 .sqlite()
                 .try_map(|row| T::from_row(&row))
                 .fetch_optional(readers)
                 .await
                 .map_err(DbError::classify),
-            Db::Postgres(pool) => q
+            Pools::Postgres(pool) => q
                 .pg()
                 .try_map(|row| T::from_row(&row))
                 .fetch_optional(pool)
@@ -332,14 +369,14 @@ impl Db {
     }
 
     pub async fn fetch_all<T: Record>(&self, q: Query) -> DbResult<Vec<T>> {
-        match self {
-            Db::Sqlite { readers, .. } => q
+        match &self.pools {
+            Pools::Sqlite { readers, .. } => q
                 .sqlite()
                 .try_map(|row| T::from_row(&row))
                 .fetch_all(readers)
                 .await
                 .map_err(DbError::classify),
-            Db::Postgres(pool) => q
+            Pools::Postgres(pool) => q
                 .pg()
                 .try_map(|row| T::from_row(&row))
                 .fetch_all(pool)
@@ -356,9 +393,9 @@ impl Db {
         postgres: &'static str,
         args: Vec<Value>,
     ) -> DbResult<Vec<T>> {
-        let sql = match self {
-            Db::Sqlite { .. } => sqlite,
-            Db::Postgres(_) => postgres,
+        let sql = match &self.pools {
+            Pools::Sqlite { .. } => sqlite,
+            Pools::Postgres(_) => postgres,
         };
         self.fetch_all(Query { sql, args }).await
     }
@@ -378,27 +415,35 @@ impl Db {
     }
 
     pub async fn close(&self) {
-        match self {
-            Db::Sqlite { writer, readers } => {
+        self.hot.stop_listener();
+        match &self.pools {
+            Pools::Sqlite { writer, readers } => {
                 readers.close().await;
                 writer.close().await;
             }
-            Db::Postgres(pool) => pool.close().await,
+            Pools::Postgres(pool) => pool.close().await,
         }
     }
 }
 
 /// A write transaction on either backend. Dropping it without [`Tx::commit`] rolls it back.
-pub enum Tx {
+pub struct Tx {
+    inner: TxInner,
+    hot: Arc<Hot>,
+    /// What this transaction changed of the hot reads (see [`Hot`]), forgotten on commit.
+    touched: Touched,
+}
+
+enum TxInner {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
 }
 
 impl Tx {
     pub fn backend(&self) -> Backend {
-        match self {
-            Tx::Sqlite(_) => Backend::Sqlite,
-            Tx::Postgres(_) => Backend::Postgres,
+        match &self.inner {
+            TxInner::Sqlite(_) => Backend::Sqlite,
+            TxInner::Postgres(_) => Backend::Postgres,
         }
     }
 
@@ -432,21 +477,21 @@ impl Tx {
     }
 
     fn pick(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
-        match self {
-            Tx::Sqlite(_) => sqlite,
-            Tx::Postgres(_) => postgres,
+        match &self.inner {
+            TxInner::Sqlite(_) => sqlite,
+            TxInner::Postgres(_) => postgres,
         }
     }
 
     pub async fn execute(&mut self, q: Query) -> DbResult<u64> {
-        match self {
-            Tx::Sqlite(tx) => q
+        match &mut self.inner {
+            TxInner::Sqlite(tx) => q
                 .sqlite()
                 .execute(&mut **tx)
                 .await
                 .map(|r| r.rows_affected())
                 .map_err(DbError::classify),
-            Tx::Postgres(tx) => q
+            TxInner::Postgres(tx) => q
                 .pg()
                 .execute(&mut **tx)
                 .await
@@ -456,14 +501,14 @@ impl Tx {
     }
 
     pub async fn fetch_optional<T: Record>(&mut self, q: Query) -> DbResult<Option<T>> {
-        match self {
-            Tx::Sqlite(tx) => q
+        match &mut self.inner {
+            TxInner::Sqlite(tx) => q
                 .sqlite()
                 .try_map(|row| T::from_row(&row))
                 .fetch_optional(&mut **tx)
                 .await
                 .map_err(DbError::classify),
-            Tx::Postgres(tx) => q
+            TxInner::Postgres(tx) => q
                 .pg()
                 .try_map(|row| T::from_row(&row))
                 .fetch_optional(&mut **tx)
@@ -479,14 +524,14 @@ impl Tx {
     }
 
     pub async fn fetch_all<T: Record>(&mut self, q: Query) -> DbResult<Vec<T>> {
-        match self {
-            Tx::Sqlite(tx) => q
+        match &mut self.inner {
+            TxInner::Sqlite(tx) => q
                 .sqlite()
                 .try_map(|row| T::from_row(&row))
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(DbError::classify),
-            Tx::Postgres(tx) => q
+            TxInner::Postgres(tx) => q
                 .pg()
                 .try_map(|row| T::from_row(&row))
                 .fetch_all(&mut **tx)
@@ -495,11 +540,36 @@ impl Tx {
         }
     }
 
+    /// Commits; then the node forgets the hot reads this transaction changed.
     pub async fn commit(self) -> DbResult<()> {
-        match self {
-            Tx::Sqlite(tx) => tx.commit().await.map_err(DbError::classify),
-            Tx::Postgres(tx) => tx.commit().await.map_err(DbError::classify),
+        let Tx {
+            inner,
+            hot,
+            touched,
+        } = self;
+        match inner {
+            TxInner::Sqlite(tx) => tx.commit().await.map_err(DbError::classify)?,
+            TxInner::Postgres(mut tx) => {
+                if !touched.is_empty() {
+                    // Delivered to every node's listener when (and only if) this commits.
+                    sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(hot::CHANNEL)
+                        .bind(touched.bits().to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(DbError::classify)?;
+                }
+                tx.commit().await.map_err(DbError::classify)?
+            }
         }
+        hot.forget(touched);
+        Ok(())
+    }
+
+    /// Records that this transaction changes what [`Hot`] keeps (`what`): on commit the node
+    /// forgets it (and, on PostgreSQL, every other node too, see [`Hot`]).
+    pub fn touches(&mut self, what: Touched) {
+        self.touched |= what;
     }
 }
 

@@ -356,31 +356,45 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Principal>> {
         return Ok(None);
     }
     let hash = sha256_hex(token);
-    if token.starts_with("sk_") {
-        return Ok(store::live_api_key(db, &hash).await?.map(|key| Principal {
-            kind: PrincipalKind::ApiKey,
-            id: key.id,
-            merchant_id: Some(key.merchant_id),
-            role: Some(Role::Manager),
-            guest: false,
-            session_id: None,
-            csrf: None,
-        }));
-    }
-    let Some(row) = store::live_session(db, &hash, now_us()).await? else {
-        return Ok(None);
+    let now = now_us();
+    let ticket = match db.hot().sessions.get(&hash) {
+        Ok((principal, expires_at)) if expires_at > now => return Ok(Some(principal)),
+        Ok(_) => return Ok(None),
+        Err(ticket) => ticket,
     };
-    let Some(kind) = PrincipalKind::parse(&row.kind) else {
-        return Ok(None);
+    let found = if token.starts_with("sk_") {
+        store::live_api_key(db, &hash).await?.map(|key| {
+            let p = Principal {
+                kind: PrincipalKind::ApiKey,
+                id: key.id,
+                merchant_id: Some(key.merchant_id),
+                role: Some(Role::Manager),
+                guest: false,
+                session_id: None,
+                csrf: None,
+            };
+            (p, i64::MAX)
+        })
+    } else {
+        match store::live_session(db, &hash, now).await? {
+            Some(row) => PrincipalKind::parse(&row.kind).map(|kind| {
+                let p = Principal {
+                    kind,
+                    id: row.subject_id,
+                    merchant_id: row.merchant_id,
+                    role: row.role.as_deref().and_then(Role::parse),
+                    guest: row.guest,
+                    session_id: Some(row.id),
+                    csrf: Some(row.csrf),
+                };
+                (p, row.expires_at)
+            }),
+            None => None,
+        }
     };
-    Ok(Some(Principal {
-        kind,
-        id: row.subject_id,
-        merchant_id: row.merchant_id,
-        role: row.role.as_deref().and_then(Role::parse),
-        guest: row.guest,
-        session_id: Some(row.id),
-        csrf: Some(row.csrf),
+    Ok(found.map(|entry| {
+        db.hot().sessions.put(ticket, &hash, entry.clone());
+        entry.0
     }))
 }
 

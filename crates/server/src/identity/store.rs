@@ -179,6 +179,7 @@ pub async fn live_session(db: &Db, token_hash: &str, now: i64) -> DbResult<Optio
 }
 
 pub async fn revoke_session(tx: &mut Tx, session_id: &str, now: i64) -> DbResult<u64> {
+    tx.touches(crate::db::Touched::SESSIONS);
     tx.execute(
         query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
@@ -188,6 +189,7 @@ pub async fn revoke_session(tx: &mut Tx, session_id: &str, now: i64) -> DbResult
 }
 
 pub async fn revoke_sessions_of(tx: &mut Tx, subject_id: &str, now: i64) -> DbResult<u64> {
+    tx.touches(crate::db::Touched::SESSIONS);
     tx.execute(
         query("UPDATE sessions SET revoked_at = $1 WHERE subject_id = $2 AND revoked_at IS NULL")
             .bind(now)

@@ -48,6 +48,7 @@ pub async fn merchant_public(db: &Db, id: &str) -> DbResult<Option<MerchantRow>>
 }
 
 pub async fn set_verified(tx: &mut Tx, id: &str, verified: bool) -> DbResult<u64> {
+    tx.touches(crate::db::Touched::CODES);
     tx.execute(
         query("UPDATE merchants SET verified = $1 WHERE id = $2")
             .bind(verified)
@@ -143,6 +144,7 @@ pub async fn revoke_api_key(
     id: &str,
     now: i64,
 ) -> DbResult<Option<ApiKeyRow>> {
+    tx.touches(crate::db::Touched::SESSIONS);
     tx.execute(
         query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND merchant_id = $3 AND revoked_at IS NULL")
             .bind(now)
@@ -179,6 +181,7 @@ pub async fn payment_terms(db: &Db, merchant_id: &str) -> DbResult<Option<Paymen
 }
 
 pub async fn set_fee(tx: &mut Tx, id: &str, fee_bps: i64) -> DbResult<u64> {
+    tx.touches(crate::db::Touched::CODES);
     tx.execute(
         query("UPDATE merchants SET fee_bps = $1 WHERE id = $2")
             .bind(fee_bps)

@@ -55,6 +55,7 @@ pub async fn insert_store(tx: &mut Tx, scope: &MerchantScope, s: NewStore<'_>) -
 }
 
 pub async fn update_store(tx: &mut Tx, scope: &MerchantScope, s: NewStore<'_>) -> DbResult<u64> {
+    tx.touches(crate::db::Touched::CODES);
     tx.execute(
         query(
             "UPDATE stores SET name = $1, address = $2, lat = $3, lng = $4, timezone = $5, opening_hours = $6, \

@@ -701,3 +701,73 @@ async fn every_rendered_code_decodes_to_exactly_its_payload() {
         }
     }
 }
+
+#[tokio::test]
+async fn every_node_forgets_a_revoked_code_and_an_ended_session() {
+    // Nodes keep resolved codes and sessions in memory; a change made through one node reaches
+    // the others (on PostgreSQL, by notification well before the entries' own expiry).
+    let app = spawn_app().await;
+    let two_nodes = backend() == "postgres";
+    let node2 = if two_nodes {
+        Some(app.second_node().await)
+    } else {
+        None
+    };
+    let other = node2.as_ref().unwrap_or(&app);
+    let (_mid, owner, store, _table) = table_setup(&app).await;
+    let code = app
+        .post(
+            "/v1/qr-codes",
+            json!({"kind": "store_pay", "store_id": store}),
+            Some(&owner),
+        )
+        .await;
+    let id = code.body["id"].as_str().unwrap().to_owned();
+    let url = code.body["url"]
+        .as_str()
+        .unwrap()
+        .replace(&app.base, &other.base);
+    let token = app.consumer_token("13800000031", None).await;
+    // Both are now kept by the other node.
+    assert_eq!(landing_json(other, &url).await.0, StatusCode::OK);
+    assert_eq!(
+        other.get("/v1/me", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    let revoked = app
+        .post(
+            &format!("/v1/qr-codes/{id}/revoke"),
+            json!({}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK);
+    assert_eq!(
+        app.delete("/v1/sessions/current", Some(&token))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let deadline = std::time::Instant::now() + o2o_server::db::Hot::ttl(app.state.db.backend()) / 2;
+    loop {
+        let (status, body) = landing_json(other, &url).await;
+        let me = other.get("/v1/me", Some(&token)).await;
+        if status == StatusCode::NOT_FOUND && me.status == StatusCode::UNAUTHORIZED {
+            assert_eq!(body["error"]["code"], "qr_revoked");
+            break;
+        }
+        assert!(
+            !two_nodes || std::time::Instant::now() < deadline,
+            "the other node still trusts them"
+        );
+        assert!(
+            two_nodes,
+            "one node forgets at once: {status} {}",
+            me.status
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    if let Some(n) = node2 {
+        n.stop().await;
+    }
+}
