@@ -251,9 +251,13 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(connect)
+                .connect_with(connect.clone())
                 .await?;
-            Ok(Db::new(Pools::Postgres(pool)))
+            // The hot-read listener holds a connection of its own, outside the pool's limit.
+            let listener = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_lazy_with(connect);
+            Ok(Db::new(Pools::Postgres(pool), Some(listener)))
         } else if opts.url.starts_with("sqlite:") {
             let connect = SqliteConnectOptions::from_str(&opts.url)?
                 .create_if_missing(true)
@@ -286,7 +290,7 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(connect.read_only(true))
                 .await?;
-            Ok(Db::new(Pools::Sqlite { writer, readers }))
+            Ok(Db::new(Pools::Sqlite { writer, readers }, None))
         } else {
             anyhow::bail!("unsupported database URL: expected sqlite:… or postgres://…")
         }
@@ -327,14 +331,14 @@ impl Db {
         })
     }
 
-    fn new(pools: Pools) -> Db {
+    fn new(pools: Pools, listener: Option<PgPool>) -> Db {
         let backend = match &pools {
             Pools::Sqlite { .. } => Backend::Sqlite,
             Pools::Postgres(_) => Backend::Postgres,
         };
         let hot = Arc::new(Hot::new(backend));
-        if let Pools::Postgres(pool) = &pools {
-            let task = tokio::spawn(hot::listen(pool.clone(), Arc::downgrade(&hot)));
+        if let Some(pool) = listener {
+            let task = tokio::spawn(hot::listen(pool, Arc::downgrade(&hot)));
             hot.set_listener(task.abort_handle());
         }
         Db { pools, hot }
