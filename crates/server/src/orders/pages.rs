@@ -1004,6 +1004,31 @@ async fn find_store(app: &AppState, t: T, id: &str) -> Result<Store, PageError> 
         })
 }
 
+/// The consumer's coupons that could apply to an order of `channel` at the store (minimum spend
+/// is checked when ordering, against what was chosen), as (id, label) choices.
+async fn coupon_choices(
+    app: &AppState,
+    t: T,
+    user_id: &str,
+    store_id: &str,
+    channel: Channel,
+) -> crate::error::Result<Vec<(String, String)>> {
+    Ok(crate::marketing::service::usable(
+        app,
+        user_id,
+        store_id,
+        channel.as_str(),
+        crate::payments::service::MAX_PAYMENT,
+    )
+    .await?
+    .into_iter()
+    .map(|(c, _)| {
+        let rule = crate::marketing::pages::rule_text(t, &c.template);
+        (c.id, format!("{} · {rule}", c.template.name))
+    })
+    .collect())
+}
+
 /// `GET /stores/{id}/pickup`: the menu as an order form, a pickup time, and pay.
 async fn pickup_page(
     State(app): State<AppState>,
@@ -1018,21 +1043,9 @@ async fn pickup_page(
     };
     // Every coupon that could apply to a pickup order here (its minimum spend is checked when
     // ordering, against what was chosen).
-    let coupons = crate::marketing::service::usable(
-        &app,
-        &p.id,
-        &store.id,
-        Channel::Pickup.as_str(),
-        crate::payments::service::MAX_PAYMENT,
-    )
-    .await
-    .or_page(t)?
-    .into_iter()
-    .map(|(c, _)| {
-        let rule = crate::marketing::pages::rule_text(t, &c.template);
-        (c.id, format!("{} · {rule}", c.template.name))
-    })
-    .collect();
+    let coupons = coupon_choices(&app, t, &p.id, &store.id, Channel::Pickup)
+        .await
+        .or_page(t)?;
     let settings = super::store::settings(&app.db, &store.id)
         .await
         .map_err(Error::from)
@@ -1326,21 +1339,9 @@ async fn delivery_page(
     let Some(p) = account(&ctx) else {
         return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&ctx.path))));
     };
-    let coupons = crate::marketing::service::usable(
-        &app,
-        &p.id,
-        &store.id,
-        Channel::Delivery.as_str(),
-        crate::payments::service::MAX_PAYMENT,
-    )
-    .await
-    .or_page(t)?
-    .into_iter()
-    .map(|(c, _)| {
-        let rule = crate::marketing::pages::rule_text(t, &c.template);
-        (c.id, format!("{} · {rule}", c.template.name))
-    })
-    .collect();
+    let coupons = coupon_choices(&app, t, &p.id, &store.id, Channel::Delivery)
+        .await
+        .or_page(t)?;
     let settings = super::store::settings(&app.db, &store.id)
         .await
         .map_err(Error::from)
