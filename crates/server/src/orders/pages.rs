@@ -794,9 +794,10 @@ async fn table_pay(
 // One order, and the consumer's orders
 // ---------------------------------------------------------------------------------------------
 
-/// A code the consumer shows, rendered.
+/// A code the consumer shows, rendered: `live` with its QR, or `used` / `expired` (no QR).
 struct ShownCode {
     kind: &'static str,
+    state: &'static str,
     qr_svg: String,
     text: String,
 }
@@ -807,6 +808,7 @@ struct OrderPage<'a> {
     t: T,
     logged_in: bool,
     path: &'a str,
+    csrf: &'a str,
     order: OrderView,
     store_name: String,
     code: Option<ShownCode>,
@@ -837,17 +839,30 @@ async fn order_page(
             _ => false,
         };
     let code = if wants_code {
-        let issued = service::code(&app, p, &order.id).await.or_page(t)?;
-        Some(ShownCode {
-            kind: if issued.kind == "exit_pass" {
-                "order.exit_pass"
-            } else {
-                "order.pickup_code"
+        let kind = if order.channel == Channel::ScanAndGo {
+            "order.exit_pass"
+        } else {
+            "order.pickup_code"
+        };
+        let blank = |state| ShownCode {
+            kind,
+            state,
+            qr_svg: String::new(),
+            text: String::new(),
+        };
+        Some(
+            match service::shown_code(&app, p, &order.id).await.or_page(t)? {
+                service::CodeState::Live(issued) => ShownCode {
+                    kind,
+                    state: "live",
+                    qr_svg: o2o_codes::svg(&issued.code)
+                        .map_err(|e| PageError::internal(t, anyhow::anyhow!("{e}")))?,
+                    text: issued.code,
+                },
+                service::CodeState::Used => blank("used"),
+                service::CodeState::Expired => blank("expired"),
             },
-            qr_svg: o2o_codes::svg(&issued.code)
-                .map_err(|e| PageError::internal(t, anyhow::anyhow!("{e}")))?,
-            text: issued.code,
-        })
+        )
     } else {
         None
     };
@@ -861,10 +876,38 @@ async fn order_page(
         t,
         logged_in: ctx.logged_in(),
         path: &ctx.path,
+        csrf: &ctx.csrf,
         order: view,
         store_name,
         code,
     })?))
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    csrf: String,
+}
+
+/// `POST /me/orders/{id}/code`: a new code in place of one that expired (a live one stays as it
+/// is; a used one is not replaced).
+async fn renew_code(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    let to = format!("/me/orders/{}", urlencode(&id));
+    let Some(p) = consumer(&ctx) else {
+        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&to))));
+    };
+    match service::code(&app, p, &id).await {
+        Ok(_) => Ok(ctx.redirect(&to)),
+        Err(e) if e.kind == Kind::NotFound => Err(not_found(ctx.t)),
+        Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
+        // Used, or no code to show any more: the page says how the order stands.
+        Err(_) => Ok(ctx.redirect(&to)),
+    }
 }
 
 struct ListedOrder {
@@ -2087,6 +2130,7 @@ pub fn router() -> Router<AppState> {
         .route("/q/{code}/order-pay", post(table_pay))
         .route("/me/orders", get(my_orders))
         .route("/me/orders/{id}", get(order_page))
+        .route("/me/orders/{id}/code", post(renew_code))
         .route("/stores/{id}/pickup", get(pickup_page).post(pickup_order))
         .route(
             "/stores/{id}/delivery",

@@ -462,3 +462,115 @@ async fn the_scan_and_go_page_has_a_camera_and_says_when_a_photo_held_no_barcode
     assert!(html.contains("The photo could not be added"), "{html}");
     assert!(!html.contains("<script>"), "{html}");
 }
+
+/// The code an order's page shows (its `data-code`), if it shows one.
+fn shown_code(html: &str) -> Option<String> {
+    let start = html.find("data-code=\"")? + "data-code=\"".len();
+    Some(html[start..].split('"').next().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_pickup_code_is_the_same_on_every_view_until_it_is_used_or_expires() {
+    let app = spawn_app().await;
+    let (shop, americano) = open_shop(&app, "Stable Code Cafe", 1200).await;
+    let buyer = app.funded_consumer("13700000094", 10_000).await;
+    let place = || async {
+        let r = app
+            .post(
+                "/v1/orders",
+                serde_json::json!({"channel": "pickup", "store_id": shop.store,
+                    "items": [{"product_id": americano}], "payment": {"source": "wallet"}}),
+                Some(&buyer),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_owned()
+    };
+    let order = place().await;
+    let path = format!("/me/orders/{order}");
+    let (_, _, first) = get_page(&app, &path, Some(&buyer)).await;
+    let (_, _, second) = get_page(&app, &path, Some(&buyer)).await;
+    let code = shown_code(&first).expect("a pickup code");
+    assert!(code.starts_with("O2O:"), "{code}");
+    assert_eq!(shown_code(&second).as_deref(), Some(code.as_str()));
+    // The API gives the same code while it is usable.
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/code"),
+            serde_json::json!({}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["code"], code.as_str());
+    // It scans once: the order is handed over; a second scan is told it was used.
+    let scan = || {
+        app.post(
+            "/v1/scan",
+            serde_json::json!({"payload": code, "store_id": shop.store}),
+            Some(&shop.cashier),
+        )
+    };
+    let r = scan().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["kind"], "pickup");
+    assert_eq!(r.body["order"]["status"], "completed");
+    let r = scan().await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "code_used");
+    // At another store of another merchant it is not theirs to take.
+    let other = app.shop("Other Code Cafe").await;
+    let r = app
+        .post(
+            "/v1/scan",
+            serde_json::json!({"payload": code, "store_id": other.store}),
+            Some(&other.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "code_wrong_store");
+
+    // A second order whose code was used without the order moving (a scanner that checked it
+    // before the handover failed): the page says it was used, with no QR.
+    let second = place().await;
+    let path = format!("/me/orders/{second}");
+    let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
+    assert!(shown_code(&html).is_some(), "{html}");
+    app.state
+        .db
+        .execute(
+            o2o_server::db::query("UPDATE issued_tokens SET used_at = 1 WHERE subject = $1")
+                .bind(second.clone()),
+        )
+        .await
+        .unwrap();
+    let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
+    assert!(html.contains("data-test=\"order-code-used\""), "{html}");
+    assert!(shown_code(&html).is_none(), "{html}");
+
+    // A third whose code lapsed: the page says so and offers a new one, which then stays.
+    let third = place().await;
+    let path = format!("/me/orders/{third}");
+    let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
+    let old = shown_code(&html).expect("a pickup code");
+    app.state
+        .db
+        .execute(
+            o2o_server::db::query("UPDATE issued_tokens SET expires_at = 1 WHERE subject = $1")
+                .bind(third.clone()),
+        )
+        .await
+        .unwrap();
+    let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
+    assert!(html.contains("data-test=\"order-code-expired\""), "{html}");
+    assert!(shown_code(&html).is_none(), "{html}");
+    let (status, location) = post_form(&app, &format!("{path}/code"), &buyer, &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, path);
+    let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
+    let renewed = shown_code(&html).expect("a new pickup code");
+    assert_ne!(renewed, old);
+    let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
+    assert_eq!(shown_code(&html).as_deref(), Some(renewed.as_str()));
+    app.assert_ledger_verifies().await;
+}
