@@ -7,13 +7,10 @@
 // product's EAN-13 label adds that product to the basket.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, baseUrl, clickAndWait, launch, newDesktop, newPhone, shot } from '../lib/browser.js';
+import { baseUrl, clickAndWait, launch, shot } from '../lib/browser.js';
 import { blankPng, ean13Png } from '../lib/barcode.js';
+import { CASHIER, LIVE, bund, consumerPhone as phoneOf, staffConsole as consoleOf, text } from '../lib/demo.js';
 
-const DEMO_PASSWORD = 'o2o-demo-2026';
-const OWNER = 'owner@lotus.demo';
-const CASHIER = 'cashier@lotus.demo';
-const LIVE = { timeout: 15_000 };
 // The Bund store is at 31.2400, 121.4900 and delivers within 3 km.
 const NEAR = { latitude: 31.2420, longitude: 121.4880 };
 const FAR = { latitude: 31.3000, longitude: 121.4900 };
@@ -28,64 +25,8 @@ after(async () => {
   await browser?.close();
 });
 
-const text = async (locator) => (await locator.innerText()).trim();
-
-async function staffToken(email) {
-  const res = await api('/v1/sessions', { body: { email, password: DEMO_PASSWORD } });
-  assert.equal(res.status, 201, `login ${email}: ${JSON.stringify(res.body)}`);
-  return res.body.token;
-}
-
-/** The Bund store and its menu's products by Chinese name. */
-async function bund() {
-  const token = await staffToken(OWNER);
-  const me = await api('/v1/me', { token });
-  const stores = await api(`/v1/merchants/${me.body.merchant_id}/stores`, { token });
-  const store = stores.body.data.find((s) => s.name.includes('外滩'));
-  assert.ok(store, `the demo has a Bund store: ${JSON.stringify(stores.body)}`);
-  const menu = await api(`/v1/stores/${store.id}/menu`);
-  const products = menu.body.sections.flatMap((s) => s.products);
-  const product = (zh) => {
-    const p = products.find((x) => x.name_zh === zh);
-    assert.ok(p, `${zh} is on the menu`);
-    return p;
-  };
-  return { store, product };
-}
-
-function freshPhone() {
-  return `135${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
-}
-
-/** A phone logged in as a fresh consumer whose wallet holds `yuan`. */
-async function consumerPhone(yuan) {
-  const context = await newPhone(browser);
-  const page = await context.newPage();
-  await page.goto(`${baseUrl}/login?next=/me/wallet`);
-  const phone = freshPhone();
-  await page.locator('[data-test=phone]').fill(phone);
-  await clickAndWait(page, '[data-test=send-code]');
-  const outbox = await api(`/v1/dev/outbox?to=${encodeURIComponent(`+86${phone}`)}`);
-  await page.locator('[data-test=code]').fill(outbox.body.data[0].code);
-  await clickAndWait(page, '[data-test=login-submit]');
-  assert.equal(new URL(page.url()).pathname, '/me/wallet', `login ended on ${page.url()}`);
-  if (yuan) {
-    await page.locator('[data-test=top-up-amount]').fill(String(yuan));
-    await clickAndWait(page, '[data-test=top-up-submit]');
-  }
-  return { context, page, phone };
-}
-
-async function staffConsole(email) {
-  const context = await newDesktop(browser);
-  const page = await context.newPage();
-  await page.goto(`${baseUrl}/console/login`);
-  await page.locator('[data-test=email]').fill(email);
-  await page.locator('[data-test=password]').fill(DEMO_PASSWORD);
-  await clickAndWait(page, '[data-test=login-submit]');
-  assert.equal(new URL(page.url()).pathname, '/console', `staff login ended on ${page.url()}`);
-  return { context, page };
-}
+const consumerPhone = (yuan) => phoneOf(browser, yuan, { prefix: '135' });
+const staffConsole = (email) => consoleOf(browser, email);
 
 /** Waits until the quote part says `state` (none, ok or refused). */
 async function quoteSays(page, state) {
@@ -120,6 +61,11 @@ test('delivery: quote, refused outside the radius, ordered and paid; the kitchen
     await clickAndWait(page, '[data-test=delivery-submit]');
     assert.match(await text(page.locator('[data-test=error]')), /超出了门店的配送范围/);
     assert.equal(await page.locator('[data-test=address-text]').inputValue(), '上海市宝山区很远路 1 号');
+    // …and so are the items and the coordinates, the refusal next to the coordinates.
+    assert.equal(await page.locator(`[data-test=menu-item][data-product="${water.id}"] [data-test=qty]`).inputValue(), '1');
+    assert.equal(await page.locator('[data-test=lat]').inputValue(), String(FAR.latitude));
+    assert.equal(await page.locator('[data-test=error]').getAttribute('data-at'), 'coordinates');
+    await shot(page, 'delivery-0-refused-kept');
 
     // "Use my location" (the phone is at a flat 300 m from the store) fills the coordinates.
     await consumer.context.grantPermissions(['geolocation'], { origin: baseUrl });

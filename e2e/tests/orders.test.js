@@ -7,12 +7,8 @@
 // the exit pass; staff scan it (POST /v1/scan) and the page shows the order completed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { api, baseUrl, clickAndWait, launch, newDesktop, newPhone, shot } from '../lib/browser.js';
-
-const DEMO_PASSWORD = 'o2o-demo-2026';
-const OWNER = 'owner@lotus.demo';
-const CASHIER = 'cashier@lotus.demo';
-const LIVE = { timeout: 15_000 };
+import { api, baseUrl, clickAndWait, launch, shot } from '../lib/browser.js';
+import { CASHIER, LIVE, bund, consumerPhone as phoneOf, staffConsole as consoleOf, staffToken, tableCode, text } from '../lib/demo.js';
 
 let browser;
 
@@ -24,72 +20,12 @@ after(async () => {
   await browser?.close();
 });
 
-const text = async (locator) => (await locator.innerText()).trim();
-
-async function staffToken(email) {
-  const res = await api('/v1/sessions', { body: { email, password: DEMO_PASSWORD } });
-  assert.equal(res.status, 201, `login ${email}: ${JSON.stringify(res.body)}`);
-  return res.body.token;
-}
-
-/** The Bund store (open round the clock), its menu's products, and a fresh code for a table. */
-async function bund(tableIndex = 0) {
-  const token = await staffToken(OWNER);
-  const me = await api('/v1/me', { token });
-  const stores = await api(`/v1/merchants/${me.body.merchant_id}/stores`, { token });
-  const store = stores.body.data.find((s) => s.name.includes('外滩'));
-  assert.ok(store, `the demo has a Bund store: ${JSON.stringify(stores.body)}`);
-  const tables = await api(`/v1/stores/${store.id}/tables`, { token });
-  const table = tables.body.data[tableIndex];
-  const code = await api('/v1/qr-codes', { token, body: { kind: 'table', store_id: store.id, table_id: table.id } });
-  assert.equal(code.status, 201, JSON.stringify(code.body));
-  const menu = await api(`/v1/stores/${store.id}/menu`);
-  const products = menu.body.sections.flatMap((s) => s.products);
-  const product = (zh) => {
-    const p = products.find((x) => x.name_zh === zh);
-    assert.ok(p, `${zh} is on the menu`);
-    return p;
-  };
-  return { store, table, url: code.body.url, product };
-}
-
-function freshPhone() {
-  return `136${String(Math.floor(Math.random() * 1e8)).padStart(8, '0')}`;
-}
-
-/** A phone logged in as a fresh consumer whose wallet holds `yuan` (topped up on the wallet page). */
-async function consumerPhone(yuan) {
-  const context = await newPhone(browser);
-  const page = await context.newPage();
-  await page.goto(`${baseUrl}/login?next=/me/wallet`);
-  const phone = freshPhone();
-  await page.locator('[data-test=phone]').fill(phone);
-  await clickAndWait(page, '[data-test=send-code]');
-  const outbox = await api(`/v1/dev/outbox?to=${encodeURIComponent(`+86${phone}`)}`);
-  await page.locator('[data-test=code]').fill(outbox.body.data[0].code);
-  await clickAndWait(page, '[data-test=login-submit]');
-  assert.equal(new URL(page.url()).pathname, '/me/wallet', `login ended on ${page.url()}`);
-  if (yuan) {
-    await page.locator('[data-test=top-up-amount]').fill(String(yuan));
-    await clickAndWait(page, '[data-test=top-up-submit]');
-  }
-  return { context, page, phone };
-}
-
-/** A staff member's console in a desktop browser. */
-async function staffConsole(email) {
-  const context = await newDesktop(browser);
-  const page = await context.newPage();
-  await page.goto(`${baseUrl}/console/login`);
-  await page.locator('[data-test=email]').fill(email);
-  await page.locator('[data-test=password]').fill(DEMO_PASSWORD);
-  await clickAndWait(page, '[data-test=login-submit]');
-  assert.equal(new URL(page.url()).pathname, '/console', `staff login ended on ${page.url()}`);
-  return { context, page };
-}
+const consumerPhone = (yuan) => phoneOf(browser, yuan, { prefix: '136' });
+const staffConsole = (email) => consoleOf(browser, email);
 
 test('two phones share a table order live; one sends it to the kitchen and pays; the kitchen board moves it to ready', { timeout: 180_000 }, async () => {
-  const { store, url, product } = await bund(2);
+  const { store, product } = await bund();
+  const { url } = await tableCode(store, 2);
   const latte = product('拿铁');
   const water = product('瓶装矿泉水');
   const cheesecake = product('芝士蛋糕'); // not sold at the Bund today
@@ -200,6 +136,10 @@ test('pickup: order ahead and pay; the cashier hands it over by its number; the 
     await clickAndWait(page, '[data-test=pickup-submit]');
     assert.match(new URL(page.url()).pathname, /^\/me\/orders\/ord_/, `ordering ended on ${page.url()}`);
     await page.locator('[data-test=order-code][data-kind="order.pickup_code"] svg').waitFor();
+    // The same code after a reload (it is kept, not signed anew).
+    const pickupCode = await page.locator('[data-test=order-code]').getAttribute('data-code');
+    await page.reload();
+    assert.equal(await page.locator('[data-test=order-code]').getAttribute('data-code'), pickupCode);
     const number = await text(page.locator('[data-test=pickup-number]'));
     assert.match(number, /^\d{6}$/);
     await page.locator('[data-test=order][data-live=yes]').waitFor(LIVE);
@@ -259,6 +199,9 @@ test('scan-and-go: type barcodes, pay, show the exit pass; staff scan it and the
     const scanned = await api('/v1/scan', { token, body: { payload, store_id: store.id } });
     assert.equal(scanned.status, 200, JSON.stringify(scanned.body));
     assert.equal(scanned.body.kind, 'exit_pass');
+    const again = await api('/v1/scan', { token, body: { payload, store_id: store.id } });
+    assert.equal(again.status, 409, JSON.stringify(again.body));
+    assert.equal(again.body.error.code, 'code_used');
     await page.locator('[data-test=order][data-status=completed]').waitFor(LIVE);
     await shot(page, 'orders-11-exit-done');
   } finally {

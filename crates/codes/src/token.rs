@@ -159,15 +159,6 @@ impl Keyring {
             .collect()
     }
 
-    fn signing(&self) -> &SigningKey {
-        &self
-            .keys
-            .iter()
-            .find(|(id, _)| *id == self.active)
-            .expect("active key is held")
-            .1
-    }
-
     /// Signs a token for `subject`, valid until `expires_at` (Unix seconds).
     pub fn sign(
         &self,
@@ -175,20 +166,40 @@ impl Keyring {
         subject: &str,
         expires_at: i64,
     ) -> Result<String, TokenError> {
+        let mut nonce = [0u8; 8];
+        rand::rng().fill_bytes(&mut nonce);
+        self.sign_again(&Claims {
+            kind,
+            subject: subject.to_owned(),
+            expires_at,
+            nonce,
+            key_id: self.active,
+        })
+    }
+
+    /// The text of a token signed before, rebuilt from its claims: Ed25519 signatures are
+    /// deterministic (RFC 8032), so the same claims and key give the same bytes, and a code can be
+    /// shown again without keeping its text. `UnknownKey` when the key is no longer held.
+    pub fn sign_again(&self, claims: &Claims) -> Result<String, TokenError> {
+        let subject = claims.subject.as_str();
         if subject.is_empty() || subject.len() > MAX_SUBJECT_LEN {
             return Err(TokenError::BadSubject);
         }
-        let mut nonce = [0u8; 8];
-        rand::rng().fill_bytes(&mut nonce);
+        let key = self
+            .keys
+            .iter()
+            .find(|(id, _)| *id == claims.key_id)
+            .map(|(_, k)| k)
+            .ok_or(TokenError::UnknownKey)?;
         let mut bytes = Vec::with_capacity(HEADER_LEN + subject.len() + SIGNATURE_LEN);
         bytes.push(VERSION);
-        bytes.push(kind.byte());
-        bytes.extend_from_slice(&self.active.to_be_bytes());
-        bytes.extend_from_slice(&expires_at.to_be_bytes());
-        bytes.extend_from_slice(&nonce);
+        bytes.push(claims.kind.byte());
+        bytes.extend_from_slice(&claims.key_id.to_be_bytes());
+        bytes.extend_from_slice(&claims.expires_at.to_be_bytes());
+        bytes.extend_from_slice(&claims.nonce);
         bytes.push(subject.len() as u8);
         bytes.extend_from_slice(subject.as_bytes());
-        let signature = self.signing().sign(&bytes);
+        let signature = key.sign(&bytes);
         bytes.extend_from_slice(&signature.to_bytes());
         Ok(format!("{PREFIX}{}", BASE32_NOPAD.encode(&bytes)))
     }
@@ -297,6 +308,18 @@ mod tests {
         );
         let pk = r.public_keys()[0].1;
         assert_eq!(verify_offline(&pk, &t, 1_000).unwrap(), c);
+    }
+
+    #[test]
+    fn a_token_signed_again_from_its_claims_is_the_same_text_even_after_a_rotation() {
+        let r = ring();
+        let t = r.sign(TokenKind::Pickup, "ord_123", 2_000).unwrap();
+        let claims = r.verify(&t, 1_000).unwrap();
+        assert_eq!(r.sign_again(&claims).unwrap(), t);
+        let rotated = Keyring::from_secrets(&[(1, [7u8; 32]), (2, [9u8; 32])]).unwrap();
+        assert_eq!(rotated.sign_again(&claims).unwrap(), t);
+        let stranger = Keyring::from_secrets(&[(2, [9u8; 32])]).unwrap();
+        assert_eq!(stranger.sign_again(&claims), Err(TokenError::UnknownKey));
     }
 
     #[test]

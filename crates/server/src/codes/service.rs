@@ -525,11 +525,68 @@ pub async fn issue_token(
         merchant_id,
         store_id,
         user_id,
+        claims.key_id,
         expires_s * 1_000_000,
         now,
     )
     .await?;
     Ok(text)
+}
+
+/// A token issued before, as it stands now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeptToken {
+    /// Still usable: its text (the same bytes as when it was issued) and its expiry (UTC µs).
+    Live {
+        text: String,
+        expires_at: i64,
+    },
+    Used,
+    Expired,
+}
+
+/// The latest token of `kind` issued for `subject` to `user_id`, signed again from its row, so a
+/// code shown twice is the same code. `None` when none was issued, or when the one issued cannot
+/// be rebuilt (issued before key ids were kept, or signed by a key no longer held): the caller
+/// issues a new one.
+pub async fn kept_token(
+    db: &Db,
+    keys: &Keyring,
+    kind: TokenKind,
+    subject: &str,
+    user_id: &str,
+) -> Result<Option<KeptToken>> {
+    let Some(row) = store::latest_token(db, kind.as_str(), subject, user_id).await? else {
+        return Ok(None);
+    };
+    if row.used_at.is_some() {
+        return Ok(Some(KeptToken::Used));
+    }
+    if row.expires_at <= now_us() {
+        return Ok(Some(KeptToken::Expired));
+    }
+    let rebuilt = (|| {
+        let nonce: [u8; 8] = hex::decode(&row.nonce).ok()?.try_into().ok()?;
+        let claims = o2o_codes::token::Claims {
+            kind,
+            subject: subject.to_owned(),
+            expires_at: row.expires_at / 1_000_000,
+            nonce,
+            key_id: u32::try_from(row.key_id?).ok()?,
+        };
+        keys.sign_again(&claims).ok()
+    })();
+    Ok(rebuilt.map(|text| KeptToken::Live {
+        text,
+        expires_at: row.expires_at,
+    }))
+}
+
+/// Whether a token (already verified) was used.
+pub async fn token_used(db: &Db, claims: &o2o_codes::token::Claims) -> Result<bool> {
+    Ok(store::token_read(db, &hex::encode(claims.nonce))
+        .await?
+        .is_some_and(|row| row.used_at.is_some()))
 }
 
 fn invalid_code() -> Error {

@@ -231,13 +231,14 @@ pub async fn insert_token(
     merchant_id: Option<&str>,
     store_id: Option<&str>,
     user_id: Option<&str>,
+    key_id: u32,
     expires_at: i64,
     now: i64,
 ) -> DbResult<()> {
     tx.execute(
         query(
-            "INSERT INTO issued_tokens (nonce, kind, subject, merchant_id, store_id, user_id, expires_at, used_at, used_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8)",
+            "INSERT INTO issued_tokens (nonce, kind, subject, merchant_id, store_id, user_id, key_id, expires_at, used_at, used_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9)",
         )
         .bind(nonce)
         .bind(kind)
@@ -245,11 +246,40 @@ pub async fn insert_token(
         .bind(merchant_id)
         .bind(store_id)
         .bind(user_id)
+        .bind(i64::from(key_id))
         .bind(expires_at)
         .bind(now),
     )
     .await
     .map(drop)
+}
+
+/// The latest token of `kind` issued for `subject` to `user_id`: what is needed to sign it again.
+#[derive(Debug, sqlx::FromRow)]
+pub struct KeptTokenRow {
+    pub nonce: String,
+    pub key_id: Option<i64>,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+pub async fn latest_token(
+    db: &Db,
+    kind: &str,
+    subject: &str,
+    user_id: &str,
+) -> DbResult<Option<KeptTokenRow>> {
+    db.fetch_optional(
+        query(
+            "SELECT nonce, key_id, expires_at, used_at FROM issued_tokens \
+             WHERE subject = $1 AND kind = $2 AND user_id = $3 \
+             ORDER BY created_at DESC, nonce DESC LIMIT 1",
+        )
+        .bind(subject)
+        .bind(kind)
+        .bind(user_id),
+    )
+    .await
 }
 
 #[derive(Debug, sqlx::FromRow)]

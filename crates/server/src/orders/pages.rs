@@ -369,6 +369,8 @@ async fn order_view(
 pub struct OptionView {
     pub key: String,
     pub name: String,
+    /// Chosen on the form as it was sent.
+    pub chosen: bool,
 }
 
 /// One option group in the order form: a select (single) or checkboxes (multi).
@@ -390,6 +392,10 @@ pub struct FormItem {
     pub sold_out: bool,
     pub photo: Option<String>,
     pub groups: Vec<GroupView>,
+    /// The quantity as the form was sent ("0" on a fresh form).
+    pub qty: String,
+    /// A refusal about this product (sold out since the form was shown…).
+    pub error: Option<String>,
 }
 
 pub struct FormSection {
@@ -397,9 +403,19 @@ pub struct FormSection {
     pub items: Vec<FormItem>,
 }
 
-/// The store's menu as an order form (`q.<product>` quantities, `o.<product>.<group>` options).
-async fn order_form(app: &AppState, store_id: &str, t: T) -> Result<Vec<FormSection>, Error> {
+/// The store's menu as an order form (`q.<product>` quantities, `o.<product>.<group>` options),
+/// filled with what `fields` chose (a form sent back, or none).
+async fn order_form(
+    app: &AppState,
+    store_id: &str,
+    t: T,
+    fields: &[(String, String)],
+) -> Result<Vec<FormSection>, Error> {
     let cached = crate::catalog::service::menu(app, store_id).await?;
+    let picked: std::collections::HashSet<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     Ok(cached
         .menu
         .sections
@@ -419,7 +435,13 @@ async fn order_form(app: &AppState, store_id: &str, t: T) -> Result<Vec<FormSect
                         Lang::Zh => &p.name_en,
                         Lang::En => &p.name_zh,
                     };
+                    let qty = field(fields, &format!("q.{}", p.id));
                     FormItem {
+                        qty: match qty.trim() {
+                            "" => "0".to_owned(),
+                            typed => typed.chars().take(4).collect(),
+                        },
+                        error: None,
                         id: p.id.clone(),
                         alt_name: alt.clone().filter(|a| *a != name),
                         name,
@@ -430,29 +452,34 @@ async fn order_form(app: &AppState, store_id: &str, t: T) -> Result<Vec<FormSect
                         groups: p
                             .option_groups
                             .iter()
-                            .map(|g| GroupView {
-                                key: g.key.clone(),
-                                name: local(t, &g.name_zh, &g.name_en),
-                                multi: g.choice == Choice::Multi,
-                                required: g.required,
-                                options: g
-                                    .options
-                                    .iter()
-                                    .map(|o| {
-                                        let n = local(t, &o.name_zh, &o.name_en);
-                                        OptionView {
-                                            key: o.key.clone(),
-                                            name: if o.price_delta > 0 {
-                                                format!(
-                                                    "{n} +{}",
-                                                    shown_price(o.price_delta, &p.currency)
-                                                )
-                                            } else {
-                                                n
-                                            },
-                                        }
-                                    })
-                                    .collect(),
+                            .map(|g| {
+                                let input = format!("o.{}.{}", p.id, g.key);
+                                GroupView {
+                                    key: g.key.clone(),
+                                    name: local(t, &g.name_zh, &g.name_en),
+                                    multi: g.choice == Choice::Multi,
+                                    required: g.required,
+                                    options: g
+                                        .options
+                                        .iter()
+                                        .map(|o| {
+                                            let n = local(t, &o.name_zh, &o.name_en);
+                                            OptionView {
+                                                chosen: picked
+                                                    .contains(&(input.as_str(), o.key.as_str())),
+                                                key: o.key.clone(),
+                                                name: if o.price_delta > 0 {
+                                                    format!(
+                                                        "{n} +{}",
+                                                        shown_price(o.price_delta, &p.currency)
+                                                    )
+                                                } else {
+                                                    n
+                                                },
+                                            }
+                                        })
+                                        .collect(),
+                                }
                             })
                             .collect(),
                     }
@@ -563,18 +590,57 @@ pub struct TableOrdering {
     pub events: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 pub struct TableQuery {
     pub order: Option<String>,
     pub error: Option<String>,
+    /// What the add form chose when it was refused (`q.…`, `o.…`), to fill it again.
+    pub chosen: Vec<(String, String)>,
 }
 
 impl TableQuery {
     pub fn of(uri: &axum::http::Uri) -> TableQuery {
-        uri.query()
+        let pairs: Vec<(String, String)> = uri
+            .query()
             .and_then(|q| serde_urlencoded::from_str(q).ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let named = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        TableQuery {
+            order: named("order"),
+            error: named("error"),
+            chosen: chosen_items(&pairs),
+        }
     }
+}
+
+/// The item choices of an order form (quantities above zero and those products' options), to
+/// send a refused form's choices back to it in a link.
+fn chosen_items(fields: &[(String, String)]) -> Vec<(String, String)> {
+    let ordered: Vec<&str> = fields
+        .iter()
+        .filter_map(|(k, v)| {
+            let product = k.strip_prefix("q.")?;
+            let n: i64 = v.trim().parse().ok()?;
+            (n > 0).then_some(product)
+        })
+        .collect();
+    fields
+        .iter()
+        .filter(|(k, _)| {
+            let product = k.strip_prefix("q.").or_else(|| {
+                k.strip_prefix("o.")
+                    .and_then(|r| r.split_once('.'))
+                    .map(|(p, _)| p)
+            });
+            product.is_some_and(|p| ordered.contains(&p))
+        })
+        .cloned()
+        .collect()
 }
 
 /// The table's order (the open one, or the one named in `?order=` if it is this table's) and
@@ -643,7 +709,7 @@ pub async fn table_ordering(
     Ok(TableOrdering {
         code: code.to_owned(),
         order: view,
-        menu: order_form(app, store_id, t).await.or_page(t)?,
+        menu: order_form(app, store_id, t, &q.chosen).await.or_page(t)?,
         can_pay: account(ctx).is_some(),
         key: crate::payments::pages::new_form_key(),
         error: shown_error(q.error),
@@ -716,7 +782,15 @@ async fn table_add(
             .map(|_| ())
     }
     .await;
-    back(&ctx, &landing, result)
+    // A refusal comes back to the form with what was chosen still chosen.
+    let kept = chosen_items(&fields);
+    let to = if result.is_err() && !kept.is_empty() {
+        let query = serde_urlencoded::to_string(&kept).unwrap_or_default();
+        format!("{landing}?{query}")
+    } else {
+        landing
+    };
+    back(&ctx, &to, result)
 }
 
 /// `POST /q/{code}/place`: sends the table's unsent items to the kitchen.
@@ -794,9 +868,10 @@ async fn table_pay(
 // One order, and the consumer's orders
 // ---------------------------------------------------------------------------------------------
 
-/// A code the consumer shows, rendered.
+/// A code the consumer shows, rendered: `live` with its QR, or `used` / `expired` (no QR).
 struct ShownCode {
     kind: &'static str,
+    state: &'static str,
     qr_svg: String,
     text: String,
 }
@@ -807,6 +882,7 @@ struct OrderPage<'a> {
     t: T,
     logged_in: bool,
     path: &'a str,
+    csrf: &'a str,
     order: OrderView,
     store_name: String,
     code: Option<ShownCode>,
@@ -837,17 +913,30 @@ async fn order_page(
             _ => false,
         };
     let code = if wants_code {
-        let issued = service::code(&app, p, &order.id).await.or_page(t)?;
-        Some(ShownCode {
-            kind: if issued.kind == "exit_pass" {
-                "order.exit_pass"
-            } else {
-                "order.pickup_code"
+        let kind = if order.channel == Channel::ScanAndGo {
+            "order.exit_pass"
+        } else {
+            "order.pickup_code"
+        };
+        let blank = |state| ShownCode {
+            kind,
+            state,
+            qr_svg: String::new(),
+            text: String::new(),
+        };
+        Some(
+            match service::shown_code(&app, p, &order.id).await.or_page(t)? {
+                service::CodeState::Live(issued) => ShownCode {
+                    kind,
+                    state: "live",
+                    qr_svg: o2o_codes::svg(&issued.code)
+                        .map_err(|e| PageError::internal(t, anyhow::anyhow!("{e}")))?,
+                    text: issued.code,
+                },
+                service::CodeState::Used => blank("used"),
+                service::CodeState::Expired => blank("expired"),
             },
-            qr_svg: o2o_codes::svg(&issued.code)
-                .map_err(|e| PageError::internal(t, anyhow::anyhow!("{e}")))?,
-            text: issued.code,
-        })
+        )
     } else {
         None
     };
@@ -861,10 +950,38 @@ async fn order_page(
         t,
         logged_in: ctx.logged_in(),
         path: &ctx.path,
+        csrf: &ctx.csrf,
         order: view,
         store_name,
         code,
     })?))
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    csrf: String,
+}
+
+/// `POST /me/orders/{id}/code`: a new code in place of one that expired (a live one stays as it
+/// is; a used one is not replaced).
+async fn renew_code(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    let to = format!("/me/orders/{}", urlencode(&id));
+    let Some(p) = consumer(&ctx) else {
+        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&to))));
+    };
+    match service::code(&app, p, &id).await {
+        Ok(_) => Ok(ctx.redirect(&to)),
+        Err(e) if e.kind == Kind::NotFound => Err(not_found(ctx.t)),
+        Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
+        // Used, or no code to show any more: the page says how the order stands.
+        Err(_) => Ok(ctx.redirect(&to)),
+    }
 }
 
 struct ListedOrder {
@@ -934,8 +1051,13 @@ async fn my_orders(State(app): State<AppState>, ctx: PageCtx) -> Result<Response
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pickup: order ahead for a time slot, paid from the wallet
+// Ordering ahead: pickup in a time slot, or delivery to an address; paid from the wallet
 // ---------------------------------------------------------------------------------------------
+//
+// The two forms are one page with a different middle (a pickup slot, or an address and its
+// quote): the same menu filled with what was chosen, the same coupon choice, the same placing of
+// the order. A refused form comes back as the page itself, filled as it was sent, with the
+// refusal next to the field it is about.
 
 /// The pickup slots left today in the store's time zone: every [`SLOT_MINUTES`] from the
 /// kitchen's preparation time from now until the day ends, where the store is open.
@@ -972,25 +1094,114 @@ pub fn pickup_slots(
     slots
 }
 
-#[derive(Template)]
-#[template(path = "orders/pickup.html")]
-struct PickupPage<'a> {
-    t: T,
-    logged_in: bool,
-    path: &'a str,
-    csrf: &'a str,
-    store: Store,
-    order_menu: Vec<FormSection>,
-    slots: Vec<(String, String)>,
-    key: String,
-    error: Option<String>,
-    /// The consumer's coupons good for pickup here: (id, name and rule).
-    coupons: Vec<(String, String)>,
+/// A refused ordering form's refusal, next to the field it is about.
+pub struct FormError {
+    /// Where: `form` (above the form), `menu`, `slot`, `address`, `coordinates`,
+    /// `contact_phone`, `note`, `coupon` or `pay` (by the button); `item` when it is about one
+    /// product, shown on that product.
+    pub at: &'static str,
+    pub text: String,
+    /// Topping up the wallet would help: the refusal links to it.
+    pub top_up: bool,
 }
 
-#[derive(Deserialize)]
-struct ErrorQuery {
-    error: Option<String>,
+/// Where a refusal belongs on an ordering form, by the field it names (and, for one product's
+/// refusal, which product).
+fn refusal_at(e: &Error, items: &[ItemInput]) -> (&'static str, Option<String>) {
+    let param = e.param.as_deref().unwrap_or("");
+    if let Some(rest) = param.strip_prefix("items[") {
+        let product = rest
+            .split_once(']')
+            .and_then(|(i, _)| i.parse::<usize>().ok())
+            .and_then(|i| items.get(i))
+            .and_then(|item| item.product_id.clone());
+        return match product {
+            Some(p) => ("item", Some(p)),
+            None => ("menu", None),
+        };
+    }
+    let code = e.code.as_ref();
+    let at = match param {
+        _ if code == "insufficient_funds" => "pay",
+        "items" | "quantity" => "menu",
+        "pickup_at" => "slot",
+        "delivery.address" => "address",
+        "delivery.contact_phone" => "contact_phone",
+        "note" => "note",
+        p if p.starts_with("delivery") => "coordinates",
+        _ if code == "address_required" => "address",
+        _ if matches!(code, "coordinates_invalid" | "outside_delivery_area") => "coordinates",
+        p if code.starts_with("coupon") || p.contains("coupon") => "coupon",
+        p if p.starts_with("payment") => "pay",
+        _ => "form",
+    };
+    (at, None)
+}
+
+/// The coupon choice on an ordering form: the best one (the default), one of the consumer's
+/// coupons good for the channel here, or none.
+pub struct CouponChoices {
+    pub best: bool,
+    pub none: bool,
+    /// (id, name and rule, chosen)
+    pub list: Vec<(String, String, bool)>,
+}
+
+/// The consumer's coupons that could apply to an order of `channel` at the store (minimum spend
+/// is checked when ordering, against what was chosen), with `chosen` (a form's `coupon` value:
+/// `best`, an id, or empty for none) marked.
+async fn coupon_choices(
+    app: &AppState,
+    t: T,
+    user_id: &str,
+    store_id: &str,
+    channel: Channel,
+    chosen: &str,
+) -> crate::error::Result<CouponChoices> {
+    let list = crate::marketing::service::usable(
+        app,
+        user_id,
+        store_id,
+        channel.as_str(),
+        crate::payments::service::MAX_PAYMENT,
+    )
+    .await?
+    .into_iter()
+    .map(|(c, _)| {
+        let rule = crate::marketing::pages::rule_text(t, &c.template);
+        let picked = c.id == chosen;
+        (c.id, format!("{} · {rule}", c.template.name), picked)
+    })
+    .collect();
+    Ok(CouponChoices {
+        best: chosen == "best",
+        none: chosen.is_empty(),
+        list,
+    })
+}
+
+/// The coupon a checkout form chose: none, one by id, or `best`: the best of the consumer's
+/// coupons for what was chosen.
+async fn chosen_coupon(
+    app: &AppState,
+    user_id: &str,
+    store_id: &str,
+    channel: Channel,
+    items: &[ItemInput],
+    raw: &str,
+) -> Result<Option<String>, Error> {
+    Ok(match raw.trim() {
+        "" => None,
+        "best" => {
+            let subtotal = service::subtotal(app, store_id, items).await?;
+            crate::marketing::service::usable(app, user_id, store_id, channel.as_str(), subtotal)
+                .await?
+                .into_iter()
+                .next()
+                .map(|(c, _)| c.id)
+        }
+        chosen => Some(chosen.to_owned()),
+    })
 }
 
 async fn find_store(app: &AppState, t: T, id: &str) -> Result<Store, PageError> {
@@ -1004,29 +1215,225 @@ async fn find_store(app: &AppState, t: T, id: &str) -> Result<Store, PageError> 
         })
 }
 
-/// The consumer's coupons that could apply to an order of `channel` at the store (minimum spend
-/// is checked when ordering, against what was chosen), as (id, label) choices.
-async fn coupon_choices(
-    app: &AppState,
+/// The page of an ordering channel: `pickup` or `delivery`.
+fn ahead_page(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Delivery => "delivery",
+        _ => "pickup",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "orders/pickup.html")]
+struct PickupPage<'a> {
     t: T,
-    user_id: &str,
-    store_id: &str,
+    logged_in: bool,
+    path: &'a str,
+    csrf: &'a str,
+    store: Store,
+    order_menu: Vec<FormSection>,
+    /// (value as RFC 3339, local HH:MM, chosen)
+    slots: Vec<(String, String, bool)>,
+    key: String,
+    error: Option<FormError>,
+    coupons: CouponChoices,
+}
+
+#[derive(Template)]
+#[template(path = "orders/delivery.html")]
+struct DeliveryPage<'a> {
+    t: T,
+    logged_in: bool,
+    path: &'a str,
+    csrf: &'a str,
+    store: Store,
+    order_menu: Vec<FormSection>,
+    /// The store's terms: radius, fee, minimum.
+    radius: String,
+    fee: String,
+    min_order: String,
+    at: AddressFields,
+    note: String,
+    quote: QuoteView,
+    key: String,
+    error: Option<FormError>,
+    coupons: CouponChoices,
+}
+
+/// The pickup or delivery page for the consumer, its form filled from `fields` (what was sent,
+/// or a link's query), with `refused` said next to its field (answered with the refusal's status).
+async fn ordering_page(
+    app: &AppState,
+    ctx: &PageCtx,
+    store: Store,
     channel: Channel,
-) -> crate::error::Result<Vec<(String, String)>> {
-    Ok(crate::marketing::service::usable(
-        app,
-        user_id,
-        store_id,
-        channel.as_str(),
-        crate::payments::service::MAX_PAYMENT,
-    )
-    .await?
-    .into_iter()
-    .map(|(c, _)| {
-        let rule = crate::marketing::pages::rule_text(t, &c.template);
-        (c.id, format!("{} · {rule}", c.template.name))
-    })
-    .collect())
+    fields: &[(String, String)],
+    refused: Option<Error>,
+) -> Result<Response, PageError> {
+    let t = ctx.t;
+    let Some(p) = account(ctx) else {
+        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&ctx.path))));
+    };
+    let settings = super::store::settings(&app.db, &store.id)
+        .await
+        .map_err(Error::from)
+        .or_page(t)?;
+    let mut order_menu = order_form(app, &store.id, t, fields).await.or_page(t)?;
+    let mut status = StatusCode::OK;
+    let error = match refused {
+        Some(e) => {
+            status = crate::http::error::status_of(e.kind).0;
+            let items = items_of(fields).unwrap_or_default();
+            let (at, product) = refusal_at(&e, &items);
+            let text = match channel {
+                Channel::Delivery => delivery_refusal(t, &e, &store, &settings),
+                _ => refusal_text(t, &e),
+            };
+            let on_item = product.and_then(|id| {
+                order_menu
+                    .iter_mut()
+                    .flat_map(|s| s.items.iter_mut())
+                    .find(|item| item.id == id)
+            });
+            match on_item {
+                Some(item) => {
+                    item.error = Some(text.clone());
+                    Some(FormError {
+                        at,
+                        text,
+                        top_up: false,
+                    })
+                }
+                None => Some(FormError {
+                    at: if at == "item" { "menu" } else { at },
+                    top_up: e.code == "insufficient_funds",
+                    text,
+                }),
+            }
+        }
+        None => shown_error(Some(field(fields, "error").to_owned())).map(|text| FormError {
+            at: "form",
+            text,
+            top_up: false,
+        }),
+    };
+    let chosen = if fields.iter().any(|(k, _)| k == "coupon") {
+        field(fields, "coupon").trim()
+    } else {
+        "best"
+    };
+    let coupons = coupon_choices(app, t, &p.id, &store.id, channel, chosen)
+        .await
+        .or_page(t)?;
+    let key = crate::payments::pages::new_form_key();
+    let response = match channel {
+        Channel::Delivery => {
+            let quote = delivery_quote(app, t, &store, &settings, fields).await?;
+            ctx.render(&DeliveryPage {
+                t,
+                logged_in: true,
+                path: &ctx.path,
+                csrf: &ctx.csrf,
+                radius: format!("{:.1}", store.delivery_radius_m as f64 / 1000.0),
+                fee: shown_price(settings.delivery_fee, "CNY"),
+                min_order: shown_price(settings.min_order, "CNY"),
+                at: AddressFields::of(fields),
+                note: field(fields, "note").chars().take(200).collect(),
+                store,
+                order_menu,
+                quote,
+                key,
+                error,
+                coupons,
+            })?
+        }
+        _ => {
+            let chosen_slot = field(fields, "pickup_at").trim();
+            let slots = pickup_slots(
+                &store.opening_hours,
+                &store.timezone,
+                settings.prep_minutes,
+                now_us(),
+            )
+            .into_iter()
+            .map(|(value, label)| {
+                let picked = value == chosen_slot;
+                (value, label, picked)
+            })
+            .collect();
+            ctx.render(&PickupPage {
+                t,
+                logged_in: true,
+                path: &ctx.path,
+                csrf: &ctx.csrf,
+                store,
+                order_menu,
+                slots,
+                key,
+                error,
+                coupons,
+            })?
+        }
+    };
+    let mut response = no_store(response);
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// Orders the chosen items from a pickup or delivery form, paid from the wallet: to the order's
+/// page, or back to the form, filled as it was sent, with the refusal.
+async fn order_ahead(
+    app: &AppState,
+    ctx: &PageCtx,
+    id: &str,
+    channel: Channel,
+    fields: &[(String, String)],
+) -> Result<Response, PageError> {
+    ctx.check_csrf(field(fields, "csrf"))?;
+    let store = find_store(app, ctx.t, id).await?;
+    let page = ahead_page(channel);
+    let Some(p) = account(ctx) else {
+        let here = format!("/stores/{}/{page}", store.id);
+        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&here))));
+    };
+    let result = async {
+        let items = items_of(fields)?;
+        if items.is_empty() {
+            return Err(
+                Error::invalid("items_required", ctx.t.s("order.nothing_chosen")).param("items"),
+            );
+        }
+        let mut input = order_input(channel);
+        input.store_id = Some(store.id.clone());
+        if channel == Channel::Delivery {
+            input.delivery = Some(AddressFields::of(fields).parse()?);
+            input.note = Some(field(fields, "note").to_owned());
+        } else {
+            input.pickup_at =
+                Some(field(fields, "pickup_at").trim().to_owned()).filter(|s| !s.is_empty());
+        }
+        let mut payment = wallet();
+        payment.coupon = chosen_coupon(
+            app,
+            &p.id,
+            &store.id,
+            channel,
+            &items,
+            field(fields, "coupon"),
+        )
+        .await?;
+        input.items = items;
+        input.payment = Some(payment);
+        let hash = form_hash(&format!("page-{page}:{}:{}", store.id, form_digest(fields)));
+        let reply = service::create(app, p, input, form_key(field(fields, "key")), &hash).await?;
+        id_of(&reply)
+    }
+    .await;
+    match result {
+        Ok(order) => Ok(ctx.redirect(&format!("/me/orders/{order}"))),
+        Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
+        Err(e) => ordering_page(app, ctx, store, channel, fields, Some(e)).await,
+    }
 }
 
 /// `GET /stores/{id}/pickup`: the menu as an order form, a pickup time, and pay.
@@ -1034,41 +1441,10 @@ async fn pickup_page(
     State(app): State<AppState>,
     ctx: PageCtx,
     Path(id): Path<String>,
-    Query(q): Query<ErrorQuery>,
+    Query(fields): Query<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let t = ctx.t;
-    let store = find_store(&app, t, &id).await?;
-    let Some(p) = account(&ctx) else {
-        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&ctx.path))));
-    };
-    // Every coupon that could apply to a pickup order here (its minimum spend is checked when
-    // ordering, against what was chosen).
-    let coupons = coupon_choices(&app, t, &p.id, &store.id, Channel::Pickup)
-        .await
-        .or_page(t)?;
-    let settings = super::store::settings(&app.db, &store.id)
-        .await
-        .map_err(Error::from)
-        .or_page(t)?;
-    let slots = pickup_slots(
-        &store.opening_hours,
-        &store.timezone,
-        settings.prep_minutes,
-        now_us(),
-    );
-    let order_menu = order_form(&app, &store.id, t).await.or_page(t)?;
-    Ok(no_store(ctx.render(&PickupPage {
-        t,
-        logged_in: true,
-        path: &ctx.path,
-        csrf: &ctx.csrf,
-        store,
-        order_menu,
-        slots,
-        key: crate::payments::pages::new_form_key(),
-        error: shown_error(q.error),
-        coupons,
-    })?))
+    let store = find_store(&app, ctx.t, &id).await?;
+    ordering_page(&app, &ctx, store, Channel::Pickup, &fields, None).await
 }
 
 /// `POST /stores/{id}/pickup`: orders the chosen items for the slot, paid from the wallet.
@@ -1078,54 +1454,29 @@ async fn pickup_order(
     Path(id): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    ctx.check_csrf(field(&fields, "csrf"))?;
-    let store = find_store(&app, ctx.t, &id).await?;
-    let here = format!("/stores/{}/pickup", store.id);
-    let Some(p) = account(&ctx) else {
-        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&here))));
-    };
-    let result = async {
-        let items = items_of(&fields)?;
-        if items.is_empty() {
-            return Err(Error::invalid(
-                "items_required",
-                ctx.t.s("order.nothing_chosen"),
-            ));
-        }
-        let mut input = order_input(Channel::Pickup);
-        input.store_id = Some(store.id.clone());
-        input.items = items;
-        input.pickup_at =
-            Some(field(&fields, "pickup_at").trim().to_owned()).filter(|s| !s.is_empty());
-        let mut payment = wallet();
-        payment.coupon = chosen_coupon(
-            &app,
-            &p.id,
-            &store.id,
-            Channel::Pickup,
-            &input.items,
-            field(&fields, "coupon"),
-        )
-        .await?;
-        input.payment = Some(payment);
-        let hash = form_hash(&format!(
-            "page-pickup:{}:{}",
-            store.id,
-            form_digest(&fields)
-        ));
-        let reply = service::create(&app, p, input, form_key(field(&fields, "key")), &hash).await?;
-        id_of(&reply)
-    }
-    .await;
-    match result {
-        Ok(order) => Ok(ctx.redirect(&format!("/me/orders/{order}"))),
-        Err(e) => back(&ctx, &here, Err(e)),
-    }
+    order_ahead(&app, &ctx, &id, Channel::Pickup, &fields).await
 }
 
-// ---------------------------------------------------------------------------------------------
-// Delivery: the menu, an address within the store's radius, the quote, pay from the wallet
-// ---------------------------------------------------------------------------------------------
+/// `GET /stores/{id}/delivery`: the menu as an order form, where to deliver, the quote, pay.
+async fn delivery_page(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Query(fields): Query<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let store = find_store(&app, ctx.t, &id).await?;
+    ordering_page(&app, &ctx, store, Channel::Delivery, &fields, None).await
+}
+
+/// `POST /stores/{id}/delivery`: orders the chosen items to the address, paid from the wallet.
+async fn delivery_order(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    order_ahead(&app, &ctx, &id, Channel::Delivery, &fields).await
+}
 
 /// The quote part of the delivery page: what the chosen items to the typed address come to and
 /// when they would arrive, or why they cannot be delivered.
@@ -1227,17 +1578,6 @@ impl AddressFields {
             distance_m: None,
         })
     }
-
-    /// The fields as a query string, so that a refused order keeps its address.
-    fn query(&self) -> String {
-        format!(
-            "address={}&lat={}&lng={}&contact_phone={}",
-            urlencode(&self.address),
-            urlencode(&self.lat),
-            urlencode(&self.lng),
-            urlencode(&self.contact_phone)
-        )
-    }
 }
 
 /// The quote for what a delivery form asks (the server's own rules, via the quote service).
@@ -1299,72 +1639,10 @@ async fn delivery_quote(
 }
 
 #[derive(Template)]
-#[template(path = "orders/delivery.html")]
-struct DeliveryPage<'a> {
-    t: T,
-    logged_in: bool,
-    path: &'a str,
-    csrf: &'a str,
-    store: Store,
-    order_menu: Vec<FormSection>,
-    /// The store's terms: radius, fee, minimum.
-    radius: String,
-    fee: String,
-    min_order: String,
-    at: AddressFields,
-    note: String,
-    quote: QuoteView,
-    key: String,
-    error: Option<String>,
-    /// The consumer's coupons good for delivery here: (id, name and rule).
-    coupons: Vec<(String, String)>,
-}
-
-#[derive(Template)]
 #[template(path = "orders/delivery_quote.html")]
 struct DeliveryQuotePart {
     t: T,
     quote: QuoteView,
-}
-
-/// `GET /stores/{id}/delivery`: the menu as an order form, where to deliver, the quote, pay.
-async fn delivery_page(
-    State(app): State<AppState>,
-    ctx: PageCtx,
-    Path(id): Path<String>,
-    Query(fields): Query<Vec<(String, String)>>,
-) -> Result<Response, PageError> {
-    let t = ctx.t;
-    let store = find_store(&app, t, &id).await?;
-    let Some(p) = account(&ctx) else {
-        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&ctx.path))));
-    };
-    let coupons = coupon_choices(&app, t, &p.id, &store.id, Channel::Delivery)
-        .await
-        .or_page(t)?;
-    let settings = super::store::settings(&app.db, &store.id)
-        .await
-        .map_err(Error::from)
-        .or_page(t)?;
-    let quote = delivery_quote(&app, t, &store, &settings, &fields).await?;
-    let order_menu = order_form(&app, &store.id, t).await.or_page(t)?;
-    Ok(no_store(ctx.render(&DeliveryPage {
-        t,
-        logged_in: true,
-        path: &ctx.path,
-        csrf: &ctx.csrf,
-        radius: format!("{:.1}", store.delivery_radius_m as f64 / 1000.0),
-        fee: shown_price(settings.delivery_fee, "CNY"),
-        min_order: shown_price(settings.min_order, "CNY"),
-        at: AddressFields::of(&fields),
-        note: field(&fields, "note").chars().take(200).collect(),
-        store,
-        order_menu,
-        quote,
-        key: crate::payments::pages::new_form_key(),
-        error: shown_error(Some(field(&fields, "error").to_owned())),
-        coupons,
-    })?))
 }
 
 /// `GET /stores/{id}/delivery/quote?…`: the quote part alone, for the page's script to show as
@@ -1383,91 +1661,6 @@ async fn delivery_quote_part(
         .or_page(t)?;
     let quote = delivery_quote(&app, t, &store, &settings, &fields).await?;
     Ok(no_store(ctx.render(&DeliveryQuotePart { t, quote })?))
-}
-
-/// The coupon a checkout form chose: none, one by id, or `best`: the best of the consumer's
-/// coupons for what was chosen.
-async fn chosen_coupon(
-    app: &AppState,
-    user_id: &str,
-    store_id: &str,
-    channel: Channel,
-    items: &[ItemInput],
-    raw: &str,
-) -> Result<Option<String>, Error> {
-    Ok(match raw.trim() {
-        "" => None,
-        "best" => {
-            let subtotal = service::subtotal(app, store_id, items).await?;
-            crate::marketing::service::usable(app, user_id, store_id, channel.as_str(), subtotal)
-                .await?
-                .into_iter()
-                .next()
-                .map(|(c, _)| c.id)
-        }
-        chosen => Some(chosen.to_owned()),
-    })
-}
-
-/// `POST /stores/{id}/delivery`: orders the chosen items to the address, paid from the wallet.
-async fn delivery_order(
-    State(app): State<AppState>,
-    ctx: PageCtx,
-    Path(id): Path<String>,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Result<Response, PageError> {
-    ctx.check_csrf(field(&fields, "csrf"))?;
-    let store = find_store(&app, ctx.t, &id).await?;
-    let at = AddressFields::of(&fields);
-    let here = format!("/stores/{}/delivery?{}", store.id, at.query());
-    let Some(p) = account(&ctx) else {
-        return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&here))));
-    };
-    let result = async {
-        let items = items_of(&fields)?;
-        if items.is_empty() {
-            return Err(Error::invalid(
-                "items_required",
-                ctx.t.s("order.nothing_chosen"),
-            ));
-        }
-        let mut input = order_input(Channel::Delivery);
-        input.store_id = Some(store.id.clone());
-        input.delivery = Some(at.parse()?);
-        input.note = Some(field(&fields, "note").to_owned());
-        let mut payment = wallet();
-        payment.coupon = chosen_coupon(
-            &app,
-            &p.id,
-            &store.id,
-            Channel::Delivery,
-            &items,
-            field(&fields, "coupon"),
-        )
-        .await?;
-        input.items = items;
-        input.payment = Some(payment);
-        let hash = form_hash(&format!(
-            "page-delivery:{}:{}",
-            store.id,
-            form_digest(&fields)
-        ));
-        let reply = service::create(&app, p, input, form_key(field(&fields, "key")), &hash).await?;
-        id_of(&reply)
-    }
-    .await;
-    match result {
-        Ok(order) => Ok(ctx.redirect(&format!("/me/orders/{order}"))),
-        Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
-        Err(e) => {
-            let settings = super::store::settings(&app.db, &store.id)
-                .await
-                .map_err(Error::from)
-                .or_page(ctx.t)?;
-            let text = delivery_refusal(ctx.t, &e, &store, &settings);
-            Ok(ctx.redirect(&format!("{here}&error={}", urlencode(&text))))
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1489,6 +1682,8 @@ struct ScanPage<'a> {
     error: Option<String>,
     /// The session's token for the JSON API, which the camera's upload sends.
     api_csrf: String,
+    /// The barcode field as a refused scan left it.
+    barcode: String,
 }
 
 #[derive(Deserialize)]
@@ -1497,6 +1692,8 @@ struct ScanQuery {
     error: Option<String>,
     /// The code the API answered a photo with (the page says it in its language).
     photo_error: Option<String>,
+    /// The barcode a refused scan typed, to show it again.
+    barcode: Option<String>,
 }
 
 /// What the page says when a photo added nothing, by the API's error code.
@@ -1566,21 +1763,30 @@ async fn scan_page(
         }
         _ => None,
     };
-    Ok(no_store(ctx.render(&ScanPage {
-        t,
-        logged_in: true,
-        path: &ctx.path,
-        csrf: &ctx.csrf,
-        store,
-        basket,
-        order_id: order.map(|o| o.id),
-        key: crate::payments::pages::new_form_key(),
-        error: match q.photo_error.as_deref().filter(|c| !c.is_empty()) {
-            Some(code) => Some(photo_refusal(t, code)),
-            None => shown_error(q.error),
-        },
-        api_csrf: p.csrf.clone().unwrap_or_default(),
-    })?))
+    Ok(no_store(
+        ctx.render(&ScanPage {
+            t,
+            logged_in: true,
+            path: &ctx.path,
+            csrf: &ctx.csrf,
+            store,
+            basket,
+            order_id: order.map(|o| o.id),
+            key: crate::payments::pages::new_form_key(),
+            error: match q.photo_error.as_deref().filter(|c| !c.is_empty()) {
+                Some(code) => Some(photo_refusal(t, code)),
+                None => shown_error(q.error),
+            },
+            api_csrf: p.csrf.clone().unwrap_or_default(),
+            barcode: q
+                .barcode
+                .unwrap_or_default()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .take(20)
+                .collect(),
+        })?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -1647,7 +1853,14 @@ async fn scan_add(
             store.id,
             urlencode(&order)
         ))),
-        Err(e) => back(&ctx, &here, Err(e)),
+        Err(e) => {
+            let sep = if here.contains('?') { '&' } else { '?' };
+            back(
+                &ctx,
+                &format!("{here}{sep}barcode={}", urlencode(&barcode)),
+                Err(e),
+            )
+        }
     }
 }
 
@@ -2087,6 +2300,7 @@ pub fn router() -> Router<AppState> {
         .route("/q/{code}/order-pay", post(table_pay))
         .route("/me/orders", get(my_orders))
         .route("/me/orders/{id}", get(order_page))
+        .route("/me/orders/{id}/code", post(renew_code))
         .route("/stores/{id}/pickup", get(pickup_page).post(pickup_order))
         .route(
             "/stores/{id}/delivery",

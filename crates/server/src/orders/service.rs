@@ -6,6 +6,7 @@ use super::engine::{Actor, NewLine, OrderOp};
 use super::model::*;
 use super::store;
 use crate::app::AppState;
+use crate::codes::service::KeptToken;
 use crate::db::{now_us, rfc3339};
 use crate::error::{Error, Result};
 use crate::http::{List, Page, Reply};
@@ -1164,33 +1165,51 @@ pub async fn of_store(
     Ok(out)
 }
 
-/// The signed code a consumer shows for their order: the pickup code of a paid pickup order, or
-/// the exit pass of a paid scan-and-go order.
-pub async fn code(app: &AppState, principal: &Principal, id: &str) -> Result<OrderCode> {
+/// Which code an order has to show (pickup code of a paid pickup order in the kitchen, exit pass
+/// of a paid scan-and-go order that is ready) and how long one stays valid.
+fn code_kind(order: &OrderData) -> Result<(TokenKind, i64)> {
+    match (order.channel, order.status) {
+        (Channel::Pickup, s) if s.in_kitchen() && order.fully_paid() => {
+            Ok((TokenKind::Pickup, PICKUP_CODE_TTL_S))
+        }
+        (Channel::ScanAndGo, Status::Ready) if order.fully_paid() => {
+            Ok((TokenKind::ExitPass, EXIT_PASS_TTL_S))
+        }
+        _ => Err(Error::conflict(
+            "no_code",
+            format!(
+                "A {} order that is {} has no code to show.",
+                order.channel.as_str(),
+                order.status.as_str()
+            ),
+        )),
+    }
+}
+
+/// The consumer's own order, with the code it has to show.
+async fn own_order_with_code(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<(OrderData, TokenKind, i64)> {
     let order = get(app, principal, id).await?;
     if principal.kind != PrincipalKind::Consumer
         || order.user_id.as_deref() != Some(principal.id.as_str())
     {
         return Err(order_not_found());
     }
-    let (kind, ttl) = match (order.channel, order.status) {
-        (Channel::Pickup, s) if s.in_kitchen() && order.fully_paid() => {
-            (TokenKind::Pickup, PICKUP_CODE_TTL_S)
-        }
-        (Channel::ScanAndGo, Status::Ready) if order.fully_paid() => {
-            (TokenKind::ExitPass, EXIT_PASS_TTL_S)
-        }
-        _ => {
-            return Err(Error::conflict(
-                "no_code",
-                format!(
-                    "A {} order that is {} has no code to show.",
-                    order.channel.as_str(),
-                    order.status.as_str()
-                ),
-            ));
-        }
-    };
+    let (kind, ttl) = code_kind(&order)?;
+    Ok((order, kind, ttl))
+}
+
+/// Signs a new code for the order and keeps what rebuilds it.
+async fn issue_code(
+    app: &AppState,
+    principal: &Principal,
+    order: &OrderData,
+    kind: TokenKind,
+    ttl: i64,
+) -> Result<OrderCode> {
     let mut tx = app.db.begin().await?;
     let text = crate::codes::service::issue_token(
         &mut tx,
@@ -1204,12 +1223,66 @@ pub async fn code(app: &AppState, principal: &Principal, id: &str) -> Result<Ord
     )
     .await?;
     tx.commit().await?;
-    Ok(OrderCode {
+    let expires_at = o2o_codes::token::parse(&text)
+        .map(|(_, claims, _)| claims.expires_at.saturating_mul(1_000_000))
+        .map_err(Error::internal)?;
+    Ok(order_code(order, kind, text, expires_at))
+}
+
+fn order_code(order: &OrderData, kind: TokenKind, text: String, expires_at: i64) -> OrderCode {
+    OrderCode {
         kind: kind.as_str(),
         code: text,
         pickup_number: order.pickup_number.clone(),
-        expires_at: rfc3339(now_us() + ttl * 1_000_000),
+        expires_at: rfc3339(expires_at),
+    }
+}
+
+/// The code an order page shows, as it stands.
+pub enum CodeState {
+    /// The order's code: the same text on every view until it is used or expires.
+    Live(OrderCode),
+    Used,
+    Expired,
+}
+
+/// The signed code a consumer shows for their order, for its page: signed when first needed,
+/// then the same code (rebuilt from what was kept) until it is used or expires, when the page
+/// says so instead of quietly signing another.
+pub async fn shown_code(app: &AppState, principal: &Principal, id: &str) -> Result<CodeState> {
+    let (order, kind, ttl) = own_order_with_code(app, principal, id).await?;
+    let kept =
+        crate::codes::service::kept_token(&app.db, &app.keys, kind, &order.id, &principal.id)
+            .await?;
+    Ok(match kept {
+        Some(KeptToken::Live { text, expires_at }) => {
+            CodeState::Live(order_code(&order, kind, text, expires_at))
+        }
+        Some(KeptToken::Used) => CodeState::Used,
+        Some(KeptToken::Expired) => CodeState::Expired,
+        None => CodeState::Live(issue_code(app, principal, &order, kind, ttl).await?),
     })
+}
+
+/// `POST /v1/orders/{id}/code`: the code a consumer shows for their order (the pickup code of a
+/// paid pickup order, or the exit pass of a paid scan-and-go order). The code kept for the order
+/// while it is usable; a new one when there is none yet or it expired; `409 code_used` once it
+/// was used.
+pub async fn code(app: &AppState, principal: &Principal, id: &str) -> Result<OrderCode> {
+    let (order, kind, ttl) = own_order_with_code(app, principal, id).await?;
+    let kept =
+        crate::codes::service::kept_token(&app.db, &app.keys, kind, &order.id, &principal.id)
+            .await?;
+    match kept {
+        Some(KeptToken::Live { text, expires_at }) => {
+            Ok(order_code(&order, kind, text, expires_at))
+        }
+        Some(KeptToken::Used) => Err(Error::conflict(
+            "code_used",
+            "This order's code was already used.",
+        )),
+        Some(KeptToken::Expired) | None => issue_code(app, principal, &order, kind, ttl).await,
+    }
 }
 
 /// Completes the order a scanned pickup code or exit pass stands for (the code is already
@@ -1309,6 +1382,10 @@ pub async fn handover(
         return Err(
             Error::conflict("code_wrong_store", "This code is for another store.").param("code"),
         );
+    }
+    // A code shown again after its handover is told as used, not as an order that cannot move.
+    if crate::codes::service::token_used(&app.db, &claims).await? {
+        return Err(Error::conflict("code_used", "This code was already used.").param("code"));
     }
     if !Step::Complete
         .allowed_from(order.channel)

@@ -48,6 +48,13 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
         "Show this code or say the pickup number at the counter",
     ),
     ("order.exit_pass", "出门码", "Exit pass"),
+    ("order.code_used", "已使用", "already used"),
+    (
+        "order.code_expired",
+        "已过期，请重新获取",
+        "expired; get a new one",
+    ),
+    ("order.new_code", "获取新码", "Get a new code"),
     (
         "order.exit_pass_hint",
         "出门时请店员扫描此码",

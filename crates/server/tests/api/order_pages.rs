@@ -279,9 +279,9 @@ async fn the_delivery_page_quotes_orders_and_pays_and_the_kitchen_board_shows_th
         "{html}"
     );
 
-    // Ordering outside the area goes back to the form with the address kept and the refusal.
+    // Ordering outside the area comes back as the form with the address kept and the refusal.
     let qty = format!("q.{americano}");
-    let (status, location) = post_form(
+    let (status, _, html) = post_form_page(
         &app,
         &page,
         &buyer,
@@ -294,14 +294,11 @@ async fn the_delivery_page_quotes_orders_and_pays_and_the_kitchen_board_shows_th
         ],
     )
     .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    assert!(
-        location.starts_with(&format!("{page}?address=Far+Road+9")),
-        "{location}"
-    );
-    assert!(location.contains("error="), "{location}");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("value=\"Far Road 9\""), "{html}");
+    assert!(error_at(&html, "coordinates").is_some(), "{html}");
     // Below the minimum: refused too, nothing paid.
-    let (_, location) = post_form(
+    let (status, _, html) = post_form_page(
         &app,
         &page,
         &buyer,
@@ -314,8 +311,7 @@ async fn the_delivery_page_quotes_orders_and_pays_and_the_kitchen_board_shows_th
         ],
     )
     .await;
-    assert!(location.contains("error="), "{location}");
-    let (_, _, html) = get_page(&app, &location, Some(&buyer)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
     assert!(html.contains("Delivery needs at least ¥20.00"), "{html}");
     assert!(html.contains("value=\"Near Road 1\""), "{html}");
     assert_eq!(app.balance(&buyer).await, 10_000);
@@ -461,4 +457,548 @@ async fn the_scan_and_go_page_has_a_camera_and_says_when_a_photo_held_no_barcode
     .await;
     assert!(html.contains("The photo could not be added"), "{html}");
     assert!(!html.contains("<script>"), "{html}");
+}
+
+/// Posts a form and answers (status, location, body): a refused ordering form comes back as
+/// the page itself.
+async fn post_form_page(
+    app: &TestApp,
+    path: &str,
+    session: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String, String) {
+    let mut form: Vec<(&str, &str)> = vec![("csrf", CSRF)];
+    form.extend_from_slice(fields);
+    let r = app
+        .client
+        .post(app.url(path))
+        .header("accept-language", "en")
+        .header("cookie", cookies(session))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, location, r.text().await.unwrap())
+}
+
+/// The `<p class="error" …>` a page shows at `at` (its text), if any.
+fn error_at(html: &str, at: &str) -> Option<String> {
+    let marker = format!("data-test=\"error\" data-at=\"{at}\">");
+    let start = html.find(&marker)? + marker.len();
+    Some(html[start..].split("</p>").next().unwrap_or("").to_owned())
+}
+
+/// The attributes of the form control named `name`, as rendered.
+fn control<'a>(html: &'a str, name: &str) -> &'a str {
+    let marker = format!("name=\"{name}\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no control {name}: {html}"));
+    let end = html[start..].find('>').unwrap() + start;
+    &html[start..end]
+}
+
+/// The options of the select named `name`, up to its end.
+fn select<'a>(html: &'a str, name: &str) -> &'a str {
+    let marker = format!("<select name=\"{name}\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no select {name}: {html}"));
+    let end = html[start..].find("</select>").unwrap() + start;
+    &html[start..end]
+}
+
+/// A latte with a size to choose, on the shop's menu; answers its id.
+async fn latte(app: &TestApp, shop: &Shop) -> String {
+    let r = app
+        .post(
+            "/v1/products",
+            serde_json::json!({
+                "name_zh": "拿铁", "name_en": "Latte", "description": "", "price": 2800, "currency": "CNY",
+                "option_groups": [{"key": "size", "name_zh": "杯型", "name_en": "Size", "choice": "single", "required": true,
+                    "options": [{"key": "medium", "name_zh": "中杯", "name_en": "Medium", "price_delta": 0},
+                                {"key": "large", "name_zh": "大杯", "name_en": "Large", "price_delta": 300}]}]
+            }),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+/// A coupon of the shop's, claimed by `consumer`; answers the claimed coupon's id.
+async fn claimed_coupon(app: &TestApp, shop: &Shop, consumer: &str) -> String {
+    let r = app
+        .post(
+            "/v1/coupon-templates",
+            serde_json::json!({"merchant_id": shop.merchant, "currency": "CNY", "total_stock": 10,
+                "name": "Two off", "kind": "amount_off", "amount_off": 200}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let template = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/v1/coupon-templates/{template}/claims"),
+            serde_json::json!({}),
+            Some(consumer),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let mine = app.get("/v1/me/coupons", Some(consumer)).await;
+    mine.body["data"][0]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_refused_delivery_form_comes_back_with_everything_chosen_and_the_refusal_by_its_field() {
+    let app = spawn_app().await;
+    let (shop, americano) = open_shop(&app, "Refused Delivery Cafe", 1200).await;
+    let latte = latte(&app, &shop).await;
+    let buyer = app.funded_consumer("13700000091", 10_000).await;
+    let coupon = claimed_coupon(&app, &shop, &buyer).await;
+    let page = format!("/stores/{}/delivery", shop.store);
+    let (q_americano, q_latte, o_latte) = (
+        format!("q.{americano}"),
+        format!("q.{latte}"),
+        format!("o.{latte}.size"),
+    );
+    let far = [
+        ("key", "refused-delivery-key-0001"),
+        (q_americano.as_str(), "2"),
+        (q_latte.as_str(), "1"),
+        (o_latte.as_str(), "large"),
+        ("address", "Far Road 9"),
+        ("lat", "31.33"),
+        ("lng", "121.4737"),
+        ("contact_phone", "13700000091"),
+        ("note", "Ring twice"),
+        ("coupon", coupon.as_str()),
+    ];
+    // 11 km away: the page itself comes back, filled as it was sent.
+    let (status, location, html) = post_form_page(&app, &page, &buyer, &far).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{location} {html}");
+    assert!(
+        control(&html, &q_americano).contains("value=\"2\""),
+        "{html}"
+    );
+    assert!(control(&html, &q_latte).contains("value=\"1\""), "{html}");
+    assert!(
+        select(&html, &o_latte).contains("value=\"large\" selected"),
+        "{html}"
+    );
+    assert!(
+        !select(&html, &o_latte).contains("value=\"medium\" selected"),
+        "{html}"
+    );
+    assert!(
+        control(&html, "address").contains("value=\"Far Road 9\""),
+        "{html}"
+    );
+    assert!(control(&html, "lat").contains("value=\"31.33\""), "{html}");
+    assert!(
+        control(&html, "lng").contains("value=\"121.4737\""),
+        "{html}"
+    );
+    assert!(
+        control(&html, "contact_phone").contains("value=\"13700000091\""),
+        "{html}"
+    );
+    assert!(
+        control(&html, "note").contains("value=\"Ring twice\""),
+        "{html}"
+    );
+    let coupons = select(&html, "coupon");
+    assert!(
+        coupons.contains(&format!("value=\"{coupon}\" selected")),
+        "{coupons}"
+    );
+    assert!(!coupons.contains("value=\"best\" selected"), "{coupons}");
+    // The refusal is by the coordinates, and only there.
+    let said = error_at(&html, "coordinates").expect("an error by the coordinates");
+    assert!(said.contains("delivery area (within 3.0 km)"), "{said}");
+    assert_eq!(html.matches("data-test=\"error\"").count(), 1, "{html}");
+    // The quote part says the same, and the form has a fresh key.
+    assert!(html.contains("data-state=\"refused\""), "{html}");
+    assert!(!html.contains("refused-delivery-key-0001"), "{html}");
+
+    // Near by but below the minimum: by the menu; "no coupon" stays chosen.
+    let (status, _, html) = post_form_page(
+        &app,
+        &page,
+        &buyer,
+        &[
+            ("key", "refused-delivery-key-0002"),
+            (q_americano.as_str(), "1"),
+            ("address", "Near Road 1"),
+            ("lat", "31.2330"),
+            ("lng", "121.4737"),
+            ("coupon", ""),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    let said = error_at(&html, "menu").expect("an error by the menu");
+    assert!(said.contains("Delivery needs at least ¥20.00"), "{said}");
+    assert!(
+        control(&html, &q_americano).contains("value=\"1\""),
+        "{html}"
+    );
+    assert!(
+        select(&html, "coupon").contains("value=\"\" selected"),
+        "{html}"
+    );
+
+    // No address text: by the address field.
+    let (_, _, html) = post_form_page(
+        &app,
+        &page,
+        &buyer,
+        &[
+            ("key", "refused-delivery-key-0003"),
+            (q_americano.as_str(), "2"),
+            ("address", ""),
+            ("lat", "31.2330"),
+            ("lng", "121.4737"),
+        ],
+    )
+    .await;
+    assert!(error_at(&html, "address").is_some(), "{html}");
+
+    // Sold out since the form was shown: said on that product.
+    let r = app
+        .send(
+            app.client
+                .put(app.url(&format!("/v1/stores/{}/products/{americano}", shop.store)))
+                .bearer_auth(&shop.owner)
+                .json(&serde_json::json!({"stock": 0})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (status, _, html) = post_form_page(
+        &app,
+        &page,
+        &buyer,
+        &[
+            ("key", "refused-delivery-key-0004"),
+            (q_americano.as_str(), "2"),
+            (q_latte.as_str(), "1"),
+            (o_latte.as_str(), "large"),
+            ("address", "Near Road 1"),
+            ("lat", "31.2330"),
+            ("lng", "121.4737"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{html}");
+    let item = html
+        .split("data-test=\"menu-item\"")
+        .find(|part| part.contains(&format!("data-product=\"{americano}\"")))
+        .unwrap();
+    assert!(
+        item.contains("data-test=\"error\" data-at=\"item\""),
+        "{item}"
+    );
+    assert!(control(&html, &q_latte).contains("value=\"1\""), "{html}");
+
+    // Nothing moved; the corrected form orders.
+    assert_eq!(app.balance(&buyer).await, 10_000);
+    let (status, location, _) = post_form_page(
+        &app,
+        &page,
+        &buyer,
+        &[
+            ("key", "refused-delivery-key-0005"),
+            (q_latte.as_str(), "1"),
+            (o_latte.as_str(), "large"),
+            ("address", "Near Road 1"),
+            ("lat", "31.2330"),
+            ("lng", "121.4737"),
+            ("coupon", ""),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.starts_with("/me/orders/ord_"), "{location}");
+    // ¥28 + ¥3 (large) + ¥5 fee.
+    assert_eq!(app.balance(&buyer).await, 10_000 - 3_600);
+    app.assert_ledger_verifies().await;
+}
+
+/// The value of the first pickup slot the page offers (not "as soon as ready").
+fn first_slot(html: &str) -> String {
+    let slots = select(html, "pickup_at");
+    slots
+        .split("<option value=\"")
+        .skip(1)
+        .map(|o| o.split('"').next().unwrap())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(|| panic!("no slot: {slots}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_refused_pickup_form_comes_back_with_the_slot_items_and_coupon_chosen() {
+    let app = spawn_app().await;
+    let (shop, americano) = open_shop(&app, "Refused Pickup Cafe", 1200).await;
+    let latte = latte(&app, &shop).await;
+    // ¥10 in the wallet: not enough for what is chosen.
+    let buyer = app.funded_consumer("13700000092", 1_000).await;
+    let coupon = claimed_coupon(&app, &shop, &buyer).await;
+    let page = format!("/stores/{}/pickup", shop.store);
+    let (_, _, html) = get_page(&app, &page, Some(&buyer)).await;
+    let slot = first_slot(&html);
+    let (q_americano, q_latte, o_latte) = (
+        format!("q.{americano}"),
+        format!("q.{latte}"),
+        format!("o.{latte}.size"),
+    );
+    let (status, _, html) = post_form_page(
+        &app,
+        &page,
+        &buyer,
+        &[
+            ("key", "refused-pickup-key-00001"),
+            (q_americano.as_str(), "1"),
+            (q_latte.as_str(), "2"),
+            (o_latte.as_str(), "large"),
+            ("pickup_at", slot.as_str()),
+            ("coupon", coupon.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{html}");
+    assert!(
+        control(&html, &q_americano).contains("value=\"1\""),
+        "{html}"
+    );
+    assert!(control(&html, &q_latte).contains("value=\"2\""), "{html}");
+    assert!(
+        select(&html, &o_latte).contains("value=\"large\" selected"),
+        "{html}"
+    );
+    assert!(
+        select(&html, "pickup_at").contains(&format!("value=\"{slot}\" selected")),
+        "{html}"
+    );
+    assert!(
+        select(&html, "coupon").contains(&format!("value=\"{coupon}\" selected")),
+        "{html}"
+    );
+    // Not enough in the wallet: said by the button, with the way to top up.
+    let said = error_at(&html, "pay").expect("an error by the pay button");
+    assert!(said.contains("data-test=\"top-up-link\""), "{said}");
+    assert_eq!(html.matches("data-test=\"error\"").count(), 1, "{html}");
+
+    // A time more than a week ahead: said by the slot, the items still chosen.
+    let (status, _, html) = post_form_page(
+        &app,
+        &page,
+        &buyer,
+        &[
+            ("key", "refused-pickup-key-00002"),
+            (q_americano.as_str(), "1"),
+            ("pickup_at", "2099-01-01T04:00:00Z"),
+            ("coupon", "best"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(error_at(&html, "slot").is_some(), "{html}");
+    assert!(
+        control(&html, &q_americano).contains("value=\"1\""),
+        "{html}"
+    );
+    assert!(
+        select(&html, "coupon").contains("value=\"best\" selected"),
+        "{html}"
+    );
+    // Nothing chosen at all: by the menu.
+    let (_, _, html) = post_form_page(
+        &app,
+        &page,
+        &buyer,
+        &[("key", "refused-pickup-key-00003"), ("pickup_at", "")],
+    )
+    .await;
+    assert!(error_at(&html, "menu").is_some(), "{html}");
+    assert_eq!(app.balance(&buyer).await, 1_000);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_refused_table_order_comes_back_with_the_items_chosen() {
+    let app = spawn_app().await;
+    let (shop, americano) = open_shop(&app, "Refused Table Cafe", 1200).await;
+    let latte = latte(&app, &shop).await;
+    let table = app
+        .post(
+            &format!("/v1/stores/{}/tables", shop.store),
+            serde_json::json!({"label": "T1"}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(table.status, StatusCode::CREATED, "{}", table.body);
+    let code = app
+        .post(
+            "/v1/qr-codes",
+            serde_json::json!({"kind": "table", "store_id": shop.store, "table_id": table.body["id"]}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(code.status, StatusCode::CREATED, "{}", code.body);
+    let url = code.body["url"].as_str().unwrap();
+    let short = url.rsplit('/').next().unwrap().to_owned();
+    let guest = app.consumer_token("13700000093", None).await;
+    let (q_americano, q_latte, o_latte) = (
+        format!("q.{americano}"),
+        format!("q.{latte}"),
+        format!("o.{latte}.size"),
+    );
+    // A quantity that is not a number refuses the whole form.
+    let (status, location) = post_form(
+        &app,
+        &format!("/q/{short}/items"),
+        &guest,
+        &[
+            ("key", "refused-table-key-000001"),
+            (q_americano.as_str(), "0"),
+            (q_latte.as_str(), "2"),
+            (o_latte.as_str(), "large"),
+            (&format!("q.{}", "prd_typo"), "two"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.contains("error="), "{location}");
+    let (status, _, html) = get_page(&app, &location, Some(&guest)).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("data-test=\"error\""), "{html}");
+    assert!(control(&html, &q_latte).contains("value=\"2\""), "{html}");
+    assert!(
+        select(&html, &o_latte).contains("value=\"large\" selected"),
+        "{html}"
+    );
+    assert!(
+        control(&html, &q_americano).contains("value=\"0\""),
+        "{html}"
+    );
+}
+
+/// The code an order's page shows (its `data-code`), if it shows one.
+fn shown_code(html: &str) -> Option<String> {
+    let start = html.find("data-code=\"")? + "data-code=\"".len();
+    Some(html[start..].split('"').next().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_pickup_code_is_the_same_on_every_view_until_it_is_used_or_expires() {
+    let app = spawn_app().await;
+    let (shop, americano) = open_shop(&app, "Stable Code Cafe", 1200).await;
+    let buyer = app.funded_consumer("13700000094", 10_000).await;
+    let place = || async {
+        let r = app
+            .post(
+                "/v1/orders",
+                serde_json::json!({"channel": "pickup", "store_id": shop.store,
+                    "items": [{"product_id": americano}], "payment": {"source": "wallet"}}),
+                Some(&buyer),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_owned()
+    };
+    let order = place().await;
+    let path = format!("/me/orders/{order}");
+    let (_, _, first) = get_page(&app, &path, Some(&buyer)).await;
+    let (_, _, second) = get_page(&app, &path, Some(&buyer)).await;
+    let code = shown_code(&first).expect("a pickup code");
+    assert!(code.starts_with("O2O:"), "{code}");
+    assert_eq!(shown_code(&second).as_deref(), Some(code.as_str()));
+    // The API gives the same code while it is usable.
+    let r = app
+        .post(
+            &format!("/v1/orders/{order}/code"),
+            serde_json::json!({}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["code"], code.as_str());
+    // It scans once: the order is handed over; a second scan is told it was used.
+    let scan = || {
+        app.post(
+            "/v1/scan",
+            serde_json::json!({"payload": code, "store_id": shop.store}),
+            Some(&shop.cashier),
+        )
+    };
+    let r = scan().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["kind"], "pickup");
+    assert_eq!(r.body["order"]["status"], "completed");
+    let r = scan().await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "code_used");
+    // At another store of another merchant it is not theirs to take.
+    let other = app.shop("Other Code Cafe").await;
+    let r = app
+        .post(
+            "/v1/scan",
+            serde_json::json!({"payload": code, "store_id": other.store}),
+            Some(&other.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "code_wrong_store");
+
+    // A second order whose code was used without the order moving (a scanner that checked it
+    // before the handover failed): the page says it was used, with no QR.
+    let second = place().await;
+    let path = format!("/me/orders/{second}");
+    let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
+    assert!(shown_code(&html).is_some(), "{html}");
+    app.state
+        .db
+        .execute(
+            o2o_server::db::query("UPDATE issued_tokens SET used_at = 1 WHERE subject = $1")
+                .bind(second.clone()),
+        )
+        .await
+        .unwrap();
+    let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
+    assert!(html.contains("data-test=\"order-code-used\""), "{html}");
+    assert!(shown_code(&html).is_none(), "{html}");
+
+    // A third whose code lapsed: the page says so and offers a new one, which then stays.
+    let third = place().await;
+    let path = format!("/me/orders/{third}");
+    let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
+    let old = shown_code(&html).expect("a pickup code");
+    app.state
+        .db
+        .execute(
+            o2o_server::db::query("UPDATE issued_tokens SET expires_at = 1 WHERE subject = $1")
+                .bind(third.clone()),
+        )
+        .await
+        .unwrap();
+    let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
+    assert!(html.contains("data-test=\"order-code-expired\""), "{html}");
+    assert!(shown_code(&html).is_none(), "{html}");
+    let (status, location) = post_form(&app, &format!("{path}/code"), &buyer, &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, path);
+    let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
+    let renewed = shown_code(&html).expect("a new pickup code");
+    assert_ne!(renewed, old);
+    let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
+    assert_eq!(shown_code(&html).as_deref(), Some(renewed.as_str()));
+    app.assert_ledger_verifies().await;
 }

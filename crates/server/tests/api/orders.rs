@@ -392,8 +392,9 @@ async fn a_pickup_order_is_paid_when_ordering_and_handed_over_against_its_code_o
             Some(&c.shop.cashier),
         )
         .await;
+    // The code was used: a second scan says so.
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
-    assert_eq!(r.code(), "order_transition_invalid");
+    assert_eq!(r.code(), "code_used");
 
     // A second order handed over by its typed pickup number.
     let r = app
@@ -621,6 +622,7 @@ async fn scan_and_go_pays_on_the_phone_and_the_exit_pass_opens_the_door_once() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "code_used");
     assert_eq!(app.balance(&ann).await, 10_000 - 6000);
     app.assert_ledger_verifies().await;
 }
