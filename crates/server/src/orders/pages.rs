@@ -1059,9 +1059,11 @@ async fn my_orders(State(app): State<AppState>, ctx: PageCtx) -> Result<Response
 // the order. A refused form comes back as the page itself, filled as it was sent, with the
 // refusal next to the field it is about.
 
-/// The pickup slots left today in the store's time zone: every [`SLOT_MINUTES`] from the
-/// kitchen's preparation time from now until the day ends, where the store is open.
-/// (value as RFC 3339, label as local HH:MM)
+/// The pickup slots offered in the store's time zone: every [`SLOT_MINUTES`] from the kitchen's
+/// preparation time from now until the day ends, where the store is open; when none is left
+/// today (late at night, after closing), those of the next day the store opens, within the
+/// week an order may be placed ahead, labelled with their date.
+/// (value as RFC 3339, label as local HH:MM, or MM-DD HH:MM on a later day)
 pub fn pickup_slots(
     opening_hours: &str,
     timezone: &str,
@@ -1075,23 +1077,42 @@ pub fn pickup_slots(
     let Ok(first) = jiff::Timestamp::from_microsecond(earliest) else {
         return Vec::new();
     };
-    let Ok(day_start) = first.to_zoned(tz.clone()).start_of_day() else {
+    let Ok(mut day) = first.to_zoned(tz.clone()).start_of_day() else {
         return Vec::new();
     };
-    let day_start = day_start.timestamp().as_microsecond();
+    let today = jiff::Timestamp::from_microsecond(now)
+        .map(|t| t.to_zoned(tz.clone()).date())
+        .unwrap_or(day.date());
     let slot_us = SLOT_MINUTES * 60_000_000;
-    let day_us = 24 * 3_600_000_000;
-    let mut at = day_start + (earliest - day_start + slot_us - 1) / slot_us * slot_us;
-    let mut slots = Vec::new();
-    while at < day_start + day_us {
-        if crate::stores::hours::is_open_at(opening_hours, timezone, at)
-            && let Ok(ts) = jiff::Timestamp::from_microsecond(at)
-        {
-            slots.push((ts.to_string(), local_clock(at, timezone)));
+    for _ in 0..7 {
+        let later_day = day.date() != today;
+        let day_start = day.timestamp().as_microsecond();
+        let Ok(next) = day.tomorrow() else {
+            break;
+        };
+        let day_end = next.timestamp().as_microsecond();
+        let mut at =
+            day_start + (earliest.max(day_start) - day_start + slot_us - 1) / slot_us * slot_us;
+        let mut slots = Vec::new();
+        while at < day_end {
+            if crate::stores::hours::is_open_at(opening_hours, timezone, at)
+                && let Ok(ts) = jiff::Timestamp::from_microsecond(at)
+            {
+                let label = if later_day {
+                    ts.to_zoned(tz.clone()).strftime("%m-%d %H:%M").to_string()
+                } else {
+                    local_clock(at, timezone)
+                };
+                slots.push((ts.to_string(), label));
+            }
+            at += slot_us;
         }
-        at += slot_us;
+        if !slots.is_empty() {
+            return slots;
+        }
+        day = next;
     }
-    slots
+    Vec::new()
 }
 
 /// A refused ordering form's refusal, next to the field it is about.
@@ -2345,14 +2366,36 @@ mod tests {
     }
 
     #[test]
-    fn no_slots_are_offered_after_closing() {
+    fn after_closing_the_next_open_days_slots_are_offered_with_their_date() {
+        // Monday 22:30 in Shanghai, closed: Tuesday's slots, from opening.
         let slots = pickup_slots(
             "Mo-Fr 07:30-22:00",
             "Asia/Shanghai",
             10,
             at("2026-11-23T14:30:00Z"),
         );
-        assert!(slots.is_empty(), "{slots:?}");
+        assert_eq!(slots.first().unwrap().1, "11-24 07:30");
+        assert_eq!(slots.first().unwrap().0, "2026-11-23T23:30:00Z");
+        assert_eq!(slots.len(), 58);
+        // Friday night: the weekend is closed, so Monday's.
+        let slots = pickup_slots(
+            "Mo-Fr 07:30-22:00",
+            "Asia/Shanghai",
+            10,
+            at("2026-11-27T14:30:00Z"),
+        );
+        assert_eq!(slots.first().unwrap().1, "11-30 07:30");
+        // Open all day, ten minutes to midnight: no slot is left today, so tomorrow's.
+        let slots = pickup_slots(
+            "Mo-Su 00:00-24:00",
+            "Asia/Shanghai",
+            15,
+            at("2026-11-23T15:50:00Z"),
+        );
+        assert_eq!(slots.first().unwrap().0, "2026-11-23T16:15:00Z");
+        assert_eq!(slots.first().unwrap().1, "11-24 00:15");
+        // Never open: nothing.
+        assert!(pickup_slots("off", "Asia/Shanghai", 10, at("2026-11-23T05:02:00Z")).is_empty());
     }
 
     #[test]

@@ -1266,8 +1266,8 @@ pub async fn shown_code(app: &AppState, principal: &Principal, id: &str) -> Resu
 
 /// `POST /v1/orders/{id}/code`: the code a consumer shows for their order (the pickup code of a
 /// paid pickup order, or the exit pass of a paid scan-and-go order). The code kept for the order
-/// while it is usable; a new one when there is none yet or it expired; `409 code_used` once it
-/// was used.
+/// while it is usable; a new one when there is none yet, or it expired, or it was used while the
+/// order still waits for its handover (`409 no_code` once the order is handed over).
 pub async fn code(app: &AppState, principal: &Principal, id: &str) -> Result<OrderCode> {
     let (order, kind, ttl) = own_order_with_code(app, principal, id).await?;
     let kept =
@@ -1277,11 +1277,12 @@ pub async fn code(app: &AppState, principal: &Principal, id: &str) -> Result<Ord
         Some(KeptToken::Live { text, expires_at }) => {
             Ok(order_code(&order, kind, text, expires_at))
         }
-        Some(KeptToken::Used) => Err(Error::conflict(
-            "code_used",
-            "This order's code was already used.",
-        )),
-        Some(KeptToken::Expired) | None => issue_code(app, principal, &order, kind, ttl).await,
+        // Used, yet the order still waits for its handover (the scan went through but the
+        // handover did not): the consumer would be stuck at the counter or the door without a
+        // new one. The order itself still completes only once.
+        Some(KeptToken::Used | KeptToken::Expired) | None => {
+            issue_code(app, principal, &order, kind, ttl).await
+        }
     }
 }
 

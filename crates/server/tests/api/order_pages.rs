@@ -958,8 +958,9 @@ async fn a_pickup_code_is_the_same_on_every_view_until_it_is_used_or_expires() {
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert_eq!(r.code(), "code_wrong_store");
 
-    // A second order whose code was used without the order moving (a scanner that checked it
-    // before the handover failed): the page says it was used, with no QR.
+    // A second order whose code was used without the order moving (the scan went through, the
+    // handover did not): the page says it was used, with no QR, and offers a new one, which
+    // scans and hands the order over.
     let second = place().await;
     let path = format!("/me/orders/{second}");
     let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
@@ -975,6 +976,28 @@ async fn a_pickup_code_is_the_same_on_every_view_until_it_is_used_or_expires() {
     let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
     assert!(html.contains("data-test=\"order-code-used\""), "{html}");
     assert!(shown_code(&html).is_none(), "{html}");
+    let (status, _) = post_form(&app, &format!("{path}/code"), &buyer, &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, html) = get_page(&app, &path, Some(&buyer)).await;
+    let replaced = shown_code(&html).expect("a new pickup code");
+    let r = app
+        .post(
+            "/v1/scan",
+            serde_json::json!({"payload": replaced, "store_id": shop.store}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["order"]["status"], "completed");
+    let r = app
+        .post(
+            &format!("/v1/orders/{second}/code"),
+            serde_json::json!({}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "no_code");
 
     // A third whose code lapsed: the page says so and offers a new one, which then stays.
     let third = place().await;
