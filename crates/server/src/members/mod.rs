@@ -30,8 +30,14 @@
 //!   price cut, so the consumer is charged less and the merchant receives what was charged). A
 //!   program may name a birthday coupon template: [`service::birthday_sweep`] gives it once a
 //!   year to each member on the birthday on their profile, in the merchant's time zone.
+//! - **Spending points** (积分兑换): a coupon template may carry a `points_price`. A member
+//!   exchanges that many points from their card for one coupon of it ([`service::exchange`]): one
+//!   sequencer command ([`engine::MemberOp::Exchange`]) that checks the card's points, issues the
+//!   coupon through the claim path (stock, limit, claim window; the audience is checked before,
+//!   as for a claim) and records a card movement of kind `exchange` (`points` negative,
+//!   `reference` the coupon), all in the batch's transaction or not at all.
 //!
-//! Not done yet: spending points; card payments with `capture: manual` (refused with
+//! Not done yet: card payments with `capture: manual` (refused with
 //! `card_capture_manual_unsupported`); a merchant-side list of members and a merchant-initiated
 //! closing; withdrawing an unused promotion budget.
 

@@ -775,3 +775,74 @@ async fn the_cashier_scans_a_coupons_code_and_applies_it_to_a_cash_or_pay_code_p
     );
     app.assert_ledger_verifies().await;
 }
+
+#[tokio::test]
+async fn the_center_shows_a_sold_out_coupon_marked_after_the_claimable_ones() {
+    let app = spawn_app().await;
+    let shop = app.shop("Sold Out Cafe").await;
+    let big = template(
+        &app,
+        &shop,
+        json!({"name": "Big", "amount_off": 5000, "total_stock": 1}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let small = template(&app, &shop, json!({"name": "Small", "amount_off": 100})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ann = phone_user(&app, 51).await;
+    let bo = phone_user(&app, 52).await;
+    let offers = |token: Option<String>| {
+        let app = &app;
+        async move {
+            let r = app
+                .get("/v1/coupon-center?near=31.2304,121.4737", token.as_deref())
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            r.body["data"].as_array().unwrap().clone()
+        }
+    };
+    let position = |list: &[Value], id: &str| {
+        list.iter()
+            .position(|o| o["template"]["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not listed: {list:?}"))
+    };
+    // In stock, the bigger one comes first.
+    let list = offers(Some(ann.clone())).await;
+    assert!(position(&list, &big) < position(&list, &small), "{list:?}");
+    for o in &list {
+        assert_eq!(o["sold_out"], false, "{o}");
+        assert_eq!(o["claimable"], true, "{o}");
+    }
+    // Bo takes the only one: it stays listed, sold out, not claimable, after the small one.
+    let r = claim(&app, &big, &bo).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    for who in [Some(ann.clone()), Some(bo.clone()), None] {
+        let list = offers(who).await;
+        let b = &list[position(&list, &big)];
+        assert_eq!(b["sold_out"], true, "{b}");
+        assert_eq!(b["claimable"], false, "{b}");
+        assert_eq!(b["template"]["remaining"], 0);
+        let s = &list[position(&list, &small)];
+        assert_eq!(s["sold_out"], false, "{s}");
+        assert!(position(&list, &small) < position(&list, &big), "{list:?}");
+    }
+    let r = claim(&app, &big, &ann).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "coupon_sold_out");
+    // Also when it sold out on another node (this one never saw it go): from the stored stock.
+    app.state
+        .db
+        .execute(
+            o2o_server::db::query("UPDATE coupon_templates SET issued = total_stock WHERE id = $1")
+                .bind(small.clone()),
+        )
+        .await
+        .unwrap();
+    let list = offers(Some(ann.clone())).await;
+    assert_eq!(list[position(&list, &small)]["sold_out"], true);
+    assert_eq!(list[position(&list, &small)]["claimable"], false);
+}
