@@ -582,7 +582,10 @@ fn record(
     }));
     let now = state.now;
     if let Some(c) = state.members.cards.get_mut(card_id) {
-        c.row.points = c.row.points.saturating_add(points).max(0);
+        // Not floored at zero: a refund takes back exactly the points its payment earned, even
+        // when they were already spent (a points debt later earnings pay off), so a card's
+        // movements always add up to its points.
+        c.row.points = c.row.points.saturating_add(points);
         c.spend_12m = c.spend_12m.saturating_add(spend);
         c.row.updated_at = now;
     }
@@ -703,6 +706,8 @@ pub(crate) fn card_refund(
 }
 
 /// Records a card refund that was applied: points taken back in proportion, tier spend lowered.
+/// The points are taken back even when the member already spent them (the card then owes
+/// points, and exchanges are refused until later earnings pay the debt off).
 pub(crate) fn after_refund(state: &mut State, p: &PaymentRow, refund_id: &str, back: CardBack) {
     let Some(split) = state.members.splits.get_mut(&p.id) else {
         return;

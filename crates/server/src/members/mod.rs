@@ -17,7 +17,9 @@
 //!   go to the wallet (paid share) and the promotion budget (bonus share). **Closing** a card
 //!   returns the paid part to the wallet and forfeits the bonus to the promotion budget.
 //! - **Points** are earned on the paid part only (bonus money earns none), `points_per_yuan` per
-//!   100 minor units, rounded down, and taken back in proportion by refunds. The **tier** is
+//!   100 minor units, rounded down, and taken back in proportion by refunds, even when already
+//!   spent on coupons: the card's points then go below zero (a debt later earnings pay off), so
+//!   its movements always add up to its points. The **tier** is
 //!   re-evaluated at each card payment or refund from the last 12 months' card spend (paid plus
 //!   bonus, less refunds); a change is an outbox event `member.tier_changed` (`card_id`,
 //!   `consumer_id`, `from`, `to`, `coupon_id`).

@@ -45,6 +45,8 @@ pub struct ShownCard {
     pub bonus: String,
     pub spendable: String,
     pub points: i64,
+    /// The points the card owes (a refund took back points already spent), if any.
+    pub points_owed: Option<i64>,
     pub tier: String,
 }
 
@@ -58,6 +60,7 @@ fn shown(t: T, c: &Card) -> ShownCard {
         bonus: yuan(c.bonus_balance),
         spendable: yuan(c.spendable),
         points: c.points,
+        points_owed: (c.points < 0).then(|| -c.points),
         tier: c
             .tier
             .clone()

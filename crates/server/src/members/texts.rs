@@ -77,6 +77,12 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
         "Not enough points: this coupon needs more points than the card has.",
     ),
     ("member.points_short", "积分不足", "Not enough points"),
+    ("member.points_owed", "欠积分", "Points owed"),
+    (
+        "member.points_owed_hint",
+        "退款收回了已兑换用掉的积分，之后消费所得积分先抵扣欠分。",
+        "A refund took back points already spent on coupons; points earned later pay this off first.",
+    ),
     (
         "member.not_exchangeable",
         "这张券不能用本卡的积分兑换。",

@@ -1532,3 +1532,78 @@ async fn the_card_page_exchanges_points_for_a_coupon_and_says_why_when_it_cannot
     assert_eq!(status, StatusCode::NOT_FOUND);
     app.assert_ledger_verifies().await;
 }
+
+/// The sum of the points of a card's movements (its whole history here).
+fn movement_points(card: &Value) -> i64 {
+    card["movements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["points"].as_i64().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_refund_takes_back_points_already_spent_as_a_points_debt_later_earnings_pay_off() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Debt Cafe").await;
+    let t = points_template(&app, &shop, json!({"points_price": 100})).await;
+    let t2 = points_template(
+        &app,
+        &shop,
+        json!({"name": "Cheap", "points_price": 10, "per_consumer_limit": 5}),
+    )
+    .await;
+    let (me, id) = member_with_card(&app, &shop, "13700000301", 20_000).await;
+    // ¥60 paid by card earns 120 points; 100 of them buy a coupon.
+    let p = pay(&app, &me, &shop, &id, 6_000).await;
+    assert_eq!(p.status, StatusCode::CREATED, "{}", p.body);
+    let pid = p.body["id"].as_str().unwrap().to_owned();
+    let r = exchange(&app, &me, &id, &t).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["card"]["points"], 20);
+    // The full refund takes back all 120 points earned: the card owes the 100 spent.
+    let r = app
+        .post("/v1/refunds", json!({"payment": pid}), Some(&shop.owner))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let c = card(&app, &me, &id).await;
+    assert_eq!(c["points"], -100, "{c}");
+    assert_eq!(c["movements"][0]["kind"], "refund", "{c}");
+    assert_eq!(c["movements"][0]["points"], -120, "{c}");
+    assert_eq!(movement_points(&c), -100, "{c}");
+    // No further exchange while the card owes points; nothing changes.
+    let r = exchange(&app, &me, &id, &t2).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "points_insufficient");
+    assert_eq!(card(&app, &me, &id).await["points"], -100);
+    assert_eq!(issued(&app, &shop, &t2).await, 0);
+    let offers = app
+        .get(&format!("/v1/me/cards/{id}/exchange-offers"), Some(&me))
+        .await;
+    assert_eq!(offers.status, StatusCode::OK, "{}", offers.body);
+    assert!(
+        offers.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["exchangeable"] == false),
+        "{}",
+        offers.body
+    );
+    // The card page shows the debt.
+    let (status, html) = card_page(&app, &me, &format!("/me/cards/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("data-test=\"card-points\">-100<"), "{html}");
+    assert!(html.contains("data-test=\"points-owed\""), "{html}");
+    assert!(html.contains("Points owed <strong>100</strong>"), "{html}");
+    // Later earnings pay the debt off first.
+    let r = pay(&app, &me, &shop, &id, 6_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let c = card(&app, &me, &id).await;
+    assert_eq!(c["points"], 20, "{c}");
+    assert_eq!(movement_points(&c), 20, "{c}");
+    let (_, html) = card_page(&app, &me, &format!("/me/cards/{id}")).await;
+    assert!(!html.contains("data-test=\"points-owed\""), "{html}");
+    app.assert_ledger_verifies().await;
+}
