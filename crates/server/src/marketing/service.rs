@@ -390,8 +390,12 @@ pub async fn claim(
             "Log in with your phone to claim coupons.",
         ));
     }
+    // A retry answers as the first request did, before any refusal made outside the sequencer.
+    if let Some(reply) = replayed(app, &principal.id, key.as_deref(), hash).await? {
+        return Ok(reply);
+    }
     // Sold out: answered from memory, without touching the database.
-    if app.coupons_sold_out.contains(template_id) {
+    if key.is_none() && app.coupons_sold_out.contains(template_id) {
         return Err(super::engine::sold_out());
     }
     let t = store::template(&app.db, template_id)
@@ -403,7 +407,7 @@ pub async fn claim(
             "This coupon is exchanged for member points on the merchant's member card, not claimed.",
         ));
     }
-    let claim = eligible_claim(app, &t, &principal.id, via).await?;
+    let claim = eligible_claim(app, &t, &principal.id, via, key.is_some()).await?;
     let idem = key.map(|key| IdemKey {
         scope: principal.id.clone(),
         key,
@@ -412,15 +416,32 @@ pub async fn claim(
     app.payments.run(Op::Claim(Box::new(claim)), idem).await
 }
 
+/// The stored reply of a keyed claim or exchange that was already applied (`hash` as the
+/// sequencer stores it), so that a retry gets the first answer even when a check made before
+/// the sequencer (sold out from memory, the audience) would now refuse it. Racing retries that
+/// miss it are answered by the sequencer itself, which is why a keyed request also leaves the
+/// in-memory sold-out refusal to the sequencer.
+pub async fn replayed(
+    app: &AppState,
+    scope: &str,
+    key: Option<&str>,
+    hash: &str,
+) -> Result<Option<Reply>> {
+    crate::http::idempotency::lookup(&app.db, scope, key, hash).await
+}
+
 /// The claim a member's points exchange makes (`via: "points"`), checked as a claim is checked
 /// before the sequencer (sold out from memory, the audience), after the template is found to be
 /// priced in points by the card's merchant (`409 coupon_not_exchangeable` otherwise). The
 /// sequencer then holds the stock, the limit, the claim window and the points.
+/// `keyed`: the request carries an Idempotency-Key, so the sold-out refusal is left to the
+/// sequencer (which answers a retry with the first reply), see [`replayed`].
 pub async fn exchange_claim(
     app: &AppState,
     user_id: &str,
     template_id: &str,
     merchant_id: &str,
+    keyed: bool,
 ) -> Result<Claim> {
     let t = store::template(&app.db, template_id)
         .await?
@@ -428,18 +449,20 @@ pub async fn exchange_claim(
     if t.merchant_id != merchant_id || t.points_price.is_none() {
         return Err(super::engine::not_exchangeable());
     }
-    eligible_claim(app, &t, user_id, "points").await
+    eligible_claim(app, &t, user_id, "points", keyed).await
 }
 
 /// A claim of `t` for `user_id` once the checks every claim passes before the sequencer hold:
-/// not known sold out, and the consumer in the template's audience.
+/// not known sold out (unless `keyed`: a keyed request may be a retry of the claim that sold
+/// it out, and the sequencer answers it), and the consumer in the template's audience.
 async fn eligible_claim(
     app: &AppState,
     t: &TemplateRow,
     user_id: &str,
     via: &'static str,
+    keyed: bool,
 ) -> Result<Claim> {
-    if app.coupons_sold_out.contains(&t.id) {
+    if !keyed && app.coupons_sold_out.contains(&t.id) {
         return Err(super::engine::sold_out());
     }
     if !in_audience(app, t, user_id).await? {

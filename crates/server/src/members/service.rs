@@ -434,6 +434,13 @@ pub async fn exchange(
             "Log in with your phone to exchange points.",
         ));
     }
+    let hash = format!("card_exchange:{card_id}:{body_hash}");
+    // A retry answers as the first request did, before any refusal made outside the sequencer.
+    if let Some(reply) =
+        crate::marketing::service::replayed(app, &principal.id, key.as_deref(), &hash).await?
+    {
+        return Ok(reply);
+    }
     let card = own_card(&app.db, &principal.id, card_id).await?;
     let template_id = CouponTemplateId::parse(input.coupon_template_id.trim())
         .map_err(|_| {
@@ -450,6 +457,7 @@ pub async fn exchange(
         &principal.id,
         &template_id,
         &card.merchant_id,
+        key.is_some(),
     )
     .await?;
     let op = MemberOp::Exchange {
@@ -458,14 +466,7 @@ pub async fn exchange(
         claim,
     };
     app.payments
-        .run(
-            Op::Member(Box::new(op)),
-            idem(
-                &principal.id,
-                key,
-                format!("card_exchange:{card_id}:{body_hash}"),
-            ),
-        )
+        .run(Op::Member(Box::new(op)), idem(&principal.id, key, hash))
         .await
 }
 

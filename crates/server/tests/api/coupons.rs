@@ -846,3 +846,40 @@ async fn the_center_shows_a_sold_out_coupon_marked_after_the_claimable_ones() {
     assert_eq!(list[position(&list, &small)]["sold_out"], true);
     assert_eq!(list[position(&list, &small)]["claimable"], false);
 }
+
+/// How many coupons the consumer holds.
+async fn held(app: &TestApp, token: &str) -> usize {
+    let mine = app.get("/v1/me/coupons", Some(token)).await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    mine.body["data"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn a_retried_claim_of_the_last_coupon_gets_the_first_answer() {
+    let app = spawn_app().await;
+    let shop = app.shop("Last Claim Cafe").await;
+    let t = template(&app, &shop, json!({"total_stock": 1})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ann = phone_user(&app, 61).await;
+    let path = format!("/v1/coupon-templates/{t}/claims");
+    let first = app
+        .post_idem(&path, json!({}), Some(&ann), "last-claim-key-1")
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = app
+        .post_idem(&path, json!({}), Some(&ann), "last-claim-key-1")
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(again.body, first.body);
+    assert_eq!(held(&app, &ann).await, 1);
+    // Another key is a new claim: sold out.
+    let other = app
+        .post_idem(&path, json!({}), Some(&ann), "last-claim-key-2")
+        .await;
+    assert_eq!(other.status, StatusCode::CONFLICT, "{}", other.body);
+    assert_eq!(other.code(), "coupon_sold_out");
+    let r = claim(&app, &t, &ann).await;
+    assert_eq!(r.code(), "coupon_sold_out");
+}

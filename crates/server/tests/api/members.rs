@@ -1607,3 +1607,69 @@ async fn a_refund_takes_back_points_already_spent_as_a_points_debt_later_earning
     assert!(!html.contains("data-test=\"points-owed\""), "{html}");
     app.assert_ledger_verifies().await;
 }
+
+#[tokio::test]
+async fn a_retried_exchange_of_the_last_coupon_gets_the_first_answer() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Last One Cafe").await;
+    let t = points_template(&app, &shop, json!({"points_price": 50, "total_stock": 1})).await;
+    let (me, id) = member_with_points(&app, &shop, "13700000311").await;
+    let body = json!({"coupon_template_id": t});
+    let path = format!("/v1/me/cards/{id}/exchanges");
+    let first = app
+        .post_idem(&path, body.clone(), Some(&me), "last-coupon-key-1")
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = app
+        .post_idem(&path, body.clone(), Some(&me), "last-coupon-key-1")
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(again.body, first.body);
+    assert_eq!(card(&app, &me, &id).await["points"], 70);
+    assert_eq!(issued(&app, &shop, &t).await, 1);
+    assert_eq!(coupons_of(&app, &me).await.len(), 1);
+    // A new request (another key, or none) is refused as sold out.
+    let other = app
+        .post_idem(&path, body.clone(), Some(&me), "last-coupon-key-2")
+        .await;
+    assert_eq!(other.status, StatusCode::CONFLICT, "{}", other.body);
+    assert_eq!(other.code(), "coupon_sold_out");
+    let r = exchange(&app, &me, &id, &t).await;
+    assert_eq!(r.code(), "coupon_sold_out");
+    // The page form's double tap: the second post with the form's key lands on the same coupon.
+    let t2 = points_template(
+        &app,
+        &shop,
+        json!({"name": "Page last", "points_price": 10, "total_stock": 1}),
+    )
+    .await;
+    let csrf = "members-test-csrf-token-0123456789";
+    let mut locations = Vec::new();
+    for _ in 0..2 {
+        let r = app
+            .client
+            .post(app.url(&format!("/me/cards/{id}/exchanges")))
+            .header("cookie", format!("o2o_session={me}; o2o_csrf={csrf}"))
+            .header("accept-language", "en")
+            .form(&[
+                ("csrf", csrf),
+                ("coupon_template_id", t2.as_str()),
+                ("key", "double-tap-form-key-0123"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        locations.push(
+            r.headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default(),
+        );
+    }
+    assert!(locations[0].contains("exchanged=cpn_"), "{locations:?}");
+    assert_eq!(locations[0], locations[1]);
+    assert_eq!(card(&app, &me, &id).await["points"], 60);
+    assert_eq!(issued(&app, &shop, &t2).await, 1);
+    app.assert_ledger_verifies().await;
+}
