@@ -178,6 +178,13 @@ fn issue(state: &mut State, c: &Claim) -> Result<Coupon> {
             "This coupon cannot be claimed now (outside its claim window).",
         ));
     }
+    // A coupon whose use window has ended would be issued already expired.
+    if t.use_ends_at.is_some_and(|e| e <= now) {
+        return Err(Error::conflict(
+            "coupon_not_claimable",
+            "This coupon cannot be claimed now (its use window has ended).",
+        ));
+    }
     if t.issued >= t.total_stock {
         return Err(sold_out());
     }

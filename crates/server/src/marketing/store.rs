@@ -64,8 +64,9 @@ pub async fn templates_of(
     .await
 }
 
-/// The coupon center's templates of these merchants: in their claim window, claimed free (no
-/// points price), those in stock first and then the sold-out ones (shown as sold out).
+/// The coupon center's templates of these merchants: in their claim window and not past their
+/// use window, claimed free (no points price), those in stock first and then the sold-out ones
+/// (shown as sold out).
 pub async fn center_templates_of(
     db: &Db,
     merchants_json: String,
@@ -73,17 +74,20 @@ pub async fn center_templates_of(
 ) -> DbResult<Vec<TemplateRow>> {
     db.fetch_all_for(
         "SELECT * FROM coupon_templates WHERE merchant_id IN (SELECT value FROM json_each($1)) \
-         AND claim_starts_at <= $2 AND (claim_ends_at IS NULL OR claim_ends_at > $2) AND points_price IS NULL \
+         AND claim_starts_at <= $2 AND (claim_ends_at IS NULL OR claim_ends_at > $2) \
+         AND (use_ends_at IS NULL OR use_ends_at > $2) AND points_price IS NULL \
          ORDER BY CASE WHEN issued < total_stock THEN 0 ELSE 1 END, id LIMIT 200",
         "SELECT * FROM coupon_templates WHERE merchant_id IN (SELECT json_array_elements_text($1::json)) \
-         AND claim_starts_at <= $2 AND (claim_ends_at IS NULL OR claim_ends_at > $2) AND points_price IS NULL \
+         AND claim_starts_at <= $2 AND (claim_ends_at IS NULL OR claim_ends_at > $2) \
+         AND (use_ends_at IS NULL OR use_ends_at > $2) AND points_price IS NULL \
          ORDER BY CASE WHEN issued < total_stock THEN 0 ELSE 1 END, id LIMIT 200",
         vec![Value::from(merchants_json), Value::from(now)],
     )
     .await
 }
 
-/// A merchant's templates priced in points and in their claim window now, cheapest first.
+/// A merchant's templates priced in points, in their claim window now and not past their use
+/// window (a coupon issued then would be expired already), cheapest first.
 pub async fn exchangeable_of(
     db: &Db,
     merchant_id: &str,
@@ -94,6 +98,7 @@ pub async fn exchangeable_of(
         query(
             "SELECT * FROM coupon_templates WHERE merchant_id = $1 AND points_price IS NOT NULL \
              AND claim_starts_at <= $2 AND (claim_ends_at IS NULL OR claim_ends_at > $2) \
+             AND (use_ends_at IS NULL OR use_ends_at > $2) \
              ORDER BY points_price, id LIMIT $3",
         )
         .bind(merchant_id)

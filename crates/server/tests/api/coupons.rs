@@ -883,3 +883,47 @@ async fn a_retried_claim_of_the_last_coupon_gets_the_first_answer() {
     let r = claim(&app, &t, &ann).await;
     assert_eq!(r.code(), "coupon_sold_out");
 }
+
+#[tokio::test]
+async fn a_coupon_whose_use_window_has_ended_is_not_claimable_nor_in_the_center() {
+    let app = spawn_app().await;
+    let shop = app.shop("Stale Claim Cafe").await;
+    let stale = template(
+        &app,
+        &shop,
+        json!({"name": "Stale", "use_starts_at": "2020-01-01T00:00:00Z",
+            "use_ends_at": "2020-02-01T00:00:00Z"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fresh = template(&app, &shop, json!({"name": "Fresh"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ann = phone_user(&app, 62).await;
+    let center = app
+        .get("/v1/coupon-center?near=31.2304,121.4737", Some(&ann))
+        .await;
+    assert_eq!(center.status, StatusCode::OK, "{}", center.body);
+    let listed: Vec<&Value> = center.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["template"]["id"])
+        .collect();
+    assert!(
+        listed.contains(&&json!(fresh)) && !listed.contains(&&json!(stale)),
+        "{}",
+        center.body
+    );
+    let r = claim(&app, &stale, &ann).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "coupon_not_claimable");
+    assert_eq!(held(&app, &ann).await, 0);
+    let r = app
+        .get(&format!("/v1/coupon-templates/{stale}"), Some(&shop.owner))
+        .await;
+    assert_eq!(r.body["issued"], 0, "{}", r.body);
+}

@@ -1673,3 +1673,47 @@ async fn a_retried_exchange_of_the_last_coupon_gets_the_first_answer() {
     assert_eq!(issued(&app, &shop, &t2).await, 1);
     app.assert_ledger_verifies().await;
 }
+
+#[tokio::test]
+async fn a_coupon_whose_use_window_has_ended_is_not_offered_nor_exchanged() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Stale Cafe").await;
+    let stale = points_template(
+        &app,
+        &shop,
+        json!({"name": "Stale", "points_price": 100,
+            "use_starts_at": "2020-01-01T00:00:00Z", "use_ends_at": "2020-02-01T00:00:00Z"}),
+    )
+    .await;
+    let fresh = points_template(&app, &shop, json!({"name": "Fresh", "points_price": 100})).await;
+    let (me, id) = member_with_points(&app, &shop, "13700000321").await;
+    let offers = app
+        .get(&format!("/v1/me/cards/{id}/exchange-offers"), Some(&me))
+        .await;
+    assert_eq!(offers.status, StatusCode::OK, "{}", offers.body);
+    let listed: Vec<&Value> = offers.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["template"]["id"])
+        .collect();
+    assert_eq!(listed, vec![&json!(fresh)], "{}", offers.body);
+    let r = exchange(&app, &me, &id, &stale).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "coupon_not_claimable");
+    let c = card(&app, &me, &id).await;
+    assert_eq!(c["points"], 120);
+    assert_eq!(c["movements"][0]["kind"], "payment", "{c}");
+    assert_eq!(issued(&app, &shop, &stale).await, 0);
+    assert!(coupons_of(&app, &me).await.is_empty());
+    let (_, html) = card_page(&app, &me, &format!("/me/cards/{id}")).await;
+    assert!(
+        html.contains(&format!("data-template=\"{fresh}\"")),
+        "{html}"
+    );
+    assert!(
+        !html.contains(&format!("data-template=\"{stale}\"")),
+        "{html}"
+    );
+    app.assert_ledger_verifies().await;
+}
