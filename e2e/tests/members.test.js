@@ -1,8 +1,10 @@
 // Member cards on pages. The demo merchant's owner runs a program through the API (top up ¥100,
-// get ¥10) and funds its bonus budget; a consumer scans the store's pay code, logs in, tops the
-// wallet up, joins with one tap, tops the card up with ¥100 (the card shows ¥100.00 and a ¥10.00
-// bonus), then pays ¥105.00 with the card from the pay code: the paid part goes first, then
-// ¥5.00 of the bonus.
+// get ¥10; a point per yuan) and funds its bonus budget, and prices two coupons in points (50 and
+// 5,000); a consumer scans the store's pay code, logs in, tops the wallet up, joins with one tap,
+// tops the card up with ¥100 (the card shows ¥100.00 and a ¥10.00 bonus), then pays ¥105.00 with
+// the card from the pay code: the paid part goes first, then ¥5.00 of the bonus, and the card
+// earns 100 points. On the card page the dear coupon is refused with a message (nothing changes),
+// the cheap one is exchanged: the points drop to 50 and the coupon is in "my coupons".
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, baseUrl, clickAndWait, launch, newPhone, shot } from '../lib/browser.js';
@@ -47,7 +49,23 @@ async function ownerSetup() {
   const store = stores.body.data[0];
   const code = await api('/v1/qr-codes', { body: { kind: 'store_pay', store_id: store.id }, token });
   assert.ok([200, 201].includes(code.status), JSON.stringify(code.body));
-  return { url: code.body.url };
+  const pointsCoupon = async (name, amountOff, pointsPrice) => {
+    const res = await api('/v1/coupon-templates', {
+      token,
+      body: {
+        merchant_id: merchant, name, kind: 'amount_off', amount_off: amountOff, currency: 'CNY',
+        total_stock: 1000, per_consumer_limit: 5, points_price: pointsPrice,
+      },
+    });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.equal(res.body.points_price, pointsPrice);
+    return res.body.id;
+  };
+  const suffix = Math.floor(Math.random() * 1e6);
+  const cheapName = `Points ¥3 off ${suffix}`;
+  const cheap = await pointsCoupon(cheapName, 300, 50);
+  const dear = await pointsCoupon(`Points ¥50 off ${suffix}`, 5000, 5000);
+  return { url: code.body.url, cheap, cheapName, dear };
 }
 
 function freshPhone() {
@@ -60,8 +78,8 @@ async function latestSmsCode(phone) {
   return res.body.data[0].code;
 }
 
-test('a consumer joins a member card, tops it up with a bonus and pays with it', async () => {
-  const { url } = await ownerSetup();
+test('a consumer joins a member card, tops it up with a bonus, pays with it and exchanges the points for a coupon', async () => {
+  const { url, cheap, cheapName, dear } = await ownerSetup();
   const context = await newPhone(browser, { locale: 'en-US' });
   const page = await context.newPage();
   try {
@@ -101,7 +119,28 @@ test('a consumer joins a member card, tops it up with a bonus and pays with it',
     assert.equal(await text(page.locator('[data-test=card-balance]')), '¥0.00');
     assert.equal(await text(page.locator('[data-test=card-bonus]')), '¥5.00');
     assert.equal(await text(page.locator('[data-test=card-points]')), '100');
+    // The tier's way up: Gold is ¥895.00 of spending away.
+    assert.match(await text(page.locator('[data-test=next-tier]')), /Spend ¥895\.00 more to reach Gold/);
     await shot(page, 'members-4-after-payment');
+
+    // 5,000 points for the dear coupon: refused on the page, the points stay.
+    const dearOffer = page.locator(`[data-test=exchange-offer][data-template=${dear}]`);
+    assert.equal(await text(dearOffer.locator('[data-test=exchange-offer-price]')), '5000');
+    await clickAndWait(page, `[data-test=exchange-offer][data-template=${dear}] [data-test=exchange-submit]`);
+    assert.match(await text(page.locator('[data-test=exchange-error]')), /Not enough points/);
+    assert.equal(await text(page.locator('[data-test=card-points]')), '100');
+    await shot(page, 'members-5-exchange-refused');
+
+    // 50 points for the cheap one: the points drop and the coupon is the consumer's.
+    await clickAndWait(page, `[data-test=exchange-offer][data-template=${cheap}] [data-test=exchange-submit]`);
+    await page.locator('[data-test=exchange-notice]').waitFor();
+    assert.equal(await text(page.locator('[data-test=card-points]')), '50');
+    assert.equal(await page.locator('[data-test=card-movement][data-kind=exchange]').count(), 1);
+    await shot(page, 'members-6-exchanged');
+    await clickAndWait(page, '[data-test=exchange-notice] [data-test=my-coupons-link]');
+    assert.equal(new URL(page.url()).pathname, '/me/coupons');
+    await page.getByText(cheapName).first().waitFor();
+    await shot(page, 'members-7-my-coupons');
   } finally {
     await context.close();
   }

@@ -221,6 +221,7 @@ pub async fn seed(app: &AppState) -> anyhow::Result<DemoReport> {
                 per_consumer_limit: Some(1),
                 audience: None,
                 stackable: None,
+                points_price: None,
             },
         )
         .await

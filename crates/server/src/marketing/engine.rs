@@ -16,7 +16,8 @@ pub struct Claim {
     pub template_id: String,
     pub user_id: String,
     pub coupon_id: String,
-    /// `center`, `campaign`, `push`, `api`; `tier` and `birthday` for member benefits.
+    /// `center`, `campaign`, `push`, `api`; `tier` and `birthday` for member benefits; `points`
+    /// for a member's points exchange.
     pub via: &'static str,
 }
 
@@ -111,6 +112,34 @@ pub fn sold_out() -> Error {
     )
 }
 
+/// A template that is not priced in points, or not by the card's merchant.
+pub fn not_exchangeable() -> Error {
+    Error::conflict(
+        "coupon_not_exchangeable",
+        "This coupon cannot be exchanged for this card's points.",
+    )
+    .param("coupon_template_id")
+}
+
+/// The points one coupon of a template costs on a card of `merchant_id`: its `points_price`,
+/// or `409 coupon_not_exchangeable` for a template claimed free or of another merchant.
+pub(crate) fn points_price(state: &State, template_id: &str, merchant_id: &str) -> Result<i64> {
+    let t = state.coupons.templates.get(template_id).ok_or_else(|| {
+        Error::not_found("template_not_found", "No such coupon.").param("coupon_template_id")
+    })?;
+    match t.points_price {
+        Some(p) if t.merchant_id == merchant_id => Ok(p),
+        _ => Err(not_exchangeable()),
+    }
+}
+
+/// Issues the coupon a member's points paid for (see [`crate::members::engine`]): the claim
+/// path itself, so the claim window, the stock and the per-consumer limit hold as for a claim,
+/// and a refusal changes nothing.
+pub(crate) fn exchange(state: &mut State, c: &Claim) -> Result<Coupon> {
+    issue(state, c)
+}
+
 /// Applies a claim.
 pub(crate) fn claim(state: &mut State, c: &Claim) -> Result<Reply> {
     let public = issue(state, c)?;
@@ -147,6 +176,13 @@ fn issue(state: &mut State, c: &Claim) -> Result<Coupon> {
         return Err(Error::conflict(
             "coupon_not_claimable",
             "This coupon cannot be claimed now (outside its claim window).",
+        ));
+    }
+    // A coupon whose use window has ended would be issued already expired.
+    if t.use_ends_at.is_some_and(|e| e <= now) {
+        return Err(Error::conflict(
+            "coupon_not_claimable",
+            "This coupon cannot be claimed now (its use window has ended).",
         ));
     }
     if t.issued >= t.total_stock {

@@ -4,9 +4,11 @@
 //! a campaign, or pushed by the merchant) and use them at checkout, on an order or a store-pay
 //! payment. Claims go through the node's sequencer, so a flash claim issues exactly the stock and
 //! no consumer exceeds their limit; once a template is sold out, later claims are answered from
-//! memory. A coupon's discount is paid by the merchant's promotion account in the ledger, linked
-//! to the payment, so the merchant sees what each campaign cost; a payment refunded in full gives
-//! its coupon back.
+//! memory (the coupon center still lists a sold-out template, marked, after the claimable ones).
+//! A template may carry a price in member points: it is then not claimed free but exchanged for
+//! points from a member card (see `members`), through the same claim path. A coupon's discount
+//! is paid by the merchant's promotion account in the ledger, linked to the payment, so the
+//! merchant sees what each campaign cost; a payment refunded in full gives its coupon back.
 
 pub mod api;
 pub mod engine;

@@ -45,6 +45,10 @@ pub struct CreateTemplate {
     pub audience: Option<String>,
     /// May be used with another coupon on one order (default false).
     pub stackable: Option<bool>,
+    /// A price in member points (1 to 10,000,000): the coupon is not claimed free but exchanged
+    /// for that many points from a member card of the merchant (积分兑换,
+    /// `POST /v1/me/cards/{id}/exchanges`). Default: none, claimed free.
+    pub points_price: Option<i64>,
 }
 
 /// A template as stored.
@@ -74,6 +78,7 @@ pub struct TemplateRow {
     pub stackable: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub points_price: Option<i64>,
 }
 
 impl TemplateRow {
@@ -111,6 +116,7 @@ impl TemplateRow {
             per_consumer_limit: self.per_consumer_limit,
             audience: self.audience.clone(),
             stackable: self.stackable,
+            points_price: self.points_price,
             created_at: rfc3339(self.created_at),
         }
     }
@@ -142,6 +148,9 @@ pub struct Template {
     pub per_consumer_limit: i64,
     pub audience: String,
     pub stackable: bool,
+    /// Member points one coupon costs (exchanged from a member card, not claimed free); `null`
+    /// for a coupon claimed free.
+    pub points_price: Option<i64>,
     pub created_at: String,
 }
 
@@ -239,8 +248,25 @@ pub struct Offer {
     pub distance_m: u32,
     /// The consumer has paid this merchant before.
     pub shopped_here: bool,
-    /// The consumer may still claim it (under their limit).
+    /// The consumer may still claim it (in stock and under their limit).
     pub claimable: bool,
+    /// Every coupon of it has been claimed: shown so a consumer who saw it elsewhere knows why
+    /// it cannot be claimed (listed after the claimable ones).
+    pub sold_out: bool,
+}
+
+/// A coupon a member may exchange points for, as a member card lists it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ExchangeOffer {
+    pub template: Template,
+    /// Its price in points (the template's `points_price`).
+    pub points_price: i64,
+    /// Every coupon of it has been issued.
+    pub sold_out: bool,
+    /// How many of it the member holds (used or not) against its `per_consumer_limit`.
+    pub held: i64,
+    /// The member may exchange for one now: in stock, under the limit, enough points.
+    pub exchangeable: bool,
 }
 
 /// What using a coupon takes off a bill of `base` (minor units) whose lines include `free`

@@ -144,6 +144,8 @@ struct OfferView {
     /// For members of the program (or of one tier).
     members_only: bool,
     claimable: bool,
+    /// Every coupon of it has been claimed (listed after the claimable ones, marked).
+    sold_out: bool,
 }
 
 #[derive(askama::Template)]
@@ -207,6 +209,7 @@ async fn center_page(
             members_only: o.template.audience == "members"
                 || o.template.audience.starts_with("tier:"),
             claimable: o.claimable,
+            sold_out: o.sold_out,
         })
         .collect();
     let near = match q.near.as_deref() {
@@ -598,6 +601,8 @@ struct TemplateView {
     expired: i64,
     discount_given: String,
     sales: String,
+    /// Its price in member points, when exchanged rather than claimed.
+    points_price: Option<i64>,
 }
 
 #[derive(askama::Template)]
@@ -708,6 +713,7 @@ async fn render_console(
             expired: s.expired,
             discount_given: shown_price(s.discount_given, &tpl.currency),
             sales: shown_price(s.sales, &tpl.currency),
+            points_price: tpl.points_price,
         });
     }
     let mut response = ctx.render(&ConsolePage {
@@ -756,6 +762,8 @@ struct TemplateForm {
     valid_days_after_claim: String,
     #[serde(default)]
     audience: String,
+    #[serde(default)]
+    points_price: String,
 }
 
 fn yuan(t: T, raw: &str, param: &'static str) -> Result<Option<i64>, Error> {
@@ -841,6 +849,7 @@ impl TemplateForm {
                 .to_owned(),
             ),
             stackable: Some(false),
+            points_price: whole(t, &self.points_price, "points_price")?,
         })
     }
 }

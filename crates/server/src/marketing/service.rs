@@ -15,6 +15,8 @@ use crate::payments::engine::{IdemKey, Op};
 
 pub const CHANNELS: [&str; 5] = ["dine_in", "pickup", "delivery", "scan_and_go", "store_pay"];
 const MAX_STOCK: i64 = 10_000_000;
+/// The highest points price a template may carry.
+pub const MAX_POINTS_PRICE: i64 = 10_000_000;
 
 pub fn parse_coupon_id(raw: &str) -> Result<String> {
     CouponId::parse(raw.trim())
@@ -214,6 +216,16 @@ pub async fn checked_template(
         )
         .param("audience"));
     }
+    let points_price = match input.points_price {
+        Some(p) if !(1..=MAX_POINTS_PRICE).contains(&p) => {
+            return Err(Error::invalid(
+                "points_price_out_of_range",
+                format!("points_price must be between 1 and {MAX_POINTS_PRICE}."),
+            )
+            .param("points_price"));
+        }
+        other => other,
+    };
     let row = TemplateRow {
         id: CouponTemplateId::generate().as_str().to_owned(),
         merchant_id: input.merchant_id.clone(),
@@ -239,6 +251,7 @@ pub async fn checked_template(
         stackable: input.stackable.unwrap_or(false),
         created_at: now,
         updated_at: now,
+        points_price,
     };
     Ok(row)
 }
@@ -355,7 +368,8 @@ async fn in_audience(app: &AppState, t: &TemplateRow, user_id: &str) -> Result<b
     }
 }
 
-/// A consumer claims a coupon of a template.
+/// A consumer claims a coupon of a template. A template priced in points is not claimed free:
+/// `409 coupon_exchange_only` (members exchange points for it, see [`exchange_claim`]).
 pub async fn claim(
     app: &AppState,
     principal: &Principal,
@@ -376,31 +390,127 @@ pub async fn claim(
             "Log in with your phone to claim coupons.",
         ));
     }
+    // A retry answers as the first request did, before any refusal made outside the sequencer.
+    if let Some(reply) = replayed(app, &principal.id, key.as_deref(), hash).await? {
+        return Ok(reply);
+    }
     // Sold out: answered from memory, without touching the database.
-    if app.coupons_sold_out.contains(template_id) {
+    if key.is_none() && app.coupons_sold_out.contains(template_id) {
         return Err(super::engine::sold_out());
     }
     let t = store::template(&app.db, template_id)
         .await?
         .ok_or_else(template_not_found)?;
-    if !in_audience(app, &t, &principal.id).await? {
-        return Err(Error::forbidden(
-            "coupon_not_eligible",
-            format!("This coupon is for {} only.", t.audience),
+    if t.points_price.is_some() {
+        return Err(Error::conflict(
+            "coupon_exchange_only",
+            "This coupon is exchanged for member points on the merchant's member card, not claimed.",
         ));
     }
-    let claim = Claim {
-        template_id: t.id,
-        user_id: principal.id.clone(),
-        coupon_id: CouponId::generate().as_str().to_owned(),
-        via,
-    };
+    let claim = eligible_claim(app, &t, &principal.id, via, key.is_some()).await?;
     let idem = key.map(|key| IdemKey {
         scope: principal.id.clone(),
         key,
         hash: hash.to_owned(),
     });
     app.payments.run(Op::Claim(Box::new(claim)), idem).await
+}
+
+/// The stored reply of a keyed claim or exchange that was already applied (`hash` as the
+/// sequencer stores it), so that a retry gets the first answer even when a check made before
+/// the sequencer (sold out from memory, the audience) would now refuse it. Racing retries that
+/// miss it are answered by the sequencer itself, which is why a keyed request also leaves the
+/// in-memory sold-out refusal to the sequencer.
+pub async fn replayed(
+    app: &AppState,
+    scope: &str,
+    key: Option<&str>,
+    hash: &str,
+) -> Result<Option<Reply>> {
+    crate::http::idempotency::lookup(&app.db, scope, key, hash).await
+}
+
+/// The claim a member's points exchange makes (`via: "points"`), checked as a claim is checked
+/// before the sequencer (sold out from memory, the audience), after the template is found to be
+/// priced in points by the card's merchant (`409 coupon_not_exchangeable` otherwise). The
+/// sequencer then holds the stock, the limit, the claim window and the points.
+/// `keyed`: the request carries an Idempotency-Key, so the sold-out refusal is left to the
+/// sequencer (which answers a retry with the first reply), see [`replayed`].
+pub async fn exchange_claim(
+    app: &AppState,
+    user_id: &str,
+    template_id: &str,
+    merchant_id: &str,
+    keyed: bool,
+) -> Result<Claim> {
+    let t = store::template(&app.db, template_id)
+        .await?
+        .ok_or_else(|| template_not_found().param("coupon_template_id"))?;
+    if t.merchant_id != merchant_id || t.points_price.is_none() {
+        return Err(super::engine::not_exchangeable());
+    }
+    eligible_claim(app, &t, user_id, "points", keyed).await
+}
+
+/// A claim of `t` for `user_id` once the checks every claim passes before the sequencer hold:
+/// not known sold out (unless `keyed`: a keyed request may be a retry of the claim that sold
+/// it out, and the sequencer answers it), and the consumer in the template's audience.
+async fn eligible_claim(
+    app: &AppState,
+    t: &TemplateRow,
+    user_id: &str,
+    via: &'static str,
+    keyed: bool,
+) -> Result<Claim> {
+    if !keyed && app.coupons_sold_out.contains(&t.id) {
+        return Err(super::engine::sold_out());
+    }
+    if !in_audience(app, t, user_id).await? {
+        return Err(Error::forbidden(
+            "coupon_not_eligible",
+            format!("This coupon is for {} only.", t.audience),
+        ));
+    }
+    Ok(Claim {
+        template_id: t.id.clone(),
+        user_id: user_id.to_owned(),
+        coupon_id: CouponId::generate().as_str().to_owned(),
+        via,
+    })
+}
+
+/// The most coupons a member card offers for points.
+pub const EXCHANGE_OFFERS: i64 = 50;
+
+/// The coupons a member holding `points` may exchange points for at a merchant, cheapest first:
+/// its templates priced in points, in their claim window, whose audience the member is in, each
+/// with whether it is sold out and whether the member may exchange for one now.
+pub async fn exchange_offers(
+    app: &AppState,
+    user_id: &str,
+    merchant_id: &str,
+    points: i64,
+) -> Result<Vec<ExchangeOffer>> {
+    let now = now_us();
+    let mut out = Vec::new();
+    for t in store::exchangeable_of(&app.db, merchant_id, now, EXCHANGE_OFFERS).await? {
+        let Some(price) = t.points_price else {
+            continue;
+        };
+        if !in_audience(app, &t, user_id).await? {
+            continue;
+        }
+        let held = store::held(&app.db, user_id, &t.id).await?;
+        let sold_out = t.issued >= t.total_stock || app.coupons_sold_out.contains(&t.id);
+        out.push(ExchangeOffer {
+            points_price: price,
+            sold_out,
+            held,
+            exchangeable: !sold_out && held < t.per_consumer_limit && points >= price,
+            template: t.public(),
+        });
+    }
+    Ok(out)
 }
 
 /// The consumer's coupons, newest first.
@@ -472,7 +582,9 @@ pub async fn usable(
 }
 
 /// The coupon center: what the consumer may claim from stores near them, most useful first
-/// (value, nearness, and whether they already shop there).
+/// (value, nearness, and whether they already shop there), then what is sold out (marked, so a
+/// consumer who saw a poster knows why it cannot be claimed). Coupons priced in points are on
+/// member cards, not here.
 pub async fn center(
     app: &AppState,
     principal: Option<&Principal>,
@@ -498,7 +610,7 @@ pub async fn center(
     let merchants: Vec<&String> = nearest.keys().collect();
     let merchants_json = serde_json::to_string(&merchants).map_err(Error::internal)?;
     let now = now_us();
-    let templates = store::claimable_of(&app.db, merchants_json.clone(), now).await?;
+    let templates = store::center_templates_of(&app.db, merchants_json.clone(), now).await?;
     let user = principal.filter(|p| p.kind == PrincipalKind::Consumer);
     let shopped: Vec<String> = match user {
         Some(p) => store::shopped_at(&app.db, &p.id, merchants_json).await?,
@@ -533,18 +645,21 @@ pub async fn center(
                 None => continue,
             }
         };
-        let claimable = match user {
-            Some(p) => {
-                let held = store::coupons_of(&app.db, &p.id, None, 100)
-                    .await?
-                    .iter()
-                    .filter(|c| c.template_id == t.id)
-                    .count() as i64;
-                held < t.per_consumer_limit
-            }
-            None => true,
-        };
+        let sold_out = t.issued >= t.total_stock || app.coupons_sold_out.contains(&t.id);
+        let claimable = !sold_out
+            && match user {
+                Some(p) => {
+                    let held = store::coupons_of(&app.db, &p.id, None, 100)
+                        .await?
+                        .iter()
+                        .filter(|c| c.template_id == t.id)
+                        .count() as i64;
+                    held < t.per_consumer_limit
+                }
+                None => true,
+            };
         offers.push(Offer {
+            sold_out,
             shopped_here: shopped.contains(&t.merchant_id),
             template: t.public(),
             merchant_name,
@@ -566,7 +681,12 @@ pub async fn center(
         let shopped = if o.shopped_here { 1.5 } else { 1.0 };
         v * shopped / (1.0 + f64::from(o.distance_m) / 500.0)
     };
-    offers.sort_by(|a, b| value(b).total_cmp(&value(a)));
+    // Claimable first by value; sold-out ones after every coupon still in stock.
+    offers.sort_by(|a, b| {
+        a.sold_out
+            .cmp(&b.sold_out)
+            .then_with(|| value(b).total_cmp(&value(a)))
+    });
     Ok(offers)
 }
 

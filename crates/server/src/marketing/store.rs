@@ -8,8 +8,8 @@ pub async fn insert_template(tx: &mut Tx, t: &TemplateRow) -> DbResult<()> {
         query(
             "INSERT INTO coupon_templates (id, merchant_id, name, kind, amount_off, percent_off, max_discount, product_id, \
              min_spend, currency, store_ids, channels, claim_starts_at, claim_ends_at, use_starts_at, use_ends_at, \
-             valid_days_after_claim, total_stock, issued, per_consumer_limit, audience, stackable, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+             valid_days_after_claim, total_stock, issued, per_consumer_limit, audience, stackable, created_at, updated_at, points_price) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
         )
         .bind(t.id.clone())
         .bind(t.merchant_id.clone())
@@ -34,7 +34,8 @@ pub async fn insert_template(tx: &mut Tx, t: &TemplateRow) -> DbResult<()> {
         .bind(t.audience.clone())
         .bind(t.stackable)
         .bind(t.created_at)
-        .bind(t.updated_at),
+        .bind(t.updated_at)
+        .bind(t.points_price),
     )
     .await?;
     Ok(())
@@ -63,16 +64,46 @@ pub async fn templates_of(
     .await
 }
 
-/// Templates claimable now of these merchants.
-pub async fn claimable_of(db: &Db, merchants_json: String, now: i64) -> DbResult<Vec<TemplateRow>> {
+/// The coupon center's templates of these merchants: in their claim window and not past their
+/// use window, claimed free (no points price), those in stock first and then the sold-out ones
+/// (shown as sold out).
+pub async fn center_templates_of(
+    db: &Db,
+    merchants_json: String,
+    now: i64,
+) -> DbResult<Vec<TemplateRow>> {
     db.fetch_all_for(
         "SELECT * FROM coupon_templates WHERE merchant_id IN (SELECT value FROM json_each($1)) \
-         AND claim_starts_at <= $2 AND (claim_ends_at IS NULL OR claim_ends_at > $2) AND issued < total_stock \
-         ORDER BY id LIMIT 200",
+         AND claim_starts_at <= $2 AND (claim_ends_at IS NULL OR claim_ends_at > $2) \
+         AND (use_ends_at IS NULL OR use_ends_at > $2) AND points_price IS NULL \
+         ORDER BY CASE WHEN issued < total_stock THEN 0 ELSE 1 END, id LIMIT 200",
         "SELECT * FROM coupon_templates WHERE merchant_id IN (SELECT json_array_elements_text($1::json)) \
-         AND claim_starts_at <= $2 AND (claim_ends_at IS NULL OR claim_ends_at > $2) AND issued < total_stock \
-         ORDER BY id LIMIT 200",
+         AND claim_starts_at <= $2 AND (claim_ends_at IS NULL OR claim_ends_at > $2) \
+         AND (use_ends_at IS NULL OR use_ends_at > $2) AND points_price IS NULL \
+         ORDER BY CASE WHEN issued < total_stock THEN 0 ELSE 1 END, id LIMIT 200",
         vec![Value::from(merchants_json), Value::from(now)],
+    )
+    .await
+}
+
+/// A merchant's templates priced in points, in their claim window now and not past their use
+/// window (a coupon issued then would be expired already), cheapest first.
+pub async fn exchangeable_of(
+    db: &Db,
+    merchant_id: &str,
+    now: i64,
+    limit: i64,
+) -> DbResult<Vec<TemplateRow>> {
+    db.fetch_all(
+        query(
+            "SELECT * FROM coupon_templates WHERE merchant_id = $1 AND points_price IS NOT NULL \
+             AND claim_starts_at <= $2 AND (claim_ends_at IS NULL OR claim_ends_at > $2) \
+             AND (use_ends_at IS NULL OR use_ends_at > $2) \
+             ORDER BY points_price, id LIMIT $3",
+        )
+        .bind(merchant_id)
+        .bind(now)
+        .bind(limit),
     )
     .await
 }

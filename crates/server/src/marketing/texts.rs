@@ -123,6 +123,12 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
         "Valid days after claiming (optional)",
     ),
     ("coupon.audience", "可领取人群", "Who may claim"),
+    ("coupon.points_price", "积分兑换价", "Points price"),
+    (
+        "coupon.points_price_hint",
+        "留空：免费领取",
+        "Empty: claimed free",
+    ),
     ("coupon.audience.everyone", "所有人", "Everyone"),
     ("coupon.audience.members", "本店会员", "The shop's members"),
     ("coupon.audience.tier", "会员等级：", "Members of tier: "),

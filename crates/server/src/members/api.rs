@@ -7,7 +7,7 @@ use super::service;
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::http::error::ErrorBody;
-use crate::http::{ConsumerAuth, Idem, Json, MerchantAuth, Reply};
+use crate::http::{ConsumerAuth, Idem, Json, List, MerchantAuth, Reply};
 use crate::identity::Role;
 use axum::extract::{Path, State};
 use utoipa_axum::router::OpenApiRouter;
@@ -98,7 +98,8 @@ async fn my_cards(
     ))
 }
 
-/// One of the caller's cards: balances, points, tier and the latest movements.
+/// One of the caller's cards: balances, points, tier, the tier's benefits and the next tier,
+/// and the latest movements.
 #[utoipa::path(get, path = "/v1/me/cards/{id}", tag = "members", security(("bearer" = [])),
     responses((status = 200, body = Card), (status = 404, body = ErrorBody)))]
 async fn my_card(
@@ -106,7 +107,7 @@ async fn my_card(
     ConsumerAuth(p): ConsumerAuth,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Card>> {
-    Ok(axum::Json(service::my_card(&app.db, &p.id, &id).await?))
+    Ok(axum::Json(service::my_card(&app, &p.id, &id).await?))
 }
 
 /// Tops up the card from the caller's wallet; the program's bonus is added to the bonus part.
@@ -135,6 +136,43 @@ async fn close(
     service::close(&app, &p.id, &id, key).await
 }
 
+/// Exchanges the card's points for one coupon of a template its merchant priced in points
+/// (积分兑换), through the sequencer in one batch: the coupon is issued as a claim is (stock,
+/// per-consumer limit, claim window and audience hold) and the points leave the card with a
+/// card movement of kind `exchange`, or nothing changes. `409 points_insufficient`,
+/// `409 coupon_sold_out`, `409 coupon_limit_reached`, `409 coupon_not_exchangeable` (a template
+/// claimed free or of another merchant), `404 card_not_found` (not the caller's card).
+#[utoipa::path(post, path = "/v1/me/cards/{id}/exchanges", tag = "members", security(("bearer" = [])),
+    params(("id" = String, Path, description = "crd_ id")),
+    request_body = ExchangeInput,
+    responses((status = 201, body = PointsExchanged), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn exchange(
+    State(app): State<AppState>,
+    ConsumerAuth(p): ConsumerAuth,
+    Idem(key): Idem,
+    Path(id): Path<String>,
+    body: Json<ExchangeInput>,
+) -> Result<Reply> {
+    service::exchange(&app, &p, &id, body.value, key, &body.body_sha256).await
+}
+
+/// The coupons the card's points can be exchanged for, cheapest first: each with its price,
+/// whether it is sold out, how many the caller holds and whether they may exchange for one now.
+#[utoipa::path(get, path = "/v1/me/cards/{id}/exchange-offers", tag = "members", security(("bearer" = [])),
+    params(("id" = String, Path, description = "crd_ id")),
+    responses((status = 200, body = List<crate::marketing::model::ExchangeOffer>), (status = 404, body = ErrorBody)))]
+async fn exchange_offers(
+    State(app): State<AppState>,
+    ConsumerAuth(p): ConsumerAuth,
+    Path(id): Path<String>,
+) -> Result<axum::Json<List<crate::marketing::model::ExchangeOffer>>> {
+    Ok(axum::Json(List {
+        data: service::exchange_offers(&app, &p.id, &id).await?,
+        has_more: false,
+    }))
+}
+
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(put_program, get_program))
@@ -143,4 +181,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(my_card))
         .routes(routes!(top_up))
         .routes(routes!(close))
+        .routes(routes!(exchange))
+        .routes(routes!(exchange_offers))
 }

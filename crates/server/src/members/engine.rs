@@ -59,6 +59,14 @@ pub enum MemberOp {
         merchant_id: String,
         currency: Currency,
     },
+    /// Points from the card for one coupon of a template priced in points (积分兑换): the
+    /// coupon is issued by the claim path (stock, limit and claim window hold) and the points
+    /// leave the card in the same batch, or neither happens.
+    Exchange {
+        movement_id: String,
+        card_id: String,
+        claim: crate::marketing::engine::Claim,
+    },
     /// Money into the merchant's promotion budget.
     FundBudget {
         funding_id: String,
@@ -148,7 +156,9 @@ pub(crate) async fn load(
     for (op, _) in ops {
         match op {
             Op::Member(m) => match &**m {
-                MemberOp::TopUp { card_id, .. } | MemberOp::Close { card_id, .. } => {
+                MemberOp::TopUp { card_id, .. }
+                | MemberOp::Close { card_id, .. }
+                | MemberOp::Exchange { card_id, .. } => {
                     cards.insert(card_id.clone());
                 }
                 MemberOp::FundBudget { .. } => {}
@@ -249,9 +259,19 @@ pub(crate) async fn load(
     Ok(())
 }
 
-/// The ledger accounts a member command touches.
+/// The claim a member command makes (a points exchange's), for the batch to load its template
+/// and the holder's count with the other claims.
+pub(crate) fn claim_of(op: &MemberOp) -> Option<&crate::marketing::engine::Claim> {
+    match op {
+        MemberOp::Exchange { claim, .. } => Some(claim),
+        _ => None,
+    }
+}
+
+/// The ledger accounts a member command touches (points are not money: an exchange none).
 pub(crate) fn accounts_of(op: &MemberOp) -> Vec<AccountSpec> {
     match op {
+        MemberOp::Exchange { .. } => vec![],
         MemberOp::TopUp {
             card_id,
             user_id,
@@ -562,7 +582,10 @@ fn record(
     }));
     let now = state.now;
     if let Some(c) = state.members.cards.get_mut(card_id) {
-        c.row.points = c.row.points.saturating_add(points).max(0);
+        // Not floored at zero: a refund takes back exactly the points its payment earned, even
+        // when they were already spent (a points debt later earnings pay off), so a card's
+        // movements always add up to its points.
+        c.row.points = c.row.points.saturating_add(points);
         c.spend_12m = c.spend_12m.saturating_add(spend);
         c.row.updated_at = now;
     }
@@ -683,6 +706,8 @@ pub(crate) fn card_refund(
 }
 
 /// Records a card refund that was applied: points taken back in proportion, tier spend lowered.
+/// The points are taken back even when the member already spent them (the card then owes
+/// points, and exchanges are refused until later earnings pay the debt off).
 pub(crate) fn after_refund(state: &mut State, p: &PaymentRow, refund_id: &str, back: CardBack) {
     let Some(split) = state.members.splits.get_mut(&p.id) else {
         return;
@@ -891,6 +916,52 @@ pub(crate) fn apply(state: &mut State, op: &MemberOp) -> Result<Reply> {
                 movement_id,
             );
             Reply::ok(&moved(state, movement_id, card_id, paid, bonus))
+        }
+        MemberOp::Exchange {
+            movement_id,
+            card_id,
+            claim,
+        } => {
+            let card = own_active_card(state, card_id, Some(claim.user_id.as_str()))?;
+            let price = crate::marketing::engine::points_price(
+                state,
+                &claim.template_id,
+                &card.merchant_id,
+            )?;
+            if card.points < price {
+                return Err(Error::conflict(
+                    "points_insufficient",
+                    format!(
+                        "This coupon costs {price} points; the card has {}.",
+                        card.points
+                    ),
+                )
+                .param("coupon_template_id"));
+            }
+            let coupon = crate::marketing::engine::exchange(state, claim)?;
+            record(
+                state,
+                movement_id,
+                card_id,
+                "exchange",
+                0,
+                0,
+                -price,
+                0,
+                None,
+                &coupon.id,
+            );
+            let card = state.members.cards.get(card_id).map(|c| c.row.clone());
+            Reply::created(&super::model::PointsExchanged {
+                id: movement_id.clone(),
+                points_spent: price,
+                card: super::model::CardPoints {
+                    id: card_id.clone(),
+                    points: card.as_ref().map_or(0, |c| c.points),
+                    tier: card.and_then(|c| c.tier),
+                },
+                coupon,
+            })
         }
         MemberOp::FundBudget {
             funding_id,

@@ -17,7 +17,9 @@
 //!   go to the wallet (paid share) and the promotion budget (bonus share). **Closing** a card
 //!   returns the paid part to the wallet and forfeits the bonus to the promotion budget.
 //! - **Points** are earned on the paid part only (bonus money earns none), `points_per_yuan` per
-//!   100 minor units, rounded down, and taken back in proportion by refunds. The **tier** is
+//!   100 minor units, rounded down, and taken back in proportion by refunds, even when already
+//!   spent on coupons: the card's points then go below zero (a debt later earnings pay off), so
+//!   its movements always add up to its points. The **tier** is
 //!   re-evaluated at each card payment or refund from the last 12 months' card spend (paid plus
 //!   bonus, less refunds); a change is an outbox event `member.tier_changed` (`card_id`,
 //!   `consumer_id`, `from`, `to`, `coupon_id`).
@@ -30,8 +32,14 @@
 //!   price cut, so the consumer is charged less and the merchant receives what was charged). A
 //!   program may name a birthday coupon template: [`service::birthday_sweep`] gives it once a
 //!   year to each member on the birthday on their profile, in the merchant's time zone.
+//! - **Spending points** (积分兑换): a coupon template may carry a `points_price`. A member
+//!   exchanges that many points from their card for one coupon of it ([`service::exchange`]): one
+//!   sequencer command ([`engine::MemberOp::Exchange`]) that checks the card's points, issues the
+//!   coupon through the claim path (stock, limit, claim window; the audience is checked before,
+//!   as for a claim) and records a card movement of kind `exchange` (`points` negative,
+//!   `reference` the coupon), all in the batch's transaction or not at all.
 //!
-//! Not done yet: spending points; card payments with `capture: manual` (refused with
+//! Not done yet: card payments with `capture: manual` (refused with
 //! `card_capture_manual_unsupported`); a merchant-side list of members and a merchant-initiated
 //! closing; withdrawing an unused promotion budget.
 

@@ -158,11 +158,39 @@ pub struct BudgetTopUp {
     pub source: Option<String>,
 }
 
+/// `POST /v1/me/cards/{id}/exchanges`: points for one coupon (积分兑换).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeInput {
+    /// A template of the card's merchant that carries a `points_price` (`cpt_…`).
+    pub coupon_template_id: String,
+}
+
+/// A card's points after an exchange.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CardPoints {
+    pub id: String,
+    /// The points left on the card.
+    pub points: i64,
+    pub tier: Option<String>,
+}
+
+/// What a points exchange did: the card movement (`cmv_…`, kind `exchange`), the points it
+/// took, the card's points now and the coupon issued.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PointsExchanged {
+    pub id: String,
+    pub points_spent: i64,
+    pub card: CardPoints,
+    pub coupon: crate::marketing::model::Coupon,
+}
+
 /// One movement of a card, newest first.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct CardMovement {
     pub id: String,
-    /// `top_up`, `payment`, `refund` or `close`.
+    /// `top_up`, `payment`, `refund`, `close`, or `exchange` (points for a coupon; `reference`
+    /// is the coupon).
     pub kind: String,
     /// Signed change of the paid balance.
     pub paid: i64,
@@ -199,4 +227,36 @@ pub struct Card {
     /// The latest movements (in `GET /v1/me/cards/{id}` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub movements: Option<Vec<CardMovement>>,
+    /// The tier's benefits and the next tier (in `GET /v1/me/cards/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier_benefits: Option<TierBenefits>,
+}
+
+/// The coupon a tier gives on moving up into it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct UpgradeCoupon {
+    pub template_id: String,
+    pub name: String,
+}
+
+/// The next tier up from a card's, and what reaching it takes and gives.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct NextTier {
+    pub name: String,
+    /// The 12-month spend it starts at (minor units).
+    pub min_spend: i64,
+    /// What the card still has to spend to reach it (minor units).
+    pub spend_needed: i64,
+    pub percent_off: i64,
+    /// The coupon given on moving up into it, if the tier names one.
+    pub upgrade_coupon: Option<UpgradeCoupon>,
+}
+
+/// What a card's tier gives now and what the next tier would.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct TierBenefits {
+    /// The current tier's percent off card payments (0 without a tier).
+    pub percent_off: i64,
+    /// `null` at the top tier (or in a program without tiers).
+    pub next_tier: Option<NextTier>,
 }

@@ -1,5 +1,6 @@
-//! Members' pages (mobile): the consumer's cards, one card with its balances, top-up form,
-//! history and closing, and joining from a store's pay-code landing. The pay form on that
+//! Members' pages (mobile): the consumer's cards, one card with its balances, its tier's
+//! benefits and the way to the next tier, the coupons its points can be exchanged for, top-up
+//! form, history and closing, and joining from a store's pay-code landing. The pay form on that
 //! landing offers the card as a source when the consumer holds one there ([`landing_member`]).
 
 use super::model::Card;
@@ -11,7 +12,7 @@ use crate::web::{OrPage, PageCtx, PageError, T};
 use askama::Template;
 use axum::Form;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -44,6 +45,8 @@ pub struct ShownCard {
     pub bonus: String,
     pub spendable: String,
     pub points: i64,
+    /// The points the card owes (a refund took back points already spent), if any.
+    pub points_owed: Option<i64>,
     pub tier: String,
 }
 
@@ -57,6 +60,7 @@ fn shown(t: T, c: &Card) -> ShownCard {
         bonus: yuan(c.bonus_balance),
         spendable: yuan(c.spendable),
         points: c.points,
+        points_owed: (c.points < 0).then(|| -c.points),
         tier: c
             .tier
             .clone()
@@ -92,7 +96,68 @@ struct ShownMovement {
     label: &'static str,
     paid: String,
     bonus: Option<String>,
+    /// `+100`, `-80`: the points it earned or spent.
+    points: Option<String>,
     time: String,
+}
+
+/// The tier's benefits and the way to the next tier, in words.
+#[derive(Default)]
+struct ShownTier {
+    /// `5% off card payments`, or empty without a percent off.
+    percent_off: Option<String>,
+    /// `Spend ¥150.00 more to reach Gold (5% off payments with the card)`; none at the top.
+    next: Option<String>,
+    next_name: Option<String>,
+    spend_needed: Option<String>,
+    /// The coupon given on reaching the next tier.
+    upgrade_coupon: Option<String>,
+}
+
+fn shown_tier(t: T, b: &super::model::TierBenefits) -> ShownTier {
+    let pct = |p: i64| t.s("member.percent_off").replacen("{}", &p.to_string(), 1);
+    ShownTier {
+        percent_off: (b.percent_off > 0).then(|| pct(b.percent_off)),
+        next: b.next_tier.as_ref().map(|n| {
+            let mut s = t
+                .s("member.next_tier")
+                .replacen("{}", &yuan(n.spend_needed), 1)
+                .replacen("{}", &n.name, 1);
+            if n.percent_off > 0 {
+                s.push_str(&format!(" ({})", pct(n.percent_off)));
+            }
+            s
+        }),
+        next_name: b.next_tier.as_ref().map(|n| n.name.clone()),
+        spend_needed: b.next_tier.as_ref().map(|n| yuan(n.spend_needed)),
+        upgrade_coupon: b
+            .next_tier
+            .as_ref()
+            .and_then(|n| n.upgrade_coupon.as_ref())
+            .map(|c| c.name.clone()),
+    }
+}
+
+/// A coupon the card's points can buy, as the card page lists it.
+struct ShownOffer {
+    template_id: String,
+    name: String,
+    rule: String,
+    points_price: i64,
+    sold_out: bool,
+    limit_reached: bool,
+    exchangeable: bool,
+}
+
+/// What the card page says after an exchange, or why one was refused.
+#[derive(Default)]
+pub struct Notes {
+    /// A refused top-up or closing.
+    pub error: Option<String>,
+    /// A refused exchange (shown in the exchange section).
+    pub exchange_error: Option<String>,
+    /// An exchange went through.
+    pub exchanged: bool,
 }
 
 #[derive(Template)]
@@ -105,8 +170,12 @@ struct CardPage<'a> {
     key: String,
     card: ShownCard,
     rules: Vec<String>,
+    tier: ShownTier,
+    offers: Vec<ShownOffer>,
     history: Vec<ShownMovement>,
     error: Option<String>,
+    exchange_error: Option<String>,
+    exchanged: bool,
 }
 
 async fn render_card(
@@ -114,10 +183,10 @@ async fn render_card(
     ctx: &PageCtx,
     user_id: &str,
     id: &str,
-    error: Option<String>,
+    notes: Notes,
     status: StatusCode,
 ) -> Result<Response, PageError> {
-    let card = match service::my_card(&app.db, user_id, id).await {
+    let card = match service::my_card(app, user_id, id).await {
         Ok(c) => c,
         Err(e) if e.kind == Kind::NotFound => {
             return Err(PageError {
@@ -154,14 +223,35 @@ async fn render_card(
                 "top_up" => ctx.t.s("member.kind.top_up"),
                 "payment" => ctx.t.s("member.kind.payment"),
                 "refund" => ctx.t.s("member.kind.refund"),
+                "exchange" => ctx.t.s("member.kind.exchange"),
                 _ => ctx.t.s("member.kind.close"),
             },
+            points: (m.points != 0).then(|| format!("{:+}", m.points)),
             kind: m.kind,
             paid: yuan(m.paid),
             bonus: (m.bonus != 0).then(|| yuan(m.bonus)),
             time: m.created_at,
         })
         .collect();
+    let offers = service::exchange_offers(app, user_id, id)
+        .await
+        .or_page(ctx.t)?
+        .into_iter()
+        .map(|o| ShownOffer {
+            rule: crate::marketing::pages::rule_text(ctx.t, &o.template),
+            template_id: o.template.id.clone(),
+            name: o.template.name.clone(),
+            points_price: o.points_price,
+            sold_out: o.sold_out,
+            limit_reached: o.held >= o.template.per_consumer_limit,
+            exchangeable: o.exchangeable,
+        })
+        .collect();
+    let tier = card
+        .tier_benefits
+        .as_ref()
+        .map(|b| shown_tier(ctx.t, b))
+        .unwrap_or_default();
     let mut response = ctx.render(&CardPage {
         t: ctx.t,
         logged_in: true,
@@ -170,11 +260,21 @@ async fn render_card(
         key: crate::payments::pages::new_form_key(),
         card: shown(ctx.t, &card),
         rules,
+        tier,
+        offers,
         history,
-        error,
+        error: notes.error,
+        exchange_error: notes.exchange_error,
+        exchanged: notes.exchanged,
     })?;
     *response.status_mut() = status;
     Ok(response)
+}
+
+#[derive(Deserialize)]
+struct CardQuery {
+    /// Set after an exchange went through (the coupon's id).
+    exchanged: Option<String>,
 }
 
 /// `GET /me/cards/{id}`.
@@ -182,11 +282,16 @@ async fn card_page(
     State(app): State<AppState>,
     ctx: PageCtx,
     Path(id): Path<String>,
+    Query(q): Query<CardQuery>,
 ) -> Result<Response, PageError> {
     let Some(p) = consumer(&ctx) else {
         return Ok(login(&ctx));
     };
-    render_card(&app, &ctx, &p.id, &id, None, StatusCode::OK).await
+    let notes = Notes {
+        exchanged: q.exchanged.is_some_and(|c| c.starts_with("cpn_")),
+        ..Notes::default()
+    };
+    render_card(&app, &ctx, &p.id, &id, notes, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -242,15 +347,11 @@ async fn top_up(
     let amount = match crate::payments::pages::parse_yuan(&form.amount) {
         Ok(a) => a,
         Err(e) => {
-            return render_card(
-                &app,
-                &ctx,
-                &p.id,
-                &id,
-                Some(e.message),
-                StatusCode::BAD_REQUEST,
-            )
-            .await;
+            let notes = Notes {
+                error: Some(e.message),
+                ..Notes::default()
+            };
+            return render_card(&app, &ctx, &p.id, &id, notes, StatusCode::BAD_REQUEST).await;
         }
     };
     let key = (16..=100).contains(&form.key.len()).then(|| {
@@ -272,7 +373,11 @@ async fn top_up(
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
         Err(e) => {
             let (status, _) = crate::http::error::status_of(e.kind);
-            render_card(&app, &ctx, &p.id, &id, Some(e.message), status).await
+            let notes = Notes {
+                error: Some(e.message),
+                ..Notes::default()
+            };
+            render_card(&app, &ctx, &p.id, &id, notes, status).await
         }
     }
 }
@@ -298,7 +403,84 @@ async fn close(
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
         Err(e) => {
             let (status, _) = crate::http::error::status_of(e.kind);
-            render_card(&app, &ctx, &p.id, &id, Some(e.message), status).await
+            let notes = Notes {
+                error: Some(e.message),
+                ..Notes::default()
+            };
+            render_card(&app, &ctx, &p.id, &id, notes, status).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ExchangeForm {
+    csrf: String,
+    coupon_template_id: String,
+    /// The form's one-time key: a double tap exchanges once.
+    #[serde(default)]
+    key: String,
+}
+
+/// The page's words for a refused exchange.
+fn exchange_refusal(t: T, e: &crate::error::Error) -> String {
+    match e.code.as_ref() {
+        "points_insufficient" => t.s("member.points_insufficient").to_owned(),
+        "coupon_sold_out" => t.s("coupon.sold_out_message").to_owned(),
+        "coupon_limit_reached" => t.s("coupon.limit_reached").to_owned(),
+        "coupon_not_claimable" => t.s("coupon.not_claimable").to_owned(),
+        "coupon_not_exchangeable" => t.s("member.not_exchangeable").to_owned(),
+        _ => e.message.clone(),
+    }
+}
+
+/// `POST /me/cards/{id}/exchanges`: points for a coupon; the card shows the points left and a
+/// link to the coupon, or, refused, why (nothing changed).
+async fn exchange(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Form(form): Form<ExchangeForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    let Some(p) = consumer(&ctx) else {
+        return Ok(login(&ctx));
+    };
+    let key = (16..=100).contains(&form.key.len()).then(|| {
+        format!(
+            "page:{}",
+            form.key
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect::<String>()
+        )
+    });
+    let hash = crate::identity::service::sha256_hex(&format!(
+        "page-card-exchange:{id}:{}",
+        form.coupon_template_id
+    ));
+    let input = super::model::ExchangeInput {
+        coupon_template_id: form.coupon_template_id,
+    };
+    match service::exchange(&app, p, &id, input, key, &hash).await {
+        Ok(reply) => {
+            let done: serde_json::Value =
+                serde_json::from_str(&reply.body).map_err(|e| PageError::internal(ctx.t, e))?;
+            let coupon = done["coupon"]["id"].as_str().unwrap_or_default();
+            Ok(ctx.redirect(&format!("/me/cards/{id}?exchanged={coupon}")))
+        }
+        Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
+        Err(e) if e.kind == Kind::NotFound && e.code == "card_not_found" => Err(PageError {
+            status: StatusCode::NOT_FOUND,
+            message: ctx.t.s("error.not_found").to_owned(),
+            t: ctx.t,
+        }),
+        Err(e) => {
+            let (status, _) = crate::http::error::status_of(e.kind);
+            let notes = Notes {
+                exchange_error: Some(exchange_refusal(ctx.t, &e)),
+                ..Notes::default()
+            };
+            render_card(&app, &ctx, &p.id, &id, notes, status).await
         }
     }
 }
@@ -342,4 +524,5 @@ pub fn router() -> Router<AppState> {
         .route("/me/cards/{id}", get(card_page))
         .route("/me/cards/{id}/top-ups", post(top_up))
         .route("/me/cards/{id}/close", post(close))
+        .route("/me/cards/{id}/exchanges", post(exchange))
 }

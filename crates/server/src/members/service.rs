@@ -9,7 +9,8 @@ use crate::app::AppState;
 use crate::db::{Db, DbError, MerchantScope, now_us, rfc3339};
 use crate::error::{Error, Result};
 use crate::http::Reply;
-use crate::ids::{CardId, CardMovementId, PromotionFundingId};
+use crate::identity::Principal;
+use crate::ids::{CardId, CardMovementId, CouponTemplateId, PromotionFundingId};
 use crate::payments::accounts;
 use crate::payments::engine::{IdemKey, Op};
 use crate::payments::provider::{ChargeRequest, ChargeStatus, Direction};
@@ -314,6 +315,7 @@ pub async fn card_view(db: &Db, card: CardRow, history: bool) -> Result<Card> {
         created_at: rfc3339(card.created_at),
         closed_at: card.closed_at.map(rfc3339),
         movements,
+        tier_benefits: None,
     })
 }
 
@@ -326,10 +328,13 @@ pub async fn my_cards(db: &Db, user_id: &str) -> Result<Vec<Card>> {
     Ok(out)
 }
 
-/// One of the consumer's cards with its history; another consumer's card is not found.
-pub async fn my_card(db: &Db, user_id: &str, card_id: &str) -> Result<Card> {
-    let card = own_card(db, user_id, card_id).await?;
-    card_view(db, card, true).await
+/// One of the consumer's cards with its history and its tier's benefits; another consumer's
+/// card is not found.
+pub async fn my_card(app: &AppState, user_id: &str, card_id: &str) -> Result<Card> {
+    let card = own_card(&app.db, user_id, card_id).await?;
+    let mut card = card_view(&app.db, card, true).await?;
+    card.tier_benefits = Some(tier_benefits(app, &card).await?);
+    Ok(card)
 }
 
 /// The consumer's active card at a merchant, if any (for the pay page).
@@ -408,6 +413,111 @@ pub async fn close(
             idem(user_id, key, format!("card_close:{card_id}")),
         )
         .await
+}
+
+/// Exchanges the card's points for one coupon of a template its merchant priced in points
+/// (积分兑换). Refusals change nothing: a card not the caller's is `404 card_not_found`, a
+/// template claimed free or of another merchant `409 coupon_not_exchangeable`, too few points
+/// `409 points_insufficient`, and the claim's own refusals hold (`409 coupon_sold_out`,
+/// `coupon_limit_reached`, `coupon_not_claimable`, `403 coupon_not_eligible`).
+pub async fn exchange(
+    app: &AppState,
+    principal: &Principal,
+    card_id: &str,
+    input: ExchangeInput,
+    key: Option<String>,
+    body_hash: &str,
+) -> Result<Reply> {
+    if principal.guest {
+        return Err(Error::forbidden(
+            "phone_login_required",
+            "Log in with your phone to exchange points.",
+        ));
+    }
+    let hash = format!("card_exchange:{card_id}:{body_hash}");
+    // A retry answers as the first request did, before any refusal made outside the sequencer.
+    if let Some(reply) =
+        crate::marketing::service::replayed(app, &principal.id, key.as_deref(), &hash).await?
+    {
+        return Ok(reply);
+    }
+    let card = own_card(&app.db, &principal.id, card_id).await?;
+    let template_id = CouponTemplateId::parse(input.coupon_template_id.trim())
+        .map_err(|_| {
+            Error::invalid(
+                "coupon_template_id_invalid",
+                "coupon_template_id must be a coupon template id (cpt_…).",
+            )
+            .param("coupon_template_id")
+        })?
+        .as_str()
+        .to_owned();
+    let claim = crate::marketing::service::exchange_claim(
+        app,
+        &principal.id,
+        &template_id,
+        &card.merchant_id,
+        key.is_some(),
+    )
+    .await?;
+    let op = MemberOp::Exchange {
+        movement_id: CardMovementId::generate().as_str().to_owned(),
+        card_id: card.id,
+        claim,
+    };
+    app.payments
+        .run(Op::Member(Box::new(op)), idem(&principal.id, key, hash))
+        .await
+}
+
+/// The coupons the points of one of the consumer's cards can be exchanged for (none on a
+/// closed card).
+pub async fn exchange_offers(
+    app: &AppState,
+    user_id: &str,
+    card_id: &str,
+) -> Result<Vec<crate::marketing::model::ExchangeOffer>> {
+    let card = own_card(&app.db, user_id, card_id).await?;
+    if card.status != "active" {
+        return Ok(Vec::new());
+    }
+    crate::marketing::service::exchange_offers(app, user_id, &card.merchant_id, card.points).await
+}
+
+/// What a card's tier gives and what the next one would: the current tier's percent off, the
+/// next tier up, the spend still needed to reach it (over the same 12 months the tier is
+/// measured on) and the coupon given on moving up into it.
+pub async fn tier_benefits(app: &AppState, card: &Card) -> Result<TierBenefits> {
+    let program = program(&app.db, &card.merchant_id).await?;
+    let tiers = program.map(|p| p.tiers).unwrap_or_default();
+    let current = card
+        .tier
+        .as_deref()
+        .and_then(|name| tiers.iter().find(|t| t.name == name));
+    let floor = current.map_or(i64::MIN, |t| t.min_spend);
+    let next = tiers
+        .iter()
+        .filter(|t| t.min_spend > floor)
+        .min_by_key(|t| t.min_spend);
+    let next_coupon = match next.and_then(|t| t.coupon_template_id.as_deref()) {
+        Some(id) => crate::marketing::service::template_row(app, id)
+            .await?
+            .map(|t| UpgradeCoupon {
+                template_id: t.id,
+                name: t.name,
+            }),
+        None => None,
+    };
+    Ok(TierBenefits {
+        percent_off: current.map_or(0, |t| t.percent_off),
+        next_tier: next.map(|t| NextTier {
+            name: t.name.clone(),
+            min_spend: t.min_spend,
+            spend_needed: (t.min_spend - card.spend_12m).max(0),
+            percent_off: t.percent_off,
+            upgrade_coupon: next_coupon,
+        }),
+    })
 }
 
 /// Funds the scoped merchant's promotion budget (which pays top-up bonuses), from the bank

@@ -39,4 +39,53 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
     ("member.kind.payment", "消费", "Payment"),
     ("member.kind.refund", "退款", "Refund"),
     ("member.kind.close", "退卡", "Closed"),
+    ("member.kind.exchange", "积分兑换", "Points exchange"),
+    ("member.benefits", "会员权益", "Member benefits"),
+    (
+        "member.percent_off",
+        "用卡支付享 {}% 优惠",
+        "{}% off payments with the card",
+    ),
+    (
+        "member.next_tier",
+        "再消费 {} 升级为 {}",
+        "Spend {} more to reach {}",
+    ),
+    ("member.upgrade_coupon", "升级礼券", "Upgrade gift"),
+    ("member.top_tier", "已是最高等级", "Top tier reached"),
+    ("member.exchange", "积分兑换", "Exchange points"),
+    (
+        "member.exchange_hint",
+        "用积分兑换本店优惠券，兑换后放入“我的优惠券”。",
+        "Exchange your points for the shop's coupons; they go to My coupons.",
+    ),
+    ("member.exchange_submit", "兑换", "Exchange"),
+    ("member.points_unit", "积分", "points"),
+    (
+        "member.no_offers",
+        "暂时没有可兑换的优惠券。",
+        "No coupons to exchange right now.",
+    ),
+    (
+        "member.exchanged_ok",
+        "兑换成功，优惠券已放入“我的优惠券”。",
+        "Exchanged: the coupon is in My coupons.",
+    ),
+    (
+        "member.points_insufficient",
+        "积分不足，兑换这张券需要更多积分。",
+        "Not enough points: this coupon needs more points than the card has.",
+    ),
+    ("member.points_short", "积分不足", "Not enough points"),
+    ("member.points_owed", "欠积分", "Points owed"),
+    (
+        "member.points_owed_hint",
+        "退款收回了已兑换用掉的积分，之后消费所得积分先抵扣欠分。",
+        "A refund took back points already spent on coupons; points earned later pay this off first.",
+    ),
+    (
+        "member.not_exchangeable",
+        "这张券不能用本卡的积分兑换。",
+        "This coupon cannot be exchanged for this card's points.",
+    ),
 ];

@@ -122,8 +122,8 @@ pub enum Op {
     Order(Box<crate::orders::engine::OrderOp>),
     /// A consumer claims a coupon (see [`crate::marketing::engine`]).
     Claim(Box<crate::marketing::engine::Claim>),
-    /// A member card's top-up or closing, or a promotion budget's funding (see
-    /// [`crate::members::engine`]).
+    /// A member card's top-up, closing or points exchange, or a promotion budget's funding
+    /// (see [`crate::members::engine`]).
     Member(Box<crate::members::engine::MemberOp>),
 }
 
@@ -678,6 +678,7 @@ async fn load(
         .iter()
         .filter_map(|(op, _)| match op {
             Op::Claim(c) => Some(&**c),
+            Op::Member(m) => crate::members::engine::claim_of(m),
             _ => None,
         })
         .collect();

@@ -556,3 +556,49 @@ async fn pickup_ordering_uses_the_best_coupon_for_what_was_chosen_unless_told_ot
     assert_eq!(used.len(), 2, "{}", mine.body);
     app.assert_ledger_verifies().await;
 }
+
+#[tokio::test]
+async fn the_coupon_center_page_marks_a_sold_out_coupon_and_offers_no_claim_for_it() {
+    let app = spawn_app().await;
+    let shop = app.shop("Poster Cafe").await;
+    let poster = template(
+        &app,
+        &shop,
+        json!({"name": "Poster deal", "kind": "amount_off", "amount_off": 5000, "total_stock": 1}),
+    )
+    .await;
+    let plain = template(
+        &app,
+        &shop,
+        json!({"name": "Plain deal", "kind": "amount_off", "amount_off": 100}),
+    )
+    .await;
+    let first = app.funded_consumer("13700000061", 0).await;
+    let me = app.funded_consumer("13700000062", 0).await;
+    let r = app
+        .post(
+            &format!("/v1/coupon-templates/{poster}/claims"),
+            json!({}),
+            Some(&first),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (status, html) = get_page(&app, "/coupons?near=31.2304,121.4737", &me).await;
+    assert_eq!(status, StatusCode::OK);
+    let offer = |id: &str| {
+        let start = html
+            .find(&format!("data-template=\"{id}\""))
+            .unwrap_or_else(|| panic!("{id} not on the page: {html}"));
+        let end = html[start..].find("</li>").unwrap() + start;
+        (start, html[start..end].to_owned())
+    };
+    let (at_poster, sold) = offer(&poster);
+    let (at_plain, open) = offer(&plain);
+    assert!(at_plain < at_poster, "sold out comes last: {html}");
+    assert!(sold.contains("data-sold-out=\"true\""), "{sold}");
+    assert!(sold.contains("data-test=\"offer-sold-out\""), "{sold}");
+    assert!(sold.contains("All claimed"), "{sold}");
+    assert!(!sold.contains("data-test=\"claim\""), "{sold}");
+    assert!(open.contains("data-sold-out=\"false\""), "{open}");
+    assert!(open.contains("data-test=\"claim\""), "{open}");
+}

@@ -775,3 +775,155 @@ async fn the_cashier_scans_a_coupons_code_and_applies_it_to_a_cash_or_pay_code_p
     );
     app.assert_ledger_verifies().await;
 }
+
+#[tokio::test]
+async fn the_center_shows_a_sold_out_coupon_marked_after_the_claimable_ones() {
+    let app = spawn_app().await;
+    let shop = app.shop("Sold Out Cafe").await;
+    let big = template(
+        &app,
+        &shop,
+        json!({"name": "Big", "amount_off": 5000, "total_stock": 1}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let small = template(&app, &shop, json!({"name": "Small", "amount_off": 100})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ann = phone_user(&app, 51).await;
+    let bo = phone_user(&app, 52).await;
+    let offers = |token: Option<String>| {
+        let app = &app;
+        async move {
+            let r = app
+                .get("/v1/coupon-center?near=31.2304,121.4737", token.as_deref())
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            r.body["data"].as_array().unwrap().clone()
+        }
+    };
+    let position = |list: &[Value], id: &str| {
+        list.iter()
+            .position(|o| o["template"]["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not listed: {list:?}"))
+    };
+    // In stock, the bigger one comes first.
+    let list = offers(Some(ann.clone())).await;
+    assert!(position(&list, &big) < position(&list, &small), "{list:?}");
+    for o in &list {
+        assert_eq!(o["sold_out"], false, "{o}");
+        assert_eq!(o["claimable"], true, "{o}");
+    }
+    // Bo takes the only one: it stays listed, sold out, not claimable, after the small one.
+    let r = claim(&app, &big, &bo).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    for who in [Some(ann.clone()), Some(bo.clone()), None] {
+        let list = offers(who).await;
+        let b = &list[position(&list, &big)];
+        assert_eq!(b["sold_out"], true, "{b}");
+        assert_eq!(b["claimable"], false, "{b}");
+        assert_eq!(b["template"]["remaining"], 0);
+        let s = &list[position(&list, &small)];
+        assert_eq!(s["sold_out"], false, "{s}");
+        assert!(position(&list, &small) < position(&list, &big), "{list:?}");
+    }
+    let r = claim(&app, &big, &ann).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "coupon_sold_out");
+    // Also when it sold out on another node (this one never saw it go): from the stored stock.
+    app.state
+        .db
+        .execute(
+            o2o_server::db::query("UPDATE coupon_templates SET issued = total_stock WHERE id = $1")
+                .bind(small.clone()),
+        )
+        .await
+        .unwrap();
+    let list = offers(Some(ann.clone())).await;
+    assert_eq!(list[position(&list, &small)]["sold_out"], true);
+    assert_eq!(list[position(&list, &small)]["claimable"], false);
+}
+
+/// How many coupons the consumer holds.
+async fn held(app: &TestApp, token: &str) -> usize {
+    let mine = app.get("/v1/me/coupons", Some(token)).await;
+    assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+    mine.body["data"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn a_retried_claim_of_the_last_coupon_gets_the_first_answer() {
+    let app = spawn_app().await;
+    let shop = app.shop("Last Claim Cafe").await;
+    let t = template(&app, &shop, json!({"total_stock": 1})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ann = phone_user(&app, 61).await;
+    let path = format!("/v1/coupon-templates/{t}/claims");
+    let first = app
+        .post_idem(&path, json!({}), Some(&ann), "last-claim-key-1")
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = app
+        .post_idem(&path, json!({}), Some(&ann), "last-claim-key-1")
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(again.body, first.body);
+    assert_eq!(held(&app, &ann).await, 1);
+    // Another key is a new claim: sold out.
+    let other = app
+        .post_idem(&path, json!({}), Some(&ann), "last-claim-key-2")
+        .await;
+    assert_eq!(other.status, StatusCode::CONFLICT, "{}", other.body);
+    assert_eq!(other.code(), "coupon_sold_out");
+    let r = claim(&app, &t, &ann).await;
+    assert_eq!(r.code(), "coupon_sold_out");
+}
+
+#[tokio::test]
+async fn a_coupon_whose_use_window_has_ended_is_not_claimable_nor_in_the_center() {
+    let app = spawn_app().await;
+    let shop = app.shop("Stale Claim Cafe").await;
+    let stale = template(
+        &app,
+        &shop,
+        json!({"name": "Stale", "use_starts_at": "2020-01-01T00:00:00Z",
+            "use_ends_at": "2020-02-01T00:00:00Z"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fresh = template(&app, &shop, json!({"name": "Fresh"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ann = phone_user(&app, 62).await;
+    let center = app
+        .get("/v1/coupon-center?near=31.2304,121.4737", Some(&ann))
+        .await;
+    assert_eq!(center.status, StatusCode::OK, "{}", center.body);
+    let listed: Vec<&Value> = center.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["template"]["id"])
+        .collect();
+    assert!(
+        listed.contains(&&json!(fresh)) && !listed.contains(&&json!(stale)),
+        "{}",
+        center.body
+    );
+    let r = claim(&app, &stale, &ann).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "coupon_not_claimable");
+    assert_eq!(held(&app, &ann).await, 0);
+    let r = app
+        .get(&format!("/v1/coupon-templates/{stale}"), Some(&shop.owner))
+        .await;
+    assert_eq!(r.body["issued"], 0, "{}", r.body);
+}

@@ -945,3 +945,775 @@ async fn the_profile_page_takes_the_birthday_once_and_shows_a_bad_one_refused() 
     assert!(!html.contains("birthday-form"), "{html}");
     assert_eq!(app.get("/v1/me", Some(&me)).await.body["birthday"], "11-09");
 }
+
+/// A coupon template of the shop's (`extra` adds to or overrides a ¥5-off template of stock 10).
+async fn points_template(app: &TestApp, shop: &Shop, extra: Value) -> String {
+    let mut body = json!({"merchant_id": shop.merchant, "name": "积分换5元", "kind": "amount_off",
+        "amount_off": 500, "currency": "CNY", "total_stock": 10});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = app
+        .post("/v1/coupon-templates", body, Some(&shop.owner))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+async fn exchange(app: &TestApp, me: &str, card_id: &str, template: &str) -> Res {
+    app.post(
+        &format!("/v1/me/cards/{card_id}/exchanges"),
+        json!({"coupon_template_id": template}),
+        Some(me),
+    )
+    .await
+}
+
+async fn issued(app: &TestApp, shop: &Shop, template: &str) -> i64 {
+    let r = app
+        .get(
+            &format!("/v1/coupon-templates/{template}"),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["issued"].as_i64().unwrap()
+}
+
+/// A member whose card earned 120 points (¥60 paid at 2 points per yuan).
+async fn member_with_points(app: &TestApp, shop: &Shop, phone: &str) -> (String, String) {
+    let (me, id) = member_with_card(app, shop, phone, 20_000).await;
+    let r = pay(app, &me, shop, &id, 6_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(card(app, &me, &id).await["points"], 120);
+    (me, id)
+}
+
+#[tokio::test]
+async fn points_are_exchanged_for_a_coupon_of_the_merchant_with_a_card_history_row() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Points Cafe").await;
+    // The points price is checked, stored and read back.
+    for bad in [json!(0), json!(-5), json!(10_000_001), json!("100")] {
+        let r = app
+            .post(
+                "/v1/coupon-templates",
+                json!({"merchant_id": shop.merchant, "name": "bad", "kind": "amount_off",
+                    "amount_off": 500, "currency": "CNY", "total_stock": 10, "points_price": bad}),
+                Some(&shop.owner),
+            )
+            .await;
+        assert!(r.status.is_client_error(), "{bad}: {}", r.body);
+    }
+    let t = points_template(&app, &shop, json!({"points_price": 100})).await;
+    let free = points_template(&app, &shop, json!({"name": "free"})).await;
+    let r = app
+        .get(&format!("/v1/coupon-templates/{t}"), Some(&shop.owner))
+        .await;
+    assert_eq!(r.body["template"]["points_price"], 100, "{}", r.body);
+    let r = app
+        .get(&format!("/v1/coupon-templates/{free}"), Some(&shop.owner))
+        .await;
+    assert_eq!(
+        r.body["template"]["points_price"],
+        Value::Null,
+        "{}",
+        r.body
+    );
+    let list = app.get("/v1/coupon-templates", Some(&shop.owner)).await;
+    assert!(
+        list.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == t.as_str() && x["points_price"] == 100),
+        "{}",
+        list.body
+    );
+
+    let (me, id) = member_with_points(&app, &shop, "13700000201").await;
+    let before = card(&app, &me, &id).await;
+    // A coupon priced in points is not claimed free, nor listed in the coupon center.
+    let r = app
+        .post(
+            &format!("/v1/coupon-templates/{t}/claims"),
+            json!({}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "coupon_exchange_only");
+    let center = app
+        .get("/v1/coupon-center?near=31.2304,121.4737", Some(&me))
+        .await;
+    let listed: Vec<&Value> = center.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["template"]["id"])
+        .collect();
+    assert!(
+        listed.contains(&&json!(free)) && !listed.contains(&&json!(t)),
+        "{}",
+        center.body
+    );
+    // The card lists it with its price; the free one is not exchangeable.
+    let offers = app
+        .get(&format!("/v1/me/cards/{id}/exchange-offers"), Some(&me))
+        .await;
+    assert_eq!(offers.status, StatusCode::OK, "{}", offers.body);
+    let data = offers.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{}", offers.body);
+    assert_eq!(data[0]["template"]["id"], t.as_str());
+    assert_eq!(data[0]["points_price"], 100);
+    assert_eq!(data[0]["exchangeable"], true);
+    assert_eq!(data[0]["sold_out"], false);
+
+    let r = exchange(&app, &me, &id, &t).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert!(r.body["id"].as_str().unwrap().starts_with("cmv_"));
+    assert_eq!(r.body["points_spent"], 100);
+    assert_eq!(r.body["card"]["id"], id.as_str());
+    assert_eq!(r.body["card"]["points"], 20);
+    let coupon = r.body["coupon"]["id"].as_str().unwrap().to_owned();
+    assert!(coupon.starts_with("cpn_"));
+    assert_eq!(r.body["coupon"]["template"]["id"], t.as_str());
+    assert_eq!(r.body["coupon"]["status"], "active");
+
+    // The card lost the points (and only the points) with a history row naming the coupon.
+    let after = card(&app, &me, &id).await;
+    assert_eq!(after["points"], 20);
+    assert_eq!(after["balance"], before["balance"]);
+    assert_eq!(after["bonus_balance"], before["bonus_balance"]);
+    assert_eq!(after["spend_12m"], before["spend_12m"]);
+    assert_eq!(after["tier"], before["tier"]);
+    let m = &after["movements"][0];
+    assert_eq!(m["kind"], "exchange", "{after}");
+    assert_eq!(m["points"], -100);
+    assert_eq!(m["paid"], 0);
+    assert_eq!(m["bonus"], 0);
+    assert_eq!(m["reference"], coupon.as_str());
+    // The coupon is the member's, ready to use, and counts as issued.
+    let mine = coupons_of(&app, &me).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["id"], coupon.as_str());
+    assert_eq!(mine[0]["status"], "active");
+    assert_eq!(issued(&app, &shop, &t).await, 1);
+    // It pays like any coupon: ¥5 off a ¥20 bill paid from the card.
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"qr": shop.qr, "amount": 2_000, "currency": "CNY", "source": id, "coupon": coupon}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["discount"], 500);
+    // A retried request with the same key answers the first exchange and spends nothing more.
+    let t2 = points_template(
+        &app,
+        &shop,
+        json!({"points_price": 10, "per_consumer_limit": 5}),
+    )
+    .await;
+    let points = card(&app, &me, &id).await["points"].as_i64().unwrap();
+    let body = json!({"coupon_template_id": t2});
+    let path = format!("/v1/me/cards/{id}/exchanges");
+    let first = app
+        .post_idem(&path, body.clone(), Some(&me), "exchange-key-1")
+        .await;
+    let again = app
+        .post_idem(&path, body, Some(&me), "exchange-key-1")
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(again.body, first.body);
+    assert_eq!(card(&app, &me, &id).await["points"], points - 10);
+    assert_eq!(issued(&app, &shop, &t2).await, 1);
+    // The OpenAPI document describes the exchange and the new fields.
+    let doc = app.get("/openapi.json", None).await;
+    assert!(doc.body["paths"]["/v1/me/cards/{id}/exchanges"]["post"].is_object());
+    assert!(doc.body["paths"]["/v1/me/cards/{id}/exchange-offers"]["get"].is_object());
+    let schemas = &doc.body["components"]["schemas"];
+    assert!(schemas["PointsExchanged"].is_object(), "{schemas}");
+    assert!(schemas["ExchangeInput"]["properties"]["coupon_template_id"].is_object());
+    assert!(schemas["Template"]["properties"]["points_price"].is_object());
+    assert!(schemas["CreateTemplate"]["properties"]["points_price"].is_object());
+    assert!(schemas["Offer"]["properties"]["sold_out"].is_object());
+    assert!(schemas["Card"]["properties"]["tier_benefits"].is_object());
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_refused_exchange_changes_neither_points_nor_stock_nor_coupons() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Refusing Cafe").await;
+    let other = member_shop(&app, "Elsewhere Cafe").await;
+    let last_one =
+        points_template(&app, &shop, json!({"points_price": 50, "total_stock": 1})).await;
+    let dear = points_template(&app, &shop, json!({"points_price": 500})).await;
+    let once = points_template(&app, &shop, json!({"points_price": 10})).await;
+    let free = points_template(&app, &shop, json!({})).await;
+    let gold = points_template(
+        &app,
+        &shop,
+        json!({"points_price": 10, "audience": "tier:Gold"}),
+    )
+    .await;
+    let foreign = points_template(&app, &other, json!({"points_price": 10})).await;
+    let (me, id) = member_with_points(&app, &shop, "13700000211").await;
+    let (bo, bo_card) = member_with_points(&app, &shop, "13700000212").await;
+    // Bo takes the last coupon of one; Ann holds one of another (limit 1).
+    assert_eq!(
+        exchange(&app, &bo, &bo_card, &last_one).await.status,
+        StatusCode::CREATED
+    );
+    let r = exchange(&app, &me, &id, &once).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let points = card(&app, &me, &id).await["points"].as_i64().unwrap();
+    assert_eq!(points, 110);
+    let templates = [&last_one, &dear, &once, &free, &gold];
+    let snapshot = || {
+        let app = &app;
+        let me = &me;
+        let id = &id;
+        let shop = &shop;
+        async move {
+            let mut issued_now = Vec::new();
+            for t in templates {
+                issued_now.push(issued(app, shop, t).await);
+            }
+            let c = card(app, me, id).await;
+            (
+                c["points"].as_i64().unwrap(),
+                c["movements"].as_array().unwrap().len(),
+                coupons_of(app, me).await.len(),
+                issued_now,
+            )
+        }
+    };
+    let before = snapshot().await;
+    let stranger = app.funded_consumer("13700000213", 0).await;
+    let unknown = o2o_server::ids::CouponTemplateId::generate()
+        .as_str()
+        .to_owned();
+    for (who, card_id, template, status, code) in [
+        (&me, &id, &dear, StatusCode::CONFLICT, "points_insufficient"),
+        (&me, &id, &last_one, StatusCode::CONFLICT, "coupon_sold_out"),
+        (
+            &me,
+            &id,
+            &once,
+            StatusCode::CONFLICT,
+            "coupon_limit_reached",
+        ),
+        (
+            &me,
+            &id,
+            &free,
+            StatusCode::CONFLICT,
+            "coupon_not_exchangeable",
+        ),
+        (
+            &me,
+            &id,
+            &foreign,
+            StatusCode::CONFLICT,
+            "coupon_not_exchangeable",
+        ),
+        (
+            &me,
+            &id,
+            &gold,
+            StatusCode::FORBIDDEN,
+            "coupon_not_eligible",
+        ),
+        (
+            &me,
+            &id,
+            &unknown,
+            StatusCode::NOT_FOUND,
+            "template_not_found",
+        ),
+        (
+            &me,
+            &id,
+            &"nope".to_owned(),
+            StatusCode::BAD_REQUEST,
+            "coupon_template_id_invalid",
+        ),
+        (
+            &stranger,
+            &id,
+            &once,
+            StatusCode::NOT_FOUND,
+            "card_not_found",
+        ),
+        (
+            &me,
+            &bo_card,
+            &once,
+            StatusCode::NOT_FOUND,
+            "card_not_found",
+        ),
+        (
+            &me,
+            &"crd_nosuchcard".to_owned(),
+            &once,
+            StatusCode::NOT_FOUND,
+            "card_not_found",
+        ),
+    ] {
+        let r = exchange(&app, who, card_id, template).await;
+        assert_eq!(r.status, status, "{code}: {}", r.body);
+        assert_eq!(r.code(), code, "{}", r.body);
+    }
+    // The stock is also held in the batch when the node does not yet know it is sold out.
+    let sold = points_template(&app, &shop, json!({"points_price": 10, "total_stock": 1})).await;
+    app.state
+        .db
+        .execute(
+            o2o_server::db::query("UPDATE coupon_templates SET issued = total_stock WHERE id = $1")
+                .bind(sold.clone()),
+        )
+        .await
+        .unwrap();
+    let r = exchange(&app, &me, &id, &sold).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "coupon_sold_out");
+    // Unknown fields and a missing template are refused before anything happens.
+    for body in [json!({}), json!({"coupon_template_id": once, "points": 1})] {
+        let r = app
+            .post(
+                &format!("/v1/me/cards/{id}/exchanges"),
+                body.clone(),
+                Some(&me),
+            )
+            .await;
+        assert!(r.status.is_client_error(), "{body}: {}", r.body);
+    }
+    assert_eq!(snapshot().await, before);
+    // A closed card exchanges nothing.
+    let r = app
+        .post(&format!("/v1/me/cards/{id}/close"), json!({}), Some(&me))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let cheap = points_template(&app, &shop, json!({"points_price": 1})).await;
+    let r = exchange(&app, &me, &id, &cheap).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "card_closed");
+    assert_eq!(issued(&app, &shop, &cheap).await, 0);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn concurrent_exchanges_with_points_for_one_give_exactly_one_coupon() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Racing Points Cafe").await;
+    let t = points_template(
+        &app,
+        &shop,
+        json!({"points_price": 100, "per_consumer_limit": 10}),
+    )
+    .await;
+    let (me, id) = member_with_points(&app, &shop, "13700000221").await;
+    // Six at once; on PostgreSQL spread over two nodes on one database.
+    let two_nodes = backend() == "postgres";
+    let node2 = app.second_node().await;
+    let results = futures::future::join_all((0..6).map(|i| {
+        let node = if two_nodes && i % 2 == 1 {
+            &node2
+        } else {
+            &app
+        };
+        exchange(node, &me, &id, &t)
+    }))
+    .await;
+    let created = results
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(
+        created,
+        1,
+        "{:?}",
+        results.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+    for r in results.iter().filter(|r| r.status != StatusCode::CREATED) {
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+        assert_eq!(r.code(), "points_insufficient");
+    }
+    let c = card(&app, &me, &id).await;
+    assert_eq!(c["points"], 20);
+    assert_eq!(
+        c["movements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["kind"] == "exchange")
+            .count(),
+        1
+    );
+    assert_eq!(coupons_of(&app, &me).await.len(), 1);
+    assert_eq!(issued(&app, &shop, &t).await, 1);
+    app.assert_ledger_verifies().await;
+    node2.stop().await;
+}
+
+async fn card_page(app: &TestApp, me: &str, path: &str) -> (StatusCode, String) {
+    let r = app
+        .client
+        .get(app.url(path))
+        .header("cookie", format!("o2o_session={me}"))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_card_shows_its_tier_benefits_and_what_the_next_tier_takes_and_gives() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Tiered Cafe").await;
+    let welcome = points_template(&app, &shop, json!({"name": "Silver welcome"})).await;
+    let r = program_with_tier_coupon(&app, &shop, &welcome).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (me, id) = member_with_card(&app, &shop, "13700000231", 30_000).await;
+    // No tier yet: Silver is next, ¥50 away, with its welcome coupon.
+    let b = &card(&app, &me, &id).await["tier_benefits"];
+    assert_eq!(b["percent_off"], 0, "{b}");
+    assert_eq!(b["next_tier"]["name"], "Silver");
+    assert_eq!(b["next_tier"]["spend_needed"], 5_000);
+    assert_eq!(b["next_tier"]["upgrade_coupon"]["name"], "Silver welcome");
+    assert_eq!(
+        b["next_tier"]["upgrade_coupon"]["template_id"],
+        welcome.as_str()
+    );
+    let (status, html) = card_page(&app, &me, &format!("/me/cards/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Spend ¥50.00 more to reach Silver"), "{html}");
+    assert!(
+        html.contains("data-test=\"upgrade-coupon\">Silver welcome<"),
+        "{html}"
+    );
+    assert!(!html.contains("data-test=\"tier-percent-off\""), "{html}");
+
+    // Silver: Gold is next, ¥140 away, 5% off, no coupon.
+    let r = pay(&app, &me, &shop, &id, 6_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let b = &card(&app, &me, &id).await["tier_benefits"];
+    assert_eq!(b["next_tier"]["name"], "Gold", "{b}");
+    assert_eq!(b["next_tier"]["spend_needed"], 14_000);
+    assert_eq!(b["next_tier"]["percent_off"], 5);
+    assert_eq!(b["next_tier"]["upgrade_coupon"], Value::Null);
+    let (_, html) = card_page(&app, &me, &format!("/me/cards/{id}")).await;
+    assert!(
+        html.contains("Spend ¥140.00 more to reach Gold (5% off payments with the card)"),
+        "{html}"
+    );
+    assert!(!html.contains("data-test=\"upgrade-coupon\""), "{html}");
+
+    // Gold, the top tier: its percent off, nothing further.
+    let r = top_up(&app, &me, &id, 10_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = pay(&app, &me, &shop, &id, 14_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let c = card(&app, &me, &id).await;
+    assert_eq!(c["tier"], "Gold");
+    assert_eq!(c["tier_benefits"]["percent_off"], 5);
+    assert_eq!(c["tier_benefits"]["next_tier"], Value::Null);
+    let (_, html) = card_page(&app, &me, &format!("/me/cards/{id}")).await;
+    assert!(
+        html.contains("data-test=\"tier-percent-off\">5% off payments with the card<"),
+        "{html}"
+    );
+    assert!(html.contains("data-test=\"top-tier\""), "{html}");
+    // The list of cards carries no benefits (only one card's page does).
+    let list = app.get("/v1/me/cards", Some(&me)).await;
+    assert!(list.body["data"][0].get("tier_benefits").is_none());
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn the_card_page_exchanges_points_for_a_coupon_and_says_why_when_it_cannot() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Page Points Cafe").await;
+    let cheap = points_template(
+        &app,
+        &shop,
+        json!({"name": "Five for 100", "points_price": 100}),
+    )
+    .await;
+    let dear = points_template(
+        &app,
+        &shop,
+        json!({"name": "Ten for 500", "amount_off": 1000, "points_price": 500}),
+    )
+    .await;
+    let (me, id) = member_with_points(&app, &shop, "13700000241").await;
+    let csrf = "members-test-csrf-token-0123456789";
+    let post = |template: String| {
+        let app = &app;
+        let me = &me;
+        let id = &id;
+        async move {
+            let r = app
+                .client
+                .post(app.url(&format!("/me/cards/{id}/exchanges")))
+                .header("cookie", format!("o2o_session={me}; o2o_csrf={csrf}"))
+                .header("accept-language", "en")
+                .form(&[
+                    ("csrf", csrf),
+                    ("coupon_template_id", template.as_str()),
+                    ("key", &format!("exchange-form-key-{template}")),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let location = r
+                .headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            (status, location, r.text().await.unwrap())
+        }
+    };
+    let (_, html) = card_page(&app, &me, &format!("/me/cards/{id}")).await;
+    assert_eq!(
+        html.matches("data-test=\"exchange-offer\"").count(),
+        2,
+        "{html}"
+    );
+    assert!(
+        html.contains("Five for 100") && html.contains("Ten for 500"),
+        "{html}"
+    );
+    assert!(
+        html.contains("data-test=\"exchange-offer-price\">100<"),
+        "{html}"
+    );
+    assert!(
+        html.contains("data-test=\"exchange-points-short\""),
+        "{html}"
+    );
+
+    // Too few points: the page says so with 409 and nothing changes.
+    let (status, _, html) = post(dear.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{html}");
+    assert!(html.contains("data-test=\"exchange-error\""), "{html}");
+    assert!(html.contains("Not enough points"), "{html}");
+    assert_eq!(card(&app, &me, &id).await["points"], 120);
+    assert!(coupons_of(&app, &me).await.is_empty());
+
+    // Exchanged: back to the card with 20 points, a notice and the coupon in my coupons.
+    let (status, location, _) = post(cheap.clone()).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location.starts_with(&format!("/me/cards/{id}?exchanged=cpn_")),
+        "{location}"
+    );
+    let (_, html) = card_page(&app, &me, &location).await;
+    assert!(html.contains("data-test=\"exchange-notice\""), "{html}");
+    assert!(html.contains("data-test=\"card-points\">20<"), "{html}");
+    assert!(html.contains("data-kind=\"exchange\""), "{html}");
+    assert!(html.contains("data-test=\"exchange-limit\""), "{html}");
+    let (_, html) = card_page(&app, &me, "/me/coupons").await;
+    assert!(html.contains("Five for 100"), "{html}");
+    // The same form sent again (a double tap) exchanges once.
+    let (status, _, _) = post(cheap.clone()).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(coupons_of(&app, &me).await.len(), 1);
+    assert_eq!(card(&app, &me, &id).await["points"], 20);
+    // Another consumer's card is not found.
+    let other = app.funded_consumer("13700000242", 0).await;
+    let (status, _) = card_page(&app, &other, &format!("/me/cards/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.assert_ledger_verifies().await;
+}
+
+/// The sum of the points of a card's movements (its whole history here).
+fn movement_points(card: &Value) -> i64 {
+    card["movements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["points"].as_i64().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_refund_takes_back_points_already_spent_as_a_points_debt_later_earnings_pay_off() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Debt Cafe").await;
+    let t = points_template(&app, &shop, json!({"points_price": 100})).await;
+    let t2 = points_template(
+        &app,
+        &shop,
+        json!({"name": "Cheap", "points_price": 10, "per_consumer_limit": 5}),
+    )
+    .await;
+    let (me, id) = member_with_card(&app, &shop, "13700000301", 20_000).await;
+    // ¥60 paid by card earns 120 points; 100 of them buy a coupon.
+    let p = pay(&app, &me, &shop, &id, 6_000).await;
+    assert_eq!(p.status, StatusCode::CREATED, "{}", p.body);
+    let pid = p.body["id"].as_str().unwrap().to_owned();
+    let r = exchange(&app, &me, &id, &t).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["card"]["points"], 20);
+    // The full refund takes back all 120 points earned: the card owes the 100 spent.
+    let r = app
+        .post("/v1/refunds", json!({"payment": pid}), Some(&shop.owner))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let c = card(&app, &me, &id).await;
+    assert_eq!(c["points"], -100, "{c}");
+    assert_eq!(c["movements"][0]["kind"], "refund", "{c}");
+    assert_eq!(c["movements"][0]["points"], -120, "{c}");
+    assert_eq!(movement_points(&c), -100, "{c}");
+    // No further exchange while the card owes points; nothing changes.
+    let r = exchange(&app, &me, &id, &t2).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "points_insufficient");
+    assert_eq!(card(&app, &me, &id).await["points"], -100);
+    assert_eq!(issued(&app, &shop, &t2).await, 0);
+    let offers = app
+        .get(&format!("/v1/me/cards/{id}/exchange-offers"), Some(&me))
+        .await;
+    assert_eq!(offers.status, StatusCode::OK, "{}", offers.body);
+    assert!(
+        offers.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["exchangeable"] == false),
+        "{}",
+        offers.body
+    );
+    // The card page shows the debt.
+    let (status, html) = card_page(&app, &me, &format!("/me/cards/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("data-test=\"card-points\">-100<"), "{html}");
+    assert!(html.contains("data-test=\"points-owed\""), "{html}");
+    assert!(html.contains("Points owed <strong>100</strong>"), "{html}");
+    // Later earnings pay the debt off first.
+    let r = pay(&app, &me, &shop, &id, 6_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let c = card(&app, &me, &id).await;
+    assert_eq!(c["points"], 20, "{c}");
+    assert_eq!(movement_points(&c), 20, "{c}");
+    let (_, html) = card_page(&app, &me, &format!("/me/cards/{id}")).await;
+    assert!(!html.contains("data-test=\"points-owed\""), "{html}");
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_retried_exchange_of_the_last_coupon_gets_the_first_answer() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Last One Cafe").await;
+    let t = points_template(&app, &shop, json!({"points_price": 50, "total_stock": 1})).await;
+    let (me, id) = member_with_points(&app, &shop, "13700000311").await;
+    let body = json!({"coupon_template_id": t});
+    let path = format!("/v1/me/cards/{id}/exchanges");
+    let first = app
+        .post_idem(&path, body.clone(), Some(&me), "last-coupon-key-1")
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = app
+        .post_idem(&path, body.clone(), Some(&me), "last-coupon-key-1")
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(again.body, first.body);
+    assert_eq!(card(&app, &me, &id).await["points"], 70);
+    assert_eq!(issued(&app, &shop, &t).await, 1);
+    assert_eq!(coupons_of(&app, &me).await.len(), 1);
+    // A new request (another key, or none) is refused as sold out.
+    let other = app
+        .post_idem(&path, body.clone(), Some(&me), "last-coupon-key-2")
+        .await;
+    assert_eq!(other.status, StatusCode::CONFLICT, "{}", other.body);
+    assert_eq!(other.code(), "coupon_sold_out");
+    let r = exchange(&app, &me, &id, &t).await;
+    assert_eq!(r.code(), "coupon_sold_out");
+    // The page form's double tap: the second post with the form's key lands on the same coupon.
+    let t2 = points_template(
+        &app,
+        &shop,
+        json!({"name": "Page last", "points_price": 10, "total_stock": 1}),
+    )
+    .await;
+    let csrf = "members-test-csrf-token-0123456789";
+    let mut locations = Vec::new();
+    for _ in 0..2 {
+        let r = app
+            .client
+            .post(app.url(&format!("/me/cards/{id}/exchanges")))
+            .header("cookie", format!("o2o_session={me}; o2o_csrf={csrf}"))
+            .header("accept-language", "en")
+            .form(&[
+                ("csrf", csrf),
+                ("coupon_template_id", t2.as_str()),
+                ("key", "double-tap-form-key-0123"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        locations.push(
+            r.headers()
+                .get("location")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default(),
+        );
+    }
+    assert!(locations[0].contains("exchanged=cpn_"), "{locations:?}");
+    assert_eq!(locations[0], locations[1]);
+    assert_eq!(card(&app, &me, &id).await["points"], 60);
+    assert_eq!(issued(&app, &shop, &t2).await, 1);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_coupon_whose_use_window_has_ended_is_not_offered_nor_exchanged() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Stale Cafe").await;
+    let stale = points_template(
+        &app,
+        &shop,
+        json!({"name": "Stale", "points_price": 100,
+            "use_starts_at": "2020-01-01T00:00:00Z", "use_ends_at": "2020-02-01T00:00:00Z"}),
+    )
+    .await;
+    let fresh = points_template(&app, &shop, json!({"name": "Fresh", "points_price": 100})).await;
+    let (me, id) = member_with_points(&app, &shop, "13700000321").await;
+    let offers = app
+        .get(&format!("/v1/me/cards/{id}/exchange-offers"), Some(&me))
+        .await;
+    assert_eq!(offers.status, StatusCode::OK, "{}", offers.body);
+    let listed: Vec<&Value> = offers.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["template"]["id"])
+        .collect();
+    assert_eq!(listed, vec![&json!(fresh)], "{}", offers.body);
+    let r = exchange(&app, &me, &id, &stale).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "coupon_not_claimable");
+    let c = card(&app, &me, &id).await;
+    assert_eq!(c["points"], 120);
+    assert_eq!(c["movements"][0]["kind"], "payment", "{c}");
+    assert_eq!(issued(&app, &shop, &stale).await, 0);
+    assert!(coupons_of(&app, &me).await.is_empty());
+    let (_, html) = card_page(&app, &me, &format!("/me/cards/{id}")).await;
+    assert!(
+        html.contains(&format!("data-template=\"{fresh}\"")),
+        "{html}"
+    );
+    assert!(
+        !html.contains(&format!("data-template=\"{stale}\"")),
+        "{html}"
+    );
+    app.assert_ledger_verifies().await;
+}
