@@ -391,7 +391,13 @@ pub async fn claim(
         ));
     }
     // A retry answers as the first request did, before any refusal made outside the sequencer.
-    if let Some(reply) = replayed(app, &principal.id, key.as_deref(), hash).await? {
+    // A keyed claim already applied gets its stored reply, even when a check made before the
+    // sequencer (sold out from memory, the audience) would now refuse it; racing retries that
+    // miss it are answered by the sequencer, which is why a keyed request also leaves the
+    // in-memory sold-out refusal to the sequencer.
+    if let Some(reply) =
+        crate::http::idempotency::lookup(&app.db, &principal.id, key.as_deref(), hash).await?
+    {
         return Ok(reply);
     }
     // Sold out: answered from memory, without touching the database.
@@ -416,26 +422,12 @@ pub async fn claim(
     app.payments.run(Op::Claim(Box::new(claim)), idem).await
 }
 
-/// The stored reply of a keyed claim or exchange that was already applied (`hash` as the
-/// sequencer stores it), so that a retry gets the first answer even when a check made before
-/// the sequencer (sold out from memory, the audience) would now refuse it. Racing retries that
-/// miss it are answered by the sequencer itself, which is why a keyed request also leaves the
-/// in-memory sold-out refusal to the sequencer.
-pub async fn replayed(
-    app: &AppState,
-    scope: &str,
-    key: Option<&str>,
-    hash: &str,
-) -> Result<Option<Reply>> {
-    crate::http::idempotency::lookup(&app.db, scope, key, hash).await
-}
-
 /// The claim a member's points exchange makes (`via: "points"`), checked as a claim is checked
 /// before the sequencer (sold out from memory, the audience), after the template is found to be
 /// priced in points by the card's merchant (`409 coupon_not_exchangeable` otherwise). The
 /// sequencer then holds the stock, the limit, the claim window and the points.
 /// `keyed`: the request carries an Idempotency-Key, so the sold-out refusal is left to the
-/// sequencer (which answers a retry with the first reply), see [`replayed`].
+/// sequencer (which answers a retry with the first reply).
 pub async fn exchange_claim(
     app: &AppState,
     user_id: &str,

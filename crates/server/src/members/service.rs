@@ -437,7 +437,7 @@ pub async fn exchange(
     let hash = format!("card_exchange:{card_id}:{body_hash}");
     // A retry answers as the first request did, before any refusal made outside the sequencer.
     if let Some(reply) =
-        crate::marketing::service::replayed(app, &principal.id, key.as_deref(), &hash).await?
+        crate::http::idempotency::lookup(&app.db, &principal.id, key.as_deref(), &hash).await?
     {
         return Ok(reply);
     }

@@ -28,13 +28,7 @@ async fn post_form(
         .send()
         .await
         .unwrap();
-    let status = r.status();
-    let location = r
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (status, location, r.text().await.unwrap())
+    page_reply(r).await
 }
 
 async fn follow(app: &TestApp, merchant: &str, token: &str, body: Value) -> Res {

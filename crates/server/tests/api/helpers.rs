@@ -423,6 +423,17 @@ impl TestApp {
     }
 }
 
+/// A page's answer as page tests look at it: status, where it redirects (empty if nowhere), body.
+pub async fn page_reply(r: reqwest::Response) -> (StatusCode, String, String) {
+    let status = r.status();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, location, r.text().await.unwrap())
+}
+
 pub fn urlencode(s: &str) -> String {
     s.replace('+', "%2B")
 }

@@ -1471,13 +1471,7 @@ async fn the_card_page_exchanges_points_for_a_coupon_and_says_why_when_it_cannot
                 .send()
                 .await
                 .unwrap();
-            let status = r.status();
-            let location = r
-                .headers()
-                .get("location")
-                .map(|v| v.to_str().unwrap().to_owned())
-                .unwrap_or_default();
-            (status, location, r.text().await.unwrap())
+            page_reply(r).await
         }
     };
     let (_, html) = card_page(&app, &me, &format!("/me/cards/{id}")).await;

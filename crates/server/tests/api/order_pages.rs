@@ -23,13 +23,7 @@ async fn get_page(
         req = req.header("cookie", cookies(s));
     }
     let r = req.send().await.unwrap();
-    let status = r.status();
-    let location = r
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (status, location, r.text().await.unwrap())
+    page_reply(r).await
 }
 
 #[tokio::test]
@@ -478,13 +472,7 @@ async fn post_form_page(
         .send()
         .await
         .unwrap();
-    let status = r.status();
-    let location = r
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    (status, location, r.text().await.unwrap())
+    page_reply(r).await
 }
 
 /// The `<p class="error" …>` a page shows at `at` (its text), if any.
