@@ -79,7 +79,7 @@ impl AppState {
             menus.clone(),
             coupons_sold_out.clone(),
             config.sequencer_queue,
-        );
+        )?;
         let nats = match &config.nats_url {
             Some(url) => Some(crate::events::nats::Bridge::start(url, bus.clone()).await?),
             None => None,

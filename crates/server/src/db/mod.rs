@@ -227,6 +227,7 @@ enum Pools {
     Sqlite {
         writer: SqlitePool,
         readers: SqlitePool,
+        checkpointer: SqlitePool,
     },
     Postgres(PgPool),
 }
@@ -269,7 +270,9 @@ impl Db {
                 // as used) and memory-mapped reads: index pages are found without a system call.
                 .pragma("cache_size", "-65536")
                 .pragma("mmap_size", "268435456")
-                .pragma("temp_store", "memory");
+                .pragma("temp_store", "memory")
+                .pragma("wal_autocheckpoint", "16384")
+                .pragma("journal_size_limit", "67108864");
             if let Some(parent) = connect.get_filename().parent()
                 && !parent.as_os_str().is_empty()
             {
@@ -288,9 +291,27 @@ impl Db {
                 .test_before_acquire(false)
                 .max_connections(opts.max_connections.clamp(1, 16))
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(connect.read_only(true))
+                .connect_with(connect.clone().read_only(true))
                 .await?;
-            Ok(Db::new(Pools::Sqlite { writer, readers }, None))
+            // Copying the WAL back into the database file is done by a connection of its own,
+            // beside the writer, so that no commit pays for it (see `checkpoints`). The writer
+            // still checkpoints itself if the WAL ever grows past 64 MiB (16,384 pages).
+            let checkpointer = SqlitePoolOptions::new()
+                .test_before_acquire(false)
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(connect)
+                .await?;
+            let db = Db::new(
+                Pools::Sqlite {
+                    writer,
+                    readers,
+                    checkpointer: checkpointer.clone(),
+                },
+                None,
+            );
+            tokio::spawn(checkpoints(checkpointer, Arc::downgrade(&db.hot)));
+            Ok(db)
         } else {
             anyhow::bail!("unsupported database URL: expected sqlite:… or postgres://…")
         }
@@ -421,11 +442,43 @@ impl Db {
     pub async fn close(&self) {
         self.hot.stop_listener();
         match &self.pools {
-            Pools::Sqlite { writer, readers } => {
+            Pools::Sqlite {
+                writer,
+                readers,
+                checkpointer,
+            } => {
+                checkpointer.close().await;
                 readers.close().await;
                 writer.close().await;
             }
             Pools::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// How often the checkpointer looks at the WAL.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Copies committed pages from the WAL into the database file, `PASSIVE`ly: never waiting for
+/// the writer or the readers, nor making them wait, so commits stay one WAL append and one
+/// fsync each. When everything is copied, the writer's next transaction starts the WAL over.
+/// Ends when the database is closed or dropped.
+async fn checkpoints(pool: SqlitePool, alive: std::sync::Weak<Hot>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() || alive.strong_count() == 0 {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(error = %e, "WAL checkpoint failed; retrying later");
         }
     }
 }

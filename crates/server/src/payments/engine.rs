@@ -142,28 +142,31 @@ pub struct Engine {
 
 impl Engine {
     /// Starts the sequencer task for `db`, letting at most `queue` commands wait (beyond it
-    /// callers get 503 + Retry-After: memory never grows without bound).
+    /// callers get 503 + Retry-After: memory never grows without bound). On SQLite the task
+    /// runs on a thread of its own (see [`Sequencer::spawn_dedicated`]): every batch talks to
+    /// the one writer connection many times, and its turn should never wait behind requests.
     pub fn start(
         db: Db,
         bus: Bus,
         menus: std::sync::Arc<crate::catalog::MenuCache>,
         sold_out: std::sync::Arc<crate::marketing::SoldOut>,
         queue: usize,
-    ) -> Engine {
-        Engine {
-            seq: Sequencer::spawn(
-                BatchApplier {
-                    cache: (db.backend() == crate::db::Backend::Sqlite).then(HashMap::new),
-                    db,
-                    bus,
-                    menus,
-                    sold_out,
-                    bumped_at: HashMap::new(),
-                },
-                queue,
-                MAX_BATCH,
-            ),
-        }
+    ) -> std::io::Result<Engine> {
+        let sqlite = db.backend() == crate::db::Backend::Sqlite;
+        let applier = BatchApplier {
+            cache: sqlite.then(HashMap::new),
+            db,
+            bus,
+            menus,
+            sold_out,
+            bumped_at: HashMap::new(),
+        };
+        let seq = if sqlite {
+            Sequencer::spawn_dedicated(applier, queue, MAX_BATCH, "o2o-sequencer")?
+        } else {
+            Sequencer::spawn(applier, queue, MAX_BATCH)
+        };
+        Ok(Engine { seq })
     }
 
     /// Applies `op` in the next batch and returns its answer (stored under `idem` when given).
