@@ -152,13 +152,13 @@ pub async fn claim_counts(tx: &mut Tx, pairs_json: String) -> DbResult<Vec<Claim
 /// Writes claimed or changed coupons whole.
 pub async fn upsert_coupons(tx: &mut Tx, rows_json: String) -> DbResult<u64> {
     tx.execute_for(
-        "INSERT INTO coupons (id, template_id, merchant_id, user_id, status, valid_from, valid_until, claimed_via, claimed_at, \
+        "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) INSERT INTO coupons (id, template_id, merchant_id, user_id, status, valid_from, valid_until, claimed_via, claimed_at, \
          used_at, payment_id, order_id, discount) \
-         SELECT json_extract(value, '$.id'), json_extract(value, '$.template_id'), json_extract(value, '$.merchant_id'), \
-         json_extract(value, '$.user_id'), json_extract(value, '$.status'), json_extract(value, '$.valid_from'), \
-         json_extract(value, '$.valid_until'), json_extract(value, '$.claimed_via'), json_extract(value, '$.claimed_at'), \
-         json_extract(value, '$.used_at'), json_extract(value, '$.payment_id'), json_extract(value, '$.order_id'), \
-         json_extract(value, '$.discount') FROM json_each($1) WHERE true \
+         SELECT json_extract(v, '$.id'), json_extract(v, '$.template_id'), json_extract(v, '$.merchant_id'), \
+         json_extract(v, '$.user_id'), json_extract(v, '$.status'), json_extract(v, '$.valid_from'), \
+         json_extract(v, '$.valid_until'), json_extract(v, '$.claimed_via'), json_extract(v, '$.claimed_at'), \
+         json_extract(v, '$.used_at'), json_extract(v, '$.payment_id'), json_extract(v, '$.order_id'), \
+         json_extract(v, '$.discount') FROM r WHERE true \
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, used_at = excluded.used_at, \
          payment_id = excluded.payment_id, order_id = excluded.order_id, discount = excluded.discount",
         "INSERT INTO coupons (id, template_id, merchant_id, user_id, status, valid_from, valid_until, claimed_via, claimed_at, \
@@ -177,8 +177,8 @@ pub async fn upsert_coupons(tx: &mut Tx, rows_json: String) -> DbResult<u64> {
 /// Sets templates' issued counts (a JSON array of `{"id", "issued"}`).
 pub async fn set_issued(tx: &mut Tx, rows_json: String) -> DbResult<u64> {
     tx.execute_for(
-        "UPDATE coupon_templates SET issued = json_extract(j.value, '$.issued') FROM json_each($1) AS j \
-         WHERE coupon_templates.id = json_extract(j.value, '$.id')",
+        "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) UPDATE coupon_templates SET issued = json_extract(j.v, '$.issued') FROM r AS j \
+         WHERE coupon_templates.id = json_extract(j.v, '$.id')",
         "UPDATE coupon_templates AS t SET issued = j.issued FROM json_to_recordset($1::json) AS j(id text, issued bigint) \
          WHERE t.id = j.id",
         vec![Value::from(rows_json)],

@@ -1018,10 +1018,10 @@ pub(crate) async fn flush(
             })
             .collect();
         tx.execute_for(
-            "UPDATE member_cards SET status = json_extract(j.value, '$.status'), points = json_extract(j.value, '$.points'), \
-             tier = json_extract(j.value, '$.tier'), updated_at = json_extract(j.value, '$.updated_at'), \
-             closed_at = json_extract(j.value, '$.closed_at') \
-             FROM json_each($1) AS j WHERE member_cards.id = json_extract(j.value, '$.id')",
+            "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) UPDATE member_cards SET status = json_extract(j.v, '$.status'), points = json_extract(j.v, '$.points'), \
+             tier = json_extract(j.v, '$.tier'), updated_at = json_extract(j.v, '$.updated_at'), \
+             closed_at = json_extract(j.v, '$.closed_at') \
+             FROM r AS j WHERE member_cards.id = json_extract(j.v, '$.id')",
             "UPDATE member_cards AS c SET status = x.status, points = x.points, tier = x.tier, \
              updated_at = x.updated_at, closed_at = x.closed_at \
              FROM json_to_recordset($1::json) AS x(id text, status text, points bigint, tier text, \
@@ -1032,11 +1032,11 @@ pub(crate) async fn flush(
     }
     if !m.movements.is_empty() {
         tx.execute_for(
-            "INSERT INTO member_card_movements (id, card_id, merchant_id, kind, paid, bonus, points, spend, payment_id, reference, created_at) \
-             SELECT json_extract(value, '$.id'), json_extract(value, '$.card_id'), json_extract(value, '$.merchant_id'), \
-             json_extract(value, '$.kind'), json_extract(value, '$.paid'), json_extract(value, '$.bonus'), \
-             json_extract(value, '$.points'), json_extract(value, '$.spend'), json_extract(value, '$.payment_id'), \
-             json_extract(value, '$.reference'), json_extract(value, '$.created_at') FROM json_each($1)",
+            "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) INSERT INTO member_card_movements (id, card_id, merchant_id, kind, paid, bonus, points, spend, payment_id, reference, created_at) \
+             SELECT json_extract(v, '$.id'), json_extract(v, '$.card_id'), json_extract(v, '$.merchant_id'), \
+             json_extract(v, '$.kind'), json_extract(v, '$.paid'), json_extract(v, '$.bonus'), \
+             json_extract(v, '$.points'), json_extract(v, '$.spend'), json_extract(v, '$.payment_id'), \
+             json_extract(v, '$.reference'), json_extract(v, '$.created_at') FROM r",
             "INSERT INTO member_card_movements (id, card_id, merchant_id, kind, paid, bonus, points, spend, payment_id, reference, created_at) \
              SELECT id, card_id, merchant_id, kind, paid, bonus, points, spend, payment_id, reference, created_at \
              FROM json_to_recordset($1::json) AS x(id text, card_id text, merchant_id text, kind text, paid bigint, \

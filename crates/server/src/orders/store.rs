@@ -26,20 +26,20 @@ pub async fn for_update_by_tables(tx: &mut Tx, tables_json: String) -> DbResult<
 /// Writes orders whole (a JSON array of rows): new ones inserted, changed ones updated.
 pub async fn upsert(tx: &mut Tx, rows_json: String) -> DbResult<u64> {
     tx.execute_for(
-        "INSERT INTO orders (id, merchant_id, store_id, channel, status, table_id, active_table, user_id, currency, items, discounts, \
+        "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) INSERT INTO orders (id, merchant_id, store_id, channel, status, table_id, active_table, user_id, currency, items, discounts, \
          subtotal, discount_total, delivery_fee, total, amount_paid, amount_refunded, payments, delivery, pickup_at, promised_at, \
          pickup_number, note, reserve_until, cancel_reason, placed_at, paid_at, ready_at, completed_at, canceled_at, created_at, updated_at) \
-         SELECT json_extract(value, '$.id'), json_extract(value, '$.merchant_id'), json_extract(value, '$.store_id'), \
-         json_extract(value, '$.channel'), json_extract(value, '$.status'), json_extract(value, '$.table_id'), \
-         json_extract(value, '$.active_table'), json_extract(value, '$.user_id'), json_extract(value, '$.currency'), \
-         json_extract(value, '$.items'), json_extract(value, '$.discounts'), json_extract(value, '$.subtotal'), \
-         json_extract(value, '$.discount_total'), json_extract(value, '$.delivery_fee'), json_extract(value, '$.total'), \
-         json_extract(value, '$.amount_paid'), json_extract(value, '$.amount_refunded'), json_extract(value, '$.payments'), \
-         json_extract(value, '$.delivery'), json_extract(value, '$.pickup_at'), json_extract(value, '$.promised_at'), \
-         json_extract(value, '$.pickup_number'), json_extract(value, '$.note'), json_extract(value, '$.reserve_until'), \
-         json_extract(value, '$.cancel_reason'), json_extract(value, '$.placed_at'), json_extract(value, '$.paid_at'), \
-         json_extract(value, '$.ready_at'), json_extract(value, '$.completed_at'), json_extract(value, '$.canceled_at'), \
-         json_extract(value, '$.created_at'), json_extract(value, '$.updated_at') FROM json_each($1) WHERE true \
+         SELECT json_extract(v, '$.id'), json_extract(v, '$.merchant_id'), json_extract(v, '$.store_id'), \
+         json_extract(v, '$.channel'), json_extract(v, '$.status'), json_extract(v, '$.table_id'), \
+         json_extract(v, '$.active_table'), json_extract(v, '$.user_id'), json_extract(v, '$.currency'), \
+         json_extract(v, '$.items'), json_extract(v, '$.discounts'), json_extract(v, '$.subtotal'), \
+         json_extract(v, '$.discount_total'), json_extract(v, '$.delivery_fee'), json_extract(v, '$.total'), \
+         json_extract(v, '$.amount_paid'), json_extract(v, '$.amount_refunded'), json_extract(v, '$.payments'), \
+         json_extract(v, '$.delivery'), json_extract(v, '$.pickup_at'), json_extract(v, '$.promised_at'), \
+         json_extract(v, '$.pickup_number'), json_extract(v, '$.note'), json_extract(v, '$.reserve_until'), \
+         json_extract(v, '$.cancel_reason'), json_extract(v, '$.placed_at'), json_extract(v, '$.paid_at'), \
+         json_extract(v, '$.ready_at'), json_extract(v, '$.completed_at'), json_extract(v, '$.canceled_at'), \
+         json_extract(v, '$.created_at'), json_extract(v, '$.updated_at') FROM r WHERE true \
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, active_table = excluded.active_table, items = excluded.items, \
          discounts = excluded.discounts, subtotal = excluded.subtotal, discount_total = excluded.discount_total, \
          delivery_fee = excluded.delivery_fee, total = excluded.total, amount_paid = excluded.amount_paid, \
