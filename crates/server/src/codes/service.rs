@@ -565,21 +565,103 @@ pub async fn kept_token(
     if row.expires_at <= now_us() {
         return Ok(Some(KeptToken::Expired));
     }
-    let rebuilt = (|| {
-        let nonce: [u8; 8] = hex::decode(&row.nonce).ok()?.try_into().ok()?;
-        let claims = o2o_codes::token::Claims {
-            kind,
-            subject: subject.to_owned(),
-            expires_at: row.expires_at / 1_000_000,
-            nonce,
-            key_id: u32::try_from(row.key_id?).ok()?,
-        };
-        keys.sign_again(&claims).ok()
-    })();
-    Ok(rebuilt.map(|text| KeptToken::Live {
-        text,
-        expires_at: row.expires_at,
-    }))
+    Ok(rebuild(
+        keys,
+        kind,
+        subject,
+        &row.nonce,
+        row.key_id,
+        row.expires_at,
+    ))
+}
+
+/// A live token signed again from what was kept of it; `None` when it cannot be.
+fn rebuild(
+    keys: &Keyring,
+    kind: TokenKind,
+    subject: &str,
+    nonce: &str,
+    key_id: Option<i64>,
+    expires_at: i64,
+) -> Option<KeptToken> {
+    let nonce: [u8; 8] = hex::decode(nonce).ok()?.try_into().ok()?;
+    let claims = o2o_codes::token::Claims {
+        kind,
+        subject: subject.to_owned(),
+        expires_at: expires_at / 1_000_000,
+        nonce,
+        key_id: u32::try_from(key_id?).ok()?,
+    };
+    let text = keys.sign_again(&claims).ok()?;
+    Some(KeptToken::Live { text, expires_at })
+}
+
+/// Rounds a racing request may lose before it gives up (each lost round means another request
+/// just put a live token in the slot, so a second round nearly always shows it).
+const SLOT_ROUNDS: usize = 4;
+
+/// The one live token of `kind` for `subject` shown to `user_id` (an order's pickup code or exit
+/// pass): the one holding the subject's slot while it can be shown (not used, not expired,
+/// `user_id`'s and rebuildable), else a new one that takes the slot from it. Race-free: the
+/// slot is unique (migration 0015), so of two requests issuing at once one inserts and the
+/// other shows what it inserted. Returns the token's text and its expiry (UTC µs).
+#[allow(clippy::too_many_arguments)]
+pub async fn slot_token(
+    db: &Db,
+    keys: &Keyring,
+    kind: TokenKind,
+    subject: &str,
+    merchant_id: Option<&str>,
+    store_id: Option<&str>,
+    user_id: &str,
+    ttl_s: i64,
+) -> Result<(String, i64)> {
+    let slot = format!("{}:{subject}", kind.as_str());
+    for _ in 0..SLOT_ROUNDS {
+        let holder = store::slot_holder(db, &slot).await?;
+        if let Some(h) = &holder
+            && h.used_at.is_none()
+            && h.expires_at > now_us()
+            && h.user_id.as_deref() == Some(user_id)
+            && let Some(KeptToken::Live { text, expires_at }) =
+                rebuild(keys, kind, subject, &h.nonce, h.key_id, h.expires_at)
+        {
+            return Ok((text, expires_at));
+        }
+        let now = now_us();
+        let expires_s = now / 1_000_000 + ttl_s;
+        let text = keys
+            .sign(kind, subject, expires_s)
+            .map_err(|e| Error::invalid("invalid_subject", e.to_string()))?;
+        let (_, claims, _) = o2o_codes::token::parse(&text).map_err(Error::internal)?;
+        let mut tx = db.begin().await?;
+        if let Some(h) = &holder {
+            store::free_slot(&mut tx, &slot, &h.nonce).await?;
+        }
+        let took = store::insert_token_in_slot(
+            &mut tx,
+            &slot,
+            &hex::encode(claims.nonce),
+            kind.as_str(),
+            subject,
+            merchant_id,
+            store_id,
+            Some(user_id),
+            claims.key_id,
+            expires_s * 1_000_000,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        if took {
+            return Ok((text, expires_s * 1_000_000));
+        }
+    }
+    Err(Error::unavailable(
+        "code_busy",
+        "This code is being issued by another request; try again.",
+        1,
+    ))
 }
 
 /// Whether a token (already verified) was used.

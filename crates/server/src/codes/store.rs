@@ -254,6 +254,74 @@ pub async fn insert_token(
     .map(drop)
 }
 
+/// Inserts a token that takes `slot` (see migration 0015), in the caller's transaction; false
+/// when another token holds the slot (nothing is inserted then).
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_token_in_slot(
+    tx: &mut Tx,
+    slot: &str,
+    nonce: &str,
+    kind: &str,
+    subject: &str,
+    merchant_id: Option<&str>,
+    store_id: Option<&str>,
+    user_id: Option<&str>,
+    key_id: u32,
+    expires_at: i64,
+    now: i64,
+) -> DbResult<bool> {
+    Ok(tx
+        .execute(
+            query(
+                "INSERT INTO issued_tokens (nonce, kind, subject, merchant_id, store_id, user_id, key_id, expires_at, used_at, used_by, created_at, slot) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9, $10) ON CONFLICT (slot) DO NOTHING",
+            )
+            .bind(nonce)
+            .bind(kind)
+            .bind(subject)
+            .bind(merchant_id)
+            .bind(store_id)
+            .bind(user_id)
+            .bind(i64::from(key_id))
+            .bind(expires_at)
+            .bind(now)
+            .bind(slot),
+        )
+        .await?
+        == 1)
+}
+
+/// Takes `slot` from the token `nonce` (one that can no longer be shown), so a new token can
+/// take it; nothing when the slot moved on meanwhile.
+pub async fn free_slot(tx: &mut Tx, slot: &str, nonce: &str) -> DbResult<u64> {
+    tx.execute(
+        query("UPDATE issued_tokens SET slot = NULL WHERE slot = $1 AND nonce = $2")
+            .bind(slot)
+            .bind(nonce),
+    )
+    .await
+}
+
+/// The token holding `slot`, if any.
+#[derive(Debug, sqlx::FromRow)]
+pub struct SlotRow {
+    pub nonce: String,
+    pub user_id: Option<String>,
+    pub key_id: Option<i64>,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+pub async fn slot_holder(db: &Db, slot: &str) -> DbResult<Option<SlotRow>> {
+    db.fetch_optional(
+        query(
+            "SELECT nonce, user_id, key_id, expires_at, used_at FROM issued_tokens WHERE slot = $1",
+        )
+        .bind(slot),
+    )
+    .await
+}
+
 /// The latest token of `kind` issued for `subject` to `user_id`: what is needed to sign it again.
 #[derive(Debug, sqlx::FromRow)]
 pub struct KeptTokenRow {

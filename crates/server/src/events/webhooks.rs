@@ -36,7 +36,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// The event types an endpoint can subscribe to (or `*` for all of them).
-pub const EVENT_TYPES: [&str; 13] = [
+pub const EVENT_TYPES: [&str; 15] = [
     "payment.succeeded",
     "payment.requires_capture",
     "payment.canceled",
@@ -50,6 +50,8 @@ pub const EVENT_TYPES: [&str; 13] = [
     "order.updated",
     "message.created",
     "message.sent",
+    "member.tier_changed",
+    "member.points_exchanged",
 ];
 
 /// The longest endpoint URL accepted, in characters.
@@ -153,8 +155,10 @@ impl EventFilter {
 pub struct CreateWebhookEndpoint {
     /// Where to POST events: an absolute `http(s)://` URL, at most 2048 characters.
     pub url: String,
-    /// Event types (`payment.succeeded`, `payment.requires_capture`, `payment.canceled`,
-    /// `payment.refunded`), or `["*"]` for all.
+    /// Event types, or `["*"]` for all: `payment.succeeded`, `payment.requires_capture`,
+    /// `payment.canceled`, `payment.refunded`, `order.placed`, `order.paid`, `order.ready`,
+    /// `order.completed`, `order.canceled`, `order.refunded`, `order.updated`, `message.created`,
+    /// `message.sent`, `member.tier_changed`, `member.points_exchanged`.
     pub events: Vec<String>,
 }
 

@@ -180,14 +180,16 @@ async fn unmute(
 /// background, in chunks; follow it with `GET /v1/merchants/{id}/messages/{msg_id}`. The
 /// audience is fixed when sending starts; consumers who muted the merchant get nothing.
 /// `members` reaches holders of an open member card, `tier:<name>` those whose card is in that
-/// tier. A `coupon_template_id` must be the merchant's (404 otherwise); recipients claim it from
-/// the inbox.
+/// tier. A `coupon_template_id` must be the merchant's (404 otherwise) and claimed free (a
+/// template priced in points is `409 coupon_exchange_only`: nothing is stored or sent);
+/// recipients claim it from the inbox.
 /// At most the configured number of messages per merchant per hour (429
 /// `rate_limited` with `Retry-After`).
 #[utoipa::path(post, path = "/v1/merchants/{id}/messages", tag = "followers", security(("bearer" = [])),
     params(("id" = String, Path, description = "mch_ id")), request_body = CreateMessage,
     responses((status = 202, body = Message), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 async fn create_message(
     State(app): State<AppState>,
     auth: MerchantAuth,

@@ -261,10 +261,43 @@ struct ConsolePage<'a> {
     /// A message is still being delivered: the page reloads itself to show progress.
     in_progress: bool,
     error: Option<String>,
-    /// The merchant's coupon templates, to attach one: (id, name).
+    /// The merchant's coupon templates claimed free, to attach one: (id, name).
     coupons: Vec<(String, String)>,
     /// The member program's tiers, each an audience of its own.
     tiers: Vec<String>,
+    /// The form as typed, when it comes back with an error.
+    form: MessageForm,
+}
+
+impl ConsolePage<'_> {
+    /// Whether the form's audience is `audience` (`followers` when none of the others is).
+    fn audience_is(&self, audience: &str) -> bool {
+        let typed = self.form.audience.as_str();
+        let known = typed == "members"
+            || typed
+                .strip_prefix("tier:")
+                .is_some_and(|tier| self.tiers.iter().any(|t| t == tier));
+        if known {
+            typed == audience
+        } else {
+            audience == "followers"
+        }
+    }
+
+    fn audience_is_tier(&self, tier: &str) -> bool {
+        self.audience_is(&format!("tier:{tier}"))
+    }
+
+    /// Whether the form attaches one of the listed coupons.
+    fn coupon_chosen(&self) -> bool {
+        self.coupons
+            .iter()
+            .any(|(id, _)| *id == self.form.coupon_template_id)
+    }
+
+    fn coupon_is(&self, id: &str) -> bool {
+        self.form.coupon_template_id == id
+    }
 }
 
 struct Console {
@@ -298,6 +331,27 @@ async fn console_page(
     let Some(c) = console(&ctx) else {
         return Ok(ctx.redirect("/console/login"));
     };
+    render_console(
+        &app,
+        &ctx,
+        &c,
+        q.error.map(|e| e.chars().take(200).collect()),
+        MessageForm::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// The console page, with `error` above the form and `form` as typed (a refused message comes
+/// back with what was written, so nothing has to be typed again).
+async fn render_console(
+    app: &AppState,
+    ctx: &PageCtx,
+    c: &Console,
+    error: Option<String>,
+    form: MessageForm,
+    status: StatusCode,
+) -> Result<Response, PageError> {
     let t = ctx.t;
     let count = service::follower_count(&app.db, &c.scope)
         .await
@@ -306,7 +360,7 @@ async fn console_page(
         .await
         .or_page(t)?;
     let in_progress = list.data.iter().any(|m| m.status != MessageStatus::Sent);
-    let coupons = crate::marketing::pages::template_names(&app, &c.scope)
+    let coupons = crate::marketing::pages::template_names(app, &c.scope)
         .await
         .or_page(t)?;
     let tiers = crate::members::service::tier_names(&app.db, c.scope.merchant_id())
@@ -329,7 +383,7 @@ async fn console_page(
             title: m.title,
         })
         .collect();
-    ctx.render(&ConsolePage {
+    let mut response = ctx.render(&ConsolePage {
         t,
         path: &ctx.path,
         csrf: &ctx.csrf,
@@ -339,19 +393,28 @@ async fn console_page(
         reachable: count.reachable,
         messages,
         in_progress,
-        error: q.error.map(|e| e.chars().take(200).collect()),
+        error,
         coupons,
         tiers,
-    })
+        form,
+    })?;
+    if response.status().is_success() {
+        *response.status_mut() = status;
+    }
+    Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct MessageForm {
+    #[serde(default)]
     csrf: String,
     #[serde(default)]
     key: String,
+    #[serde(default)]
     title: String,
+    #[serde(default)]
     body: String,
+    #[serde(default)]
     audience: String,
     #[serde(default)]
     coupon_template_id: String,
@@ -409,10 +472,10 @@ async fn send_message(
     match result {
         Ok(()) => Ok(ctx.redirect("/console/messages")),
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
-        Err(e) => Ok(ctx.redirect(&format!(
-            "/console/messages?error={}",
-            urlencode(&e.message)
-        ))),
+        Err(e) => {
+            let (status, _) = crate::http::error::status_of(e.kind);
+            render_console(&app, &ctx, &c, Some(e.message), form, status).await
+        }
     }
 }
 

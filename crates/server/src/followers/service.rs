@@ -283,12 +283,27 @@ impl NewMessage {
     }
 
     /// Checks that the attached coupon template is the merchant's (`404 template_not_found`
-    /// otherwise). Templates are never deleted, so the check holds when the message is stored.
+    /// otherwise) and claimed free: recipients claim it from the inbox, which a template priced
+    /// in points refuses, so attaching one is `409 coupon_exchange_only`. Templates are never
+    /// deleted and their points price never changes, so the check holds when the message is
+    /// stored.
     pub async fn check_coupon(&self, app: &AppState, scope: &MerchantScope) -> Result<()> {
         if let Some(id) = &self.coupon_template_id {
-            crate::marketing::service::own_template_row(app, scope, id)
+            let t = crate::marketing::service::own_template_row(app, scope, id)
                 .await
                 .map_err(|e| e.param("coupon_template_id"))?;
+            if let Some(points) = t.points_price {
+                return Err(Error::conflict(
+                    "coupon_exchange_only",
+                    format!(
+                        "The coupon \"{}\" is exchanged for {points} member points, so recipients \
+                         could not claim it from a message; attach a coupon that is claimed free, \
+                         or none.",
+                        t.name
+                    ),
+                )
+                .param("coupon_template_id"));
+            }
         }
         Ok(())
     }

@@ -626,13 +626,19 @@ struct ConsoleQuery {
     error: Option<String>,
 }
 
-/// The merchant's templates as (id, name), newest first: the message form's coupon choice.
+/// The merchant's templates claimed free as (id, name), newest first: the message form's coupon
+/// choice (a template priced in points is exchanged, never claimed from a message).
 pub async fn template_names(
     app: &AppState,
     scope: &MerchantScope,
 ) -> Result<Vec<(String, String)>, Error> {
     let list = service::templates(app, scope, &Page::first(CONSOLE_TEMPLATES_SHOWN)).await?;
-    Ok(list.data.into_iter().map(|t| (t.id, t.name)).collect())
+    Ok(list
+        .data
+        .into_iter()
+        .filter(|t| t.points_price.is_none())
+        .map(|t| (t.id, t.name))
+        .collect())
 }
 
 /// `GET /console/coupons`: the new-coupon form and every template with its results.

@@ -6,7 +6,7 @@ use super::engine::Claim;
 use super::model::*;
 use super::store;
 use crate::app::AppState;
-use crate::db::{MerchantScope, now_us};
+use crate::db::{Db, MerchantScope, now_us};
 use crate::error::{Error, Result};
 use crate::http::{List, Page, Reply};
 use crate::identity::{Principal, PrincipalKind};
@@ -298,6 +298,18 @@ pub async fn held(app: &AppState, user_id: &str, template_id: &str) -> Result<i6
 /// A template by id, whoever's it is (public facts: consumers see it in the coupon center).
 pub async fn template_row(app: &AppState, id: &str) -> Result<Option<TemplateRow>> {
     Ok(store::template(&app.db, id).await?)
+}
+
+/// The names of the templates `ids` (one query; ids that name no template are left out).
+pub async fn template_names(
+    db: &Db,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, String>> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    let ids = serde_json::to_string(ids).map_err(Error::internal)?;
+    Ok(store::template_names(db, ids).await?.into_iter().collect())
 }
 
 async fn own_template(app: &AppState, scope: &MerchantScope, id: &str) -> Result<TemplateRow> {

@@ -108,6 +108,16 @@ pub async fn exchangeable_of(
     .await
 }
 
+/// The names of templates by id (a JSON array): (id, name).
+pub async fn template_names(db: &Db, ids_json: String) -> DbResult<Vec<(String, String)>> {
+    db.fetch_all_for(
+        "SELECT id, name FROM coupon_templates WHERE id IN (SELECT value FROM json_each($1))",
+        "SELECT id, name FROM coupon_templates WHERE id IN (SELECT json_array_elements_text($1::json))",
+        vec![Value::from(ids_json)],
+    )
+    .await
+}
+
 /// Templates by id (a JSON array), locked for the batch on PostgreSQL.
 pub async fn templates_for_update(tx: &mut Tx, ids_json: String) -> DbResult<Vec<TemplateRow>> {
     tx.fetch_all_for(

@@ -951,6 +951,14 @@ pub(crate) fn apply(state: &mut State, op: &MemberOp) -> Result<Reply> {
                 None,
                 &coupon.id,
             );
+            pe::event(
+                state,
+                &card.merchant_id,
+                None,
+                "member.points_exchanged",
+                json!({"card_id": card_id, "consumer_id": claim.user_id, "coupon_id": coupon.id,
+                    "coupon_template_id": claim.template_id, "points": price}),
+            );
             let card = state.members.cards.get(card_id).map(|c| c.row.clone());
             Reply::created(&super::model::PointsExchanged {
                 id: movement_id.clone(),

@@ -37,7 +37,9 @@
 //!   sequencer command ([`engine::MemberOp::Exchange`]) that checks the card's points, issues the
 //!   coupon through the claim path (stock, limit, claim window; the audience is checked before,
 //!   as for a claim) and records a card movement of kind `exchange` (`points` negative,
-//!   `reference` the coupon), all in the batch's transaction or not at all.
+//!   `reference` the coupon) and an outbox event `member.points_exchanged` (`card_id`,
+//!   `consumer_id`, `coupon_id`, `coupon_template_id`, `points`), all in the batch's transaction
+//!   or not at all.
 //!
 //! Not done yet: card payments with `capture: manual` (refused with
 //! `card_capture_manual_unsupported`); a merchant-side list of members and a merchant-initiated

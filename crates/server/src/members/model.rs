@@ -227,7 +227,7 @@ pub struct Card {
     /// The latest movements (in `GET /v1/me/cards/{id}` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub movements: Option<Vec<CardMovement>>,
-    /// The tier's benefits and the next tier (in `GET /v1/me/cards/{id}` only).
+    /// The tier's benefits and the next tier (in `GET /v1/me/cards` and `GET /v1/me/cards/{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tier_benefits: Option<TierBenefits>,
 }

@@ -319,12 +319,14 @@ pub async fn card_view(db: &Db, card: CardRow, history: bool) -> Result<Card> {
     })
 }
 
-/// The consumer's cards.
+/// The consumer's cards, each with its tier's benefits. The programs of the cards' merchants
+/// and the names of their upgrade coupons are loaded once for the whole list.
 pub async fn my_cards(db: &Db, user_id: &str) -> Result<Vec<Card>> {
     let mut out = Vec::new();
     for row in store::cards_of_user(db, user_id, MAX_CARDS).await? {
         out.push(card_view(db, row, false).await?);
     }
+    fill_tier_benefits(db, &mut out).await?;
     Ok(out)
 }
 
@@ -335,6 +337,44 @@ pub async fn my_card(app: &AppState, user_id: &str, card_id: &str) -> Result<Car
     let mut card = card_view(&app.db, card, true).await?;
     card.tier_benefits = Some(tier_benefits(app, &card).await?);
     Ok(card)
+}
+
+/// Sets the tier benefits of each of `cards`, with one query for their merchants' programs and
+/// one for the names of the next tiers' upgrade coupons.
+async fn fill_tier_benefits(db: &Db, cards: &mut [Card]) -> Result<()> {
+    if cards.is_empty() {
+        return Ok(());
+    }
+    let mut merchants: Vec<&str> = cards.iter().map(|c| c.merchant_id.as_str()).collect();
+    merchants.sort_unstable();
+    merchants.dedup();
+    let merchants = serde_json::to_string(&merchants).map_err(Error::internal)?;
+    let programs: std::collections::HashMap<String, Program> = store::programs_of(db, merchants)
+        .await?
+        .into_iter()
+        .map(|r| (r.merchant_id.clone(), r.program()))
+        .collect();
+    let tiers_of = |card: &Card| {
+        programs
+            .get(&card.merchant_id)
+            .map_or(&[][..], |p| p.tiers.as_slice())
+    };
+    let mut coupons: Vec<&str> = cards
+        .iter()
+        .filter_map(|c| next_tier(tiers_of(c), c.tier.as_deref()))
+        .filter_map(|t| t.coupon_template_id.as_deref())
+        .collect();
+    coupons.sort_unstable();
+    coupons.dedup();
+    let names = crate::marketing::service::template_names(db, &coupons).await?;
+    let benefits: Vec<TierBenefits> = cards
+        .iter()
+        .map(|c| benefits_of(tiers_of(c), c, |id| names.get(id).cloned()))
+        .collect();
+    for (card, b) in cards.iter_mut().zip(benefits) {
+        card.tier_benefits = Some(b);
+    }
+    Ok(())
 }
 
 /// The consumer's active card at a merchant, if any (for the pay page).
@@ -490,34 +530,55 @@ pub async fn exchange_offers(
 pub async fn tier_benefits(app: &AppState, card: &Card) -> Result<TierBenefits> {
     let program = program(&app.db, &card.merchant_id).await?;
     let tiers = program.map(|p| p.tiers).unwrap_or_default();
+    let coupon = match next_tier(&tiers, card.tier.as_deref())
+        .and_then(|t| t.coupon_template_id.as_deref())
+    {
+        Some(id) => crate::marketing::service::template_row(app, id)
+            .await?
+            .map(|t| t.name),
+        None => None,
+    };
+    Ok(benefits_of(&tiers, card, |_| coupon.clone()))
+}
+
+/// The tier above the one named `current` (the lowest tier for a card without one).
+fn next_tier<'a>(tiers: &'a [Tier], current: Option<&str>) -> Option<&'a Tier> {
+    let floor = current
+        .and_then(|name| tiers.iter().find(|t| t.name == name))
+        .map_or(i64::MIN, |t| t.min_spend);
+    tiers
+        .iter()
+        .filter(|t| t.min_spend > floor)
+        .min_by_key(|t| t.min_spend)
+}
+
+/// A card's tier benefits from its program's tiers; `coupon_name` names an upgrade coupon's
+/// template (`None` when it no longer exists).
+fn benefits_of(
+    tiers: &[Tier],
+    card: &Card,
+    coupon_name: impl Fn(&str) -> Option<String>,
+) -> TierBenefits {
     let current = card
         .tier
         .as_deref()
         .and_then(|name| tiers.iter().find(|t| t.name == name));
-    let floor = current.map_or(i64::MIN, |t| t.min_spend);
-    let next = tiers
-        .iter()
-        .filter(|t| t.min_spend > floor)
-        .min_by_key(|t| t.min_spend);
-    let next_coupon = match next.and_then(|t| t.coupon_template_id.as_deref()) {
-        Some(id) => crate::marketing::service::template_row(app, id)
-            .await?
-            .map(|t| UpgradeCoupon {
-                template_id: t.id,
-                name: t.name,
-            }),
-        None => None,
-    };
-    Ok(TierBenefits {
+    let next = next_tier(tiers, card.tier.as_deref());
+    TierBenefits {
         percent_off: current.map_or(0, |t| t.percent_off),
         next_tier: next.map(|t| NextTier {
             name: t.name.clone(),
             min_spend: t.min_spend,
             spend_needed: (t.min_spend - card.spend_12m).max(0),
             percent_off: t.percent_off,
-            upgrade_coupon: next_coupon,
+            upgrade_coupon: t.coupon_template_id.as_deref().and_then(|id| {
+                coupon_name(id).map(|name| UpgradeCoupon {
+                    template_id: id.to_owned(),
+                    name,
+                })
+            }),
         }),
-    })
+    }
 }
 
 /// Funds the scoped merchant's promotion budget (which pays top-up bonuses), from the bank

@@ -13,6 +13,16 @@ pub async fn program(db: &Db, merchant_id: &str) -> DbResult<Option<ProgramRow>>
     .await
 }
 
+/// The programs of the merchants `merchant_ids_json` (a JSON array of ids) that run one.
+pub async fn programs_of(db: &Db, merchant_ids_json: String) -> DbResult<Vec<ProgramRow>> {
+    db.fetch_all_for(
+        "SELECT * FROM member_programs WHERE merchant_id IN (SELECT value FROM json_each($1))",
+        "SELECT * FROM member_programs WHERE merchant_id IN (SELECT json_array_elements_text($1::json))",
+        vec![merchant_ids_json.into()],
+    )
+    .await
+}
+
 /// Creates or replaces the scoped merchant's program.
 #[allow(clippy::too_many_arguments)]
 pub async fn put_program(

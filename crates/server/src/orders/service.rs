@@ -1202,7 +1202,9 @@ async fn own_order_with_code(
     Ok((order, kind, ttl))
 }
 
-/// Signs a new code for the order and keeps what rebuilds it.
+/// The order's code: the one kept for it while it can be shown, else a new one that replaces
+/// it. Race-free (see [`crate::codes::service::slot_token`]): requests racing for an order's
+/// code all get the same one, and the order never has two live codes.
 async fn issue_code(
     app: &AppState,
     principal: &Principal,
@@ -1210,22 +1212,17 @@ async fn issue_code(
     kind: TokenKind,
     ttl: i64,
 ) -> Result<OrderCode> {
-    let mut tx = app.db.begin().await?;
-    let text = crate::codes::service::issue_token(
-        &mut tx,
+    let (text, expires_at) = crate::codes::service::slot_token(
+        &app.db,
         &app.keys,
         kind,
         &order.id,
         Some(&order.merchant_id),
         Some(&order.store_id),
-        Some(&principal.id),
+        &principal.id,
         ttl,
     )
     .await?;
-    tx.commit().await?;
-    let expires_at = o2o_codes::token::parse(&text)
-        .map(|(_, claims, _)| claims.expires_at.saturating_mul(1_000_000))
-        .map_err(Error::internal)?;
     Ok(order_code(order, kind, text, expires_at))
 }
 
@@ -1270,20 +1267,10 @@ pub async fn shown_code(app: &AppState, principal: &Principal, id: &str) -> Resu
 /// order still waits for its handover (`409 no_code` once the order is handed over).
 pub async fn code(app: &AppState, principal: &Principal, id: &str) -> Result<OrderCode> {
     let (order, kind, ttl) = own_order_with_code(app, principal, id).await?;
-    let kept =
-        crate::codes::service::kept_token(&app.db, &app.keys, kind, &order.id, &principal.id)
-            .await?;
-    match kept {
-        Some(KeptToken::Live { text, expires_at }) => {
-            Ok(order_code(&order, kind, text, expires_at))
-        }
-        // Used, yet the order still waits for its handover (the scan went through but the
-        // handover did not): the consumer would be stuck at the counter or the door without a
-        // new one. The order itself still completes only once.
-        Some(KeptToken::Used | KeptToken::Expired) | None => {
-            issue_code(app, principal, &order, kind, ttl).await
-        }
-    }
+    // A used code is replaced too while the order still waits for its handover (the scan went
+    // through but the handover did not): the consumer would be stuck at the counter or the door
+    // without a new one. The order itself still completes only once.
+    issue_code(app, principal, &order, kind, ttl).await
 }
 
 /// Completes the order a scanned pickup code or exit pass stands for (the code is already

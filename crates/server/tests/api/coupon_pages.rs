@@ -596,3 +596,124 @@ async fn the_coupon_center_page_marks_a_sold_out_coupon_and_offers_no_claim_for_
     assert!(open.contains("data-sold-out=\"false\""), "{open}");
     assert!(open.contains("data-test=\"claim\""), "{open}");
 }
+
+/// How many messages the shop has sent.
+async fn messages_of(app: &TestApp, shop: &Shop) -> usize {
+    let r = app
+        .get(
+            &format!("/v1/merchants/{}/messages", shop.merchant),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body["data"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn a_message_cannot_carry_a_coupon_priced_in_points_and_nothing_is_sent() {
+    let app = spawn_app().await;
+    let shop = app.shop("Points Message Cafe").await;
+    let free = template(
+        &app,
+        &shop,
+        json!({"name": "Free five", "kind": "amount_off", "amount_off": 500}),
+    )
+    .await;
+    let priced = template(
+        &app,
+        &shop,
+        json!({"name": "Points five", "kind": "amount_off", "amount_off": 500, "points_price": 100}),
+    )
+    .await;
+    let fan = app.consumer_token("+8613900000072", None).await;
+    let r = app
+        .post(
+            &format!("/v1/merchants/{}/followers", shop.merchant),
+            json!({}),
+            Some(&fan),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // The API refuses it, stores nothing and sends nothing, even with a key retried.
+    for key in ["points-message-1", "points-message-1"] {
+        let r = app
+            .post_idem(
+                &format!("/v1/merchants/{}/messages", shop.merchant),
+                json!({"title": "A gift", "body": "For you", "audience": "followers",
+                    "coupon_template_id": priced}),
+                Some(&shop.owner),
+                key,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+        assert_eq!(r.code(), "coupon_exchange_only");
+        assert_eq!(r.body["error"]["param"], "coupon_template_id");
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("Points five") && message.contains("100 member points"),
+            "{message}"
+        );
+    }
+    assert_eq!(messages_of(&app, &shop).await, 0);
+    let (stored, events): (i64, i64) = app
+        .state
+        .db
+        .fetch_one(o2o_server::db::query(
+            "SELECT (SELECT COUNT(*) FROM messages), \
+             (SELECT COUNT(*) FROM events WHERE type LIKE 'message.%')",
+        ))
+        .await
+        .unwrap();
+    assert_eq!((stored, events), (0, 0));
+    let inbox = app.get("/v1/me/inbox", Some(&fan)).await;
+    assert_eq!(inbox.body["data"], json!([]), "{}", inbox.body);
+
+    // The console form offers only coupons claimed free.
+    let (status, html) = get_page(&app, "/console/messages", &shop.owner).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(&format!("value=\"{free}\"")), "{html}");
+    assert!(!html.contains(&format!("value=\"{priced}\"")), "{html}");
+    // Posted anyway, it comes back refused with the message as typed, and nothing is sent.
+    let (status, _, html) = post_form(
+        &app,
+        "/console/messages",
+        &shop.owner,
+        &[
+            ("csrf", CSRF),
+            ("key", "points-form-1"),
+            ("title", "Weekend gift"),
+            ("body", "Come by <soon>"),
+            ("audience", "members"),
+            ("coupon_template_id", priced.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{html}");
+    assert!(html.contains("data-test=\"error\""), "{html}");
+    assert!(html.contains("100 member points"), "{html}");
+    assert!(html.contains("value=\"Weekend gift\""), "{html}");
+    assert!(html.contains("Come by &#60;soon&#62;</textarea>"), "{html}");
+    assert!(
+        html.contains("<option value=\"members\" selected>"),
+        "{html}"
+    );
+    assert_eq!(messages_of(&app, &shop).await, 0);
+    // The same form with the free coupon goes out.
+    let (status, location, _) = post_form(
+        &app,
+        "/console/messages",
+        &shop.owner,
+        &[
+            ("csrf", CSRF),
+            ("key", "points-form-2"),
+            ("title", "Weekend gift"),
+            ("body", "Come by"),
+            ("audience", "followers"),
+            ("coupon_template_id", free.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, "/console/messages");
+    assert_eq!(messages_of(&app, &shop).await, 1);
+}

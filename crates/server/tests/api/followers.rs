@@ -1204,8 +1204,8 @@ async fn the_inbox_and_console_pages_show_messages_and_progress() {
     );
     assert!(!page.contains("<b>friends"));
 
-    // A bad message from the console is shown there, and nothing is sent.
-    let (status, location, _) = post_form(
+    // A bad message from the console is shown there, as typed, and nothing is sent.
+    let (status, _, html) = post_form(
         &app,
         "/console/messages",
         &shop.owner,
@@ -1218,11 +1218,16 @@ async fn the_inbox_and_console_pages_show_messages_and_progress() {
         ],
     )
     .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    assert!(
-        location.starts_with("/console/messages?error="),
-        "{location}"
-    );
+    assert!(status.is_client_error(), "{status}: {html}");
+    assert!(html.contains("data-test=\"error\""), "{html}");
+    assert!(html.contains(">x</textarea>"), "{html}");
+    let list = app
+        .get(
+            &format!("/v1/merchants/{}/messages", shop.merchant),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]

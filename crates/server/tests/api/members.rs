@@ -1429,9 +1429,78 @@ async fn the_card_shows_its_tier_benefits_and_what_the_next_tier_takes_and_gives
         "{html}"
     );
     assert!(html.contains("data-test=\"top-tier\""), "{html}");
-    // The list of cards carries no benefits (only one card's page does).
+    // The list of cards carries the same benefits as the card.
     let list = app.get("/v1/me/cards", Some(&me)).await;
-    assert!(list.body["data"][0].get("tier_benefits").is_none());
+    assert_eq!(list.body["data"][0]["tier_benefits"], c["tier_benefits"]);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn the_list_of_cards_tells_each_cards_tier_benefits() {
+    let app = spawn_app().await;
+    // A shop whose Silver gives a coupon, a shop where the member reaches Gold, and a shop
+    // whose program has no tiers.
+    let coupon_shop = member_shop(&app, "Welcome Cafe").await;
+    let welcome = points_template(&app, &coupon_shop, json!({"name": "Silver welcome"})).await;
+    let r = program_with_tier_coupon(&app, &coupon_shop, &welcome).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let gold_shop = member_shop(&app, "Gold Cafe").await;
+    let plain_shop = app.shop("Plain Cafe").await;
+    let r = app
+        .client
+        .put(app.url(&format!("/v1/member-programs/{}", plain_shop.merchant)))
+        .bearer_auth(&plain_shop.owner)
+        .json(&json!({"top_up_bonuses": [], "points_per_yuan": 1, "tiers": []}));
+    let r = app.send(r).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    let (me, welcome_card) = member_with_card(&app, &coupon_shop, "13700000261", 60_000).await;
+    let r = join(&app, &me, &gold_shop.merchant).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let gold_card = r.body["id"].as_str().unwrap().to_owned();
+    for amount in [10_000, 10_000] {
+        let r = top_up(&app, &me, &gold_card, amount).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let r = pay(&app, &me, &gold_shop, &gold_card, 20_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = join(&app, &me, &plain_shop.merchant).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let plain_card = r.body["id"].as_str().unwrap().to_owned();
+
+    let list = app.get("/v1/me/cards", Some(&me)).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let data = list.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 3, "{}", list.body);
+    let listed = |id: &str| {
+        data.iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id} is not listed: {}", list.body))
+            .clone()
+    };
+    let b = &listed(&welcome_card)["tier_benefits"];
+    assert_eq!(b["percent_off"], 0, "{b}");
+    assert_eq!(b["next_tier"]["name"], "Silver");
+    assert_eq!(b["next_tier"]["spend_needed"], 5_000);
+    assert_eq!(b["next_tier"]["upgrade_coupon"]["name"], "Silver welcome");
+    assert_eq!(
+        b["next_tier"]["upgrade_coupon"]["template_id"],
+        welcome.as_str()
+    );
+    let g = listed(&gold_card);
+    assert_eq!(g["tier"], "Gold", "{g}");
+    assert_eq!(g["tier_benefits"]["percent_off"], 5, "{g}");
+    assert_eq!(g["tier_benefits"]["next_tier"], Value::Null);
+    let p = &listed(&plain_card)["tier_benefits"];
+    assert_eq!(*p, json!({"percent_off": 0, "next_tier": null}));
+    // Each listed card tells what the card itself tells.
+    for id in [&welcome_card, &gold_card, &plain_card] {
+        assert_eq!(
+            listed(id)["tier_benefits"],
+            card(&app, &me, id).await["tier_benefits"],
+            "{id}"
+        );
+    }
     app.assert_ledger_verifies().await;
 }
 

@@ -1013,3 +1013,106 @@ async fn a_pickup_code_is_the_same_on_every_view_until_it_is_used_or_expires() {
     assert_eq!(shown_code(&html).as_deref(), Some(renewed.as_str()));
     app.assert_ledger_verifies().await;
 }
+
+/// The order's issued codes: (all of them, those neither used nor expired).
+async fn tokens_of(app: &TestApp, order: &str) -> (i64, i64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    app.state
+        .db
+        .fetch_one(
+            o2o_server::db::query(
+                "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN used_at IS NULL AND expires_at > $2 \
+                 THEN 1 ELSE 0 END), 0) AS BIGINT) FROM issued_tokens WHERE subject = $1",
+            )
+            .bind(order.to_owned())
+            .bind(now),
+        )
+        .await
+        .unwrap()
+}
+
+/// Sixteen requests at once for the order's code: the codes they got.
+async fn codes_at_once(app: &TestApp, buyer: &str, order: &str) -> Vec<String> {
+    let path = format!("/v1/orders/{order}/code");
+    let results = futures::future::join_all(
+        (0..16).map(|_| app.post(&path, serde_json::json!({}), Some(buyer))),
+    )
+    .await;
+    results
+        .into_iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            assert_eq!(r.body["kind"], "pickup");
+            r.body["code"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn concurrent_first_requests_for_an_orders_code_all_get_the_one_code() {
+    let app = spawn_app().await;
+    let (shop, americano) = open_shop(&app, "Race Code Cafe", 1200).await;
+    let buyer = app.funded_consumer("13700000095", 10_000).await;
+    let place = || async {
+        let r = app
+            .post(
+                "/v1/orders",
+                serde_json::json!({"channel": "pickup", "store_id": shop.store,
+                    "items": [{"product_id": americano}], "payment": {"source": "wallet"}}),
+                Some(&buyer),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.body["payment_status"], "paid");
+        r.body["id"].as_str().unwrap().to_owned()
+    };
+    // Sixteen first requests at once: one code, one token row.
+    let order = place().await;
+    let codes = codes_at_once(&app, &buyer, &order).await;
+    assert!(codes.iter().all(|c| *c == codes[0]), "{codes:?}");
+    assert_eq!(tokens_of(&app, &order).await, (1, 1));
+    let (_, _, html) = get_page(&app, &format!("/me/orders/{order}"), Some(&buyer)).await;
+    assert_eq!(shown_code(&html).as_deref(), Some(codes[0].as_str()));
+
+    // First views of the page racing with the API: still one code.
+    let second = place().await;
+    let path = format!("/me/orders/{second}");
+    let (pages, api) = tokio::join!(
+        futures::future::join_all((0..8).map(|_| get_page(&app, &path, Some(&buyer)))),
+        codes_at_once(&app, &buyer, &second),
+    );
+    for (status, _, html) in &pages {
+        assert_eq!(*status, StatusCode::OK);
+        assert_eq!(shown_code(html).as_deref(), Some(api[0].as_str()), "{html}");
+    }
+    assert!(api.iter().all(|c| *c == api[0]), "{api:?}");
+    assert_eq!(tokens_of(&app, &second).await, (1, 1));
+
+    // A used code still waiting for its handover is replaced by one new code, however many
+    // ask at once; it scans and hands the order over.
+    app.state
+        .db
+        .execute(
+            o2o_server::db::query("UPDATE issued_tokens SET used_at = 1 WHERE subject = $1")
+                .bind(order.clone()),
+        )
+        .await
+        .unwrap();
+    let renewed = codes_at_once(&app, &buyer, &order).await;
+    assert!(renewed.iter().all(|c| *c == renewed[0]), "{renewed:?}");
+    assert_ne!(renewed[0], codes[0]);
+    assert_eq!(tokens_of(&app, &order).await, (2, 1));
+    let r = app
+        .post(
+            "/v1/scan",
+            serde_json::json!({"payload": renewed[0], "store_id": shop.store}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["order"]["status"], "completed");
+    app.assert_ledger_verifies().await;
+}

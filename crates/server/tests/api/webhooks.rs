@@ -868,3 +868,132 @@ async fn an_endpoint_now_leading_into_a_private_network_is_not_enabled_again() {
         .await;
     assert_eq!(e.body["status"], "disabled");
 }
+
+/// How many outbox events of `kind` were written.
+async fn events_of(app: &TestApp, kind: &str) -> i64 {
+    let (n,): (i64,) = app
+        .state
+        .db
+        .fetch_one(o2o_server::db::query("SELECT COUNT(*) FROM events WHERE type = $1").bind(kind))
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn a_points_exchange_reaches_an_endpoint_subscribed_to_it_and_a_refused_one_writes_nothing() {
+    let app = spawn_app().await;
+    let shop = app.shop("Points Hook Cafe").await;
+    // A program giving 2 points per yuan, without tiers (so no tier event comes in between).
+    let r = app
+        .client
+        .put(app.url(&format!("/v1/member-programs/{}", shop.merchant)))
+        .bearer_auth(&shop.owner)
+        .json(&json!({"top_up_bonuses": [], "points_per_yuan": 2, "tiers": []}));
+    let r = app.send(r).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let hook = receiver(&[200]).await;
+    let endpoint = register(
+        &app,
+        &shop.owner,
+        &hook.url,
+        json!(["member.points_exchanged", "member.tier_changed"]),
+    )
+    .await;
+    assert_eq!(
+        endpoint["events"],
+        json!(["member.points_exchanged", "member.tier_changed"])
+    );
+    let secret = endpoint["secret"].as_str().unwrap().to_owned();
+    let endpoint_id = endpoint["id"].as_str().unwrap();
+
+    let me = app.funded_consumer("13700000401", 20_000).await;
+    let r = app
+        .post(
+            "/v1/me/cards",
+            json!({"merchant_id": shop.merchant}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let card = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/v1/me/cards/{card}/top-ups"),
+            json!({"amount": 10_000, "currency": "CNY"}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"qr": shop.qr, "amount": 6_000, "currency": "CNY", "source": card}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let template = |name: &str, price: i64| {
+        json!({"merchant_id": shop.merchant, "name": name, "kind": "amount_off",
+            "amount_off": 500, "currency": "CNY", "total_stock": 10, "points_price": price})
+    };
+    let r = app
+        .post(
+            "/v1/coupon-templates",
+            template("积分换5元", 100),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let cheap = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            "/v1/coupon-templates",
+            template("积分换大礼", 1_000),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let dear = r.body["id"].as_str().unwrap().to_owned();
+
+    // A refused exchange (120 points, 1,000 asked) writes no event and sends nothing.
+    let r = app
+        .post(
+            &format!("/v1/me/cards/{card}/exchanges"),
+            json!({"coupon_template_id": dear}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "points_insufficient");
+    assert_eq!(events_of(&app, "member.points_exchanged").await, 0);
+
+    let r = app
+        .post(
+            &format!("/v1/me/cards/{card}/exchanges"),
+            json!({"coupon_template_id": cheap}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let coupon = r.body["coupon"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(events_of(&app, "member.points_exchanged").await, 1);
+
+    let got = hook.wait_for(1).await;
+    assert_signed(&secret, &got[0]);
+    let body = got[0].json();
+    assert_eq!(body["type"], "member.points_exchanged", "{body}");
+    let consumer = app.get("/v1/me", Some(&me)).await.body["id"].clone();
+    assert_eq!(
+        body["data"],
+        json!({"card_id": card, "consumer_id": consumer, "coupon_id": coupon,
+            "coupon_template_id": cheap, "points": 100}),
+    );
+    let d = wait_for_delivery(&app, &shop.owner, endpoint_id, "succeeded").await;
+    assert_eq!(d["event_type"], "member.points_exchanged");
+    // Only the exchange was delivered: the refused one and the payment sent nothing.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(hook.received().len(), 1);
+    assert_eq!(deliveries(&app, &shop.owner, endpoint_id).await.len(), 1);
+    app.assert_ledger_verifies().await;
+}
