@@ -498,8 +498,32 @@ pub async fn issue_pay_codes(
     Ok(out)
 }
 
-/// Issues a signed token (voucher, pickup code, exit pass, delivery handover) and records it, so
-/// it can be used once and only at its merchant (and store, when given).
+/// A freshly signed token: its text, claims, when it was made and when it expires (UTC µs).
+struct Signed {
+    text: String,
+    claims: o2o_codes::token::Claims,
+    now: i64,
+    expires_at: i64,
+}
+
+fn sign_new(keys: &Keyring, kind: TokenKind, subject: &str, ttl_s: i64) -> Result<Signed> {
+    let now = now_us();
+    let expires_s = now / 1_000_000 + ttl_s;
+    let text = keys
+        .sign(kind, subject, expires_s)
+        .map_err(|e| Error::invalid("invalid_subject", e.to_string()))?;
+    let (_, claims, _) = o2o_codes::token::parse(&text).map_err(Error::internal)?;
+    Ok(Signed {
+        text,
+        claims,
+        now,
+        expires_at: expires_s * 1_000_000,
+    })
+}
+
+/// Issues a signed token (a coupon's voucher; an order's pickup code and exit pass go through
+/// [`slot_token`]) and records it, so it can be used once and only at its merchant (and store,
+/// when given).
 #[allow(clippy::too_many_arguments)]
 pub async fn issue_token(
     tx: &mut Tx,
@@ -511,26 +535,22 @@ pub async fn issue_token(
     user_id: Option<&str>,
     ttl_s: i64,
 ) -> Result<String> {
-    let now = now_us();
-    let expires_s = now / 1_000_000 + ttl_s;
-    let text = keys
-        .sign(kind, subject, expires_s)
-        .map_err(|e| Error::invalid("invalid_subject", e.to_string()))?;
-    let (_, claims, _) = o2o_codes::token::parse(&text).map_err(Error::internal)?;
+    let t = sign_new(keys, kind, subject, ttl_s)?;
     store::insert_token(
         tx,
-        &hex::encode(claims.nonce),
+        None,
+        &hex::encode(t.claims.nonce),
         kind.as_str(),
         subject,
         merchant_id,
         store_id,
         user_id,
-        claims.key_id,
-        expires_s * 1_000_000,
-        now,
+        t.claims.key_id,
+        t.expires_at,
+        t.now,
     )
     .await?;
-    Ok(text)
+    Ok(t.text)
 }
 
 /// A token issued before, as it stands now.
@@ -628,33 +648,31 @@ pub async fn slot_token(
         {
             return Ok((text, expires_at));
         }
-        let now = now_us();
-        let expires_s = now / 1_000_000 + ttl_s;
-        let text = keys
-            .sign(kind, subject, expires_s)
-            .map_err(|e| Error::invalid("invalid_subject", e.to_string()))?;
-        let (_, claims, _) = o2o_codes::token::parse(&text).map_err(Error::internal)?;
+        let t = sign_new(keys, kind, subject, ttl_s)?;
         let mut tx = db.begin().await?;
-        if let Some(h) = &holder {
-            store::free_slot(&mut tx, &slot, &h.nonce).await?;
+        if let Some(h) = &holder
+            && store::free_slot(&mut tx, &slot, &h.nonce, t.now).await? == 0
+        {
+            // Another request replaced it meanwhile: show that one in the next round.
+            continue;
         }
-        let took = store::insert_token_in_slot(
+        let took = store::insert_token(
             &mut tx,
-            &slot,
-            &hex::encode(claims.nonce),
+            Some(&slot),
+            &hex::encode(t.claims.nonce),
             kind.as_str(),
             subject,
             merchant_id,
             store_id,
             Some(user_id),
-            claims.key_id,
-            expires_s * 1_000_000,
-            now,
+            t.claims.key_id,
+            t.expires_at,
+            t.now,
         )
         .await?;
         tx.commit().await?;
         if took {
-            return Ok((text, expires_s * 1_000_000));
+            return Ok((t.text, t.expires_at));
         }
     }
     Err(Error::unavailable(

@@ -222,44 +222,12 @@ pub async fn pay_code(tx: &mut Tx, code_hash: &str) -> DbResult<Option<PayCodeRo
     .await
 }
 
+/// Inserts an issued token in the caller's transaction. With `slot` (see migration 0015) the
+/// token takes it, and false is answered, nothing inserted, when another token holds it.
 #[allow(clippy::too_many_arguments)]
 pub async fn insert_token(
     tx: &mut Tx,
-    nonce: &str,
-    kind: &str,
-    subject: &str,
-    merchant_id: Option<&str>,
-    store_id: Option<&str>,
-    user_id: Option<&str>,
-    key_id: u32,
-    expires_at: i64,
-    now: i64,
-) -> DbResult<()> {
-    tx.execute(
-        query(
-            "INSERT INTO issued_tokens (nonce, kind, subject, merchant_id, store_id, user_id, key_id, expires_at, used_at, used_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9)",
-        )
-        .bind(nonce)
-        .bind(kind)
-        .bind(subject)
-        .bind(merchant_id)
-        .bind(store_id)
-        .bind(user_id)
-        .bind(i64::from(key_id))
-        .bind(expires_at)
-        .bind(now),
-    )
-    .await
-    .map(drop)
-}
-
-/// Inserts a token that takes `slot` (see migration 0015), in the caller's transaction; false
-/// when another token holds the slot (nothing is inserted then).
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_token_in_slot(
-    tx: &mut Tx,
-    slot: &str,
+    slot: Option<&str>,
     nonce: &str,
     kind: &str,
     subject: &str,
@@ -292,12 +260,18 @@ pub async fn insert_token_in_slot(
 }
 
 /// Takes `slot` from the token `nonce` (one that can no longer be shown), so a new token can
-/// take it; nothing when the slot moved on meanwhile.
-pub async fn free_slot(tx: &mut Tx, slot: &str, nonce: &str) -> DbResult<u64> {
+/// take it; nothing when the slot moved on meanwhile. A replaced token that was still unused
+/// is spent at `now` (`used_by` "replaced"), so an order never has two codes that scan.
+pub async fn free_slot(tx: &mut Tx, slot: &str, nonce: &str, now: i64) -> DbResult<u64> {
     tx.execute(
-        query("UPDATE issued_tokens SET slot = NULL WHERE slot = $1 AND nonce = $2")
-            .bind(slot)
-            .bind(nonce),
+        query(
+            "UPDATE issued_tokens SET slot = NULL, used_at = COALESCE(used_at, $3), \
+             used_by = CASE WHEN used_at IS NULL THEN 'replaced' ELSE used_by END \
+             WHERE slot = $1 AND nonce = $2",
+        )
+        .bind(slot)
+        .bind(nonce)
+        .bind(now),
     )
     .await
 }

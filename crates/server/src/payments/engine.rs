@@ -144,7 +144,9 @@ impl Engine {
     /// Starts the sequencer task for `db`, letting at most `queue` commands wait (beyond it
     /// callers get 503 + Retry-After: memory never grows without bound). On SQLite the task
     /// runs on a thread of its own (see [`Sequencer::spawn_dedicated`]): every batch talks to
-    /// the one writer connection many times, and its turn should never wait behind requests.
+    /// the one writer connection many times, and its wake-ups should not queue behind requests.
+    /// (The few other writes that borrow the writer hand it back through the shared runtime,
+    /// so a batch that follows one of them may still wait that long once.)
     pub fn start(
         db: Db,
         bus: Bus,

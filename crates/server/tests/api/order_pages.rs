@@ -1114,5 +1114,38 @@ async fn concurrent_first_requests_for_an_orders_code_all_get_the_one_code() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["order"]["status"], "completed");
+
+    // A live code that cannot be shown again (here: issued before keys were numbered) is
+    // replaced, and the replaced one no longer scans: an order never has two codes that work.
+    app.state
+        .db
+        .execute(
+            o2o_server::db::query("UPDATE issued_tokens SET key_id = NULL WHERE subject = $1")
+                .bind(second.clone()),
+        )
+        .await
+        .unwrap();
+    let replacement = codes_at_once(&app, &buyer, &second).await;
+    assert!(replacement.iter().all(|c| *c == replacement[0]));
+    assert_ne!(replacement[0], api[0]);
+    assert_eq!(tokens_of(&app, &second).await, (2, 1));
+    let old = app
+        .post(
+            "/v1/scan",
+            serde_json::json!({"payload": api[0], "store_id": shop.store}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::CONFLICT, "{}", old.body);
+    assert_eq!(old.code(), "code_used");
+    let r = app
+        .post(
+            "/v1/scan",
+            serde_json::json!({"payload": replacement[0], "store_id": shop.store}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["order"]["status"], "completed");
     app.assert_ledger_verifies().await;
 }
