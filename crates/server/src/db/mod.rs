@@ -464,21 +464,26 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 /// fsync each. When everything is copied, the writer's next transaction starts the WAL over.
 /// Ends when the database is closed or dropped.
 async fn checkpoints(pool: SqlitePool, alive: std::sync::Weak<Hot>) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Failures in a row: each doubles the wait (up to 2^6 times, about 13 s), and only the 1st,
+    // 2nd, 4th, 8th… is logged, so a lasting fault neither spins nor floods the log.
+    let mut failures: u32 = 0;
     loop {
-        tick.tick().await;
+        tokio::time::sleep(CHECKPOINT_EVERY * (1 << failures.min(6))).await;
         if pool.is_closed() || alive.strong_count() == 0 {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&pool)
             .await
         {
-            if pool.is_closed() {
-                return;
+            Ok(_) => failures = 0,
+            Err(_) if pool.is_closed() => return,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                if failures.is_power_of_two() {
+                    tracing::warn!(error = %e, failures, "WAL checkpoint failed; retrying later");
+                }
             }
-            tracing::warn!(error = %e, "WAL checkpoint failed; retrying later");
         }
     }
 }

@@ -533,6 +533,29 @@ async fn a_merchant_over_its_hourly_message_limit_is_told_when_to_retry() {
     assert_eq!(r.body["error"]["type"], "rate_limited");
     let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((3_500..=3_600).contains(&wait), "{wait}");
+    // The console's form is refused the same way, with the same hint of when to try again.
+    let page = app
+        .client
+        .post(app.url("/console/messages"))
+        .header("cookie", cookies(&shop.owner))
+        .header("accept-language", "en")
+        .form(&[
+            ("csrf", CSRF),
+            ("key", "form-over-limit"),
+            ("title", "Four"),
+            ("body", "x"),
+            ("audience", "followers"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = page.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3_500..=3_600).contains(&wait), "{wait}");
     let list = app
         .get(
             &format!("/v1/merchants/{}/messages", shop.merchant),
