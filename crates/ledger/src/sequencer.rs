@@ -137,6 +137,23 @@ mod tests {
         }
     }
 
+    /// Submits 1..=n at once and checks each answer is a larger running total; returns the last.
+    async fn running_totals(seq: &Sequencer<(u64, oneshot::Sender<u64>)>, n: u64) -> u64 {
+        let mut replies = Vec::new();
+        for k in 1..=n {
+            let (tx, rx) = oneshot::channel();
+            seq.submit((k, tx)).unwrap();
+            replies.push(rx);
+        }
+        let mut last = 0;
+        for r in replies {
+            let v = r.await.unwrap();
+            assert!(v > last);
+            last = v;
+        }
+        last
+    }
+
     #[tokio::test]
     async fn commands_are_batched_and_each_answered_once() {
         let (report_tx, report_rx) = oneshot::channel();
@@ -149,19 +166,7 @@ mod tests {
             1000,
             64,
         );
-        let mut replies = Vec::new();
-        for n in 1..=100u64 {
-            let (tx, rx) = oneshot::channel();
-            seq.submit((n, tx)).unwrap();
-            replies.push(rx);
-        }
-        let mut last = 0;
-        for r in replies {
-            let v = r.await.unwrap();
-            assert!(v > last);
-            last = v;
-        }
-        assert_eq!(last, 5050);
+        assert_eq!(running_totals(&seq, 100).await, 5050);
         let batches = report_rx.await.unwrap();
         assert!(batches.iter().all(|&b| b <= 64));
         assert!(batches.len() < 100, "commands were batched: {batches:?}");
@@ -180,19 +185,7 @@ mod tests {
             "summer",
         )
         .unwrap();
-        let mut replies = Vec::new();
-        for n in 1..=20u64 {
-            let (tx, rx) = oneshot::channel();
-            seq.submit((n, tx)).unwrap();
-            replies.push(rx);
-        }
-        let mut last = 0;
-        for r in replies {
-            let v = r.await.unwrap();
-            assert!(v > last);
-            last = v;
-        }
-        assert_eq!(last, 210);
+        assert_eq!(running_totals(&seq, 20).await, 210);
         drop(seq);
     }
 

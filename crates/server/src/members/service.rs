@@ -335,12 +335,13 @@ pub async fn my_cards(db: &Db, user_id: &str) -> Result<Vec<Card>> {
 pub async fn my_card(app: &AppState, user_id: &str, card_id: &str) -> Result<Card> {
     let card = own_card(&app.db, user_id, card_id).await?;
     let mut card = card_view(&app.db, card, true).await?;
-    card.tier_benefits = Some(tier_benefits(app, &card).await?);
+    fill_tier_benefits(&app.db, std::slice::from_mut(&mut card)).await?;
     Ok(card)
 }
 
-/// Sets the tier benefits of each of `cards`, with one query for their merchants' programs and
-/// one for the names of the next tiers' upgrade coupons.
+/// Sets the tier benefits of each of `cards` (the current tier's percent off, the next tier up,
+/// the spend still needed to reach it over the tier's 12 months, the coupon given on moving up),
+/// with one query for their merchants' programs and one for the upgrade coupons' names.
 async fn fill_tier_benefits(db: &Db, cards: &mut [Card]) -> Result<()> {
     if cards.is_empty() {
         return Ok(());
@@ -522,23 +523,6 @@ pub async fn exchange_offers(
         return Ok(Vec::new());
     }
     crate::marketing::service::exchange_offers(app, user_id, &card.merchant_id, card.points).await
-}
-
-/// What a card's tier gives and what the next one would: the current tier's percent off, the
-/// next tier up, the spend still needed to reach it (over the same 12 months the tier is
-/// measured on) and the coupon given on moving up into it.
-pub async fn tier_benefits(app: &AppState, card: &Card) -> Result<TierBenefits> {
-    let program = program(&app.db, &card.merchant_id).await?;
-    let tiers = program.map(|p| p.tiers).unwrap_or_default();
-    let coupon = match next_tier(&tiers, card.tier.as_deref())
-        .and_then(|t| t.coupon_template_id.as_deref())
-    {
-        Some(id) => crate::marketing::service::template_row(app, id)
-            .await?
-            .map(|t| t.name),
-        None => None,
-    };
-    Ok(benefits_of(&tiers, card, |_| coupon.clone()))
 }
 
 /// The tier above the one named `current` (the lowest tier for a card without one).

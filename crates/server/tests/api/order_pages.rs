@@ -187,12 +187,7 @@ async fn post_form(
         .send()
         .await
         .unwrap();
-    let status = r.status();
-    let location = r
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
+    let (status, location, _) = page_reply(r).await;
     (status, location)
 }
 
