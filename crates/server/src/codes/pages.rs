@@ -14,7 +14,7 @@ use crate::web::{OrPage, PageCtx, PageError, T};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
@@ -95,15 +95,29 @@ pub async fn landing(
     uri: axum::http::Uri,
     Path(code): Path<String>,
 ) -> Result<Response, PageError> {
-    let outcome = service::resolve(&app.db, &code).await;
     if wants_json(&headers) {
-        // The hot path of machine scans: no page context (session lookup, CSRF cookie) is needed.
+        // The hot path of machine scans: no page context (session lookup, CSRF cookie) is needed,
+        // and the landing's JSON is built once a minute per code.
+        let outcome = service::resolve_json(&app.db, &code, |resolved| {
+            serde_json::to_vec(&landing_of(resolved))
+                .map(axum::body::Bytes::from)
+                .map_err(Error::internal)
+        })
+        .await;
         return Ok(match outcome {
-            Ok(Ok(resolved)) => axum::Json(landing_of(resolved)).into_response(),
+            Ok(Ok(json)) => (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                json,
+            )
+                .into_response(),
             Ok(Err(failure)) => failure.error().into_response(),
             Err(e) => e.into_response(),
         });
     }
+    let outcome = service::resolve(&app.db, &code).await;
     let mut ctx = PageCtx::build(&app, &headers, &uri).await.map_err(|e| {
         PageError::from_error(
             crate::web::T {

@@ -287,41 +287,94 @@ pub struct Resolved {
     pub store: crate::stores::model::Store,
 }
 
+/// A printed code as a node keeps it in memory: the resolved row, and the JSON landing last
+/// built from it with the minute it was built in. Only whether the store is open changes with
+/// time, and opening hours change state on the minute, so one build serves its whole minute.
+pub struct HotCode {
+    pub row: store::ResolvedRow,
+    landing: std::sync::Mutex<Option<(i64, axum::body::Bytes)>>,
+}
+
+impl HotCode {
+    fn new(row: store::ResolvedRow) -> HotCode {
+        HotCode {
+            row,
+            landing: std::sync::Mutex::new(None),
+        }
+    }
+}
+
 /// Resolves `/q/<short>`; counts every outcome in `qr_resolutions_total{result}`.
 pub async fn resolve(
     db: &Db,
     segment: &str,
 ) -> Result<std::result::Result<Resolved, ResolveFailure>> {
-    let outcome = resolve_inner(db, segment).await?;
+    Ok(counted(hot_code(db, segment).await?).map(|code| resolved_of(&code.row, now_us())))
+}
+
+/// Resolves `/q/<short>` for a JSON caller: the landing `build` serializes, built at most once a
+/// minute per code on this node (the hot path of every machine scan). Counted as [`resolve`].
+pub async fn resolve_json(
+    db: &Db,
+    segment: &str,
+    build: impl FnOnce(Resolved) -> Result<axum::body::Bytes>,
+) -> Result<std::result::Result<axum::body::Bytes, ResolveFailure>> {
+    let code = match counted(hot_code(db, segment).await?) {
+        Ok(code) => code,
+        Err(failure) => return Ok(Err(failure)),
+    };
+    let now = now_us();
+    let minute = now.div_euclid(60_000_000);
+    let lock = || code.landing.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, json)) = lock().as_ref()
+        && *at == minute
+    {
+        return Ok(Ok(json.clone()));
+    }
+    let json = build(resolved_of(&code.row, now))?;
+    *lock() = Some((minute, json.clone()));
+    Ok(Ok(json))
+}
+
+fn counted<T>(
+    outcome: std::result::Result<T, ResolveFailure>,
+) -> std::result::Result<T, ResolveFailure> {
     let label = match &outcome {
         Ok(_) => "ok",
         Err(f) => f.label(),
     };
     metrics::counter!("qr_resolutions_total", "result" => label).increment(1);
-    Ok(outcome)
+    outcome
 }
 
-async fn resolve_inner(
+/// The live code behind a short id, from this node's memory when it has it.
+async fn hot_code(
     db: &Db,
     segment: &str,
-) -> Result<std::result::Result<Resolved, ResolveFailure>> {
+) -> Result<std::result::Result<std::sync::Arc<HotCode>, ResolveFailure>> {
     let Ok(short) = parse_short_id(segment) else {
         return Ok(Err(ResolveFailure::Tampered));
     };
-    let row = match db.hot().codes.get(short) {
-        Ok(row) => row,
+    let code = match db.hot().codes.get(short) {
+        Ok(code) => code,
         Err(ticket) => {
             let Some(row) = store::resolve(db, short).await? else {
                 return Ok(Err(ResolveFailure::Unknown));
             };
-            db.hot().codes.put(ticket, short, row.clone());
-            row
+            let code = std::sync::Arc::new(HotCode::new(row));
+            db.hot().codes.put(ticket, short, code.clone());
+            code
         }
     };
-    if row.status != "active" {
+    if code.row.status != "active" {
         return Ok(Err(ResolveFailure::Revoked));
     }
-    // One read resolves everything the landing shows (this is the hot path of every scan).
+    Ok(Ok(code))
+}
+
+/// What a resolution shows at `now`: the code and its store (open or not).
+fn resolved_of(row: &store::ResolvedRow, now: i64) -> Resolved {
+    let row = row.clone();
     let store = stores::store_of(
         crate::stores::store::StoreRow {
             id: row.store_id.clone(),
@@ -338,10 +391,10 @@ async fn resolve_inner(
             fence_radius_m: row.store_fence_radius_m,
             created_at: row.store_created_at,
         },
-        now_us(),
+        now,
         None,
     );
-    Ok(Ok(Resolved { row, store }))
+    Resolved { row, store }
 }
 
 /// The EMVCo merchant-presented payload of a store's pay code: static, CNY, the o2o URL in a

@@ -140,7 +140,7 @@ pub type SessionEntry = (crate::identity::Principal, i64);
 /// The node's hot entries.
 pub struct Hot {
     pub sessions: Shelf<SessionEntry>,
-    pub codes: Shelf<crate::codes::store::ResolvedRow>,
+    pub codes: Shelf<std::sync::Arc<crate::codes::service::HotCode>>,
     listener: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
