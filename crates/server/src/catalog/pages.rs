@@ -6,10 +6,9 @@
 use super::model::*;
 use super::service;
 use crate::app::AppState;
-use crate::db::MerchantScope;
 use crate::error::{Error, Kind};
-use crate::identity::{PrincipalKind, Role};
-use crate::web::{Lang, OrPage, PageCtx, PageError, T};
+use crate::identity::Role;
+use crate::web::{Lang, OrPage, PageCtx, PageError, StaffConsole, T};
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
@@ -143,23 +142,7 @@ pub async fn store_menu(app: &AppState, store_id: &str, t: T) -> Result<MenuView
 
 // ----- the console -----
 
-struct Console {
-    scope: MerchantScope,
-    role: Role,
-}
-
-fn console(ctx: &PageCtx) -> Option<Console> {
-    let p = ctx
-        .principal
-        .as_ref()
-        .filter(|p| p.kind == PrincipalKind::Staff)?;
-    Some(Console {
-        scope: MerchantScope::authenticated(p.merchant_id.clone()?),
-        role: p.role?,
-    })
-}
-
-fn need_manager(ctx: &PageCtx, c: &Console) -> Result<(), PageError> {
+fn need_manager(ctx: &PageCtx, c: &StaffConsole) -> Result<(), PageError> {
     if c.role < Role::Manager {
         return Err(PageError::from_error(
             ctx.t,
@@ -209,7 +192,7 @@ async fn console_page(
     ctx: PageCtx,
     Query(q): Query<ConsoleQuery>,
 ) -> Result<Response, PageError> {
-    let Some(c) = console(&ctx) else {
+    let Some(c) = ctx.staff() else {
         return Ok(ctx.redirect("/console/login"));
     };
     let t = ctx.t;
@@ -332,7 +315,7 @@ async fn add_category(
     Form(form): Form<CategoryForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
-    let Some(c) = console(&ctx) else {
+    let Some(c) = ctx.staff() else {
         return Ok(ctx.redirect("/console/login"));
     };
     need_manager(&ctx, &c)?;
@@ -380,7 +363,7 @@ async fn add_product(
     Form(form): Form<ProductForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
-    let Some(c) = console(&ctx) else {
+    let Some(c) = ctx.staff() else {
         return Ok(ctx.redirect("/console/login"));
     };
     need_manager(&ctx, &c)?;
@@ -428,7 +411,7 @@ async fn set_price(
     Form(form): Form<PriceForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
-    let Some(c) = console(&ctx) else {
+    let Some(c) = ctx.staff() else {
         return Ok(ctx.redirect("/console/login"));
     };
     need_manager(&ctx, &c)?;
@@ -473,7 +456,7 @@ async fn set_store_product(
     Form(form): Form<StoreForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
-    let Some(c) = console(&ctx) else {
+    let Some(c) = ctx.staff() else {
         return Ok(ctx.redirect("/console/login"));
     };
     need_manager(&ctx, &c)?;
@@ -521,7 +504,7 @@ async fn upload_photo(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     ctx.check_csrf(sent)?;
-    let Some(c) = console(&ctx) else {
+    let Some(c) = ctx.staff() else {
         return Ok(StatusCode::UNAUTHORIZED.into_response());
     };
     need_manager(&ctx, &c)?;

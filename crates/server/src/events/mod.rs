@@ -4,6 +4,7 @@
 //! NATS bridge ([`nats`]) carries each node's events to the others' buses.
 
 pub mod nats;
+pub mod pages;
 pub mod webhooks;
 
 use serde::Serialize;

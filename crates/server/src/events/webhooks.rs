@@ -619,24 +619,45 @@ async fn create(
     body: Json<CreateWebhookEndpoint>,
 ) -> Result<Reply> {
     auth.require(Role::Manager)?;
-    // Where the URL leads is checked before the write begins: resolving a name must not hold
-    // the writer. The syntax is checked first, so a malformed URL keeps its own code.
-    let url = EndpointUrl::parse(&body.value.url)?;
+    let (reply, _) = register(
+        &app,
+        &auth.scope,
+        &auth.principal.id,
+        key,
+        &body.body_sha256,
+        body.value,
+    )
+    .await?;
+    Ok(reply)
+}
+
+/// Registers an endpoint once per idempotency key (the API's and the console's way in): the
+/// answer, and the endpoint with its secret when this call created it (`None` on a replay).
+/// Where the URL leads is checked before the write begins: resolving a name must not hold the
+/// writer. The syntax is checked first, so a malformed URL keeps its own code.
+pub async fn register(
+    app: &AppState,
+    scope: &MerchantScope,
+    caller: &str,
+    key: Option<String>,
+    body_sha256: &str,
+    input: CreateWebhookEndpoint,
+) -> Result<(Reply, Option<WebhookEndpoint>)> {
+    let url = EndpointUrl::parse(&input.url)?;
     guard::check_endpoint(url.as_str(), app.webhooks.allows_private()).await?;
-    let mut write =
-        match idempotency::begin(&app.db, &auth.principal.id, key, &body.body_sha256).await? {
-            Begun::Replay(reply) => return Ok(reply),
-            Begun::Fresh(write) => write,
-        };
-    let created = create_endpoint(write.tx(), &auth.scope, body.value).await?;
+    let mut write = match idempotency::begin(&app.db, caller, key, body_sha256).await? {
+        Begun::Replay(reply) => return Ok((reply, None)),
+        Begun::Fresh(write) => write,
+    };
+    let created = create_endpoint(write.tx(), scope, input).await?;
     let reply = Reply::created(&created)?;
     // A replayed answer does not carry the secret: it is not kept outside the endpoint.
     let stored = serde_json::to_string(&WebhookEndpoint {
         secret: None,
-        ..created
+        ..created.clone()
     })
     .map_err(Error::internal)?;
-    write.finish_storing(reply, stored).await
+    Ok((write.finish_storing(reply, stored).await?, Some(created)))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -5,13 +5,12 @@
 use super::model::*;
 use super::service;
 use crate::app::AppState;
-use crate::db::MerchantScope;
 use crate::error::{Error, Kind};
 use crate::http::Page;
 use crate::http::idempotency::{self, Begun};
 use crate::http::json::Reply;
 use crate::identity::{PrincipalKind, Role};
-use crate::web::{OrPage, PageCtx, PageError, T};
+use crate::web::{OrPage, PageCtx, PageError, StaffConsole, T};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -300,24 +299,6 @@ impl ConsolePage<'_> {
     }
 }
 
-struct Console {
-    scope: MerchantScope,
-    role: Role,
-    staff_id: String,
-}
-
-fn console(ctx: &PageCtx) -> Option<Console> {
-    let p = ctx
-        .principal
-        .as_ref()
-        .filter(|p| p.kind == PrincipalKind::Staff)?;
-    Some(Console {
-        scope: MerchantScope::authenticated(p.merchant_id.clone()?),
-        role: p.role?,
-        staff_id: p.id.clone(),
-    })
-}
-
 #[derive(Deserialize)]
 struct ConsoleQuery {
     error: Option<String>,
@@ -328,7 +309,7 @@ async fn console_page(
     ctx: PageCtx,
     Query(q): Query<ConsoleQuery>,
 ) -> Result<Response, PageError> {
-    let Some(c) = console(&ctx) else {
+    let Some(c) = ctx.staff() else {
         return Ok(ctx.redirect("/console/login"));
     };
     render_console(
@@ -347,7 +328,7 @@ async fn console_page(
 async fn render_console(
     app: &AppState,
     ctx: &PageCtx,
-    c: &Console,
+    c: &StaffConsole,
     error: Option<String>,
     form: MessageForm,
     status: StatusCode,
@@ -427,7 +408,7 @@ async fn send_message(
     Form(form): Form<MessageForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
-    let Some(c) = console(&ctx) else {
+    let Some(c) = ctx.staff() else {
         return Ok(ctx.redirect("/console/login"));
     };
     let result = async {

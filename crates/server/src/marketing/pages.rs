@@ -15,7 +15,7 @@ use crate::db::MerchantScope;
 use crate::error::{Error, Kind};
 use crate::http::Page;
 use crate::identity::{PrincipalKind, Role};
-use crate::web::{Lang, OrPage, PageCtx, PageError, T, safe_next};
+use crate::web::{Lang, OrPage, PageCtx, PageError, StaffConsole, T, safe_next};
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::response::Response;
@@ -572,22 +572,6 @@ pub async fn attached(
 // The console
 // ---------------------------------------------------------------------------------------------
 
-struct Console {
-    scope: MerchantScope,
-    role: Role,
-}
-
-fn console(ctx: &PageCtx) -> Option<Console> {
-    let p = ctx
-        .principal
-        .as_ref()
-        .filter(|p| p.kind == PrincipalKind::Staff)?;
-    Some(Console {
-        scope: MerchantScope::authenticated(p.merchant_id.clone()?),
-        role: p.role?,
-    })
-}
-
 struct TemplateView {
     id: String,
     name: String,
@@ -627,18 +611,30 @@ struct ConsoleQuery {
 }
 
 /// The merchant's templates claimed free as (id, name), newest first: the message form's coupon
-/// choice (a template priced in points is exchanged, never claimed from a message).
+/// choice (a template priced in points is exchanged, never claimed from a message). Up to
+/// [`CONSOLE_TEMPLATES_SHOWN`] of them, read page by page past the priced ones (at most ten
+/// pages, so a merchant with thousands of priced templates still gets the form quickly).
 pub async fn template_names(
     app: &AppState,
     scope: &MerchantScope,
 ) -> Result<Vec<(String, String)>, Error> {
-    let list = service::templates(app, scope, &Page::first(CONSOLE_TEMPLATES_SHOWN)).await?;
-    Ok(list
-        .data
-        .into_iter()
-        .filter(|t| t.points_price.is_none())
-        .map(|t| (t.id, t.name))
-        .collect())
+    let mut names = Vec::new();
+    let mut page = Page::first(100);
+    for _ in 0..10 {
+        let list = service::templates(app, scope, &page).await?;
+        page.starting_after = list.data.last().map(|t| t.id.clone());
+        names.extend(
+            list.data
+                .into_iter()
+                .filter(|t| t.points_price.is_none())
+                .map(|t| (t.id, t.name)),
+        );
+        if names.len() >= CONSOLE_TEMPLATES_SHOWN as usize || !list.has_more {
+            break;
+        }
+    }
+    names.truncate(CONSOLE_TEMPLATES_SHOWN as usize);
+    Ok(names)
 }
 
 /// `GET /console/coupons`: the new-coupon form and every template with its results.
@@ -647,7 +643,7 @@ async fn console_page(
     ctx: PageCtx,
     Query(q): Query<ConsoleQuery>,
 ) -> Result<Response, PageError> {
-    let Some(c) = console(&ctx) else {
+    let Some(c) = ctx.staff() else {
         return Ok(ctx.redirect("/console/login"));
     };
     render_console(
@@ -667,7 +663,7 @@ async fn console_page(
 async fn render_console(
     app: &AppState,
     ctx: &PageCtx,
-    c: &Console,
+    c: &StaffConsole,
     notice: Option<String>,
     error: Option<String>,
     form: TemplateForm,
@@ -868,7 +864,7 @@ async fn create(
     Form(form): Form<TemplateForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
-    let Some(c) = console(&ctx) else {
+    let Some(c) = ctx.staff() else {
         return Ok(ctx.redirect("/console/login"));
     };
     let result = async {

@@ -37,6 +37,13 @@ pub struct PageCtx {
     pub path: String,
 }
 
+/// The staff member behind a console page: their merchant's scope, role and id.
+pub struct StaffConsole {
+    pub scope: crate::db::MerchantScope,
+    pub role: crate::identity::Role,
+    pub staff_id: String,
+}
+
 impl FromRequestParts<AppState> for PageCtx {
     type Rejection = Error;
 
@@ -49,6 +56,19 @@ impl FromRequestParts<AppState> for PageCtx {
 }
 
 impl PageCtx {
+    /// The staff member signed in, if a staff member is (console pages send others to log in).
+    pub fn staff(&self) -> Option<StaffConsole> {
+        let p = self
+            .principal
+            .as_ref()
+            .filter(|p| p.kind == crate::identity::PrincipalKind::Staff)?;
+        Some(StaffConsole {
+            scope: crate::db::MerchantScope::authenticated(p.merchant_id.clone()?),
+            role: p.role?,
+            staff_id: p.id.clone(),
+        })
+    }
+
     /// The page context of a request (for handlers that need it only on some paths).
     pub async fn build(
         state: &AppState,
@@ -327,5 +347,6 @@ pub fn router() -> Router<AppState> {
         .merge(crate::wifi::pages::router())
         .merge(crate::members::pages::router())
         .merge(crate::marketing::pages::router())
+        .merge(crate::events::pages::router())
         .fallback(fallback)
 }

@@ -7,42 +7,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const CSRF: &str = "coupon-test-csrf-token-0123456789";
-
-fn cookies(session: &str) -> String {
-    format!("o2o_session={session}; o2o_csrf={CSRF}")
-}
-
-async fn post_form(
-    app: &TestApp,
-    path: &str,
-    session: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, String, String) {
-    let r = app
-        .client
-        .post(app.url(path))
-        .header("cookie", cookies(session))
-        .header("accept-language", "en")
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    page_reply(r).await
-}
-
-async fn get_page(app: &TestApp, path: &str, session: &str) -> (StatusCode, String) {
-    let r = app
-        .client
-        .get(app.url(path))
-        .header("cookie", cookies(session))
-        .header("accept-language", "en")
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
-}
-
 async fn template(app: &TestApp, shop: &Shop, body: Value) -> String {
     let mut full = json!({"merchant_id": shop.merchant, "currency": "CNY", "total_stock": 10});
     for (k, v) in body.as_object().unwrap() {
@@ -88,18 +52,18 @@ async fn the_coupon_center_claims_once_and_my_coupons_shows_it_ready_then_used_a
         html.contains("Five off") && html.contains("login-to-claim"),
         "{html}"
     );
-    let (status, location, _) = post_form(
+    let (status, location, _) = post_page(
         &app,
         &format!("/coupons/{five}/claim"),
         "",
-        &[("csrf", CSRF)],
+        &[("csrf", PAGE_CSRF)],
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(location.starts_with("/login?next="), "{location}");
 
-    // A claim without the CSRF token is refused and claims nothing.
-    let (status, _, _) = post_form(
+    // A claim without the PAGE_CSRF token is refused and claims nothing.
+    let (status, _, _) = post_page(
         &app,
         &format!("/coupons/{five}/claim"),
         &me,
@@ -110,21 +74,24 @@ async fn the_coupon_center_claims_once_and_my_coupons_shows_it_ready_then_used_a
 
     // Claim both; a second claim of one is over the limit and says so.
     for id in [&five, &pct] {
-        let (status, location, _) = post_form(
+        let (status, location, _) = post_page(
             &app,
             &format!("/coupons/{id}/claim"),
             &me,
-            &[("csrf", CSRF), ("next", "/coupons?near=31.2304,121.4737")],
+            &[
+                ("csrf", PAGE_CSRF),
+                ("next", "/coupons?near=31.2304,121.4737"),
+            ],
         )
         .await;
         assert_eq!(status, StatusCode::SEE_OTHER);
         assert_eq!(location, format!("{near}&claimed={id}"));
     }
-    let (_, location, _) = post_form(
+    let (_, location, _) = post_page(
         &app,
         &format!("/coupons/{five}/claim"),
         &me,
-        &[("csrf", CSRF)],
+        &[("csrf", PAGE_CSRF)],
     )
     .await;
     assert!(location.starts_with("/coupons?error="), "{location}");
@@ -145,11 +112,11 @@ async fn the_coupon_center_claims_once_and_my_coupons_shows_it_ready_then_used_a
     let short = shop.qr.rsplit('/').next().unwrap().to_owned();
     let pay = format!("/q/{short}/pay");
     let key = "confirm-key-0123456789abcdef";
-    let (status, _, html) = post_form(
+    let (status, _, html) = post_page(
         &app,
         &pay,
         &me,
-        &[("csrf", CSRF), ("amount", "50"), ("key", key)],
+        &[("csrf", PAGE_CSRF), ("amount", "50"), ("key", key)],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{html}");
@@ -173,12 +140,12 @@ async fn the_coupon_center_claims_once_and_my_coupons_shows_it_ready_then_used_a
 
     // Confirmed with the preselected coupon: ¥42 leaves the wallet and the coupon is used.
     let coupon = coupon_of(&app, &me, &pct).await;
-    let (status, location, body) = post_form(
+    let (status, location, body) = post_page(
         &app,
         &pay,
         &me,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("amount", "50"),
             ("key", "confirm-key-2-0123456789ab"),
             ("coupon_step", "1"),
@@ -194,12 +161,12 @@ async fn the_coupon_center_claims_once_and_my_coupons_shows_it_ready_then_used_a
     assert!(html.contains("¥8.00"), "{html}");
 
     // Choosing no coupon pays the whole bill.
-    let (status, _, _) = post_form(
+    let (status, _, _) = post_page(
         &app,
         &pay,
         &me,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("amount", "40"),
             ("key", "confirm-key-3-0123456789ab"),
             ("coupon_step", "1"),
@@ -210,12 +177,12 @@ async fn the_coupon_center_claims_once_and_my_coupons_shows_it_ready_then_used_a
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(app.balance(&me).await, 10_000 - 4_200 - 4_000);
     // A coupon that is not the consumer's is refused with a message, nothing moves.
-    let (status, _, html) = post_form(
+    let (status, _, html) = post_page(
         &app,
         &pay,
         &me,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("amount", "40"),
             ("key", "confirm-key-4-0123456789ab"),
             ("coupon_step", "1"),
@@ -245,12 +212,12 @@ async fn coupon_of(app: &TestApp, token: &str, template: &str) -> String {
 async fn the_console_creates_templates_from_the_form_and_shows_their_results() {
     let app = spawn_app().await;
     let shop = app.shop("Console Coupons").await;
-    let (status, location, body) = post_form(
+    let (status, location, body) = post_page(
         &app,
         "/console/coupons",
         &shop.owner,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("name", "满30减5"),
             ("kind", "amount_off"),
             ("amount_off", "5"),
@@ -282,7 +249,7 @@ async fn the_console_creates_templates_from_the_form_and_shows_their_results() {
         ("claim_starts_at", "soon"),
     ] {
         let mut form = vec![
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("name", "Bad"),
             ("kind", "amount_off"),
             ("amount_off", "5"),
@@ -290,16 +257,16 @@ async fn the_console_creates_templates_from_the_form_and_shows_their_results() {
         ];
         form.retain(|(k, _)| *k != field);
         form.push((field, value));
-        let (status, _, html) = post_form(&app, "/console/coupons", &shop.owner, &form).await;
+        let (status, _, html) = post_page(&app, "/console/coupons", &shop.owner, &form).await;
         assert!(status.is_client_error(), "{field}: {status}");
         assert!(html.contains("data-test=\"error\""), "{html}");
     }
-    let (status, _, _) = post_form(
+    let (status, _, _) = post_page(
         &app,
         "/console/coupons",
         &shop.cashier,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("name", "x"),
             ("amount_off", "1"),
             ("total_stock", "1"),
@@ -412,12 +379,12 @@ async fn a_message_carries_the_merchants_own_coupon_and_followers_claim_it_from_
         .unwrap()
         .to_owned();
     assert!(key.ends_with(&format!("-{mine}")), "{key}");
-    let (status, location, _) = post_form(
+    let (status, location, _) = post_page(
         &app,
         &format!("/coupons/{mine}/claim"),
         &fan,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("via", "campaign"),
             ("next", "/me/inbox"),
             ("key", &key),
@@ -427,12 +394,12 @@ async fn a_message_carries_the_merchants_own_coupon_and_followers_claim_it_from_
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location, format!("/me/inbox?claimed={mine}"));
     // The same form sent again (a double tap) answers the same and claims nothing more.
-    let again = post_form(
+    let again = post_page(
         &app,
         &format!("/coupons/{mine}/claim"),
         &fan,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("via", "campaign"),
             ("next", "/me/inbox"),
             ("key", &key),
@@ -514,12 +481,12 @@ async fn pickup_ordering_uses_the_best_coupon_for_what_was_chosen_unless_told_ot
     let order = |n: &'static str, coupon: &'static str, key: &'static str| {
         let (app, page, me, qty) = (&app, &page, &me, &qty);
         async move {
-            let (status, location, body) = post_form(
+            let (status, location, body) = post_page(
                 app,
                 page,
                 me,
                 &[
-                    ("csrf", CSRF),
+                    ("csrf", PAGE_CSRF),
                     ("key", key),
                     (qty.as_str(), n),
                     ("pickup_at", ""),
@@ -674,12 +641,12 @@ async fn a_message_cannot_carry_a_coupon_priced_in_points_and_nothing_is_sent() 
     assert!(html.contains(&format!("value=\"{free}\"")), "{html}");
     assert!(!html.contains(&format!("value=\"{priced}\"")), "{html}");
     // Posted anyway, it comes back refused with the message as typed, and nothing is sent.
-    let (status, _, html) = post_form(
+    let (status, _, html) = post_page(
         &app,
         "/console/messages",
         &shop.owner,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("key", "points-form-1"),
             ("title", "Weekend gift"),
             ("body", "Come by <soon>"),
@@ -699,12 +666,12 @@ async fn a_message_cannot_carry_a_coupon_priced_in_points_and_nothing_is_sent() 
     );
     assert_eq!(messages_of(&app, &shop).await, 0);
     // The same form with the free coupon goes out.
-    let (status, location, _) = post_form(
+    let (status, location, _) = post_page(
         &app,
         "/console/messages",
         &shop.owner,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("key", "points-form-2"),
             ("title", "Weekend gift"),
             ("body", "Come by"),
@@ -716,4 +683,45 @@ async fn a_message_cannot_carry_a_coupon_priced_in_points_and_nothing_is_sent() 
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location, "/console/messages");
     assert_eq!(messages_of(&app, &shop).await, 1);
+}
+
+#[tokio::test]
+async fn the_message_form_offers_free_coupons_behind_many_priced_ones() {
+    let app = spawn_app().await;
+    let shop = app.shop("Many Priced Cafe").await;
+    let mut free = Vec::new();
+    for n in 0..3 {
+        free.push(
+            template(
+                &app,
+                &shop,
+                json!({"name": format!("Free {n}"), "kind": "amount_off", "amount_off": 100}),
+            )
+            .await,
+        );
+    }
+    // Newer than the free ones, and more than one page of the form's list.
+    let mut priced = Vec::new();
+    for n in 0..60 {
+        priced.push(
+            template(
+                &app,
+                &shop,
+                json!({"name": format!("Priced {n}"), "kind": "amount_off", "amount_off": 100,
+                    "points_price": 10}),
+            )
+            .await,
+        );
+    }
+    let (status, html) = get_page(&app, "/console/messages", &shop.owner).await;
+    assert_eq!(status, StatusCode::OK);
+    for id in &free {
+        assert!(html.contains(&format!("value=\"{id}\"")), "{id} is offered");
+    }
+    for id in &priced {
+        assert!(
+            !html.contains(&format!("value=\"{id}\"")),
+            "{id} is not offered"
+        );
+    }
 }

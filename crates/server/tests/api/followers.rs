@@ -6,31 +6,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-const CSRF: &str = "wifi-test-csrf-token-0123456789";
-
-fn cookies(session: &str) -> String {
-    format!("o2o_session={session}; o2o_csrf={CSRF}")
-}
-
-/// POSTs a page form with a session; returns (status, Location, body).
-async fn post_form(
-    app: &TestApp,
-    path: &str,
-    session: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, String, String) {
-    let r = app
-        .client
-        .post(app.url(path))
-        .header("cookie", cookies(session))
-        .header("accept-language", "en")
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    page_reply(r).await
-}
-
 async fn follow(app: &TestApp, merchant: &str, token: &str, body: Value) -> Res {
     app.post(
         &format!("/v1/merchants/{merchant}/followers"),
@@ -537,10 +512,10 @@ async fn a_merchant_over_its_hourly_message_limit_is_told_when_to_retry() {
     let page = app
         .client
         .post(app.url("/console/messages"))
-        .header("cookie", cookies(&shop.owner))
+        .header("cookie", page_cookies(&shop.owner))
         .header("accept-language", "en")
         .form(&[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("key", "form-over-limit"),
             ("title", "Four"),
             ("body", "x"),
@@ -806,22 +781,26 @@ async fn a_wifi_login_grants_the_device_until_it_expires_and_follows_only_when_t
         cookie["o2o_session=".len()..cookie.find(';').unwrap()].to_owned()
     };
     let router = "gw=Cafe-GW&mac=aa%3Abb%3Acc%3A00%3A11%3A22&ip=192.168.8.23&tok=router-tok-1";
-    let (status, _, html) = post_form(
+    let (status, _, html) = post_page(
         &app,
         &format!("/wifi/{short}/code"),
         &guest,
-        &[("csrf", CSRF), ("router", router), ("phone", "13900000031")],
+        &[
+            ("csrf", PAGE_CSRF),
+            ("router", router),
+            ("phone", "13900000031"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("data-step=\"code\""), "{html}");
     let code = app.latest_code("+8613900000031").await;
-    let (status, _, html) = post_form(
+    let (status, _, html) = post_page(
         &app,
         &format!("/wifi/{short}/login"),
         &guest,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("router", router),
             ("phone", "+8613900000031"),
             ("code", &code),
@@ -917,7 +896,7 @@ async fn a_logged_in_consumer_who_ticks_follow_is_sent_back_to_the_router_and_fo
     let page = app
         .client
         .get(app.url(&format!("/q/{short}?mac=aabbccddeeff&tok=t0k")))
-        .header("cookie", cookies(&me))
+        .header("cookie", page_cookies(&me))
         .send()
         .await
         .unwrap();
@@ -926,12 +905,12 @@ async fn a_logged_in_consumer_who_ticks_follow_is_sent_back_to_the_router_and_fo
     assert!(html.contains("name=\"follow\" value=\"1\""));
     assert!(!html.contains("checked"), "the follow box starts unticked");
 
-    let (status, location, _) = post_form(
+    let (status, location, _) = post_page(
         &app,
         &format!("/wifi/{short}/connect"),
         &me,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             (
                 "router",
                 "mac=aabbccddeeff&tok=t0k&redir=http%3A%2F%2Fexample.com%2F",
@@ -957,11 +936,11 @@ async fn a_logged_in_consumer_who_ticks_follow_is_sent_back_to_the_router_and_fo
     assert_eq!(mine.body["data"][0]["store_id"], shop.store.as_str());
 
     // Without router parameters the page just says the consumer is online.
-    let (status, _, html) = post_form(
+    let (status, _, html) = post_page(
         &app,
         &format!("/wifi/{short}/connect"),
         &me,
-        &[("csrf", CSRF), ("router", "")],
+        &[("csrf", PAGE_CSRF), ("router", "")],
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -1080,15 +1059,15 @@ async fn wifi_keys_are_shown_once_rotate_and_bad_router_input_is_refused() {
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{q}");
     }
     let me = app.consumer_token("+8613900000051", None).await;
-    let (status, _, _) = post_form(
+    let (status, _, _) = post_page(
         &app,
         &format!("/wifi/{short}/connect"),
         &me,
-        &[("csrf", CSRF), ("router", "mac=nope")],
+        &[("csrf", PAGE_CSRF), ("router", "mac=nope")],
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _, _) = post_form(
+    let (status, _, _) = post_page(
         &app,
         &format!("/wifi/{short}/connect"),
         &me,
@@ -1100,11 +1079,11 @@ async fn wifi_keys_are_shown_once_rotate_and_bad_router_input_is_refused() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // A code of another kind is not a WiFi login.
-    let (status, _, _) = post_form(
+    let (status, _, _) = post_page(
         &app,
         &format!("/wifi/{}/connect", shop.qr.rsplit('/').next().unwrap()),
         &me,
-        &[("csrf", CSRF), ("router", "")],
+        &[("csrf", PAGE_CSRF), ("router", "")],
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -1125,11 +1104,11 @@ async fn the_inbox_and_console_pages_show_messages_and_progress() {
     let shop = app.shop("Page Cafe").await;
     let me = app.consumer_token("+8613900000061", None).await;
     // The store page's follow button follows through the page channel.
-    let (status, location, _) = post_form(
+    let (status, location, _) = post_page(
         &app,
         &format!("/stores/{}/follow", shop.store),
         &me,
-        &[("csrf", CSRF), ("action", "follow")],
+        &[("csrf", PAGE_CSRF), ("action", "follow")],
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
@@ -1137,7 +1116,7 @@ async fn the_inbox_and_console_pages_show_messages_and_progress() {
     let store_page = app
         .client
         .get(app.url(&format!("/stores/{}", shop.store)))
-        .header("cookie", cookies(&me))
+        .header("cookie", page_cookies(&me))
         .send()
         .await
         .unwrap()
@@ -1149,12 +1128,12 @@ async fn the_inbox_and_console_pages_show_messages_and_progress() {
         "{store_page}"
     );
 
-    let (status, location, _) = post_form(
+    let (status, location, _) = post_page(
         &app,
         "/console/messages",
         &shop.owner,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("key", "form-1"),
             ("title", "Page news"),
             ("body", "Hello <b>friends</b>"),
@@ -1165,12 +1144,12 @@ async fn the_inbox_and_console_pages_show_messages_and_progress() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location, "/console/messages");
     // The same form sent twice sends once.
-    post_form(
+    post_page(
         &app,
         "/console/messages",
         &shop.owner,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("key", "form-1"),
             ("title", "Page news"),
             ("body", "Hello <b>friends</b>"),
@@ -1195,7 +1174,7 @@ async fn the_inbox_and_console_pages_show_messages_and_progress() {
     let console = app
         .client
         .get(app.url("/console/messages"))
-        .header("cookie", cookies(&shop.owner))
+        .header("cookie", page_cookies(&shop.owner))
         .send()
         .await
         .unwrap()
@@ -1211,7 +1190,7 @@ async fn the_inbox_and_console_pages_show_messages_and_progress() {
     let page = app
         .client
         .get(app.url("/me/inbox"))
-        .header("cookie", cookies(&me))
+        .header("cookie", page_cookies(&me))
         .header("accept-language", "en")
         .send()
         .await
@@ -1228,12 +1207,12 @@ async fn the_inbox_and_console_pages_show_messages_and_progress() {
     assert!(!page.contains("<b>friends"));
 
     // A bad message from the console is shown there, as typed, and nothing is sent.
-    let (status, _, html) = post_form(
+    let (status, _, html) = post_page(
         &app,
         "/console/messages",
         &shop.owner,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("key", "form-2"),
             ("title", ""),
             ("body", "x"),

@@ -437,3 +437,44 @@ pub async fn page_reply(r: reqwest::Response) -> (StatusCode, String, String) {
 pub fn urlencode(s: &str) -> String {
     s.replace('+', "%2B")
 }
+
+/// The CSRF token page tests send, as its cookie and as the form's `csrf` field.
+pub const PAGE_CSRF: &str = "page-test-csrf-token-0123456789";
+
+/// A browser's cookies: a session token plus the CSRF cookie.
+pub fn page_cookies(session: &str) -> String {
+    format!("o2o_session={session}; o2o_csrf={PAGE_CSRF}")
+}
+
+/// GETs a page as a browser holding `session` would, in English: (status, body).
+pub async fn get_page(app: &TestApp, path: &str, session: &str) -> (StatusCode, String) {
+    let r = app
+        .client
+        .get(app.url(path))
+        .header("cookie", page_cookies(session))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// POSTs a page form as a browser holding `session` would, in English (the form carries its
+/// own `csrf` field): (status, Location, body).
+pub async fn post_page(
+    app: &TestApp,
+    path: &str,
+    session: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String, String) {
+    let r = app
+        .client
+        .post(app.url(path))
+        .header("cookie", page_cookies(session))
+        .header("accept-language", "en")
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    page_reply(r).await
+}

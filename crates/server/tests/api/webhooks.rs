@@ -997,3 +997,240 @@ async fn a_points_exchange_reaches_an_endpoint_subscribed_to_it_and_a_refused_on
     assert_eq!(deliveries(&app, &shop.owner, endpoint_id).await.len(), 1);
     app.assert_ledger_verifies().await;
 }
+
+/// The `data-<name>` values of the elements a page marks with `data-test="<test>"`, in order.
+fn marked(html: &str, test: &str, name: &str) -> Vec<String> {
+    html.split(&format!("data-test=\"{test}\""))
+        .skip(1)
+        .filter_map(|rest| {
+            let tag = &rest[..rest.find('>')?];
+            let value = tag.split(&format!("data-{name}=\"")).nth(1)?;
+            Some(value[..value.find('"')?].to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_console_registers_lists_replays_and_deletes_endpoints() {
+    let app = spawn_app().await;
+    let shop = app.shop("Console Hooks").await;
+    let hook = receiver(&[200]).await;
+    let (status, html) = get_page(&app, "/console/webhooks", &shop.owner).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("data-test=\"webhooks-none\""), "{html}");
+
+    // Bad input: the form comes back with a clear refusal, and nothing is registered.
+    for (url, event) in [
+        ("not a url", "payment.succeeded"),
+        ("ftp://example.com/", "payment.succeeded"),
+        (hook.url.as_str(), "payment.teleported"),
+    ] {
+        let (status, _, html) = post_page(
+            &app,
+            "/console/webhooks",
+            &shop.owner,
+            &[
+                ("csrf", PAGE_CSRF),
+                ("key", "bad-form"),
+                ("url", url),
+                ("events", event),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {html}");
+        assert!(html.contains("data-test=\"error\""), "{html}");
+        assert!(
+            html.contains(&format!("value=\"{url}\"")),
+            "the URL is kept: {html}"
+        );
+    }
+    // A cashier cannot register one.
+    let (status, _, html) = post_page(
+        &app,
+        "/console/webhooks",
+        &shop.cashier,
+        &[("csrf", PAGE_CSRF), ("url", &hook.url)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+    let (_, html) = get_page(&app, "/console/webhooks", &shop.cashier).await;
+    assert!(
+        html.contains("data-test=\"webhooks-managers-only\""),
+        "{html}"
+    );
+    assert_eq!(app.count("webhook_endpoints").await, 0);
+
+    // Registered once however often the form is sent; the secret is shown once, after the
+    // redirect, and it signs what the endpoint receives.
+    let form = [
+        ("csrf", PAGE_CSRF),
+        ("key", "register-1"),
+        ("url", hook.url.as_str()),
+        ("events", "payment.succeeded"),
+        ("events", "payment.refunded"),
+    ];
+    let flash_of = |r: &reqwest::Response| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|c| c.strip_prefix("o2o_new_webhook_secret="))
+            .map(|c| c.split(';').next().unwrap().to_owned())
+            .filter(|c| c.starts_with("whsec_"))
+    };
+    let send = || {
+        app.client
+            .post(app.url("/console/webhooks"))
+            .header("cookie", page_cookies(&shop.owner))
+            .form(&form)
+            .send()
+    };
+    let r = send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/console/webhooks");
+    let secret = flash_of(&r).expect("the secret travels to the next page");
+    let again = send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        flash_of(&again),
+        None,
+        "a repeated form shows no new secret"
+    );
+    assert_eq!(app.count("webhook_endpoints").await, 1);
+    let listed = app.get("/v1/webhook-endpoints", Some(&shop.owner)).await;
+    let endpoint = &listed.body["data"][0];
+    assert_eq!(endpoint["url"], hook.url);
+    assert_eq!(
+        endpoint["events"],
+        json!(["payment.succeeded", "payment.refunded"])
+    );
+    let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+    let shown = app
+        .client
+        .get(app.url("/console/webhooks"))
+        .header(
+            "cookie",
+            format!(
+                "{}; o2o_new_webhook_secret={secret}",
+                page_cookies(&shop.owner)
+            ),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(shown.contains(&secret), "{shown}");
+    // A second endpoint with no event chosen gets every event.
+    let (status, _, _) = post_page(
+        &app,
+        "/console/webhooks",
+        &shop.owner,
+        &[
+            ("csrf", PAGE_CSRF),
+            ("key", "register-2"),
+            ("url", &hook.url),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html) = get_page(&app, "/console/webhooks", &shop.owner).await;
+    assert!(!html.contains(&secret), "the secret is shown only once");
+    let endpoints = marked(&html, "webhook-endpoint", "endpoint");
+    assert_eq!(endpoints.len(), 2, "{html}");
+    let all = endpoints
+        .iter()
+        .find(|e| **e != endpoint_id)
+        .unwrap()
+        .clone();
+    let r = app
+        .get(&format!("/v1/webhook-endpoints/{all}"), Some(&shop.owner))
+        .await;
+    assert_eq!(r.body["events"], json!(["*"]));
+    // Deleted from the page, it is gone.
+    let (status, location, _) = post_page(
+        &app,
+        &format!("/console/webhooks/{all}/delete"),
+        &shop.owner,
+        &[("csrf", PAGE_CSRF)],
+    )
+    .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/webhooks")
+    );
+    let r = app
+        .get(&format!("/v1/webhook-endpoints/{all}"), Some(&shop.owner))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // A payment's delivery shows on the page with its attempts, and sending it again adds one.
+    let me = app.funded_consumer("13700000191", 10_000).await;
+    pay(&app, &me, &shop, 1800).await;
+    let d = wait_for_delivery(&app, &shop.owner, &endpoint_id, "succeeded").await;
+    let delivery_id = d["id"].as_str().unwrap();
+    let (_, html) = get_page(&app, "/console/webhooks", &shop.owner).await;
+    assert_eq!(
+        marked(&html, "webhook-endpoint", "endpoint"),
+        vec![endpoint_id.clone()]
+    );
+    assert_eq!(
+        marked(&html, "webhook-delivery", "status"),
+        vec!["succeeded".to_owned()]
+    );
+    let (status, location, _) = post_page(
+        &app,
+        &format!("/console/webhook-deliveries/{delivery_id}/replay"),
+        &shop.owner,
+        &[("csrf", PAGE_CSRF)],
+    )
+    .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/webhooks")
+    );
+    let got = hook.wait_for(2).await;
+    assert_eq!(got[0].body, got[1].body);
+    assert_signed(&secret, &got[1]);
+    let r = app
+        .get(
+            &format!("/v1/webhook-deliveries/{delivery_id}"),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.body["attempts"], 2);
+
+    // Another merchant's delivery cannot be sent again from this console, and a form without
+    // its CSRF token changes nothing.
+    let other = app.shop("Other Hooks").await;
+    let (status, location, _) = post_page(
+        &app,
+        &format!("/console/webhook-deliveries/{delivery_id}/replay"),
+        &other.owner,
+        &[("csrf", PAGE_CSRF)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location.starts_with("/console/webhooks?error="),
+        "{location}"
+    );
+    let (status, _, _) = post_page(
+        &app,
+        &format!("/console/webhooks/{endpoint_id}/delete"),
+        &shop.owner,
+        &[("csrf", "forged")],
+    )
+    .await;
+    assert!(status.is_client_error(), "{status}");
+    assert_eq!(hook.received().len(), 2);
+    let r = app
+        .get(
+            &format!("/v1/webhook-endpoints/{endpoint_id}"),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    app.assert_ledger_verifies().await;
+}
