@@ -5,10 +5,11 @@
 //! binds them natively on either backend. Column types stay portable: ids as text, money and
 //! timestamps (UTC microseconds) as 64-bit integers, coordinates as doubles, JSON as text.
 //!
-//! SQLite runs as one writer connection plus a pool of readers (WAL mode, `synchronous=FULL`,
-//! foreign keys on): every write goes through [`Db::begin`], so writes are serialized by the pool
-//! itself and reads never wait for them.
+//! SQLite runs as one writer connection plus a pool of readers (WAL mode, foreign keys on):
+//! every write goes through [`Db::begin`], so writes are serialized by the pool itself and reads
+//! never wait for them. Commits are made durable by syncing the WAL after them ([`durable`]).
 
+pub mod durable;
 mod hot;
 mod scope;
 
@@ -220,6 +221,8 @@ impl<T> Record for T where
 pub struct Db {
     pools: Pools,
     hot: Arc<Hot>,
+    /// SQLite: the WAL that commits are synced through (see [`durable`]).
+    wal: Option<Arc<durable::WalFile>>,
 }
 
 #[derive(Clone, Debug)]
@@ -258,7 +261,7 @@ impl Db {
             let listener = PgPoolOptions::new()
                 .max_connections(1)
                 .connect_lazy_with(connect);
-            Ok(Db::new(Pools::Postgres(pool), Some(listener)))
+            Ok(Db::new(Pools::Postgres(pool), Some(listener), None))
         } else if opts.url.starts_with("sqlite:") {
             let connect = SqliteConnectOptions::from_str(&opts.url)?
                 .create_if_missing(true)
@@ -278,14 +281,16 @@ impl Db {
             {
                 std::fs::create_dir_all(parent)?;
             }
+            let wal = Arc::new(durable::WalFile::of(connect.get_filename()));
             // No ping before each acquire: an embedded file does not drop connections, and the
-            // ping would cost a round trip to the connection's thread on every query.
+            // ping would cost a round trip to the connection's thread on every query. The writer
+            // commits without waiting for the disk; `Tx` syncs the WAL after (see `durable`).
             let writer = SqlitePoolOptions::new()
                 .test_before_acquire(false)
                 .max_connections(1)
                 .min_connections(1)
                 .acquire_timeout(Duration::from_secs(30))
-                .connect_with(connect.clone())
+                .connect_with(connect.clone().synchronous(SqliteSynchronous::Normal))
                 .await?;
             let readers = SqlitePoolOptions::new()
                 .test_before_acquire(false)
@@ -309,6 +314,7 @@ impl Db {
                     checkpointer: checkpointer.clone(),
                 },
                 None,
+                Some(wal),
             );
             tokio::spawn(checkpoints(checkpointer, Arc::downgrade(&db.hot)));
             Ok(db)
@@ -349,10 +355,11 @@ impl Db {
             inner,
             hot: self.hot.clone(),
             touched: Touched::empty(),
+            wal: self.wal.clone(),
         })
     }
 
-    fn new(pools: Pools, listener: Option<PgPool>) -> Db {
+    fn new(pools: Pools, listener: Option<PgPool>, wal: Option<Arc<durable::WalFile>>) -> Db {
         let backend = match &pools {
             Pools::Sqlite { .. } => Backend::Sqlite,
             Pools::Postgres(_) => Backend::Postgres,
@@ -362,7 +369,12 @@ impl Db {
             let task = tokio::spawn(hot::listen(pool, Arc::downgrade(&hot)));
             hot.set_listener(task.abort_handle());
         }
-        Db { pools, hot }
+        Db { pools, hot, wal }
+    }
+
+    /// SQLite: the WAL whose sync makes commits durable (see [`durable`]).
+    pub fn wal(&self) -> Option<Arc<durable::WalFile>> {
+        self.wal.clone()
     }
 
     /// The node's copies of hot reads (sessions, code resolutions).
@@ -494,6 +506,7 @@ pub struct Tx {
     hot: Arc<Hot>,
     /// What this transaction changed of the hot reads (see [`Hot`]), forgotten on commit.
     touched: Touched,
+    wal: Option<Arc<durable::WalFile>>,
 }
 
 enum TxInner {
@@ -602,12 +615,25 @@ impl Tx {
         }
     }
 
-    /// Commits; then the node forgets the hot reads this transaction changed.
+    /// Commits durably (on SQLite, the WAL is synced before this returns); then the node forgets
+    /// the hot reads this transaction changed.
     pub async fn commit(self) -> DbResult<()> {
+        if let Some(wal) = self.commit_unsynced().await? {
+            // On a blocking thread; a failed sync ends the process (see `durable`).
+            let _ = tokio::task::spawn_blocking(move || wal.sync_or_abort()).await;
+        }
+        Ok(())
+    }
+
+    /// Commits; on SQLite, answers the WAL whose sync makes the commit durable, and the caller
+    /// must not report the commit as done before that sync (see [`durable::Syncer`]). Nothing on
+    /// PostgreSQL, whose commit is durable when it returns.
+    pub async fn commit_unsynced(self) -> DbResult<Option<Arc<durable::WalFile>>> {
         let Tx {
             inner,
             hot,
             touched,
+            wal,
         } = self;
         match inner {
             TxInner::Sqlite(tx) => tx.commit().await.map_err(DbError::classify)?,
@@ -621,11 +647,13 @@ impl Tx {
                         .await
                         .map_err(DbError::classify)?;
                 }
-                tx.commit().await.map_err(DbError::classify)?
+                tx.commit().await.map_err(DbError::classify)?;
+                hot.forget(touched);
+                return Ok(None);
             }
         }
         hot.forget(touched);
-        Ok(())
+        Ok(wal)
     }
 
     /// Records that this transaction changes what [`Hot`] keeps (`what`): on commit the node

@@ -155,7 +155,12 @@ impl Engine {
         queue: usize,
     ) -> std::io::Result<Engine> {
         let sqlite = db.backend() == crate::db::Backend::Sqlite;
+        let syncer = db
+            .wal()
+            .map(crate::db::durable::Syncer::spawn)
+            .transpose()?;
         let applier = BatchApplier {
+            syncer,
             cache: sqlite.then(HashMap::new),
             db,
             bus,
@@ -214,6 +219,9 @@ impl Engine {
 
 struct BatchApplier {
     db: Db,
+    /// SQLite: answers a batch once its commit is on the disk, while the next batch is made
+    /// (see [`crate::db::durable`]). PostgreSQL commits durably, so answers go out at once.
+    syncer: Option<crate::db::durable::Syncer>,
     bus: Bus,
     /// Told after a commit that raised a catalog version (stock moved).
     menus: std::sync::Arc<crate::catalog::MenuCache>,
@@ -252,6 +260,29 @@ impl BatchApplier {
     }
 }
 
+impl BatchApplier {
+    /// Sends the answers and publishes the events of committed work, once it is durable.
+    fn deliver(
+        &self,
+        answered: Vec<(oneshot::Sender<Result<Reply>>, Result<Reply>)>,
+        events: Vec<Published>,
+    ) {
+        let bus = self.bus.clone();
+        let deliver = move || {
+            for (reply, answer) in answered {
+                let _ = reply.send(answer);
+            }
+            for e in events {
+                bus.publish(e);
+            }
+        };
+        match &self.syncer {
+            Some(syncer) => syncer.after_sync(deliver),
+            None => deliver(),
+        }
+    }
+}
+
 impl Applier for BatchApplier {
     type Command = Command;
 
@@ -264,18 +295,14 @@ impl Applier for BatchApplier {
         match run_batch(&self.db, &ops, &mut self.cache, &recent).await {
             Ok((answers, events, versions)) => {
                 self.bumped(versions);
-                for (reply, answer) in replies.into_iter().zip(answers) {
-                    let _ = reply.send(answer);
-                }
-                for e in events {
-                    self.bus.publish(e);
-                }
+                self.deliver(replies.into_iter().zip(answers).collect(), events);
             }
             Err(err) => {
                 // A storage failure (a conflict with another node creating the same account, a
                 // lost connection): apply each command alone, each given a second chance, so
                 // one bad command cannot sink the others and a passing race does not fail one.
                 tracing::warn!(error = %err, size, "batch failed; applying its commands one by one");
+                let (mut answered, mut published) = (Vec::with_capacity(size), Vec::new());
                 for (op, reply) in ops.into_iter().zip(replies) {
                     let one = [op];
                     let mut outcome = run_batch(&self.db, &one, &mut self.cache, &recent).await;
@@ -285,17 +312,16 @@ impl Applier for BatchApplier {
                     let answer = match outcome {
                         Ok((mut answers, events, versions)) => {
                             self.bumped(versions);
-                            for e in events {
-                                self.bus.publish(e);
-                            }
+                            published.extend(events);
                             answers.pop().unwrap_or_else(|| {
                                 Err(Error::internal(anyhow::anyhow!("no answer")))
                             })
                         }
                         Err(e) => Err(e.into_error()),
                     };
-                    let _ = reply.send(answer);
+                    answered.push((reply, answer));
                 }
+                self.deliver(answered, published);
             }
         }
         metrics::histogram!("sequencer_batch_size").record(size as f64);
@@ -541,7 +567,8 @@ async fn run_batch_inner(
     let t2 = std::time::Instant::now();
     flush(&mut tx, &mut state).await?;
     let t3 = std::time::Instant::now();
-    tx.commit().await?;
+    // Durable once the syncer's next sync returns: the answers wait for it (see `deliver`).
+    tx.commit_unsynced().await?;
     let t4 = std::time::Instant::now();
     // Where a batch's time goes (what limits throughput): `o2o bench checkout` prints these.
     for (phase, d) in [

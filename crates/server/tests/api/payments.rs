@@ -871,3 +871,32 @@ async fn a_full_sequencer_queue_answers_503_with_retry_after_and_refused_payment
     assert_eq!(app.count("payments").await, total);
     app.assert_ledger_verifies().await;
 }
+
+/// On SQLite, a payment is answered only after the WAL holding it was flushed to the disk (the
+/// writer commits without waiting; the sequencer's syncer flushes, then answers).
+#[tokio::test]
+async fn a_payment_is_answered_after_its_commit_is_flushed_to_disk() {
+    let app = spawn_app().await;
+    let Some(wal) = app.state.db.wal() else {
+        assert_eq!(
+            backend(),
+            "postgres",
+            "only PostgreSQL commits durably by itself"
+        );
+        return;
+    };
+    let shop = app.shop("Durable Cafe").await;
+    let me = app.funded_consumer("13700000420", 10_000).await;
+    for amount in [100, 250, 375] {
+        let before = wal.syncs();
+        let r = pay(&app, &me, &shop.qr, amount).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert!(wal.syncs() > before, "the WAL was synced before the answer");
+    }
+    // Ordinary transactions sync before they return too.
+    let before = wal.syncs();
+    app.store(&shop.merchant, &shop.owner, "Second store", 31.23, 121.47)
+        .await;
+    assert!(wal.syncs() > before);
+    app.assert_ledger_verifies().await;
+}
