@@ -188,6 +188,29 @@ impl AppState {
                 }
             }
         });
+        // Daily settlement: each hour, first five minutes after start (a node started for a
+        // moment, such as a test's second node, settles nothing), settling each merchant once
+        // per business day in its own time zone (see `settlement_sweep`).
+        let settlements = weak.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(
+                tokio::time::Instant::now() + std::time::Duration::from_secs(300),
+                std::time::Duration::from_secs(3_600),
+            );
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = settlements.upgrade() else {
+                    return;
+                };
+                let app = AppState(inner);
+                if let Err(e) =
+                    crate::payments::service::settlement_sweep(&app, jiff::Timestamp::now()).await
+                {
+                    tracing::warn!(error = %e.message, "daily settlement failed");
+                }
+            }
+        });
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

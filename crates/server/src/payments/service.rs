@@ -813,6 +813,51 @@ pub async fn settle(app: &AppState, merchant_id: &str, currency: Currency) -> Re
         .await
 }
 
+/// Daily settlement (T+1): on the first sweep of each business day in the merchant's time zone,
+/// what it has collected and not yet settled (its pending balance, less what its coupons cost)
+/// becomes available for payout. Runs hourly, so every time zone's day is met; once per
+/// merchant, currency and day however often it runs or on how many nodes (the day is the
+/// idempotency key). Answers how many settlements were made or found made today.
+pub async fn settlement_sweep(app: &AppState, now: jiff::Timestamp) -> Result<usize> {
+    let due: Vec<(String, String)> = app
+        .db
+        .fetch_all(crate::db::query(
+            "SELECT DISTINCT owner_id, currency FROM ledger_accounts \
+             WHERE owner_id IS NOT NULL AND ((kind = 'merchant_pending' AND balance > 0) \
+             OR (kind = 'merchant_promotion' AND balance < 0)) ORDER BY owner_id, currency",
+        ))
+        .await?;
+    let mut settled = 0;
+    for (merchant_id, code) in due {
+        let Ok(currency) = Currency::parse(&code) else {
+            continue;
+        };
+        let zone = crate::stores::service::merchant_timezone(&app.db, &merchant_id)
+            .await?
+            .and_then(|z| jiff::tz::TimeZone::get(&z).ok())
+            .unwrap_or_else(|| {
+                jiff::tz::TimeZone::get(crate::members::service::DEFAULT_TIMEZONE)
+                    .unwrap_or(jiff::tz::TimeZone::UTC)
+            });
+        let day = now.to_zoned(zone).date();
+        let key = IdemKey {
+            scope: merchant_id.clone(),
+            key: format!("settlement:{code}:{day}"),
+            hash: format!("settlement:{merchant_id}:{code}:{day}"),
+        };
+        let op = Op::Settle {
+            settlement_id: format!("stl_{}", crate::ids::new_body()),
+            merchant_id: merchant_id.clone(),
+            currency,
+        };
+        match app.payments.run(op, Some(key)).await {
+            Ok(_) => settled += 1,
+            Err(e) => tracing::warn!(merchant_id, code = %e.code, "daily settlement failed"),
+        }
+    }
+    Ok(settled)
+}
+
 /// Pays out part of a merchant's available balance to its bank (through the provider).
 pub async fn payout(
     app: &AppState,

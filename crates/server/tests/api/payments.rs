@@ -804,6 +804,53 @@ async fn settlement_makes_collected_money_available_and_the_owner_pays_it_out() 
     app.assert_ledger_verifies().await;
 }
 
+/// A merchant's (pending, available) balances.
+async fn balances(app: &TestApp, shop: &Shop) -> (i64, i64) {
+    let b = pending_of(app, shop).await;
+    (
+        b["pending"].as_i64().unwrap(),
+        b["available"].as_i64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn each_business_day_settles_what_was_collected_once() {
+    let app = spawn_app().await;
+    let shop = app.shop("Daily Settle Cafe").await;
+    let idle = app.shop("Idle Cafe").await;
+    let me = app.funded_consumer("13700000021", 20_000).await;
+    let r = pay(&app, &me, &shop.qr, 10_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let sweep = |at: jiff::Timestamp| {
+        let state = app.state.clone();
+        async move {
+            o2o_server::payments::service::settlement_sweep(&state, at)
+                .await
+                .unwrap()
+        }
+    };
+    let today = jiff::Timestamp::now();
+    assert_eq!(
+        sweep(today).await,
+        1,
+        "one merchant had something to settle"
+    );
+    assert_eq!(balances(&app, &shop).await, (0, 9_940));
+    assert_eq!(balances(&app, &idle).await, (0, 0));
+    // Collected later the same day: it waits for the next day, however often the sweep runs.
+    let r = pay(&app, &me, &shop.qr, 5_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    for _ in 0..3 {
+        sweep(today).await;
+    }
+    assert_eq!(balances(&app, &shop).await, (4_970, 9_940));
+    let tomorrow = today + jiff::SignedDuration::from_hours(24);
+    assert_eq!(sweep(tomorrow).await, 1);
+    assert_eq!(balances(&app, &shop).await, (0, 14_910));
+    assert_eq!(sweep(tomorrow).await, 0, "nothing left to settle");
+    app.assert_ledger_verifies().await;
+}
+
 #[tokio::test]
 async fn a_full_sequencer_queue_answers_503_with_retry_after_and_refused_payments_move_nothing() {
     // A queue of one command: a burst of payments finds it full while a batch commits.
