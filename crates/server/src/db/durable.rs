@@ -12,10 +12,10 @@
 //!   only after a sync that began after the batch committed; one sync covers every batch
 //!   committed before it, so under load several batches share one.
 //!
-//! What a reader may see early: a committed batch is visible to other connections before its
-//! sync returns (for at most that sync's duration). Nothing is *answered* from it before then:
-//! idempotent replays of a command are answered by the sequencer in a later batch, hence after
-//! a later sync.
+//! What a reader may see early: a commit is visible to other connections before its sync
+//! returns (for at most that sync's duration). Answers that repeat a stored outcome (idempotent
+//! replays) wait for a sync first ([`super::Db::durable`]); replays the sequencer answers come
+//! after a later batch's sync anyway.
 //!
 //! A failed sync means committed data may not be on the disk while readers have seen it: the
 //! process aborts (as PostgreSQL does), and on restart SQLite recovers from what the disk holds.
@@ -73,6 +73,11 @@ impl WalFile {
                         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
                         Err(e) => return Err(e),
                     };
+                    // A new WAL file: its directory entry must be on the disk too (what SQLite
+                    // does in FULL mode when it creates the file).
+                    if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        File::open(dir)?.sync_all()?;
+                    }
                     *open = Some((file.clone(), id));
                     file
                 }
@@ -82,6 +87,22 @@ impl WalFile {
         self.synced
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Fails unless the WAL is where syncs look for it (checked once the database is open, so
+    /// that a path mismatch cannot silently turn the syncs into no-ops).
+    pub fn check_present(&self) -> io::Result<()> {
+        if self.path.exists() {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "the database's WAL is not at {}; commits could not be made durable",
+                    self.path.display()
+                ),
+            ))
+        }
     }
 
     /// How many syncs of an existing WAL have returned.
@@ -100,6 +121,18 @@ impl WalFile {
             );
             std::process::abort();
         }
+    }
+}
+
+/// Syncs on a blocking thread (a failed sync ends the process); if that thread cannot run (the
+/// runtime is shutting down), syncs here.
+pub async fn sync_blocking(wal: Arc<WalFile>) {
+    let kept = wal.clone();
+    if tokio::task::spawn_blocking(move || wal.sync_or_abort())
+        .await
+        .is_err()
+    {
+        kept.sync_or_abort();
     }
 }
 
@@ -130,7 +163,10 @@ impl Syncer {
                     metrics::histogram!("wal_sync_seconds").record(started.elapsed().as_secs_f64());
                     metrics::histogram!("wal_sync_group_size").record(group.len() as f64);
                     for job in group {
-                        job();
+                        // One job's panic must not lose the answers of the others.
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                            tracing::error!("a job after a WAL sync panicked");
+                        }
                     }
                 }
             })?;

@@ -338,6 +338,9 @@ impl Db {
             }
             Pools::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
+        if let Some(wal) = &self.wal {
+            wal.check_present()?;
+        }
         Ok(())
     }
 
@@ -375,6 +378,15 @@ impl Db {
     /// SQLite: the WAL whose sync makes commits durable (see [`durable`]).
     pub fn wal(&self) -> Option<Arc<durable::WalFile>> {
         self.wal.clone()
+    }
+
+    /// Waits until everything committed so far is on the disk: call before answering from
+    /// what a read found committed (an idempotent replay), since on SQLite a commit is visible
+    /// a moment before its sync returns (see [`durable`]). Nothing to wait for on PostgreSQL.
+    pub async fn durable(&self) {
+        if let Some(wal) = &self.wal {
+            durable::sync_blocking(wal.clone()).await;
+        }
     }
 
     /// The node's copies of hot reads (sessions, code resolutions).
@@ -619,8 +631,7 @@ impl Tx {
     /// the hot reads this transaction changed.
     pub async fn commit(self) -> DbResult<()> {
         if let Some(wal) = self.commit_unsynced().await? {
-            // On a blocking thread; a failed sync ends the process (see `durable`).
-            let _ = tokio::task::spawn_blocking(move || wal.sync_or_abort()).await;
+            durable::sync_blocking(wal).await;
         }
         Ok(())
     }

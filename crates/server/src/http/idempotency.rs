@@ -52,6 +52,9 @@ pub async fn begin(db: &Db, scope: &str, key: Option<String>, body_sha256: &str)
                 "This Idempotency-Key was used with a different request.",
             ));
         }
+        // The stored outcome may be committed but not yet on the disk: never repeat it before.
+        drop(tx);
+        db.durable().await;
         return Ok(Begun::Replay(Reply {
             status: stored.status as u16,
             body: stored.body,
@@ -139,10 +142,14 @@ pub async fn lookup(
             "idempotency_key_reused",
             "This Idempotency-Key was used with a different request.",
         )),
-        Some(s) => Ok(Some(Reply {
-            status: s.status as u16,
-            body: s.body,
-        })),
+        Some(s) => {
+            // As in `begin`: the stored outcome is repeated only once it is on the disk.
+            db.durable().await;
+            Ok(Some(Reply {
+                status: s.status as u16,
+                body: s.body,
+            }))
+        }
     }
 }
 
