@@ -813,11 +813,13 @@ pub async fn settle(app: &AppState, merchant_id: &str, currency: Currency) -> Re
         .await
 }
 
-/// Daily settlement (T+1): on the first sweep of each business day in the merchant's time zone,
-/// what it has collected and not yet settled (its pending balance, less what its coupons cost)
-/// becomes available for payout. Runs hourly, so every time zone's day is met; once per
-/// merchant, currency and day however often it runs or on how many nodes (the day is the
-/// idempotency key). Answers how many settlements were made or found made today.
+/// Daily settlement (T+1): on the first sweep of each business day in the merchant's time zone
+/// (its first store's), what it has collected and not yet settled (its pending balance, less
+/// what its coupons cost) becomes available for payout; what is taken between midnight and
+/// that sweep goes along. Runs hourly, so every time zone's day is met; once per merchant,
+/// currency and day however often it runs or on how many nodes (the day is the idempotency
+/// key, in a scope of its own that no caller's keys share). One merchant's failure is logged
+/// and the others are still settled. Answers how many settlements were made or found made.
 pub async fn settlement_sweep(app: &AppState, now: jiff::Timestamp) -> Result<usize> {
     let due: Vec<(String, String)> = app
         .db
@@ -832,8 +834,14 @@ pub async fn settlement_sweep(app: &AppState, now: jiff::Timestamp) -> Result<us
         let Ok(currency) = Currency::parse(&code) else {
             continue;
         };
-        let zone = crate::stores::service::merchant_timezone(&app.db, &merchant_id)
-            .await?
+        let zone = match crate::stores::service::merchant_timezone(&app.db, &merchant_id).await {
+            Ok(zone) => zone,
+            Err(e) => {
+                tracing::warn!(merchant_id, code = %e.code, "daily settlement skipped");
+                continue;
+            }
+        };
+        let zone = zone
             .and_then(|z| jiff::tz::TimeZone::get(&z).ok())
             .unwrap_or_else(|| {
                 jiff::tz::TimeZone::get(crate::members::service::DEFAULT_TIMEZONE)
@@ -841,8 +849,8 @@ pub async fn settlement_sweep(app: &AppState, now: jiff::Timestamp) -> Result<us
             });
         let day = now.to_zoned(zone).date();
         let key = IdemKey {
-            scope: merchant_id.clone(),
-            key: format!("settlement:{code}:{day}"),
+            scope: format!("system:settlement:{merchant_id}"),
+            key: format!("{code}:{day}"),
             hash: format!("settlement:{merchant_id}:{code}:{day}"),
         };
         let op = Op::Settle {
