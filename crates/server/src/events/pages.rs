@@ -10,7 +10,7 @@ use crate::identity::Role;
 use crate::web::{OrPage, PageCtx, PageError, StaffConsole, T};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -65,36 +65,38 @@ impl WebhooksPage<'_> {
     }
 }
 
-#[derive(Deserialize)]
-struct PageQuery {
-    error: Option<String>,
-}
-
 /// `GET /console/webhooks`.
 async fn webhooks_page(
     State(app): State<AppState>,
     mut ctx: PageCtx,
     headers: HeaderMap,
-    Query(q): Query<PageQuery>,
 ) -> Result<Response, PageError> {
     let Some(c) = ctx.staff() else {
         return Ok(ctx.redirect("/console/login"));
     };
-    let secret =
-        crate::http::auth::cookie_value(&headers, SECRET_FLASH).filter(|v| v.starts_with("whsec_"));
-    if secret.is_some() {
+    // The flash names the merchant it belongs to: shown only to that merchant's managers.
+    let flash = crate::http::auth::cookie_value(&headers, SECRET_FLASH);
+    let secret = flash
+        .as_deref()
+        .and_then(|v| v.split_once('.'))
+        .filter(|(merchant, secret)| {
+            *merchant == c.scope.merchant_id()
+                && secret.starts_with("whsec_")
+                && c.role >= Role::Manager
+        })
+        .map(|(_, secret)| secret.to_owned());
+    if flash.is_some() {
         ctx.set_cookies.push(format!(
             "{SECRET_FLASH}=; Path={PATH}; HttpOnly; SameSite=Strict; Max-Age=0{}",
             if ctx.secure { "; Secure" } else { "" }
         ));
     }
-    let error = q.error.map(|e| e.chars().take(200).collect());
     let mut response = render(
         &app,
         &ctx,
         &c,
         secret,
-        error,
+        None,
         Registration::default(),
         StatusCode::OK,
     )
@@ -235,7 +237,8 @@ async fn register(
         Ok((_, created)) => {
             if let Some(secret) = created.and_then(|e| e.secret) {
                 ctx.set_cookies.push(format!(
-                    "{SECRET_FLASH}={secret}; Path={PATH}; HttpOnly; SameSite=Strict; Max-Age=120{}",
+                    "{SECRET_FLASH}={}.{secret}; Path={PATH}; HttpOnly; SameSite=Strict; Max-Age=120{}",
+                    c.scope.merchant_id(),
                     if ctx.secure { "; Secure" } else { "" }
                 ));
             }
@@ -289,9 +292,18 @@ async fn act(
     match result {
         Ok(()) => Ok(ctx.redirect(PATH)),
         Err(e) => {
+            let status = crate::http::error::status_of(e.kind).0;
             let message = shown(ctx.t, e)?;
-            let message: String = form_urlencoded::byte_serialize(message.as_bytes()).collect();
-            Ok(ctx.redirect(&format!("{PATH}?error={message}")))
+            render(
+                app,
+                ctx,
+                &c,
+                None,
+                Some(message),
+                Registration::default(),
+                status,
+            )
+            .await
         }
     }
 }

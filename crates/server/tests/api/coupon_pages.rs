@@ -700,9 +700,9 @@ async fn the_message_form_offers_free_coupons_behind_many_priced_ones() {
             .await,
         );
     }
-    // Newer than the free ones, and more than one page of the form's list.
+    // Newer than the free ones, and more than one page (100) of what the form reads at a time.
     let mut priced = Vec::new();
-    for n in 0..60 {
+    for n in 0..110 {
         priced.push(
             template(
                 &app,

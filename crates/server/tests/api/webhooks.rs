@@ -1076,7 +1076,7 @@ async fn the_console_registers_lists_replays_and_deletes_endpoints() {
             .filter_map(|v| v.to_str().ok())
             .find_map(|c| c.strip_prefix("o2o_new_webhook_secret="))
             .map(|c| c.split(';').next().unwrap().to_owned())
-            .filter(|c| c.starts_with("whsec_"))
+            .filter(|c| !c.is_empty())
     };
     let send = || {
         app.client
@@ -1088,7 +1088,12 @@ async fn the_console_registers_lists_replays_and_deletes_endpoints() {
     let r = send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/console/webhooks");
-    let secret = flash_of(&r).expect("the secret travels to the next page");
+    // The flash cookie names the merchant it belongs to, then the secret.
+    let flash = flash_of(&r).expect("the secret travels to the next page");
+    let (merchant, secret) = flash.split_once('.').unwrap();
+    assert_eq!(merchant, shop.merchant);
+    assert!(secret.starts_with("whsec_"), "{flash}");
+    let secret = secret.to_owned();
     let again = send().await.unwrap();
     assert_eq!(again.status(), StatusCode::SEE_OTHER);
     assert_eq!(
@@ -1105,23 +1110,33 @@ async fn the_console_registers_lists_replays_and_deletes_endpoints() {
         json!(["payment.succeeded", "payment.refunded"])
     );
     let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
-    let shown = app
-        .client
-        .get(app.url("/console/webhooks"))
-        .header(
-            "cookie",
-            format!(
-                "{}; o2o_new_webhook_secret={secret}",
-                page_cookies(&shop.owner)
-            ),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let with_flash = |session: &str| {
+        app.client
+            .get(app.url("/console/webhooks"))
+            .header(
+                "cookie",
+                format!("{}; o2o_new_webhook_secret={flash}", page_cookies(session)),
+            )
+            .send()
+    };
+    let r = with_flash(&shop.owner).await.unwrap();
+    assert_eq!(
+        flash_of(&r),
+        None,
+        "the page that shows the secret clears its cookie"
+    );
+    assert!(r.headers().get_all("set-cookie").iter().any(|v| {
+        v.to_str().unwrap().starts_with("o2o_new_webhook_secret=;")
+            && v.to_str().unwrap().contains("Max-Age=0")
+    }));
+    let shown = r.text().await.unwrap();
     assert!(shown.contains(&secret), "{shown}");
+    // Not to a cashier of the merchant, nor to another merchant's staff on the same browser.
+    let other = app.shop("Other Hooks").await;
+    for session in [&shop.cashier, &other.owner] {
+        let html = with_flash(session).await.unwrap().text().await.unwrap();
+        assert!(!html.contains(&secret), "{html}");
+    }
     // A second endpoint with no event chosen gets every event.
     let (status, _, _) = post_page(
         &app,
@@ -1136,7 +1151,10 @@ async fn the_console_registers_lists_replays_and_deletes_endpoints() {
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, html) = get_page(&app, "/console/webhooks", &shop.owner).await;
-    assert!(!html.contains(&secret), "the secret is shown only once");
+    assert!(
+        !html.contains(&secret),
+        "the secret is not kept anywhere else"
+    );
     let endpoints = marked(&html, "webhook-endpoint", "endpoint");
     assert_eq!(endpoints.len(), 2, "{html}");
     let all = endpoints
@@ -1203,19 +1221,23 @@ async fn the_console_registers_lists_replays_and_deletes_endpoints() {
 
     // Another merchant's delivery cannot be sent again from this console, and a form without
     // its CSRF token changes nothing.
-    let other = app.shop("Other Hooks").await;
-    let (status, location, _) = post_page(
+    let (status, _, html) = post_page(
         &app,
         &format!("/console/webhook-deliveries/{delivery_id}/replay"),
         &other.owner,
         &[("csrf", PAGE_CSRF)],
     )
     .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    assert!(
-        location.starts_with("/console/webhooks?error="),
-        "{location}"
-    );
+    assert_eq!(status, StatusCode::NOT_FOUND, "{html}");
+    assert!(html.contains("data-test=\"error\""), "{html}");
+    let (status, _, _) = post_page(
+        &app,
+        &format!("/console/webhooks/{endpoint_id}/delete"),
+        &shop.cashier,
+        &[("csrf", PAGE_CSRF)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _, _) = post_page(
         &app,
         &format!("/console/webhooks/{endpoint_id}/delete"),
