@@ -1002,15 +1002,31 @@ pub async fn claim(
     concurrency: usize,
     consumers: usize,
     stock: i64,
+    nodes: usize,
 ) -> anyhow::Result<Value> {
-    let target = Target::start(None, database_url).await?;
+    let postgres = database_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("postgres"));
+    if !(1..=2).contains(&nodes) || (nodes == 2 && !postgres) {
+        anyhow::bail!(
+            "bench claim runs on 1 node, or on 2 nodes sharing a PostgreSQL database (--database-url)"
+        );
+    }
+    let target = Target::start(None, database_url.clone()).await?;
+    // The second node shares the first's database (the migrations are already there).
+    let second = if nodes == 2 {
+        Some(Target::start(None, database_url).await?)
+    } else {
+        None
+    };
     let state = target
         .state
         .clone()
         .ok_or_else(|| anyhow::anyhow!("bench claim starts its own server"))?;
     println!(
-        "o2o bench claim ({} backend): {stock} coupons, {consumers} consumers, {concurrency} clients, {} s",
+        "o2o bench claim ({} backend, {nodes} node{}): {stock} coupons, {consumers} consumers, {concurrency} clients, {} s",
         target.backend,
+        if nodes == 1 { "" } else { "s" },
         duration.as_secs()
     );
     let client = reqwest::Client::builder()
@@ -1073,10 +1089,13 @@ pub async fn claim(
     let counter = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
+    let bases: Vec<String> = std::iter::once(base.clone())
+        .chain(second.as_ref().map(|t| t.base.clone()))
+        .collect();
+    for i in 0..concurrency {
         let (client, base, stop, counter, tokens, template) = (
             client.clone(),
-            base.clone(),
+            bases[i % bases.len()].clone(),
             stop.clone(),
             counter.clone(),
             tokens.clone(),
@@ -1171,11 +1190,15 @@ pub async fn claim(
         format!("{oversell} / {doubles}")
     );
     let backend = target.backend.clone();
+    if let Some(second) = second {
+        second.shutdown().await;
+    }
     target.shutdown().await;
     state.db.close().await;
     Ok(json!({
         "scenario": "claim",
         "backend": backend,
+        "nodes": nodes,
         "ops_per_s": per_s.round(),
         "p50_ms": p50,
         "p99_ms": p99,

@@ -70,6 +70,10 @@ struct BenchArgs {
     /// claim: coupons in stock.
     #[arg(long, default_value_t = 10_000)]
     stock: i64,
+    /// claim: server nodes sharing the database (2 needs --database-url postgres://…); the
+    /// clients are spread over them.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 #[derive(Subcommand)]
@@ -255,6 +259,7 @@ async fn main() -> anyhow::Result<()> {
                         concurrency,
                         args.consumers.clamp(1, 1_000_000),
                         args.stock.clamp(1, 10_000_000),
+                        args.nodes,
                     )
                     .await?
                 }
