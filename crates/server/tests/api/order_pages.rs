@@ -4,12 +4,6 @@
 use crate::helpers::*;
 use reqwest::StatusCode;
 
-const CSRF: &str = "page-test-csrf-token-0123456789";
-
-fn cookies(session: &str) -> String {
-    format!("o2o_session={session}; o2o_csrf={CSRF}")
-}
-
 async fn get_page(
     app: &TestApp,
     path: &str,
@@ -20,7 +14,7 @@ async fn get_page(
         .get(app.url(path))
         .header("accept-language", "en");
     if let Some(s) = session {
-        req = req.header("cookie", cookies(s));
+        req = req.header("cookie", page_cookies(s));
     }
     let r = req.send().await.unwrap();
     page_reply(r).await
@@ -144,7 +138,7 @@ async fn a_handover_form_without_its_csrf_token_is_refused() {
         .post(app.url("/console/counter/handover"))
         .header(
             "cookie",
-            format!("o2o_session={}; o2o_csrf={CSRF}", shop.cashier),
+            format!("o2o_session={}; o2o_csrf={PAGE_CSRF}", shop.cashier),
         )
         .form(&[
             ("csrf", "forged-forged-forged-forged"),
@@ -162,7 +156,7 @@ async fn get_page_in(app: &TestApp, path: &str, session: &str, lang: &str) -> (S
         .client
         .get(app.url(path))
         .header("accept-language", lang)
-        .header("cookie", cookies(session))
+        .header("cookie", page_cookies(session))
         .send()
         .await
         .unwrap();
@@ -176,13 +170,13 @@ async fn post_form(
     session: &str,
     fields: &[(&str, &str)],
 ) -> (StatusCode, String) {
-    let mut form: Vec<(&str, &str)> = vec![("csrf", CSRF)];
+    let mut form: Vec<(&str, &str)> = vec![("csrf", PAGE_CSRF)];
     form.extend_from_slice(fields);
     let r = app
         .client
         .post(app.url(path))
         .header("accept-language", "en")
-        .header("cookie", cookies(session))
+        .header("cookie", page_cookies(session))
         .form(&form)
         .send()
         .await
@@ -456,13 +450,13 @@ async fn post_form_page(
     session: &str,
     fields: &[(&str, &str)],
 ) -> (StatusCode, String, String) {
-    let mut form: Vec<(&str, &str)> = vec![("csrf", CSRF)];
+    let mut form: Vec<(&str, &str)> = vec![("csrf", PAGE_CSRF)];
     form.extend_from_slice(fields);
     let r = app
         .client
         .post(app.url(path))
         .header("accept-language", "en")
-        .header("cookie", cookies(session))
+        .header("cookie", page_cookies(session))
         .form(&form)
         .send()
         .await

@@ -5,13 +5,6 @@ use crate::helpers::*;
 use reqwest::StatusCode;
 use std::time::Duration;
 
-const CSRF: &str = "page-test-csrf-token-0123456789";
-
-/// A browser's cookies for a session token plus the CSRF cookie.
-fn cookies(session: &str) -> String {
-    format!("o2o_session={session}; o2o_csrf={CSRF}")
-}
-
 /// The short id at the end of a printed code's URL.
 fn short_of(url: &str) -> &str {
     url.rsplit('/').next().unwrap()
@@ -26,24 +19,12 @@ async fn post_form(
     let r = app
         .client
         .post(app.url(path))
-        .header("cookie", cookies(session))
+        .header("cookie", page_cookies(session))
         .form(form)
         .send()
         .await
         .unwrap();
     page_reply(r).await
-}
-
-async fn get_page(app: &TestApp, path: &str, session: &str) -> (StatusCode, String) {
-    let r = app
-        .client
-        .get(app.url(path))
-        .header("cookie", cookies(session))
-        .header("accept-language", "en")
-        .send()
-        .await
-        .unwrap();
-    (r.status(), r.text().await.unwrap())
 }
 
 #[tokio::test]
@@ -64,7 +45,7 @@ async fn a_bad_amount_on_the_pay_form_is_refused_with_a_message_and_moves_nothin
         "99999999999999",
     ] {
         let (status, _, html) =
-            post_form(&app, &path, &me, &[("csrf", CSRF), ("amount", bad)]).await;
+            post_form(&app, &path, &me, &[("csrf", PAGE_CSRF), ("amount", bad)]).await;
         assert!(status.is_client_error(), "{bad:?}: {status}");
         assert!(html.contains("data-test=\"error\""), "{bad:?}: {html}");
         assert!(html.contains("data-test=\"pay-form\""), "{bad:?}");
@@ -85,12 +66,12 @@ async fn the_pay_form_without_its_csrf_token_is_refused_and_moves_nothing() {
             post_form(&app, &path, &me, &[("csrf", csrf), ("amount", "25.00")]).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
-    // No CSRF cookie at all: refused too.
+    // No PAGE_CSRF cookie at all: refused too.
     let r = app
         .client
         .post(app.url(&path))
         .header("cookie", format!("o2o_session={me}"))
-        .form(&[("csrf", CSRF), ("amount", "25.00")])
+        .form(&[("csrf", PAGE_CSRF), ("amount", "25.00")])
         .send()
         .await
         .unwrap();
@@ -105,8 +86,13 @@ async fn the_pay_form_pays_exactly_and_shows_the_receipt() {
     let shop = app.shop("Receipt Cafe").await;
     let me = app.funded_consumer("13700000013", 10_000).await;
     let path = format!("/q/{}/pay", short_of(&shop.qr));
-    let (status, location, _) =
-        post_form(&app, &path, &me, &[("csrf", CSRF), ("amount", "25.10")]).await;
+    let (status, location, _) = post_form(
+        &app,
+        &path,
+        &me,
+        &[("csrf", PAGE_CSRF), ("amount", "25.10")],
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(location.starts_with("/me/payments/pay_"), "{location}");
     assert_eq!(app.balance(&me).await, 10_000 - 2_510);
@@ -128,8 +114,13 @@ async fn a_short_wallet_is_refused_with_a_top_up_link_and_a_guest_logs_in_first(
     let me = app.funded_consumer("13700000015", 1_000).await;
     let short = short_of(&shop.qr);
     let path = format!("/q/{short}/pay");
-    let (status, _, html) =
-        post_form(&app, &path, &me, &[("csrf", CSRF), ("amount", "25.00")]).await;
+    let (status, _, html) = post_form(
+        &app,
+        &path,
+        &me,
+        &[("csrf", PAGE_CSRF), ("amount", "25.00")],
+    )
+    .await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
     assert!(html.contains("data-test=\"top-up-link\""), "{html}");
     assert_eq!(app.count("payments").await, 0);
@@ -138,8 +129,8 @@ async fn a_short_wallet_is_refused_with_a_top_up_link_and_a_guest_logs_in_first(
     let r = app
         .client
         .post(app.url(&path))
-        .header("cookie", format!("o2o_csrf={CSRF}"))
-        .form(&[("csrf", CSRF), ("amount", "25.00")])
+        .header("cookie", format!("o2o_csrf={PAGE_CSRF}"))
+        .form(&[("csrf", PAGE_CSRF), ("amount", "25.00")])
         .send()
         .await
         .unwrap();
@@ -151,7 +142,7 @@ async fn a_short_wallet_is_refused_with_a_top_up_link_and_a_guest_logs_in_first(
         "/me/wallet/top-ups",
         &me,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("amount", "30"),
             ("next", &format!("/q/{short}")),
         ],
@@ -180,7 +171,7 @@ async fn the_counter_takes_cash_announces_payments_live_and_refunds() {
     let mut stream = app
         .client
         .get(app.url(&format!("/console/counter/events?store_id={}", shop.store)))
-        .header("cookie", cookies(&shop.cashier))
+        .header("cookie", page_cookies(&shop.cashier))
         .header("accept-language", "en")
         .send()
         .await
@@ -197,7 +188,7 @@ async fn the_counter_takes_cash_announces_payments_live_and_refunds() {
         &app,
         &format!("/q/{}/pay", short_of(&shop.qr)),
         &me,
-        &[("csrf", CSRF), ("amount", "25.00")],
+        &[("csrf", PAGE_CSRF), ("amount", "25.00")],
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
@@ -219,7 +210,7 @@ async fn the_counter_takes_cash_announces_payments_live_and_refunds() {
         "/console/counter/payments",
         &shop.cashier,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("store_id", &store_id),
             ("amount", "8.80"),
             ("pay_code", ""),
@@ -239,7 +230,7 @@ async fn the_counter_takes_cash_announces_payments_live_and_refunds() {
         "/console/counter/payments",
         &shop.cashier,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("store_id", &store_id),
             ("amount", "1.00"),
             ("pay_code", "12345"),
@@ -266,7 +257,7 @@ async fn the_counter_takes_cash_announces_payments_live_and_refunds() {
         "/console/counter/refunds",
         &shop.cashier,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("store_id", &store_id),
             ("payment", &paid),
             ("amount", "5.00"),
@@ -281,7 +272,7 @@ async fn the_counter_takes_cash_announces_payments_live_and_refunds() {
         "/console/counter/refunds",
         &shop.cashier,
         &[
-            ("csrf", CSRF),
+            ("csrf", PAGE_CSRF),
             ("store_id", &store_id),
             ("payment", &paid),
             ("amount", ""),
@@ -322,7 +313,7 @@ async fn a_live_stream_ends_when_the_server_shuts_down() {
     let mut stream = app
         .client
         .get(app.url(&format!("/console/counter/events?store_id={}", shop.store)))
-        .header("cookie", cookies(&shop.cashier))
+        .header("cookie", page_cookies(&shop.cashier))
         .send()
         .await
         .unwrap();
@@ -344,7 +335,7 @@ async fn a_pay_form_sent_twice_pays_once() {
     let me = app.funded_consumer("13700000017", 10_000).await;
     let path = format!("/q/{}/pay", short_of(&shop.qr));
     let form = [
-        ("csrf", CSRF),
+        ("csrf", PAGE_CSRF),
         ("amount", "25.00"),
         ("key", "double-tap-key-0123456789"),
     ];
