@@ -8,6 +8,7 @@ use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// What every request shares: the database, the configuration and the long-lived services.
 pub struct Inner {
@@ -171,62 +172,73 @@ impl AppState {
         });
         // Birthday coupons: each hour (and at start), so every time zone's day is met; the
         // sweep is idempotent per card and year.
-        let birthdays = weak.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(3_600));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(inner) = birthdays.upgrade() else {
-                    return;
-                };
-                let app = AppState(inner);
-                if let Err(e) =
-                    crate::members::service::birthday_sweep(&app, jiff::Timestamp::now()).await
-                {
-                    tracing::warn!(error = %e.message, "giving birthday coupons failed");
-                }
-            }
-        });
+        every(
+            weak.clone(),
+            Duration::ZERO,
+            HOUR,
+            "giving birthday coupons failed",
+            |app| async move {
+                crate::members::service::birthday_sweep(&app, jiff::Timestamp::now())
+                    .await
+                    .map(drop)
+            },
+        );
         // Daily settlement: each hour, first five minutes after start (a node started for a
         // moment, such as a test's second node, settles nothing), settling each merchant once
         // per business day in its own time zone (see `settlement_sweep`).
-        let settlements = weak.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval_at(
-                tokio::time::Instant::now() + std::time::Duration::from_secs(300),
-                std::time::Duration::from_secs(3_600),
-            );
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(inner) = settlements.upgrade() else {
-                    return;
-                };
-                let app = AppState(inner);
-                if let Err(e) =
-                    crate::payments::service::settlement_sweep(&app, jiff::Timestamp::now()).await
-                {
-                    tracing::warn!(error = %e.message, "daily settlement failed");
-                }
-            }
-        });
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                let app = AppState(inner);
+        every(
+            weak.clone(),
+            Duration::from_secs(300),
+            HOUR,
+            "daily settlement failed",
+            |app| async move {
+                crate::payments::service::settlement_sweep(&app, jiff::Timestamp::now())
+                    .await
+                    .map(drop)
+            },
+        );
+        // Lapsed holds and reservations: every two seconds, one after the other.
+        every(
+            weak,
+            Duration::ZERO,
+            Duration::from_secs(2),
+            "canceling lapsed orders failed",
+            |app| async move {
                 if let Err(e) = crate::payments::service::sweep_holds(&app).await {
                     tracing::warn!(error = %e.message, "sweeping lapsed holds failed");
                 }
-                if let Err(e) = crate::orders::service::sweep_lapsed(&app).await {
-                    tracing::warn!(error = %e.message, "canceling lapsed orders failed");
-                }
-            }
-        });
+                crate::orders::service::sweep_lapsed(&app).await.map(drop)
+            },
+        );
     }
+}
+
+const HOUR: Duration = Duration::from_secs(3_600);
+
+/// Runs `job` every `period`, the first time `first` after now, for as long as the application
+/// lives; a failure is logged (`failed` says what failed) and the next round tries again. A
+/// round that overruns delays the next rather than bunching them.
+fn every<F, Fut>(
+    app: std::sync::Weak<Inner>,
+    first: Duration,
+    period: Duration,
+    failed: &'static str,
+    job: F,
+) where
+    F: Fn(AppState) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = crate::error::Result<()>> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(inner) = app.upgrade() else { return };
+            if let Err(e) = job(AppState(inner)).await {
+                tracing::warn!(error = %e.message, "{failed}");
+            }
+        }
+    });
 }
 
 /// The whole application: API, OpenAPI document and docs page, pages and static assets.

@@ -646,8 +646,11 @@ impl Tx {
             touched,
             wal,
         } = self;
-        match inner {
-            TxInner::Sqlite(tx) => tx.commit().await.map_err(DbError::classify)?,
+        let unsynced = match inner {
+            TxInner::Sqlite(tx) => {
+                tx.commit().await.map_err(DbError::classify)?;
+                wal
+            }
             TxInner::Postgres(mut tx) => {
                 if !touched.is_empty() {
                     // Delivered to every node's listener when (and only if) this commits.
@@ -659,12 +662,11 @@ impl Tx {
                         .map_err(DbError::classify)?;
                 }
                 tx.commit().await.map_err(DbError::classify)?;
-                hot.forget(touched);
-                return Ok(None);
+                None
             }
-        }
+        };
         hot.forget(touched);
-        Ok(wal)
+        Ok(unsynced)
     }
 
     /// Records that this transaction changes what [`Hot`] keeps (`what`): on commit the node

@@ -4,7 +4,7 @@
 
 use super::webhooks::{self, CreateWebhookEndpoint, EVENT_TYPES, WebhookDelivery, WebhookEndpoint};
 use crate::app::AppState;
-use crate::error::{Error, Kind, Result};
+use crate::error::{Error, Result};
 use crate::http::Page;
 use crate::identity::Role;
 use crate::web::{OrPage, PageCtx, PageError, StaffConsole, T};
@@ -171,15 +171,6 @@ async fn render(
     Ok(response)
 }
 
-/// A refusal shown on the page (4xx), or an error page (5xx).
-fn shown(t: T, e: Error) -> Result<String, PageError> {
-    if e.kind == Kind::Internal {
-        Err(PageError::from_error(t, e))
-    } else {
-        Ok(e.message)
-    }
-}
-
 /// `POST /console/webhooks`: registers an endpoint. The fields are `csrf`, `key`, `url` and one
 /// `events` per chosen type (none chosen means every type).
 async fn register(
@@ -245,8 +236,7 @@ async fn register(
             Ok(ctx.redirect(PATH))
         }
         Err(e) => {
-            let status = crate::http::error::status_of(e.kind).0;
-            let message = shown(ctx.t, e)?;
+            let (status, message) = crate::web::refusal(ctx.t, e)?;
             render(&app, &ctx, &c, None, Some(message), form, status).await
         }
     }
@@ -292,8 +282,7 @@ async fn act(
     match result {
         Ok(()) => Ok(ctx.redirect(PATH)),
         Err(e) => {
-            let status = crate::http::error::status_of(e.kind).0;
-            let message = shown(ctx.t, e)?;
+            let (status, message) = crate::web::refusal(ctx.t, e)?;
             render(
                 app,
                 ctx,

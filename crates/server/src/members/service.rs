@@ -676,12 +676,7 @@ pub async fn birthday_sweep(app: &AppState, now: jiff::Timestamp) -> Result<usiz
         let Some(template_id) = program.birthday_coupon_template_id.clone() else {
             continue;
         };
-        let zone = crate::stores::service::merchant_timezone(&app.db, &program.merchant_id)
-            .await?
-            .and_then(|z| jiff::tz::TimeZone::get(&z).ok())
-            .unwrap_or_else(|| {
-                jiff::tz::TimeZone::get(DEFAULT_TIMEZONE).unwrap_or(jiff::tz::TimeZone::UTC)
-            });
+        let zone = crate::stores::service::merchant_zone(&app.db, &program.merchant_id).await?;
         let today = now.to_zoned(zone).date();
         let born = crate::identity::service::born_on(&app.db, today).await?;
         if born.is_empty() {

@@ -6,7 +6,7 @@ use super::model::*;
 use super::service;
 use crate::app::AppState;
 use crate::db::MerchantScope;
-use crate::error::{Error, Kind};
+use crate::error::Error;
 use crate::identity::service as identity;
 use crate::identity::{Email, PrincipalKind, Role};
 use crate::stores::model::{CreateStore, CreateTable, Store, Table};
@@ -55,15 +55,6 @@ macro_rules! require_console {
             None => return Ok($ctx.redirect("/console/login")),
         }
     };
-}
-
-/// A form error shown inline (4xx), or an error page (5xx).
-fn inline(t: T, e: Error) -> Result<String, PageError> {
-    if e.kind == Kind::Internal {
-        Err(PageError::from_error(t, e))
-    } else {
-        Ok(e.message)
-    }
 }
 
 #[derive(Template)]
@@ -134,7 +125,7 @@ async fn signup(
             Ok(ctx.redirect("/console"))
         }
         Err(e) => {
-            let error = Some(inline(ctx.t, e)?);
+            let error = Some(crate::web::refusal(ctx.t, e)?.1);
             ctx.render(&SignupPage {
                 t: ctx.t,
                 logged_in: ctx.logged_in(),
@@ -195,7 +186,7 @@ async fn login(
             Ok(ctx.redirect("/me"))
         }
         Err(e) => {
-            let error = Some(inline(ctx.t, e)?);
+            let error = Some(crate::web::refusal(ctx.t, e)?.1);
             ctx.render(&ConsoleLoginPage {
                 t: ctx.t,
                 logged_in: ctx.logged_in(),
@@ -301,7 +292,7 @@ async fn create_store(
     match result {
         Ok(store) => Ok(ctx.redirect(&format!("/console/stores/{}", store.id))),
         Err(e) => {
-            let error = Some(inline(ctx.t, e)?);
+            let error = Some(crate::web::refusal(ctx.t, e)?.1);
             render_dashboard(&app, &ctx, &c, error).await
         }
     }
@@ -453,7 +444,7 @@ async fn add_table(
     match result {
         Ok(_) => Ok(ctx.redirect(&format!("/console/stores/{id}"))),
         Err(e) => {
-            let error = Some(inline(ctx.t, e)?);
+            let error = Some(crate::web::refusal(ctx.t, e)?.1);
             render_store(&app, &ctx, &c, &id, error).await
         }
     }
@@ -533,7 +524,7 @@ async fn add_staff(
     match result {
         Ok(()) => Ok(ctx.redirect("/console/staff")),
         Err(e) => {
-            let error = Some(inline(ctx.t, e)?);
+            let error = Some(crate::web::refusal(ctx.t, e)?.1);
             render_staff(&app, &ctx, &c, error).await
         }
     }

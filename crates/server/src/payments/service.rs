@@ -834,19 +834,13 @@ pub async fn settlement_sweep(app: &AppState, now: jiff::Timestamp) -> Result<us
         let Ok(currency) = Currency::parse(&code) else {
             continue;
         };
-        let zone = match crate::stores::service::merchant_timezone(&app.db, &merchant_id).await {
+        let zone = match crate::stores::service::merchant_zone(&app.db, &merchant_id).await {
             Ok(zone) => zone,
             Err(e) => {
                 tracing::warn!(merchant_id, code = %e.code, "daily settlement skipped");
                 continue;
             }
         };
-        let zone = zone
-            .and_then(|z| jiff::tz::TimeZone::get(&z).ok())
-            .unwrap_or_else(|| {
-                jiff::tz::TimeZone::get(crate::members::service::DEFAULT_TIMEZONE)
-                    .unwrap_or(jiff::tz::TimeZone::UTC)
-            });
         let day = now.to_zoned(zone).date();
         let key = IdemKey {
             scope: format!("system:settlement:{merchant_id}"),

@@ -362,6 +362,18 @@ pub async fn merchant_timezone(db: &Db, merchant_id: &str) -> Result<Option<Stri
     Ok(store::merchant_timezone(db, merchant_id).await?)
 }
 
+/// [`merchant_timezone`] as a zone, for counting a merchant's days: Asia/Shanghai when it has
+/// no store yet or its zone is unknown.
+pub async fn merchant_zone(db: &Db, merchant_id: &str) -> Result<jiff::tz::TimeZone> {
+    Ok(merchant_timezone(db, merchant_id)
+        .await?
+        .and_then(|z| jiff::tz::TimeZone::get(&z).ok())
+        .unwrap_or_else(|| {
+            jiff::tz::TimeZone::get(crate::members::service::DEFAULT_TIMEZONE)
+                .unwrap_or(jiff::tz::TimeZone::UTC)
+        }))
+}
+
 /// A table's label, if the table belongs to the merchant's store.
 pub async fn table_label(
     db: &Db,

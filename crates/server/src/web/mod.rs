@@ -37,6 +37,16 @@ pub struct PageCtx {
     pub path: String,
 }
 
+/// A refused form as its page shows it: the error's status and message (4xx), or an error page
+/// (5xx).
+pub fn refusal(t: T, e: Error) -> Result<(StatusCode, String), PageError> {
+    if e.kind == Kind::Internal {
+        Err(PageError::from_error(t, e))
+    } else {
+        Ok((crate::http::error::status_of(e.kind).0, e.message))
+    }
+}
+
 /// The staff member behind a console page: their merchant's scope, role and id.
 pub struct StaffConsole {
     pub scope: crate::db::MerchantScope,
