@@ -104,6 +104,12 @@ impl<V: Clone> Shelf<V> {
         }
     }
 
+    /// A ticket for a value known now without a read (a row this node is writing), to
+    /// [`Shelf::put`] once the write commits.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.lock().generation)
+    }
+
     /// Keeps what was read, unless the kind was forgotten since the read began.
     pub fn put(&self, ticket: Ticket, key: &str, value: V) {
         let mut inner = self.lock();

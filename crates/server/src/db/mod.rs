@@ -358,6 +358,7 @@ impl Db {
             inner,
             hot: self.hot.clone(),
             touched: Touched::empty(),
+            new_sessions: Vec::new(),
             wal: self.wal.clone(),
         })
     }
@@ -518,6 +519,8 @@ pub struct Tx {
     hot: Arc<Hot>,
     /// What this transaction changed of the hot reads (see [`Hot`]), forgotten on commit.
     touched: Touched,
+    /// Sessions this transaction creates, kept hot once it commits (see [`Tx::keeps_session`]).
+    new_sessions: Vec<(hot::Ticket, String, hot::SessionEntry)>,
     wal: Option<Arc<durable::WalFile>>,
 }
 
@@ -644,6 +647,7 @@ impl Tx {
             inner,
             hot,
             touched,
+            new_sessions,
             wal,
         } = self;
         let unsynced = match inner {
@@ -666,7 +670,19 @@ impl Tx {
             }
         };
         hot.forget(touched);
+        for (ticket, token_hash, entry) in new_sessions {
+            hot.sessions.put(ticket, &token_hash, entry);
+        }
         Ok(unsynced)
+    }
+
+    /// Keeps a session this transaction creates hot from the moment it commits, so that the
+    /// first requests made with its token do not each read it back (a forget of sessions before
+    /// the commit, this one's included, keeps it out; it is then read on first use).
+    pub fn keeps_session(&mut self, token_hash: &str, entry: hot::SessionEntry) {
+        let ticket = self.hot.sessions.ticket();
+        self.new_sessions
+            .push((ticket, token_hash.to_owned(), entry));
     }
 
     /// Records that this transaction changes what [`Hot`] keeps (`what`): on commit the node

@@ -152,11 +152,12 @@ async fn issue_session(
     } else {
         STAFF_SESSION_US
     };
+    let token_hash = sha256_hex(&token);
     store::insert_session(
         tx,
         store::NewSession {
             id: &session_id,
-            token_hash: &sha256_hex(&token),
+            token_hash: &token_hash,
             kind: kind.as_str(),
             subject_id,
             merchant_id,
@@ -168,17 +169,19 @@ async fn issue_session(
         },
     )
     .await?;
+    let principal = Principal {
+        kind,
+        id: subject_id.to_owned(),
+        merchant_id: merchant_id.map(str::to_owned),
+        role,
+        guest,
+        session_id: Some(session_id),
+        csrf: Some(csrf),
+    };
+    tx.keeps_session(&token_hash, (principal.clone(), now + ttl));
     Ok(IssuedSession {
         token,
-        principal: Principal {
-            kind,
-            id: subject_id.to_owned(),
-            merchant_id: merchant_id.map(str::to_owned),
-            role,
-            guest,
-            session_id: Some(session_id),
-            csrf: Some(csrf),
-        },
+        principal,
         expires_at: now + ttl,
     })
 }

@@ -223,6 +223,27 @@ async fn logging_out_revokes_the_token_at_once() {
 }
 
 #[tokio::test]
+async fn a_new_session_is_known_in_memory_from_its_first_request_and_logout_still_ends_it() {
+    let app = spawn_app().await;
+    let token = app.consumer_token("13800000017", None).await;
+    let hash = o2o_server::identity::service::sha256_hex(&token);
+    let (principal, _) = app
+        .state
+        .db
+        .hot()
+        .sessions
+        .get(&hash)
+        .expect("kept when it was created");
+    let me = app.get("/v1/me", Some(&token)).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["id"], principal.id.as_str());
+    app.delete("/v1/sessions/current", Some(&token)).await;
+    assert!(app.state.db.hot().sessions.get(&hash).is_err());
+    let me = app.get("/v1/me", Some(&token)).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn a_wrong_password_and_an_unknown_email_fail_alike() {
     let app = spawn_app().await;
     let (_mid, _token) = app.merchant("Pw Cafe").await;
