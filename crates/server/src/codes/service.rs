@@ -312,6 +312,16 @@ pub async fn resolve(
     Ok(counted(hot_code(db, segment).await?).map(|code| resolved_of(&code.row, now_us())))
 }
 
+/// Resolves `/q/<short>` to the code as kept in memory, for a caller that needs the code's own
+/// row only (a payment: its kind, merchant, terms and store's time zone), not whether its store
+/// is open now. Counted as [`resolve`].
+pub async fn resolve_code(
+    db: &Db,
+    segment: &str,
+) -> Result<std::result::Result<std::sync::Arc<HotCode>, ResolveFailure>> {
+    Ok(counted(hot_code(db, segment).await?))
+}
+
 /// Resolves `/q/<short>` for a JSON caller: the landing `build` serializes, built at most once a
 /// minute per code on this node (the hot path of every machine scan). Counted as [`resolve`].
 pub async fn resolve_json(

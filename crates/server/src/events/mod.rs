@@ -30,7 +30,8 @@ pub struct Published {
 /// down payments (they can re-read the outbox).
 #[derive(Clone)]
 pub struct Bus {
-    tx: broadcast::Sender<Published>,
+    /// Events are shared, not copied, with each listener.
+    tx: broadcast::Sender<std::sync::Arc<Published>>,
     /// Turns true when the node shuts down: live streams (server-sent events) end then, so a
     /// graceful shutdown is not held open by browsers that never hang up.
     closed: watch::Sender<bool>,
@@ -50,10 +51,10 @@ impl Bus {
     }
 
     pub fn publish(&self, event: Published) {
-        let _ = self.tx.send(event);
+        let _ = self.tx.send(std::sync::Arc::new(event));
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Published> {
+    pub fn subscribe(&self) -> broadcast::Receiver<std::sync::Arc<Published>> {
         self.tx.subscribe()
     }
 

@@ -165,7 +165,7 @@ struct Wire {
 async fn publish_loop(
     js: jetstream::Context,
     bus: Bus,
-    mut local: tokio::sync::broadcast::Receiver<Published>,
+    mut local: tokio::sync::broadcast::Receiver<Arc<Published>>,
     node_id: Arc<str>,
 ) {
     let closed = bus.closed();

@@ -353,8 +353,8 @@ impl BatchError {
     }
 }
 
-/// A payment row, as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
+/// A payment row, as stored (and as the batch's write reads it, by column name).
+#[derive(Clone, Debug, sqlx::FromRow, serde::Serialize)]
 pub struct PaymentRow {
     pub id: String,
     pub merchant_id: String,
@@ -413,22 +413,6 @@ impl PaymentRow {
             created_at: rfc3339(self.created_at),
         }
     }
-
-    fn json(&self) -> serde_json::Value {
-        json!({
-            "id": self.id, "merchant_id": self.merchant_id, "store_id": self.store_id,
-            "user_id": self.user_id, "method": self.method, "source": self.source,
-            "qr_id": self.qr_id, "order_id": self.order_id, "status": self.status,
-            "amount": self.amount, "currency": self.currency,
-            "amount_captured": self.amount_captured, "amount_refunded": self.amount_refunded,
-            "fee": self.fee, "fee_refunded": self.fee_refunded, "fee_bps": self.fee_bps, "hold_id": self.hold_id,
-            "hold_expires_at": self.hold_expires_at, "business_day": self.business_day,
-            "staff_id": self.staff_id, "description": self.description,
-            "created_at": self.created_at, "updated_at": self.updated_at,
-            "coupon_id": self.coupon_id, "discount": self.discount,
-            "member_discount": self.member_discount, "member_tier": self.member_tier,
-        })
-    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -464,12 +448,12 @@ struct AccountRow {
 #[derive(Default)]
 struct Writes {
     new_accounts: Vec<AccountSpec>,
-    transfers: Vec<serde_json::Value>,
+    transfers: Vec<TransferRow>,
     new_payments: Vec<String>,
     changed_payments: HashSet<String>,
     refunds: Vec<serde_json::Value>,
     movements: Vec<serde_json::Value>,
-    events: Vec<serde_json::Value>,
+    events: Vec<EventRow>,
     pay_codes_used: Vec<serde_json::Value>,
     idem: Vec<serde_json::Value>,
 }
@@ -1108,7 +1092,23 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
     Ok(reply)
 }
 
-fn transfer_row(t: &Transfer, now: i64) -> serde_json::Value {
+/// A transfer row, as the batch's write reads it (by column name).
+#[derive(serde::Serialize)]
+struct TransferRow {
+    id: String,
+    debit_account: String,
+    credit_account: String,
+    amount: i64,
+    currency: &'static str,
+    action: &'static str,
+    code: &'static str,
+    reference: String,
+    pending_id: Option<String>,
+    expires_at: Option<i64>,
+    created_at: i64,
+}
+
+fn transfer_row(t: &Transfer, now: i64) -> TransferRow {
     let (pending_id, expires_at) = match &t.action {
         Action::Pending { expires_at } => (None, Some(*expires_at)),
         Action::PostPending { pending_id } | Action::VoidPending { pending_id } => {
@@ -1116,12 +1116,30 @@ fn transfer_row(t: &Transfer, now: i64) -> serde_json::Value {
         }
         Action::Post => (None, None),
     };
-    json!({
-        "id": t.id, "debit_account": t.debit, "credit_account": t.credit, "amount": t.amount,
-        "currency": t.currency.code(), "action": t.action.as_str(), "code": t.code,
-        "reference": t.reference, "pending_id": pending_id, "expires_at": expires_at,
-        "created_at": now,
-    })
+    TransferRow {
+        id: t.id.clone(),
+        debit_account: t.debit.clone(),
+        credit_account: t.credit.clone(),
+        amount: t.amount,
+        currency: t.currency.code(),
+        action: t.action.as_str(),
+        code: t.code,
+        reference: t.reference.clone(),
+        pending_id,
+        expires_at,
+        created_at: now,
+    }
+}
+
+/// An outbox row, as the batch's write reads it (by column name).
+#[derive(serde::Serialize)]
+struct EventRow {
+    id: String,
+    merchant_id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    data: String,
+    created_at: i64,
 }
 
 /// Applies a linked chain to the book and records its transfers for the batch's write.
@@ -1165,10 +1183,13 @@ pub(crate) fn event(
     data: serde_json::Value,
 ) {
     let id = EventId::generate().as_str().to_owned();
-    state.writes.events.push(json!({
-        "id": id, "merchant_id": merchant_id, "type": kind,
-        "data": data.to_string(), "created_at": state.now,
-    }));
+    state.writes.events.push(EventRow {
+        id: id.clone(),
+        merchant_id: merchant_id.to_owned(),
+        kind,
+        data: data.to_string(),
+        created_at: state.now,
+    });
     state.published.push(Published {
         id,
         merchant_id: merchant_id.to_owned(),
@@ -1908,9 +1929,9 @@ fn payout(
     })
 }
 
-async fn bulk(
+async fn bulk<T: serde::Serialize>(
     tx: &mut Tx,
-    rows: &[serde_json::Value],
+    rows: &[T],
     sqlite: &'static str,
     postgres: &'static str,
 ) -> std::result::Result<u64, BatchError> {
@@ -1961,10 +1982,10 @@ impl Deferred {
         }
     }
 
-    async fn add(
+    async fn add<T: serde::Serialize>(
         &mut self,
         tx: &mut Tx,
-        rows: &[serde_json::Value],
+        rows: &[T],
         sql: (&'static str, &'static str),
     ) -> std::result::Result<(), BatchError> {
         if rows.is_empty() {
@@ -2030,20 +2051,18 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
         .collect();
     deferred.add(tx, &changed_rows, SQL_BALANCES).await?;
     deferred.add(tx, &w.transfers, SQL_TRANSFERS).await?;
-    let new_payments: Vec<serde_json::Value> = w
+    let new_payments: Vec<&PaymentRow> = w
         .new_payments
         .iter()
         .filter_map(|id| state.payments.get(id))
-        .map(PaymentRow::json)
         .collect();
     deferred.add(tx, &new_payments, SQL_NEW_PAYMENTS).await?;
     let new: HashSet<&String> = w.new_payments.iter().collect();
-    let changed: Vec<serde_json::Value> = w
+    let changed: Vec<&PaymentRow> = w
         .changed_payments
         .iter()
         .filter(|id| !new.contains(id))
         .filter_map(|id| state.payments.get(id))
-        .map(PaymentRow::json)
         .collect();
     deferred.add(tx, &changed, SQL_CHANGED_PAYMENTS).await?;
     deferred.add(tx, &w.refunds, SQL_REFUNDS).await?;

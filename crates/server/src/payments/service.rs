@@ -310,10 +310,10 @@ pub async fn create_payment(
             } else {
                 qr_segment(qr).to_owned()
             };
-            let resolved = crate::codes::service::resolve(&app.db, &segment)
+            let code = crate::codes::service::resolve_code(&app.db, &segment)
                 .await?
                 .map_err(|f| f.error().param("qr"))?;
-            let row = resolved.row;
+            let row = &code.row;
             if row.kind != "store_pay" {
                 return Err(Error::invalid(
                     "qr_not_payable",
@@ -329,13 +329,13 @@ pub async fn create_payment(
             }
             NewPayment {
                 id: PaymentId::generate().as_str().to_owned(),
-                merchant_id: row.merchant_id,
-                store_id: Some(row.store_id),
+                merchant_id: row.merchant_id.clone(),
+                store_id: Some(row.store_id.clone()),
                 user_id: Some(principal.id.clone()),
                 method: "qr",
                 source: Some(source),
                 pay_code_hash: None,
-                qr_id: Some(row.id),
+                qr_id: Some(row.id.clone()),
                 order_id,
                 description,
                 amount,
