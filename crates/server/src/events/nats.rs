@@ -193,7 +193,7 @@ async fn publish_loop(
         if event.remote {
             continue;
         }
-        let Ok(payload) = serde_json::to_vec(&event) else {
+        let Ok(payload) = serde_json::to_vec(&*event) else {
             continue;
         };
         let message = jetstream::message::PublishMessage::build()

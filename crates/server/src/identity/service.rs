@@ -178,7 +178,11 @@ async fn issue_session(
         session_id: Some(session_id),
         csrf: Some(csrf),
     };
-    tx.keeps_session(&token_hash, (principal.clone(), now + ttl));
+    // A guest session is started by any scan without a cookie (crawlers, link previews): it is
+    // read into memory when its token is first used, not kept ahead.
+    if !guest {
+        tx.keeps_session(&token_hash, (principal.clone(), now + ttl));
+    }
     Ok(IssuedSession {
         token,
         principal,

@@ -327,7 +327,7 @@ pub(crate) fn live(
                     _ = &mut end => return None,
                     received = events.recv() => match received {
                         Ok(e) if e.kind.starts_with("order.") && keep(&e) => {
-                            let Ok(event) = Event::default().event("order").json_data(&e) else {
+                            let Ok(event) = Event::default().event("order").json_data(&*e) else {
                                 continue;
                             };
                             return Some((Ok::<_, Infallible>(event), (events, end)));
