@@ -436,10 +436,7 @@ async fn an_expired_pay_code_is_declined() {
 #[tokio::test]
 async fn guests_get_no_pay_codes_and_bad_requests_are_refused() {
     let app = spawn_app().await;
-    let guest = app.post("/v1/sessions/guest", json!({}), None).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let guest = app.guest_token().await;
     assert_eq!(
         app.post("/v1/me/pay-codes", json!({}), Some(&guest))
             .await

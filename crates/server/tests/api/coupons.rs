@@ -150,8 +150,8 @@ async fn claims_respect_the_limit_the_window_the_stock_and_the_audience() {
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.code(), "coupon_sold_out");
     // Guests claim nothing.
-    let guest = app.post("/v1/sessions/guest", json!({}), None).await;
-    let r = claim(&app, id, guest.body["token"].as_str().unwrap()).await;
+    let guest = app.guest_token().await;
+    let r = claim(&app, id, &guest).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     let later = template(

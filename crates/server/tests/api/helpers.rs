@@ -205,6 +205,13 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Starts a guest session; returns its token.
+    pub async fn guest_token(&self) -> String {
+        let res = self.post("/v1/sessions/guest", json!({}), None).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+        res.body["token"].as_str().unwrap().to_owned()
+    }
+
     /// Logs a consumer in by phone (asking for a code first); returns the token.
     pub async fn consumer_token(&self, phone: &str, guest_token: Option<&str>) -> String {
         let res = self

@@ -195,8 +195,7 @@ async fn a_guest_logging_into_an_existing_account_brings_their_visits_along() {
     let existing = app.consumer_token("13700000002", None).await;
     let account_id = app.get("/v1/me", Some(&existing)).await.body["id"].clone();
 
-    let guest = app.post("/v1/sessions/guest", json!({}), None).await;
-    let guest_token = guest.body["token"].as_str().unwrap().to_owned();
+    let guest_token = app.guest_token().await;
     app.get(&format!("/v1/stores/{store}"), Some(&guest_token))
         .await;
     app.age_codes().await;
@@ -225,10 +224,7 @@ async fn logging_out_revokes_the_token_at_once() {
 #[tokio::test]
 async fn a_new_session_is_known_in_memory_from_its_first_request_and_logout_still_ends_it() {
     let app = spawn_app().await;
-    let guest = app.post("/v1/sessions/guest", json!({}), None).await.body["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let guest = app.guest_token().await;
     let guest_hash = o2o_server::identity::service::sha256_hex(&guest);
     assert!(
         app.state.db.hot().sessions.get(&guest_hash).is_err(),

@@ -856,8 +856,8 @@ async fn a_birthday_coupon_is_given_once_a_year_on_the_day_in_the_shops_time_zon
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
         assert_eq!(r.code(), "birthday_invalid");
     }
-    let guest = app.post("/v1/sessions/guest", json!({}), None).await;
-    let r = set_birthday(&app, guest.body["token"].as_str().unwrap(), "05-17").await;
+    let guest = app.guest_token().await;
+    let r = set_birthday(&app, &guest, "05-17").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     // Bo's birthday is the next day; Cy shares Ann's but holds no card.
     let (bo, _) = member_with_card(&app, &shop, "13700000192", 10_000).await;

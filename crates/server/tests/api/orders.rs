@@ -895,8 +895,7 @@ async fn a_guests_order_joins_the_account_it_logs_into() {
     let app = spawn_app().await;
     let c = cafe(&app, "Guest Order Cafe").await;
     let existing = app.consumer_token("+8613800000191", None).await;
-    let guest = app.post("/v1/sessions/guest", json!({}), None).await;
-    let guest_token = guest.body["token"].as_str().unwrap().to_owned();
+    let guest_token = app.guest_token().await;
     let r = app
         .post(
             "/v1/orders",
