@@ -309,12 +309,14 @@ pub async fn resolve(
     db: &Db,
     segment: &str,
 ) -> Result<std::result::Result<Resolved, ResolveFailure>> {
-    Ok(counted(hot_code(db, segment).await?).map(|code| resolved_of(&code.row, now_us())))
+    Ok(resolve_code(db, segment)
+        .await?
+        .map(|code| resolved_of(&code.row, now_us())))
 }
 
 /// Resolves `/q/<short>` to the code as kept in memory, for a caller that needs the code's own
 /// row only (a payment: its kind, merchant, terms and store's time zone), not whether its store
-/// is open now. Counted as [`resolve`].
+/// is open now. Every resolution goes through here, so each outcome is counted once.
 pub async fn resolve_code(
     db: &Db,
     segment: &str,
@@ -323,13 +325,13 @@ pub async fn resolve_code(
 }
 
 /// Resolves `/q/<short>` for a JSON caller: the landing `build` serializes, built at most once a
-/// minute per code on this node (the hot path of every machine scan). Counted as [`resolve`].
+/// minute per code on this node (the hot path of every machine scan).
 pub async fn resolve_json(
     db: &Db,
     segment: &str,
     build: impl FnOnce(Resolved) -> Result<axum::body::Bytes>,
 ) -> Result<std::result::Result<axum::body::Bytes, ResolveFailure>> {
-    let code = match counted(hot_code(db, segment).await?) {
+    let code = match resolve_code(db, segment).await? {
         Ok(code) => code,
         Err(failure) => return Ok(Err(failure)),
     };
