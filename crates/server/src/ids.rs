@@ -38,6 +38,18 @@ pub fn new_body() -> String {
     String::from_utf8(out.to_vec()).expect("alphabet is ASCII")
 }
 
+/// The smallest id body made at millisecond `ms` since the epoch: a lower bound for a range of
+/// ids by creation time (`id >= prefix + body_at(ms)`).
+pub fn body_at(ms: i64) -> String {
+    let mut value: u128 = ((ms.max(0) as u128) & 0xFFFF_FFFF_FFFF) << 80;
+    let mut out = [0u8; BODY_LEN];
+    for i in (0..BODY_LEN).rev() {
+        out[i] = CROCKFORD[(value & 31) as usize];
+        value >>= 5;
+    }
+    String::from_utf8(out.to_vec()).expect("alphabet is ASCII")
+}
+
 /// `bytes` random bytes as unpadded URL-safe base64: for tokens and secrets.
 pub fn random_token(bytes: usize) -> String {
     use base64::Engine;
@@ -296,6 +308,18 @@ mod tests {
     fn later_ids_sort_after_earlier_ones_even_within_a_millisecond() {
         let ids: Vec<String> = (0..1_000).map(|_| new_body()).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn a_time_bound_sorts_between_the_ids_made_before_and_after_it() {
+        let before = new_body();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let now_ms = jiff::Timestamp::now().as_millisecond();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let after = new_body();
+        let bound = body_at(now_ms);
+        assert!(before < bound && bound <= after, "{before} {bound} {after}");
+        assert!(valid_body(&bound));
     }
 
     #[test]

@@ -104,11 +104,14 @@ pub enum Op {
         business_day: String,
         staff_id: Option<String>,
     },
-    /// Moves what a merchant has collected (its pending balance, when positive) to available.
+    /// Moves what a merchant has collected (its pending balance, when positive) to available:
+    /// all of it, or with a `cutoff` (µs since the epoch; the start of the business day) only
+    /// what came in before it, so that what is taken today settles tomorrow (T+1).
     Settle {
         settlement_id: String,
         merchant_id: String,
         currency: Currency,
+        cutoff: Option<i64>,
     },
     /// Pays a merchant's available balance out to its bank through the provider.
     Payout {
@@ -475,6 +478,9 @@ pub(crate) struct State {
     pub(crate) coupons: crate::marketing::engine::Batch,
     /// The member cards the batch touches.
     pub(crate) members: crate::members::engine::Batch,
+    /// For settlements with a cutoff: per account (pending, promotion), the net of what moved
+    /// in or out of it since the cutoff and before this batch, settlements left out.
+    since_cutoff: HashMap<(String, i64), i64>,
 }
 
 /// What the node learns from a committed batch.
@@ -540,6 +546,7 @@ async fn run_batch_inner(
         orders: Default::default(),
         coupons: Default::default(),
         members: Default::default(),
+        since_cutoff: HashMap::new(),
     };
     state.orders.recently_bumped = recently_bumped.clone();
     load(&mut tx, ops, &mut state, cache).await?;
@@ -782,6 +789,29 @@ async fn load(
             state.writes.new_accounts.push(spec);
         }
     }
+    // What settlements with a cutoff must leave for the next day. After the accounts: on
+    // PostgreSQL their rows are locked now, so no other node adds to them until this commits.
+    for (op, _) in ops {
+        if let Op::Settle {
+            merchant_id,
+            currency,
+            cutoff: Some(cutoff),
+            ..
+        } = op
+        {
+            for spec in [
+                accounts::merchant_pending(merchant_id, *currency),
+                accounts::merchant_promotion(merchant_id, *currency),
+            ] {
+                let key = (spec.id, *cutoff);
+                if state.since_cutoff.contains_key(&key) {
+                    continue;
+                }
+                let net = net_since(tx, &key.0, *cutoff).await?;
+                state.since_cutoff.insert(key, net);
+            }
+        }
+    }
     // Open holds of the loaded payments.
     for p in state.payments.values() {
         if let (Some(hold_id), Some(expires_at), "requires_capture") =
@@ -800,6 +830,41 @@ async fn load(
         }
     }
     Ok(())
+}
+
+/// Transfer codes that settle (move collected money on): what a settlement with a cutoff leaves
+/// behind is what came in since the cutoff other than these.
+const SETTLEMENT_CODES: [&str; 2] = ["settlement", "promotion_settlement"];
+
+/// The net of posted money into `account` (credits less debits) since `cutoff`, settlements
+/// left out. Transfer ids sort by creation time, so the account's index is read from a minute
+/// before the cutoff on, and the exact time decides.
+async fn net_since(
+    tx: &mut Tx,
+    account: &str,
+    cutoff: i64,
+) -> std::result::Result<i64, BatchError> {
+    let from = format!(
+        "{}{}",
+        TransferId::PREFIX,
+        crate::ids::body_at(cutoff / 1_000 - 60_000)
+    );
+    let (net,): (i64,) = tx
+        .fetch_one(
+            crate::db::query(
+                "SELECT CAST(COALESCE((SELECT SUM(amount) FROM ledger_transfers WHERE credit_account = $1 AND id >= $2 \
+                   AND created_at >= $3 AND action IN ('post', 'post_pending') AND code NOT IN ($4, $5)), 0) \
+                 - COALESCE((SELECT SUM(amount) FROM ledger_transfers WHERE debit_account = $1 AND id >= $2 \
+                   AND created_at >= $3 AND action IN ('post', 'post_pending') AND code NOT IN ($4, $5)), 0) AS BIGINT)",
+            )
+            .bind(account.to_owned())
+            .bind(from)
+            .bind(cutoff)
+            .bind(SETTLEMENT_CODES[0])
+            .bind(SETTLEMENT_CODES[1]),
+        )
+        .await?;
+    Ok(net)
 }
 
 /// The account a payment's money came from.
@@ -1046,7 +1111,8 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
             settlement_id,
             merchant_id,
             currency,
-        } => settle(state, settlement_id, merchant_id, *currency)?,
+            cutoff,
+        } => settle(state, settlement_id, merchant_id, *currency, *cutoff)?,
         Op::Payout {
             payout_id,
             merchant_id,
@@ -1851,13 +1917,50 @@ fn balance_of(state: &State, spec: &AccountSpec) -> i64 {
     state.book.account(&spec.id).map(|a| a.balance).unwrap_or(0)
 }
 
-fn settle(state: &mut State, id: &str, merchant_id: &str, currency: Currency) -> Result<Reply> {
+/// What moved into `account` since `cutoff` (see [`net_since`]): before this batch as loaded,
+/// plus this batch's own posted transfers (all after the cutoff) other than settlements.
+fn today_net(state: &State, account: &str, cutoff: Option<i64>) -> i64 {
+    let Some(cutoff) = cutoff else {
+        return 0;
+    };
+    let before = state
+        .since_cutoff
+        .get(&(account.to_owned(), cutoff))
+        .copied()
+        .unwrap_or(0);
+    state
+        .writes
+        .transfers
+        .iter()
+        .filter(|t| matches!(t.action, "post" | "post_pending"))
+        .filter(|t| !SETTLEMENT_CODES.contains(&t.code))
+        .fold(before, |net, t| {
+            let mut net = net;
+            if t.credit_account == account {
+                net += t.amount;
+            }
+            if t.debit_account == account {
+                net -= t.amount;
+            }
+            net
+        })
+}
+
+fn settle(
+    state: &mut State,
+    id: &str,
+    merchant_id: &str,
+    currency: Currency,
+    cutoff: Option<i64>,
+) -> Result<Reply> {
     let pending = accounts::merchant_pending(merchant_id, currency);
     let available = accounts::merchant_available(merchant_id, currency);
     // What coupons cost since the last settlement comes out of what the merchant collected:
-    // the promotion account is a cost account, brought back to zero here.
+    // the promotion account is a cost account, brought back to zero here (with a cutoff, less
+    // what they cost since it, which waits for its own day).
     let promotion = accounts::merchant_promotion(merchant_id, currency);
-    let spent = -balance_of(state, &promotion);
+    let spent_today = (-today_net(state, &promotion.id, cutoff)).max(0);
+    let spent = -balance_of(state, &promotion) - spent_today;
     if spent > 0 {
         let t = transfer(
             &pending,
@@ -1870,7 +1973,9 @@ fn settle(state: &mut State, id: &str, merchant_id: &str, currency: Currency) ->
         );
         post_chain(state, &[t])?;
     }
-    let amount = balance_of(state, &pending);
+    // With a cutoff, what came in since (when more came in than went out) stays pending.
+    let kept = today_net(state, &pending.id, cutoff).max(0);
+    let amount = balance_of(state, &pending) - kept;
     if amount > 0 {
         let t = transfer(
             &pending,

@@ -807,6 +807,7 @@ pub async fn settle(app: &AppState, merchant_id: &str, currency: Currency) -> Re
                 settlement_id: format!("stl_{}", crate::ids::new_body()),
                 merchant_id: merchant_id.to_owned(),
                 currency,
+                cutoff: None,
             },
             None,
         )
@@ -814,12 +815,13 @@ pub async fn settle(app: &AppState, merchant_id: &str, currency: Currency) -> Re
 }
 
 /// Daily settlement (T+1): on the first sweep of each business day in the merchant's time zone
-/// (its first store's), what it has collected and not yet settled (its pending balance, less
-/// what its coupons cost) becomes available for payout; what is taken between midnight and
-/// that sweep goes along. Runs hourly, so every time zone's day is met; once per merchant,
-/// currency and day however often it runs or on how many nodes (the day is the idempotency
-/// key, in a scope of its own that no caller's keys share). One merchant's failure is logged
-/// and the others are still settled. Answers how many settlements were made or found made.
+/// (its first store's), what it collected before that day began and has not yet settled (its
+/// pending balance, less what its coupons cost) becomes available for payout; what is taken
+/// since midnight waits for the next day's sweep. Runs hourly, so every time zone's day is met;
+/// once per merchant, currency and day however often it runs or on how many nodes (the day is
+/// the idempotency key, in a scope of its own that no caller's keys share). One merchant's
+/// failure is logged and the others are still settled. Answers how many settlements moved
+/// money (made now or found made earlier that day).
 pub async fn settlement_sweep(app: &AppState, now: jiff::Timestamp) -> Result<usize> {
     let due: Vec<(String, String)> = app
         .db
@@ -841,7 +843,11 @@ pub async fn settlement_sweep(app: &AppState, now: jiff::Timestamp) -> Result<us
                 continue;
             }
         };
-        let day = now.to_zoned(zone).date();
+        let day = now.to_zoned(zone.clone()).date();
+        let Ok(midnight) = day.to_zoned(zone) else {
+            continue;
+        };
+        let cutoff = midnight.timestamp().as_microsecond();
         let key = IdemKey {
             scope: format!("system:settlement:{merchant_id}"),
             key: format!("{code}:{day}"),
@@ -851,13 +857,23 @@ pub async fn settlement_sweep(app: &AppState, now: jiff::Timestamp) -> Result<us
             settlement_id: format!("stl_{}", crate::ids::new_body()),
             merchant_id: merchant_id.clone(),
             currency,
+            cutoff: Some(cutoff),
         };
         match app.payments.run(op, Some(key)).await {
-            Ok(_) => settled += 1,
+            Ok(reply) if moved_money(&reply) => settled += 1,
+            Ok(_) => {}
             Err(e) => tracing::warn!(merchant_id, code = %e.code, "daily settlement failed"),
         }
     }
     Ok(settled)
+}
+
+/// Whether a settlement's answer moved money (its amount is positive).
+fn moved_money(reply: &Reply) -> bool {
+    serde_json::from_str::<serde_json::Value>(&reply.body)
+        .ok()
+        .and_then(|v| v["amount"].as_i64())
+        .is_some_and(|a| a > 0)
 }
 
 /// Pays out part of a merchant's available balance to its bank (through the provider).

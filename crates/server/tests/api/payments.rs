@@ -814,13 +814,31 @@ async fn balances(app: &TestApp, shop: &Shop) -> (i64, i64) {
 }
 
 #[tokio::test]
-async fn each_business_day_settles_what_was_collected_once() {
+async fn each_business_day_settles_what_was_collected_before_it_once() {
     let app = spawn_app().await;
     let shop = app.shop("Daily Settle Cafe").await;
     let idle = app.shop("Idle Cafe").await;
     let me = app.funded_consumer("13700000021", 20_000).await;
     let r = pay(&app, &me, &shop.qr, 10_000).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // This payment was taken yesterday (its transfers are moved back two days)...
+    let yesterday = r.body["id"].as_str().unwrap().to_owned();
+    let moved = app
+        .state
+        .db
+        .execute(
+            o2o_server::db::query(
+                "UPDATE ledger_transfers SET created_at = created_at - 172800000000 WHERE reference = $1",
+            )
+            .bind(yesterday),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved, 2, "the payment and its fee");
+    // ...and this one today.
+    let r = pay(&app, &me, &shop.qr, 5_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(balances(&app, &shop).await, (14_910, 0));
     let sweep = |at: jiff::Timestamp| {
         let state = app.state.clone();
         async move {
@@ -829,25 +847,24 @@ async fn each_business_day_settles_what_was_collected_once() {
                 .unwrap()
         }
     };
+    // Today's sweep settles yesterday's takings (T+1) and keeps today's, however often it runs.
     let today = jiff::Timestamp::now();
-    assert_eq!(
-        sweep(today).await,
-        1,
-        "one merchant had something to settle"
-    );
-    assert_eq!(balances(&app, &shop).await, (0, 9_940));
-    assert_eq!(balances(&app, &idle).await, (0, 0));
-    // Collected later the same day: it waits for the next day, however often the sweep runs.
-    let r = pay(&app, &me, &shop.qr, 5_000).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     for _ in 0..3 {
-        sweep(today).await;
+        assert_eq!(
+            sweep(today).await,
+            1,
+            "one merchant had something to settle"
+        );
+        assert_eq!(balances(&app, &shop).await, (4_970, 9_940));
     }
-    assert_eq!(balances(&app, &shop).await, (4_970, 9_940));
+    assert_eq!(balances(&app, &idle).await, (0, 0));
+    // Tomorrow's settles today's.
     let tomorrow = today + jiff::SignedDuration::from_hours(24);
     assert_eq!(sweep(tomorrow).await, 1);
     assert_eq!(balances(&app, &shop).await, (0, 14_910));
-    assert_eq!(sweep(tomorrow).await, 0, "nothing left to settle");
+    let after = tomorrow + jiff::SignedDuration::from_hours(24);
+    assert_eq!(sweep(after).await, 0, "nothing left to settle");
+    assert_eq!(balances(&app, &shop).await, (0, 14_910));
     app.assert_ledger_verifies().await;
 }
 
