@@ -390,6 +390,15 @@ impl Db {
         }
     }
 
+    /// [`Db::durable`] for a read that found a row changed at `changed_at` (µs since the epoch):
+    /// only a recent change can still be waiting for its sync, so older rows answer at once.
+    pub async fn durable_since(&self, changed_at: i64) {
+        const RECENT_US: i64 = 10_000_000;
+        if self.wal.is_some() && now_us().saturating_sub(changed_at) < RECENT_US {
+            self.durable().await;
+        }
+    }
+
     /// The node's copies of hot reads (sessions, code resolutions).
     pub fn hot(&self) -> &Hot {
         &self.hot

@@ -793,6 +793,8 @@ pub async fn create(
 /// dine-in order), or the merchant's staff.
 pub async fn get(app: &AppState, principal: &Principal, id: &str) -> Result<OrderData> {
     let row = store::get(&app.db, id).await?.ok_or_else(order_not_found)?;
+    // Never show an order state a crash could still take back (see `Db::durable`).
+    app.db.durable_since(row.updated_at).await;
     let order = OrderData::from_row(row)?;
     let visible = match principal.kind {
         PrincipalKind::Consumer => {

@@ -185,6 +185,13 @@ pub async fn wallet(db: &Db, user_id: &str, currency: Currency, page: &Page) -> 
     let balances = store::account(db, &id).await?;
     let rows = store::entries(db, &id, page.starting_after.as_deref(), page.fetch_limit()).await?;
     let list = page.finish(rows);
+    // The balance moves with the newest entry (on the first page): neither may be one a crash
+    // could take back.
+    match list.data.iter().map(|r| r.created_at).max() {
+        Some(latest) if page.starting_after.is_none() => db.durable_since(latest).await,
+        Some(_) => db.durable().await,
+        None => {}
+    }
     let entries = list
         .data
         .into_iter()
@@ -494,6 +501,10 @@ pub async fn get_payment(db: &Db, principal: &Principal, id: &str) -> Result<Pay
     let row = store::payment(db, id)
         .await?
         .filter(|p| visible(principal, p));
+    // Never show a payment a crash could still take back (see `Db::durable`).
+    if let Some(p) = &row {
+        db.durable_since(p.updated_at).await;
+    }
     row.map(|p| p.public())
         .ok_or_else(|| Error::not_found("payment_not_found", "No such payment."))
 }
@@ -533,6 +544,9 @@ pub async fn list_payments(db: &Db, principal: &Principal, page: &Page) -> Resul
         }
     };
     let list = page.finish(rows);
+    if let Some(latest) = list.data.iter().map(|p| p.updated_at).max() {
+        db.durable_since(latest).await;
+    }
     Ok(List {
         data: list.data.iter().map(PaymentRow::public).collect(),
         has_more: list.has_more,

@@ -962,5 +962,19 @@ async fn a_payment_is_answered_after_its_commit_is_flushed_to_disk() {
     app.store(&shop.merchant, &shop.owner, "Second store", 31.23, 121.47)
         .await;
     assert!(wal.syncs() > before);
+    // A read that finds a recent change answers only once it is on the disk too (another
+    // connection sees a commit a moment before its sync returns).
+    let r = pay(&app, &me, &shop.qr, 120).await;
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    for path in [
+        format!("/v1/payments/{id}"),
+        "/v1/payments".to_owned(),
+        "/v1/wallet".to_owned(),
+    ] {
+        let before = wal.syncs();
+        let r = app.get(&path, Some(&me)).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+        assert!(wal.syncs() > before, "{path}: synced before the answer");
+    }
     app.assert_ledger_verifies().await;
 }
