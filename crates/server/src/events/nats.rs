@@ -12,9 +12,11 @@
 //!
 //! The bridge is a convenience for live pages, not the record: the outbox (`events` table) is.
 //! Losing NATS therefore stops nothing but cross-node announcements: payments go on, the bridge
-//! logs, the client reconnects on its own, and the consumer is made again when it can be.
-//! Events published while NATS is away are not replayed to live pages (they would announce
-//! payments minutes late); webhooks read the outbox and lose nothing.
+//! logs, the client reconnects on its own, and the consumer is made again when it can be. What
+//! an outage holds up is caught up afterwards, as long as it is fresh ([`FRESH_US`]): a publish
+//! that fails is tried again (the stream drops a repeat by its id), and a consumer made again
+//! reads on from the last event it had, skipping only stale ones (a live page has no use for a
+//! payment announced an hour late). Webhooks read the outbox and lose nothing either way.
 
 use super::{Bus, Published};
 use async_nats::jetstream::{self, consumer, stream};
@@ -22,6 +24,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -46,6 +49,15 @@ const STREAM_MAX_BYTES: i64 = 1 << 30;
 /// some before publishing more (its bus subscription lags and drops, payments do not wait).
 const MAX_ACKS_IN_FLIGHT: usize = 1_024;
 
+/// How old an event may be and still be published again or relayed after an outage (µs).
+const FRESH_US: i64 = 300_000_000;
+
+/// The most events waiting to be published again; beyond it the oldest are dropped.
+const RETRY_MAX: usize = 10_000;
+
+/// How often publishes that failed are tried again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
 /// The longest wait between two attempts to set the stream and consumer up.
 const MAX_SETUP_DELAY: Duration = Duration::from_secs(10);
 
@@ -61,18 +73,27 @@ impl Bridge {
     /// node) and starts publishing and consuming. Fails only on a URL that cannot be used.
     pub async fn start(url: &str, bus: Bus) -> anyhow::Result<Bridge> {
         let node_id: Arc<str> = new_node_id().into();
+        // Each (re)connection: the consumer is made again at once (a server that restarted has
+        // forgotten it), reading on from the last event read.
+        let (connected_tx, connected) = watch::channel(0u64);
         let client = async_nats::ConnectOptions::new()
             .name(format!("o2o {node_id}"))
             .retry_on_initial_connect()
             .max_reconnects(None)
             .connection_timeout(Duration::from_secs(5))
-            .event_callback(|event| async move {
-                match event {
-                    async_nats::Event::Connected => tracing::info!("NATS connected"),
-                    async_nats::Event::Disconnected => {
-                        tracing::warn!("NATS disconnected; reconnecting, payments go on")
+            .event_callback(move |event| {
+                let connected_tx = connected_tx.clone();
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            tracing::info!("NATS connected");
+                            connected_tx.send_modify(|n| *n += 1);
+                        }
+                        async_nats::Event::Disconnected => {
+                            tracing::warn!("NATS disconnected; reconnecting, payments go on")
+                        }
+                        other => tracing::warn!(event = %other, "NATS"),
                     }
-                    other => tracing::warn!(event = %other, "NATS"),
                 }
             })
             .connect(url)
@@ -88,7 +109,7 @@ impl Bridge {
             local,
             node_id.clone(),
         ));
-        tokio::spawn(consume_loop(js, bus, node_id.clone(), ready_tx));
+        tokio::spawn(consume_loop(js, bus, node_id.clone(), ready_tx, connected));
         Ok(Bridge { node_id, ready })
     }
 
@@ -161,7 +182,8 @@ struct Wire {
     created_at: i64,
 }
 
-/// Publishes this node's committed events until the bus closes.
+/// Publishes this node's committed events until the bus closes; what fails is tried again
+/// every [`RETRY_EVERY`] while it is fresh.
 async fn publish_loop(
     js: jetstream::Context,
     bus: Bus,
@@ -171,13 +193,40 @@ async fn publish_loop(
     let closed = bus.closed();
     tokio::pin!(closed);
     let mut acks = FuturesUnordered::new();
+    let mut retry: VecDeque<Arc<Published>> = VecDeque::new();
+    let mut tick = tokio::time::interval(RETRY_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Failures are logged once per outage, not once per event.
     let mut failing = false;
     loop {
         let event = tokio::select! {
             _ = &mut closed => return,
-            Some(ack) = acks.next(), if !acks.is_empty() => {
-                note_outcome(ack, &mut failing);
+            Some((event, outcome)) = acks.next(), if !acks.is_empty() => {
+                if note_outcome(outcome, &mut failing) {
+                    held_back(&mut retry, event);
+                }
+                continue;
+            }
+            _ = tick.tick(), if !retry.is_empty() && acks.len() < MAX_ACKS_IN_FLIGHT => {
+                let now = crate::db::now_us();
+                while let Some(event) = retry.pop_front() {
+                    if event.created_at < now - FRESH_US {
+                        metrics::counter!("nats_events_dropped_total").increment(1);
+                        continue;
+                    }
+                    let sent = publish(&js, &node_id, event.clone()).await;
+                    match sent {
+                        Ok(ack) => acks.push(ack),
+                        Err(e) => {
+                            note_outcome(Err::<(), _>(e), &mut failing);
+                            retry.push_front(event);
+                            break;
+                        }
+                    }
+                    if acks.len() >= MAX_ACKS_IN_FLIGHT {
+                        break;
+                    }
+                }
                 continue;
             }
             received = local.recv(), if acks.len() < MAX_ACKS_IN_FLIGHT => match received {
@@ -193,60 +242,119 @@ async fn publish_loop(
         if event.remote {
             continue;
         }
-        let Ok(payload) = serde_json::to_vec(&*event) else {
+        // Behind others waiting to be sent again: they go first, in order.
+        if !retry.is_empty() {
+            held_back(&mut retry, event);
             continue;
-        };
-        let message = jetstream::message::PublishMessage::build()
-            .payload(payload.into())
-            .header(NODE_HEADER, node_id.as_ref())
-            .message_id(&event.id);
-        match js.send_publish(subject(&event.merchant_id), message).await {
-            Ok(ack) => acks.push(ack.into_future()),
-            Err(e) => note_outcome(Err::<(), _>(e.to_string()), &mut failing),
+        }
+        match publish(&js, &node_id, event.clone()).await {
+            Ok(ack) => acks.push(ack),
+            Err(e) => {
+                note_outcome(Err::<(), _>(e), &mut failing);
+                held_back(&mut retry, event);
+            }
         }
     }
 }
 
-fn note_outcome<T, E: ToString>(outcome: Result<T, E>, failing: &mut bool) {
+/// The outcome of publishing one event, with the event (to send it again if it failed).
+type Acked = (Arc<Published>, Result<(), String>);
+
+/// Sends one event to the stream; the answer is the stream's acknowledgement to wait for.
+async fn publish(
+    js: &jetstream::Context,
+    node_id: &str,
+    event: Arc<Published>,
+) -> Result<impl std::future::Future<Output = Acked> + use<>, String> {
+    let payload = serde_json::to_vec(&*event).map_err(|e| e.to_string())?;
+    let message = jetstream::message::PublishMessage::build()
+        .payload(payload.into())
+        .header(NODE_HEADER, node_id)
+        .message_id(&event.id);
+    let ack = js
+        .send_publish(subject(&event.merchant_id), message)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(async move {
+        let outcome = ack.await.map(drop).map_err(|e| e.to_string());
+        (event, outcome)
+    })
+}
+
+/// Keeps an event to publish again, dropping the oldest beyond [`RETRY_MAX`].
+fn held_back(retry: &mut VecDeque<Arc<Published>>, event: Arc<Published>) {
+    if retry.len() >= RETRY_MAX {
+        retry.pop_front();
+        metrics::counter!("nats_events_dropped_total").increment(1);
+    }
+    retry.push_back(event);
+}
+
+/// Logs a publish's outcome (once per outage); answers whether it failed.
+fn note_outcome<E: ToString>(outcome: Result<(), E>, failing: &mut bool) -> bool {
     match outcome {
-        Ok(_) => {
+        Ok(()) => {
             if *failing {
                 tracing::info!("NATS publishing works again");
             }
             *failing = false;
+            false
         }
         Err(e) => {
             metrics::counter!("nats_publish_failures_total").increment(1);
             if !*failing {
-                tracing::warn!(error = %e.to_string(), "publishing an event to NATS failed; payments go on");
+                tracing::warn!(error = %e.to_string(), "publishing an event to NATS failed; payments go on, it is tried again");
             }
             *failing = true;
+            true
         }
     }
 }
 
-/// Makes the stream and an ordered consumer from "now", and re-publishes other nodes' events
-/// on the bus, until the bus closes. Any failure waits (up to [`MAX_SETUP_DELAY`]) and starts
-/// over.
+/// Makes the stream and an ordered consumer from "now" (the event after the stream's last; made
+/// again, after the last one read), and re-publishes other nodes' events on the bus, until the bus closes. Any
+/// failure waits (up to [`MAX_SETUP_DELAY`]) and starts over.
 async fn consume_loop(
     js: jetstream::Context,
     bus: Bus,
     node_id: Arc<str>,
     ready: watch::Sender<bool>,
+    mut connected: watch::Receiver<u64>,
 ) {
     let closed = bus.closed();
     tokio::pin!(closed);
     let mut delay = Duration::from_millis(200);
+    // The stream sequence read up to (at first, the stream's last when the bridge started): a
+    // consumer made again reads on after it.
+    let mut last: Option<u64> = None;
     loop {
+        // Connections made before this consumer do not call for another.
+        connected.borrow_and_update();
         let attempt = async {
-            let stream = js
+            let mut stream = js
                 .get_or_create_stream(stream_config())
                 .await
                 .map_err(|e| e.to_string())?;
+            let from = match last {
+                Some(seq) => seq,
+                None => {
+                    let seq = stream
+                        .info()
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .state
+                        .last_sequence;
+                    last = Some(seq);
+                    seq
+                }
+            };
+            let deliver_policy = consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: from + 1,
+            };
             let consumer = stream
                 .create_consumer(consumer::pull::OrderedConfig {
                     filter_subject: format!("{SUBJECT_PREFIX}.>"),
-                    deliver_policy: consumer::DeliverPolicy::New,
+                    deliver_policy,
                     ..Default::default()
                 })
                 .await
@@ -265,13 +373,23 @@ async fn consume_loop(
                 loop {
                     let next = tokio::select! {
                         _ = &mut closed => return,
+                        Ok(()) = connected.changed() => {
+                            tracing::info!("NATS reconnected; reading events on from the last one read");
+                            delay = Duration::ZERO;
+                            break;
+                        }
                         next = messages.next() => next,
                     };
                     match next {
-                        Some(Ok(message)) => relay(&bus, &node_id, &message),
+                        Some(Ok(message)) => {
+                            if let Ok(info) = message.info() {
+                                last = last.max(Some(info.stream_sequence));
+                            }
+                            relay(&bus, &node_id, &message);
+                        }
                         Some(Err(e)) => {
-                            // The ordered consumer makes itself again after most errors.
-                            tracing::warn!(error = %e, "reading events from NATS failed");
+                            tracing::warn!(error = %e, "reading events from NATS failed; starting over");
+                            break;
                         }
                         None => break,
                     }
@@ -286,7 +404,7 @@ async fn consume_loop(
             _ = &mut closed => return,
             _ = tokio::time::sleep(delay) => {}
         }
-        delay = (delay * 2).min(MAX_SETUP_DELAY);
+        delay = (delay * 2).clamp(Duration::from_millis(200), MAX_SETUP_DELAY);
     }
 }
 
@@ -305,6 +423,11 @@ fn relay(bus: &Bus, node_id: &str, message: &jetstream::Message) {
         tracing::warn!(subject = %message.subject, "an unreadable event on NATS was skipped");
         return;
     };
+    if wire.created_at < crate::db::now_us() - FRESH_US {
+        // Caught up after an outage, too late for a live page.
+        metrics::counter!("nats_events_stale_total").increment(1);
+        return;
+    }
     metrics::counter!("nats_events_relayed_total").increment(1);
     bus.publish(Published {
         id: wire.id,

@@ -193,3 +193,99 @@ async fn payments_go_on_when_the_nats_server_is_away() {
     drop(stream);
     app.assert_ledger_verifies().await;
 }
+
+/// A `nats-server -js` this test runs itself (on `port`, keeping its stream in `dir`), stopped
+/// when dropped.
+struct OwnNats(std::process::Child);
+
+impl OwnNats {
+    fn start(port: u16, dir: &std::path::Path) -> Option<OwnNats> {
+        let bin = [
+            "nats-server",
+            "/usr/sbin/nats-server",
+            "/usr/bin/nats-server",
+        ]
+        .into_iter()
+        .find(|b| {
+            std::process::Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })?;
+        let child = std::process::Command::new(bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        Some(OwnNats(child))
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn what_a_node_commits_while_nats_is_down_reaches_the_other_node_when_it_returns() {
+    // Runs with the other NATS tests, on a server of its own that it stops and starts again.
+    if nats_url().is_none() {
+        return;
+    }
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(nats) = OwnNats::start(port, dir.path()) else {
+        eprintln!("skipped: no nats-server to start and stop");
+        return;
+    };
+    let url = format!("nats://127.0.0.1:{port}");
+    let node_a = spawn_app_with(|c| c.nats_url = Some(url.clone())).await;
+    let node_b = spawn_app_with(|c| c.nats_url = Some(url.clone())).await;
+    wait_bridged(&node_a).await;
+    wait_bridged(&node_b).await;
+    let shop = node_a.shop("Outage Cafe").await;
+    let me = node_a.funded_consumer("13700000305", 10_000).await;
+    let mut heard = node_b.state.bus.subscribe();
+
+    // NATS goes away; node A takes payments meanwhile.
+    drop(nats);
+    let mut paid = Vec::new();
+    for _ in 0..3 {
+        paid.push(pay(&node_a, &me, &shop, 1_000).await);
+    }
+    assert_eq!(node_a.balance(&me).await, 7_000);
+
+    // It comes back (same port, same stream): node B hears each of those payments, once.
+    let nats = OwnNats::start(port, dir.path()).expect("nats-server starts again");
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut quiet_until = None;
+    loop {
+        match tokio::time::timeout_at(quiet_until.unwrap_or(deadline), heard.recv()).await {
+            Ok(Ok(e)) if e.kind == "payment.succeeded" => {
+                assert!(e.remote, "node B took no payment itself");
+                seen.push(e.data["id"].as_str().unwrap_or_default().to_owned());
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("the bus failed: {e}"),
+            Err(_) => break,
+        }
+        if seen.len() >= paid.len() && quiet_until.is_none() {
+            // Listen a little longer for repeats.
+            quiet_until = Some(tokio::time::Instant::now() + Duration::from_millis(1_500));
+        }
+    }
+    seen.sort();
+    paid.sort();
+    assert_eq!(seen, paid, "each payment made during the outage, once");
+    drop(nats);
+    node_b.stop().await;
+    node_a.assert_ledger_verifies().await;
+}
