@@ -14,8 +14,9 @@
 //! Losing NATS therefore stops nothing but cross-node announcements: payments go on, the bridge
 //! logs, the client reconnects on its own, and the consumer is made again when it can be. What
 //! an outage holds up is caught up afterwards, as long as it is fresh ([`FRESH_US`]): a publish
-//! that fails is tried again (the stream drops a repeat by its id), and a consumer made again
-//! reads on from the last event it had, skipping only stale ones (a live page has no use for a
+//! that fails is tried again once connected (the stream drops a repeat by its id, and each
+//! node relays an event id once), and a consumer made again reads on from the last event it
+//! had, skipping only stale ones (a live page has no use for a
 //! payment announced an hour late). Webhooks read the outbox and lose nothing either way.
 
 use super::{Bus, Published};
@@ -24,7 +25,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -193,7 +194,8 @@ async fn publish_loop(
     let closed = bus.closed();
     tokio::pin!(closed);
     let mut acks = FuturesUnordered::new();
-    let mut retry: VecDeque<Arc<Published>> = VecDeque::new();
+    // By event id: ids sort by creation time, so the oldest is sent again first.
+    let mut retry: BTreeMap<String, Arc<Published>> = BTreeMap::new();
     let mut tick = tokio::time::interval(RETRY_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Failures are logged once per outage, not once per event.
@@ -208,19 +210,24 @@ async fn publish_loop(
                 continue;
             }
             _ = tick.tick(), if !retry.is_empty() && acks.len() < MAX_ACKS_IN_FLIGHT => {
+                // Only while connected: a disconnected client would only pile copies up in its
+                // buffer.
+                if js.client().connection_state() != async_nats::connection::State::Connected {
+                    continue;
+                }
                 let now = crate::db::now_us();
-                while let Some(event) = retry.pop_front() {
+                while let Some((_, event)) = retry.pop_first() {
                     if event.created_at < now - FRESH_US {
                         metrics::counter!("nats_events_dropped_total").increment(1);
                         continue;
                     }
-                    let sent = publish(&js, &node_id, event.clone()).await;
-                    match sent {
+                    match publish(&js, &node_id, event).await {
                         Ok(ack) => acks.push(ack),
                         Err(e) => {
-                            note_outcome(Err::<(), _>(e), &mut failing);
-                            retry.push_front(event);
-                            break;
+                            // Refused on a working connection (too big, say): it never will be
+                            // sent, so it must not hold the others up.
+                            metrics::counter!("nats_events_dropped_total").increment(1);
+                            tracing::warn!(error = %e, "an event NATS refused was dropped");
                         }
                     }
                     if acks.len() >= MAX_ACKS_IN_FLIGHT {
@@ -242,7 +249,7 @@ async fn publish_loop(
         if event.remote {
             continue;
         }
-        // Behind others waiting to be sent again: they go first, in order.
+        // Behind others waiting to be sent again: it goes with them, oldest first.
         if !retry.is_empty() {
             held_back(&mut retry, event);
             continue;
@@ -282,12 +289,46 @@ async fn publish(
 }
 
 /// Keeps an event to publish again, dropping the oldest beyond [`RETRY_MAX`].
-fn held_back(retry: &mut VecDeque<Arc<Published>>, event: Arc<Published>) {
+fn held_back(retry: &mut BTreeMap<String, Arc<Published>>, event: Arc<Published>) {
     if retry.len() >= RETRY_MAX {
-        retry.pop_front();
+        retry.pop_first();
         metrics::counter!("nats_events_dropped_total").increment(1);
     }
-    retry.push_back(event);
+    retry.insert(event.id.clone(), event);
+}
+
+/// The ids of the events relayed lately: an event the stream holds twice (sent again after its
+/// acknowledgement was lost, later than the stream's duplicate window) or read twice (by a
+/// consumer made again) reaches the live pages once.
+struct Relayed {
+    ids: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Relayed {
+    const MAX: usize = 16_384;
+
+    fn new() -> Relayed {
+        Relayed {
+            ids: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    /// True the first time `id` is seen (among the last [`Relayed::MAX`]).
+    fn first(&mut self, id: &str) -> bool {
+        if self.ids.contains(id) {
+            return false;
+        }
+        if self.order.len() >= Self::MAX
+            && let Some(old) = self.order.pop_front()
+        {
+            self.ids.remove(&old);
+        }
+        self.ids.insert(id.to_owned());
+        self.order.push_back(id.to_owned());
+        true
+    }
 }
 
 /// Logs a publish's outcome (once per outage); answers whether it failed.
@@ -327,6 +368,7 @@ async fn consume_loop(
     // The stream sequence read up to (at first, the stream's last when the bridge started): a
     // consumer made again reads on after it.
     let mut last: Option<u64> = None;
+    let mut relayed = Relayed::new();
     loop {
         // Connections made before this consumer do not call for another.
         connected.borrow_and_update();
@@ -335,19 +377,16 @@ async fn consume_loop(
                 .get_or_create_stream(stream_config())
                 .await
                 .map_err(|e| e.to_string())?;
+            let info = stream.info().await.map_err(|e| e.to_string())?;
+            let (first_seq, last_seq) = (info.state.first_sequence, info.state.last_sequence);
             let from = match last {
-                Some(seq) => seq,
-                None => {
-                    let seq = stream
-                        .info()
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .state
-                        .last_sequence;
-                    last = Some(seq);
-                    seq
-                }
+                Some(seq) if seq <= last_seq => seq,
+                // A stream made anew (or that lost its tail) numbers from lower down: read it
+                // from its start (what is stale is skipped).
+                Some(_) => first_seq.saturating_sub(1),
+                None => last_seq,
             };
+            last = Some(from);
             let deliver_policy = consumer::DeliverPolicy::ByStartSequence {
                 start_sequence: from + 1,
             };
@@ -369,7 +408,8 @@ async fn consume_loop(
             Ok(mut messages) => {
                 tracing::info!(node = %node_id, stream = STREAM, "NATS bridge reading events");
                 ready.send_replace(true);
-                delay = Duration::from_millis(200);
+                // The connection it was made on does not call for another.
+                connected.borrow_and_update();
                 loop {
                     let next = tokio::select! {
                         _ = &mut closed => return,
@@ -382,10 +422,12 @@ async fn consume_loop(
                     };
                     match next {
                         Some(Ok(message)) => {
+                            // Reading works: a later failure starts over soon.
+                            delay = Duration::from_millis(200);
                             if let Ok(info) = message.info() {
                                 last = last.max(Some(info.stream_sequence));
                             }
-                            relay(&bus, &node_id, &message);
+                            relay(&bus, &node_id, &message, &mut relayed);
                         }
                         Some(Err(e)) => {
                             tracing::warn!(error = %e, "reading events from NATS failed; starting over");
@@ -409,7 +451,7 @@ async fn consume_loop(
 }
 
 /// Re-publishes one message of the stream on the bus, unless this node committed it.
-fn relay(bus: &Bus, node_id: &str, message: &jetstream::Message) {
+fn relay(bus: &Bus, node_id: &str, message: &jetstream::Message, relayed: &mut Relayed) {
     let origin = message
         .headers
         .as_ref()
@@ -423,6 +465,10 @@ fn relay(bus: &Bus, node_id: &str, message: &jetstream::Message) {
         tracing::warn!(subject = %message.subject, "an unreadable event on NATS was skipped");
         return;
     };
+    if !relayed.first(&wire.id) {
+        metrics::counter!("nats_events_repeated_total").increment(1);
+        return;
+    }
     if wire.created_at < crate::db::now_us() - FRESH_US {
         // Caught up after an outage, too late for a live page.
         metrics::counter!("nats_events_stale_total").increment(1);
@@ -443,6 +489,21 @@ fn relay(bus: &Bus, node_id: &str, message: &jetstream::Message) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_id_is_relayed_once_among_the_latest() {
+        let mut relayed = Relayed::new();
+        assert!(relayed.first("evt_1"));
+        assert!(!relayed.first("evt_1"), "a repeat");
+        for n in 2..=Relayed::MAX + 1 {
+            assert!(relayed.first(&format!("evt_{n}")));
+        }
+        assert_eq!(relayed.ids.len(), Relayed::MAX);
+        assert!(
+            relayed.first("evt_1"),
+            "forgotten once older than the latest"
+        );
+    }
 
     #[test]
     fn a_merchant_is_one_subject_token() {

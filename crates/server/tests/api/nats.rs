@@ -219,12 +219,31 @@ impl OwnNats {
             .stderr(std::process::Stdio::null())
             .spawn()
             .ok()?;
-        Some(OwnNats(child))
+        let own = OwnNats(child);
+        // Ready once it takes connections.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(own);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 }
 
 impl Drop for OwnNats {
+    /// Stops the server as an operator would (SIGTERM, so it writes out its stream), then makes
+    /// sure it is gone.
     fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
