@@ -791,7 +791,7 @@ async fn load(
     }
     // What settlements with a cutoff must leave for the next day. After the accounts: on
     // PostgreSQL their rows are locked now, so no other node adds to them until this commits.
-    for (op, _) in ops {
+    for (op, key) in ops {
         if let Op::Settle {
             merchant_id,
             currency,
@@ -799,6 +799,14 @@ async fn load(
             ..
         } = op
         {
+            // Already made that day (the sweep runs hourly): the stored answer is replayed.
+            if key.as_ref().is_some_and(|k| {
+                state
+                    .stored_idem
+                    .contains_key(&(k.scope.clone(), k.key.clone()))
+            }) {
+                continue;
+            }
             for spec in [
                 accounts::merchant_pending(merchant_id, *currency),
                 accounts::merchant_promotion(merchant_id, *currency),

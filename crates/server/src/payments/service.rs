@@ -190,6 +190,7 @@ pub async fn wallet(db: &Db, user_id: &str, currency: Currency, page: &Page) -> 
     match list.data.iter().map(|r| r.created_at).max() {
         Some(latest) if page.starting_after.is_none() => db.durable_since(latest).await,
         Some(_) => db.durable().await,
+        None if page.starting_after.is_some() => db.durable().await,
         None => {}
     }
     let entries = list
@@ -859,6 +860,7 @@ pub async fn settlement_sweep(app: &AppState, now: jiff::Timestamp) -> Result<us
         };
         let day = now.to_zoned(zone.clone()).date();
         let Ok(midnight) = day.to_zoned(zone) else {
+            tracing::warn!(merchant_id, %day, "daily settlement skipped: no start of day");
             continue;
         };
         let cutoff = midnight.timestamp().as_microsecond();

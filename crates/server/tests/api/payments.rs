@@ -835,7 +835,8 @@ async fn each_business_day_settles_what_was_collected_before_it_once() {
         .await
         .unwrap();
     assert_eq!(moved, 2, "the payment and its fee");
-    // ...and this one today.
+    // ...and this one today (after the moment the sweeps below take as now).
+    let today = jiff::Timestamp::now();
     let r = pay(&app, &me, &shop.qr, 5_000).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(balances(&app, &shop).await, (14_910, 0));
@@ -848,7 +849,6 @@ async fn each_business_day_settles_what_was_collected_before_it_once() {
         }
     };
     // Today's sweep settles yesterday's takings (T+1) and keeps today's, however often it runs.
-    let today = jiff::Timestamp::now();
     for _ in 0..3 {
         assert_eq!(
             sweep(today).await,
