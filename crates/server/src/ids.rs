@@ -30,18 +30,17 @@ pub fn new_body() -> String {
         }
         *last = value;
     }
-    let mut out = [0u8; BODY_LEN];
-    for i in (0..BODY_LEN).rev() {
-        out[i] = CROCKFORD[(value & 31) as usize];
-        value >>= 5;
-    }
-    String::from_utf8(out.to_vec()).expect("alphabet is ASCII")
+    encode_body(value)
 }
 
 /// The smallest id body made at millisecond `ms` since the epoch: a lower bound for a range of
 /// ids by creation time (`id >= prefix + body_at(ms)`).
 pub fn body_at(ms: i64) -> String {
-    let mut value: u128 = ((ms.max(0) as u128) & 0xFFFF_FFFF_FFFF) << 80;
+    encode_body(((ms.max(0) as u128) & 0xFFFF_FFFF_FFFF) << 80)
+}
+
+/// 128 bits as an id body (Crockford base32, most significant first).
+fn encode_body(mut value: u128) -> String {
     let mut out = [0u8; BODY_LEN];
     for i in (0..BODY_LEN).rev() {
         out[i] = CROCKFORD[(value & 31) as usize];

@@ -16,8 +16,8 @@
 //! an outage holds up is caught up afterwards, as long as it is fresh ([`FRESH_US`]): a publish
 //! that fails is tried again once connected (the stream drops a repeat by its id, and each
 //! node relays an event id once), and a consumer made again reads on from the last event it
-//! had, skipping only stale ones (a live page has no use for a
-//! payment announced an hour late). Webhooks read the outbox and lose nothing either way.
+//! had, skipping only stale ones (a live page has no use for a payment announced an hour late).
+//! Webhooks read the outbox and lose nothing either way.
 
 use super::{Bus, Published};
 use async_nats::jetstream::{self, consumer, stream};
@@ -353,8 +353,8 @@ fn note_outcome<E: ToString>(outcome: Result<(), E>, failing: &mut bool) -> bool
 }
 
 /// Makes the stream and an ordered consumer from "now" (the event after the stream's last; made
-/// again, after the last one read), and re-publishes other nodes' events on the bus, until the bus closes. Any
-/// failure waits (up to [`MAX_SETUP_DELAY`]) and starts over.
+/// again, after the last one read), and re-publishes other nodes' events on the bus, until the
+/// bus closes. Any failure waits (up to [`MAX_SETUP_DELAY`]) and starts over.
 async fn consume_loop(
     js: jetstream::Context,
     bus: Bus,

@@ -1936,22 +1936,18 @@ fn today_net(state: &State, account: &str, cutoff: Option<i64>) -> i64 {
         .get(&(account.to_owned(), cutoff))
         .copied()
         .unwrap_or(0);
-    state
+    let in_batch: i64 = state
         .writes
         .transfers
         .iter()
         .filter(|t| matches!(t.action, "post" | "post_pending"))
         .filter(|t| !SETTLEMENT_CODES.contains(&t.code))
-        .fold(before, |net, t| {
-            let mut net = net;
-            if t.credit_account == account {
-                net += t.amount;
-            }
-            if t.debit_account == account {
-                net -= t.amount;
-            }
-            net
+        .map(|t| {
+            i64::from(t.credit_account == account) * t.amount
+                - i64::from(t.debit_account == account) * t.amount
         })
+        .sum();
+    before + in_batch
 }
 
 fn settle(

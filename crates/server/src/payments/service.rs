@@ -187,11 +187,10 @@ pub async fn wallet(db: &Db, user_id: &str, currency: Currency, page: &Page) -> 
     let list = page.finish(rows);
     // The balance moves with the newest entry (on the first page): neither may be one a crash
     // could take back.
-    match list.data.iter().map(|r| r.created_at).max() {
-        Some(latest) if page.starting_after.is_none() => db.durable_since(latest).await,
-        Some(_) => db.durable().await,
-        None if page.starting_after.is_some() => db.durable().await,
-        None => {}
+    if page.starting_after.is_some() {
+        db.durable().await;
+    } else if let Some(latest) = list.data.iter().map(|r| r.created_at).max() {
+        db.durable_since(latest).await;
     }
     let entries = list
         .data
