@@ -1188,3 +1188,45 @@ async fn a_delivery_quote_gives_the_fee_minimum_and_promise_and_refuses_what_ord
     assert_eq!(app.count("orders").await, 0);
     app.assert_ledger_verifies().await;
 }
+
+#[tokio::test]
+async fn order_reads_answer_only_once_a_recent_change_is_on_the_disk() {
+    let app = spawn_app().await;
+    let Some(wal) = app.state.db.wal() else {
+        assert_eq!(
+            backend(),
+            "postgres",
+            "only PostgreSQL commits durably by itself"
+        );
+        return;
+    };
+    let c = cafe(&app, "Durable Orders Cafe").await;
+    let ann = app.funded_consumer("+8613800000151", 10_000).await;
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake}],
+                   "payment": {"source": "wallet"}}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let order = r.body["id"].as_str().unwrap().to_owned();
+    // Each read finds the order changed a moment ago: it waits for a WAL sync before answering
+    // (another connection sees a commit a moment before its sync returns).
+    for (path, token) in [
+        (format!("/v1/orders/{order}"), &ann),
+        ("/v1/me/orders".to_owned(), &ann),
+        (
+            format!("/v1/stores/{}/orders", c.shop.store),
+            &c.shop.cashier,
+        ),
+    ] {
+        let before = wal.syncs();
+        let r = app.get(&path, Some(token)).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+        assert!(r.body.to_string().contains(&order), "{path}: {}", r.body);
+        assert!(wal.syncs() > before, "{path}: synced before the answer");
+    }
+    app.assert_ledger_verifies().await;
+}
