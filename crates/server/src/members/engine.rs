@@ -12,7 +12,8 @@
 //!
 //! Glossary: the *paid part* (`accounts::card`) is money the consumer moved in from the wallet;
 //! the *bonus part* (`accounts::card_bonus`) is money the merchant added from its promotion
-//! budget (`accounts::merchant_promotion`, funded in advance, never negative). Points are earned
+//! budget (`accounts::merchant_promotion`, funded in advance; a bonus is paid only from what it
+//! holds, while coupons may take it below zero until settlement). Points are earned
 //! on the paid part of each card payment; the tier is measured on the whole amount paid with
 //! the card in the last 12 months and re-evaluated at each card payment or refund.
 

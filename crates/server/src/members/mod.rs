@@ -8,9 +8,11 @@
 //!   (`accounts::card_bonus`, money the merchant added). Both may not go negative. They are
 //!   created with the card row in one transaction; the payments engine never creates them.
 //! - **Bonuses are funded, never created**: they come from the merchant's promotion budget
-//!   (`accounts::merchant_promotion`, no overdraft), which the owner tops up from the bank or from
-//!   the available balance (`POST /v1/member-programs/{id}/budget-top-ups`). A top-up whose
-//!   bonus the budget cannot pay is refused (`402 bonus_budget_insufficient`) and nothing moves.
+//!   (`accounts::merchant_promotion`), which the owner tops up from the bank or from the
+//!   available balance (`POST /v1/member-programs/{id}/budget-top-ups`). A top-up whose bonus
+//!   the budget cannot pay from what it holds is refused (`402 bonus_budget_insufficient`) and
+//!   nothing moves. Coupons are paid from the same budget (and may take it below zero, restored
+//!   from collected money at the daily settlement), so a bonus never spends coupon debt.
 //! - **Paying** with a card (`source: "crd_…"`, scanning a store's code or for an order) spends
 //!   the paid part first, then the bonus. **Refunds** go back in the payment's proportions (the
 //!   bonus share rounded down), so a refund never turns bonus into cash; refunds to a closed card

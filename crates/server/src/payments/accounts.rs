@@ -93,9 +93,12 @@ pub fn merchant_available(merchant_id: &str, currency: Currency) -> AccountSpec 
     spec(Kind::MerchantAvailable, Some(merchant_id), currency, false)
 }
 
-/// What the merchant's promotions cost (coupons are paid from it): a cost account that goes
-/// negative as coupons are used and is brought back to zero from the merchant's collected money
-/// at settlement.
+/// The merchant's promotion budget: one account for everything its promotions cost. The owner
+/// may fund it in advance (from the bank or the available balance); member-card bonuses are paid
+/// from it only while it holds the money (a top-up whose bonus it cannot pay is refused);
+/// coupons are paid from it always, so it goes below zero once coupons cost more than was
+/// funded, and the daily settlement brings a negative budget back to zero from what the
+/// merchant collected. What each campaign cost is read from its transfers' references.
 pub fn merchant_promotion(merchant_id: &str, currency: Currency) -> AccountSpec {
     spec(Kind::MerchantPromotion, Some(merchant_id), currency, false)
 }

@@ -1919,6 +1919,10 @@ struct Moved {
     currency: String,
     pending: i64,
     available: i64,
+    /// A settlement's coupon costs beyond the funded promotion budget, taken from what the
+    /// merchant collected (`promotion_settlement`); absent on payouts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    promotion_cost: Option<i64>,
 }
 
 fn balance_of(state: &State, spec: &AccountSpec) -> i64 {
@@ -1999,6 +2003,7 @@ fn settle(
         currency: currency.code().to_owned(),
         pending: balance_of(state, &pending),
         available: balance_of(state, &available),
+        promotion_cost: Some(spent.max(0)),
     })
 }
 
@@ -2035,6 +2040,7 @@ fn payout(
         currency: currency.code().to_owned(),
         pending: balance_of(state, &accounts::merchant_pending(merchant_id, currency)),
         available: balance_of(state, &available),
+        promotion_cost: None,
     })
 }
 

@@ -883,12 +883,15 @@ pub async fn settlement_sweep(app: &AppState, now: jiff::Timestamp) -> Result<us
     Ok(settled)
 }
 
-/// Whether a settlement's answer moved money (its amount is positive).
+/// Whether a settlement's answer moved money: collected money made available, or coupon costs
+/// taken from it.
 fn moved_money(reply: &Reply) -> bool {
-    serde_json::from_str::<serde_json::Value>(&reply.body)
-        .ok()
-        .and_then(|v| v["amount"].as_i64())
-        .is_some_and(|a| a > 0)
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&reply.body) else {
+        return false;
+    };
+    ["amount", "promotion_cost"]
+        .iter()
+        .any(|k| v[k].as_i64().is_some_and(|a| a > 0))
 }
 
 /// Pays out part of a merchant's available balance to its bank (through the provider).

@@ -927,3 +927,101 @@ async fn a_coupon_whose_use_window_has_ended_is_not_claimable_nor_in_the_center(
         .await;
     assert_eq!(r.body["issued"], 0, "{}", r.body);
 }
+
+#[tokio::test]
+async fn settlement_takes_what_coupons_cost_from_collected_money_and_the_daily_sweep_counts_it() {
+    let app = spawn_app().await;
+    let shop = app.shop("Coupon Settle Cafe").await;
+    let ann = phone_user(&app, 9101).await;
+    let r = app
+        .post(
+            "/v1/wallet/top-ups",
+            json!({"amount": 20_000, "currency": "CNY"}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (app_ref, shop_ref, ann_ref) = (&app, &shop, &ann);
+    let balances = move || async move {
+        let (app, shop) = (app_ref, shop_ref);
+        let r = app
+            .get(
+                &format!("/v1/merchants/{}/balance", shop.merchant),
+                Some(&shop.owner),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        (
+            r.body["pending"].as_i64().unwrap(),
+            r.body["available"].as_i64().unwrap(),
+        )
+    };
+    let pay = move |coupon: Option<String>| {
+        let (app, ann, qr) = (app_ref, ann_ref, &shop_ref.qr);
+        async move {
+            let mut body = json!({"qr": qr, "amount": 5000, "currency": "CNY"});
+            if let Some(c) = coupon {
+                body["coupon"] = json!(c);
+            }
+            let r = app.post("/v1/payments", body, Some(ann)).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            r.body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    // Yesterday a ¥10 coupon paid part of a ¥50 bill: only its cost is from yesterday.
+    let t = template(&app, &shop, json!({"per_consumer_limit": 2})).await;
+    let template_id = t["id"].as_str().unwrap().to_owned();
+    let c = claim(&app, &template_id, &ann).await;
+    let paid = pay(Some(c.body["id"].as_str().unwrap().to_owned())).await;
+    let moved = app
+        .state
+        .db
+        .execute(
+            o2o_server::db::query(
+                "UPDATE ledger_transfers SET created_at = created_at - 172800000000 \
+                 WHERE reference = $1 AND code = 'coupon'",
+            )
+            .bind(paid),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved, 1, "the coupon's transfer");
+    let (collected, _) = balances().await;
+    assert!(
+        collected > 4_000,
+        "the whole bill, less the fee: {collected}"
+    );
+    // Today's sweep takes yesterday's coupon cost from what was collected, and keeps today's
+    // takings for tomorrow: a settlement that moved money, though none became available.
+    let now = jiff::Timestamp::now();
+    let sweep = |at: jiff::Timestamp| {
+        let state = app.state.clone();
+        async move {
+            o2o_server::payments::service::settlement_sweep(&state, at)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(sweep(now).await, 1);
+    assert_eq!(balances().await, (collected - 1_000, 0));
+    assert_eq!(sweep(now).await, 1, "found made earlier that day");
+    assert_eq!(balances().await, (collected - 1_000, 0));
+    app.assert_ledger_verifies().await;
+    // An operator's settlement moves everything at once and says what coupons cost.
+    let c = claim(&app, &template_id, &ann).await;
+    pay(Some(c.body["id"].as_str().unwrap().to_owned())).await;
+    let (pending, available) = balances().await;
+    let op = app.operator().await;
+    let r = app
+        .post(
+            &format!("/v1/admin/merchants/{}/settlements", shop.merchant),
+            json!({}),
+            Some(&op),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["promotion_cost"], 1_000, "{}", r.body);
+    assert_eq!(r.body["amount"], pending - 1_000, "{}", r.body);
+    assert_eq!(balances().await, (0, available + pending - 1_000));
+    app.assert_ledger_verifies().await;
+}
