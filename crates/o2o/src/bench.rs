@@ -607,28 +607,7 @@ pub async fn checkout(
     // Let the last batch commit, then check.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let after = scrape(&client, &base).await?;
-    let mean = |series: &str, labels: &str| -> f64 {
-        let get = |m: &std::collections::HashMap<String, f64>, suffix: &str| {
-            m.get(&format!("{series}{suffix}{labels}"))
-                .copied()
-                .unwrap_or(0.0)
-        };
-        let count = get(&after, "_count") - get(&before_metrics, "_count");
-        if count > 0.0 {
-            (get(&after, "_sum") - get(&before_metrics, "_sum")) / count
-        } else {
-            0.0
-        }
-    };
-    let batch_size = mean("sequencer_batch_size", "");
-    let batch_ms = mean("sequencer_batch_seconds", "") * 1000.0;
-    let phases: Vec<(&str, f64)> = ["load", "apply", "write", "commit"]
-        .into_iter()
-        .map(|p| {
-            let labels = format!("{{phase=\"{p}\"}}");
-            (p, mean("sequencer_phase_seconds", &labels) * 1000.0)
-        })
-        .collect();
+    let limits = Limits::of(&before_metrics, &after);
     let stored = payments_count(&state).await? - before;
     let verification = o2o_server::payments::service::verify(&state.db)
         .await
@@ -657,10 +636,11 @@ pub async fn checkout(
         format!("{stored} / {}", pay.ops)
     );
     println!("  {:<34} {:>12}", "ledger verifies", verification.balanced);
+    limits.print();
     let backend = target.backend.clone();
     target.shutdown().await;
     state.db.close().await;
-    Ok(json!({
+    let mut out = json!({
         "scenario": "checkout",
         "backend": backend,
         "ops_per_s": pay.per_s().round(),
@@ -673,13 +653,14 @@ pub async fn checkout(
         "payments_stored": stored,
         "errors": pay.errors,
         "transfers": verification.transfers,
-        "batch_size": (batch_size * 10.0).round() / 10.0,
-        "batch_ms": (batch_ms * 100.0).round() / 100.0,
-        "batch_phases_ms": phases.iter().map(|(p, ms)| (p.to_string(), json!((ms * 100.0).round() / 100.0))).collect::<serde_json::Map<String, Value>>(),
         "consumers": consumers,
         "concurrency": concurrency,
         "duration_s": duration.as_secs(),
-    }))
+    });
+    if let Some(o) = out.as_object_mut() {
+        o.extend(limits.json);
+    }
+    Ok(out)
 }
 
 async fn payments_count(state: &o2o_server::AppState) -> anyhow::Result<i64> {
@@ -711,6 +692,79 @@ async fn scrape(
             Some((series.to_owned(), value.parse().ok()?))
         })
         .collect())
+}
+
+/// What limits a run, from the server's metrics before and after it: the sequencer's mean
+/// batch (size, time, and time per phase) and the WAL syncs answers wait for (SQLite).
+struct Limits {
+    json: serde_json::Map<String, Value>,
+}
+
+impl Limits {
+    fn of(
+        before: &std::collections::HashMap<String, f64>,
+        after: &std::collections::HashMap<String, f64>,
+    ) -> Limits {
+        let mean = |series: &str, labels: &str| -> f64 {
+            let get = |m: &std::collections::HashMap<String, f64>, suffix: &str| {
+                m.get(&format!("{series}{suffix}{labels}"))
+                    .copied()
+                    .unwrap_or(0.0)
+            };
+            let count = get(after, "_count") - get(before, "_count");
+            if count > 0.0 {
+                (get(after, "_sum") - get(before, "_sum")) / count
+            } else {
+                0.0
+            }
+        };
+        let round = |v: f64, places: i32| {
+            let f = 10f64.powi(places);
+            (v * f).round() / f
+        };
+        let phases: serde_json::Map<String, Value> = ["load", "apply", "write", "commit"]
+            .into_iter()
+            .map(|p| {
+                let labels = format!("{{phase=\"{p}\"}}");
+                let ms = mean("sequencer_phase_seconds", &labels) * 1000.0;
+                (p.to_owned(), json!(round(ms, 2)))
+            })
+            .collect();
+        let mut json = serde_json::Map::new();
+        json.insert(
+            "batch_size".into(),
+            json!(round(mean("sequencer_batch_size", ""), 1)),
+        );
+        json.insert(
+            "batch_ms".into(),
+            json!(round(mean("sequencer_batch_seconds", "") * 1000.0, 2)),
+        );
+        json.insert("batch_phases_ms".into(), Value::Object(phases));
+        json.insert(
+            "wal_sync_ms".into(),
+            json!(round(mean("wal_sync_seconds", "") * 1000.0, 2)),
+        );
+        json.insert(
+            "wal_sync_group".into(),
+            json!(round(mean("wal_sync_group_size", ""), 1)),
+        );
+        Limits { json }
+    }
+
+    fn print(&self) {
+        let v = |k: &str| self.json.get(k).cloned().unwrap_or(Value::Null);
+        println!(
+            "  {:<34} {:>12}",
+            "batch: commands / ms",
+            format!("{} / {}", v("batch_size"), v("batch_ms"))
+        );
+        println!("  {:<34} {:>12}", "batch phases (ms)", v("batch_phases_ms"));
+        println!(
+            "  {:<34} {:>12}",
+            "WAL sync: ms / batches per sync",
+            format!("{} / {}", v("wal_sync_ms"), v("wal_sync_group"))
+        );
+    }
 }
 
 /// `o2o bench orders`: guests at many tables each order two items (one with counted stock),
@@ -834,6 +888,7 @@ pub async fn orders(
     })
     .await;
 
+    let before_metrics = scrape(&client, &base).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -890,6 +945,7 @@ pub async fn orders(
         hist.value_at_quantile(0.99) as f64 / 1000.0,
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
+    let limits = Limits::of(&before_metrics, &scrape(&client, &base).await?);
 
     // Verification.
     let (paid,): (i64,) = state
@@ -949,10 +1005,11 @@ pub async fn orders(
         format!("{} / {holding}", STOCK - stock.unwrap_or(0))
     );
     println!("  {:<34} {:>12}", "ledger verifies", verification.balanced);
+    limits.print();
     let backend = target.backend.clone();
     target.shutdown().await;
     state.db.close().await;
-    Ok(json!({
+    let mut out = json!({
         "scenario": "orders",
         "backend": backend,
         "ops_per_s": per_s.round(),
@@ -968,7 +1025,11 @@ pub async fn orders(
         "requests_per_order": 1,
         "concurrency": concurrency,
         "duration_s": duration.as_secs(),
-    }))
+    });
+    if let Some(o) = out.as_object_mut() {
+        o.extend(limits.json);
+    }
+    Ok(out)
 }
 
 /// A consumer logged in with a phone, made in process (a bench needs tens of thousands; the
