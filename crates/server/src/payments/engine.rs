@@ -2061,7 +2061,9 @@ async fn bulk<T: serde::Serialize>(
 
 /// The batch's set-based writes, in this order. On SQLite they go out as one multi-statement
 /// call (one round trip to the connection's thread, each statement reading its own `$n`); on
-/// PostgreSQL one statement each. SQLite's statements read each row's object once, in a
+/// PostgreSQL as one statement too, each write a data-modifying `WITH` part (one round trip;
+/// the parts touch different rows, and foreign keys are checked at the statement's end, when
+/// every part has run). SQLite's statements read each row's object once, in a
 /// materialized `r(v)`: `json_each`'s `value` is rebuilt as text every time it is read, so
 /// reading it in each of a row's 10 to 30 `json_extract` calls cost more than the inserts.
 const DEFERRED: [(&str, &str); 9] = [
@@ -2085,6 +2087,20 @@ static SQLITE_WRITES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
         .join(";\n")
 });
 
+static POSTGRES_WRITES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let parts: Vec<String> = DEFERRED
+        .iter()
+        .enumerate()
+        .map(|(i, (_, postgres))| {
+            format!(
+                "w{i} AS ({})",
+                postgres.replace("$1", &format!("${}", i + 1))
+            )
+        })
+        .collect();
+    format!("WITH {} SELECT 1", parts.join(",\n"))
+});
+
 /// Collects the writes of a batch (see [`DEFERRED`]).
 struct Deferred {
     json: Vec<Option<String>>,
@@ -2097,17 +2113,12 @@ impl Deferred {
         }
     }
 
-    async fn add<T: serde::Serialize>(
+    fn add<T: serde::Serialize>(
         &mut self,
-        tx: &mut Tx,
         rows: &[T],
         sql: (&'static str, &'static str),
     ) -> std::result::Result<(), BatchError> {
         if rows.is_empty() {
-            return Ok(());
-        }
-        if tx.backend() == crate::db::Backend::Postgres {
-            bulk(tx, rows, sql.0, sql.1).await?;
             return Ok(());
         }
         let slot = DEFERRED
@@ -2122,7 +2133,11 @@ impl Deferred {
         if self.json.iter().all(Option::is_none) {
             return Ok(());
         }
-        let mut q = crate::db::query(&SQLITE_WRITES);
+        let sql: &'static str = match tx.backend() {
+            crate::db::Backend::Sqlite => &SQLITE_WRITES,
+            crate::db::Backend::Postgres => &POSTGRES_WRITES,
+        };
+        let mut q = crate::db::query(sql);
         for j in self.json {
             q = q.bind(j.unwrap_or_else(|| "[]".to_owned()));
         }
@@ -2150,7 +2165,7 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
             )
         })
         .collect();
-    deferred.add(tx, &new_rows, SQL_NEW_ACCOUNTS).await?;
+    deferred.add(&new_rows, SQL_NEW_ACCOUNTS)?;
     // Changed balances of existing accounts (locked by this batch): an upsert by primary key,
     // whose insert branch never runs (the row exists), because it is the cheapest keyed update
     // of many rows in one statement on both backends.
@@ -2164,14 +2179,14 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
                 "created_at": state.now})
         })
         .collect();
-    deferred.add(tx, &changed_rows, SQL_BALANCES).await?;
-    deferred.add(tx, &w.transfers, SQL_TRANSFERS).await?;
+    deferred.add(&changed_rows, SQL_BALANCES)?;
+    deferred.add(&w.transfers, SQL_TRANSFERS)?;
     let new_payments: Vec<&PaymentRow> = w
         .new_payments
         .iter()
         .filter_map(|id| state.payments.get(id))
         .collect();
-    deferred.add(tx, &new_payments, SQL_NEW_PAYMENTS).await?;
+    deferred.add(&new_payments, SQL_NEW_PAYMENTS)?;
     let new: HashSet<&String> = w.new_payments.iter().collect();
     let changed: Vec<&PaymentRow> = w
         .changed_payments
@@ -2179,9 +2194,9 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
         .filter(|id| !new.contains(id))
         .filter_map(|id| state.payments.get(id))
         .collect();
-    deferred.add(tx, &changed, SQL_CHANGED_PAYMENTS).await?;
-    deferred.add(tx, &w.refunds, SQL_REFUNDS).await?;
-    deferred.add(tx, &w.movements, SQL_MOVEMENTS).await?;
+    deferred.add(&changed, SQL_CHANGED_PAYMENTS)?;
+    deferred.add(&w.refunds, SQL_REFUNDS)?;
+    deferred.add(&w.movements, SQL_MOVEMENTS)?;
     let used = bulk(tx, &w.pay_codes_used, SQL_PAY_CODES.0, SQL_PAY_CODES.1).await?;
     if used != w.pay_codes_used.len() as u64 {
         // Someone used a code between our read and our write (only possible on SQLite if a
@@ -2194,8 +2209,8 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
     crate::marketing::engine::flush(tx, state).await?;
     crate::members::engine::flush(tx, state).await?;
     let w = &mut state.writes;
-    deferred.add(tx, &w.events, SQL_EVENTS).await?;
-    deferred.add(tx, &w.idem, SQL_IDEM).await?;
+    deferred.add(&w.events, SQL_EVENTS)?;
+    deferred.add(&w.idem, SQL_IDEM)?;
     deferred.finish(tx).await?;
     Ok(())
 }
