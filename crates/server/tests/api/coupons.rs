@@ -932,30 +932,9 @@ async fn a_coupon_whose_use_window_has_ended_is_not_claimable_nor_in_the_center(
 async fn settlement_takes_what_coupons_cost_from_collected_money_and_the_daily_sweep_counts_it() {
     let app = spawn_app().await;
     let shop = app.shop("Coupon Settle Cafe").await;
-    let ann = phone_user(&app, 9101).await;
-    let r = app
-        .post(
-            "/v1/wallet/top-ups",
-            json!({"amount": 20_000, "currency": "CNY"}),
-            Some(&ann),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let ann = app.funded_consumer("+8613900009101", 20_000).await;
     let (app_ref, shop_ref, ann_ref) = (&app, &shop, &ann);
-    let balances = move || async move {
-        let (app, shop) = (app_ref, shop_ref);
-        let r = app
-            .get(
-                &format!("/v1/merchants/{}/balance", shop.merchant),
-                Some(&shop.owner),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        (
-            r.body["pending"].as_i64().unwrap(),
-            r.body["available"].as_i64().unwrap(),
-        )
-    };
+    let balances = move || app_ref.merchant_balances(shop_ref);
     let pay = move |coupon: Option<String>| {
         let (app, ann, qr) = (app_ref, ann_ref, &shop_ref.qr);
         async move {

@@ -404,6 +404,21 @@ impl TestApp {
         token
     }
 
+    /// A merchant's (pending, available) balances, as its owner sees them.
+    pub async fn merchant_balances(&self, shop: &Shop) -> (i64, i64) {
+        let r = self
+            .get(
+                &format!("/v1/merchants/{}/balance", shop.merchant),
+                Some(&shop.owner),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        (
+            r.body["pending"].as_i64().unwrap(),
+            r.body["available"].as_i64().unwrap(),
+        )
+    }
+
     /// The wallet balance of a consumer.
     pub async fn balance(&self, token: &str) -> i64 {
         let r = self.get("/v1/wallet", Some(token)).await;

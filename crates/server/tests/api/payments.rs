@@ -804,15 +804,6 @@ async fn settlement_makes_collected_money_available_and_the_owner_pays_it_out() 
     app.assert_ledger_verifies().await;
 }
 
-/// A merchant's (pending, available) balances.
-async fn balances(app: &TestApp, shop: &Shop) -> (i64, i64) {
-    let b = pending_of(app, shop).await;
-    (
-        b["pending"].as_i64().unwrap(),
-        b["available"].as_i64().unwrap(),
-    )
-}
-
 #[tokio::test]
 async fn each_business_day_settles_what_was_collected_before_it_once() {
     let app = spawn_app().await;
@@ -839,7 +830,7 @@ async fn each_business_day_settles_what_was_collected_before_it_once() {
     let today = jiff::Timestamp::now();
     let r = pay(&app, &me, &shop.qr, 5_000).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    assert_eq!(balances(&app, &shop).await, (14_910, 0));
+    assert_eq!(app.merchant_balances(&shop).await, (14_910, 0));
     let sweep = |at: jiff::Timestamp| {
         let state = app.state.clone();
         async move {
@@ -855,16 +846,16 @@ async fn each_business_day_settles_what_was_collected_before_it_once() {
             1,
             "one merchant had something to settle"
         );
-        assert_eq!(balances(&app, &shop).await, (4_970, 9_940));
+        assert_eq!(app.merchant_balances(&shop).await, (4_970, 9_940));
     }
-    assert_eq!(balances(&app, &idle).await, (0, 0));
+    assert_eq!(app.merchant_balances(&idle).await, (0, 0));
     // Tomorrow's settles today's.
     let tomorrow = today + jiff::SignedDuration::from_hours(24);
     assert_eq!(sweep(tomorrow).await, 1);
-    assert_eq!(balances(&app, &shop).await, (0, 14_910));
+    assert_eq!(app.merchant_balances(&shop).await, (0, 14_910));
     let after = tomorrow + jiff::SignedDuration::from_hours(24);
     assert_eq!(sweep(after).await, 0, "nothing left to settle");
-    assert_eq!(balances(&app, &shop).await, (0, 14_910));
+    assert_eq!(app.merchant_balances(&shop).await, (0, 14_910));
     app.assert_ledger_verifies().await;
 }
 
