@@ -973,17 +973,13 @@ async fn settlement_takes_what_coupons_cost_from_collected_money_and_the_daily_s
     // Today's sweep takes yesterday's coupon cost from what was collected, and keeps today's
     // takings for tomorrow: a settlement that moved money, though none became available.
     let now = jiff::Timestamp::now();
-    let sweep = |at: jiff::Timestamp| {
-        let state = app.state.clone();
-        async move {
-            o2o_server::payments::service::settlement_sweep(&state, at)
-                .await
-                .unwrap()
-        }
-    };
-    assert_eq!(sweep(now).await, 1);
+    assert_eq!(app.settlement_sweep(now).await, 1);
     assert_eq!(balances().await, (collected - 1_000, 0));
-    assert_eq!(sweep(now).await, 1, "found made earlier that day");
+    assert_eq!(
+        app.settlement_sweep(now).await,
+        1,
+        "found made earlier that day"
+    );
     assert_eq!(balances().await, (collected - 1_000, 0));
     app.assert_ledger_verifies().await;
     // An operator's settlement moves everything at once and says what coupons cost.

@@ -404,6 +404,27 @@ impl TestApp {
         token
     }
 
+    /// Runs the daily settlement sweep as if it were `at`; answers how many settled.
+    pub async fn settlement_sweep(&self, at: jiff::Timestamp) -> usize {
+        o2o_server::payments::service::settlement_sweep(&self.state, at)
+            .await
+            .unwrap()
+    }
+
+    /// The WAL commits are synced through (SQLite); `None` on PostgreSQL, which commits durably
+    /// by itself.
+    pub fn wal(&self) -> Option<std::sync::Arc<o2o_server::db::durable::WalFile>> {
+        let wal = self.state.db.wal();
+        if wal.is_none() {
+            assert_eq!(
+                backend(),
+                "postgres",
+                "only PostgreSQL commits durably by itself"
+            );
+        }
+        wal
+    }
+
     /// A merchant's (pending, available) balances, as its owner sees them.
     pub async fn merchant_balances(&self, shop: &Shop) -> (i64, i64) {
         let r = self

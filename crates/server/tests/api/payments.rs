@@ -831,18 +831,10 @@ async fn each_business_day_settles_what_was_collected_before_it_once() {
     let r = pay(&app, &me, &shop.qr, 5_000).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(app.merchant_balances(&shop).await, (14_910, 0));
-    let sweep = |at: jiff::Timestamp| {
-        let state = app.state.clone();
-        async move {
-            o2o_server::payments::service::settlement_sweep(&state, at)
-                .await
-                .unwrap()
-        }
-    };
     // Today's sweep settles yesterday's takings (T+1) and keeps today's, however often it runs.
     for _ in 0..3 {
         assert_eq!(
-            sweep(today).await,
+            app.settlement_sweep(today).await,
             1,
             "one merchant had something to settle"
         );
@@ -851,10 +843,14 @@ async fn each_business_day_settles_what_was_collected_before_it_once() {
     assert_eq!(app.merchant_balances(&idle).await, (0, 0));
     // Tomorrow's settles today's.
     let tomorrow = today + jiff::SignedDuration::from_hours(24);
-    assert_eq!(sweep(tomorrow).await, 1);
+    assert_eq!(app.settlement_sweep(tomorrow).await, 1);
     assert_eq!(app.merchant_balances(&shop).await, (0, 14_910));
     let after = tomorrow + jiff::SignedDuration::from_hours(24);
-    assert_eq!(sweep(after).await, 0, "nothing left to settle");
+    assert_eq!(
+        app.settlement_sweep(after).await,
+        0,
+        "nothing left to settle"
+    );
     assert_eq!(app.merchant_balances(&shop).await, (0, 14_910));
     app.assert_ledger_verifies().await;
 }
@@ -932,12 +928,7 @@ async fn a_full_sequencer_queue_answers_503_with_retry_after_and_refused_payment
 #[tokio::test]
 async fn a_payment_is_answered_after_its_commit_is_flushed_to_disk() {
     let app = spawn_app().await;
-    let Some(wal) = app.state.db.wal() else {
-        assert_eq!(
-            backend(),
-            "postgres",
-            "only PostgreSQL commits durably by itself"
-        );
+    let Some(wal) = app.wal() else {
         return;
     };
     let shop = app.shop("Durable Cafe").await;
