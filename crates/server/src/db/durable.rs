@@ -26,6 +26,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 /// The WAL file of a SQLite database.
@@ -37,7 +38,13 @@ pub struct WalFile {
     /// file the path names.
     open: Mutex<Option<Opened>>,
     /// Syncs that returned (for tests and metrics).
-    synced: std::sync::atomic::AtomicU64,
+    synced: AtomicU64,
+    /// Syncs begun, and the number of the last one that returned: a caller is covered by any
+    /// sync that began after it was called, so callers that meet share one (see [`WalFile::sync`]).
+    begun: AtomicU64,
+    done: AtomicU64,
+    /// One sync at a time.
+    turn: Mutex<()>,
 }
 
 /// An open WAL file and its (device, inode).
@@ -51,13 +58,33 @@ impl WalFile {
         WalFile {
             path: PathBuf::from(path),
             open: Mutex::new(None),
-            synced: std::sync::atomic::AtomicU64::new(0),
+            synced: AtomicU64::new(0),
+            begun: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            turn: Mutex::new(()),
         }
     }
 
     /// Flushes everything written to the WAL so far to the disk. No WAL file means nothing is
     /// waiting in one (SQLite removes it only after copying all of it into the database).
+    ///
+    /// Callers that meet share a sync: one waiting for its turn returns as soon as a sync that
+    /// began after it was called has returned (that sync flushed all it needs), so readers that
+    /// check a recent change, the sequencer's syncer and committing transactions never queue
+    /// more than one sync each behind another.
     pub fn sync(&self) -> io::Result<()> {
+        let called_after = self.begun.load(Ordering::SeqCst);
+        let _turn = self.turn.lock().unwrap_or_else(|e| e.into_inner());
+        if self.done.load(Ordering::SeqCst) > called_after {
+            return Ok(());
+        }
+        let n = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
+        self.sync_now()?;
+        self.done.store(n, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn sync_now(&self) -> io::Result<()> {
         let id = match std::fs::metadata(&self.path) {
             Ok(m) => (m.dev(), m.ino()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -84,8 +111,7 @@ impl WalFile {
             }
         };
         file.sync_data()?;
-        self.synced
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.synced.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -107,7 +133,7 @@ impl WalFile {
 
     /// How many syncs of an existing WAL have returned.
     pub fn syncs(&self) -> u64 {
-        self.synced.load(std::sync::atomic::Ordering::Relaxed)
+        self.synced.load(Ordering::Relaxed)
     }
 
     /// [`WalFile::sync`], aborting the process if the disk fails (see the module's notes).
@@ -204,6 +230,39 @@ mod tests {
         wal.sync().unwrap();
         let second = wal.open.lock().unwrap().as_ref().unwrap().1;
         assert_ne!(first, second, "the new file is the one synced");
+    }
+
+    #[test]
+    fn callers_that_meet_share_a_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Arc::new(WalFile::of(&dir.path().join("o2o.db")));
+        std::fs::write(&wal.path, b"frames").unwrap();
+        // While one sync holds the turn, eight callers arrive; each is covered by the first
+        // sync that begins after it was called, so they need not sync one after another.
+        let turn = wal.turn.lock().unwrap();
+        let (ready, arrived) = mpsc::channel();
+        let callers: Vec<_> = (0..8)
+            .map(|_| {
+                let (wal, ready) = (wal.clone(), ready.clone());
+                std::thread::spawn(move || {
+                    ready.send(()).unwrap();
+                    wal.sync().unwrap();
+                })
+            })
+            .collect();
+        for _ in 0..8 {
+            arrived.recv().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(turn);
+        for c in callers {
+            c.join().unwrap();
+        }
+        assert!(
+            wal.syncs() < 8,
+            "callers waiting together shared syncs ({} for 8)",
+            wal.syncs()
+        );
     }
 
     #[test]
