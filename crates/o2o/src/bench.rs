@@ -759,11 +759,14 @@ impl Limits {
             format!("{} / {}", v("batch_size"), v("batch_ms"))
         );
         println!("  {:<34} {:>12}", "batch phases (ms)", v("batch_phases_ms"));
-        println!(
-            "  {:<34} {:>12}",
-            "WAL sync: ms / batches per sync",
-            format!("{} / {}", v("wal_sync_ms"), v("wal_sync_group"))
-        );
+        // Only SQLite syncs the WAL itself (PostgreSQL commits durably).
+        if v("wal_sync_group").as_f64().is_some_and(|g| g > 0.0) {
+            println!(
+                "  {:<34} {:>12}",
+                "WAL sync: ms / batches per sync",
+                format!("{} / {}", v("wal_sync_ms"), v("wal_sync_group"))
+            );
+        }
     }
 }
 

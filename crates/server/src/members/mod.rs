@@ -12,7 +12,7 @@
 //!   available balance (`POST /v1/member-programs/{id}/budget-top-ups`). A top-up whose bonus
 //!   the budget cannot pay from what it holds is refused (`402 bonus_budget_insufficient`) and
 //!   nothing moves. Coupons are paid from the same budget (and may take it below zero, restored
-//!   from collected money at the daily settlement), so a bonus never spends coupon debt.
+//!   from collected money at settlement), so a bonus never spends coupon debt.
 //! - **Paying** with a card (`source: "crd_…"`, scanning a store's code or for an order) spends
 //!   the paid part first, then the bonus. **Refunds** go back in the payment's proportions (the
 //!   bonus share rounded down), so a refund never turns bonus into cash; refunds to a closed card

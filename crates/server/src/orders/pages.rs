@@ -666,6 +666,10 @@ pub async fn table_ordering(
             .filter(|o| o.table_id.as_deref() == Some(table_id)),
         None => None,
     };
+    if let Some(o) = &named {
+        // Never show an order state a crash could still take back (see `Db::durable`).
+        app.db.durable_since(o.updated_at).await;
+    }
     let order = match named {
         Some(o) => Some(o),
         None => service::at_table(app, table_id).await.or_page(t)?,

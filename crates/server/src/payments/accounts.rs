@@ -97,8 +97,9 @@ pub fn merchant_available(merchant_id: &str, currency: Currency) -> AccountSpec 
 /// may fund it in advance (from the bank or the available balance); member-card bonuses are paid
 /// from it only while it holds the money (a top-up whose bonus it cannot pay is refused);
 /// coupons are paid from it always, so it goes below zero once coupons cost more than was
-/// funded, and the daily settlement brings a negative budget back to zero from what the
-/// merchant collected. What each campaign cost is read from its transfers' references.
+/// funded, and settlement brings a negative budget back to zero from what the merchant
+/// collected (the daily one leaves what coupons cost since the day began for the next day).
+/// What each campaign cost is read from its transfers' references.
 pub fn merchant_promotion(merchant_id: &str, currency: Currency) -> AccountSpec {
     spec(Kind::MerchantPromotion, Some(merchant_id), currency, false)
 }

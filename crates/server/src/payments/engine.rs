@@ -7,7 +7,8 @@
 //! deadlock). Then it applies the commands one by one in memory, against an
 //! [`o2o_ledger::Book`]: a command that fails (insufficient funds, a used pay code, an
 //! over-refund) changes nothing and answers its error; one that succeeds adds its rows to the
-//! batch's writes. Last, the writes go out in one statement per table and the batch commits;
+//! batch's writes. Last, the writes go out set-based (the payment rows in one statement, see
+//! [`DEFERRED`]; orders, coupons and cards in a few more) and the batch commits;
 //! only then is each caller answered and the batch's events published. If the commit itself
 //! fails, every command of the batch is retried alone, so one bad command cannot sink others.
 
@@ -2078,25 +2079,27 @@ const DEFERRED: [(&str, &str); 9] = [
     SQL_IDEM,
 ];
 
-static SQLITE_WRITES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// The deferred statements of one backend (`postgres` picks the second of each pair), each
+/// reading the array of its own `$n` (the statements are written with `$1`).
+fn numbered_writes(postgres: bool) -> Vec<String> {
     DEFERRED
         .iter()
         .enumerate()
-        .map(|(i, (sqlite, _))| sqlite.replace("$1", &format!("${}", i + 1)))
-        .collect::<Vec<_>>()
-        .join(";\n")
-});
+        .map(|(i, pair)| {
+            let sql = if postgres { pair.1 } else { pair.0 };
+            sql.replace("$1", &format!("${}", i + 1))
+        })
+        .collect()
+}
+
+static SQLITE_WRITES: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| numbered_writes(false).join(";\n"));
 
 static POSTGRES_WRITES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let parts: Vec<String> = DEFERRED
-        .iter()
+    let parts: Vec<String> = numbered_writes(true)
+        .into_iter()
         .enumerate()
-        .map(|(i, (_, postgres))| {
-            format!(
-                "w{i} AS ({})",
-                postgres.replace("$1", &format!("${}", i + 1))
-            )
-        })
+        .map(|(i, sql)| format!("w{i} AS ({sql})"))
         .collect();
     format!("WITH {} SELECT 1", parts.join(",\n"))
 });
@@ -2125,6 +2128,7 @@ impl Deferred {
             .iter()
             .position(|d| d.0 == sql.0)
             .expect("every deferred statement is listed");
+        debug_assert!(self.json[slot].is_none(), "each write is added once");
         self.json[slot] = Some(serde_json::to_string(rows)?);
         Ok(())
     }
@@ -2331,3 +2335,31 @@ const SQL_IDEM: (&str, &str) = (
          SELECT scope, key, request_hash, status, body, created_at \
          FROM json_to_recordset($1::json) AS x(scope text, key text, request_hash text, status bigint, body text, created_at bigint)",
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each deferred statement reads only its own `$n` once numbered, on both backends.
+    #[test]
+    fn each_deferred_write_reads_only_its_own_parameter() {
+        for postgres in [false, true] {
+            for (i, sql) in numbered_writes(postgres).iter().enumerate() {
+                let own = format!("${}", i + 1);
+                let mut params: Vec<&str> = Vec::new();
+                let mut rest = sql.as_str();
+                while let Some(at) = rest.find('$') {
+                    let tail = &rest[at + 1..];
+                    let digits = tail.chars().take_while(char::is_ascii_digit).count();
+                    if digits > 0 {
+                        params.push(&rest[at..at + 1 + digits]);
+                    }
+                    rest = &tail[digits..];
+                }
+                params.sort_unstable();
+                params.dedup();
+                assert_eq!(params, vec![own.as_str()], "{sql}");
+            }
+        }
+    }
+}
