@@ -657,9 +657,7 @@ pub async fn checkout(
         "concurrency": concurrency,
         "duration_s": duration.as_secs(),
     });
-    if let Some(o) = out.as_object_mut() {
-        o.extend(limits.json);
-    }
+    limits.add_to(&mut out);
     Ok(out)
 }
 
@@ -749,6 +747,13 @@ impl Limits {
             json!(round(mean("wal_sync_group_size", ""), 1)),
         );
         Limits { json }
+    }
+
+    /// Adds the figures to a bench's JSON line.
+    fn add_to(self, out: &mut Value) {
+        if let Some(o) = out.as_object_mut() {
+            o.extend(self.json);
+        }
     }
 
     fn print(&self) {
@@ -1029,9 +1034,7 @@ pub async fn orders(
         "concurrency": concurrency,
         "duration_s": duration.as_secs(),
     });
-    if let Some(o) = out.as_object_mut() {
-        o.extend(limits.json);
-    }
+    limits.add_to(&mut out);
     Ok(out)
 }
 

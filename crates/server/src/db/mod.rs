@@ -399,6 +399,13 @@ impl Db {
         }
     }
 
+    /// [`Db::durable_since`] for a read of several rows: the most recent change decides.
+    pub async fn durable_since_latest(&self, changed_at: impl IntoIterator<Item = i64>) {
+        if let Some(latest) = changed_at.into_iter().max() {
+            self.durable_since(latest).await;
+        }
+    }
+
     /// The node's copies of hot reads (sessions, code resolutions).
     pub fn hot(&self) -> &Hot {
         &self.hot

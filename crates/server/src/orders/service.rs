@@ -1137,9 +1137,9 @@ pub async fn mine(app: &AppState, user_id: &str, page: &Page) -> Result<List<Ord
         page.fetch_limit(),
     )
     .await?;
-    if let Some(latest) = rows.iter().map(|r| r.updated_at).max() {
-        app.db.durable_since(latest).await;
-    }
+    app.db
+        .durable_since_latest(rows.iter().map(|r| r.updated_at))
+        .await;
     let list = page.finish(rows);
     let mut data = Vec::with_capacity(list.data.len());
     for r in list.data {
@@ -1166,9 +1166,9 @@ pub async fn of_store(
     }
     let since = now_us() - hours.clamp(1, 72) * 3_600_000_000;
     let rows = store::of_store(&app.db, merchant_id, store_id, since, 500).await?;
-    if let Some(latest) = rows.iter().map(|r| r.updated_at).max() {
-        app.db.durable_since(latest).await;
-    }
+    app.db
+        .durable_since_latest(rows.iter().map(|r| r.updated_at))
+        .await;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         out.push(OrderData::from_row(r)?.public());

@@ -189,8 +189,9 @@ pub async fn wallet(db: &Db, user_id: &str, currency: Currency, page: &Page) -> 
     // could take back.
     if page.starting_after.is_some() {
         db.durable().await;
-    } else if let Some(latest) = list.data.iter().map(|r| r.created_at).max() {
-        db.durable_since(latest).await;
+    } else {
+        db.durable_since_latest(list.data.iter().map(|r| r.created_at))
+            .await;
     }
     let entries = list
         .data
@@ -544,9 +545,8 @@ pub async fn list_payments(db: &Db, principal: &Principal, page: &Page) -> Resul
         }
     };
     let list = page.finish(rows);
-    if let Some(latest) = list.data.iter().map(|p| p.updated_at).max() {
-        db.durable_since(latest).await;
-    }
+    db.durable_since_latest(list.data.iter().map(|p| p.updated_at))
+        .await;
     Ok(List {
         data: list.data.iter().map(PaymentRow::public).collect(),
         has_more: list.has_more,

@@ -425,8 +425,8 @@ impl TestApp {
         wal
     }
 
-    /// A merchant's (pending, available) balances, as its owner sees them.
-    pub async fn merchant_balances(&self, shop: &Shop) -> (i64, i64) {
+    /// A merchant's balance, as its owner sees it.
+    pub async fn merchant_balance(&self, shop: &Shop) -> Value {
         let r = self
             .get(
                 &format!("/v1/merchants/{}/balance", shop.merchant),
@@ -434,9 +434,15 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body
+    }
+
+    /// A merchant's (pending, available) balances.
+    pub async fn merchant_balances(&self, shop: &Shop) -> (i64, i64) {
+        let b = self.merchant_balance(shop).await;
         (
-            r.body["pending"].as_i64().unwrap(),
-            r.body["available"].as_i64().unwrap(),
+            b["pending"].as_i64().unwrap(),
+            b["available"].as_i64().unwrap(),
         )
     }
 

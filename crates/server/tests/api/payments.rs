@@ -11,17 +11,6 @@ async fn pay(app: &TestApp, consumer: &str, qr: &str, amount: i64) -> Res {
     .await
 }
 
-async fn pending_of(app: &TestApp, shop: &Shop) -> Value {
-    let r = app
-        .get(
-            &format!("/v1/merchants/{}/balance", shop.merchant),
-            Some(&shop.owner),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    r.body
-}
-
 #[tokio::test]
 async fn a_top_up_fills_the_wallet_and_bad_amounts_move_nothing() {
     let app = spawn_app().await;
@@ -100,7 +89,7 @@ async fn a_consumer_scans_a_store_code_and_pays_from_the_wallet() {
     assert_eq!(r.body["fee"], 15);
     assert!(r.body["id"].as_str().unwrap().starts_with("pay_"));
     assert_eq!(app.balance(&me).await, 7_500);
-    let b = pending_of(&app, &shop).await;
+    let b = app.merchant_balance(&shop).await;
     assert_eq!(b["pending"], 2_485);
     // Paying by the code's id works too.
     let r = pay(&app, &me, &shop.qr_id, 100).await;
@@ -370,7 +359,7 @@ async fn cash_is_recorded_and_refunded_through_the_drawer() {
     assert_eq!(r.body["source"], "cash");
     assert_eq!(r.body["fee"], 0);
     let id = r.body["id"].as_str().unwrap().to_owned();
-    let b = pending_of(&app, &shop).await;
+    let b = app.merchant_balance(&shop).await;
     assert_eq!(b["cash"], 3_000);
     assert_eq!(b["pending"], 0);
     let refund = app
@@ -381,7 +370,7 @@ async fn cash_is_recorded_and_refunded_through_the_drawer() {
         )
         .await;
     assert_eq!(refund.status, StatusCode::CREATED, "{}", refund.body);
-    assert_eq!(pending_of(&app, &shop).await["cash"], 2_000);
+    assert_eq!(app.merchant_balance(&shop).await["cash"], 2_000);
     // Cash cannot be held.
     let r = app
         .post(
@@ -549,7 +538,7 @@ async fn refunds_go_back_to_the_wallet_never_more_than_paid_and_return_the_fee()
     assert_eq!(done.body["amount_refunded"], 10_000);
     assert_eq!(done.body["fee"], 0);
     assert_eq!(app.balance(&me).await, 10_000);
-    assert_eq!(pending_of(&app, &shop).await["pending"], 0);
+    assert_eq!(app.merchant_balance(&shop).await["pending"], 0);
     let again = app
         .post(
             "/v1/refunds",
@@ -767,7 +756,7 @@ async fn settlement_makes_collected_money_available_and_the_owner_pays_it_out() 
     let s = app.post(&path, json!({}), Some(&shop.operator)).await;
     assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
     assert_eq!(s.body["amount"], 9_940);
-    let b = pending_of(&app, &shop).await;
+    let b = app.merchant_balance(&shop).await;
     assert_eq!(
         (b["pending"].as_i64(), b["available"].as_i64()),
         (Some(0), Some(9_940))
@@ -800,7 +789,7 @@ async fn settlement_makes_collected_money_available_and_the_owner_pays_it_out() 
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    assert_eq!(pending_of(&app, &shop).await["available"], 940);
+    assert_eq!(app.merchant_balance(&shop).await["available"], 940);
     app.assert_ledger_verifies().await;
 }
 
