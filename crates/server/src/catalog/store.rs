@@ -414,15 +414,13 @@ pub async fn stock_for_update(tx: &mut Tx, pairs_json: String) -> DbResult<Vec<S
 }
 
 /// Adds signed deltas to counted stock (a JSON array of `{"s", "p", "d"}`).
-pub async fn add_stock(tx: &mut Tx, deltas_json: String) -> DbResult<u64> {
-    tx.execute_for(
-        "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) UPDATE catalog_store_products SET stock = stock + json_extract(j.v, '$.d') \
-         FROM r AS j WHERE catalog_store_products.store_id = json_extract(j.v, '$.s') \
-         AND catalog_store_products.product_id = json_extract(j.v, '$.p') AND catalog_store_products.stock IS NOT NULL",
+pub async fn add_stock(tx: &mut Tx, deltas: &[serde_json::Value]) -> DbResult<u64> {
+    tx.write_rows(
+        deltas,
+        "UPDATE catalog_store_products SET stock = stock + :d WHERE store_id = :s AND product_id = :p AND stock IS NOT NULL",
         "UPDATE catalog_store_products AS sp SET stock = sp.stock + j.d \
          FROM json_to_recordset($1::json) AS j(s text, p text, d bigint) \
          WHERE sp.store_id = j.s AND sp.product_id = j.p AND sp.stock IS NOT NULL",
-        vec![crate::db::Value::from(deltas_json)],
     )
     .await
 }

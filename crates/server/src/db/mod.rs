@@ -9,10 +9,12 @@
 //! every write goes through [`Db::begin`], so writes are serialized by the pool itself and reads
 //! never wait for them. Commits are made durable by syncing the WAL after them ([`durable`]).
 
+mod direct;
 pub mod durable;
 mod hot;
 mod scope;
 
+pub use direct::Direct;
 pub use hot::{Hot, Touched};
 pub use scope::MerchantScope;
 
@@ -580,6 +582,44 @@ impl Tx {
             args,
         };
         self.fetch_all(q).await
+    }
+
+    /// On SQLite, the connection's handle for writing many rows through one prepared statement
+    /// each (see [`direct`]); `None` on PostgreSQL. Other calls on this transaction wait until
+    /// the answer is dropped.
+    pub async fn direct(&mut self) -> DbResult<Option<direct::Direct<'_>>> {
+        match &mut self.inner {
+            TxInner::Sqlite(tx) => {
+                let lock = tx.lock_handle().await.map_err(DbError::classify)?;
+                Ok(Some(direct::Direct::new(lock)))
+            }
+            TxInner::Postgres(_) => Ok(None),
+        }
+    }
+
+    /// Writes many rows with one statement text per backend, and answers the rows changed: on
+    /// SQLite, `sqlite` runs once per row with the row's fields bound to its `:name` parameters
+    /// (see [`Direct`]); on PostgreSQL, `postgres` reads the JSON array of all the rows as `$1`.
+    pub async fn write_rows<T: serde::Serialize>(
+        &mut self,
+        rows: &[T],
+        sqlite: &'static str,
+        postgres: &'static str,
+    ) -> DbResult<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        match &mut self.inner {
+            TxInner::Sqlite(tx) => {
+                let lock = tx.lock_handle().await.map_err(DbError::classify)?;
+                direct::Direct::new(lock).each(sqlite, rows)
+            }
+            TxInner::Postgres(_) => {
+                let json = serde_json::to_string(rows)
+                    .map_err(|e| DbError::Other(sqlx::Error::Encode(Box::new(e))))?;
+                self.execute(query(postgres).bind(json)).await
+            }
+        }
     }
 
     fn pick(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {

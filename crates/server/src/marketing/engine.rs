@@ -400,7 +400,7 @@ pub(crate) async fn flush(
             .filter_map(|id| b.coupons.get(id))
             .map(CouponRow::json)
             .collect();
-        store::upsert_coupons(tx, serde_json::to_string(&rows)?).await?;
+        store::upsert_coupons(tx, &rows).await?;
     }
     if !b.changed_templates.is_empty() {
         let rows: Vec<serde_json::Value> = b
@@ -409,7 +409,7 @@ pub(crate) async fn flush(
             .filter_map(|id| b.templates.get(id))
             .map(|t| serde_json::json!({"id": t.id, "issued": t.issued}))
             .collect();
-        store::set_issued(tx, serde_json::to_string(&rows)?).await?;
+        store::set_issued(tx, &rows).await?;
     }
     Ok(())
 }

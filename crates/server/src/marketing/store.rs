@@ -160,17 +160,11 @@ pub async fn claim_counts(tx: &mut Tx, pairs_json: String) -> DbResult<Vec<Claim
 }
 
 /// Writes claimed or changed coupons whole.
-pub async fn upsert_coupons(tx: &mut Tx, rows_json: String) -> DbResult<u64> {
-    tx.execute_for(
-        "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) INSERT INTO coupons (id, template_id, merchant_id, user_id, status, valid_from, valid_until, claimed_via, claimed_at, \
-         used_at, payment_id, order_id, discount) \
-         SELECT json_extract(v, '$.id'), json_extract(v, '$.template_id'), json_extract(v, '$.merchant_id'), \
-         json_extract(v, '$.user_id'), json_extract(v, '$.status'), json_extract(v, '$.valid_from'), \
-         json_extract(v, '$.valid_until'), json_extract(v, '$.claimed_via'), json_extract(v, '$.claimed_at'), \
-         json_extract(v, '$.used_at'), json_extract(v, '$.payment_id'), json_extract(v, '$.order_id'), \
-         json_extract(v, '$.discount') FROM r WHERE true \
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, used_at = excluded.used_at, \
-         payment_id = excluded.payment_id, order_id = excluded.order_id, discount = excluded.discount",
+pub async fn upsert_coupons(tx: &mut Tx, rows: &[serde_json::Value]) -> DbResult<u64> {
+    tx.write_rows(
+        rows,
+        "INSERT INTO coupons (id, template_id, merchant_id, user_id, status, valid_from, valid_until, claimed_via, claimed_at, used_at, payment_id, order_id, discount) VALUES (:id, :template_id, :merchant_id, :user_id, :status, :valid_from, :valid_until, :claimed_via, :claimed_at, :used_at, :payment_id, :order_id, :discount) \
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, used_at = excluded.used_at, payment_id = excluded.payment_id, order_id = excluded.order_id, discount = excluded.discount",
         "INSERT INTO coupons (id, template_id, merchant_id, user_id, status, valid_from, valid_until, claimed_via, claimed_at, \
          used_at, payment_id, order_id, discount) \
          SELECT id, template_id, merchant_id, user_id, status, valid_from, valid_until, claimed_via, claimed_at, \
@@ -179,19 +173,17 @@ pub async fn upsert_coupons(tx: &mut Tx, rows_json: String) -> DbResult<u64> {
          used_at bigint, payment_id text, order_id text, discount bigint) \
          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, used_at = EXCLUDED.used_at, \
          payment_id = EXCLUDED.payment_id, order_id = EXCLUDED.order_id, discount = EXCLUDED.discount",
-        vec![Value::from(rows_json)],
     )
     .await
 }
 
-/// Sets templates' issued counts (a JSON array of `{"id", "issued"}`).
-pub async fn set_issued(tx: &mut Tx, rows_json: String) -> DbResult<u64> {
-    tx.execute_for(
-        "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) UPDATE coupon_templates SET issued = json_extract(j.v, '$.issued') FROM r AS j \
-         WHERE coupon_templates.id = json_extract(j.v, '$.id')",
+/// Sets templates' issued counts (rows of `{"id", "issued"}`).
+pub async fn set_issued(tx: &mut Tx, rows: &[serde_json::Value]) -> DbResult<u64> {
+    tx.write_rows(
+        rows,
+        "UPDATE coupon_templates SET issued = :issued WHERE id = :id",
         "UPDATE coupon_templates AS t SET issued = j.issued FROM json_to_recordset($1::json) AS j(id text, issued bigint) \
          WHERE t.id = j.id",
-        vec![Value::from(rows_json)],
     )
     .await
 }

@@ -1026,31 +1026,24 @@ pub(crate) async fn flush(
                     "tier": c.row.tier, "updated_at": c.row.updated_at, "closed_at": c.row.closed_at})
             })
             .collect();
-        tx.execute_for(
-            "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) UPDATE member_cards SET status = json_extract(j.v, '$.status'), points = json_extract(j.v, '$.points'), \
-             tier = json_extract(j.v, '$.tier'), updated_at = json_extract(j.v, '$.updated_at'), \
-             closed_at = json_extract(j.v, '$.closed_at') \
-             FROM r AS j WHERE member_cards.id = json_extract(j.v, '$.id')",
+        tx.write_rows(
+            &rows,
+            "UPDATE member_cards SET status = :status, points = :points, tier = :tier, updated_at = :updated_at, closed_at = :closed_at WHERE id = :id",
             "UPDATE member_cards AS c SET status = x.status, points = x.points, tier = x.tier, \
              updated_at = x.updated_at, closed_at = x.closed_at \
              FROM json_to_recordset($1::json) AS x(id text, status text, points bigint, tier text, \
              updated_at bigint, closed_at bigint) WHERE c.id = x.id",
-            vec![Value::from(serde_json::to_string(&rows)?)],
         )
         .await?;
     }
     if !m.movements.is_empty() {
-        tx.execute_for(
-            "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) INSERT INTO member_card_movements (id, card_id, merchant_id, kind, paid, bonus, points, spend, payment_id, reference, created_at) \
-             SELECT json_extract(v, '$.id'), json_extract(v, '$.card_id'), json_extract(v, '$.merchant_id'), \
-             json_extract(v, '$.kind'), json_extract(v, '$.paid'), json_extract(v, '$.bonus'), \
-             json_extract(v, '$.points'), json_extract(v, '$.spend'), json_extract(v, '$.payment_id'), \
-             json_extract(v, '$.reference'), json_extract(v, '$.created_at') FROM r",
+        tx.write_rows(
+            &m.movements,
+            "INSERT INTO member_card_movements (id, card_id, merchant_id, kind, paid, bonus, points, spend, payment_id, reference, created_at) VALUES (:id, :card_id, :merchant_id, :kind, :paid, :bonus, :points, :spend, :payment_id, :reference, :created_at)",
             "INSERT INTO member_card_movements (id, card_id, merchant_id, kind, paid, bonus, points, spend, payment_id, reference, created_at) \
              SELECT id, card_id, merchant_id, kind, paid, bonus, points, spend, payment_id, reference, created_at \
              FROM json_to_recordset($1::json) AS x(id text, card_id text, merchant_id text, kind text, paid bigint, \
              bonus bigint, points bigint, spend bigint, payment_id text, reference text, created_at bigint)",
-            vec![Value::from(serde_json::to_string(&m.movements)?)],
         )
         .await?;
     }

@@ -1118,7 +1118,7 @@ pub(crate) async fn flush(
             .filter_map(|id| b.orders.get(id))
             .map(OrderData::json)
             .collect();
-        store::upsert(tx, serde_json::to_string(&rows)?).await?;
+        store::upsert(tx, &rows).await?;
     }
     let deltas: Vec<serde_json::Value> = b
         .stock_deltas
@@ -1127,7 +1127,7 @@ pub(crate) async fn flush(
         .map(|((s, p), d)| serde_json::json!({"s": s, "p": p, "d": d}))
         .collect();
     if !deltas.is_empty() {
-        crate::catalog::store::add_stock(tx, serde_json::to_string(&deltas)?).await?;
+        crate::catalog::store::add_stock(tx, &deltas).await?;
     }
     // Counted stock shows on the menu: raise the merchant's catalog version so menus rebuild,
     // here at once and on other nodes within their recheck window. A sold-out flip always does;

@@ -23,30 +23,12 @@ pub async fn for_update_by_tables(tx: &mut Tx, tables_json: String) -> DbResult<
     .await
 }
 
-/// Writes orders whole (a JSON array of rows): new ones inserted, changed ones updated.
-pub async fn upsert(tx: &mut Tx, rows_json: String) -> DbResult<u64> {
-    tx.execute_for(
-        "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) INSERT INTO orders (id, merchant_id, store_id, channel, status, table_id, active_table, user_id, currency, items, discounts, \
-         subtotal, discount_total, delivery_fee, total, amount_paid, amount_refunded, payments, delivery, pickup_at, promised_at, \
-         pickup_number, note, reserve_until, cancel_reason, placed_at, paid_at, ready_at, completed_at, canceled_at, created_at, updated_at) \
-         SELECT json_extract(v, '$.id'), json_extract(v, '$.merchant_id'), json_extract(v, '$.store_id'), \
-         json_extract(v, '$.channel'), json_extract(v, '$.status'), json_extract(v, '$.table_id'), \
-         json_extract(v, '$.active_table'), json_extract(v, '$.user_id'), json_extract(v, '$.currency'), \
-         json_extract(v, '$.items'), json_extract(v, '$.discounts'), json_extract(v, '$.subtotal'), \
-         json_extract(v, '$.discount_total'), json_extract(v, '$.delivery_fee'), json_extract(v, '$.total'), \
-         json_extract(v, '$.amount_paid'), json_extract(v, '$.amount_refunded'), json_extract(v, '$.payments'), \
-         json_extract(v, '$.delivery'), json_extract(v, '$.pickup_at'), json_extract(v, '$.promised_at'), \
-         json_extract(v, '$.pickup_number'), json_extract(v, '$.note'), json_extract(v, '$.reserve_until'), \
-         json_extract(v, '$.cancel_reason'), json_extract(v, '$.placed_at'), json_extract(v, '$.paid_at'), \
-         json_extract(v, '$.ready_at'), json_extract(v, '$.completed_at'), json_extract(v, '$.canceled_at'), \
-         json_extract(v, '$.created_at'), json_extract(v, '$.updated_at') FROM r WHERE true \
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, active_table = excluded.active_table, items = excluded.items, \
-         discounts = excluded.discounts, subtotal = excluded.subtotal, discount_total = excluded.discount_total, \
-         delivery_fee = excluded.delivery_fee, total = excluded.total, amount_paid = excluded.amount_paid, \
-         amount_refunded = excluded.amount_refunded, payments = excluded.payments, reserve_until = excluded.reserve_until, \
-         cancel_reason = excluded.cancel_reason, placed_at = excluded.placed_at, paid_at = excluded.paid_at, \
-         ready_at = excluded.ready_at, completed_at = excluded.completed_at, canceled_at = excluded.canceled_at, \
-         updated_at = excluded.updated_at",
+/// Writes orders whole: new ones inserted, changed ones updated.
+pub async fn upsert(tx: &mut Tx, rows: &[serde_json::Value]) -> DbResult<u64> {
+    tx.write_rows(
+        rows,
+        "INSERT INTO orders (id, merchant_id, store_id, channel, status, table_id, active_table, user_id, currency, items, discounts, subtotal, discount_total, delivery_fee, total, amount_paid, amount_refunded, payments, delivery, pickup_at, promised_at, pickup_number, note, reserve_until, cancel_reason, placed_at, paid_at, ready_at, completed_at, canceled_at, created_at, updated_at) VALUES (:id, :merchant_id, :store_id, :channel, :status, :table_id, :active_table, :user_id, :currency, :items, :discounts, :subtotal, :discount_total, :delivery_fee, :total, :amount_paid, :amount_refunded, :payments, :delivery, :pickup_at, :promised_at, :pickup_number, :note, :reserve_until, :cancel_reason, :placed_at, :paid_at, :ready_at, :completed_at, :canceled_at, :created_at, :updated_at) \
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, active_table = excluded.active_table, items = excluded.items, discounts = excluded.discounts, subtotal = excluded.subtotal, discount_total = excluded.discount_total, delivery_fee = excluded.delivery_fee, total = excluded.total, amount_paid = excluded.amount_paid, amount_refunded = excluded.amount_refunded, payments = excluded.payments, reserve_until = excluded.reserve_until, cancel_reason = excluded.cancel_reason, placed_at = excluded.placed_at, paid_at = excluded.paid_at, ready_at = excluded.ready_at, completed_at = excluded.completed_at, canceled_at = excluded.canceled_at, updated_at = excluded.updated_at",
         "INSERT INTO orders (id, merchant_id, store_id, channel, status, table_id, active_table, user_id, currency, items, discounts, \
          subtotal, discount_total, delivery_fee, total, amount_paid, amount_refunded, payments, delivery, pickup_at, promised_at, \
          pickup_number, note, reserve_until, cancel_reason, placed_at, paid_at, ready_at, completed_at, canceled_at, created_at, updated_at) \
@@ -65,7 +47,6 @@ pub async fn upsert(tx: &mut Tx, rows_json: String) -> DbResult<u64> {
          cancel_reason = EXCLUDED.cancel_reason, placed_at = EXCLUDED.placed_at, paid_at = EXCLUDED.paid_at, \
          ready_at = EXCLUDED.ready_at, completed_at = EXCLUDED.completed_at, canceled_at = EXCLUDED.canceled_at, \
          updated_at = EXCLUDED.updated_at",
-        vec![Value::from(rows_json)],
     )
     .await
 }

@@ -2045,28 +2045,14 @@ fn payout(
     })
 }
 
-async fn bulk<T: serde::Serialize>(
-    tx: &mut Tx,
-    rows: &[T],
-    sqlite: &'static str,
-    postgres: &'static str,
-) -> std::result::Result<u64, BatchError> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let json = serde_json::to_string(rows)?;
-    Ok(tx
-        .execute_for(sqlite, postgres, vec![Value::from(json)])
-        .await?)
-}
-
-/// The batch's set-based writes, in this order. On SQLite they go out as one multi-statement
-/// call (one round trip to the connection's thread, each statement reading its own `$n`); on
-/// PostgreSQL as one statement too, each write a data-modifying `WITH` part (one round trip;
-/// the parts touch different rows, and foreign keys are checked at the statement's end, when
-/// every part has run). SQLite's statements read each row's object once, in a
-/// materialized `r(v)`: `json_each`'s `value` is rebuilt as text every time it is read, so
-/// reading it in each of a row's 10 to 30 `json_extract` calls cost more than the inserts.
+/// The batch's set-based writes, in this order, each a pair of SQL texts (SQLite, PostgreSQL).
+///
+/// On SQLite each runs once per row, the row's fields bound to its `:name` parameters
+/// ([`crate::db::Direct`]): no round trip to sqlx's connection thread per row, and no JSON.
+/// On PostgreSQL each reads the JSON array of its rows (`json_to_recordset`) and all go out as
+/// one statement, each write a data-modifying `WITH` part (one round trip; the parts touch
+/// different rows, and foreign keys are checked at the statement's end, when every part has
+/// run).
 const DEFERRED: [(&str, &str); 9] = [
     SQL_NEW_ACCOUNTS,
     SQL_BALANCES,
@@ -2079,24 +2065,18 @@ const DEFERRED: [(&str, &str); 9] = [
     SQL_IDEM,
 ];
 
-/// The deferred statements of one backend (`postgres` picks the second of each pair), each
-/// reading the array of its own `$n` (the statements are written with `$1`).
-fn numbered_writes(postgres: bool) -> Vec<String> {
+/// The deferred statements of PostgreSQL, each reading the array of its own `$n` (the
+/// statements are written with `$1`).
+fn numbered_writes() -> Vec<String> {
     DEFERRED
         .iter()
         .enumerate()
-        .map(|(i, pair)| {
-            let sql = if postgres { pair.1 } else { pair.0 };
-            sql.replace("$1", &format!("${}", i + 1))
-        })
+        .map(|(i, pair)| pair.1.replace("$1", &format!("${}", i + 1)))
         .collect()
 }
 
-static SQLITE_WRITES: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| numbered_writes(false).join(";\n"));
-
 static POSTGRES_WRITES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let parts: Vec<String> = numbered_writes(true)
+    let parts: Vec<String> = numbered_writes()
         .into_iter()
         .enumerate()
         .map(|(i, sql)| format!("w{i} AS ({sql})"))
@@ -2104,55 +2084,107 @@ static POSTGRES_WRITES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|
     format!("WITH {} SELECT 1", parts.join(",\n"))
 });
 
-/// Collects the writes of a batch (see [`DEFERRED`]).
-struct Deferred {
-    json: Vec<Option<String>>,
+/// Where a batch's writes go: straight into SQLite's prepared statements, or collected as JSON
+/// for PostgreSQL's one statement (see [`DEFERRED`]).
+enum Sink<'c> {
+    Direct(crate::db::Direct<'c>),
+    Json(Vec<Option<String>>),
 }
 
-impl Deferred {
-    fn new() -> Deferred {
-        Deferred {
-            json: vec![None; DEFERRED.len()],
-        }
-    }
-
+impl Sink<'_> {
+    /// Writes (or collects) `rows` with `sql`, one of [`DEFERRED`]; each is added once.
+    /// Answers the rows changed on SQLite (and `rows.len()` on PostgreSQL, where it is only
+    /// known when the statement runs).
     fn add<T: serde::Serialize>(
         &mut self,
         rows: &[T],
         sql: (&'static str, &'static str),
-    ) -> std::result::Result<(), BatchError> {
+    ) -> std::result::Result<u64, BatchError> {
         if rows.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
-        let slot = DEFERRED
-            .iter()
-            .position(|d| d.0 == sql.0)
-            .expect("every deferred statement is listed");
-        debug_assert!(self.json[slot].is_none(), "each write is added once");
-        self.json[slot] = Some(serde_json::to_string(rows)?);
-        Ok(())
-    }
-
-    async fn finish(self, tx: &mut Tx) -> std::result::Result<(), BatchError> {
-        if self.json.iter().all(Option::is_none) {
-            return Ok(());
+        match self {
+            Sink::Direct(d) => Ok(d.each(sql.0, rows)?),
+            Sink::Json(json) => {
+                let slot = DEFERRED
+                    .iter()
+                    .position(|d| d.0 == sql.0)
+                    .expect("every deferred statement is listed");
+                debug_assert!(json[slot].is_none(), "each write is added once");
+                json[slot] = Some(serde_json::to_string(rows)?);
+                Ok(rows.len() as u64)
+            }
         }
-        let sql: &'static str = match tx.backend() {
-            crate::db::Backend::Sqlite => &SQLITE_WRITES,
-            crate::db::Backend::Postgres => &POSTGRES_WRITES,
-        };
-        let mut q = crate::db::query(sql);
-        for j in self.json {
-            q = q.bind(j.unwrap_or_else(|| "[]".to_owned()));
-        }
-        tx.execute(q).await?;
-        Ok(())
     }
 }
 
+/// Runs PostgreSQL's collected writes as one statement.
+async fn finish_json(
+    tx: &mut Tx,
+    json: Vec<Option<String>>,
+) -> std::result::Result<(), BatchError> {
+    if json.iter().all(Option::is_none) {
+        return Ok(());
+    }
+    let mut q = crate::db::query(&POSTGRES_WRITES);
+    for j in json {
+        q = q.bind(j.unwrap_or_else(|| "[]".to_owned()));
+    }
+    tx.execute(q).await?;
+    Ok(())
+}
+
+/// Someone used a pay code between our read and our write (only possible on SQLite if a scan
+/// committed in between, which the single writer prevents): never double-spend.
+fn pay_code_conflict() -> BatchError {
+    BatchError::Db(DbError::Conflict {
+        constraint: "pay_codes.used_at".into(),
+    })
+}
+
 async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchError> {
-    let mut deferred = Deferred::new();
-    let w = &mut state.writes;
+    // Pay codes first, apart: their count is checked (on PostgreSQL, by its own statement).
+    if !state.writes.pay_codes_used.is_empty() && tx.backend() == crate::db::Backend::Postgres {
+        let rows = serde_json::to_string(&state.writes.pay_codes_used)?;
+        let used = tx
+            .execute_for(SQL_PAY_CODES.0, SQL_PAY_CODES.1, vec![Value::from(rows)])
+            .await?;
+        if used != state.writes.pay_codes_used.len() as u64 {
+            return Err(pay_code_conflict());
+        }
+    }
+    crate::orders::engine::flush(tx, state).await?;
+    crate::marketing::engine::flush(tx, state).await?;
+    crate::members::engine::flush(tx, state).await?;
+    let json = match tx.direct().await? {
+        Some(d) => {
+            write_rows(&mut Sink::Direct(d), state)?;
+            None
+        }
+        None => {
+            let mut sink = Sink::Json(vec![None; DEFERRED.len()]);
+            write_rows(&mut sink, state)?;
+            match sink {
+                Sink::Json(json) => Some(json),
+                Sink::Direct(_) => None,
+            }
+        }
+    };
+    if let Some(json) = json {
+        finish_json(tx, json).await?;
+    }
+    Ok(())
+}
+
+/// Writes the batch's rows (see [`DEFERRED`]).
+fn write_rows(sink: &mut Sink<'_>, state: &State) -> std::result::Result<(), BatchError> {
+    let w = &state.writes;
+    if let Sink::Direct(d) = sink {
+        let used = d.each(SQL_PAY_CODES.0, &w.pay_codes_used)?;
+        if used != w.pay_codes_used.len() as u64 {
+            return Err(pay_code_conflict());
+        }
+    }
     // New accounts: a plain insert, so that two nodes creating one account at once conflict
     // (and retry) instead of one overwriting the other's balance.
     let new_ids: HashSet<&str> = w.new_accounts.iter().map(|a| a.id.as_str()).collect();
@@ -2169,10 +2201,10 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
             )
         })
         .collect();
-    deferred.add(&new_rows, SQL_NEW_ACCOUNTS)?;
-    // Changed balances of existing accounts (locked by this batch): an upsert by primary key,
-    // whose insert branch never runs (the row exists), because it is the cheapest keyed update
-    // of many rows in one statement on both backends.
+    sink.add(&new_rows, SQL_NEW_ACCOUNTS)?;
+    // Changed balances of existing accounts (locked by this batch): a keyed update each on
+    // SQLite; on PostgreSQL an upsert by primary key whose insert branch never runs (the row
+    // exists), the cheapest keyed update of many rows in one statement there.
     let changed_rows: Vec<serde_json::Value> = state
         .book
         .changed_accounts()
@@ -2183,14 +2215,20 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
                 "created_at": state.now})
         })
         .collect();
-    deferred.add(&changed_rows, SQL_BALANCES)?;
-    deferred.add(&w.transfers, SQL_TRANSFERS)?;
+    if sink.add(&changed_rows, SQL_BALANCES)? != changed_rows.len() as u64 {
+        // The batch read (and locked) each of these rows: one missing is a bug, never a write
+        // to let through.
+        return Err(BatchError::Db(DbError::Other(sqlx::Error::Protocol(
+            "a changed account is not stored".into(),
+        ))));
+    }
+    sink.add(&w.transfers, SQL_TRANSFERS)?;
     let new_payments: Vec<&PaymentRow> = w
         .new_payments
         .iter()
         .filter_map(|id| state.payments.get(id))
         .collect();
-    deferred.add(&new_payments, SQL_NEW_PAYMENTS)?;
+    sink.add(&new_payments, SQL_NEW_PAYMENTS)?;
     let new: HashSet<&String> = w.new_payments.iter().collect();
     let changed: Vec<&PaymentRow> = w
         .changed_payments
@@ -2198,33 +2236,16 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
         .filter(|id| !new.contains(id))
         .filter_map(|id| state.payments.get(id))
         .collect();
-    deferred.add(&changed, SQL_CHANGED_PAYMENTS)?;
-    deferred.add(&w.refunds, SQL_REFUNDS)?;
-    deferred.add(&w.movements, SQL_MOVEMENTS)?;
-    let used = bulk(tx, &w.pay_codes_used, SQL_PAY_CODES.0, SQL_PAY_CODES.1).await?;
-    if used != w.pay_codes_used.len() as u64 {
-        // Someone used a code between our read and our write (only possible on SQLite if a
-        // scan committed in between, which the single writer prevents): never double-spend.
-        return Err(BatchError::Db(DbError::Conflict {
-            constraint: "pay_codes.used_at".into(),
-        }));
-    }
-    crate::orders::engine::flush(tx, state).await?;
-    crate::marketing::engine::flush(tx, state).await?;
-    crate::members::engine::flush(tx, state).await?;
-    let w = &mut state.writes;
-    deferred.add(&w.events, SQL_EVENTS)?;
-    deferred.add(&w.idem, SQL_IDEM)?;
-    deferred.finish(tx).await?;
+    sink.add(&changed, SQL_CHANGED_PAYMENTS)?;
+    sink.add(&w.refunds, SQL_REFUNDS)?;
+    sink.add(&w.movements, SQL_MOVEMENTS)?;
+    sink.add(&w.events, SQL_EVENTS)?;
+    sink.add(&w.idem, SQL_IDEM)?;
     Ok(())
 }
 
 const SQL_NEW_ACCOUNTS: (&str, &str) = (
-    "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
-         SELECT json_extract(v, '$.id'), json_extract(v, '$.kind'), json_extract(v, '$.owner_id'), \
-         json_extract(v, '$.currency'), json_extract(v, '$.no_overdraft'), json_extract(v, '$.balance'), \
-         json_extract(v, '$.pending_out'), json_extract(v, '$.pending_in'), json_extract(v, '$.created_at') \
-         FROM r",
+    "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) VALUES (:id, :kind, :owner_id, :currency, :no_overdraft, :balance, :pending_out, :pending_in, :created_at)",
     "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
          SELECT id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at \
          FROM json_to_recordset($1::json) AS x(id text, kind text, owner_id text, currency text, no_overdraft boolean, \
@@ -2232,11 +2253,7 @@ const SQL_NEW_ACCOUNTS: (&str, &str) = (
 );
 
 const SQL_BALANCES: (&str, &str) = (
-    "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
-         SELECT json_extract(v, '$.id'), '', NULL, json_extract(v, '$.currency'), json_extract(v, '$.no_overdraft'), \
-         json_extract(v, '$.balance'), json_extract(v, '$.pending_out'), json_extract(v, '$.pending_in'), \
-         json_extract(v, '$.created_at') FROM r WHERE true \
-         ON CONFLICT (id) DO UPDATE SET balance = excluded.balance, pending_out = excluded.pending_out, pending_in = excluded.pending_in",
+    "UPDATE ledger_accounts SET balance = :balance, pending_out = :pending_out, pending_in = :pending_in WHERE id = :id",
     "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
          SELECT id, '', NULL, currency, no_overdraft, balance, pending_out, pending_in, created_at \
          FROM json_to_recordset($1::json) AS x(id text, currency text, no_overdraft boolean, \
@@ -2245,11 +2262,7 @@ const SQL_BALANCES: (&str, &str) = (
 );
 
 const SQL_TRANSFERS: (&str, &str) = (
-    "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) INSERT INTO ledger_transfers (id, debit_account, credit_account, amount, currency, action, code, reference, pending_id, expires_at, created_at) \
-         SELECT json_extract(v, '$.id'), json_extract(v, '$.debit_account'), json_extract(v, '$.credit_account'), \
-         json_extract(v, '$.amount'), json_extract(v, '$.currency'), json_extract(v, '$.action'), json_extract(v, '$.code'), \
-         json_extract(v, '$.reference'), json_extract(v, '$.pending_id'), json_extract(v, '$.expires_at'), json_extract(v, '$.created_at') \
-         FROM r",
+    "INSERT INTO ledger_transfers (id, debit_account, credit_account, amount, currency, action, code, reference, pending_id, expires_at, created_at) VALUES (:id, :debit_account, :credit_account, :amount, :currency, :action, :code, :reference, :pending_id, :expires_at, :created_at)",
     "INSERT INTO ledger_transfers (id, debit_account, credit_account, amount, currency, action, code, reference, pending_id, expires_at, created_at) \
          SELECT id, debit_account, credit_account, amount, currency, action, code, reference, pending_id, expires_at, created_at \
          FROM json_to_recordset($1::json) AS x(id text, debit_account text, credit_account text, amount bigint, currency text, \
@@ -2257,16 +2270,7 @@ const SQL_TRANSFERS: (&str, &str) = (
 );
 
 const SQL_NEW_PAYMENTS: (&str, &str) = (
-    "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) INSERT INTO payments (id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, \
-         amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at, coupon_id, discount, member_discount, member_tier) \
-         SELECT json_extract(v, '$.id'), json_extract(v, '$.merchant_id'), json_extract(v, '$.store_id'), json_extract(v, '$.user_id'), \
-         json_extract(v, '$.method'), json_extract(v, '$.source'), json_extract(v, '$.qr_id'), json_extract(v, '$.order_id'), \
-         json_extract(v, '$.status'), json_extract(v, '$.amount'), json_extract(v, '$.currency'), json_extract(v, '$.amount_captured'), \
-         json_extract(v, '$.amount_refunded'), json_extract(v, '$.fee'), json_extract(v, '$.fee_refunded'), json_extract(v, '$.fee_bps'), json_extract(v, '$.hold_id'), \
-         json_extract(v, '$.hold_expires_at'), json_extract(v, '$.business_day'), json_extract(v, '$.staff_id'), \
-         json_extract(v, '$.description'), json_extract(v, '$.created_at'), json_extract(v, '$.updated_at'), \
-         json_extract(v, '$.coupon_id'), json_extract(v, '$.discount'), json_extract(v, '$.member_discount'), \
-         json_extract(v, '$.member_tier') FROM r",
+    "INSERT INTO payments (id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at, coupon_id, discount, member_discount, member_tier) VALUES (:id, :merchant_id, :store_id, :user_id, :method, :source, :qr_id, :order_id, :status, :amount, :currency, :amount_captured, :amount_refunded, :fee, :fee_refunded, :fee_bps, :hold_id, :hold_expires_at, :business_day, :staff_id, :description, :created_at, :updated_at, :coupon_id, :discount, :member_discount, :member_tier)",
     "INSERT INTO payments (id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, \
          amount_captured, amount_refunded, fee, fee_refunded, fee_bps, hold_id, hold_expires_at, business_day, staff_id, description, created_at, updated_at, coupon_id, discount, member_discount, member_tier) \
          SELECT id, merchant_id, store_id, user_id, method, source, qr_id, order_id, status, amount, currency, amount_captured, amount_refunded, \
@@ -2278,10 +2282,7 @@ const SQL_NEW_PAYMENTS: (&str, &str) = (
 );
 
 const SQL_CHANGED_PAYMENTS: (&str, &str) = (
-    "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) UPDATE payments SET status = json_extract(r.v, '$.status'), amount_captured = json_extract(r.v, '$.amount_captured'), \
-         amount_refunded = json_extract(r.v, '$.amount_refunded'), fee = json_extract(r.v, '$.fee'), \
-         fee_refunded = json_extract(r.v, '$.fee_refunded'), updated_at = json_extract(r.v, '$.updated_at') \
-         FROM r WHERE payments.id = json_extract(r.v, '$.id')",
+    "UPDATE payments SET status = :status, amount_captured = :amount_captured, amount_refunded = :amount_refunded, fee = :fee, fee_refunded = :fee_refunded, updated_at = :updated_at WHERE id = :id",
     "UPDATE payments AS p SET status = x.status, amount_captured = x.amount_captured, amount_refunded = x.amount_refunded, \
          fee = x.fee, fee_refunded = x.fee_refunded, updated_at = x.updated_at \
          FROM json_to_recordset($1::json) AS x(id text, status text, amount_captured bigint, amount_refunded bigint, fee bigint, \
@@ -2289,10 +2290,7 @@ const SQL_CHANGED_PAYMENTS: (&str, &str) = (
 );
 
 const SQL_REFUNDS: (&str, &str) = (
-    "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) INSERT INTO refunds (id, payment_id, merchant_id, amount, fee_returned, currency, reason, status, business_day, staff_id, created_at) \
-         SELECT json_extract(v, '$.id'), json_extract(v, '$.payment_id'), json_extract(v, '$.merchant_id'), json_extract(v, '$.amount'), \
-         json_extract(v, '$.fee_returned'), json_extract(v, '$.currency'), json_extract(v, '$.reason'), json_extract(v, '$.status'), \
-         json_extract(v, '$.business_day'), json_extract(v, '$.staff_id'), json_extract(v, '$.created_at') FROM r",
+    "INSERT INTO refunds (id, payment_id, merchant_id, amount, fee_returned, currency, reason, status, business_day, staff_id, created_at) VALUES (:id, :payment_id, :merchant_id, :amount, :fee_returned, :currency, :reason, :status, :business_day, :staff_id, :created_at)",
     "INSERT INTO refunds (id, payment_id, merchant_id, amount, fee_returned, currency, reason, status, business_day, staff_id, created_at) \
          SELECT id, payment_id, merchant_id, amount, fee_returned, currency, reason, status, business_day, staff_id, created_at \
          FROM json_to_recordset($1::json) AS x(id text, payment_id text, merchant_id text, amount bigint, fee_returned bigint, currency text, \
@@ -2300,10 +2298,7 @@ const SQL_REFUNDS: (&str, &str) = (
 );
 
 const SQL_MOVEMENTS: (&str, &str) = (
-    "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, created_at) \
-         SELECT json_extract(v, '$.id'), json_extract(v, '$.user_id'), json_extract(v, '$.kind'), json_extract(v, '$.provider'), \
-         json_extract(v, '$.provider_ref'), json_extract(v, '$.amount'), json_extract(v, '$.currency'), json_extract(v, '$.status'), \
-         json_extract(v, '$.created_at') FROM r",
+    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, created_at) VALUES (:id, :user_id, :kind, :provider, :provider_ref, :amount, :currency, :status, :created_at)",
     "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, created_at) \
          SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, created_at \
          FROM json_to_recordset($1::json) AS x(id text, user_id text, kind text, provider text, provider_ref text, amount bigint, \
@@ -2311,26 +2306,21 @@ const SQL_MOVEMENTS: (&str, &str) = (
 );
 
 const SQL_PAY_CODES: (&str, &str) = (
-    "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) UPDATE pay_codes SET used_at = json_extract(r.v, '$.used_at'), used_by = json_extract(r.v, '$.used_by') \
-         FROM r WHERE pay_codes.code_hash = json_extract(r.v, '$.code_hash') AND pay_codes.used_at IS NULL",
+    "UPDATE pay_codes SET used_at = :used_at, used_by = :used_by WHERE code_hash = :code_hash AND used_at IS NULL",
     "UPDATE pay_codes AS c SET used_at = x.used_at, used_by = x.used_by \
          FROM json_to_recordset($1::json) AS x(code_hash text, used_at bigint, used_by text) \
          WHERE c.code_hash = x.code_hash AND c.used_at IS NULL",
 );
 
 const SQL_EVENTS: (&str, &str) = (
-    "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) INSERT INTO events (id, merchant_id, type, data, created_at) \
-         SELECT json_extract(v, '$.id'), json_extract(v, '$.merchant_id'), json_extract(v, '$.type'), \
-         json_extract(v, '$.data'), json_extract(v, '$.created_at') FROM r",
+    "INSERT INTO events (id, merchant_id, type, data, created_at) VALUES (:id, :merchant_id, :type, :data, :created_at)",
     "INSERT INTO events (id, merchant_id, type, data, created_at) \
          SELECT id, merchant_id, type, data, created_at \
          FROM json_to_recordset($1::json) AS x(id text, merchant_id text, type text, data text, created_at bigint)",
 );
 
 const SQL_IDEM: (&str, &str) = (
-    "WITH r AS MATERIALIZED (SELECT value AS v FROM json_each($1)) INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) \
-         SELECT json_extract(v, '$.scope'), json_extract(v, '$.key'), json_extract(v, '$.request_hash'), \
-         json_extract(v, '$.status'), json_extract(v, '$.body'), json_extract(v, '$.created_at') FROM r",
+    "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) VALUES (:scope, :key, :request_hash, :status, :body, :created_at)",
     "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) \
          SELECT scope, key, request_hash, status, body, created_at \
          FROM json_to_recordset($1::json) AS x(scope text, key text, request_hash text, status bigint, body text, created_at bigint)",
@@ -2340,26 +2330,24 @@ const SQL_IDEM: (&str, &str) = (
 mod tests {
     use super::*;
 
-    /// Each deferred statement reads only its own `$n` once numbered, on both backends.
+    /// Each deferred statement of PostgreSQL reads only its own `$n` once numbered.
     #[test]
     fn each_deferred_write_reads_only_its_own_parameter() {
-        for postgres in [false, true] {
-            for (i, sql) in numbered_writes(postgres).iter().enumerate() {
-                let own = format!("${}", i + 1);
-                let mut params: Vec<&str> = Vec::new();
-                let mut rest = sql.as_str();
-                while let Some(at) = rest.find('$') {
-                    let tail = &rest[at + 1..];
-                    let digits = tail.chars().take_while(char::is_ascii_digit).count();
-                    if digits > 0 {
-                        params.push(&rest[at..at + 1 + digits]);
-                    }
-                    rest = &tail[digits..];
+        for (i, sql) in numbered_writes().iter().enumerate() {
+            let own = format!("${}", i + 1);
+            let mut params: Vec<&str> = Vec::new();
+            let mut rest = sql.as_str();
+            while let Some(at) = rest.find('$') {
+                let tail = &rest[at + 1..];
+                let digits = tail.chars().take_while(char::is_ascii_digit).count();
+                if digits > 0 {
+                    params.push(&rest[at..at + 1 + digits]);
                 }
-                params.sort_unstable();
-                params.dedup();
-                assert_eq!(params, vec![own.as_str()], "{sql}");
+                rest = &tail[digits..];
             }
+            params.sort_unstable();
+            params.dedup();
+            assert_eq!(params, vec![own.as_str()], "{sql}");
         }
     }
 }

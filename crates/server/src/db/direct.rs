@@ -1,0 +1,750 @@
+//! Writing many rows on SQLite with one prepared statement, binding each row's fields directly.
+//!
+//! sqlx runs a SQLite connection on a thread of its own and every statement is a round trip to
+//! it, so a batch of rows used to go out as one statement reading a JSON array
+//! (`json_each` + `json_extract`): one round trip, but every row serialized to JSON text, parsed
+//! back and picked apart field by field, and a statement journal for the multi-row statement.
+//! [`Direct`] takes the connection's handle out of sqlx's thread for a moment (sqlx's
+//! `lock_handle`) and steps a prepared statement once per row on the caller's thread instead,
+//! binding each field of the row (any `Serialize` struct or JSON object) to the statement's
+//! parameter of the same name (`:field`). Fields the statement does not name are skipped;
+//! parameters no field fills are NULL, as `json_extract` of a missing key was. A field holding
+//! an array or an object is bound as its JSON text, as `json_extract` gave it.
+//!
+//! Statements are finalized before each call returns, so nothing outlives the lock (sqlx closes
+//! its connections with `sqlite3_close`, which refuses while statements are open).
+
+use super::{DbError, DbResult};
+use libsqlite3_sys as ffi;
+use serde::ser::{self, Serialize};
+use std::ffi::{CStr, CString, c_int};
+use std::ptr::NonNull;
+
+/// The writer connection's handle, held out of sqlx's thread (see the module's docs).
+pub struct Direct<'c> {
+    _lock: sqlx::sqlite::LockedSqliteHandle<'c>,
+    db: NonNull<ffi::sqlite3>,
+}
+
+impl<'c> Direct<'c> {
+    pub(super) fn new(mut lock: sqlx::sqlite::LockedSqliteHandle<'c>) -> Direct<'c> {
+        let db = lock.as_raw_handle();
+        Direct { _lock: lock, db }
+    }
+
+    /// Runs `sql` once per row of `rows`, each row's fields bound to the parameters of the same
+    /// name (`:id` takes the field `id`), and answers how many rows the runs changed in all.
+    /// Stops at the first failure (the caller's transaction then rolls back).
+    pub fn each<T: Serialize>(&mut self, sql: &str, rows: &[T]) -> DbResult<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let stmt = Statement::prepare(self.db, sql)?;
+        let mut changed = 0u64;
+        for row in rows {
+            stmt.reset();
+            row.serialize(RowBinder { stmt: &stmt })
+                .map_err(|e| e.into_db(self.db))?;
+            stmt.run()?;
+            // SAFETY: the handle is valid while the lock is held.
+            changed += unsafe { ffi::sqlite3_changes64(self.db.as_ptr()) } as u64;
+        }
+        Ok(changed)
+    }
+}
+
+/// A prepared statement with the names of its parameters, finalized when dropped.
+struct Statement {
+    db: NonNull<ffi::sqlite3>,
+    raw: NonNull<ffi::sqlite3_stmt>,
+    /// Parameter names without their `:` prefix, by index - 1.
+    names: Vec<String>,
+}
+
+impl Statement {
+    fn prepare(db: NonNull<ffi::sqlite3>, sql: &str) -> DbResult<Statement> {
+        let c_sql = CString::new(sql).map_err(|_| protocol("SQL text holds a NUL byte"))?;
+        let mut raw = std::ptr::null_mut();
+        let mut tail = std::ptr::null();
+        // SAFETY: a valid handle and a NUL-terminated string; `raw` receives the statement.
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v2(db.as_ptr(), c_sql.as_ptr(), -1, &mut raw, &mut tail)
+        };
+        if rc != ffi::SQLITE_OK {
+            return Err(error_of(db));
+        }
+        let raw = NonNull::new(raw).ok_or_else(|| protocol("empty statement"))?;
+        // Owned from here: finalized on every path out.
+        let mut stmt = Statement {
+            db,
+            raw,
+            names: Vec::new(),
+        };
+        // SAFETY: `tail` points into `c_sql`, which is alive.
+        if !unsafe { CStr::from_ptr(tail) }
+            .to_bytes()
+            .trim_ascii()
+            .is_empty()
+        {
+            return Err(protocol("one statement at a time"));
+        }
+        // SAFETY: a prepared statement; names are NUL-terminated strings it owns.
+        let count = unsafe { ffi::sqlite3_bind_parameter_count(raw.as_ptr()) };
+        stmt.names = (1..=count)
+            .map(|i| {
+                let name = unsafe { ffi::sqlite3_bind_parameter_name(raw.as_ptr(), i) };
+                if name.is_null() {
+                    return String::new();
+                }
+                let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
+                name.trim_start_matches([':', '@', '$']).to_owned()
+            })
+            .collect();
+        Ok(stmt)
+    }
+
+    fn index_of(&self, field: &str) -> Option<c_int> {
+        self.names
+            .iter()
+            .position(|n| n == field)
+            .map(|i| i as c_int + 1)
+    }
+
+    fn reset(&self) {
+        // SAFETY: a valid statement (reset answers the last step's error, already reported).
+        unsafe {
+            ffi::sqlite3_reset(self.raw.as_ptr());
+            ffi::sqlite3_clear_bindings(self.raw.as_ptr());
+        }
+    }
+
+    /// Steps the statement to its end (the writes here answer no rows worth reading).
+    fn run(&self) -> DbResult<()> {
+        loop {
+            // SAFETY: a valid statement with its parameters bound.
+            match unsafe { ffi::sqlite3_step(self.raw.as_ptr()) } {
+                ffi::SQLITE_DONE => return Ok(()),
+                ffi::SQLITE_ROW => continue,
+                _ => return Err(error_of(self.db)),
+            }
+        }
+    }
+
+    fn check(&self, rc: c_int) -> Result<(), BindError> {
+        if rc == ffi::SQLITE_OK {
+            Ok(())
+        } else {
+            Err(BindError::Sqlite)
+        }
+    }
+
+    fn bind_i64(&self, i: c_int, v: i64) -> Result<(), BindError> {
+        self.check(unsafe { ffi::sqlite3_bind_int64(self.raw.as_ptr(), i, v) })
+    }
+
+    fn bind_f64(&self, i: c_int, v: f64) -> Result<(), BindError> {
+        self.check(unsafe { ffi::sqlite3_bind_double(self.raw.as_ptr(), i, v) })
+    }
+
+    fn bind_null(&self, i: c_int) -> Result<(), BindError> {
+        self.check(unsafe { ffi::sqlite3_bind_null(self.raw.as_ptr(), i) })
+    }
+
+    fn bind_text(&self, i: c_int, v: &str) -> Result<(), BindError> {
+        // SQLITE_TRANSIENT: SQLite copies the text before this returns.
+        self.check(unsafe {
+            ffi::sqlite3_bind_text64(
+                self.raw.as_ptr(),
+                i,
+                v.as_ptr().cast(),
+                v.len() as u64,
+                ffi::SQLITE_TRANSIENT(),
+                ffi::SQLITE_UTF8 as u8,
+            )
+        })
+    }
+
+    fn bind_blob(&self, i: c_int, v: &[u8]) -> Result<(), BindError> {
+        self.check(unsafe {
+            ffi::sqlite3_bind_blob64(
+                self.raw.as_ptr(),
+                i,
+                v.as_ptr().cast(),
+                v.len() as u64,
+                ffi::SQLITE_TRANSIENT(),
+            )
+        })
+    }
+}
+
+impl Drop for Statement {
+    fn drop(&mut self) {
+        // SAFETY: finalized once, here; the connection is still open (the lock is held).
+        unsafe {
+            ffi::sqlite3_finalize(self.raw.as_ptr());
+        }
+    }
+}
+
+fn protocol(message: &str) -> DbError {
+    DbError::Other(sqlx::Error::Protocol(format!(
+        "direct SQLite write: {message}"
+    )))
+}
+
+/// The connection's last error, classified like sqlx's errors (see [`DbError::classify`]).
+fn error_of(db: NonNull<ffi::sqlite3>) -> DbError {
+    // SAFETY: a valid handle; the message is a NUL-terminated string SQLite owns.
+    let (code, message) = unsafe {
+        (
+            ffi::sqlite3_extended_errcode(db.as_ptr()),
+            CStr::from_ptr(ffi::sqlite3_errmsg(db.as_ptr()))
+                .to_string_lossy()
+                .into_owned(),
+        )
+    };
+    match code {
+        ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => DbError::Conflict {
+            constraint: message,
+        },
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => DbError::ForeignKey,
+        _ => protocol(&format!("{message} (code {code})")),
+    }
+}
+
+/// Why binding a row failed.
+#[derive(Debug)]
+enum BindError {
+    /// SQLite refused a bind (its message is on the connection).
+    Sqlite,
+    /// The row is not a struct or a map of fields, or a value cannot be bound.
+    Shape(String),
+    /// A field holds an array or object: bound as JSON text instead (never leaves this module).
+    Nested,
+}
+
+impl BindError {
+    fn into_db(self, db: NonNull<ffi::sqlite3>) -> DbError {
+        match self {
+            BindError::Sqlite => error_of(db),
+            BindError::Shape(m) => protocol(&m),
+            BindError::Nested => protocol("nested value"),
+        }
+    }
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindError::Sqlite => f.write_str("SQLite refused a bind"),
+            BindError::Shape(m) => f.write_str(m),
+            BindError::Nested => f.write_str("nested value"),
+        }
+    }
+}
+
+impl std::error::Error for BindError {}
+
+impl ser::Error for BindError {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        BindError::Shape(msg.to_string())
+    }
+}
+
+/// Binds one field's value to the parameter `index`, or its JSON text when it is nested.
+fn bind_field<T: Serialize + ?Sized>(
+    stmt: &Statement,
+    field: &str,
+    value: &T,
+) -> Result<(), BindError> {
+    let Some(index) = stmt.index_of(field) else {
+        return Ok(());
+    };
+    match value.serialize(ValueBinder { stmt, index }) {
+        Err(BindError::Nested) => {
+            let json = serde_json::to_string(value).map_err(|e| BindError::Shape(e.to_string()))?;
+            stmt.bind_text(index, &json)
+        }
+        other => other,
+    }
+}
+
+fn shape<T>(what: &str) -> Result<T, BindError> {
+    Err(BindError::Shape(format!(
+        "a row must be a struct or a map of fields, not {what}"
+    )))
+}
+
+/// Serializes a row: a struct's fields or a map's entries, each bound by name.
+struct RowBinder<'s> {
+    stmt: &'s Statement,
+}
+
+/// A map's entries: the key read by [`KeyName`], then its value bound.
+struct MapBinder<'s> {
+    stmt: &'s Statement,
+    key: Option<String>,
+}
+
+impl ser::SerializeStruct for RowBinder<'_> {
+    type Ok = ();
+    type Error = BindError;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), BindError> {
+        bind_field(self.stmt, key, value)
+    }
+    fn end(self) -> Result<(), BindError> {
+        Ok(())
+    }
+}
+
+impl ser::SerializeMap for MapBinder<'_> {
+    type Ok = ();
+    type Error = BindError;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), BindError> {
+        self.key = Some(key.serialize(KeyName)?);
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), BindError> {
+        let key = self
+            .key
+            .take()
+            .ok_or_else(|| BindError::Shape("a map value without its key".into()))?;
+        bind_field(self.stmt, &key, value)
+    }
+    fn end(self) -> Result<(), BindError> {
+        Ok(())
+    }
+}
+
+/// Generates the `Serializer` methods of a serializer that accepts only some shapes: each
+/// listed method answers `$err` (a `&str` naming what it was given).
+macro_rules! refuse {
+    ($err:ident; $($method:ident($($arg:ty),*) -> $ret:ty;)*) => {
+        $(fn $method(self, $(_: $arg),*) -> Result<$ret, BindError> {
+            $err(stringify!($method))
+        })*
+    };
+}
+
+/// The compound shapes (sequences, tuples, enum variants with fields), all answered by `$err`.
+macro_rules! refuse_compound {
+    ($err:ident) => {
+        refuse! { $err;
+            serialize_seq(Option<usize>) -> Self::SerializeSeq;
+            serialize_tuple(usize) -> Self::SerializeTuple;
+            serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+            serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+            serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+        }
+    };
+}
+
+/// An option's value and a newtype's inner value serialize as the value itself.
+macro_rules! see_through {
+    ($ok:ty) => {
+        fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<$ok, BindError> {
+            v.serialize(self)
+        }
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            v: &T,
+        ) -> Result<$ok, BindError> {
+            v.serialize(self)
+        }
+    };
+}
+
+impl<'s> ser::Serializer for RowBinder<'s> {
+    type Ok = ();
+    type Error = BindError;
+    type SerializeSeq = ser::Impossible<(), BindError>;
+    type SerializeTuple = ser::Impossible<(), BindError>;
+    type SerializeTupleStruct = ser::Impossible<(), BindError>;
+    type SerializeTupleVariant = ser::Impossible<(), BindError>;
+    type SerializeMap = MapBinder<'s>;
+    type SerializeStruct = RowBinder<'s>;
+    type SerializeStructVariant = ser::Impossible<(), BindError>;
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<RowBinder<'s>, BindError> {
+        Ok(self)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<MapBinder<'s>, BindError> {
+        Ok(MapBinder {
+            stmt: self.stmt,
+            key: None,
+        })
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), BindError> {
+        shape("an enum")
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+    ) -> Result<(), BindError> {
+        shape("an enum")
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), BindError> {
+        shape("a unit struct")
+    }
+    refuse_compound! { shape }
+    see_through! { () }
+    refuse! { shape;
+        serialize_bool(bool) -> ();
+        serialize_i8(i8) -> ();
+        serialize_i16(i16) -> ();
+        serialize_i32(i32) -> ();
+        serialize_i64(i64) -> ();
+        serialize_u8(u8) -> ();
+        serialize_u16(u16) -> ();
+        serialize_u32(u32) -> ();
+        serialize_u64(u64) -> ();
+        serialize_f32(f32) -> ();
+        serialize_f64(f64) -> ();
+        serialize_char(char) -> ();
+        serialize_str(&str) -> ();
+        serialize_bytes(&[u8]) -> ();
+        serialize_none() -> ();
+        serialize_unit() -> ();
+    }
+}
+
+/// Numbers that fit a wider type serialize as it.
+macro_rules! widen {
+    ($($method:ident($from:ty) -> $to:ident;)*) => {
+        $(fn $method(self, v: $from) -> Result<(), BindError> {
+            self.$to(v.into())
+        })*
+    };
+}
+
+/// Binds one value to one parameter; arrays and objects answer [`BindError::Nested`].
+struct ValueBinder<'s> {
+    stmt: &'s Statement,
+    index: c_int,
+}
+
+fn nested<T>(_: &str) -> Result<T, BindError> {
+    Err(BindError::Nested)
+}
+
+impl ser::Serializer for ValueBinder<'_> {
+    refuse_compound! { nested }
+    see_through! { () }
+    refuse! { nested;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+    }
+    type Ok = ();
+    type Error = BindError;
+    type SerializeSeq = ser::Impossible<(), BindError>;
+    type SerializeTuple = ser::Impossible<(), BindError>;
+    type SerializeTupleStruct = ser::Impossible<(), BindError>;
+    type SerializeTupleVariant = ser::Impossible<(), BindError>;
+    type SerializeMap = ser::Impossible<(), BindError>;
+    type SerializeStruct = ser::Impossible<(), BindError>;
+    type SerializeStructVariant = ser::Impossible<(), BindError>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), BindError> {
+        self.stmt.bind_i64(self.index, i64::from(v))
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), BindError> {
+        self.stmt.bind_i64(self.index, v)
+    }
+    widen! {
+        serialize_i8(i8) -> serialize_i64;
+        serialize_i16(i16) -> serialize_i64;
+        serialize_i32(i32) -> serialize_i64;
+        serialize_u8(u8) -> serialize_i64;
+        serialize_u16(u16) -> serialize_i64;
+        serialize_u32(u32) -> serialize_i64;
+        serialize_f32(f32) -> serialize_f64;
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), BindError> {
+        match i64::try_from(v) {
+            Ok(v) => self.serialize_i64(v),
+            // As json_extract read it: a real.
+            Err(_) => self.serialize_f64(v as f64),
+        }
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), BindError> {
+        self.stmt.bind_f64(self.index, v)
+    }
+    fn serialize_char(self, v: char) -> Result<(), BindError> {
+        self.serialize_str(v.encode_utf8(&mut [0; 4]))
+    }
+    fn serialize_str(self, v: &str) -> Result<(), BindError> {
+        self.stmt.bind_text(self.index, v)
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), BindError> {
+        self.stmt.bind_blob(self.index, v)
+    }
+    fn serialize_none(self) -> Result<(), BindError> {
+        self.stmt.bind_null(self.index)
+    }
+    fn serialize_unit(self) -> Result<(), BindError> {
+        self.stmt.bind_null(self.index)
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), BindError> {
+        self.stmt.bind_null(self.index)
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), BindError> {
+        self.serialize_str(variant)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), BindError> {
+        Err(BindError::Nested)
+    }
+}
+
+/// Reads a map key as a string.
+struct KeyName;
+
+fn not_a_key<T>(_: &str) -> Result<T, BindError> {
+    Err(BindError::Shape("a map key must be a string".into()))
+}
+
+impl ser::Serializer for KeyName {
+    type Ok = String;
+    type Error = BindError;
+    type SerializeSeq = ser::Impossible<String, BindError>;
+    type SerializeTuple = ser::Impossible<String, BindError>;
+    type SerializeTupleStruct = ser::Impossible<String, BindError>;
+    type SerializeTupleVariant = ser::Impossible<String, BindError>;
+    type SerializeMap = ser::Impossible<String, BindError>;
+    type SerializeStruct = ser::Impossible<String, BindError>;
+    type SerializeStructVariant = ser::Impossible<String, BindError>;
+
+    fn serialize_str(self, v: &str) -> Result<String, BindError> {
+        Ok(v.to_owned())
+    }
+    refuse_compound! { not_a_key }
+    see_through! { String }
+    refuse! { not_a_key;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_bool(bool) -> String;
+        serialize_i8(i8) -> String;
+        serialize_i16(i16) -> String;
+        serialize_i32(i32) -> String;
+        serialize_i64(i64) -> String;
+        serialize_u8(u8) -> String;
+        serialize_u16(u16) -> String;
+        serialize_u32(u32) -> String;
+        serialize_u64(u64) -> String;
+        serialize_f32(f32) -> String;
+        serialize_f64(f64) -> String;
+        serialize_char(char) -> String;
+        serialize_bytes(&[u8]) -> String;
+        serialize_none() -> String;
+        serialize_unit() -> String;
+        serialize_unit_struct(&'static str) -> String;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<String, BindError> {
+        Ok(variant.to_owned())
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<String, BindError> {
+        not_a_key("variant")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::{Connection, Row, SqliteConnection};
+
+    #[derive(serde::Serialize)]
+    struct Item {
+        id: String,
+        qty: i64,
+        note: Option<String>,
+        hot: bool,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        tags: Vec<&'static str>,
+        /// Not a parameter of the statement: skipped.
+        extra: i64,
+    }
+
+    async fn table() -> SqliteConnection {
+        let mut c = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::query(
+            "CREATE TABLE t (id TEXT PRIMARY KEY, qty INTEGER NOT NULL, note TEXT, hot INTEGER, \
+             type TEXT, tags TEXT, price REAL)",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        c
+    }
+
+    /// A row of `t` as read back: id, qty, note, hot, type, tags, price.
+    type Stored = (
+        String,
+        i64,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<f64>,
+    );
+
+    const INSERT: &str = "INSERT INTO t (id, qty, note, hot, type, tags, price) \
+                          VALUES (:id, :qty, :note, :hot, :type, :tags, :price)";
+
+    /// Each row's fields land in the columns of the same name: options as NULL, booleans as
+    /// 1/0, arrays and objects as their JSON text, fields the statement lacks skipped and
+    /// parameters no field fills NULL; a map binds like a struct.
+    #[tokio::test]
+    async fn rows_bind_by_field_name() {
+        let mut c = table().await;
+        let rows = [
+            Item {
+                id: "a".into(),
+                qty: 2,
+                note: None,
+                hot: true,
+                kind: "tea",
+                tags: vec!["x", "y"],
+                extra: 9,
+            },
+            Item {
+                id: "b".into(),
+                qty: -3,
+                note: Some("少冰".into()),
+                hot: false,
+                kind: "coffee",
+                tags: vec![],
+                extra: 9,
+            },
+        ];
+        let maps = [serde_json::json!({"id": "c", "qty": 1, "price": 2.5, "tags": {"k": 1}})];
+        {
+            let mut d = Direct::new(c.lock_handle().await.unwrap());
+            assert_eq!(d.each(INSERT, &rows).unwrap(), 2);
+            assert_eq!(d.each(INSERT, &maps).unwrap(), 1);
+            let none: [Item; 0] = [];
+            assert_eq!(d.each(INSERT, &none).unwrap(), 0);
+        }
+        let got: Vec<Stored> =
+            sqlx::query("SELECT id, qty, note, hot, type, tags, price FROM t ORDER BY id")
+                .fetch_all(&mut c)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.get(0),
+                        r.get(1),
+                        r.get(2),
+                        r.get(3),
+                        r.get(4),
+                        r.get(5),
+                        r.get(6),
+                    )
+                })
+                .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "a".into(),
+                    2,
+                    None,
+                    Some(1),
+                    Some("tea".into()),
+                    Some(r#"["x","y"]"#.into()),
+                    None
+                ),
+                (
+                    "b".into(),
+                    -3,
+                    Some("少冰".into()),
+                    Some(0),
+                    Some("coffee".into()),
+                    Some("[]".into()),
+                    None
+                ),
+                (
+                    "c".into(),
+                    1,
+                    None,
+                    None,
+                    None,
+                    Some(r#"{"k":1}"#.into()),
+                    Some(2.5)
+                ),
+            ]
+        );
+    }
+
+    /// A duplicate key is a conflict (which the sequencer retries), a missing NOT NULL value a
+    /// plain failure; the rows counted are the ones a statement changed; the connection stays
+    /// usable (nothing left open on it) after a failure.
+    #[tokio::test]
+    async fn failures_are_classified_and_leave_the_connection_usable() {
+        let mut c = table().await;
+        let one = [serde_json::json!({"id": "a", "qty": 1})];
+        {
+            let mut d = Direct::new(c.lock_handle().await.unwrap());
+            d.each(INSERT, &one).unwrap();
+            let err = d.each(INSERT, &one).unwrap_err();
+            assert!(
+                matches!(err, DbError::Conflict { ref constraint } if constraint.contains("t.id")),
+                "{err:?}"
+            );
+            let no_qty = [serde_json::json!({"id": "b"})];
+            let err = d.each(INSERT, &no_qty).unwrap_err();
+            assert!(matches!(err, DbError::Other(_)), "{err:?}");
+            let update = "UPDATE t SET qty = :qty WHERE id = :id";
+            let rows = [
+                serde_json::json!({"id": "a", "qty": 5}),
+                serde_json::json!({"id": "zz", "qty": 5}),
+            ];
+            assert_eq!(d.each(update, &rows).unwrap(), 1);
+            let err = d.each("SELECT 1; SELECT 2", &one).unwrap_err();
+            assert!(matches!(err, DbError::Other(_)), "{err:?}");
+            let not_a_row = [1, 2];
+            assert!(d.each(INSERT, &not_a_row).is_err());
+        }
+        let qty: i64 = sqlx::query_scalar("SELECT qty FROM t WHERE id = 'a'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(qty, 5);
+        c.close().await.unwrap();
+    }
+}
