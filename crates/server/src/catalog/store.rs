@@ -413,7 +413,7 @@ pub async fn stock_for_update(tx: &mut Tx, pairs_json: String) -> DbResult<Vec<S
     .await
 }
 
-/// Adds signed deltas to counted stock (a JSON array of `{"s", "p", "d"}`).
+/// Adds signed deltas to counted stock (rows of `{"s", "p", "d"}`).
 pub async fn add_stock(tx: &mut Tx, deltas: &[serde_json::Value]) -> DbResult<u64> {
     tx.write_rows(
         deltas,

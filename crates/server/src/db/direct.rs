@@ -9,7 +9,11 @@
 //! binding each field of the row (any `Serialize` struct or JSON object) to the statement's
 //! parameter of the same name (`:field`). Fields the statement does not name are skipped;
 //! parameters no field fills are NULL, as `json_extract` of a missing key was. A field holding
-//! an array or an object is bound as its JSON text, as `json_extract` gave it.
+//! an array or an object is bound as its JSON text, as `json_extract` gave it (bytes, which JSON
+//! wrote as an array of numbers, bind as a BLOB; 128-bit integers are refused).
+//!
+//! The statements run on the caller's thread, which waits for the disk's writes: the sequencer's
+//! own thread, not a shared runtime's.
 //!
 //! Statements are finalized before each call returns, so nothing outlives the lock (sqlx closes
 //! its connections with `sqlite3_close`, which refuses while statements are open).
@@ -45,6 +49,12 @@ impl<'c> Direct<'c> {
             stmt.reset();
             row.serialize(RowBinder { stmt: &stmt })
                 .map_err(|e| e.into_db(self.db))?;
+            // A parameter no field filled is NULL (a field the row leaves out); where every row
+            // names every field, a gap is a misspelt name, caught by the tests.
+            #[cfg(debug_assertions)]
+            if let Some(name) = stmt.unbound() {
+                return Err(protocol(&format!("no field `{name}` in a row for: {sql}")));
+            }
             stmt.run()?;
             // SAFETY: the handle is valid while the lock is held.
             changed += unsafe { ffi::sqlite3_changes64(self.db.as_ptr()) } as u64;
@@ -59,6 +69,8 @@ struct Statement {
     raw: NonNull<ffi::sqlite3_stmt>,
     /// Parameter names without their `:` prefix, by index - 1.
     names: Vec<String>,
+    /// Which parameters the current row bound (checked in debug builds).
+    bound: std::cell::RefCell<Vec<bool>>,
 }
 
 impl Statement {
@@ -79,6 +91,7 @@ impl Statement {
             db,
             raw,
             names: Vec::new(),
+            bound: Default::default(),
         };
         // SAFETY: `tail` points into `c_sql`, which is alive.
         if !unsafe { CStr::from_ptr(tail) }
@@ -103,6 +116,17 @@ impl Statement {
         Ok(stmt)
     }
 
+    /// The first parameter the current row left unbound.
+    #[cfg(debug_assertions)]
+    fn unbound(&self) -> Option<&str> {
+        let bound = self.bound.borrow();
+        self.names
+            .iter()
+            .zip(bound.iter())
+            .find(|(_, b)| !**b)
+            .map(|(n, _)| n.as_str())
+    }
+
     fn index_of(&self, field: &str) -> Option<c_int> {
         self.names
             .iter()
@@ -111,6 +135,9 @@ impl Statement {
     }
 
     fn reset(&self) {
+        let mut bound = self.bound.borrow_mut();
+        bound.clear();
+        bound.resize(self.names.len(), false);
         // SAFETY: a valid statement (reset answers the last step's error, already reported).
         unsafe {
             ffi::sqlite3_reset(self.raw.as_ptr());
@@ -260,6 +287,9 @@ fn bind_field<T: Serialize + ?Sized>(
     let Some(index) = stmt.index_of(field) else {
         return Ok(());
     };
+    if let Some(b) = stmt.bound.borrow_mut().get_mut(index as usize - 1) {
+        *b = true;
+    }
     match value.serialize(ValueBinder { stmt, index }) {
         Err(BindError::Nested) => {
             let json = serde_json::to_string(value).map_err(|e| BindError::Shape(e.to_string()))?;
@@ -470,7 +500,6 @@ impl ser::Serializer for ValueBinder<'_> {
         serialize_u8(u8) -> serialize_i64;
         serialize_u16(u16) -> serialize_i64;
         serialize_u32(u32) -> serialize_i64;
-        serialize_f32(f32) -> serialize_f64;
     }
     fn serialize_u64(self, v: u64) -> Result<(), BindError> {
         match i64::try_from(v) {
@@ -480,7 +509,16 @@ impl ser::Serializer for ValueBinder<'_> {
         }
     }
     fn serialize_f64(self, v: f64) -> Result<(), BindError> {
-        self.stmt.bind_f64(self.index, v)
+        if v.is_finite() {
+            self.stmt.bind_f64(self.index, v)
+        } else {
+            // As JSON wrote it: null.
+            self.stmt.bind_null(self.index)
+        }
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), BindError> {
+        // The value JSON's shortest decimal form reads back as (0.1, not 0.100000001).
+        self.serialize_f64(v.to_string().parse().unwrap_or(f64::NAN))
     }
     fn serialize_char(self, v: char) -> Result<(), BindError> {
         self.serialize_str(v.encode_utf8(&mut [0; 4]))
@@ -624,10 +662,13 @@ mod tests {
 
     const INSERT: &str = "INSERT INTO t (id, qty, note, hot, type, tags, price) \
                           VALUES (:id, :qty, :note, :hot, :type, :tags, :price)";
+    /// `Item` has no price: its rows go in without one.
+    const INSERT_ITEM: &str = "INSERT INTO t (id, qty, note, hot, type, tags) \
+                               VALUES (:id, :qty, :note, :hot, :type, :tags)";
 
     /// Each row's fields land in the columns of the same name: options as NULL, booleans as
-    /// 1/0, arrays and objects as their JSON text, fields the statement lacks skipped and
-    /// parameters no field fills NULL; a map binds like a struct.
+    /// 1/0, arrays and objects as their JSON text, fields the statement lacks skipped; a map
+    /// binds like a struct.
     #[tokio::test]
     async fn rows_bind_by_field_name() {
         let mut c = table().await;
@@ -651,13 +692,16 @@ mod tests {
                 extra: 9,
             },
         ];
-        let maps = [serde_json::json!({"id": "c", "qty": 1, "price": 2.5, "tags": {"k": 1}})];
+        let maps = [
+            serde_json::json!({"id": "c", "qty": 1, "note": null, "hot": null,
+            "type": null, "price": 2.5, "tags": {"k": 1}}),
+        ];
         {
             let mut d = Direct::new(c.lock_handle().await.unwrap());
-            assert_eq!(d.each(INSERT, &rows).unwrap(), 2);
+            assert_eq!(d.each(INSERT_ITEM, &rows).unwrap(), 2);
             assert_eq!(d.each(INSERT, &maps).unwrap(), 1);
             let none: [Item; 0] = [];
-            assert_eq!(d.each(INSERT, &none).unwrap(), 0);
+            assert_eq!(d.each(INSERT_ITEM, &none).unwrap(), 0);
         }
         let got: Vec<Stored> =
             sqlx::query("SELECT id, qty, note, hot, type, tags, price FROM t ORDER BY id")
@@ -717,7 +761,11 @@ mod tests {
     #[tokio::test]
     async fn failures_are_classified_and_leave_the_connection_usable() {
         let mut c = table().await;
-        let one = [serde_json::json!({"id": "a", "qty": 1})];
+        let row = |id: &str, qty: serde_json::Value| {
+            serde_json::json!({"id": id, "qty": qty, "note": null, "hot": null, "type": null,
+                "tags": null, "price": null})
+        };
+        let one = [row("a", 1.into())];
         {
             let mut d = Direct::new(c.lock_handle().await.unwrap());
             d.each(INSERT, &one).unwrap();
@@ -726,7 +774,7 @@ mod tests {
                 matches!(err, DbError::Conflict { ref constraint } if constraint.contains("t.id")),
                 "{err:?}"
             );
-            let no_qty = [serde_json::json!({"id": "b"})];
+            let no_qty = [row("b", serde_json::Value::Null)];
             let err = d.each(INSERT, &no_qty).unwrap_err();
             assert!(matches!(err, DbError::Other(_)), "{err:?}");
             let update = "UPDATE t SET qty = :qty WHERE id = :id";
@@ -739,6 +787,14 @@ mod tests {
             assert!(matches!(err, DbError::Other(_)), "{err:?}");
             let not_a_row = [1, 2];
             assert!(d.each(INSERT, &not_a_row).is_err());
+            // A row without a field the statement names (a misspelt name) is refused in debug
+            // builds, where the tests run, instead of writing NULL.
+            if cfg!(debug_assertions) {
+                let misspelt = [serde_json::json!({"id": "m", "qtty": 1, "note": null,
+                    "hot": null, "type": null, "tags": null, "price": null})];
+                let err = d.each(INSERT, &misspelt).unwrap_err();
+                assert!(err.to_string().contains("no field `qty`"), "{err}");
+            }
         }
         let qty: i64 = sqlx::query_scalar("SELECT qty FROM t WHERE id = 'a'")
             .fetch_one(&mut c)

@@ -600,6 +600,7 @@ impl Tx {
     /// Writes many rows with one statement text per backend, and answers the rows changed: on
     /// SQLite, `sqlite` runs once per row with the row's fields bound to its `:name` parameters
     /// (see [`Direct`]); on PostgreSQL, `postgres` reads the JSON array of all the rows as `$1`.
+    /// On SQLite the writes run on the calling thread: for the sequencer's own thread.
     pub async fn write_rows<T: serde::Serialize>(
         &mut self,
         rows: &[T],

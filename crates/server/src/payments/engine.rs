@@ -2086,12 +2086,22 @@ static POSTGRES_WRITES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|
 
 /// Where a batch's writes go: straight into SQLite's prepared statements, or collected as JSON
 /// for PostgreSQL's one statement (see [`DEFERRED`]).
-enum Sink<'c> {
-    Direct(crate::db::Direct<'c>),
-    Json(Vec<Option<String>>),
+struct Sink<'c> {
+    /// SQLite's handle; `None` on PostgreSQL, whose rows are collected in `json`.
+    direct: Option<crate::db::Direct<'c>>,
+    json: Vec<Option<String>>,
+    added: [bool; DEFERRED.len()],
 }
 
-impl Sink<'_> {
+impl<'c> Sink<'c> {
+    fn new(direct: Option<crate::db::Direct<'c>>) -> Sink<'c> {
+        Sink {
+            direct,
+            json: vec![None; DEFERRED.len()],
+            added: [false; DEFERRED.len()],
+        }
+    }
+
     /// Writes (or collects) `rows` with `sql`, one of [`DEFERRED`]; each is added once.
     /// Answers the rows changed on SQLite (and `rows.len()` on PostgreSQL, where it is only
     /// known when the statement runs).
@@ -2100,18 +2110,19 @@ impl Sink<'_> {
         rows: &[T],
         sql: (&'static str, &'static str),
     ) -> std::result::Result<u64, BatchError> {
+        let slot = DEFERRED
+            .iter()
+            .position(|d| d.0 == sql.0)
+            .expect("every deferred statement is listed");
+        debug_assert!(!self.added[slot], "each write is added once");
+        self.added[slot] = true;
         if rows.is_empty() {
             return Ok(0);
         }
-        match self {
-            Sink::Direct(d) => Ok(d.each(sql.0, rows)?),
-            Sink::Json(json) => {
-                let slot = DEFERRED
-                    .iter()
-                    .position(|d| d.0 == sql.0)
-                    .expect("every deferred statement is listed");
-                debug_assert!(json[slot].is_none(), "each write is added once");
-                json[slot] = Some(serde_json::to_string(rows)?);
+        match &mut self.direct {
+            Some(d) => Ok(d.each(sql.0, rows)?),
+            None => {
+                self.json[slot] = Some(serde_json::to_string(rows)?);
                 Ok(rows.len() as u64)
             }
         }
@@ -2143,7 +2154,8 @@ fn pay_code_conflict() -> BatchError {
 }
 
 async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchError> {
-    // Pay codes first, apart: their count is checked (on PostgreSQL, by its own statement).
+    // Pay codes apart, since their count is checked: on PostgreSQL by a statement of their own
+    // here, on SQLite first among the rows below.
     if !state.writes.pay_codes_used.is_empty() && tx.backend() == crate::db::Backend::Postgres {
         let rows = serde_json::to_string(&state.writes.pay_codes_used)?;
         let used = tx
@@ -2158,16 +2170,13 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
     crate::members::engine::flush(tx, state).await?;
     let json = match tx.direct().await? {
         Some(d) => {
-            write_rows(&mut Sink::Direct(d), state)?;
+            write_rows(&mut Sink::new(Some(d)), state)?;
             None
         }
         None => {
-            let mut sink = Sink::Json(vec![None; DEFERRED.len()]);
+            let mut sink = Sink::new(None);
             write_rows(&mut sink, state)?;
-            match sink {
-                Sink::Json(json) => Some(json),
-                Sink::Direct(_) => None,
-            }
+            Some(sink.json)
         }
     };
     if let Some(json) = json {
@@ -2179,7 +2188,7 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
 /// Writes the batch's rows (see [`DEFERRED`]).
 fn write_rows(sink: &mut Sink<'_>, state: &State) -> std::result::Result<(), BatchError> {
     let w = &state.writes;
-    if let Sink::Direct(d) = sink {
+    if let Some(d) = &mut sink.direct {
         let used = d.each(SQL_PAY_CODES.0, &w.pay_codes_used)?;
         if used != w.pay_codes_used.len() as u64 {
             return Err(pay_code_conflict());
