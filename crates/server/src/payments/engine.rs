@@ -2145,55 +2145,38 @@ async fn finish_json(
     Ok(())
 }
 
-/// Someone used a pay code between our read and our write (only possible on SQLite if a scan
-/// committed in between, which the single writer prevents): never double-spend.
-fn pay_code_conflict() -> BatchError {
-    BatchError::Db(DbError::Conflict {
-        constraint: "pay_codes.used_at".into(),
-    })
-}
-
 async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchError> {
-    // Pay codes apart, since their count is checked: on PostgreSQL by a statement of their own
-    // here, on SQLite first among the rows below.
-    if !state.writes.pay_codes_used.is_empty() && tx.backend() == crate::db::Backend::Postgres {
-        let rows = serde_json::to_string(&state.writes.pay_codes_used)?;
-        let used = tx
-            .execute_for(SQL_PAY_CODES.0, SQL_PAY_CODES.1, vec![Value::from(rows)])
-            .await?;
-        if used != state.writes.pay_codes_used.len() as u64 {
-            return Err(pay_code_conflict());
-        }
+    // Pay codes apart, since their count is checked (the batch statement of PostgreSQL
+    // answers none).
+    let used = tx
+        .write_rows(
+            &state.writes.pay_codes_used,
+            SQL_PAY_CODES.0,
+            SQL_PAY_CODES.1,
+        )
+        .await?;
+    if used != state.writes.pay_codes_used.len() as u64 {
+        // Someone used a code between our read and our write (only possible on SQLite if a
+        // scan committed in between, which the single writer prevents): never double-spend.
+        return Err(BatchError::Db(DbError::Conflict {
+            constraint: "pay_codes.used_at".into(),
+        }));
     }
     crate::orders::engine::flush(tx, state).await?;
     crate::marketing::engine::flush(tx, state).await?;
     crate::members::engine::flush(tx, state).await?;
-    let json = match tx.direct().await? {
-        Some(d) => {
-            write_rows(&mut Sink::new(Some(d)), state)?;
-            None
-        }
-        None => {
-            let mut sink = Sink::new(None);
-            write_rows(&mut sink, state)?;
-            Some(sink.json)
-        }
+    // On PostgreSQL the rows are collected, then written by one statement.
+    let json = {
+        let mut sink = Sink::new(tx.direct().await?);
+        write_rows(&mut sink, state)?;
+        sink.json
     };
-    if let Some(json) = json {
-        finish_json(tx, json).await?;
-    }
-    Ok(())
+    finish_json(tx, json).await
 }
 
 /// Writes the batch's rows (see [`DEFERRED`]).
 fn write_rows(sink: &mut Sink<'_>, state: &State) -> std::result::Result<(), BatchError> {
     let w = &state.writes;
-    if let Some(d) = &mut sink.direct {
-        let used = d.each(SQL_PAY_CODES.0, &w.pay_codes_used)?;
-        if used != w.pay_codes_used.len() as u64 {
-            return Err(pay_code_conflict());
-        }
-    }
     // New accounts: a plain insert, so that two nodes creating one account at once conflict
     // (and retry) instead of one overwriting the other's balance.
     let new_ids: HashSet<&str> = w.new_accounts.iter().map(|a| a.id.as_str()).collect();
