@@ -6,7 +6,7 @@ use crate::db::{Db, DbResult, MerchantScope, Tx, query};
 /// The most products (and categories) one menu carries.
 pub const MENU_MAX_ROWS: i64 = 2_000;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct CategoryRow {
     pub id: String,
     pub merchant_id: String,
@@ -16,7 +16,7 @@ pub struct CategoryRow {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct ProductRow {
     pub id: String,
     pub merchant_id: String,
@@ -34,7 +34,7 @@ pub struct ProductRow {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct StoreProductRow {
     pub store_id: String,
     pub product_id: String,
@@ -44,7 +44,7 @@ pub struct StoreProductRow {
     pub updated_at: i64,
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct PhotoRow {
     pub etag: String,
     pub content_type: String,
@@ -389,7 +389,7 @@ pub async fn photo(db: &Db, product_id: &str, width_px: i64) -> DbResult<Option<
 }
 
 /// A store's count of one product, as the orders sequencer reserves and releases it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct StockRow {
     pub store_id: String,
     pub product_id: String,

@@ -2,7 +2,7 @@
 
 use crate::db::{Db, DbResult, MerchantScope, Tx, query};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct QrRow {
     pub id: String,
     pub short: String,
@@ -127,7 +127,7 @@ pub async fn revoke(
 }
 
 /// What resolving a printed code needs, in one read.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct ResolvedRow {
     pub id: String,
     pub kind: String,
@@ -190,7 +190,7 @@ pub async fn insert_pay_code(
     .map(drop)
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct PayCodeRow {
     pub user_id: String,
     pub source: String,
@@ -277,7 +277,7 @@ pub async fn free_slot(tx: &mut Tx, slot: &str, nonce: &str, now: i64) -> DbResu
 }
 
 /// The token holding `slot`, if any.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct SlotRow {
     pub nonce: String,
     pub user_id: Option<String>,
@@ -297,7 +297,7 @@ pub async fn slot_holder(db: &Db, slot: &str) -> DbResult<Option<SlotRow>> {
 }
 
 /// The latest token of `kind` issued for `subject` to `user_id`: what is needed to sign it again.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct KeptTokenRow {
     pub nonce: String,
     pub key_id: Option<i64>,
@@ -324,7 +324,7 @@ pub async fn latest_token(
     .await
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct TokenRow {
     pub merchant_id: Option<String>,
     pub store_id: Option<String>,

@@ -18,22 +18,83 @@
 //! Statements are finalized before each call returns, so nothing outlives the lock (sqlx closes
 //! its connections with `sqlite3_close`, which refuses while statements are open).
 
-use super::{DbError, DbResult};
+use super::{DbError, DbResult, Value};
 use libsqlite3_sys as ffi;
+use serde::de::DeserializeOwned;
 use serde::ser::{self, Serialize};
+use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_int};
 use std::ptr::NonNull;
 
-/// The writer connection's handle, held out of sqlx's thread (see the module's docs).
+/// A connection's handle for statements run on the calling thread: the writer's, held out of
+/// sqlx's thread (see the module's docs), or a [`RawConn`] of the caller's own, whose prepared
+/// statements are kept from one use to the next.
 pub struct Direct<'c> {
-    _lock: sqlx::sqlite::LockedSqliteHandle<'c>,
+    _lock: Option<sqlx::sqlite::LockedSqliteHandle<'c>>,
     db: NonNull<ffi::sqlite3>,
+    /// A raw connection's kept statements; `None` prepares each statement for one call.
+    cache: Option<&'c mut StmtCache>,
+}
+
+/// Statements kept prepared per raw connection, at most.
+const MAX_KEPT: usize = 256;
+
+/// Statements kept prepared on a [`RawConn`], by SQL text.
+#[derive(Default)]
+pub(super) struct StmtCache(HashMap<String, Statement>);
+
+/// A statement for one call: kept in the connection's cache, or prepared for this call only.
+enum Held<'a> {
+    Kept(&'a Statement),
+    Once(Statement),
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Statement;
+    fn deref(&self) -> &Statement {
+        match self {
+            Held::Kept(s) => s,
+            Held::Once(s) => s,
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        // A kept statement goes back reset, holding no cursor and no bound values.
+        if let Held::Kept(s) = self {
+            s.reset();
+        }
+    }
 }
 
 impl<'c> Direct<'c> {
     pub(super) fn new(mut lock: sqlx::sqlite::LockedSqliteHandle<'c>) -> Direct<'c> {
         let db = lock.as_raw_handle();
-        Direct { _lock: lock, db }
+        Direct {
+            _lock: Some(lock),
+            db,
+            cache: None,
+        }
+    }
+
+    fn statement(&mut self, sql: &str) -> DbResult<Held<'_>> {
+        match &mut self.cache {
+            None => Ok(Held::Once(Statement::prepare(self.db, sql)?)),
+            Some(cache) => {
+                if !cache.0.contains_key(sql) {
+                    let stmt = Statement::prepare(self.db, sql)?;
+                    // The batches' statements are a fixed set; anything past it starts over.
+                    if cache.0.len() >= MAX_KEPT {
+                        cache.0.clear();
+                    }
+                    cache.0.insert(sql.to_owned(), stmt);
+                }
+                let stmt = &cache.0[sql];
+                stmt.reset();
+                Ok(Held::Kept(stmt))
+            }
+        }
     }
 
     /// Runs `sql` once per row of `rows`, each row's fields bound to the parameters of the same
@@ -43,12 +104,13 @@ impl<'c> Direct<'c> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let stmt = Statement::prepare(self.db, sql)?;
+        let db = self.db;
+        let stmt = self.statement(sql)?;
         let mut changed = 0u64;
         for row in rows {
             stmt.reset();
             row.serialize(RowBinder { stmt: &stmt })
-                .map_err(|e| e.into_db(self.db))?;
+                .map_err(|e| e.into_db(db))?;
             // A parameter no field filled is NULL (a field the row leaves out); where every row
             // names every field, a gap is a misspelt name, caught by the tests.
             #[cfg(debug_assertions)]
@@ -56,15 +118,152 @@ impl<'c> Direct<'c> {
                 return Err(protocol(&format!("no field `{name}` in a row for: {sql}")));
             }
             stmt.run()?;
-            // SAFETY: the handle is valid while the lock is held.
-            changed += unsafe { ffi::sqlite3_changes64(self.db.as_ptr()) } as u64;
+            // SAFETY: the handle is valid while this is alive.
+            changed += unsafe { ffi::sqlite3_changes64(db.as_ptr()) } as u64;
         }
         Ok(changed)
+    }
+
+    /// Runs one statement with positional arguments (`$1`, `$2`… or `?`) and answers the rows
+    /// it changed.
+    pub(super) fn execute(&mut self, sql: &str, args: &[Value]) -> DbResult<u64> {
+        let db = self.db;
+        let stmt = self.statement(sql)?;
+        stmt.bind_args(args).map_err(|e| e.into_db(db))?;
+        stmt.run()?;
+        // SAFETY: the handle is valid while this is alive.
+        Ok(unsafe { ffi::sqlite3_changes64(db.as_ptr()) } as u64)
+    }
+
+    /// Reads the rows of one statement with positional arguments, each row deserialized from
+    /// its columns by name (a struct) or in order (a tuple), as sqlx's `FromRow` reads them.
+    pub(super) fn rows<T: DeserializeOwned>(
+        &mut self,
+        sql: &str,
+        args: &[Value],
+    ) -> DbResult<Vec<T>> {
+        let db = self.db;
+        let stmt = self.statement(sql)?;
+        stmt.bind_args(args).map_err(|e| e.into_db(db))?;
+        let mut out = Vec::new();
+        loop {
+            // SAFETY: a valid statement with its parameters bound.
+            match unsafe { ffi::sqlite3_step(stmt.raw.as_ptr()) } {
+                ffi::SQLITE_ROW => out.push(
+                    T::deserialize(super::rows::RowReader::new(stmt.raw))
+                        .map_err(|e| DbError::Other(sqlx::Error::Decode(Box::new(e))))?,
+                ),
+                ffi::SQLITE_DONE => return Ok(out),
+                _ => return Err(error_of(db)),
+            }
+        }
+    }
+
+    /// Runs SQL text that answers no rows (`BEGIN IMMEDIATE`, `COMMIT`, pragmas).
+    pub(super) fn exec(&mut self, sql: &str) -> DbResult<()> {
+        exec(self.db, sql)
+    }
+
+    /// True while a transaction is open on the connection.
+    pub(super) fn in_transaction(&self) -> bool {
+        // SAFETY: a valid handle.
+        unsafe { ffi::sqlite3_get_autocommit(self.db.as_ptr()) == 0 }
+    }
+}
+
+fn exec(db: NonNull<ffi::sqlite3>, sql: &str) -> DbResult<()> {
+    let c_sql = CString::new(sql).map_err(|_| protocol("SQL text holds a NUL byte"))?;
+    // SAFETY: a valid handle and a NUL-terminated string; no callback, no error string.
+    let rc = unsafe {
+        ffi::sqlite3_exec(
+            db.as_ptr(),
+            c_sql.as_ptr(),
+            None,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+    if rc == ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(error_of(db))
+    }
+}
+
+/// A SQLite connection of the caller's own, outside sqlx: its statements run on the calling
+/// thread with no hand-off to a connection thread, and stay prepared between uses. The
+/// sequencer makes its batches on one (see [`super::Db::begin_batch`]).
+pub struct RawConn {
+    db: NonNull<ffi::sqlite3>,
+    cache: StmtCache,
+}
+
+// SAFETY: SQLite is built thread-safe (sqlx requires it); a connection and its statements are
+// used by one thread at a time (`&mut self`), which may change between uses.
+unsafe impl Send for RawConn {}
+
+impl RawConn {
+    /// Opens the database file at `path` (which must exist) and applies `pragmas`.
+    pub(super) fn open(path: &std::path::Path, pragmas: &[(&str, &str)]) -> DbResult<RawConn> {
+        use std::os::unix::ffi::OsStrExt;
+        let c_path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| protocol("database path holds a NUL byte"))?;
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated path; `raw` receives a handle even on failure (closed below).
+        let rc = unsafe {
+            ffi::sqlite3_open_v2(
+                c_path.as_ptr(),
+                &mut raw,
+                ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_NOMUTEX,
+                std::ptr::null(),
+            )
+        };
+        let db = NonNull::new(raw).ok_or_else(|| protocol("out of memory opening the database"))?;
+        // Owned from here: closed on every path out.
+        let conn = RawConn {
+            db,
+            cache: StmtCache::default(),
+        };
+        if rc != ffi::SQLITE_OK {
+            return Err(error_of(db));
+        }
+        // SAFETY: a valid handle.
+        unsafe {
+            ffi::sqlite3_extended_result_codes(db.as_ptr(), 1);
+            ffi::sqlite3_busy_timeout(db.as_ptr(), BUSY_TIMEOUT_MS);
+        }
+        for (name, value) in pragmas {
+            exec(db, &format!("PRAGMA {name} = {value}"))?;
+        }
+        Ok(conn)
+    }
+
+    /// The handle for running statements on this thread.
+    pub fn direct(&mut self) -> Direct<'_> {
+        Direct {
+            _lock: None,
+            db: self.db,
+            cache: Some(&mut self.cache),
+        }
+    }
+}
+
+/// How long a raw connection waits for another writer to finish (as sqlx's are told).
+pub(super) const BUSY_TIMEOUT_MS: c_int = 10_000;
+
+impl Drop for RawConn {
+    fn drop(&mut self) {
+        // Statements first: a connection closes only once they are finalized.
+        self.cache.0.clear();
+        // SAFETY: the handle is valid and closed once, here.
+        unsafe {
+            ffi::sqlite3_close(self.db.as_ptr());
+        }
     }
 }
 
 /// A prepared statement with the names of its parameters, finalized when dropped.
-struct Statement {
+pub(super) struct Statement {
     db: NonNull<ffi::sqlite3>,
     raw: NonNull<ffi::sqlite3_stmt>,
     /// Parameter names without their `:` prefix, by index - 1.
@@ -110,7 +309,7 @@ impl Statement {
                     return String::new();
                 }
                 let name = unsafe { CStr::from_ptr(name) }.to_string_lossy();
-                name.trim_start_matches([':', '@', '$']).to_owned()
+                name.trim_start_matches([':', '@', '$', '?']).to_owned()
             })
             .collect();
         Ok(stmt)
@@ -125,6 +324,41 @@ impl Statement {
             .zip(bound.iter())
             .find(|(_, b)| !**b)
             .map(|(n, _)| n.as_str())
+    }
+
+    /// Binds positional arguments: `$n` or `?n` takes the n-th, a bare `?` the next in order.
+    fn bind_args(&self, args: &[Value]) -> Result<(), BindError> {
+        for (i, name) in self.names.iter().enumerate() {
+            let index = i as c_int + 1;
+            let n = if name.is_empty() {
+                i
+            } else {
+                match name.parse::<usize>() {
+                    Ok(n) if n >= 1 => n - 1,
+                    _ => {
+                        return Err(BindError::Shape(format!(
+                            "parameter `{name}` is not positional"
+                        )));
+                    }
+                }
+            };
+            let arg = args
+                .get(n)
+                .ok_or_else(|| BindError::Shape(format!("no argument for parameter {}", n + 1)))?;
+            match arg {
+                Value::I64(Some(v)) => self.bind_i64(index, *v)?,
+                Value::F64(Some(v)) => self.bind_f64(index, *v)?,
+                Value::Text(Some(v)) => self.bind_text(index, v)?,
+                Value::Bool(Some(v)) => self.bind_i64(index, i64::from(*v))?,
+                Value::Bytes(Some(v)) => self.bind_blob(index, v)?,
+                Value::I64(None)
+                | Value::F64(None)
+                | Value::Text(None)
+                | Value::Bool(None)
+                | Value::Bytes(None) => self.bind_null(index)?,
+            }
+        }
+        Ok(())
     }
 
     fn index_of(&self, field: &str) -> Option<c_int> {
@@ -215,7 +449,7 @@ impl Drop for Statement {
 
 fn protocol(message: &str) -> DbError {
     DbError::Other(sqlx::Error::Protocol(format!(
-        "direct SQLite write: {message}"
+        "direct SQLite statement: {message}"
     )))
 }
 

@@ -7,11 +7,16 @@
 //!
 //! SQLite runs as one writer connection plus a pool of readers (WAL mode, foreign keys on):
 //! every write goes through [`Db::begin`], so writes are serialized by the pool itself and reads
-//! never wait for them. Commits are made durable by syncing the WAL after them ([`durable`]).
+//! never wait for them. The sequencer's batches are the exception: they run on a connection of
+//! its own outside sqlx ([`Db::begin_batch`]), on its own thread, with no hand-off to a
+//! connection thread per statement. Both writers begin with `BEGIN IMMEDIATE`, so they take
+//! turns at SQLite's write lock (waiting, never failing, while the other holds it). Commits are
+//! made durable by syncing the WAL after them ([`durable`]).
 
 mod direct;
 pub mod durable;
 mod hot;
+mod rows;
 mod scope;
 
 pub use direct::Direct;
@@ -209,11 +214,19 @@ impl Query {
 /// A row type readable from either backend (derive `sqlx::FromRow` on a struct of portable
 /// fields, or use a tuple).
 pub trait Record:
-    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+    for<'r> FromRow<'r, SqliteRow>
+    + for<'r> FromRow<'r, PgRow>
+    + serde::de::DeserializeOwned
+    + Send
+    + Unpin
 {
 }
 impl<T> Record for T where
-    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+    T: for<'r> FromRow<'r, SqliteRow>
+        + for<'r> FromRow<'r, PgRow>
+        + serde::de::DeserializeOwned
+        + Send
+        + Unpin
 {
 }
 
@@ -225,7 +238,34 @@ pub struct Db {
     hot: Arc<Hot>,
     /// SQLite: the WAL that commits are synced through (see [`durable`]).
     wal: Option<Arc<durable::WalFile>>,
+    /// SQLite: the sequencer's own connections (see [`Db::begin_batch`]).
+    raw: Option<Arc<RawPool>>,
 }
+
+/// Raw connections to one SQLite file, opened when first needed and kept between batches.
+#[derive(Debug)]
+struct RawPool {
+    path: std::path::PathBuf,
+    idle: std::sync::Mutex<Vec<direct::RawConn>>,
+}
+
+impl std::fmt::Debug for direct::RawConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RawConn")
+    }
+}
+
+/// The settings of every SQLite connection that may write, beside journal mode and sync.
+const SQLITE_PRAGMAS: [(&str, &str); 6] = [
+    ("foreign_keys", "ON"),
+    // A page cache big enough for the hot indexes (64 MiB per connection, allocated as used)
+    // and memory-mapped reads: index pages are found without a system call.
+    ("cache_size", "-65536"),
+    ("mmap_size", "268435456"),
+    ("temp_store", "memory"),
+    ("wal_autocheckpoint", "16384"),
+    ("journal_size_limit", "67108864"),
+];
 
 #[derive(Clone, Debug)]
 enum Pools {
@@ -265,25 +305,22 @@ impl Db {
                 .connect_lazy_with(connect);
             Ok(Db::new(Pools::Postgres(pool), Some(listener), None))
         } else if opts.url.starts_with("sqlite:") {
-            let connect = SqliteConnectOptions::from_str(&opts.url)?
+            let mut connect = SqliteConnectOptions::from_str(&opts.url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
-                // A page cache big enough for the hot indexes (64 MiB per connection, allocated
-                // as used) and memory-mapped reads: index pages are found without a system call.
-                .pragma("cache_size", "-65536")
-                .pragma("mmap_size", "268435456")
-                .pragma("temp_store", "memory")
-                .pragma("wal_autocheckpoint", "16384")
-                .pragma("journal_size_limit", "67108864");
+                .busy_timeout(Duration::from_millis(direct::BUSY_TIMEOUT_MS as u64));
+            for (name, value) in SQLITE_PRAGMAS {
+                connect = connect.pragma(name, value);
+            }
             if let Some(parent) = connect.get_filename().parent()
                 && !parent.as_os_str().is_empty()
             {
                 std::fs::create_dir_all(parent)?;
             }
             let wal = Arc::new(durable::WalFile::of(connect.get_filename()));
+            let path = connect.get_filename().to_path_buf();
             // No ping before each acquire: an embedded file does not drop connections, and the
             // ping would cost a round trip to the connection's thread on every query. The writer
             // commits without waiting for the disk; `Tx` syncs the WAL after (see `durable`).
@@ -309,7 +346,7 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(connect)
                 .await?;
-            let db = Db::new(
+            let mut db = Db::new(
                 Pools::Sqlite {
                     writer,
                     readers,
@@ -318,6 +355,10 @@ impl Db {
                 None,
                 Some(wal),
             );
+            db.raw = Some(Arc::new(RawPool {
+                path,
+                idle: Default::default(),
+            }));
             tokio::spawn(checkpoints(checkpointer, Arc::downgrade(&db.hot)));
             Ok(db)
         } else {
@@ -349,9 +390,14 @@ impl Db {
     /// Starts a write transaction.
     pub async fn begin(&self) -> DbResult<Tx> {
         let inner = match &self.pools {
-            Pools::Sqlite { writer, .. } => {
-                TxInner::Sqlite(writer.begin().await.map_err(DbError::classify)?)
-            }
+            // IMMEDIATE: the write lock is taken now, waiting while a batch holds it, so a
+            // transaction that reads then writes never finds its snapshot stale.
+            Pools::Sqlite { writer, .. } => TxInner::Sqlite(
+                writer
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(DbError::classify)?,
+            ),
             Pools::Postgres(pool) => {
                 TxInner::Postgres(pool.begin().await.map_err(DbError::classify)?)
             }
@@ -375,7 +421,39 @@ impl Db {
             let task = tokio::spawn(hot::listen(pool, Arc::downgrade(&hot)));
             hot.set_listener(task.abort_handle());
         }
-        Db { pools, hot, wal }
+        Db {
+            pools,
+            hot,
+            wal,
+            raw: None,
+        }
+    }
+
+    /// Starts one of the sequencer's batches: on SQLite, on a connection of its own outside
+    /// sqlx, whose statements (reads included) run on the calling thread, with no hand-off to a
+    /// connection thread, and stay prepared between batches. Call it from a thread that may
+    /// block: it waits for SQLite's write lock, and every statement and the commit run on it.
+    /// On PostgreSQL, as [`Db::begin`].
+    pub async fn begin_batch(&self) -> DbResult<Tx> {
+        let Some(pool) = &self.raw else {
+            return self.begin().await;
+        };
+        let idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut conn = match idle {
+            Some(c) => c,
+            None => direct::RawConn::open(&pool.path, &raw_pragmas())?,
+        };
+        conn.direct().exec("BEGIN IMMEDIATE")?;
+        Ok(Tx {
+            inner: TxInner::Raw(RawTx {
+                conn: Some(conn),
+                home: pool.clone(),
+            }),
+            hot: self.hot.clone(),
+            touched: Touched::empty(),
+            new_sessions: Vec::new(),
+            wal: self.wal.clone(),
+        })
     }
 
     /// SQLite: the WAL whose sync makes commits durable (see [`durable`]).
@@ -484,6 +562,9 @@ impl Db {
 
     pub async fn close(&self) {
         self.hot.stop_listener();
+        if let Some(raw) = &self.raw {
+            raw.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
         match &self.pools {
             Pools::Sqlite {
                 writer,
@@ -545,12 +626,66 @@ pub struct Tx {
 enum TxInner {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
+    /// A batch on a raw SQLite connection (see [`Db::begin_batch`]).
+    Raw(RawTx),
+}
+
+/// A transaction open on a raw connection; rolled back if dropped before its commit. The
+/// connection goes back to its pool either way.
+struct RawTx {
+    conn: Option<direct::RawConn>,
+    home: Arc<RawPool>,
+}
+
+impl RawTx {
+    fn direct(&mut self) -> DbResult<Direct<'_>> {
+        self.conn
+            .as_mut()
+            .map(direct::RawConn::direct)
+            .ok_or(DbError::Other(sqlx::Error::PoolClosed))
+    }
+
+    fn commit(mut self) -> DbResult<()> {
+        let done = self.direct()?.exec("COMMIT");
+        // Dropped: a failed commit is rolled back there, and the connection goes home.
+        done
+    }
+}
+
+impl Drop for RawTx {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            // Ends whatever is still open (nothing after a commit). A connection that cannot end
+            // its transaction is closed rather than kept.
+            let mut d = conn.direct();
+            if d.in_transaction() {
+                let _ = d.exec("ROLLBACK");
+            }
+            let clean = !d.in_transaction();
+            drop(d);
+            if clean {
+                self.home
+                    .idle
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(conn);
+            }
+        }
+    }
+}
+
+/// The pragmas of a raw connection: those of every writer, and commits that leave the sync to
+/// [`durable`] (as the sqlx writer's do).
+fn raw_pragmas() -> Vec<(&'static str, &'static str)> {
+    let mut p = SQLITE_PRAGMAS.to_vec();
+    p.push(("synchronous", "NORMAL"));
+    p
 }
 
 impl Tx {
     pub fn backend(&self) -> Backend {
         match &self.inner {
-            TxInner::Sqlite(_) => Backend::Sqlite,
+            TxInner::Sqlite(_) | TxInner::Raw(_) => Backend::Sqlite,
             TxInner::Postgres(_) => Backend::Postgres,
         }
     }
@@ -593,6 +728,7 @@ impl Tx {
                 let lock = tx.lock_handle().await.map_err(DbError::classify)?;
                 Ok(Some(direct::Direct::new(lock)))
             }
+            TxInner::Raw(raw) => Ok(Some(raw.direct()?)),
             TxInner::Postgres(_) => Ok(None),
         }
     }
@@ -615,6 +751,7 @@ impl Tx {
                 let lock = tx.lock_handle().await.map_err(DbError::classify)?;
                 direct::Direct::new(lock).each(sqlite, rows)
             }
+            TxInner::Raw(raw) => raw.direct()?.each(sqlite, rows),
             TxInner::Postgres(_) => {
                 let json = serde_json::to_string(rows)
                     .map_err(|e| DbError::Other(sqlx::Error::Encode(Box::new(e))))?;
@@ -625,7 +762,7 @@ impl Tx {
 
     fn pick(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
         match &self.inner {
-            TxInner::Sqlite(_) => sqlite,
+            TxInner::Sqlite(_) | TxInner::Raw(_) => sqlite,
             TxInner::Postgres(_) => postgres,
         }
     }
@@ -644,6 +781,7 @@ impl Tx {
                 .await
                 .map(|r| r.rows_affected())
                 .map_err(DbError::classify),
+            TxInner::Raw(raw) => raw.direct()?.execute(q.sql, &q.args),
         }
     }
 
@@ -661,6 +799,7 @@ impl Tx {
                 .fetch_optional(&mut **tx)
                 .await
                 .map_err(DbError::classify),
+            TxInner::Raw(raw) => Ok(raw.direct()?.rows(q.sql, &q.args)?.into_iter().next()),
         }
     }
 
@@ -684,6 +823,7 @@ impl Tx {
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(DbError::classify),
+            TxInner::Raw(raw) => raw.direct()?.rows(q.sql, &q.args),
         }
     }
 
@@ -710,6 +850,10 @@ impl Tx {
         let unsynced = match inner {
             TxInner::Sqlite(tx) => {
                 tx.commit().await.map_err(DbError::classify)?;
+                wal
+            }
+            TxInner::Raw(raw) => {
+                raw.commit()?;
                 wal
             }
             TxInner::Postgres(mut tx) => {
@@ -759,4 +903,190 @@ pub fn rfc3339(us: i64) -> String {
     jiff::Timestamp::from_microsecond(us)
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn file_db(dir: &tempfile::TempDir) -> Db {
+        let url = format!("sqlite:{}", dir.path().join("o2o.db").display());
+        let db = Db::connect(&DbOptions {
+            url,
+            pg_schema: None,
+            max_connections: 4,
+        })
+        .await
+        .unwrap();
+        let mut tx = db.begin().await.unwrap();
+        tx.execute(query(
+            "CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER NOT NULL, flag INTEGER, \
+             price REAL, note TEXT, raw BLOB)",
+        ))
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        db
+    }
+
+    #[derive(Debug, PartialEq, sqlx::FromRow, serde::Deserialize)]
+    struct Row {
+        id: String,
+        n: i64,
+        flag: bool,
+        price: Option<f64>,
+        note: Option<String>,
+        raw: Option<Vec<u8>>,
+    }
+
+    async fn count(db: &Db) -> i64 {
+        let (n,): (i64,) = db.fetch_one(query("SELECT COUNT(*) FROM t")).await.unwrap();
+        n
+    }
+
+    /// A batch reads what sqlx reads, the same way: structs by column name (NULL as `None`,
+    /// 1 as `true`, blobs as bytes), tuples in column order, numbered arguments by number.
+    #[tokio::test]
+    async fn a_batch_reads_and_writes_like_a_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = file_db(&dir).await;
+        let mut tx = db.begin_batch().await.unwrap();
+        // `$2` before `$1`: bound by number, not by order of appearance.
+        tx.execute(
+            query("INSERT INTO t (n, id, flag, price, note, raw) VALUES ($2, $1, $3, $4, $5, $6)")
+                .bind("a")
+                .bind(7i64)
+                .bind(true)
+                .bind(2.5f64)
+                .bind(Value::Text(None))
+                .bind(vec![1u8, 2, 255]),
+        )
+        .await
+        .unwrap();
+        let got: Vec<Row> = tx.fetch_all(query("SELECT * FROM t")).await.unwrap();
+        assert_eq!(
+            got,
+            [Row {
+                id: "a".into(),
+                n: 7,
+                flag: true,
+                price: Some(2.5),
+                note: None,
+                raw: Some(vec![1, 2, 255]),
+            }]
+        );
+        let (id, n, price): (String, i64, f64) = tx
+            .fetch_one(query("SELECT id, n, price FROM t WHERE id = $1").bind("a"))
+            .await
+            .unwrap();
+        assert_eq!((id.as_str(), n, price), ("a", 7, 2.5));
+        let none: Option<(String,)> = tx
+            .fetch_optional(query("SELECT id FROM t WHERE id = $1").bind("zz"))
+            .await
+            .unwrap();
+        assert!(none.is_none());
+        // A NULL where the type has no room for one is an error, not a made-up value.
+        let bad: DbResult<Vec<(String,)>> = tx.fetch_all(query("SELECT note FROM t")).await;
+        assert!(bad.is_err());
+        assert!(tx.commit_unsynced().await.unwrap().is_some());
+        // Committed: the readers see it, read back by sqlx the same way.
+        let seen: Vec<Row> = db.fetch_all(query("SELECT * FROM t")).await.unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].raw.as_deref(), Some(&[1u8, 2, 255][..]));
+        db.close().await;
+    }
+
+    /// A batch dropped without its commit changes nothing, and its connection is used again.
+    #[tokio::test]
+    async fn a_dropped_batch_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = file_db(&dir).await;
+        {
+            let mut tx = db.begin_batch().await.unwrap();
+            tx.execute(query("INSERT INTO t (id, n) VALUES ('x', 1)"))
+                .await
+                .unwrap();
+        }
+        assert_eq!(count(&db).await, 0);
+        let idle = || db.raw.as_ref().unwrap().idle.lock().unwrap().len();
+        assert_eq!(idle(), 1, "the connection went back to its pool");
+        let mut tx = db.begin_batch().await.unwrap();
+        assert_eq!(idle(), 0, "and was taken again");
+        tx.execute(query("INSERT INTO t (id, n) VALUES ('x', 1)"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(count(&db).await, 1);
+        db.close().await;
+        assert_eq!(idle(), 0, "closing the database closes its raw connections");
+    }
+
+    /// The batch writer and sqlx's writer take turns at the write lock: one that begins while
+    /// the other holds it waits, then goes on (never a "database is locked" error, never a
+    /// write based on a stale read).
+    #[tokio::test]
+    async fn batches_and_transactions_take_turns() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = file_db(&dir).await;
+        let mut batch = db.begin_batch().await.unwrap();
+        batch
+            .execute(query("INSERT INTO t (id, n) VALUES ('c', 1)"))
+            .await
+            .unwrap();
+        let other = db.clone();
+        let waiting = tokio::spawn(async move {
+            let mut tx = other.begin().await.unwrap();
+            // Read, then write what was read: safe only if no one wrote in between.
+            let (n,): (i64,) = tx
+                .fetch_one(query("SELECT n FROM t WHERE id = 'c'"))
+                .await
+                .unwrap();
+            tx.execute(query("UPDATE t SET n = $1 WHERE id = 'c'").bind(n + 10))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the transaction waits for the batch"
+        );
+        batch
+            .execute(query("UPDATE t SET n = n + 1 WHERE id = 'c'"))
+            .await
+            .unwrap();
+        batch.commit().await.unwrap();
+        waiting.await.unwrap();
+        let (n,): (i64,) = db
+            .fetch_one(query("SELECT n FROM t WHERE id = 'c'"))
+            .await
+            .unwrap();
+        assert_eq!(n, 12, "both writes count, in turn");
+        // And the other way round: a batch waits for an open transaction.
+        let tx = db.begin().await.unwrap();
+        let other = db.clone();
+        let batch = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut b = other.begin_batch().await.unwrap();
+                b.execute(query("UPDATE t SET n = n * 2 WHERE id = 'c'"))
+                    .await
+                    .unwrap();
+                b.commit().await.unwrap();
+            });
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!batch.is_finished(), "the batch waits for the transaction");
+        tx.commit().await.unwrap();
+        batch.join().unwrap();
+        let (n,): (i64,) = db
+            .fetch_one(query("SELECT n FROM t WHERE id = 'c'"))
+            .await
+            .unwrap();
+        assert_eq!(n, 24);
+        db.close().await;
+    }
 }

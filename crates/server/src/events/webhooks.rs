@@ -220,7 +220,7 @@ pub struct WebhookAttempt {
 // storage
 // ---------------------------------------------------------------------------------------------
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct EndpointRow {
     id: String,
     url: String,
@@ -259,7 +259,7 @@ impl EndpointRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct DeliveryRow {
     id: String,
     endpoint_id: String,
@@ -296,7 +296,7 @@ impl DeliveryRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct AttemptRow {
     attempt: i64,
     status: Option<i64>,

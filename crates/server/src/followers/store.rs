@@ -4,7 +4,7 @@
 use super::model::Audience;
 use crate::db::{Db, DbResult, MerchantScope, Tx, query};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct FollowRow {
     pub id: String,
     pub merchant_id: String,
@@ -16,7 +16,7 @@ pub struct FollowRow {
     pub muted: bool,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct FollowerRow {
     pub id: String,
     pub user_id: String,
@@ -26,7 +26,7 @@ pub struct FollowerRow {
     pub muted: bool,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct MessageRow {
     pub id: String,
     pub merchant_id: String,
@@ -43,7 +43,7 @@ pub struct MessageRow {
     pub sent_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct InboxRow {
     pub id: String,
     pub message_id: String,

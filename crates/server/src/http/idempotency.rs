@@ -27,7 +27,7 @@ pub enum Begun {
     Fresh(Write),
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct Stored {
     request_hash: String,
     status: i64,

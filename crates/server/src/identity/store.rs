@@ -2,7 +2,7 @@
 
 use crate::db::{Db, DbResult, Tx, query};
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct UserRow {
     pub id: String,
     pub phone: Option<String>,
@@ -73,7 +73,7 @@ pub async fn mark_merged(tx: &mut Tx, guest_id: &str, into: &str, now: i64) -> D
     .map(drop)
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct AccountRow {
     pub id: String,
     pub kind: String,
@@ -120,7 +120,7 @@ pub async fn insert_account(
     .map(drop)
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct SessionRow {
     pub id: String,
     pub kind: String,
@@ -198,7 +198,7 @@ pub async fn revoke_sessions_of(tx: &mut Tx, subject_id: &str, now: i64) -> DbRe
     .await
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct OtpRow {
     pub id: String,
     pub code_hash: String,
@@ -315,7 +315,7 @@ pub async fn insert_sms(
     .map(drop)
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct SmsRow {
     pub phone: String,
     pub body: String,
@@ -331,7 +331,7 @@ pub async fn sms_for(db: &Db, phone: &str) -> DbResult<Vec<SmsRow>> {
     .await
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct ApiKeyAuthRow {
     pub id: String,
     pub merchant_id: String,

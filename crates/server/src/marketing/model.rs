@@ -52,7 +52,7 @@ pub struct CreateTemplate {
 }
 
 /// A template as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct TemplateRow {
     pub id: String,
     pub merchant_id: String,
@@ -155,7 +155,7 @@ pub struct Template {
 }
 
 /// A claimed coupon as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct CouponRow {
     pub id: String,
     pub template_id: String,

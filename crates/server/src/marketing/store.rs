@@ -138,7 +138,7 @@ pub async fn coupons_for_update(tx: &mut Tx, ids_json: String) -> DbResult<Vec<C
     .await
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub struct ClaimCount {
     pub template_id: String,
     pub user_id: String,
@@ -225,7 +225,7 @@ pub async fn coupon(db: &Db, id: &str) -> DbResult<Option<CouponRow>> {
         .await
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub struct StatsRow {
     pub used: i64,
     pub expired: i64,

@@ -132,13 +132,13 @@ fn card_not_found() -> Error {
     Error::not_found("card_not_found", "No such member card.").param("source")
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct SpendRow {
     card_id: String,
     spend: i64,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct SplitRow {
     payment_id: String,
     kind: String,

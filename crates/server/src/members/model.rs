@@ -88,7 +88,7 @@ impl Program {
 }
 
 /// A program as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct ProgramRow {
     pub merchant_id: String,
     pub currency: String,
@@ -117,7 +117,7 @@ impl ProgramRow {
 }
 
 /// A card as stored.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct CardRow {
     pub id: String,
     pub merchant_id: String,

@@ -182,7 +182,7 @@ pub async fn spend_since(db: &Db, card_id: &str, since: i64) -> DbResult<i64> {
 }
 
 /// A card's movement, as stored.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub struct MovementRow {
     pub id: String,
     pub kind: String,

@@ -2,7 +2,7 @@
 
 use crate::db::{Db, DbResult, MerchantScope, Tx, query};
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct MerchantRow {
     pub id: String,
     pub name: String,
@@ -57,7 +57,7 @@ pub async fn set_verified(tx: &mut Tx, id: &str, verified: bool) -> DbResult<u64
     .await
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct StaffRow {
     pub id: String,
     pub merchant_id: String,
@@ -84,7 +84,7 @@ pub async fn list_staff(
     .await
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct ApiKeyRow {
     pub id: String,
     pub merchant_id: String,
@@ -164,7 +164,7 @@ pub async fn revoke_api_key(
 }
 
 /// What payments need to know of a merchant.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub struct PaymentTerms {
     pub fee_bps: i64,
     pub verified: bool,

@@ -201,7 +201,7 @@ pub struct DeliveryAddress {
 }
 
 /// An order row.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct OrderRow {
     pub id: String,
     pub merchant_id: String,

@@ -139,7 +139,7 @@ pub async fn lapsed(db: &Db, now: i64, limit: i64) -> DbResult<Vec<(String, Stri
     .await
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct SettingsRow {
     delivery_fee: i64,
     min_order: i64,

@@ -358,7 +358,7 @@ impl BatchError {
 }
 
 /// A payment row, as stored (and as the batch's write reads it, by column name).
-#[derive(Clone, Debug, sqlx::FromRow, serde::Serialize)]
+#[derive(Clone, Debug, sqlx::FromRow, serde::Deserialize, serde::Serialize)]
 pub struct PaymentRow {
     pub id: String,
     pub merchant_id: String,
@@ -419,7 +419,7 @@ impl PaymentRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct IdemRow {
     scope: String,
     key: String,
@@ -428,7 +428,7 @@ struct IdemRow {
     body: String,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct PayCodeRow {
     code_hash: String,
     user_id: String,
@@ -438,7 +438,7 @@ struct PayCodeRow {
     used_at: Option<i64>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct AccountRow {
     id: String,
     currency: String,
@@ -534,7 +534,7 @@ async fn run_batch_inner(
 > {
     let now = now_us();
     let t0 = std::time::Instant::now();
-    let mut tx = db.begin().await?;
+    let mut tx = db.begin_batch().await?;
     let mut state = State {
         now,
         book: Book::new(),

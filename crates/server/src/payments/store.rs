@@ -82,7 +82,7 @@ pub async fn payments_of_user(
     .await
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub struct Balances {
     pub balance: i64,
     pub pending_out: i64,
@@ -95,7 +95,7 @@ pub async fn account(db: &Db, id: &str) -> DbResult<Option<Balances>> {
     .await
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub struct EntryRow {
     pub id: String,
     pub debit_account: String,
@@ -131,7 +131,7 @@ pub async fn entries(
     .await
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub struct DayTotals {
     pub currency: String,
     pub gross: i64,
@@ -154,7 +154,7 @@ pub async fn day_payments(db: &Db, merchant_id: &str, day: &str) -> DbResult<Vec
     .await
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub struct DayRefunds {
     pub currency: String,
     pub refunds: i64,
@@ -189,7 +189,7 @@ pub async fn lapsed_holds(db: &Db, now: i64, limit: i64) -> DbResult<Vec<(String
 }
 
 /// The ledger recomputed from its transfers, per account (see `o2o_ledger::book::AccountCheck`).
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub struct CheckRow {
     pub id: String,
     pub currency: String,

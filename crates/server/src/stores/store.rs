@@ -2,7 +2,7 @@
 
 use crate::db::{Db, DbResult, MerchantScope, Tx, query};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct StoreRow {
     pub id: String,
     pub merchant_id: String,
@@ -159,7 +159,7 @@ const fn const_format_box() -> &'static str {
      WHERE s.lat BETWEEN $1 AND $2 AND s.lng BETWEEN $3 AND $4 LIMIT $5"
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct TableRow {
     pub id: String,
     pub store_id: String,
@@ -213,7 +213,7 @@ pub async fn record_visit(tx: &mut Tx, user_id: &str, store_id: &str, now: i64) 
     .map(drop)
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct VisitRow {
     pub store_id: String,
     pub visited_at: i64,

@@ -2,7 +2,7 @@
 
 use crate::db::{Db, DbResult, MerchantScope, Tx, query};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct KeyRow {
     pub store_id: String,
     pub merchant_id: String,
@@ -11,7 +11,7 @@ pub struct KeyRow {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub struct GrantRow {
     pub id: String,
     pub user_id: String,

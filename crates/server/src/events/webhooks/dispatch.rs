@@ -269,7 +269,7 @@ impl Outcome {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct Outgoing {
     endpoint_id: String,
     url: String,
