@@ -1,4 +1,6 @@
-//! Writing many rows on SQLite with one prepared statement, binding each row's fields directly.
+//! Running SQLite statements on the calling thread: writing many rows with one prepared
+//! statement, binding each row's fields directly, and (on a [`RawConn`]) reading rows and
+//! running a whole transaction.
 //!
 //! sqlx runs a SQLite connection on a thread of its own and every statement is a round trip to
 //! it, so a batch of rows used to go out as one statement reading a JSON array
@@ -12,11 +14,17 @@
 //! an array or an object is bound as its JSON text, as `json_extract` gave it (bytes, which JSON
 //! wrote as an array of numbers, bind as a BLOB; 128-bit integers are refused).
 //!
+//! The sequencer goes further: its batches run on a [`RawConn`], a connection of its own opened
+//! outside sqlx, so that no statement of a batch (reads, rows, `BEGIN` and `COMMIT`) waits for
+//! sqlx's thread to be scheduled. Reads deserialize each row from its columns
+//! ([`super::rows`]); statements take positional arguments (`$1`…) or, for rows, named ones.
+//!
 //! The statements run on the caller's thread, which waits for the disk's writes: the sequencer's
 //! own thread, not a shared runtime's.
 //!
-//! Statements are finalized before each call returns, so nothing outlives the lock (sqlx closes
-//! its connections with `sqlite3_close`, which refuses while statements are open).
+//! On sqlx's handle, statements are finalized before each call returns, so nothing outlives the
+//! lock (sqlx closes its connections with `sqlite3_close`, which refuses while statements are
+//! open). A [`RawConn`] keeps its statements prepared and finalizes them before it closes.
 
 use super::{DbError, DbResult, Value};
 use libsqlite3_sys as ffi;
@@ -440,7 +448,8 @@ impl Statement {
 
 impl Drop for Statement {
     fn drop(&mut self) {
-        // SAFETY: finalized once, here; the connection is still open (the lock is held).
+        // SAFETY: finalized once, here; the connection is still open (sqlx's lock is held, or
+        // the raw connection finalizes its statements before it closes).
         unsafe {
             ffi::sqlite3_finalize(self.raw.as_ptr());
         }

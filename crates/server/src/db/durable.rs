@@ -1,10 +1,10 @@
 //! Making SQLite commits durable ourselves, so that waiting for the disk need not hold the
 //! writer.
 //!
-//! The writer connection runs with `synchronous=NORMAL`: a commit appends its frames to the WAL
-//! and returns without waiting for the disk. Durability comes from one `fdatasync` of the WAL
-//! file after the commit ([`WalFile::sync`]), which is what `synchronous=FULL` does inside the
-//! commit. Done outside, it can overlap with the next transaction:
+//! The writer connections (sqlx's and the sequencer's own) run with `synchronous=NORMAL`: a
+//! commit appends its frames to the WAL and returns without waiting for the disk. Durability
+//! comes from one `fdatasync` of the WAL file after the commit ([`WalFile::sync`]), which is
+//! what `synchronous=FULL` does inside the commit. Done outside, it can overlap with the next transaction:
 //! - [`super::Tx::commit`] syncs before it returns, so every ordinary transaction is as durable
 //!   as before when its caller answers.
 //! - The sequencer commits a batch with [`super::Tx::commit_unsynced`], hands its answers to the

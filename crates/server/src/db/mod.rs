@@ -9,9 +9,9 @@
 //! every write goes through [`Db::begin`], so writes are serialized by the pool itself and reads
 //! never wait for them. The sequencer's batches are the exception: they run on a connection of
 //! its own outside sqlx ([`Db::begin_batch`]), on its own thread, with no hand-off to a
-//! connection thread per statement. Both writers begin with `BEGIN IMMEDIATE`, so they take
-//! turns at SQLite's write lock (waiting, never failing, while the other holds it). Commits are
-//! made durable by syncing the WAL after them ([`durable`]).
+//! connection thread per statement. The two writers take turns, first come first served, and
+//! each begins with `BEGIN IMMEDIATE`. Commits are made durable by syncing the WAL after them
+//! ([`durable`]).
 
 mod direct;
 pub mod durable;
@@ -242,11 +242,35 @@ pub struct Db {
     raw: Option<Arc<RawPool>>,
 }
 
-/// Raw connections to one SQLite file, opened when first needed and kept between batches.
+/// Raw connections to one SQLite file, opened when first needed and kept between batches, and
+/// the turn both SQLite writers wait for.
 #[derive(Debug)]
 struct RawPool {
     path: std::path::PathBuf,
     idle: std::sync::Mutex<Vec<direct::RawConn>>,
+    /// One permit: the writer holding it may write. Waiters are served first come, first
+    /// served, so neither the sequencer's batches nor other writes can starve the other (SQLite's
+    /// own wait for its write lock polls, and a writer that retries at once would always win).
+    turn: Arc<tokio::sync::Semaphore>,
+    /// Set by [`Db::close`]: no connection is opened or kept after it.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl RawPool {
+    /// Waits for the writers' turn.
+    async fn turn(&self) -> DbResult<tokio::sync::OwnedSemaphorePermit> {
+        // As long as the writer pool waits for its connection: a writer that waits longer is
+        // stuck (say, beginning a second transaction while holding one), and gets an error.
+        match tokio::time::timeout(WRITER_WAIT, self.turn.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(DbError::Other(sqlx::Error::PoolClosed)),
+            Err(_) => Err(DbError::Other(sqlx::Error::PoolTimedOut)),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl std::fmt::Debug for direct::RawConn {
@@ -254,6 +278,9 @@ impl std::fmt::Debug for direct::RawConn {
         f.write_str("RawConn")
     }
 }
+
+/// How long a SQLite writer waits for its turn before giving up.
+const WRITER_WAIT: Duration = Duration::from_secs(30);
 
 /// The settings of every SQLite connection that may write, beside journal mode and sync.
 const SQLITE_PRAGMAS: [(&str, &str); 6] = [
@@ -328,7 +355,7 @@ impl Db {
                 .test_before_acquire(false)
                 .max_connections(1)
                 .min_connections(1)
-                .acquire_timeout(Duration::from_secs(30))
+                .acquire_timeout(WRITER_WAIT)
                 .connect_with(connect.clone().synchronous(SqliteSynchronous::Normal))
                 .await?;
             let readers = SqlitePoolOptions::new()
@@ -338,7 +365,7 @@ impl Db {
                 .connect_with(connect.clone().read_only(true))
                 .await?;
             // Copying the WAL back into the database file is done by a connection of its own,
-            // beside the writer, so that no commit pays for it (see `checkpoints`). The writer
+            // beside the writers, so that no commit pays for it (see `checkpoints`). A writer
             // still checkpoints itself if the WAL ever grows past 64 MiB (16,384 pages).
             let checkpointer = SqlitePoolOptions::new()
                 .test_before_acquire(false)
@@ -358,6 +385,8 @@ impl Db {
             db.raw = Some(Arc::new(RawPool {
                 path,
                 idle: Default::default(),
+                turn: Arc::new(tokio::sync::Semaphore::new(1)),
+                closed: Default::default(),
             }));
             tokio::spawn(checkpoints(checkpointer, Arc::downgrade(&db.hot)));
             Ok(db)
@@ -389,9 +418,14 @@ impl Db {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> DbResult<Tx> {
+        // SQLite: the writers' turn first (see `RawPool::turn`).
+        let turn = match &self.raw {
+            Some(pool) => Some(pool.turn().await?),
+            None => None,
+        };
         let inner = match &self.pools {
-            // IMMEDIATE: the write lock is taken now, waiting while a batch holds it, so a
-            // transaction that reads then writes never finds its snapshot stale.
+            // IMMEDIATE: the write lock is taken now (another process may hold it: SQLite then
+            // waits), so a transaction that reads then writes never finds its snapshot stale.
             Pools::Sqlite { writer, .. } => TxInner::Sqlite(
                 writer
                     .begin_with("BEGIN IMMEDIATE")
@@ -408,6 +442,7 @@ impl Db {
             touched: Touched::empty(),
             new_sessions: Vec::new(),
             wal: self.wal.clone(),
+            _turn: turn,
         })
     }
 
@@ -432,27 +467,34 @@ impl Db {
     /// Starts one of the sequencer's batches: on SQLite, on a connection of its own outside
     /// sqlx, whose statements (reads included) run on the calling thread, with no hand-off to a
     /// connection thread, and stay prepared between batches. Call it from a thread that may
-    /// block: it waits for SQLite's write lock, and every statement and the commit run on it.
-    /// On PostgreSQL, as [`Db::begin`].
+    /// block: every statement and the commit run on it. It waits for the writers' turn like
+    /// [`Db::begin`]. On PostgreSQL, as [`Db::begin`].
     pub async fn begin_batch(&self) -> DbResult<Tx> {
         let Some(pool) = &self.raw else {
             return self.begin().await;
         };
+        let turn = pool.turn().await?;
+        if pool.is_closed() {
+            return Err(DbError::Other(sqlx::Error::PoolClosed));
+        }
         let idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut conn = match idle {
+        let conn = match idle {
             Some(c) => c,
             None => direct::RawConn::open(&pool.path, &raw_pragmas())?,
         };
-        conn.direct().exec("BEGIN IMMEDIATE")?;
+        let mut raw = RawTx {
+            conn: Some(conn),
+            home: pool.clone(),
+        };
+        // On failure the connection goes back to the pool (dropping `raw`), statements kept.
+        raw.direct()?.exec("BEGIN IMMEDIATE")?;
         Ok(Tx {
-            inner: TxInner::Raw(RawTx {
-                conn: Some(conn),
-                home: pool.clone(),
-            }),
+            inner: TxInner::Raw(raw),
             hot: self.hot.clone(),
             touched: Touched::empty(),
             new_sessions: Vec::new(),
             wal: self.wal.clone(),
+            _turn: Some(turn),
         })
     }
 
@@ -563,6 +605,8 @@ impl Db {
     pub async fn close(&self) {
         self.hot.stop_listener();
         if let Some(raw) = &self.raw {
+            raw.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+            raw.turn.close();
             raw.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
         match &self.pools {
@@ -621,6 +665,8 @@ pub struct Tx {
     /// Sessions this transaction creates, kept hot once it commits (see [`Tx::keeps_session`]).
     new_sessions: Vec<(hot::Ticket, String, hot::SessionEntry)>,
     wal: Option<Arc<durable::WalFile>>,
+    /// SQLite: the writers' turn, given back when this ends (see `RawPool::turn`).
+    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 enum TxInner {
@@ -663,7 +709,7 @@ impl Drop for RawTx {
             }
             let clean = !d.in_transaction();
             drop(d);
-            if clean {
+            if clean && !self.home.is_closed() {
                 self.home
                     .idle
                     .lock()
@@ -846,6 +892,7 @@ impl Tx {
             touched,
             new_sessions,
             wal,
+            _turn,
         } = self;
         let unsynced = match inner {
             TxInner::Sqlite(tx) => {
@@ -1088,5 +1135,57 @@ mod tests {
             .unwrap();
         assert_eq!(n, 24);
         db.close().await;
+    }
+
+    /// Batches back to back do not starve other writers: a writer waiting when a batch commits
+    /// goes before the next batch (SQLite's own wait polls, and would lose to a batch that begins
+    /// again at once).
+    #[tokio::test]
+    async fn a_waiting_writer_goes_before_the_next_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = file_db(&dir).await;
+        let (go, gone) = std::sync::mpsc::channel::<()>();
+        let other = db.clone();
+        let batches = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let first = other.begin_batch().await.unwrap();
+                gone.recv().unwrap();
+                first.commit_unsynced().await.unwrap();
+                // At once: the writer that was waiting must have had its turn before this.
+                let mut next = other.begin_batch().await.unwrap();
+                let (n,): (i64,) = next
+                    .fetch_one(query("SELECT COUNT(*) FROM t WHERE id = 'w'"))
+                    .await
+                    .unwrap();
+                next.commit_unsynced().await.unwrap();
+                n
+            })
+        });
+        // The first batch is open before the writer begins waiting.
+        while db.raw.as_ref().unwrap().turn.available_permits() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let writer = db.clone();
+        let waiting = tokio::spawn(async move {
+            let mut tx = writer.begin().await.unwrap();
+            tx.execute(query("INSERT INTO t (id, n) VALUES ('w', 1)"))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        go.send(()).unwrap();
+        waiting.await.unwrap();
+        assert_eq!(
+            batches.join().unwrap(),
+            1,
+            "the next batch began after the waiting writer"
+        );
+        db.close().await;
+        assert!(db.begin_batch().await.is_err(), "no batch after close");
     }
 }

@@ -2,7 +2,8 @@
 //! `Deserialize` type, the way sqlx's `FromRow` reads a `SqliteRow`: a struct takes the columns
 //! of its fields' names (a column it has no field for is skipped, an `Option` field with no
 //! column is `None`), a tuple takes the columns in order. Values keep their SQLite types:
-//! INTEGER, REAL, TEXT, BLOB and NULL; a boolean is an INTEGER that is not 0.
+//! INTEGER, REAL, TEXT, BLOB and NULL; a boolean is an INTEGER that is not 0, and a float may
+//! be read from an INTEGER. Unlike sqlx, a struct's `Option` field with no column is `None`.
 
 use libsqlite3_sys as ffi;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
@@ -254,10 +255,8 @@ impl<'de> de::Deserializer<'de> for Column {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {
-        match self.kind() {
-            ffi::SQLITE_NULL | ffi::SQLITE_BLOB => self.deserialize_any(visitor),
-            _ => visitor.visit_string(self.text()?),
-        }
+        // Text only, as sqlx decodes a String: a number where text is expected is an error.
+        self.deserialize_any(visitor)
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {

@@ -6,8 +6,8 @@
 //! transaction: the inbox rows (a single `INSERT … SELECT`, re-checking follow and mute under
 //! the writer) and the message's progress (`delivered`, `delivered_through`), so the progress
 //! on disk always matches the rows written and a restart resumes after the last committed
-//! chunk. Where the chunk ends is found beforehand on a reader, so the writer (on SQLite the one
-//! connection the payments sequencer also needs) is held only for the writes themselves.
+//! chunk. Where the chunk ends is found beforehand on a reader, so the writer (on SQLite the write
+//! lock the payments sequencer takes turns at) is held only for the writes themselves.
 //!
 //! Several nodes may work on the same message: a chunk's progress is recorded only if the
 //! message is still where the chunk started (`delivered_through` unchanged), and an inbox row

@@ -261,7 +261,7 @@ pub async fn unmute(tx: &mut Tx, merchant_id: &str, user_id: &str) -> DbResult<(
 // ----- messages -----
 
 /// Takes the merchant's row lock on PostgreSQL, so two concurrent sends are counted against
-/// the hourly limit one after the other (SQLite has one writer: writes are serial already).
+/// the hourly limit one after the other (SQLite writes one transaction at a time already).
 pub async fn lock_merchant(tx: &mut Tx, merchant_id: &str) -> DbResult<()> {
     tx.execute_for(
         "SELECT id FROM merchants WHERE id = $1",

@@ -147,10 +147,9 @@ pub struct Engine {
 impl Engine {
     /// Starts the sequencer task for `db`, letting at most `queue` commands wait (beyond it
     /// callers get 503 + Retry-After: memory never grows without bound). On SQLite the task
-    /// runs on a thread of its own (see [`Sequencer::spawn_dedicated`]): every batch talks to
-    /// the one writer connection many times, and its wake-ups should not queue behind requests.
-    /// (The few other writes that borrow the writer hand it back through the shared runtime,
-    /// so a batch that follows one of them may still wait that long once.)
+    /// runs on a thread of its own (see [`Sequencer::spawn_dedicated`]) and its batches on a
+    /// connection of its own, every statement on that thread (see [`Db::begin_batch`]); it
+    /// takes turns with the node's other writes.
     pub fn start(
         db: Db,
         bus: Bus,
@@ -2156,8 +2155,8 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
         )
         .await?;
     if used != state.writes.pay_codes_used.len() as u64 {
-        // Someone used a code between our read and our write (only possible on SQLite if a
-        // scan committed in between, which the single writer prevents): never double-spend.
+        // Someone used a code between our read and our write (impossible on SQLite, where the
+        // batch holds the write lock from its first read): never double-spend.
         return Err(BatchError::Db(DbError::Conflict {
             constraint: "pay_codes.used_at".into(),
         }));

@@ -132,8 +132,8 @@ pub async fn dispatch_once(app: &AppState, now: i64) -> Result<usize> {
 
 /// Creates the deliveries of events not fanned out yet. Returns how many events it took.
 ///
-/// Everything is read from a reader first; the writer (on SQLite the one connection the
-/// payments sequencer also needs) is taken only for one short transaction: the new deliveries
+/// Everything is read from a reader first; the writer (on SQLite the write lock the payments
+/// sequencer takes turns at) is taken only for one short transaction: the new deliveries
 /// (usually none) and one statement marking the events done. Two nodes fanning out the same
 /// events at once make no duplicate: a delivery is unique per (endpoint, event).
 async fn fan_out(db: &Db, now: i64) -> Result<usize> {
