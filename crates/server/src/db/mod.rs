@@ -986,6 +986,19 @@ mod tests {
         raw: Option<Vec<u8>>,
     }
 
+    /// Runs `work` on a thread of its own, as the sequencer runs its batches (they block).
+    fn on_own_thread<T: Send + 'static>(
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(work)
+        })
+    }
+
     async fn count(db: &Db) -> i64 {
         let (n,): (i64,) = db.fetch_one(query("SELECT COUNT(*) FROM t")).await.unwrap();
         n
@@ -1112,18 +1125,12 @@ mod tests {
         // And the other way round: a batch waits for an open transaction.
         let tx = db.begin().await.unwrap();
         let other = db.clone();
-        let batch = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+        let batch = on_own_thread(async move {
+            let mut b = other.begin_batch().await.unwrap();
+            b.execute(query("UPDATE t SET n = n * 2 WHERE id = 'c'"))
+                .await
                 .unwrap();
-            rt.block_on(async {
-                let mut b = other.begin_batch().await.unwrap();
-                b.execute(query("UPDATE t SET n = n * 2 WHERE id = 'c'"))
-                    .await
-                    .unwrap();
-                b.commit().await.unwrap();
-            });
+            b.commit().await.unwrap();
         });
         std::thread::sleep(Duration::from_millis(100));
         assert!(!batch.is_finished(), "the batch waits for the transaction");
@@ -1146,24 +1153,18 @@ mod tests {
         let db = file_db(&dir).await;
         let (go, gone) = std::sync::mpsc::channel::<()>();
         let other = db.clone();
-        let batches = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+        let batches = on_own_thread(async move {
+            let first = other.begin_batch().await.unwrap();
+            gone.recv().unwrap();
+            first.commit_unsynced().await.unwrap();
+            // At once: the writer that was waiting must have had its turn before this.
+            let mut next = other.begin_batch().await.unwrap();
+            let (n,): (i64,) = next
+                .fetch_one(query("SELECT COUNT(*) FROM t WHERE id = 'w'"))
+                .await
                 .unwrap();
-            rt.block_on(async {
-                let first = other.begin_batch().await.unwrap();
-                gone.recv().unwrap();
-                first.commit_unsynced().await.unwrap();
-                // At once: the writer that was waiting must have had its turn before this.
-                let mut next = other.begin_batch().await.unwrap();
-                let (n,): (i64,) = next
-                    .fetch_one(query("SELECT COUNT(*) FROM t WHERE id = 'w'"))
-                    .await
-                    .unwrap();
-                next.commit_unsynced().await.unwrap();
-                n
-            })
+            next.commit_unsynced().await.unwrap();
+            n
         });
         // The first batch is open before the writer begins waiting.
         while db.raw.as_ref().unwrap().turn.available_permits() > 0 {

@@ -65,7 +65,7 @@ impl<'de> de::Deserializer<'de> for RowReader {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {
-        visitor.visit_map(ByName { row: self, next: 0 })
+        visitor.visit_map(Columns { row: self, next: 0 })
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -78,7 +78,7 @@ impl<'de> de::Deserializer<'de> for RowReader {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {
-        visitor.visit_seq(InOrder { row: self, next: 0 })
+        visitor.visit_seq(Columns { row: self, next: 0 })
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(
@@ -112,53 +112,55 @@ impl<'de> de::Deserializer<'de> for RowReader {
     }
 }
 
-/// A struct's view of a row: each column by its name.
-struct ByName {
+/// The columns of a row, one after another: by name for a struct, in order for a tuple.
+struct Columns {
     row: RowReader,
     next: c_int,
 }
 
-impl<'de> de::MapAccess<'de> for ByName {
+impl Columns {
+    /// The next column and its index, if any are left.
+    fn peek(&self) -> Option<c_int> {
+        (self.next < self.row.columns).then_some(self.next)
+    }
+
+    fn take(&mut self) -> Column {
+        let column = self.row.column(self.next);
+        self.next += 1;
+        column
+    }
+}
+
+impl<'de> de::MapAccess<'de> for Columns {
     type Error = RowError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, RowError> {
-        if self.next >= self.row.columns {
+        let Some(i) = self.peek() else {
             return Ok(None);
-        }
-        let name: de::value::StringDeserializer<RowError> =
-            self.row.name(self.next).into_deserializer();
+        };
+        let name: de::value::StringDeserializer<RowError> = self.row.name(i).into_deserializer();
         seed.deserialize(name).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, RowError> {
-        let column = self.row.column(self.next);
-        self.next += 1;
-        seed.deserialize(column)
+        seed.deserialize(self.take())
     }
 }
 
-/// A tuple's view of a row: the columns in order.
-struct InOrder {
-    row: RowReader,
-    next: c_int,
-}
-
-impl<'de> de::SeqAccess<'de> for InOrder {
+impl<'de> de::SeqAccess<'de> for Columns {
     type Error = RowError;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, RowError> {
-        if self.next >= self.row.columns {
+        if self.peek().is_none() {
             return Ok(None);
         }
-        let column = self.row.column(self.next);
-        self.next += 1;
-        seed.deserialize(column).map(Some)
+        seed.deserialize(self.take()).map(Some)
     }
 
     fn size_hint(&self) -> Option<usize> {
