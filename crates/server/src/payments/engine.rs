@@ -2173,38 +2173,68 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
     finish_json(tx, json).await
 }
 
+/// An account's row as a batch writes it (its balances, and what a new row needs beside them).
+#[derive(serde::Serialize)]
+struct BalanceRow<'a> {
+    id: &'a str,
+    currency: &'static str,
+    no_overdraft: bool,
+    balance: i64,
+    pending_out: i64,
+    pending_in: i64,
+    created_at: i64,
+}
+
+impl BalanceRow<'_> {
+    fn of(a: &Account, now: i64) -> BalanceRow<'_> {
+        BalanceRow {
+            id: &a.id,
+            currency: a.currency.code(),
+            no_overdraft: a.no_overdraft,
+            balance: a.balance,
+            pending_out: a.pending_out,
+            pending_in: a.pending_in,
+            created_at: now,
+        }
+    }
+}
+
+/// A new account's row: its kind and owner, then its balances.
+#[derive(serde::Serialize)]
+struct NewAccountRow<'a> {
+    kind: &'static str,
+    owner_id: Option<&'a str>,
+    #[serde(flatten)]
+    row: BalanceRow<'a>,
+}
+
 /// Writes the batch's rows (see [`DEFERRED`]).
 fn write_rows(sink: &mut Sink<'_>, state: &State) -> std::result::Result<(), BatchError> {
     let w = &state.writes;
     // New accounts: a plain insert, so that two nodes creating one account at once conflict
     // (and retry) instead of one overwriting the other's balance.
     let new_ids: HashSet<&str> = w.new_accounts.iter().map(|a| a.id.as_str()).collect();
-    let new_rows: Vec<serde_json::Value> = w
+    let new_rows: Vec<NewAccountRow> = w
         .new_accounts
         .iter()
         .filter_map(|spec| {
             let a = state.book.account(&spec.id)?;
-            Some(
-                json!({"id": a.id, "kind": spec.kind.as_str(), "owner_id": spec.owner,
-                "currency": spec.currency.code(), "no_overdraft": spec.no_overdraft,
-                "balance": a.balance, "pending_out": a.pending_out, "pending_in": a.pending_in,
-                "created_at": state.now}),
-            )
+            Some(NewAccountRow {
+                kind: spec.kind.as_str(),
+                owner_id: spec.owner.as_deref(),
+                row: BalanceRow::of(a, state.now),
+            })
         })
         .collect();
     sink.add(&new_rows, SQL_NEW_ACCOUNTS)?;
     // Changed balances of existing accounts (locked by this batch): a keyed update each on
     // SQLite; on PostgreSQL an upsert by primary key whose insert branch never runs (the row
     // exists), the cheapest keyed update of many rows in one statement there.
-    let changed_rows: Vec<serde_json::Value> = state
+    let changed_rows: Vec<BalanceRow> = state
         .book
         .changed_accounts()
         .filter(|a| !new_ids.contains(a.id.as_str()))
-        .map(|a| {
-            json!({"id": a.id, "currency": a.currency.code(), "no_overdraft": a.no_overdraft,
-                "balance": a.balance, "pending_out": a.pending_out, "pending_in": a.pending_in,
-                "created_at": state.now})
-        })
+        .map(|a| BalanceRow::of(a, state.now))
         .collect();
     if sink.add(&changed_rows, SQL_BALANCES)? != changed_rows.len() as u64 {
         // The batch read (and locked) each of these rows: one missing is a bug, never a write
