@@ -8,7 +8,9 @@ pub mod pages;
 pub mod webhooks;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::sync::OnceLock;
 use tokio::sync::{broadcast, watch};
 
 /// An event after its transaction committed.
@@ -19,11 +21,54 @@ pub struct Published {
     pub store_id: Option<String>,
     #[serde(rename = "type")]
     pub kind: Cow<'static, str>,
-    pub data: serde_json::Value,
+    /// The event's object as JSON text: serialized once, where the event is made (on the
+    /// sequencer's thread no tree of values is built), and sent as it is.
+    pub data: Box<RawValue>,
     pub created_at: i64,
     /// True when another node committed it (the NATS bridge relayed it here).
     #[serde(skip)]
     pub remote: bool,
+    /// `data` parsed, once, by the first listener that looks inside it.
+    #[serde(skip)]
+    parsed: OnceLock<serde_json::Value>,
+}
+
+impl Published {
+    pub fn new(
+        id: String,
+        merchant_id: String,
+        store_id: Option<String>,
+        kind: Cow<'static, str>,
+        data: Box<RawValue>,
+        created_at: i64,
+    ) -> Published {
+        Published {
+            id,
+            merchant_id,
+            store_id,
+            kind,
+            data,
+            created_at,
+            remote: false,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// One field of the event's object (`None` when it has no such field).
+    pub fn field(&self, name: &str) -> Option<&serde_json::Value> {
+        self.parsed
+            .get_or_init(|| serde_json::from_str(self.data.get()).unwrap_or_default())
+            .get(name)
+    }
+}
+
+/// `value` as the JSON text of an event's object.
+pub fn raw<T: Serialize + ?Sized>(value: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| empty_object())
+}
+
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_owned()).expect("{} is JSON")
 }
 
 /// The in-process fan-out of committed events. Slow listeners miss events rather than slow

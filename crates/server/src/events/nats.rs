@@ -179,7 +179,7 @@ struct Wire {
     store_id: Option<String>,
     #[serde(rename = "type")]
     kind: String,
-    data: serde_json::Value,
+    data: Box<serde_json::value::RawValue>,
     created_at: i64,
 }
 
@@ -475,15 +475,16 @@ fn relay(bus: &Bus, node_id: &str, message: &jetstream::Message, relayed: &mut R
         return;
     }
     metrics::counter!("nats_events_relayed_total").increment(1);
-    bus.publish(Published {
-        id: wire.id,
-        merchant_id: wire.merchant_id,
-        store_id: wire.store_id,
-        kind: Cow::Owned(wire.kind),
-        data: wire.data,
-        created_at: wire.created_at,
-        remote: true,
-    });
+    let mut event = Published::new(
+        wire.id,
+        wire.merchant_id,
+        wire.store_id,
+        Cow::Owned(wire.kind),
+        wire.data,
+        wire.created_at,
+    );
+    event.remote = true;
+    bus.publish(event);
 }
 
 #[cfg(test)]
@@ -513,19 +514,18 @@ mod tests {
 
     #[test]
     fn an_event_travels_with_its_type() {
-        let event = Published {
-            id: "evt_1".into(),
-            merchant_id: "mch_1".into(),
-            store_id: Some("sto_1".into()),
-            kind: Cow::Borrowed("payment.succeeded"),
-            data: serde_json::json!({"amount": 2500}),
-            created_at: 7,
-            remote: false,
-        };
+        let event = Published::new(
+            "evt_1".into(),
+            "mch_1".into(),
+            Some("sto_1".into()),
+            Cow::Borrowed("payment.succeeded"),
+            crate::events::raw(&serde_json::json!({"amount": 2500})),
+            7,
+        );
         let wire: Wire = serde_json::from_slice(&serde_json::to_vec(&event).unwrap()).unwrap();
         assert_eq!(wire.kind, "payment.succeeded");
         assert_eq!(wire.store_id.as_deref(), Some("sto_1"));
-        assert_eq!(wire.data["amount"], 2500);
+        assert_eq!(wire.data.get(), r#"{"amount":2500}"#);
         assert_eq!((wire.id.as_str(), wire.created_at), ("evt_1", 7));
     }
 }

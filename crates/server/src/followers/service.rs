@@ -376,18 +376,17 @@ pub async fn event_of(
     kind: &'static str,
     now: i64,
 ) -> Result<Published> {
-    let data = serde_json::to_value(message).map_err(Error::internal)?;
+    let data = serde_json::value::to_raw_value(message).map_err(Error::internal)?;
     let id = EventId::generate().to_string();
-    store::insert_event(tx, &id, &message.merchant_id, kind, &data.to_string(), now).await?;
-    Ok(Published {
+    store::insert_event(tx, &id, &message.merchant_id, kind, data.get(), now).await?;
+    Ok(Published::new(
         id,
-        merchant_id: message.merchant_id.clone(),
-        store_id: None,
-        kind: kind.into(),
+        message.merchant_id.clone(),
+        None,
+        kind.into(),
         data,
-        created_at: now,
-        remote: false,
-    })
+        now,
+    ))
 }
 
 pub async fn get_message(db: &Db, scope: &MerchantScope, id: &str) -> Result<Message> {

@@ -552,7 +552,7 @@ fn retier(state: &mut State, card_id: &str) {
         &merchant_id,
         None,
         "member.tier_changed",
-        json!({"card_id": card_id, "consumer_id": user_id, "from": from, "to": tier,
+        &json!({"card_id": card_id, "consumer_id": user_id, "from": from, "to": tier,
             "coupon_id": coupon_id}),
     );
 }
@@ -957,7 +957,7 @@ pub(crate) fn apply(state: &mut State, op: &MemberOp) -> Result<Reply> {
                 &card.merchant_id,
                 None,
                 "member.points_exchanged",
-                json!({"card_id": card_id, "consumer_id": claim.user_id, "coupon_id": coupon.id,
+                &json!({"card_id": card_id, "consumer_id": claim.user_id, "coupon_id": coupon.id,
                     "coupon_template_id": claim.template_id, "points": price}),
             );
             let card = state.members.cards.get(card_id).map(|c| c.row.clone());

@@ -381,7 +381,7 @@ async fn order_events(
     let order = service::get(&app, &p, &id).await?;
     let oid = order.id;
     Ok(live(&app, move |e| {
-        e.data.get("id").and_then(|v| v.as_str()) == Some(oid.as_str())
+        e.field("id").and_then(|v| v.as_str()) == Some(oid.as_str())
     }))
 }
 

@@ -468,9 +468,9 @@ fn publish(state: &mut State, id: &str, kind: &'static str) {
     let Some(o) = state.orders.orders.get(id) else {
         return;
     };
-    let data = serde_json::to_value(o.public()).unwrap_or_default();
+    let data = o.public();
     let (m, s) = (o.merchant_id.clone(), o.store_id.clone());
-    pe::event(state, &m, Some(&s), kind, data);
+    pe::event(state, &m, Some(&s), kind, &data);
 }
 
 fn reply(state: &State, id: &str, created: bool) -> Result<Reply> {
@@ -1112,11 +1112,11 @@ pub(crate) async fn flush(
 ) -> std::result::Result<(), pe::BatchError> {
     let b = &mut state.orders;
     if !b.changed.is_empty() {
-        let rows: Vec<serde_json::Value> = b
+        let rows: Vec<OrderWrite> = b
             .changed
             .iter()
             .filter_map(|id| b.orders.get(id))
-            .map(OrderData::json)
+            .map(OrderData::row)
             .collect();
         store::upsert(tx, &rows).await?;
     }

@@ -237,6 +237,48 @@ pub struct OrderRow {
     pub updated_at: i64,
 }
 
+/// An order as the batch writes it: every column of `orders`, by name.
+#[derive(Serialize)]
+pub struct OrderWrite<'a> {
+    id: &'a str,
+    merchant_id: &'a str,
+    store_id: &'a str,
+    channel: &'static str,
+    status: &'static str,
+    table_id: Option<&'a str>,
+    active_table: Option<&'a str>,
+    user_id: Option<&'a str>,
+    currency: &'a str,
+    items: String,
+    discounts: String,
+    subtotal: i64,
+    discount_total: i64,
+    delivery_fee: i64,
+    total: i64,
+    amount_paid: i64,
+    amount_refunded: i64,
+    payments: String,
+    delivery: Option<String>,
+    pickup_at: Option<i64>,
+    promised_at: Option<i64>,
+    pickup_number: Option<&'a str>,
+    note: Option<&'a str>,
+    reserve_until: Option<i64>,
+    cancel_reason: Option<&'a str>,
+    placed_at: Option<i64>,
+    paid_at: Option<i64>,
+    ready_at: Option<i64>,
+    completed_at: Option<i64>,
+    canceled_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// A list or an address as the JSON text its column holds.
+fn json_text<T: Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
 /// An order in memory (parsed JSON columns), as the sequencer changes it.
 #[derive(Clone, Debug)]
 pub struct OrderData {
@@ -316,27 +358,42 @@ impl OrderData {
         })
     }
 
-    /// The row's JSON for the batch write.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id, "merchant_id": self.merchant_id, "store_id": self.store_id,
-            "channel": self.channel.as_str(), "status": self.status.as_str(),
-            "table_id": self.table_id, "active_table": self.active_table, "user_id": self.user_id,
-            "currency": self.currency,
-            "items": serde_json::to_string(&self.lines).unwrap_or_else(|_| "[]".into()),
-            "discounts": serde_json::to_string(&self.discounts).unwrap_or_else(|_| "[]".into()),
-            "subtotal": self.subtotal, "discount_total": self.discount_total,
-            "delivery_fee": self.delivery_fee, "total": self.total,
-            "amount_paid": self.amount_paid, "amount_refunded": self.amount_refunded,
-            "payments": serde_json::to_string(&self.payments).unwrap_or_else(|_| "[]".into()),
-            "delivery": self.delivery.as_ref().and_then(|d| serde_json::to_string(d).ok()),
-            "pickup_at": self.pickup_at, "promised_at": self.promised_at,
-            "pickup_number": self.pickup_number, "note": self.note,
-            "reserve_until": self.reserve_until, "cancel_reason": self.cancel_reason,
-            "placed_at": self.placed_at, "paid_at": self.paid_at, "ready_at": self.ready_at,
-            "completed_at": self.completed_at, "canceled_at": self.canceled_at,
-            "created_at": self.created_at, "updated_at": self.updated_at,
-        })
+    /// The row the batch writes (its lists and address kept as JSON text).
+    pub fn row(&self) -> OrderWrite<'_> {
+        OrderWrite {
+            id: &self.id,
+            merchant_id: &self.merchant_id,
+            store_id: &self.store_id,
+            channel: self.channel.as_str(),
+            status: self.status.as_str(),
+            table_id: self.table_id.as_deref(),
+            active_table: self.active_table.as_deref(),
+            user_id: self.user_id.as_deref(),
+            currency: &self.currency,
+            items: json_text(&self.lines),
+            discounts: json_text(&self.discounts),
+            subtotal: self.subtotal,
+            discount_total: self.discount_total,
+            delivery_fee: self.delivery_fee,
+            total: self.total,
+            amount_paid: self.amount_paid,
+            amount_refunded: self.amount_refunded,
+            payments: json_text(&self.payments),
+            delivery: self.delivery.as_ref().map(json_text),
+            pickup_at: self.pickup_at,
+            promised_at: self.promised_at,
+            pickup_number: self.pickup_number.as_deref(),
+            note: self.note.as_deref(),
+            reserve_until: self.reserve_until,
+            cancel_reason: self.cancel_reason.as_deref(),
+            placed_at: self.placed_at,
+            paid_at: self.paid_at,
+            ready_at: self.ready_at,
+            completed_at: self.completed_at,
+            canceled_at: self.canceled_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
     }
 
     /// What is still to pay.

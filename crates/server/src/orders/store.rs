@@ -24,7 +24,7 @@ pub async fn for_update_by_tables(tx: &mut Tx, tables_json: String) -> DbResult<
 }
 
 /// Writes orders whole: new ones inserted, changed ones updated.
-pub async fn upsert(tx: &mut Tx, rows: &[serde_json::Value]) -> DbResult<u64> {
+pub async fn upsert(tx: &mut Tx, rows: &[super::model::OrderWrite<'_>]) -> DbResult<u64> {
     tx.write_rows(
         rows,
         "INSERT INTO orders (id, merchant_id, store_id, channel, status, table_id, active_table, user_id, currency, items, discounts, subtotal, discount_total, delivery_fee, total, amount_paid, amount_refunded, payments, delivery, pickup_at, promised_at, pickup_number, note, reserve_until, cancel_reason, placed_at, paid_at, ready_at, completed_at, canceled_at, created_at, updated_at) VALUES (:id, :merchant_id, :store_id, :channel, :status, :table_id, :active_table, :user_id, :currency, :items, :discounts, :subtotal, :discount_total, :delivery_fee, :total, :amount_paid, :amount_refunded, :payments, :delivery, :pickup_at, :promised_at, :pickup_number, :note, :reserve_until, :cancel_reason, :placed_at, :paid_at, :ready_at, :completed_at, :canceled_at, :created_at, :updated_at) \

@@ -1249,30 +1249,40 @@ fn transfer(
     }
 }
 
-pub(crate) fn event(
+pub(crate) fn event<T: serde::Serialize + ?Sized>(
     state: &mut State,
     merchant_id: &str,
     store_id: Option<&str>,
     kind: &'static str,
-    data: serde_json::Value,
+    data: &T,
 ) {
     let id = EventId::generate().as_str().to_owned();
+    // Serialized once, straight to text: the outbox row and the bus share it.
+    let data = crate::events::raw(data);
     state.writes.events.push(EventRow {
         id: id.clone(),
         merchant_id: merchant_id.to_owned(),
         kind,
-        data: data.to_string(),
+        data: data.get().to_owned(),
         created_at: state.now,
     });
-    state.published.push(Published {
+    state.published.push(Published::new(
         id,
-        merchant_id: merchant_id.to_owned(),
-        store_id: store_id.map(str::to_owned),
-        kind: kind.into(),
+        merchant_id.to_owned(),
+        store_id.map(str::to_owned),
+        kind.into(),
         data,
-        created_at: state.now,
-        remote: false,
-    });
+        state.now,
+    ));
+}
+
+/// An event's object with one more field beside its own.
+#[derive(serde::Serialize)]
+struct With<'a, T: serde::Serialize, E: serde::Serialize> {
+    #[serde(flatten)]
+    object: &'a T,
+    #[serde(flatten)]
+    extra: E,
 }
 
 fn wallet_balance(state: &State, user_id: &str, currency: Currency) -> WalletBalance {
@@ -1565,13 +1575,7 @@ fn pay_checked(
     } else {
         "payment.requires_capture"
     };
-    event(
-        state,
-        &p.merchant_id,
-        p.store_id.as_deref(),
-        kind,
-        serde_json::to_value(&public).unwrap_or_default(),
-    );
+    event(state, &p.merchant_id, p.store_id.as_deref(), kind, &public);
     state.writes.new_payments.push(row.id.clone());
     state.payments.insert(row.id.clone(), row);
     if let Some(coupon) = p.coupon_id.as_deref().filter(|_| discount > 0) {
@@ -1681,7 +1685,7 @@ fn capture(
         &row.merchant_id.clone(),
         row.store_id.clone().as_deref(),
         "payment.succeeded",
-        serde_json::to_value(&public).unwrap_or_default(),
+        &public,
     );
     state.writes.changed_payments.insert(row.id.clone());
     state.payments.insert(row.id.clone(), row);
@@ -1739,14 +1743,21 @@ fn release(
     row.status = "canceled".into();
     row.updated_at = state.now;
     let public = row.public();
-    let mut data = serde_json::to_value(&public).unwrap_or_default();
-    data["cancellation_reason"] = json!(why);
+    #[derive(serde::Serialize)]
+    struct Reason<'a> {
+        cancellation_reason: &'a str,
+    }
     event(
         state,
         &row.merchant_id.clone(),
         row.store_id.clone().as_deref(),
         "payment.canceled",
-        data,
+        &With {
+            object: &public,
+            extra: Reason {
+                cancellation_reason: why,
+            },
+        },
     );
     state.writes.changed_payments.insert(row.id.clone());
     state.payments.insert(row.id.clone(), row);
@@ -1893,14 +1904,19 @@ pub(crate) fn refund(
     row.amount_refunded = refunded_after;
     row.fee_refunded += fee_back;
     row.updated_at = state.now;
-    let mut data = serde_json::to_value(row.public()).unwrap_or_default();
-    data["refund"] = serde_json::to_value(&refund).unwrap_or_default();
+    #[derive(serde::Serialize)]
+    struct Refunded<'a, R: serde::Serialize> {
+        refund: &'a R,
+    }
     event(
         state,
         &row.merchant_id.clone(),
         row.store_id.clone().as_deref(),
         "payment.refunded",
-        data,
+        &With {
+            object: &row.public(),
+            extra: Refunded { refund: &refund },
+        },
     );
     state.writes.changed_payments.insert(row.id.clone());
     if let Some(order_id) = &row.order_id {

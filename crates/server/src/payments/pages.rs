@@ -827,11 +827,10 @@ struct Announcement {
 }
 
 fn announcement(t: T, event: &crate::events::Published) -> Option<Announcement> {
-    let amount = event.data.get("amount")?.as_i64()?;
-    let currency = event.data.get("currency")?.as_str()?.to_owned();
+    let amount = event.field("amount")?.as_i64()?;
+    let currency = event.field("currency")?.as_str()?.to_owned();
     let payment_id = event
-        .data
-        .get("id")
+        .field("id")
         .and_then(|v| v.as_str())
         .unwrap_or_default()
         .to_owned();
