@@ -56,6 +56,9 @@ struct Inner {
 pub struct MenuCache {
     started: Instant,
     inner: RwLock<Inner>,
+    /// One build at a time per store: when a change makes a busy store's menu stale, the
+    /// requests that find it so wait for one build instead of each building it again.
+    building: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Default for MenuCache {
@@ -63,6 +66,7 @@ impl Default for MenuCache {
         MenuCache {
             started: Instant::now(),
             inner: RwLock::new(Inner::default()),
+            building: Default::default(),
         }
     }
 }
@@ -77,6 +81,20 @@ pub enum Lookup {
 }
 
 impl MenuCache {
+    /// The turn to build a store's menu; look it up again once the turn is yours (another
+    /// request may have built it meanwhile).
+    pub async fn build_turn(&self, store_id: &str) -> BuildTurn<'_> {
+        let lock = {
+            let mut building = self.building.lock().unwrap_or_else(|e| e.into_inner());
+            building.entry(store_id.to_owned()).or_default().clone()
+        };
+        BuildTurn {
+            _held: lock.lock_owned().await,
+            cache: self,
+            store_id: store_id.to_owned(),
+        }
+    }
+
     pub fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
@@ -142,5 +160,29 @@ impl MenuCache {
         inner
             .menus
             .retain(|_, m| m.menu.merchant_id != merchant_id || m.menu.version >= version);
+    }
+}
+
+/// A store's turn to build its menu (see [`MenuCache::build_turn`]).
+pub struct BuildTurn<'a> {
+    _held: tokio::sync::OwnedMutexGuard<()>,
+    cache: &'a MenuCache,
+    store_id: String,
+}
+
+impl Drop for BuildTurn<'_> {
+    fn drop(&mut self) {
+        // The last turn of a store forgets its lock, so the map holds only stores being built.
+        // Two holders are left then: the map and this turn's guard (a waiter holds a third).
+        let mut building = self
+            .cache
+            .building
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(lock) = building.get(&self.store_id)
+            && Arc::strong_count(lock) <= 2
+        {
+            building.remove(&self.store_id);
+        }
     }
 }

@@ -574,6 +574,12 @@ fn apply_setting(mut item: MenuItem, s: &StoreProductRow) -> MenuItem {
 
 /// A store's menu, from the cache when it is current (see [`super::cache`]).
 pub async fn menu(app: &AppState, store_id: &str) -> Result<Arc<CachedMenu>> {
+    if let Lookup::Fresh(m) = app.menus.lookup(store_id) {
+        return Ok(m);
+    }
+    // Stale or missing: one request at a time checks and builds; those waiting meanwhile find
+    // the menu it built.
+    let _turn = app.menus.build_turn(store_id).await;
     let merchant_id = match app.menus.lookup(store_id) {
         Lookup::Fresh(m) => return Ok(m),
         Lookup::Check(m) => {

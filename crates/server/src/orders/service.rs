@@ -631,7 +631,6 @@ pub async fn create(
         discounts_for(app),
     );
     order.note = note;
-    let settings = store::settings(&app.db, &store.id).await?;
     match channel {
         Channel::DineIn => {
             let Some(table) = at.table_id.clone() else {
@@ -686,6 +685,7 @@ pub async fn create(
                 .await;
         }
         Channel::Pickup => {
+            let settings = store::settings(&app.db, &store.id).await?;
             let earliest = now + settings.prep_minutes * 60_000_000;
             let at_us = match &input.pickup_at {
                 None => {
@@ -739,6 +739,7 @@ pub async fn create(
                 .iter()
                 .map(|l| l.unit_price.saturating_mul(l.quantity))
                 .sum();
+            let settings = store::settings(&app.db, &store.id).await?;
             let terms = delivery_terms(store, &settings, addr, now)?;
             if subtotal < settings.min_order {
                 return Err(below_minimum(settings.min_order, subtotal, cur));

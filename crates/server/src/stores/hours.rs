@@ -3,6 +3,30 @@
 
 use crate::error::{Error, Result};
 use opening_hours::OpeningHours;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
+
+/// Opening hours parsed once per distinct text: every order asks whether its store is open,
+/// and parsing the text costs more than the answer.
+static PARSED: LazyLock<RwLock<HashMap<String, Arc<OpeningHours>>>> =
+    LazyLock::new(Default::default);
+
+/// The most distinct texts kept parsed; past that the memo starts again.
+const PARSED_MAX: usize = 4_096;
+
+fn parsed(text: &str) -> Option<Arc<OpeningHours>> {
+    if let Some(oh) = PARSED.read().ok()?.get(text) {
+        return Some(oh.clone());
+    }
+    let oh = Arc::new(text.parse::<OpeningHours>().ok()?);
+    if let Ok(mut memo) = PARSED.write() {
+        if memo.len() >= PARSED_MAX {
+            memo.clear();
+        }
+        memo.insert(text.to_owned(), oh.clone());
+    }
+    Some(oh)
+}
 
 /// A checked IANA time zone name (`Asia/Shanghai`).
 pub fn parse_timezone(raw: &str) -> Result<String> {
@@ -32,7 +56,7 @@ pub fn parse_opening_hours(raw: &str) -> Result<String> {
 
 /// Whether a store with these (already checked) hours is open at `now` (UTC microseconds).
 pub fn is_open_at(opening_hours: &str, timezone: &str, now_us: i64) -> bool {
-    let Ok(oh) = opening_hours.parse::<OpeningHours>() else {
+    let Some(oh) = parsed(opening_hours) else {
         return false;
     };
     let Ok(tz) = jiff::tz::TimeZone::get(timezone) else {
