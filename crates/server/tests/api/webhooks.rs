@@ -1256,3 +1256,57 @@ async fn the_console_registers_lists_replays_and_deletes_endpoints() {
     assert_eq!(r.status, StatusCode::OK);
     app.assert_ledger_verifies().await;
 }
+
+async fn waiting_for_fan_out(app: &TestApp) -> i64 {
+    let (n,): (i64,) = app
+        .state
+        .db
+        .fetch_one(o2o_server::db::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM events_to_fan_out",
+        ))
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn events_written_outside_the_sequencer_are_fanned_out_too_and_leave_the_queue() {
+    let app = spawn_app().await;
+    let shop = app.shop("Queue Cafe").await;
+    let hook = receiver(&[200]).await;
+    let endpoint = register(&app, &shop.owner, &hook.url, json!(["message.created"])).await;
+    let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+    // A merchant's message is written by its own transaction, not by the payments sequencer:
+    // the outbox queues it all the same.
+    let r = app
+        .post(
+            &format!("/v1/merchants/{}/messages", shop.merchant),
+            json!({"title": "Autumn menu", "body": "Chestnut latte is back.", "audience": "followers"}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let got = hook.wait_for(1).await;
+    let body = got[0].json();
+    assert_eq!(body["type"], "message.created");
+    assert_eq!(body["data"]["id"], r.body["id"]);
+    assert_eq!(body["data"]["title"], "Autumn menu");
+    // A payment's events are queued by the sequencer's batch; none is left once fanned out.
+    let me = app.funded_consumer("13700000177", 10_000).await;
+    pay(&app, &me, &shop, 1800).await;
+    let mut left = waiting_for_fan_out(&app).await;
+    for _ in 0..100 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = waiting_for_fan_out(&app).await;
+    }
+    assert_eq!(left, 0, "every event left the fan-out queue");
+    assert!(events_of(&app, "payment.succeeded").await >= 1);
+    // The endpoint subscribed to messages only: one delivery, however many events.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(hook.received().len(), 1);
+    assert_eq!(deliveries(&app, &shop.owner, &endpoint_id).await.len(), 1);
+    app.assert_ledger_verifies().await;
+}

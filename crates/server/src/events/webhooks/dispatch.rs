@@ -1,9 +1,10 @@
 //! The webhook dispatcher: fans committed outbox events out into deliveries, claims the due
 //! ones, sends them signed per Standard Webhooks, and records every attempt.
 //!
-//! Fan-out marks each event (`events.fanned_out_at`) in the same transaction that inserts its
-//! deliveries, so an event is fanned out exactly once even when several nodes run dispatchers
-//! (on PostgreSQL they skip each other's locked rows). A due delivery is *claimed* by pushing its
+//! Every event inserted is queued for fan-out (`events_to_fan_out`, filled by a trigger). Fan-out
+//! takes an event off the queue in the same transaction that inserts its deliveries, so an event
+//! is fanned out exactly once even when several nodes run dispatchers (a delivery is unique per
+//! endpoint and event, and only one node's delete takes the event off the queue). A due delivery is *claimed* by pushing its
 //! `next_attempt_at` one lease into the future with a conditional update: only one node wins a
 //! claim, and a node that dies mid-send leaves the delivery due again when the lease ends. The
 //! outcome is recorded in one transaction: the attempt row, and the delivery's new status and
@@ -134,14 +135,14 @@ pub async fn dispatch_once(app: &AppState, now: i64) -> Result<usize> {
 ///
 /// Everything is read from a reader first; the writer (on SQLite the write lock the payments
 /// sequencer takes turns at) is taken only for one short transaction: the new deliveries
-/// (usually none) and one statement marking the events done. Two nodes fanning out the same
+/// (usually none) and one statement taking the events off the queue. Two nodes fanning out the same
 /// events at once make no duplicate: a delivery is unique per (endpoint, event).
 async fn fan_out(db: &Db, now: i64) -> Result<usize> {
     let events: Vec<(String, Option<String>, String, i64)> = db
         .fetch_all(
             query(
-                "SELECT id, merchant_id, type, created_at FROM events WHERE fanned_out_at IS NULL \
-                 ORDER BY id LIMIT $1",
+                "SELECT e.id, e.merchant_id, e.type, e.created_at \
+                 FROM events_to_fan_out q JOIN events e ON e.id = q.id ORDER BY q.id LIMIT $1",
             )
             .bind(FAN_OUT_BATCH),
         )
@@ -199,11 +200,9 @@ async fn fan_out(db: &Db, now: i64) -> Result<usize> {
         .await?;
     }
     tx.execute_for(
-        "UPDATE events SET fanned_out_at = $1 \
-         WHERE id IN (SELECT value FROM json_each($2)) AND fanned_out_at IS NULL",
-        "UPDATE events SET fanned_out_at = $1 \
-         WHERE id IN (SELECT json_array_elements_text($2::json)) AND fanned_out_at IS NULL",
-        vec![Value::from(now), Value::from(ids)],
+        "DELETE FROM events_to_fan_out WHERE id IN (SELECT value FROM json_each($1))",
+        "DELETE FROM events_to_fan_out WHERE id IN (SELECT json_array_elements_text($1::json))",
+        vec![Value::from(ids)],
     )
     .await?;
     tx.commit().await?;
