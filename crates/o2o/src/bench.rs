@@ -779,6 +779,9 @@ impl Limits {
 /// send them to the kitchen and pay from the wallet in one request (pay before the food), over
 /// HTTP with durable commits. Afterwards the ledger is verified, every order a
 /// client saw paid is stored paid, and the counted stock went down by exactly what was ordered.
+/// How many times each guest of `bench orders` tops up its wallet.
+const GUEST_TOP_UPS: i64 = 8;
+
 pub async fn orders(
     url: Option<String>,
     database_url: Option<String>,
@@ -871,20 +874,27 @@ pub async fn orders(
             )
             .await?;
             let token = s["token"].as_str().unwrap_or_default().to_owned();
-            post(
-                &client,
-                format!("{base}/v1/wallet/top-ups"),
-                json!({"amount": 5_000_000, "currency": "CNY"}),
-                Some(&token),
-            )
-            .await?;
+            // Enough for every order a guest could place in a long run at the target rate
+            // (a top-up moves at most ¥50,000).
+            for _ in 0..GUEST_TOP_UPS {
+                post(
+                    &client,
+                    format!("{base}/v1/wallet/top-ups"),
+                    json!({"amount": 5_000_000, "currency": "CNY"}),
+                    Some(&token),
+                )
+                .await?;
+            }
             anyhow::Ok((code["url"].as_str().unwrap_or_default().to_owned(), token))
         });
     }
     while let Some(r) = setup.join_next().await {
         seats.push(r??);
     }
-    println!("  {concurrency} tables with a guest holding ¥50,000 each; measuring");
+    println!(
+        "  {concurrency} tables with a guest holding ¥{} each; measuring",
+        GUEST_TOP_UPS * 50_000
+    );
     let b = base.clone();
     load(&client, concurrency, Duration::from_secs(1), move |c, _| {
         c.get(format!("{b}/healthz"))
