@@ -775,13 +775,13 @@ impl Limits {
     }
 }
 
+/// How many times each guest of `bench orders` tops up its wallet.
+const GUEST_TOP_UPS: i64 = 8;
+
 /// `o2o bench orders`: guests at many tables each order two items (one with counted stock),
 /// send them to the kitchen and pay from the wallet in one request (pay before the food), over
 /// HTTP with durable commits. Afterwards the ledger is verified, every order a
 /// client saw paid is stored paid, and the counted stock went down by exactly what was ordered.
-/// How many times each guest of `bench orders` tops up its wallet.
-const GUEST_TOP_UPS: i64 = 8;
-
 pub async fn orders(
     url: Option<String>,
     database_url: Option<String>,

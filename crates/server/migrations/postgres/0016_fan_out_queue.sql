@@ -2,6 +2,9 @@
 -- trigger as events are inserted (whoever writes them, one statement at a time) and emptied by
 -- the fan-out. The event rows themselves are written once and never rewritten: marking each
 -- event done rewrote its whole row (the order or payment it carries) a second time.
+-- No event may be committed between the copy of those waiting and the trigger taking over
+-- (another node may be running): inserts wait for this migration.
+LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE;
 CREATE TABLE events_to_fan_out (
     id TEXT PRIMARY KEY
 );

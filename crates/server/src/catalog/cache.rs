@@ -17,6 +17,9 @@ use std::time::Instant;
 
 /// How long a cached menu is trusted before its version is checked again (other nodes' changes).
 pub const RECHECK_MS: u64 = 1_000;
+/// How many stores' build locks are kept before those no one holds are dropped.
+const BUILDING_PRUNE_AT: usize = 64;
+
 /// The most menus kept; past that the cache is emptied (menus rebuild on demand).
 pub const MAX_ENTRIES: usize = 10_000;
 
@@ -86,6 +89,11 @@ impl MenuCache {
     pub async fn build_turn(&self, store_id: &str) -> BuildTurn<'_> {
         let lock = {
             let mut building = self.building.lock().unwrap_or_else(|e| e.into_inner());
+            // A waiter that gave up (its request was dropped) after the last turn ended can
+            // leave a store's lock behind: those held by no one are dropped now and then.
+            if building.len() >= BUILDING_PRUNE_AT {
+                building.retain(|_, lock| Arc::strong_count(lock) > 1);
+            }
             building.entry(store_id.to_owned()).or_default().clone()
         };
         BuildTurn {

@@ -15,16 +15,15 @@ static PARSED: LazyLock<RwLock<HashMap<String, Arc<OpeningHours>>>> =
 const PARSED_MAX: usize = 4_096;
 
 fn parsed(text: &str) -> Option<Arc<OpeningHours>> {
-    if let Some(oh) = PARSED.read().ok()?.get(text) {
+    if let Some(oh) = PARSED.read().unwrap_or_else(|e| e.into_inner()).get(text) {
         return Some(oh.clone());
     }
     let oh = Arc::new(text.parse::<OpeningHours>().ok()?);
-    if let Ok(mut memo) = PARSED.write() {
-        if memo.len() >= PARSED_MAX {
-            memo.clear();
-        }
-        memo.insert(text.to_owned(), oh.clone());
+    let mut memo = PARSED.write().unwrap_or_else(|e| e.into_inner());
+    if memo.len() >= PARSED_MAX {
+        memo.clear();
     }
+    memo.insert(text.to_owned(), oh.clone());
     Some(oh)
 }
 
