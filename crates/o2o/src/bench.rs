@@ -194,6 +194,26 @@ pub async fn post(
 }
 
 /// A merchant with a store and one table, over the API: (owner token, store id, table id).
+/// A guest session whose wallet got `top_ups` top-ups of ¥50,000 (the most one moves).
+async fn funded_guest(
+    client: &reqwest::Client,
+    base: &str,
+    top_ups: i64,
+) -> anyhow::Result<String> {
+    let s = post(client, format!("{base}/v1/sessions/guest"), json!({}), None).await?;
+    let token = s["token"].as_str().unwrap_or_default().to_owned();
+    for _ in 0..top_ups {
+        post(
+            client,
+            format!("{base}/v1/wallet/top-ups"),
+            json!({"amount": 5_000_000, "currency": "CNY"}),
+            Some(&token),
+        )
+        .await?;
+    }
+    Ok(token)
+}
+
 pub async fn seed_merchant(
     client: &reqwest::Client,
     base: &str,
@@ -560,24 +580,7 @@ pub async fn checkout(
     let mut setup = tokio::task::JoinSet::new();
     for _ in 0..consumers {
         let (client, base) = (client.clone(), base.clone());
-        setup.spawn(async move {
-            let s = post(
-                &client,
-                format!("{base}/v1/sessions/guest"),
-                json!({}),
-                None,
-            )
-            .await?;
-            let token = s["token"].as_str().unwrap_or_default().to_owned();
-            post(
-                &client,
-                format!("{base}/v1/wallet/top-ups"),
-                json!({"amount": 5_000_000, "currency": "CNY"}),
-                Some(&token),
-            )
-            .await?;
-            anyhow::Ok(token)
-        });
+        setup.spawn(async move { funded_guest(&client, &base, 1).await });
     }
     while let Some(r) = setup.join_next().await {
         tokens.push(r??);
@@ -866,25 +869,8 @@ pub async fn orders(
                 Some(&owner),
             )
             .await?;
-            let s = post(
-                &client,
-                format!("{base}/v1/sessions/guest"),
-                json!({}),
-                None,
-            )
-            .await?;
-            let token = s["token"].as_str().unwrap_or_default().to_owned();
-            // Enough for every order a guest could place in a long run at the target rate
-            // (a top-up moves at most ¥50,000).
-            for _ in 0..GUEST_TOP_UPS {
-                post(
-                    &client,
-                    format!("{base}/v1/wallet/top-ups"),
-                    json!({"amount": 5_000_000, "currency": "CNY"}),
-                    Some(&token),
-                )
-                .await?;
-            }
+            // Enough for every order a guest could place in a long run at the target rate.
+            let token = funded_guest(&client, &base, GUEST_TOP_UPS).await?;
             anyhow::Ok((code["url"].as_str().unwrap_or_default().to_owned(), token))
         });
     }

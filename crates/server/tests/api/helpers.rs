@@ -300,6 +300,7 @@ impl TestApp {
             "refunds" => "SELECT COUNT(*) FROM refunds",
             "ledger_transfers" => "SELECT COUNT(*) FROM ledger_transfers",
             "events" => "SELECT COUNT(*) FROM events",
+            "events_to_fan_out" => "SELECT COUNT(*) FROM events_to_fan_out",
             "webhook_endpoints" => "SELECT COUNT(*) FROM webhook_endpoints",
             "catalog_products" => "SELECT COUNT(*) FROM catalog_products",
             "catalog_categories" => "SELECT COUNT(*) FROM catalog_categories",

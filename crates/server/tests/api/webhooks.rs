@@ -1257,18 +1257,6 @@ async fn the_console_registers_lists_replays_and_deletes_endpoints() {
     app.assert_ledger_verifies().await;
 }
 
-async fn waiting_for_fan_out(app: &TestApp) -> i64 {
-    let (n,): (i64,) = app
-        .state
-        .db
-        .fetch_one(o2o_server::db::query(
-            "SELECT CAST(COUNT(*) AS BIGINT) FROM events_to_fan_out",
-        ))
-        .await
-        .unwrap();
-    n
-}
-
 #[tokio::test]
 async fn events_written_outside_the_sequencer_are_fanned_out_too_and_leave_the_queue() {
     let app = spawn_app().await;
@@ -1294,13 +1282,13 @@ async fn events_written_outside_the_sequencer_are_fanned_out_too_and_leave_the_q
     // A payment's events are queued by the sequencer's batch; none is left once fanned out.
     let me = app.funded_consumer("13700000177", 10_000).await;
     pay(&app, &me, &shop, 1800).await;
-    let mut left = waiting_for_fan_out(&app).await;
+    let mut left = app.count("events_to_fan_out").await;
     for _ in 0..100 {
         if left == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-        left = waiting_for_fan_out(&app).await;
+        left = app.count("events_to_fan_out").await;
     }
     assert_eq!(left, 0, "every event left the fan-out queue");
     assert!(events_of(&app, "payment.succeeded").await >= 1);
