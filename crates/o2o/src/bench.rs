@@ -193,7 +193,6 @@ pub async fn post(
     Ok(v)
 }
 
-/// A merchant with a store and one table, over the API: (owner token, store id, table id).
 /// A guest session whose wallet got `top_ups` top-ups of ¥50,000 (the most one moves).
 async fn funded_guest(
     client: &reqwest::Client,
@@ -214,6 +213,7 @@ async fn funded_guest(
     Ok(token)
 }
 
+/// A merchant with a store and one table, over the API: (owner token, store id, table id).
 pub async fn seed_merchant(
     client: &reqwest::Client,
     base: &str,

@@ -86,21 +86,17 @@ pub enum Lookup {
 impl MenuCache {
     /// The turn to build a store's menu; look it up again once the turn is yours (another
     /// request may have built it meanwhile).
-    pub async fn build_turn(&self, store_id: &str) -> BuildTurn<'_> {
+    pub async fn build_turn(&self, store_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut building = self.building.lock().unwrap_or_else(|e| e.into_inner());
-            // A waiter that gave up (its request was dropped) after the last turn ended can
-            // leave a store's lock behind: those held by no one are dropped now and then.
+            // Stores' locks stay after their builds; those held by no one are dropped now and
+            // then.
             if building.len() >= BUILDING_PRUNE_AT {
                 building.retain(|_, lock| Arc::strong_count(lock) > 1);
             }
             building.entry(store_id.to_owned()).or_default().clone()
         };
-        BuildTurn {
-            _held: lock.lock_owned().await,
-            cache: self,
-            store_id: store_id.to_owned(),
-        }
+        lock.lock_owned().await
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -168,29 +164,5 @@ impl MenuCache {
         inner
             .menus
             .retain(|_, m| m.menu.merchant_id != merchant_id || m.menu.version >= version);
-    }
-}
-
-/// A store's turn to build its menu (see [`MenuCache::build_turn`]).
-pub struct BuildTurn<'a> {
-    _held: tokio::sync::OwnedMutexGuard<()>,
-    cache: &'a MenuCache,
-    store_id: String,
-}
-
-impl Drop for BuildTurn<'_> {
-    fn drop(&mut self) {
-        // The last turn of a store forgets its lock, so the map holds only stores being built.
-        // Two holders are left then: the map and this turn's guard (a waiter holds a third).
-        let mut building = self
-            .cache
-            .building
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(lock) = building.get(&self.store_id)
-            && Arc::strong_count(lock) <= 2
-        {
-            building.remove(&self.store_id);
-        }
     }
 }

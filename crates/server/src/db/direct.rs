@@ -98,9 +98,8 @@ impl<'c> Direct<'c> {
                     }
                     cache.0.insert(sql.to_owned(), stmt);
                 }
-                let stmt = &cache.0[sql];
-                stmt.reset();
-                Ok(Held::Kept(stmt))
+                // Kept statements come back reset (see `Held`'s drop).
+                Ok(Held::Kept(&cache.0[sql]))
             }
         }
     }
@@ -143,18 +142,20 @@ impl<'c> Direct<'c> {
         Ok(unsafe { ffi::sqlite3_changes64(db.as_ptr()) } as u64)
     }
 
-    /// Reads the rows of one statement with positional arguments, each row deserialized from
-    /// its columns by name (a struct) or in order (a tuple), as sqlx's `FromRow` reads them.
+    /// Reads up to `max` rows of one statement with positional arguments, each row
+    /// deserialized from its columns by name (a struct) or in order (a tuple), as sqlx's
+    /// `FromRow` reads them.
     pub(super) fn rows<T: DeserializeOwned>(
         &mut self,
         sql: &str,
         args: &[Value],
+        max: usize,
     ) -> DbResult<Vec<T>> {
         let db = self.db;
         let stmt = self.statement(sql)?;
         stmt.bind_args(args).map_err(|e| e.into_db(db))?;
         let mut out = Vec::new();
-        loop {
+        while out.len() < max {
             // SAFETY: a valid statement with its parameters bound.
             match unsafe { ffi::sqlite3_step(stmt.raw.as_ptr()) } {
                 ffi::SQLITE_ROW => out.push(
@@ -165,6 +166,9 @@ impl<'c> Direct<'c> {
                 _ => return Err(error_of(db)),
             }
         }
+        // Stopped before the end: the statement lets go of what it was reading when `stmt` is
+        // dropped (kept statements go back reset).
+        Ok(out)
     }
 
     /// Runs SQL text that answers no rows (`BEGIN IMMEDIATE`, `COMMIT`, pragmas).

@@ -251,9 +251,8 @@ struct RawPool {
     /// One permit: the writer holding it may write. Waiters are served first come, first
     /// served, so neither the sequencer's batches nor other writes can starve the other (SQLite's
     /// own wait for its write lock polls, and a writer that retries at once would always win).
+    /// Closed by [`Db::close`]: no connection is opened or kept after it.
     turn: Arc<tokio::sync::Semaphore>,
-    /// Set by [`Db::close`]: no connection is opened or kept after it.
-    closed: std::sync::atomic::AtomicBool,
 }
 
 impl RawPool {
@@ -269,7 +268,7 @@ impl RawPool {
     }
 
     fn is_closed(&self) -> bool {
-        self.closed.load(std::sync::atomic::Ordering::SeqCst)
+        self.turn.is_closed()
     }
 }
 
@@ -386,7 +385,6 @@ impl Db {
                 path,
                 idle: Default::default(),
                 turn: Arc::new(tokio::sync::Semaphore::new(1)),
-                closed: Default::default(),
             }));
             tokio::spawn(checkpoints(checkpointer, Arc::downgrade(&db.hot)));
             Ok(db)
@@ -605,7 +603,6 @@ impl Db {
     pub async fn close(&self) {
         self.hot.stop_listener();
         if let Some(raw) = &self.raw {
-            raw.closed.store(true, std::sync::atomic::Ordering::SeqCst);
             raw.turn.close();
             raw.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
@@ -845,7 +842,7 @@ impl Tx {
                 .fetch_optional(&mut **tx)
                 .await
                 .map_err(DbError::classify),
-            TxInner::Raw(raw) => Ok(raw.direct()?.rows(q.sql, &q.args)?.into_iter().next()),
+            TxInner::Raw(raw) => Ok(raw.direct()?.rows(q.sql, &q.args, 1)?.pop()),
         }
     }
 
@@ -869,7 +866,7 @@ impl Tx {
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(DbError::classify),
-            TxInner::Raw(raw) => raw.direct()?.rows(q.sql, &q.args),
+            TxInner::Raw(raw) => raw.direct()?.rows(q.sql, &q.args, usize::MAX),
         }
     }
 

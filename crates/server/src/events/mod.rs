@@ -54,6 +54,11 @@ impl Published {
         }
     }
 
+    /// A text field of the event's object (`None` when it has no such field or it is not text).
+    pub fn field_str(&self, name: &str) -> Option<&str> {
+        self.field(name).and_then(|v| v.as_str())
+    }
+
     /// One field of the event's object (`None` when it has no such field).
     pub fn field(&self, name: &str) -> Option<&serde_json::Value> {
         self.parsed

@@ -380,9 +380,7 @@ async fn order_events(
 ) -> Result<Response> {
     let order = service::get(&app, &p, &id).await?;
     let oid = order.id;
-    Ok(live(&app, move |e| {
-        e.field("id").and_then(|v| v.as_str()) == Some(oid.as_str())
-    }))
+    Ok(live(&app, move |e| e.field_str("id") == Some(oid.as_str())))
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {

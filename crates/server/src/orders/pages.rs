@@ -752,7 +752,7 @@ async fn table_events(
     }
     let (_, table) = table_of(&app, ctx.t, &code).await?;
     Ok(super::api::live(&app, move |e| {
-        e.field("table_id").and_then(|v| v.as_str()) == Some(table.as_str())
+        e.field_str("table_id") == Some(table.as_str())
     }))
 }
 

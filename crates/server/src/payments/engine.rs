@@ -456,7 +456,6 @@ struct Writes {
     changed_payments: HashSet<String>,
     refunds: Vec<serde_json::Value>,
     movements: Vec<serde_json::Value>,
-    events: Vec<EventRow>,
     pay_codes_used: Vec<serde_json::Value>,
     idem: Vec<serde_json::Value>,
 }
@@ -1222,15 +1221,28 @@ fn transfer_row(t: &Transfer, now: i64) -> TransferRow {
     }
 }
 
-/// An outbox row, as the batch's write reads it (by column name).
+/// An outbox row, as the batch's write reads it (by column name): the batch's events are its
+/// outbox rows, written from what it publishes after the commit.
 #[derive(serde::Serialize)]
-struct EventRow {
-    id: String,
-    merchant_id: String,
+struct EventRow<'a> {
+    id: &'a str,
+    merchant_id: &'a str,
     #[serde(rename = "type")]
-    kind: &'static str,
-    data: String,
+    kind: &'a str,
+    data: &'a str,
     created_at: i64,
+}
+
+impl<'a> EventRow<'a> {
+    fn of(e: &'a Published) -> EventRow<'a> {
+        EventRow {
+            id: &e.id,
+            merchant_id: &e.merchant_id,
+            kind: &e.kind,
+            data: e.data.get(),
+            created_at: e.created_at,
+        }
+    }
 }
 
 /// Applies a linked chain to the book and records its transfers for the batch's write.
@@ -1273,22 +1285,13 @@ pub(crate) fn event<T: serde::Serialize + ?Sized>(
     kind: &'static str,
     data: &T,
 ) {
-    let id = EventId::generate().as_str().to_owned();
-    // Serialized once, straight to text: the outbox row and the bus share it.
-    let data = crate::events::raw(data);
-    state.writes.events.push(EventRow {
-        id: id.clone(),
-        merchant_id: merchant_id.to_owned(),
-        kind,
-        data: data.get().to_owned(),
-        created_at: state.now,
-    });
+    // Serialized once, straight to text: the outbox row is written from it (see `write_rows`).
     state.published.push(Published::new(
-        id,
+        EventId::generate().as_str().to_owned(),
         merchant_id.to_owned(),
         store_id.map(str::to_owned),
         kind.into(),
-        data,
+        crate::events::raw(data),
         state.now,
     ));
 }
@@ -2293,7 +2296,8 @@ fn write_rows(sink: &mut Sink<'_>, state: &State) -> std::result::Result<(), Bat
     sink.add(&changed, SQL_CHANGED_PAYMENTS)?;
     sink.add(&w.refunds, SQL_REFUNDS)?;
     sink.add(&w.movements, SQL_MOVEMENTS)?;
-    sink.add(&w.events, SQL_EVENTS)?;
+    let events: Vec<EventRow> = state.published.iter().map(EventRow::of).collect();
+    sink.add(&events, SQL_EVENTS)?;
     sink.add(&w.idem, SQL_IDEM)?;
     Ok(())
 }

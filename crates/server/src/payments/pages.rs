@@ -828,12 +828,8 @@ struct Announcement {
 
 fn announcement(t: T, event: &crate::events::Published) -> Option<Announcement> {
     let amount = event.field("amount")?.as_i64()?;
-    let currency = event.field("currency")?.as_str()?.to_owned();
-    let payment_id = event
-        .field("id")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_owned();
+    let currency = event.field_str("currency")?.to_owned();
+    let payment_id = event.field_str("id").unwrap_or_default().to_owned();
     let major = Currency::parse(&currency)
         .map(|c| Money::new(amount, c).format_major())
         .unwrap_or_else(|_| amount.to_string());

@@ -127,11 +127,7 @@ async fn each_node_hears_its_own_events_once_and_the_other_nodes_events_once() {
         let until = quiet_until.unwrap_or(deadline);
         match tokio::time::timeout_at(until, heard.recv()).await {
             Ok(Ok(e)) if e.kind == "payment.succeeded" => {
-                let id = e
-                    .field("id")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_owned();
+                let id = e.field_str("id").unwrap_or_default().to_owned();
                 if id == local || id == remote {
                     seen.push((id, e.remote, e.merchant_id.clone()));
                 }
@@ -294,12 +290,7 @@ async fn what_a_node_commits_while_nats_is_down_reaches_the_other_node_when_it_r
         match tokio::time::timeout_at(quiet_until.unwrap_or(deadline), heard.recv()).await {
             Ok(Ok(e)) if e.kind == "payment.succeeded" => {
                 assert!(e.remote, "node B took no payment itself");
-                seen.push(
-                    e.field("id")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
+                seen.push(e.field_str("id").unwrap_or_default().to_owned());
             }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => panic!("the bus failed: {e}"),
