@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::wire::{Call, Conn};
+
 /// What one load phase measured.
 pub struct Stats {
     pub ops: u64,
@@ -24,16 +26,11 @@ impl Stats {
     }
 }
 
-/// Drives `concurrency` clients issuing requests made by `make` for `duration`; a response is
-/// an error unless its status is 2xx.
-pub async fn load<F>(
-    client: &reqwest::Client,
-    concurrency: usize,
-    duration: Duration,
-    make: F,
-) -> Stats
+/// Drives `concurrency` clients, each on its own keep-alive connection to `base`, issuing
+/// requests made by `make` for `duration`; a response is an error unless its status is 2xx.
+pub async fn load<F>(base: &str, concurrency: usize, duration: Duration, make: F) -> Stats
 where
-    F: Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+    F: Fn(u64) -> Call + Send + Sync + 'static,
 {
     let make = Arc::new(make);
     let stop = Arc::new(AtomicBool::new(false));
@@ -41,26 +38,24 @@ where
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, make, stop, counter) =
-            (client.clone(), make.clone(), stop.clone(), counter.clone());
+        let (make, stop, counter) = (make.clone(), stop.clone(), counter.clone());
+        let conn = Conn::new(base);
         tasks.push(tokio::spawn(async move {
             let mut hist =
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
             let (mut ops, mut errors) = (0u64, 0u64);
+            let Ok(mut conn) = conn else {
+                return (hist, ops, 1);
+            };
             while !stop.load(Ordering::Relaxed) {
-                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let call = make(counter.fetch_add(1, Ordering::Relaxed));
                 let t = Instant::now();
-                match make(&client, n).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
+                match conn.send(&call).await {
+                    Ok(status) if (200..300).contains(&status) => {
                         ops += 1;
                         let _ = hist.record(t.elapsed().as_micros().max(1) as u64);
                     }
-                    Ok(r) => {
-                        let _ = r.bytes().await;
-                        errors += 1;
-                    }
-                    Err(_) => errors += 1,
+                    _ => errors += 1,
                 }
             }
             (hist, ops, errors)
@@ -83,6 +78,17 @@ where
         seconds: started.elapsed().as_secs_f64(),
         p50_ms: hist.value_at_quantile(0.5) as f64 / 1000.0,
         p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
+    }
+}
+
+/// The path (and query) of a URL on the server under test.
+fn path_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((_, rest)) => rest
+            .find('/')
+            .map(|i| rest[i..].to_owned())
+            .unwrap_or("/".into()),
+        None => url.to_owned(),
     }
 }
 
@@ -329,19 +335,12 @@ pub async fn codes(
     let shorts = Arc::new(shorts);
     let warm = Duration::from_secs(1);
     let base = target.base.clone();
-    load(&client, concurrency, warm, move |c, _| {
-        c.get(format!("{base}/healthz"))
-    })
-    .await;
+    load(&base, concurrency, warm, |_| Call::get("/healthz")).await;
     let base = target.base.clone();
-    let health = load(&client, concurrency, duration, move |c, _| {
-        c.get(format!("{base}/healthz"))
-    })
-    .await;
+    let health = load(&base, concurrency, duration, |_| Call::get("/healthz")).await;
     let urls = shorts.clone();
-    let q = load(&client, concurrency, duration, move |c, n| {
-        c.get(&urls[(n % urls.len() as u64) as usize])
-            .header("accept", "application/json")
+    let q = load(&base, concurrency, duration, move |n| {
+        Call::get(path_of(&urls[(n % urls.len() as u64) as usize])).accept_json()
     })
     .await;
     let ratio = q.per_s() / health.per_s();
@@ -444,17 +443,11 @@ pub async fn menu(
     let menu_url = format!("{base}/v1/stores/{store}/menu");
     let warm = Duration::from_secs(1);
     let b = base.clone();
-    load(&client, concurrency, warm, move |c, _| {
-        c.get(format!("{b}/healthz"))
-    })
-    .await;
+    load(&b, concurrency, warm, |_| Call::get("/healthz")).await;
     let b = base.clone();
-    let health = load(&client, concurrency, duration, move |c, _| {
-        c.get(format!("{b}/healthz"))
-    })
-    .await;
-    let u = menu_url.clone();
-    let m = load(&client, concurrency, duration, move |c, _| c.get(&u)).await;
+    let health = load(&b, concurrency, duration, |_| Call::get("/healthz")).await;
+    let u = format!("/v1/stores/{store}/menu");
+    let m = load(&base, concurrency, duration, move |_| Call::get(u.clone())).await;
     let ratio = m.per_s() / health.per_s();
 
     // Verification: every product is listed, and a price change shows on the next read.
@@ -588,22 +581,19 @@ pub async fn checkout(
     println!("  {consumers} consumers with ¥50,000 each; measuring");
     let tokens = Arc::new(tokens);
     let b = base.clone();
-    load(&client, concurrency, Duration::from_secs(1), move |c, _| {
-        c.get(format!("{b}/healthz"))
+    load(&b, concurrency, Duration::from_secs(1), |_| {
+        Call::get("/healthz")
     })
     .await;
     let b = base.clone();
-    let health = load(&client, concurrency, duration, move |c, _| {
-        c.get(format!("{b}/healthz"))
-    })
-    .await;
+    let health = load(&b, concurrency, duration, |_| Call::get("/healthz")).await;
     let before = payments_count(&state).await?;
     let before_metrics = scrape(&client, &base).await?;
     let (b, t, q) = (base.clone(), tokens.clone(), qr.clone());
-    let pay = load(&client, concurrency, duration, move |c, n| {
+    let pay = load(&b, concurrency, duration, move |n| {
         let token = &t[(n % t.len() as u64) as usize];
-        c.post(format!("{b}/v1/payments"))
-            .bearer_auth(token)
+        Call::post("/v1/payments")
+            .bearer(token)
             .json(&json!({"qr": q, "amount": 1 + (n % 100) as i64, "currency": "CNY"}))
     })
     .await;
@@ -882,46 +872,34 @@ pub async fn orders(
         GUEST_TOP_UPS * 50_000
     );
     let b = base.clone();
-    load(&client, concurrency, Duration::from_secs(1), move |c, _| {
-        c.get(format!("{b}/healthz"))
+    load(&b, concurrency, Duration::from_secs(1), |_| {
+        Call::get("/healthz")
     })
     .await;
     let b = base.clone();
-    let health = load(&client, concurrency, duration, move |c, _| {
-        c.get(format!("{b}/healthz"))
-    })
-    .await;
+    let health = load(&b, concurrency, duration, |_| Call::get("/healthz")).await;
 
     let before_metrics = scrape(&client, &base).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (qr, token) in seats {
-        let (client, base, stop, latte, cake) = (
-            client.clone(),
-            base.clone(),
-            stop.clone(),
-            latte.clone(),
-            cake.clone(),
-        );
+        let stop = stop.clone();
+        let conn = Conn::new(&base);
+        let call = Call::post("/v1/orders").bearer(&token).json(&json!({
+            "channel": "dine_in", "qr": qr, "place": true, "payment": {"source": "wallet"},
+            "items": [{"product_id": latte, "options": {"size": ["large"]}}, {"product_id": cake}]}));
         tasks.push(tokio::spawn(async move {
             let mut hist =
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
             let (mut ops, mut errors) = (0u64, 0u64);
+            let Ok(mut conn) = conn else {
+                return (hist, ops, 1);
+            };
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                match client
-                    .post(format!("{base}/v1/orders"))
-                    .bearer_auth(&token)
-                    .json(&json!({"channel": "dine_in", "qr": qr, "place": true,
-                        "payment": {"source": "wallet"}, "items": [
-                        {"product_id": latte, "options": {"size": ["large"]}},
-                        {"product_id": cake}]}))
-                    .send()
-                    .await
-                {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
+                match conn.send(&call).await {
+                    Ok(status) if (200..300).contains(&status) => {
                         ops += 1;
                         let _ = hist.record(t.elapsed().as_micros().max(1) as u64);
                     }
@@ -1138,15 +1116,12 @@ pub async fn claim(
         started.elapsed().as_secs_f64()
     );
     let b = base.clone();
-    load(&client, concurrency, Duration::from_secs(1), move |c, _| {
-        c.get(format!("{b}/healthz"))
+    load(&b, concurrency, Duration::from_secs(1), |_| {
+        Call::get("/healthz")
     })
     .await;
     let b = base.clone();
-    let health = load(&client, concurrency, duration, move |c, _| {
-        c.get(format!("{b}/healthz"))
-    })
-    .await;
+    let health = load(&b, concurrency, duration, |_| Call::get("/healthz")).await;
     let tokens = Arc::new(tokens);
     let stop = Arc::new(AtomicBool::new(false));
     let counter = Arc::new(AtomicU64::new(0));
@@ -1156,43 +1131,34 @@ pub async fn claim(
         .chain(second.as_ref().map(|t| t.base.clone()))
         .collect();
     for i in 0..concurrency {
-        let (client, base, stop, counter, tokens, template) = (
-            client.clone(),
-            bases[i % bases.len()].clone(),
-            stop.clone(),
-            counter.clone(),
-            tokens.clone(),
-            template.clone(),
-        );
+        let (stop, counter, tokens) = (stop.clone(), counter.clone(), tokens.clone());
+        let conn = Conn::new(&bases[i % bases.len()]);
+        let path = format!("/v1/coupon-templates/{template}/claims");
         tasks.push(tokio::spawn(async move {
             let mut hist =
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
             let (mut answered, mut won, mut errors) = (0u64, 0u64, 0u64);
-            let url = format!("{base}/v1/coupon-templates/{template}/claims");
+            let Ok(mut conn) = conn else {
+                return (hist, answered, won, 1);
+            };
             while !stop.load(Ordering::Relaxed) {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 // Spread over the consumers, so early on most claims are first claims.
                 let token = &tokens[(n.wrapping_mul(7_919) % tokens.len() as u64) as usize];
+                let call = Call::post(path.as_str()).bearer(token);
                 let t = Instant::now();
-                match client.post(&url).bearer_auth(token).send().await {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        let _ = r.bytes().await;
-                        match status {
-                            201 => {
-                                won += 1;
-                                answered += 1;
-                            }
-                            409 => answered += 1,
-                            _ => {
-                                errors += 1;
-                                continue;
-                            }
-                        }
-                        let _ = hist.record(t.elapsed().as_micros().max(1) as u64);
+                match conn.send(&call).await {
+                    Ok(201) => {
+                        won += 1;
+                        answered += 1;
                     }
-                    Err(_) => errors += 1,
+                    Ok(409) => answered += 1,
+                    _ => {
+                        errors += 1;
+                        continue;
+                    }
                 }
+                let _ = hist.record(t.elapsed().as_micros().max(1) as u64);
             }
             (hist, answered, won, errors)
         }));

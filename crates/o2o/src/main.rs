@@ -2,6 +2,7 @@
 //! `demo` seeds the demo data, `operator add` creates a platform operator login.
 
 mod bench;
+mod wire;
 
 /// mimalloc instead of the system allocator: a server that builds and drops many small JSON
 /// values per request spends far less time in allocation with it than with glibc's malloc,
