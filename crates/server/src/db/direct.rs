@@ -221,13 +221,19 @@ impl RawConn {
         let c_path = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| protocol("database path holds a NUL byte"))?;
         let mut raw = std::ptr::null_mut();
+        // Commits' WAL frames written in one call (see `walbuf`); the default VFS otherwise.
+        let vfs = if super::walbuf::register() {
+            super::walbuf::NAME.as_ptr()
+        } else {
+            std::ptr::null()
+        };
         // SAFETY: a NUL-terminated path; `raw` receives a handle even on failure (closed below).
         let rc = unsafe {
             ffi::sqlite3_open_v2(
                 c_path.as_ptr(),
                 &mut raw,
                 ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_NOMUTEX,
-                std::ptr::null(),
+                vfs,
             )
         };
         let db = NonNull::new(raw).ok_or_else(|| protocol("out of memory opening the database"))?;

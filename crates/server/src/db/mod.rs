@@ -18,6 +18,7 @@ pub mod durable;
 mod hot;
 mod rows;
 mod scope;
+mod walbuf;
 
 pub use direct::Direct;
 pub use hot::{Hot, Touched};
