@@ -118,6 +118,8 @@ pub struct Conn {
 
 /// How long a reply may take before the client gives up on it (and on the connection).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest chunk accepted.
+const MAX_CHUNK: usize = 64 << 20;
 /// The largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
 
@@ -166,7 +168,13 @@ impl Conn {
             match res.parse(&self.buf) {
                 Ok(httparse::Status::Complete(n)) => {
                     let status = res.code.unwrap_or(0);
-                    let mut body = Body::Empty;
+                    if (100..200).contains(&status) {
+                        // An interim response: the real one follows.
+                        self.buf.drain(..n);
+                        continue;
+                    }
+                    // A response with neither length nor chunks ends when the server closes.
+                    let mut body = Body::ToEnd;
                     let mut close = false;
                     for h in res.headers.iter() {
                         if h.name.eq_ignore_ascii_case("content-length") {
@@ -174,13 +182,18 @@ impl Conn {
                                 .ok()
                                 .and_then(|v| v.trim().parse::<usize>().ok())
                                 .ok_or_else(|| bad("a content-length that is not a number"))?;
-                            body = Body::Length(len);
+                            if !matches!(body, Body::Chunked) {
+                                body = Body::Length(len);
+                            }
                         } else if h.name.eq_ignore_ascii_case("transfer-encoding")
                             && h.value.eq_ignore_ascii_case(b"chunked")
                         {
                             body = Body::Chunked;
                         } else if h.name.eq_ignore_ascii_case("connection")
-                            && h.value.eq_ignore_ascii_case(b"close")
+                            && h.value
+                                .to_ascii_lowercase()
+                                .windows(5)
+                                .any(|w| w == b"close")
                         {
                             close = true;
                         }
@@ -203,6 +216,17 @@ impl Conn {
         // The body.
         match body {
             Body::Empty => {}
+            Body::ToEnd => {
+                loop {
+                    self.buf.reserve(16 * 1024);
+                    if stream.read_buf(&mut self.buf).await? == 0 {
+                        break;
+                    }
+                }
+                self.buf.clear();
+                self.stream = None;
+                return Ok(status);
+            }
             Body::Length(len) => {
                 while self.buf.len() < len {
                     read_more(stream, &mut self.buf).await?;
@@ -229,6 +253,9 @@ impl Conn {
                     self.buf.drain(..line_end + 4);
                     break;
                 }
+                if size > MAX_CHUNK {
+                    return Err(bad("a chunk over 64 MiB"));
+                }
                 let whole = line_end + 2 + size + 2;
                 while self.buf.len() < whole {
                     read_more(stream, &mut self.buf).await?;
@@ -245,6 +272,7 @@ impl Conn {
 
 enum Body {
     Empty,
+    ToEnd,
     Length(usize),
     Chunked,
 }
