@@ -301,6 +301,28 @@ macro_rules! flushed {
     }};
 }
 
+/// Methods that only pass SQLite's call on (after a WAL's flush, see `delegate!`).
+macro_rules! delegated {
+    ($($name:ident => $method:ident ( $($arg:ident : $ty:ty),* );)*) => {$(
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> c_int {
+            // SAFETY: as SQLite passed them.
+            unsafe { delegate!(file, $method($($arg),*)) }
+        }
+    )*};
+}
+
+delegated! {
+    read => xRead(buf: *mut c_void, amount: c_int, offset: i64);
+    truncate => xTruncate(size: i64);
+    sync => xSync(flags: c_int);
+    file_size => xFileSize(size: *mut i64);
+    lock => xLock(level: c_int);
+    unlock => xUnlock(level: c_int);
+    check_reserved_lock => xCheckReservedLock(out: *mut c_int);
+    fetch => xFetch(offset: i64, amount: c_int, out: *mut *mut c_void);
+    unfetch => xUnfetch(offset: i64, page: *mut c_void);
+}
+
 unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
     let wal = is_wal(file);
     let rc = if wal { flush(file) } else { ffi::SQLITE_OK };
@@ -326,16 +348,6 @@ unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
         (*wrapped).shared = std::ptr::null_mut();
         if rc != ffi::SQLITE_OK { rc } else { closed }
     }
-}
-
-unsafe extern "C" fn read(
-    file: *mut ffi::sqlite3_file,
-    buf: *mut c_void,
-    amount: c_int,
-    offset: i64,
-) -> c_int {
-    // SAFETY: arguments as SQLite passed them.
-    unsafe { delegate!(file, xRead(buf, amount, offset)) }
 }
 
 unsafe extern "C" fn write(
@@ -387,36 +399,6 @@ unsafe extern "C" fn write(
         }
         ffi::SQLITE_OK
     }
-}
-
-unsafe extern "C" fn truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    // SAFETY: as SQLite passed them.
-    unsafe { delegate!(file, xTruncate(size)) }
-}
-
-unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    // SAFETY: as SQLite passed them.
-    unsafe { delegate!(file, xSync(flags)) }
-}
-
-unsafe extern "C" fn file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    // SAFETY: as SQLite passed them.
-    unsafe { delegate!(file, xFileSize(size)) }
-}
-
-unsafe extern "C" fn lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    // SAFETY: as SQLite passed them.
-    unsafe { delegate!(file, xLock(level)) }
-}
-
-unsafe extern "C" fn unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    // SAFETY: as SQLite passed them.
-    unsafe { delegate!(file, xUnlock(level)) }
-}
-
-unsafe extern "C" fn check_reserved_lock(file: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
-    // SAFETY: as SQLite passed them.
-    unsafe { delegate!(file, xCheckReservedLock(out)) }
 }
 
 unsafe extern "C" fn file_control(
@@ -508,99 +490,26 @@ unsafe extern "C" fn shm_unmap(file: *mut ffi::sqlite3_file, delete: c_int) -> c
     if rc != ffi::SQLITE_OK { rc } else { unmapped }
 }
 
-unsafe extern "C" fn fetch(
-    file: *mut ffi::sqlite3_file,
-    offset: i64,
-    amount: c_int,
-    out: *mut *mut c_void,
-) -> c_int {
-    // SAFETY: as SQLite passed them.
-    unsafe { delegate!(file, xFetch(offset, amount, out)) }
+/// The VFS's own functions: the wrapped VFS's, called with it (`fallback` if it has none).
+macro_rules! vfs_delegated {
+    ($($name:ident => $method:ident ( $($arg:ident : $ty:ty),* ) or $fallback:expr;)*) => {$(
+        unsafe extern "C" fn $name(vfs: *mut ffi::sqlite3_vfs $(, $arg: $ty)*) -> c_int {
+            let u = under_vfs(vfs);
+            // SAFETY: the wrapped VFS with SQLite's arguments.
+            unsafe { (*u).$method.map_or($fallback, |f| f(u $(, $arg)*)) }
+        }
+    )*};
 }
 
-unsafe extern "C" fn unfetch(
-    file: *mut ffi::sqlite3_file,
-    offset: i64,
-    page: *mut c_void,
-) -> c_int {
-    // SAFETY: as SQLite passed them.
-    unsafe { delegate!(file, xUnfetch(offset, page)) }
-}
-
-// The VFS's own functions: the wrapped VFS's, called with it.
-
-unsafe extern "C" fn delete(
-    vfs: *mut ffi::sqlite3_vfs,
-    name: *const c_char,
-    sync_dir: c_int,
-) -> c_int {
-    let u = under_vfs(vfs);
-    // SAFETY: the wrapped VFS with SQLite's arguments.
-    unsafe {
-        (*u).xDelete
-            .map_or(ffi::SQLITE_IOERR_DELETE, |f| f(u, name, sync_dir))
-    }
-}
-
-unsafe extern "C" fn access(
-    vfs: *mut ffi::sqlite3_vfs,
-    name: *const c_char,
-    flags: c_int,
-    out: *mut c_int,
-) -> c_int {
-    let u = under_vfs(vfs);
-    // SAFETY: the wrapped VFS with SQLite's arguments.
-    unsafe {
-        (*u).xAccess
-            .map_or(ffi::SQLITE_IOERR_ACCESS, |f| f(u, name, flags, out))
-    }
-}
-
-unsafe extern "C" fn full_pathname(
-    vfs: *mut ffi::sqlite3_vfs,
-    name: *const c_char,
-    n: c_int,
-    out: *mut c_char,
-) -> c_int {
-    let u = under_vfs(vfs);
-    // SAFETY: the wrapped VFS with SQLite's arguments.
-    unsafe {
-        (*u).xFullPathname
-            .map_or(ffi::SQLITE_ERROR, |f| f(u, name, n, out))
-    }
-}
-
-unsafe extern "C" fn randomness(vfs: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
-    let u = under_vfs(vfs);
-    // SAFETY: the wrapped VFS with SQLite's arguments.
-    unsafe { (*u).xRandomness.map_or(0, |f| f(u, n, out)) }
-}
-
-unsafe extern "C" fn sleep(vfs: *mut ffi::sqlite3_vfs, micros: c_int) -> c_int {
-    let u = under_vfs(vfs);
-    // SAFETY: the wrapped VFS with SQLite's arguments.
-    unsafe { (*u).xSleep.map_or(0, |f| f(u, micros)) }
-}
-
-unsafe extern "C" fn current_time(vfs: *mut ffi::sqlite3_vfs, out: *mut f64) -> c_int {
-    let u = under_vfs(vfs);
-    // SAFETY: the wrapped VFS with SQLite's arguments.
-    unsafe { (*u).xCurrentTime.map_or(ffi::SQLITE_ERROR, |f| f(u, out)) }
-}
-
-unsafe extern "C" fn last_error(vfs: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
-    let u = under_vfs(vfs);
-    // SAFETY: the wrapped VFS with SQLite's arguments.
-    unsafe { (*u).xGetLastError.map_or(0, |f| f(u, n, out)) }
-}
-
-unsafe extern "C" fn current_time_64(vfs: *mut ffi::sqlite3_vfs, out: *mut i64) -> c_int {
-    let u = under_vfs(vfs);
-    // SAFETY: the wrapped VFS with SQLite's arguments.
-    unsafe {
-        (*u).xCurrentTimeInt64
-            .map_or(ffi::SQLITE_ERROR, |f| f(u, out))
-    }
+vfs_delegated! {
+    randomness => xRandomness(n: c_int, out: *mut c_char) or 0;
+    sleep => xSleep(micros: c_int) or 0;
+    current_time => xCurrentTime(out: *mut f64) or ffi::SQLITE_ERROR;
+    last_error => xGetLastError(n: c_int, out: *mut c_char) or 0;
+    delete => xDelete(name: *const c_char, sync_dir: c_int) or ffi::SQLITE_IOERR_DELETE;
+    access => xAccess(name: *const c_char, flags: c_int, out: *mut c_int) or ffi::SQLITE_IOERR_ACCESS;
+    full_pathname => xFullPathname(name: *const c_char, n: c_int, out: *mut c_char) or ffi::SQLITE_ERROR;
+    current_time_64 => xCurrentTimeInt64(out: *mut i64) or ffi::SQLITE_ERROR;
 }
 
 #[cfg(test)]
