@@ -447,7 +447,11 @@ pub async fn menu(
     let b = base.clone();
     let health = load(&b, concurrency, duration, |_| Call::get("/healthz")).await;
     let u = format!("/v1/stores/{store}/menu");
-    let m = load(&base, concurrency, duration, move |_| Call::get(u.clone())).await;
+    // As phones and browsers ask for it: compressed.
+    let m = load(&base, concurrency, duration, move |_| {
+        Call::get(u.clone()).header("accept-encoding", "gzip, deflate, br")
+    })
+    .await;
     let ratio = m.per_s() / health.per_s();
 
     // Verification: every product is listed, and a price change shows on the next read.

@@ -19,7 +19,7 @@ pub struct Call {
     path: String,
     token: Option<String>,
     body: Option<Vec<u8>>,
-    accept_json: bool,
+    headers: Vec<(&'static str, &'static str)>,
 }
 
 impl Call {
@@ -29,7 +29,7 @@ impl Call {
             path: path.into(),
             token: None,
             body: None,
-            accept_json: false,
+            headers: Vec::new(),
         }
     }
 
@@ -52,8 +52,13 @@ impl Call {
     }
 
     /// Asks for JSON (`Accept: application/json`), for endpoints that also serve pages.
-    pub fn accept_json(mut self) -> Call {
-        self.accept_json = true;
+    pub fn accept_json(self) -> Call {
+        self.header("accept", "application/json")
+    }
+
+    /// Another request header.
+    pub fn header(mut self, name: &'static str, value: &'static str) -> Call {
+        self.headers.push((name, value));
         self
     }
 
@@ -68,8 +73,8 @@ impl Call {
         if let Some(t) = &self.token {
             let _ = write!(out, "authorization: Bearer {t}\r\n");
         }
-        if self.accept_json {
-            out.extend_from_slice(b"accept: application/json\r\n");
+        for (name, value) in &self.headers {
+            let _ = write!(out, "{name}: {value}\r\n");
         }
         match &self.body {
             Some(b) => {

@@ -224,6 +224,26 @@ async fn get_photo(
     Ok((out_headers, photo.bytes).into_response())
 }
 
+/// True when `Accept-Encoding` lists gzip (or `*`) without refusing it (`q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+}
+
 fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get(header::IF_NONE_MATCH)
@@ -268,7 +288,8 @@ async fn get_store_product(
 
 /// A store's menu (public): categories in order, each with its products at this store's price,
 /// availability, stock, options and photos. Served from a cache that every catalog change
-/// invalidates; `ETag` / `If-None-Match` answer 304 when nothing changed.
+/// invalidates; `ETag` / `If-None-Match` answer 304 when nothing changed. Sent gzip-compressed
+/// (compressed once per menu version) to clients that accept it.
 #[utoipa::path(get, path = "/v1/stores/{id}/menu", tag = "catalog",
     params(("id" = String, Path, description = "sto_ id")),
     responses((status = 200, body = Menu), (status = 304), (status = 404, body = ErrorBody)))]
@@ -278,19 +299,33 @@ async fn get_menu(
     headers: HeaderMap,
 ) -> Result<Response> {
     let cached = service::menu(&app, &id).await?;
-    let mut out = HeaderMap::with_capacity(3);
-    if let Some(v) = &cached.etag_header {
+    let gzip = accepts_gzip(&headers).then(|| cached.gzipped()).flatten();
+    let mut out = HeaderMap::with_capacity(5);
+    let tag = if gzip.is_some() {
+        &cached.etag_gzip_header
+    } else {
+        &cached.etag_header
+    };
+    if let Some(v) = tag {
         out.insert(header::ETAG, v.clone());
     }
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if if_none_match(&headers, &cached.etag) {
+    out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    // Either tag names the same menu version.
+    if if_none_match(&headers, &cached.etag) || if_none_match(&headers, &cached.etag_gzip) {
         return Ok((StatusCode::NOT_MODIFIED, out).into_response());
     }
     out.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Ok((out, cached.json.clone()).into_response())
+    match gzip {
+        Some(body) => {
+            out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            Ok((out, body.clone()).into_response())
+        }
+        None => Ok((out, cached.json.clone()).into_response()),
+    }
 }
 
 /// A product of the store's merchant by its EAN-13 / UPC-A barcode, at this store's price and

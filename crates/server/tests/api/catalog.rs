@@ -244,6 +244,50 @@ async fn a_price_change_shows_on_the_cached_menu_at_once_and_on_another_node_soo
         )
         .await;
     assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
+    // A client that accepts gzip gets the same menu compressed, under a tag of its own; either
+    // tag answers 304 while the menu is unchanged; a client refusing gzip gets plain JSON.
+    let url = app.url(&format!("/v1/stores/{}/menu", shop.store));
+    let gz = app
+        .client
+        .get(&url)
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.status(), StatusCode::OK);
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers()["vary"], "accept-encoding");
+    let gz_etag = gz.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(gz_etag, etag);
+    let bytes = gz.bytes().await.unwrap();
+    let mut plain = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain)
+        .unwrap();
+    assert!(
+        bytes.len() < plain.len(),
+        "{} ≥ {}",
+        bytes.len(),
+        plain.len()
+    );
+    assert_eq!(serde_json::from_str::<Value>(&plain).unwrap(), first.body);
+    let refused = app
+        .client
+        .get(&url)
+        .header("accept-encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().get("content-encoding").is_none());
+    assert_eq!(refused.headers()["etag"].to_str().unwrap(), etag);
+    let unchanged = app
+        .client
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .header("if-none-match", &gz_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
 
     let r = app
         .patch(
