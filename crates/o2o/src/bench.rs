@@ -122,6 +122,8 @@ impl Target {
         database_url: Option<String>,
     ) -> anyhow::Result<Target> {
         if let Some(base) = url {
+            // The load client speaks plain http:// to host:port; say so now, not as errors.
+            crate::wire::authority(&base)?;
             let client = reqwest::Client::new();
             let ready: Value = client
                 .get(format!("{base}/readyz"))

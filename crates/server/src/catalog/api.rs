@@ -224,24 +224,31 @@ async fn get_photo(
     Ok((out_headers, photo.bytes).into_response())
 }
 
-/// True when `Accept-Encoding` lists gzip (or `*`) without refusing it (`q=0`).
+/// True when `Accept-Encoding` accepts gzip: named with a weight above 0, or not named and
+/// covered by `*` with a weight above 0 (RFC 9110, 12.5.3).
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
+    let (mut gzip, mut any) = (None, None);
+    for item in headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
+    {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let accepted = !parts.any(|p| {
+            let p = p.trim();
+            p.len() > 2
+                && p[..2].eq_ignore_ascii_case("q=")
+                && p[2..].trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+        });
+        if coding.eq_ignore_ascii_case("gzip") {
+            gzip = Some(accepted);
+        } else if coding == "*" {
+            any = Some(accepted);
+        }
+    }
+    gzip.or(any).unwrap_or(false)
 }
 
 fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
@@ -289,7 +296,7 @@ async fn get_store_product(
 /// A store's menu (public): categories in order, each with its products at this store's price,
 /// availability, stock, options and photos. Served from a cache that every catalog change
 /// invalidates; `ETag` / `If-None-Match` answer 304 when nothing changed. Sent gzip-compressed
-/// (compressed once per menu version) to clients that accept it.
+/// (compressed once per menu version, with a tag of its own) to clients that accept it.
 #[utoipa::path(get, path = "/v1/stores/{id}/menu", tag = "catalog",
     params(("id" = String, Path, description = "sto_ id")),
     responses((status = 200, body = Menu), (status = 304), (status = 404, body = ErrorBody)))]
@@ -311,8 +318,13 @@ async fn get_menu(
     }
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    // Either tag names the same menu version.
-    if if_none_match(&headers, &cached.etag) || if_none_match(&headers, &cached.etag_gzip) {
+    // The tag of the representation being sent.
+    let etag = if gzip.is_some() {
+        &cached.etag_gzip
+    } else {
+        &cached.etag
+    };
+    if if_none_match(&headers, etag) {
         return Ok((StatusCode::NOT_MODIFIED, out).into_response());
     }
     out.insert(

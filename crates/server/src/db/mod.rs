@@ -366,9 +366,10 @@ impl Db {
                 .await?;
             // Copying the WAL back into the database file is done by a connection of its own,
             // beside the writers, so that no commit pays for it (see `checkpoints`). A writer
-            // still checkpoints itself once the WAL holds 256 MiB (65,536 pages): under steady
-            // writes the WAL starts over only after such a checkpoint, and its final sync of
-            // the database file (10-15 ms here) holds the writer, so it should come rarely.
+            // still checkpoints itself once the WAL holds 256 MiB (65,536 pages). Under steady
+            // writes the background checkpoint never quite catches up with the writer, so the
+            // WAL starts over after the writer's own, whose final sync of the database file
+            // (10-15 ms here) holds the writer: it should come rarely.
             let checkpointer = SqlitePoolOptions::new()
                 .test_before_acquire(false)
                 .max_connections(1)

@@ -244,8 +244,8 @@ async fn a_price_change_shows_on_the_cached_menu_at_once_and_on_another_node_soo
         )
         .await;
     assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
-    // A client that accepts gzip gets the same menu compressed, under a tag of its own; either
-    // tag answers 304 while the menu is unchanged; a client refusing gzip gets plain JSON.
+    // A client that accepts gzip gets the same menu compressed, under a tag of its own that
+    // answers 304 while the menu is unchanged; a client refusing gzip gets plain JSON.
     let url = app.url(&format!("/v1/stores/{}/menu", shop.store));
     let gz = app
         .client
@@ -277,8 +277,25 @@ async fn a_price_change_shows_on_the_cached_menu_at_once_and_on_another_node_soo
         .send()
         .await
         .unwrap();
+    assert_eq!(refused.status(), StatusCode::OK);
     assert!(refused.headers().get("content-encoding").is_none());
     assert_eq!(refused.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(refused.headers()["vary"], "accept-encoding");
+    // `*` covers gzip only when gzip is not named.
+    for (accept, compressed) in [("*", true), ("gzip;Q=0, *", false), ("br", false)] {
+        let r = app
+            .client
+            .get(&url)
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers().get("content-encoding").is_some(),
+            compressed,
+            "{accept}"
+        );
+    }
     let unchanged = app
         .client
         .get(&url)
