@@ -271,10 +271,11 @@ fn flush(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
-/// For a WAL file, flushes first; then calls the wrapped method.
-macro_rules! delegate {
-    ($file:expr, $method:ident ( $($arg:expr),* )) => {{
-        if is_wal($file) {
+/// Flushes when `$flush` holds (for a WAL file, or for any shared-memory call), then calls the
+/// wrapped method.
+macro_rules! pass_on {
+    ($flush:expr, $file:expr, $method:ident ( $($arg:expr),* )) => {{
+        if $flush {
             let rc = flush($file);
             if rc != ffi::SQLITE_OK {
                 return rc;
@@ -287,26 +288,12 @@ macro_rules! delegate {
     }};
 }
 
-/// Flushes (whichever file of the pair it is called on), then calls the wrapped method.
-macro_rules! flushed {
-    ($file:expr, $method:ident ( $($arg:expr),* )) => {{
-        let rc = flush($file);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        match methods($file).$method {
-            Some(f) => f(inner($file) $(, $arg)*),
-            None => ffi::SQLITE_IOERR,
-        }
-    }};
-}
-
-/// Methods that only pass SQLite's call on (after a WAL's flush, see `delegate!`).
+/// Methods that only pass SQLite's call on (after a WAL's flush).
 macro_rules! delegated {
     ($($name:ident => $method:ident ( $($arg:ident : $ty:ty),* );)*) => {$(
         unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> c_int {
             // SAFETY: as SQLite passed them.
-            unsafe { delegate!(file, $method($($arg),*)) }
+            unsafe { pass_on!(is_wal(file), file, $method($($arg),*)) }
         }
     )*};
 }
@@ -415,7 +402,7 @@ unsafe extern "C" fn file_control(
         }
     }
     // SAFETY: as SQLite passed them.
-    unsafe { delegate!(file, xFileControl(op, arg)) }
+    unsafe { pass_on!(is_wal(file), file, xFileControl(op, arg)) }
 }
 
 unsafe extern "C" fn sector_size(file: *mut ffi::sqlite3_file) -> c_int {
@@ -442,7 +429,7 @@ unsafe extern "C" fn shm_map(
     out: *mut *mut c_void,
 ) -> c_int {
     // SAFETY: as SQLite passed them.
-    unsafe { flushed!(file, xShmMap(page, size, extend, out)) }
+    unsafe { pass_on!(true, file, xShmMap(page, size, extend, out)) }
 }
 
 unsafe extern "C" fn shm_lock(
@@ -463,7 +450,7 @@ unsafe extern "C" fn shm_lock(
         return if rc != ffi::SQLITE_OK { rc } else { unlocked };
     }
     // SAFETY: as SQLite passed them.
-    unsafe { flushed!(file, xShmLock(offset, n, flags)) }
+    unsafe { pass_on!(true, file, xShmLock(offset, n, flags)) }
 }
 
 unsafe extern "C" fn shm_barrier(file: *mut ffi::sqlite3_file) {
