@@ -26,18 +26,27 @@ impl Stats {
     }
 }
 
+/// Warms up for a second, then measures `/healthz` for `duration`: the ceiling a bench compares
+/// against.
+async fn healthz(base: &str, concurrency: usize, duration: Duration) -> Stats {
+    let ping = |_, _| Call::get("/healthz");
+    load(base, concurrency, Duration::from_secs(1), ping).await;
+    load(base, concurrency, duration, ping).await
+}
+
 /// Drives `concurrency` clients, each on its own keep-alive connection to `base`, issuing
-/// requests made by `make` for `duration`; a response is an error unless its status is 2xx.
+/// requests made by `make(client, n)` (`n` counts requests across clients) for `duration`; a
+/// response is an error unless its status is 2xx.
 pub async fn load<F>(base: &str, concurrency: usize, duration: Duration, make: F) -> Stats
 where
-    F: Fn(u64) -> Call + Send + Sync + 'static,
+    F: Fn(usize, u64) -> Call + Send + Sync + 'static,
 {
     let make = Arc::new(make);
     let stop = Arc::new(AtomicBool::new(false));
     let counter = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
+    for client in 0..concurrency {
         let (make, stop, counter) = (make.clone(), stop.clone(), counter.clone());
         let conn = Conn::new(base);
         tasks.push(tokio::spawn(async move {
@@ -48,7 +57,7 @@ where
                 return (hist, ops, 1);
             };
             while !stop.load(Ordering::Relaxed) {
-                let call = make(counter.fetch_add(1, Ordering::Relaxed));
+                let call = make(client, counter.fetch_add(1, Ordering::Relaxed));
                 let t = Instant::now();
                 match conn.send(&call).await {
                     Ok(status) if (200..300).contains(&status) => {
@@ -335,13 +344,10 @@ pub async fn codes(
         shorts.push(code["url"].as_str().unwrap_or_default().to_owned());
     }
     let shorts = Arc::new(shorts);
-    let warm = Duration::from_secs(1);
     let base = target.base.clone();
-    load(&base, concurrency, warm, |_| Call::get("/healthz")).await;
-    let base = target.base.clone();
-    let health = load(&base, concurrency, duration, |_| Call::get("/healthz")).await;
+    let health = healthz(&base, concurrency, duration).await;
     let urls = shorts.clone();
-    let q = load(&base, concurrency, duration, move |n| {
+    let q = load(&base, concurrency, duration, move |_, n| {
         Call::get(path_of(&urls[(n % urls.len() as u64) as usize])).accept_json()
     })
     .await;
@@ -443,14 +449,10 @@ pub async fn menu(
         anyhow::ensure!(r.status().is_success(), "store setting: {}", r.status());
     }
     let menu_url = format!("{base}/v1/stores/{store}/menu");
-    let warm = Duration::from_secs(1);
-    let b = base.clone();
-    load(&b, concurrency, warm, |_| Call::get("/healthz")).await;
-    let b = base.clone();
-    let health = load(&b, concurrency, duration, |_| Call::get("/healthz")).await;
+    let health = healthz(&base, concurrency, duration).await;
     let u = format!("/v1/stores/{store}/menu");
     // As phones and browsers ask for it: compressed.
-    let m = load(&base, concurrency, duration, move |_| {
+    let m = load(&base, concurrency, duration, move |_, _| {
         Call::get(u.clone()).header("accept-encoding", "gzip, deflate, br")
     })
     .await;
@@ -586,17 +588,11 @@ pub async fn checkout(
     }
     println!("  {consumers} consumers with ¥50,000 each; measuring");
     let tokens = Arc::new(tokens);
-    let b = base.clone();
-    load(&b, concurrency, Duration::from_secs(1), |_| {
-        Call::get("/healthz")
-    })
-    .await;
-    let b = base.clone();
-    let health = load(&b, concurrency, duration, |_| Call::get("/healthz")).await;
+    let health = healthz(&base, concurrency, duration).await;
     let before = payments_count(&state).await?;
     let before_metrics = scrape(&client, &base).await?;
-    let (b, t, q) = (base.clone(), tokens.clone(), qr.clone());
-    let pay = load(&b, concurrency, duration, move |n| {
+    let (t, q) = (tokens.clone(), qr.clone());
+    let pay = load(&base, concurrency, duration, move |_, n| {
         let token = &t[(n % t.len() as u64) as usize];
         Call::post("/v1/payments")
             .bearer(token)
@@ -877,61 +873,24 @@ pub async fn orders(
         "  {concurrency} tables with a guest holding ¥{} each; measuring",
         GUEST_TOP_UPS * 50_000
     );
-    let b = base.clone();
-    load(&b, concurrency, Duration::from_secs(1), |_| {
-        Call::get("/healthz")
-    })
-    .await;
-    let b = base.clone();
-    let health = load(&b, concurrency, duration, |_| Call::get("/healthz")).await;
+    let health = healthz(&base, concurrency, duration).await;
 
     let before_metrics = scrape(&client, &base).await?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for (qr, token) in seats {
-        let stop = stop.clone();
-        let conn = Conn::new(&base);
-        let call = Call::post("/v1/orders").bearer(&token).json(&json!({
-            "channel": "dine_in", "qr": qr, "place": true, "payment": {"source": "wallet"},
-            "items": [{"product_id": latte, "options": {"size": ["large"]}}, {"product_id": cake}]}));
-        tasks.push(tokio::spawn(async move {
-            let mut hist =
-                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
-            let (mut ops, mut errors) = (0u64, 0u64);
-            let Ok(mut conn) = conn else {
-                return (hist, ops, 1);
-            };
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                match conn.send(&call).await {
-                    Ok(status) if (200..300).contains(&status) => {
-                        ops += 1;
-                        let _ = hist.record(t.elapsed().as_micros().max(1) as u64);
-                    }
-                    _ => errors += 1,
-                }
-            }
-            (hist, ops, errors)
-        }));
-    }
-    tokio::time::sleep(duration).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
-    let (mut ops, mut errors) = (0u64, 0u64);
-    for t in tasks {
-        if let Ok((h, o, e)) = t.await {
-            let _ = hist.add(h);
-            ops += o;
-            errors += e;
-        }
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let per_s = ops as f64 / seconds;
-    let (p50, p99) = (
-        hist.value_at_quantile(0.5) as f64 / 1000.0,
-        hist.value_at_quantile(0.99) as f64 / 1000.0,
-    );
+    // One table per client, ordering again and again.
+    let calls: Vec<Call> = seats
+        .into_iter()
+        .map(|(qr, token)| {
+            Call::post("/v1/orders").bearer(&token).json(&json!({
+                "channel": "dine_in", "qr": qr, "place": true, "payment": {"source": "wallet"},
+                "items": [{"product_id": latte, "options": {"size": ["large"]}}, {"product_id": cake}]}))
+        })
+        .collect();
+    let placed = load(&base, calls.len(), duration, move |client, _| {
+        calls[client].clone()
+    })
+    .await;
+    let (ops, errors, per_s) = (placed.ops, placed.errors, placed.per_s());
+    let (p50, p99) = (placed.p50_ms, placed.p99_ms);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let limits = Limits::of(&before_metrics, &scrape(&client, &base).await?);
 
@@ -1121,13 +1080,7 @@ pub async fn claim(
         "  {consumers} consumers logged in ({:.0} s); measuring",
         started.elapsed().as_secs_f64()
     );
-    let b = base.clone();
-    load(&b, concurrency, Duration::from_secs(1), |_| {
-        Call::get("/healthz")
-    })
-    .await;
-    let b = base.clone();
-    let health = load(&b, concurrency, duration, |_| Call::get("/healthz")).await;
+    let health = healthz(&base, concurrency, duration).await;
     let tokens = Arc::new(tokens);
     let stop = Arc::new(AtomicBool::new(false));
     let counter = Arc::new(AtomicU64::new(0));

@@ -167,7 +167,7 @@ impl Conn {
         };
         stream.write_all(&self.out).await?;
         // The head.
-        let (status, head_len, body, close) = loop {
+        let (status, head_len, body, mut close) = loop {
             let mut headers = [httparse::EMPTY_HEADER; 32];
             let mut res = httparse::Response::new(&mut headers);
             match res.parse(&self.buf) {
@@ -203,7 +203,7 @@ impl Conn {
                             close = true;
                         }
                     }
-                    if matches!(status, 204 | 304) || call.method == "HEAD" {
+                    if matches!(status, 204 | 304) {
                         body = Body::Empty;
                     }
                     break (status, n, body, close);
@@ -229,8 +229,7 @@ impl Conn {
                     }
                 }
                 self.buf.clear();
-                self.stream = None;
-                return Ok(status);
+                close = true;
             }
             Body::Length(len) => {
                 while self.buf.len() < len {

@@ -307,37 +307,28 @@ async fn get_menu(
 ) -> Result<Response> {
     let cached = service::menu(&app, &id).await?;
     let gzip = accepts_gzip(&headers).then(|| cached.gzipped()).flatten();
-    let mut out = HeaderMap::with_capacity(5);
-    let tag = if gzip.is_some() {
-        &cached.etag_gzip_header
-    } else {
-        &cached.etag_header
+    // The representation being sent, and its tag.
+    let (body, tag) = match gzip {
+        Some(body) => (body, &cached.etag_gzip),
+        None => (&cached.json, &cached.etag),
     };
-    if let Some(v) = tag {
+    let mut out = HeaderMap::with_capacity(5);
+    if let Some(v) = &tag.header {
         out.insert(header::ETAG, v.clone());
     }
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    // The tag of the representation being sent.
-    let etag = if gzip.is_some() {
-        &cached.etag_gzip
-    } else {
-        &cached.etag
-    };
-    if if_none_match(&headers, etag) {
+    if if_none_match(&headers, &tag.text) {
         return Ok((StatusCode::NOT_MODIFIED, out).into_response());
     }
     out.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    match gzip {
-        Some(body) => {
-            out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            Ok((out, body.clone()).into_response())
-        }
-        None => Ok((out, cached.json.clone()).into_response()),
+    if gzip.is_some() {
+        out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
+    Ok((out, body.clone()).into_response())
 }
 
 /// A product of the store's merchant by its EAN-13 / UPC-A barcode, at this store's price and

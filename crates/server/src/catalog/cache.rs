@@ -23,20 +23,32 @@ const BUILDING_PRUNE_AT: usize = 64;
 /// The most menus kept; past that the cache is emptied (menus rebuild on demand).
 pub const MAX_ENTRIES: usize = 10_000;
 
+/// An entity tag: its text (for `If-None-Match`) and the same, ready to send as a header.
+pub struct Tag {
+    pub text: String,
+    pub header: Option<axum::http::HeaderValue>,
+}
+
+impl Tag {
+    fn new(text: String) -> Tag {
+        Tag {
+            header: axum::http::HeaderValue::from_str(&text).ok(),
+            text,
+        }
+    }
+}
+
 /// A built menu.
 pub struct CachedMenu {
     pub menu: Arc<Menu>,
     /// The menu serialized once.
     pub json: Bytes,
     /// `"<store>-<version>"`, quoted.
-    pub etag: String,
-    /// The same, ready to send as a header.
-    pub etag_header: Option<axum::http::HeaderValue>,
+    pub etag: Tag,
     /// The gzip-compressed JSON (made on first request for it) and its own tag, for clients
     /// that accept gzip: browsers and phones always do, and a café's menu shrinks about 6×.
     gzip: OnceLock<Option<Bytes>>,
-    pub etag_gzip: String,
-    pub etag_gzip_header: Option<axum::http::HeaderValue>,
+    pub etag_gzip: Tag,
     checked_at_ms: AtomicU64,
 }
 
@@ -58,16 +70,12 @@ impl CachedMenu {
     }
 
     pub fn new(menu: Menu, json: Bytes, now_ms: u64) -> CachedMenu {
-        let etag = format!("\"{}-{}\"", menu.store_id, menu.version);
-        let etag_gzip = format!("\"{}-{}-gzip\"", menu.store_id, menu.version);
         CachedMenu {
-            etag_header: axum::http::HeaderValue::from_str(&etag).ok(),
+            etag: Tag::new(format!("\"{}-{}\"", menu.store_id, menu.version)),
+            etag_gzip: Tag::new(format!("\"{}-{}-gzip\"", menu.store_id, menu.version)),
             gzip: OnceLock::new(),
-            etag_gzip_header: axum::http::HeaderValue::from_str(&etag_gzip).ok(),
-            etag_gzip,
             menu: Arc::new(menu),
             json,
-            etag,
             checked_at_ms: AtomicU64::new(now_ms),
         }
     }

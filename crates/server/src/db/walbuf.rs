@@ -23,6 +23,7 @@
 
 use libsqlite3_sys as ffi;
 use std::ffi::{CStr, c_char, c_int, c_void};
+#[cfg(test)]
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -95,8 +96,11 @@ struct Shared {
 
 /// WAL files opened wrapped, SQLite's writes to them, and the writes of buffered bytes that
 /// carried those (for tests).
+#[cfg(test)]
 pub static WRAPPED_WALS: AtomicU64 = AtomicU64::new(0);
+#[cfg(test)]
 pub static WAL_WRITES: AtomicU64 = AtomicU64::new(0);
+#[cfg(test)]
 pub static FLUSHES: AtomicU64 = AtomicU64::new(0);
 
 /// Our part of a database or WAL file's `sqlite3_file`: the methods pointer SQLite calls
@@ -185,6 +189,7 @@ unsafe extern "C" fn open(
         let shared = match db_shared {
             Some(s) => {
                 (*s).wal = inner(file);
+                #[cfg(test)]
                 WRAPPED_WALS.fetch_add(1, Ordering::Relaxed);
                 s
             }
@@ -254,6 +259,7 @@ fn flush(file: *mut ffi::sqlite3_file) -> c_int {
             s.failed = true;
             return ffi::SQLITE_IOERR_WRITE;
         };
+        #[cfg(test)]
         FLUSHES.fetch_add(1, Ordering::Relaxed);
         let mut rc = ffi::SQLITE_OK;
         for (i, chunk) in s.bytes.chunks(MAX_WRITE).enumerate() {
@@ -353,6 +359,7 @@ unsafe extern "C" fn write(
     // SAFETY: `buf` holds `amount` bytes (SQLite's contract); the shared part is valid while
     // the WAL is open, and no reference to it outlives a call that makes another.
     unsafe {
+        #[cfg(test)]
         WAL_WRITES.fetch_add(1, Ordering::Relaxed);
         let contiguous = {
             let s = &*shared(file);

@@ -533,7 +533,7 @@ pub async fn quote(app: &AppState, input: QuoteRequest) -> Result<DeliveryQuote>
         return Err(not_trading());
     }
     let now = now_us();
-    if !crate::stores::hours::is_open_at(&store.opening_hours, &store.timezone, now) {
+    if !store.open_now {
         return Err(closed());
     }
     let (lines, currency) = price(app, &store.id, &input.items).await?;
@@ -610,7 +610,7 @@ pub async fn create(
     let at = place_of(app, principal, &input).await?;
     let store = &at.store;
     let now = now_us();
-    let open_now = crate::stores::hours::is_open_at(&store.opening_hours, &store.timezone, now);
+    let open_now = store.open_now;
     let (lines, currency) = price(app, &store.id, &input.items).await?;
     if lines.is_empty() && channel != Channel::ScanAndGo {
         return Err(Error::invalid("items_required", "Add at least one item.").param("items"));
@@ -860,7 +860,7 @@ pub async fn add_items(
     }
     if order.channel == Channel::DineIn {
         let store = crate::stores::service::get_store(&app.db, &order.store_id).await?;
-        if !crate::stores::hours::is_open_at(&store.opening_hours, &store.timezone, now_us()) {
+        if !store.open_now {
             return Err(closed());
         }
     }
