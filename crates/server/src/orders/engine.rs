@@ -464,13 +464,35 @@ fn send(o: &mut OrderData, now: i64) -> bool {
     any
 }
 
-fn publish(state: &mut State, id: &str, kind: &'static str) {
+fn publish(state: &mut State, id: &str, kind: &'static str) -> bool {
     let Some(o) = state.orders.orders.get(id) else {
-        return;
+        return false;
     };
     let data = o.public();
     let (m, s) = (o.merchant_id.clone(), o.store_id.clone());
     pe::event(state, &m, Some(&s), kind, &data);
+    true
+}
+
+/// Publishes the order as `kind` and answers with the event's own JSON text: the order as it
+/// now is, serialized once for both.
+fn publish_and_reply(
+    state: &mut State,
+    id: &str,
+    kind: &'static str,
+    created: bool,
+) -> Result<Reply> {
+    if !publish(state, id, kind) {
+        return Err(order_not_found());
+    }
+    let body = pe::last_event_json(state).map(str::to_owned);
+    match body {
+        Some(body) => Ok(Reply {
+            status: if created { 201 } else { 200 },
+            body,
+        }),
+        None => reply(state, id, created),
+    }
 }
 
 fn reply(state: &State, id: &str, created: bool) -> Result<Reply> {
@@ -549,7 +571,7 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
                 }
             }
             state.orders.touch(&id);
-            publish(
+            publish_and_reply(
                 state,
                 &id,
                 if sent {
@@ -557,8 +579,8 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
                 } else {
                     "order.updated"
                 },
-            );
-            reply(state, &id, created)
+                created,
+            )
         }
         OrderOp::Create { order, lines, pay } => {
             let mut o = (**order).clone();
@@ -604,13 +626,12 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
                 }
             }
             state.orders.touch(&id);
-            let placed = state.orders.orders[&id].status.in_kitchen();
-            if placed {
-                publish(state, &id, "order.placed");
+            let kind = if state.orders.orders[&id].status.in_kitchen() {
+                "order.placed"
             } else {
-                publish(state, &id, "order.updated");
-            }
-            reply(state, &id, true)
+                "order.updated"
+            };
+            publish_and_reply(state, &id, kind, true)
         }
         OrderOp::AddLines {
             order_id,
@@ -646,7 +667,7 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
                 && *place
                 && send(state.orders.orders.get_mut(order_id).expect("present"), now);
             state.orders.touch(order_id);
-            publish(
+            publish_and_reply(
                 state,
                 order_id,
                 if sent {
@@ -654,8 +675,8 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
                 } else {
                     "order.updated"
                 },
-            );
-            reply(state, order_id, false)
+                false,
+            )
         }
         OrderOp::Place { order_id, actor } => {
             let now = state.now;
@@ -676,8 +697,7 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
             }
             o.updated_at = now;
             state.orders.touch(order_id);
-            publish(state, order_id, "order.placed");
-            reply(state, order_id, false)
+            publish_and_reply(state, order_id, "order.placed", false)
         }
         OrderOp::Step {
             order_id,
@@ -724,8 +744,7 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
                 _ => "order.updated",
             };
             state.orders.touch(order_id);
-            publish(state, order_id, kind);
-            reply(state, order_id, false)
+            publish_and_reply(state, order_id, kind, false)
         }
         OrderOp::Cancel {
             order_id,
@@ -839,8 +858,7 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
                 business_day,
                 staff_id.clone(),
             )?;
-            publish(state, order_id, "order.refunded");
-            reply(state, order_id, false)
+            publish_and_reply(state, order_id, "order.refunded", false)
         }
     }
 }

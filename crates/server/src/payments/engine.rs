@@ -1296,6 +1296,11 @@ pub(crate) fn event<T: serde::Serialize + ?Sized>(
     ));
 }
 
+/// The JSON text of the event the batch made last.
+pub(crate) fn last_event_json(state: &State) -> Option<&str> {
+    state.published.last().map(|e| e.data.get())
+}
+
 /// An event's object with one more field beside its own.
 #[derive(serde::Serialize)]
 struct With<'a, T: serde::Serialize, E: serde::Serialize> {
