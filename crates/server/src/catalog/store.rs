@@ -413,14 +413,11 @@ pub async fn stock_for_update(tx: &mut Tx, pairs_json: String) -> DbResult<Vec<S
     .await
 }
 
-/// Adds signed deltas to counted stock (rows of `{"s", "p", "d"}`).
-pub async fn add_stock(tx: &mut Tx, deltas: &[serde_json::Value]) -> DbResult<u64> {
-    tx.write_rows(
-        deltas,
-        "UPDATE catalog_store_products SET stock = stock + :d WHERE store_id = :s AND product_id = :p AND stock IS NOT NULL",
-        "UPDATE catalog_store_products AS sp SET stock = sp.stock + j.d \
+/// Adds signed deltas to counted stock (rows of `{"s", "p", "d"}`) (SQLite, PostgreSQL); one
+/// of the batch's deferred writes.
+pub(crate) const ADD_STOCK: (&str, &str) = (
+    "UPDATE catalog_store_products SET stock = stock + :d WHERE store_id = :s AND product_id = :p AND stock IS NOT NULL",
+    "UPDATE catalog_store_products AS sp SET stock = sp.stock + j.d \
          FROM json_to_recordset($1::json) AS j(s text, p text, d bigint) \
          WHERE sp.store_id = j.s AND sp.product_id = j.p AND sp.stock IS NOT NULL",
-    )
-    .await
-}
+);

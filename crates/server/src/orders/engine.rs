@@ -1123,30 +1123,44 @@ pub(crate) fn after_refund(state: &mut State, order_id: &str, amount: i64) {
     }
 }
 
-/// Writes the batch's orders and stock changes.
-pub(crate) async fn flush(
+/// Writes (or collects, see [`pe::Sink`]) the batch's orders and stock changes.
+pub(crate) fn write_rows(
+    sink: &mut pe::Sink<'_>,
+    state: &State,
+) -> std::result::Result<(), pe::BatchError> {
+    let b = &state.orders;
+    let rows: Vec<OrderWrite> = b
+        .changed
+        .iter()
+        .filter_map(|id| b.orders.get(id))
+        .map(OrderData::row)
+        .collect();
+    sink.add(&rows, store::UPSERT)?;
+    let deltas: Vec<StockDelta> = b
+        .stock_deltas
+        .iter()
+        .filter(|(_, d)| **d != 0)
+        .map(|((s, p), d)| StockDelta { s, p, d: *d })
+        .collect();
+    sink.add(&deltas, crate::catalog::store::ADD_STOCK)?;
+    Ok(())
+}
+
+/// A change of a product's counted stock in a store, as [`crate::catalog::store::ADD_STOCK`]
+/// reads it.
+#[derive(serde::Serialize)]
+struct StockDelta<'a> {
+    s: &'a str,
+    p: &'a str,
+    d: i64,
+}
+
+/// After the batch's rows: raises the catalog versions of merchants whose counted stock moved.
+pub(crate) async fn bump_versions(
     tx: &mut Tx,
     state: &mut State,
 ) -> std::result::Result<(), pe::BatchError> {
     let b = &mut state.orders;
-    if !b.changed.is_empty() {
-        let rows: Vec<OrderWrite> = b
-            .changed
-            .iter()
-            .filter_map(|id| b.orders.get(id))
-            .map(OrderData::row)
-            .collect();
-        store::upsert(tx, &rows).await?;
-    }
-    let deltas: Vec<serde_json::Value> = b
-        .stock_deltas
-        .iter()
-        .filter(|(_, d)| **d != 0)
-        .map(|((s, p), d)| serde_json::json!({"s": s, "p": p, "d": d}))
-        .collect();
-    if !deltas.is_empty() {
-        crate::catalog::store::add_stock(tx, &deltas).await?;
-    }
     // Counted stock shows on the menu: raise the merchant's catalog version so menus rebuild,
     // here at once and on other nodes within their recheck window. A sold-out flip always does;
     // a count that merely moved does at most once a second per merchant, so a busy store's

@@ -23,13 +23,12 @@ pub async fn for_update_by_tables(tx: &mut Tx, tables_json: String) -> DbResult<
     .await
 }
 
-/// Writes orders whole: new ones inserted, changed ones updated.
-pub async fn upsert(tx: &mut Tx, rows: &[super::model::OrderWrite<'_>]) -> DbResult<u64> {
-    tx.write_rows(
-        rows,
-        "INSERT INTO orders (id, merchant_id, store_id, channel, status, table_id, active_table, user_id, currency, items, discounts, subtotal, discount_total, delivery_fee, total, amount_paid, amount_refunded, payments, delivery, pickup_at, promised_at, pickup_number, note, reserve_until, cancel_reason, placed_at, paid_at, ready_at, completed_at, canceled_at, created_at, updated_at) VALUES (:id, :merchant_id, :store_id, :channel, :status, :table_id, :active_table, :user_id, :currency, :items, :discounts, :subtotal, :discount_total, :delivery_fee, :total, :amount_paid, :amount_refunded, :payments, :delivery, :pickup_at, :promised_at, :pickup_number, :note, :reserve_until, :cancel_reason, :placed_at, :paid_at, :ready_at, :completed_at, :canceled_at, :created_at, :updated_at) \
+/// Writes orders whole: new ones inserted, changed ones updated (SQLite, PostgreSQL); one of
+/// the batch's deferred writes.
+pub(crate) const UPSERT: (&str, &str) = (
+    "INSERT INTO orders (id, merchant_id, store_id, channel, status, table_id, active_table, user_id, currency, items, discounts, subtotal, discount_total, delivery_fee, total, amount_paid, amount_refunded, payments, delivery, pickup_at, promised_at, pickup_number, note, reserve_until, cancel_reason, placed_at, paid_at, ready_at, completed_at, canceled_at, created_at, updated_at) VALUES (:id, :merchant_id, :store_id, :channel, :status, :table_id, :active_table, :user_id, :currency, :items, :discounts, :subtotal, :discount_total, :delivery_fee, :total, :amount_paid, :amount_refunded, :payments, :delivery, :pickup_at, :promised_at, :pickup_number, :note, :reserve_until, :cancel_reason, :placed_at, :paid_at, :ready_at, :completed_at, :canceled_at, :created_at, :updated_at) \
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, active_table = excluded.active_table, items = excluded.items, discounts = excluded.discounts, subtotal = excluded.subtotal, discount_total = excluded.discount_total, delivery_fee = excluded.delivery_fee, total = excluded.total, amount_paid = excluded.amount_paid, amount_refunded = excluded.amount_refunded, payments = excluded.payments, reserve_until = excluded.reserve_until, cancel_reason = excluded.cancel_reason, placed_at = excluded.placed_at, paid_at = excluded.paid_at, ready_at = excluded.ready_at, completed_at = excluded.completed_at, canceled_at = excluded.canceled_at, updated_at = excluded.updated_at",
-        "INSERT INTO orders (id, merchant_id, store_id, channel, status, table_id, active_table, user_id, currency, items, discounts, \
+    "INSERT INTO orders (id, merchant_id, store_id, channel, status, table_id, active_table, user_id, currency, items, discounts, \
          subtotal, discount_total, delivery_fee, total, amount_paid, amount_refunded, payments, delivery, pickup_at, promised_at, \
          pickup_number, note, reserve_until, cancel_reason, placed_at, paid_at, ready_at, completed_at, canceled_at, created_at, updated_at) \
          SELECT id, merchant_id, store_id, channel, status, table_id, active_table, user_id, currency, items, discounts, \
@@ -47,9 +46,7 @@ pub async fn upsert(tx: &mut Tx, rows: &[super::model::OrderWrite<'_>]) -> DbRes
          cancel_reason = EXCLUDED.cancel_reason, placed_at = EXCLUDED.placed_at, paid_at = EXCLUDED.paid_at, \
          ready_at = EXCLUDED.ready_at, completed_at = EXCLUDED.completed_at, canceled_at = EXCLUDED.canceled_at, \
          updated_at = EXCLUDED.updated_at",
-    )
-    .await
-}
+);
 
 /// Gives a guest's orders to the account it logged into (the sequencer never rewrites
 /// `user_id`, so this cannot be undone by a batch in flight).

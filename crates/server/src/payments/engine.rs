@@ -2093,7 +2093,9 @@ fn payout(
 /// one statement, each write a data-modifying `WITH` part (one round trip; the parts touch
 /// different rows, and foreign keys are checked at the statement's end, when every part has
 /// run).
-const DEFERRED: [(&str, &str); 9] = [
+const DEFERRED: [(&str, &str); 11] = [
+    crate::orders::store::UPSERT,
+    crate::catalog::store::ADD_STOCK,
     SQL_NEW_ACCOUNTS,
     SQL_BALANCES,
     SQL_TRANSFERS,
@@ -2126,7 +2128,7 @@ static POSTGRES_WRITES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|
 
 /// Where a batch's writes go: straight into SQLite's prepared statements, or collected as JSON
 /// for PostgreSQL's one statement (see [`DEFERRED`]).
-struct Sink<'c> {
+pub(crate) struct Sink<'c> {
     /// SQLite's handle; `None` on PostgreSQL, whose rows are collected in `json`.
     direct: Option<crate::db::Direct<'c>>,
     json: Vec<Option<String>>,
@@ -2145,7 +2147,7 @@ impl<'c> Sink<'c> {
     /// Writes (or collects) `rows` with `sql`, one of [`DEFERRED`]; each is added once.
     /// Answers the rows changed on SQLite (and `rows.len()` on PostgreSQL, where it is only
     /// known when the statement runs).
-    fn add<T: serde::Serialize>(
+    pub(crate) fn add<T: serde::Serialize>(
         &mut self,
         rows: &[T],
         sql: (&'static str, &'static str),
@@ -2202,16 +2204,17 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
             constraint: "pay_codes.used_at".into(),
         }));
     }
-    crate::orders::engine::flush(tx, state).await?;
     crate::marketing::engine::flush(tx, state).await?;
     crate::members::engine::flush(tx, state).await?;
     // On PostgreSQL the rows are collected, then written by one statement.
     let json = {
         let mut sink = Sink::new(tx.direct().await?);
+        crate::orders::engine::write_rows(&mut sink, state)?;
         write_rows(&mut sink, state)?;
         sink.json
     };
-    finish_json(tx, json).await
+    finish_json(tx, json).await?;
+    crate::orders::engine::bump_versions(tx, state).await
 }
 
 /// An account's row as a batch writes it (its balances, and what a new row needs beside them).
