@@ -420,6 +420,11 @@ impl Db {
 
     /// Starts a write transaction.
     pub async fn begin(&self) -> DbResult<Tx> {
+        self.begin_postgres_with(None).await
+    }
+
+    /// [`Db::begin`], with `postgres` as the statement that begins it on PostgreSQL.
+    async fn begin_postgres_with(&self, postgres: Option<&'static str>) -> DbResult<Tx> {
         // SQLite: the writers' turn first (see `RawPool::turn`).
         let turn = match &self.raw {
             Some(pool) => Some(pool.turn().await?),
@@ -434,9 +439,13 @@ impl Db {
                     .await
                     .map_err(DbError::classify)?,
             ),
-            Pools::Postgres(pool) => {
-                TxInner::Postgres(pool.begin().await.map_err(DbError::classify)?)
-            }
+            Pools::Postgres(pool) => TxInner::Postgres(
+                match postgres {
+                    Some(sql) => pool.begin_with(sql).await,
+                    None => pool.begin().await,
+                }
+                .map_err(DbError::classify)?,
+            ),
         };
         Ok(Tx {
             inner,
@@ -470,10 +479,16 @@ impl Db {
     /// sqlx, whose statements (reads included) run on the calling thread, with no hand-off to a
     /// connection thread, and stay prepared between batches. Call it from a thread that may
     /// block: every statement and the commit run on it. It waits for the writers' turn like
-    /// [`Db::begin`]. On PostgreSQL, as [`Db::begin`].
+    /// [`Db::begin`]. On PostgreSQL, as [`Db::begin`], its reads planned for the values they are
+    /// sent (`plan_cache_mode = force_custom_plan`, set by the statement that begins it, in the
+    /// same round trip): PostgreSQL would otherwise keep, per connection, a plan made on a
+    /// table's first few rows. The caller sets `plan_cache_mode = auto` again before writes
+    /// whose planning costs more than it saves.
     pub async fn begin_batch(&self) -> DbResult<Tx> {
         let Some(pool) = &self.raw else {
-            return self.begin().await;
+            return self
+                .begin_postgres_with(Some("BEGIN; SET LOCAL plan_cache_mode = force_custom_plan"))
+                .await;
         };
         let turn = pool.turn().await?;
         if pool.is_closed() {

@@ -549,18 +549,10 @@ async fn run_batch_inner(
     };
     state.orders.recently_bumped = recently_bumped.clone();
     let postgres = tx.backend() == crate::db::Backend::Postgres;
-    if postgres {
-        // The batch's reads are planned for the rows asked for, each time. PostgreSQL would
-        // otherwise keep, per connection, the plan it made on a table's first few rows: a
-        // sequential scan, kept while the table grows until autovacuum next analyzes it (in
-        // `bench orders`, the lookup of each table's open order scanned every order: 7 ms of
-        // a 13 ms batch).
-        // The writes keep their cached plans: planning them costs more than it saves.
-        tx.execute(crate::db::query(
-            "SET LOCAL plan_cache_mode = force_custom_plan",
-        ))
-        .await?;
-    }
+    // On PostgreSQL the batch's reads are planned for the rows asked for, each time (see
+    // `Db::begin_batch`; in `bench orders` a kept plan's sequential scan of every order took
+    // 7 ms of a 13 ms batch). The writes keep their cached plans: planning them costs more than
+    // it saves.
     load(&mut tx, ops, &mut state, cache).await?;
     if postgres {
         tx.execute(crate::db::query("SET LOCAL plan_cache_mode = auto"))
