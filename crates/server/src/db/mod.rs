@@ -482,8 +482,8 @@ impl Db {
     /// [`Db::begin`]. On PostgreSQL, as [`Db::begin`], its reads planned for the values they are
     /// sent (`plan_cache_mode = force_custom_plan`, set by the statement that begins it, in the
     /// same round trip): PostgreSQL would otherwise keep, per connection, a plan made on a
-    /// table's first few rows. The caller sets `plan_cache_mode = auto` again before writes
-    /// whose planning costs more than it saves.
+    /// table's first few rows. [`Tx::batch_reads_done`] ends that before the writes, whose
+    /// planning costs more than it saves.
     pub async fn begin_batch(&self) -> DbResult<Tx> {
         let Some(pool) = &self.raw else {
             return self
@@ -765,6 +765,16 @@ impl Tx {
             args,
         };
         self.execute(q).await
+    }
+
+    /// Ends the reads of a batch begun by [`Db::begin_batch`]: on PostgreSQL the statements that
+    /// follow keep their cached plans again (`plan_cache_mode = auto`); nothing on SQLite.
+    pub async fn batch_reads_done(&mut self) -> DbResult<()> {
+        if let TxInner::Postgres(_) = self.inner {
+            self.execute(query("SET LOCAL plan_cache_mode = auto"))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Like [`Tx::execute_for`], reading rows.

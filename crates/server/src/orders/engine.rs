@@ -485,14 +485,11 @@ fn publish_and_reply(
     if !publish(state, id, kind) {
         return Err(order_not_found());
     }
-    let body = pe::last_event_json(state).map(str::to_owned);
-    match body {
-        Some(body) => Ok(Reply {
-            status: if created { 201 } else { 200 },
-            body,
-        }),
-        None => reply(state, id, created),
-    }
+    let body = pe::last_event_json(state).ok_or_else(order_not_found)?;
+    Ok(Reply {
+        status: if created { 201 } else { 200 },
+        body: body.to_owned(),
+    })
 }
 
 fn reply(state: &State, id: &str, created: bool) -> Result<Reply> {

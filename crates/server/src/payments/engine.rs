@@ -548,16 +548,11 @@ async fn run_batch_inner(
         since_cutoff: HashMap::new(),
     };
     state.orders.recently_bumped = recently_bumped.clone();
-    let postgres = tx.backend() == crate::db::Backend::Postgres;
-    // On PostgreSQL the batch's reads are planned for the rows asked for, each time (see
-    // `Db::begin_batch`; in `bench orders` a kept plan's sequential scan of every order took
-    // 7 ms of a 13 ms batch). The writes keep their cached plans: planning them costs more than
-    // it saves.
+    // On PostgreSQL the batch's reads are planned for the rows asked for, each time, and its
+    // writes keep their cached plans (see `Db::begin_batch`; in `bench orders` a kept plan's
+    // sequential scan of every order took 7 ms of a 13 ms batch).
     load(&mut tx, ops, &mut state, cache).await?;
-    if postgres {
-        tx.execute(crate::db::query("SET LOCAL plan_cache_mode = auto"))
-            .await?;
-    }
+    tx.batch_reads_done().await?;
     let t1 = std::time::Instant::now();
     let mut answers = Vec::with_capacity(ops.len());
     for (op, idem) in ops {
