@@ -26,6 +26,7 @@
 //! lock (sqlx closes its connections with `sqlite3_close`, which refuses while statements are
 //! open). A [`RawConn`] keeps its statements prepared and finalizes them before it closes.
 
+use super::fields::{Fields, each_field, impossible_all, refuse, refuse_compound, see_through};
 use super::{DbError, DbResult, Value};
 use libsqlite3_sys as ffi;
 use serde::de::DeserializeOwned;
@@ -116,8 +117,7 @@ impl<'c> Direct<'c> {
         let mut changed = 0u64;
         for row in rows {
             stmt.reset();
-            row.serialize(RowBinder { stmt: &stmt })
-                .map_err(|e| e.into_db(db))?;
+            each_field(row, &mut RowBinder { stmt: &stmt }).map_err(|e| e.into_db(db))?;
             // A parameter no field filled is NULL (a field the row leaves out); where every row
             // names every field, a gap is a misspelt name, caught by the tests.
             #[cfg(debug_assertions)]
@@ -369,6 +369,12 @@ impl Statement {
                 Value::Text(Some(v)) => self.bind_text(index, v)?,
                 Value::Bool(Some(v)) => self.bind_i64(index, i64::from(*v))?,
                 Value::Bytes(Some(v)) => self.bind_blob(index, v)?,
+                a @ (Value::TextArray(_) | Value::I64Array(_) | Value::BoolArray(_)) => {
+                    match a.array_json() {
+                        Some(json) => self.bind_text(index, &json)?,
+                        None => self.bind_null(index)?,
+                    }
+                }
                 Value::I64(None)
                 | Value::F64(None)
                 | Value::Text(None)
@@ -552,155 +558,15 @@ fn bind_field<T: Serialize + ?Sized>(
     }
 }
 
-fn shape<T>(what: &str) -> Result<T, BindError> {
-    Err(BindError::Shape(format!(
-        "a row must be a struct or a map of fields, not {what}"
-    )))
-}
-
-/// Serializes a row: a struct's fields or a map's entries, each bound by name.
+/// Binds each field of a row to the parameter of its name.
 struct RowBinder<'s> {
     stmt: &'s Statement,
 }
 
-/// A map's entries: the key read by [`KeyName`], then its value bound.
-struct MapBinder<'s> {
-    stmt: &'s Statement,
-    key: Option<String>,
-}
-
-impl ser::SerializeStruct for RowBinder<'_> {
-    type Ok = ();
+impl Fields for RowBinder<'_> {
     type Error = BindError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), BindError> {
-        bind_field(self.stmt, key, value)
-    }
-    fn end(self) -> Result<(), BindError> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeMap for MapBinder<'_> {
-    type Ok = ();
-    type Error = BindError;
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), BindError> {
-        self.key = Some(key.serialize(KeyName)?);
-        Ok(())
-    }
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), BindError> {
-        let key = self
-            .key
-            .take()
-            .ok_or_else(|| BindError::Shape("a map value without its key".into()))?;
-        bind_field(self.stmt, &key, value)
-    }
-    fn end(self) -> Result<(), BindError> {
-        Ok(())
-    }
-}
-
-/// Generates the `Serializer` methods of a serializer that accepts only some shapes: each
-/// listed method answers `$err` (a `&str` naming what it was given).
-macro_rules! refuse {
-    ($err:ident; $($method:ident($($arg:ty),*) -> $ret:ty;)*) => {
-        $(fn $method(self, $(_: $arg),*) -> Result<$ret, BindError> {
-            $err(stringify!($method))
-        })*
-    };
-}
-
-/// The compound shapes (sequences, tuples, enum variants with fields), all answered by `$err`.
-macro_rules! refuse_compound {
-    ($err:ident) => {
-        refuse! { $err;
-            serialize_seq(Option<usize>) -> Self::SerializeSeq;
-            serialize_tuple(usize) -> Self::SerializeTuple;
-            serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
-            serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
-            serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
-        }
-    };
-}
-
-/// An option's value and a newtype's inner value serialize as the value itself.
-macro_rules! see_through {
-    ($ok:ty) => {
-        fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<$ok, BindError> {
-            v.serialize(self)
-        }
-        fn serialize_newtype_struct<T: Serialize + ?Sized>(
-            self,
-            _: &'static str,
-            v: &T,
-        ) -> Result<$ok, BindError> {
-            v.serialize(self)
-        }
-    };
-}
-
-impl<'s> ser::Serializer for RowBinder<'s> {
-    type Ok = ();
-    type Error = BindError;
-    type SerializeSeq = ser::Impossible<(), BindError>;
-    type SerializeTuple = ser::Impossible<(), BindError>;
-    type SerializeTupleStruct = ser::Impossible<(), BindError>;
-    type SerializeTupleVariant = ser::Impossible<(), BindError>;
-    type SerializeMap = MapBinder<'s>;
-    type SerializeStruct = RowBinder<'s>;
-    type SerializeStructVariant = ser::Impossible<(), BindError>;
-
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<RowBinder<'s>, BindError> {
-        Ok(self)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<MapBinder<'s>, BindError> {
-        Ok(MapBinder {
-            stmt: self.stmt,
-            key: None,
-        })
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), BindError> {
-        shape("an enum")
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-    ) -> Result<(), BindError> {
-        shape("an enum")
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), BindError> {
-        shape("a unit struct")
-    }
-    refuse_compound! { shape }
-    see_through! { () }
-    refuse! { shape;
-        serialize_bool(bool) -> ();
-        serialize_i8(i8) -> ();
-        serialize_i16(i16) -> ();
-        serialize_i32(i32) -> ();
-        serialize_i64(i64) -> ();
-        serialize_u8(u8) -> ();
-        serialize_u16(u16) -> ();
-        serialize_u32(u32) -> ();
-        serialize_u64(u64) -> ();
-        serialize_f32(f32) -> ();
-        serialize_f64(f64) -> ();
-        serialize_char(char) -> ();
-        serialize_str(&str) -> ();
-        serialize_bytes(&[u8]) -> ();
-        serialize_none() -> ();
-        serialize_unit() -> ();
+    fn field<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<(), BindError> {
+        bind_field(self.stmt, name, value)
     }
 }
 
@@ -732,13 +598,7 @@ impl ser::Serializer for ValueBinder<'_> {
     }
     type Ok = ();
     type Error = BindError;
-    type SerializeSeq = ser::Impossible<(), BindError>;
-    type SerializeTuple = ser::Impossible<(), BindError>;
-    type SerializeTupleStruct = ser::Impossible<(), BindError>;
-    type SerializeTupleVariant = ser::Impossible<(), BindError>;
-    type SerializeMap = ser::Impossible<(), BindError>;
-    type SerializeStruct = ser::Impossible<(), BindError>;
-    type SerializeStructVariant = ser::Impossible<(), BindError>;
+    impossible_all! { (), BindError }
 
     fn serialize_bool(self, v: bool) -> Result<(), BindError> {
         self.stmt.bind_i64(self.index, i64::from(v))
@@ -807,68 +667,6 @@ impl ser::Serializer for ValueBinder<'_> {
         _: &T,
     ) -> Result<(), BindError> {
         Err(BindError::Nested)
-    }
-}
-
-/// Reads a map key as a string.
-struct KeyName;
-
-fn not_a_key<T>(_: &str) -> Result<T, BindError> {
-    Err(BindError::Shape("a map key must be a string".into()))
-}
-
-impl ser::Serializer for KeyName {
-    type Ok = String;
-    type Error = BindError;
-    type SerializeSeq = ser::Impossible<String, BindError>;
-    type SerializeTuple = ser::Impossible<String, BindError>;
-    type SerializeTupleStruct = ser::Impossible<String, BindError>;
-    type SerializeTupleVariant = ser::Impossible<String, BindError>;
-    type SerializeMap = ser::Impossible<String, BindError>;
-    type SerializeStruct = ser::Impossible<String, BindError>;
-    type SerializeStructVariant = ser::Impossible<String, BindError>;
-
-    fn serialize_str(self, v: &str) -> Result<String, BindError> {
-        Ok(v.to_owned())
-    }
-    refuse_compound! { not_a_key }
-    see_through! { String }
-    refuse! { not_a_key;
-        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
-        serialize_bool(bool) -> String;
-        serialize_i8(i8) -> String;
-        serialize_i16(i16) -> String;
-        serialize_i32(i32) -> String;
-        serialize_i64(i64) -> String;
-        serialize_u8(u8) -> String;
-        serialize_u16(u16) -> String;
-        serialize_u32(u32) -> String;
-        serialize_u64(u64) -> String;
-        serialize_f32(f32) -> String;
-        serialize_f64(f64) -> String;
-        serialize_char(char) -> String;
-        serialize_bytes(&[u8]) -> String;
-        serialize_none() -> String;
-        serialize_unit() -> String;
-        serialize_unit_struct(&'static str) -> String;
-        serialize_map(Option<usize>) -> Self::SerializeMap;
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> Result<String, BindError> {
-        Ok(variant.to_owned())
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<String, BindError> {
-        not_a_key("variant")
     }
 }
 

@@ -13,8 +13,10 @@
 //! each begins with `BEGIN IMMEDIATE`. Commits are made durable by syncing the WAL after them
 //! ([`durable`]).
 
+pub mod columns;
 mod direct;
 pub mod durable;
+mod fields;
 mod hot;
 mod rows;
 mod scope;
@@ -97,6 +99,23 @@ pub enum Value {
     Bool(Option<bool>),
     /// Binary data (BLOB in SQLite, BYTEA in PostgreSQL).
     Bytes(Option<Vec<u8>>),
+    /// Arrays, for PostgreSQL's `unnest` (see [`columns`]); SQLite, which has none, is given
+    /// their JSON text.
+    TextArray(Vec<Option<String>>),
+    I64Array(Vec<Option<i64>>),
+    BoolArray(Vec<Option<bool>>),
+}
+
+impl Value {
+    /// An array's JSON text, as SQLite is given it.
+    pub(super) fn array_json(&self) -> Option<String> {
+        match self {
+            Value::TextArray(v) => serde_json::to_string(v).ok(),
+            Value::I64Array(v) => serde_json::to_string(v).ok(),
+            Value::BoolArray(v) => serde_json::to_string(v).ok(),
+            _ => None,
+        }
+    }
 }
 
 impl From<Vec<u8>> for Value {
@@ -192,20 +211,27 @@ impl Query {
                 Value::Text(v) => q.bind(v),
                 Value::Bool(v) => q.bind(v),
                 Value::Bytes(v) => q.bind(v),
+                a @ (Value::TextArray(_) | Value::I64Array(_) | Value::BoolArray(_)) => {
+                    q.bind(a.array_json())
+                }
             };
         }
         q
     }
 
-    fn pg(&self) -> sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments> {
+    fn pg(self) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
         let mut q = sqlx::query(self.sql);
-        for arg in &self.args {
-            q = match arg.clone() {
+        // Taken, not cloned: a batch's arrays may hold hundreds of kilobytes.
+        for arg in self.args {
+            q = match arg {
                 Value::I64(v) => q.bind(v),
                 Value::F64(v) => q.bind(v),
                 Value::Text(v) => q.bind(v),
                 Value::Bool(v) => q.bind(v),
                 Value::Bytes(v) => q.bind(v),
+                Value::TextArray(v) => q.bind(v),
+                Value::I64Array(v) => q.bind(v),
+                Value::BoolArray(v) => q.bind(v),
             };
         }
         q
@@ -825,9 +851,16 @@ impl Tx {
             }
             TxInner::Raw(raw) => raw.direct()?.each(sqlite, rows),
             TxInner::Postgres(_) => {
-                let json = serde_json::to_string(rows)
-                    .map_err(|e| DbError::Other(sqlx::Error::Encode(Box::new(e))))?;
-                self.execute(query(postgres).bind(json)).await
+                let statement = columns::statement(postgres)
+                    .map_err(|e| DbError::Other(sqlx::Error::Protocol(e)))?;
+                let mut cols = columns::Columns::new(&statement.columns);
+                for row in rows {
+                    cols.push(row)
+                        .map_err(|e| DbError::Other(sqlx::Error::Encode(Box::new(e))))?;
+                }
+                let mut q = query(&statement.sql);
+                q.args = cols.into_values();
+                self.execute(q).await
             }
         }
     }

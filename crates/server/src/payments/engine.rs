@@ -14,6 +14,7 @@
 
 use super::accounts::{self, AccountSpec};
 use super::model::{Payment, Refund, WalletBalance, WalletMoved};
+use crate::db::columns::{Columns, Kind};
 use crate::db::{Db, DbError, Tx, Value, now_us, rfc3339};
 use crate::error::{Error, Result};
 use crate::events::{Bus, Published};
@@ -2076,10 +2077,10 @@ fn payout(
 ///
 /// On SQLite each runs once per row, the row's fields bound to its `:name` parameters
 /// ([`crate::db::Direct`]): no round trip to sqlx's connection thread per row, and no JSON.
-/// On PostgreSQL each reads the JSON array of its rows (`json_to_recordset`) and all go out as
-/// one statement, each write a data-modifying `WITH` part (one round trip; the parts touch
-/// different rows, and foreign keys are checked at the statement's end, when every part has
-/// run).
+/// On PostgreSQL each is written to read its rows with `json_to_recordset`, and reads them from
+/// one array per column instead ([`crate::db::columns`]); all go out as one statement, each
+/// write a data-modifying `WITH` part (one round trip; the parts touch different rows, and
+/// foreign keys are checked at the statement's end, when every part has run).
 const DEFERRED: [(&str, &str); 11] = [
     crate::orders::store::UPSERT,
     crate::catalog::store::ADD_STOCK,
@@ -2094,31 +2095,39 @@ const DEFERRED: [(&str, &str); 11] = [
     SQL_IDEM,
 ];
 
-/// The deferred statements of PostgreSQL, each reading the array of its own `$n` (the
-/// statements are written with `$1`).
-fn numbered_writes() -> Vec<String> {
-    DEFERRED
-        .iter()
-        .enumerate()
-        .map(|(i, pair)| pair.1.replace("$1", &format!("${}", i + 1)))
-        .collect()
+/// PostgreSQL's one statement for the deferred writes: each of [`DEFERRED`] as a part of a
+/// `WITH`, reading its rows from arrays (see [`crate::db::columns`]) numbered after the parts
+/// before it; and the columns each part reads, in the order of its parameters.
+struct PostgresWrites {
+    sql: String,
+    parts: Vec<Vec<(String, Kind)>>,
 }
 
-static POSTGRES_WRITES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let parts: Vec<String> = numbered_writes()
-        .into_iter()
-        .enumerate()
-        .map(|(i, sql)| format!("w{i} AS ({sql})"))
-        .collect();
-    format!("WITH {} SELECT 1", parts.join(",\n"))
-});
+fn postgres_writes() -> std::result::Result<PostgresWrites, String> {
+    let mut first = 1;
+    let mut ctes = Vec::new();
+    let mut parts = Vec::new();
+    for (i, pair) in DEFERRED.iter().enumerate() {
+        let u = crate::db::columns::rewrite(pair.1, first)?;
+        first += u.columns.len();
+        ctes.push(format!("w{i} AS ({})", u.sql));
+        parts.push(u.columns);
+    }
+    Ok(PostgresWrites {
+        sql: format!("WITH {} SELECT 1", ctes.join(",\n")),
+        parts,
+    })
+}
 
-/// Where a batch's writes go: straight into SQLite's prepared statements, or collected as JSON
-/// for PostgreSQL's one statement (see [`DEFERRED`]).
+static POSTGRES_WRITES: std::sync::LazyLock<std::result::Result<PostgresWrites, String>> =
+    std::sync::LazyLock::new(postgres_writes);
+
+/// Where a batch's writes go: straight into SQLite's prepared statements, or collected as
+/// arrays for PostgreSQL's one statement (see [`DEFERRED`]).
 pub(crate) struct Sink<'c> {
-    /// SQLite's handle; `None` on PostgreSQL, whose rows are collected in `json`.
+    /// SQLite's handle; `None` on PostgreSQL, whose rows are collected in `columns`.
     direct: Option<crate::db::Direct<'c>>,
-    json: Vec<Option<String>>,
+    columns: Vec<Option<Columns>>,
     added: [bool; DEFERRED.len()],
 }
 
@@ -2126,7 +2135,7 @@ impl<'c> Sink<'c> {
     fn new(direct: Option<crate::db::Direct<'c>>) -> Sink<'c> {
         Sink {
             direct,
-            json: vec![None; DEFERRED.len()],
+            columns: (0..DEFERRED.len()).map(|_| None).collect(),
             added: [false; DEFERRED.len()],
         }
     }
@@ -2151,24 +2160,42 @@ impl<'c> Sink<'c> {
         match &mut self.direct {
             Some(d) => Ok(d.each(sql.0, rows)?),
             None => {
-                self.json[slot] = Some(serde_json::to_string(rows)?);
+                let writes = postgres_writes_made()?;
+                let mut cols = Columns::new(&writes.parts[slot]);
+                for row in rows {
+                    cols.push(row).map_err(|e| {
+                        BatchError::Db(DbError::Other(sqlx::Error::Encode(Box::new(e))))
+                    })?;
+                }
+                self.columns[slot] = Some(cols);
                 Ok(rows.len() as u64)
             }
         }
     }
 }
 
-/// Runs PostgreSQL's collected writes as one statement.
-async fn finish_json(
+fn postgres_writes_made() -> std::result::Result<&'static PostgresWrites, BatchError> {
+    POSTGRES_WRITES
+        .as_ref()
+        .map_err(|e| BatchError::Db(DbError::Other(sqlx::Error::Protocol(e.clone()))))
+}
+
+/// Runs PostgreSQL's collected writes as one statement (each part with no rows reads empty
+/// arrays).
+async fn finish_columns(
     tx: &mut Tx,
-    json: Vec<Option<String>>,
+    columns: Vec<Option<Columns>>,
 ) -> std::result::Result<(), BatchError> {
-    if json.iter().all(Option::is_none) {
+    if columns.iter().all(Option::is_none) {
         return Ok(());
     }
-    let mut q = crate::db::query(&POSTGRES_WRITES);
-    for j in json {
-        q = q.bind(j.unwrap_or_else(|| "[]".to_owned()));
+    let writes = postgres_writes_made()?;
+    let mut q = crate::db::query(&writes.sql);
+    for (part, cols) in writes.parts.iter().zip(columns) {
+        let cols = cols.unwrap_or_else(|| Columns::new(part));
+        for v in cols.into_values() {
+            q = q.bind(v);
+        }
     }
     tx.execute(q).await?;
     Ok(())
@@ -2194,13 +2221,13 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
     crate::marketing::engine::flush(tx, state).await?;
     crate::members::engine::flush(tx, state).await?;
     // On PostgreSQL the rows are collected, then written by one statement.
-    let json = {
+    let columns = {
         let mut sink = Sink::new(tx.direct().await?);
         crate::orders::engine::write_rows(&mut sink, state)?;
         write_rows(&mut sink, state)?;
-        sink.json
+        sink.columns
     };
-    finish_json(tx, json).await?;
+    finish_columns(tx, columns).await?;
     crate::orders::engine::bump_versions(tx, state).await
 }
 
@@ -2383,24 +2410,24 @@ const SQL_IDEM: (&str, &str) = (
 mod tests {
     use super::*;
 
-    /// Each deferred statement of PostgreSQL reads only its own `$n` once numbered.
+    /// PostgreSQL's one statement reads each of its parameters once, in order, and each part
+    /// reads as many as it has columns.
     #[test]
-    fn each_deferred_write_reads_only_its_own_parameter() {
-        for (i, sql) in numbered_writes().iter().enumerate() {
-            let own = format!("${}", i + 1);
-            let mut params: Vec<&str> = Vec::new();
-            let mut rest = sql.as_str();
-            while let Some(at) = rest.find('$') {
-                let tail = &rest[at + 1..];
-                let digits = tail.chars().take_while(char::is_ascii_digit).count();
-                if digits > 0 {
-                    params.push(&rest[at..at + 1 + digits]);
-                }
-                rest = &tail[digits..];
+    fn the_deferred_writes_read_consecutive_arrays() {
+        let w = postgres_writes().unwrap();
+        let columns: usize = w.parts.iter().map(Vec::len).sum();
+        assert_eq!(w.parts.len(), DEFERRED.len());
+        let mut params: Vec<usize> = Vec::new();
+        let mut rest = w.sql.as_str();
+        while let Some(at) = rest.find('$') {
+            let tail = &rest[at + 1..];
+            let digits = tail.chars().take_while(char::is_ascii_digit).count();
+            if digits > 0 {
+                params.push(tail[..digits].parse().unwrap());
             }
-            params.sort_unstable();
-            params.dedup();
-            assert_eq!(params, vec![own.as_str()], "{sql}");
+            rest = &tail[digits..];
         }
+        assert_eq!(params, (1..=columns).collect::<Vec<_>>(), "{}", w.sql);
+        assert!(!w.sql.contains("json"), "{}", w.sql);
     }
 }
