@@ -251,6 +251,22 @@ impl Drop for OwnNats {
 
 #[tokio::test]
 async fn what_a_node_commits_while_nats_is_down_reaches_the_other_node_when_it_returns() {
+    // NATS comes back with its stream: the client may also have kept the messages it could not
+    // send and sent them on reconnecting.
+    outage(false, "13700000305").await;
+}
+
+#[tokio::test]
+async fn what_a_node_commits_while_nats_is_down_reaches_the_other_node_after_the_stream_is_lost() {
+    // NATS comes back empty (its store lost): whatever the client kept and sent on reconnecting
+    // found no stream and was refused, so only the bridge's own publishing again, after it has
+    // made the stream anew, can deliver these payments.
+    outage(true, "13700000306").await;
+}
+
+/// Node A takes three payments while NATS is down; once NATS is back (with the stream it had,
+/// or with none when `lose_store`), node B hears each of them once.
+async fn outage(lose_store: bool, phone: &str) {
     // Runs with the other NATS tests, on a server of its own that it stops and starts again.
     if nats_url().is_none() {
         return;
@@ -270,7 +286,7 @@ async fn what_a_node_commits_while_nats_is_down_reaches_the_other_node_when_it_r
     wait_bridged(&node_a).await;
     wait_bridged(&node_b).await;
     let shop = node_a.shop("Outage Cafe").await;
-    let me = node_a.funded_consumer("13700000305", 10_000).await;
+    let me = node_a.funded_consumer(phone, 10_000).await;
     let mut heard = node_b.state.bus.subscribe();
 
     // NATS goes away; node A takes payments meanwhile.
@@ -281,8 +297,10 @@ async fn what_a_node_commits_while_nats_is_down_reaches_the_other_node_when_it_r
     }
     assert_eq!(node_a.balance(&me).await, 7_000);
 
-    // It comes back (same port, same stream): node B hears each of those payments, once.
-    let nats = OwnNats::start(port, dir.path()).expect("nats-server starts again");
+    // It comes back on the same port: node B hears each of those payments, once.
+    let fresh = tempfile::tempdir().unwrap();
+    let store = if lose_store { fresh.path() } else { dir.path() };
+    let nats = OwnNats::start(port, store).expect("nats-server starts again");
     let mut seen: Vec<String> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut quiet_until = None;
