@@ -148,7 +148,7 @@ pub struct UpdateProduct {
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn double_option<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+pub(crate) fn double_option<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

@@ -56,6 +56,27 @@ async fn get_merchant(
     ))
 }
 
+/// Changes the caller's own merchant (owners): the time zone its days are counted in.
+#[utoipa::path(patch, path = "/v1/merchants/{id}", tag = "merchants", security(("bearer" = [])),
+    params(("id" = String, Path, description = "mch_ id")), request_body = UpdateMerchant,
+    responses((status = 200, body = Merchant), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn update_merchant(
+    State(app): State<AppState>,
+    auth: MerchantAuth,
+    Path(id): Path<String>,
+    body: Json<UpdateMerchant>,
+) -> Result<axum::Json<Merchant>> {
+    service::own(&auth.scope, &id)?;
+    auth.require(Role::Owner)?;
+    let merchant = match body.value.timezone {
+        Some(timezone) => {
+            service::set_timezone(&app.db, &auth.scope, &id, timezone.as_deref()).await?
+        }
+        None => service::get_merchant(&app.db, &auth.scope, &id).await?,
+    };
+    Ok(axum::Json(merchant))
+}
+
 /// Adds a staff member. Owners add any role; managers add cashiers.
 #[utoipa::path(post, path = "/v1/merchants/{id}/staff", tag = "merchants", security(("bearer" = [])),
     params(("id" = String, Path, description = "mch_ id")), request_body = CreateStaff,
@@ -233,7 +254,7 @@ async fn set_fee(
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_merchant))
-        .routes(routes!(get_merchant))
+        .routes(routes!(get_merchant, update_merchant))
         .routes(routes!(create_staff, list_staff))
         .routes(routes!(create_api_key, list_api_keys))
         .routes(routes!(revoke_api_key))

@@ -37,6 +37,19 @@ pub struct Merchant {
     pub mode: MerchantMode,
     pub verified: bool,
     pub created_at: String,
+    /// The IANA time zone the merchant's days are counted in (its daily settlement); `null`:
+    /// its first store's.
+    pub timezone: Option<String>,
+}
+
+/// Changes a merchant's settings; absent fields stay. `timezone` may be `null` to count the
+/// merchant's days in its first store's zone again.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMerchant {
+    #[serde(default, deserialize_with = "crate::catalog::model::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub timezone: Option<Option<String>>,
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -17,6 +17,7 @@ fn merchant_of(row: store::MerchantRow) -> Merchant {
         mode: MerchantMode::parse(&row.mode),
         verified: row.verified,
         created_at: rfc3339(row.created_at),
+        timezone: row.timezone,
     }
 }
 
@@ -113,6 +114,7 @@ pub async fn create_merchant(
                 mode: input.mode,
                 verified: input.verified,
                 created_at: created_at.clone(),
+                timezone: None,
             },
             owner: Staff {
                 id: owner_id.to_string(),
@@ -145,6 +147,25 @@ pub async fn get_merchant(db: &Db, scope: &MerchantScope, id: &str) -> Result<Me
         .await?
         .map(merchant_of)
         .ok_or_else(merchant_not_found)
+}
+
+/// Sets or clears (`None`) the time zone the merchant's days are counted in (owners only).
+pub async fn set_timezone(
+    db: &Db,
+    scope: &MerchantScope,
+    id: &str,
+    timezone: Option<&str>,
+) -> Result<Merchant> {
+    own(scope, id)?;
+    let timezone = timezone
+        .map(crate::stores::hours::parse_timezone)
+        .transpose()?;
+    let mut tx = db.begin().await?;
+    if store::set_timezone(&mut tx, scope, timezone.as_deref()).await? == 0 {
+        return Err(merchant_not_found());
+    }
+    tx.commit().await?;
+    get_merchant(db, scope, id).await
 }
 
 /// Public facts about a merchant (for pages that name the merchant to a consumer).

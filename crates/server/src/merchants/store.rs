@@ -9,6 +9,7 @@ pub struct MerchantRow {
     pub mode: String,
     pub verified: bool,
     pub created_at: i64,
+    pub timezone: Option<String>,
 }
 
 pub async fn insert_merchant(
@@ -33,7 +34,7 @@ pub async fn insert_merchant(
 
 pub async fn merchant(db: &Db, scope: &MerchantScope) -> DbResult<Option<MerchantRow>> {
     db.fetch_optional(
-        query("SELECT id, name, mode, verified, created_at FROM merchants WHERE id = $1")
+        query("SELECT id, name, mode, verified, created_at, timezone FROM merchants WHERE id = $1")
             .bind(scope.merchant_id()),
     )
     .await
@@ -42,7 +43,22 @@ pub async fn merchant(db: &Db, scope: &MerchantScope) -> DbResult<Option<Merchan
 /// Public facts about any merchant (name and verification are shown to consumers).
 pub async fn merchant_public(db: &Db, id: &str) -> DbResult<Option<MerchantRow>> {
     db.fetch_optional(
-        query("SELECT id, name, mode, verified, created_at FROM merchants WHERE id = $1").bind(id),
+        query("SELECT id, name, mode, verified, created_at, timezone FROM merchants WHERE id = $1")
+            .bind(id),
+    )
+    .await
+}
+
+/// Sets (or, with `None`, clears) the time zone of the merchant's days; answers the rows changed.
+pub async fn set_timezone(
+    tx: &mut Tx,
+    scope: &MerchantScope,
+    timezone: Option<&str>,
+) -> DbResult<u64> {
+    tx.execute(
+        query("UPDATE merchants SET timezone = $1 WHERE id = $2")
+            .bind(timezone)
+            .bind(scope.merchant_id()),
     )
     .await
 }

@@ -357,7 +357,8 @@ pub async fn own_store_timezone(
     Ok(store::own_store_timezone(db, merchant_id, store_id).await?)
 }
 
-/// The time zone a merchant's days are counted in: its first store's (`None`: no store yet).
+/// The time zone a merchant's days are counted in: the one its owner set, else its first
+/// store's (`None`: neither).
 pub async fn merchant_timezone(db: &Db, merchant_id: &str) -> Result<Option<String>> {
     Ok(store::merchant_timezone(db, merchant_id).await?)
 }

@@ -296,13 +296,18 @@ pub async fn table_label(
     Ok(row.map(|r| r.0))
 }
 
-/// The time zone of a merchant's first store (`None`: it has no store).
+/// The time zone a merchant's days are counted in: the one its owner set, else its first
+/// store's (`None`: neither).
 pub async fn merchant_timezone(db: &Db, merchant_id: &str) -> DbResult<Option<String>> {
-    let row: Option<(String,)> = db
+    let row: Option<(Option<String>,)> = db
         .fetch_optional(
-            query("SELECT timezone FROM stores WHERE merchant_id = $1 ORDER BY id LIMIT 1")
-                .bind(merchant_id),
+            query(
+                "SELECT COALESCE(m.timezone, \
+                 (SELECT s.timezone FROM stores s WHERE s.merchant_id = m.id ORDER BY s.id LIMIT 1)) \
+                 FROM merchants m WHERE m.id = $1",
+            )
+            .bind(merchant_id),
         )
         .await?;
-    Ok(row.map(|r| r.0))
+    Ok(row.and_then(|r| r.0))
 }

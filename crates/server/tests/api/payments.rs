@@ -845,6 +845,81 @@ async fn each_business_day_settles_what_was_collected_before_it_once() {
 }
 
 #[tokio::test]
+async fn a_merchant_settles_by_the_days_of_the_time_zone_its_owner_sets() {
+    let app = spawn_app().await;
+    let shop = app.shop("Island Cafe").await;
+    let me = app.funded_consumer("13700000022", 20_000).await;
+    let r = pay(&app, &me, &shop.qr, 10_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // Taken at 23:00 in Shanghai (its store's zone), 05:00 the same day in Honolulu.
+    let taken: jiff::Timestamp = "2026-06-01T15:00:00Z".parse().unwrap();
+    let moved = app
+        .state
+        .db
+        .execute(
+            o2o_server::db::query(
+                "UPDATE ledger_transfers SET created_at = $1 WHERE reference = $2",
+            )
+            .bind(taken.as_microsecond())
+            .bind(r.body["id"].as_str().unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved, 2, "the payment and its fee");
+    // Two hours later it is the next day in Shanghai, still the same one in Honolulu.
+    let sweep_at = taken + jiff::SignedDuration::from_hours(2);
+    let path = format!("/v1/merchants/{}", shop.merchant);
+
+    // Bad input changes nothing; only the owner may set it.
+    for bad in [
+        json!({"timezone": "Mars/Olympus"}),
+        json!({"timezone": ""}),
+        json!({"timezone": 8}),
+        json!({"tz": "Asia/Shanghai"}),
+    ] {
+        let r = app.patch(&path, bad.clone(), Some(&shop.owner)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+    }
+    let r = app
+        .patch(
+            &path,
+            json!({"timezone": "Pacific/Honolulu"}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = app.get(&path, Some(&shop.owner)).await;
+    assert_eq!(r.body["timezone"], Value::Null, "{}", r.body);
+
+    // Counted in Honolulu, the payment was taken today: nothing settles yet.
+    let r = app
+        .patch(
+            &path,
+            json!({"timezone": "Pacific/Honolulu"}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["timezone"], "Pacific/Honolulu");
+    assert_eq!(
+        app.get(&path, Some(&shop.owner)).await.body["timezone"],
+        "Pacific/Honolulu"
+    );
+    assert_eq!(app.settlement_sweep(sweep_at).await, 0);
+    assert_eq!(app.merchant_balances(&shop).await, (9_940, 0));
+
+    // Cleared, the days are the store's again: in Shanghai it was yesterday's, so it settles.
+    let r = app
+        .patch(&path, json!({"timezone": null}), Some(&shop.owner))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["timezone"], Value::Null);
+    assert_eq!(app.settlement_sweep(sweep_at).await, 1);
+    assert_eq!(app.merchant_balances(&shop).await, (0, 9_940));
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
 async fn a_full_sequencer_queue_answers_503_with_retry_after_and_refused_payments_move_nothing() {
     // A queue of one command: a burst of payments finds it full while a batch commits.
     let app = spawn_app_with(|c| c.sequencer_queue = 1).await;

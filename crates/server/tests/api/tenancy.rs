@@ -65,6 +65,11 @@ async fn another_merchants_ids_answer_not_found_everywhere() {
     for token in [&b_owner, &b_secret] {
         let calls: Vec<(&str, String, Option<serde_json::Value>)> = vec![
             ("GET", format!("/v1/merchants/{a}"), None),
+            (
+                "PATCH",
+                format!("/v1/merchants/{a}"),
+                Some(json!({"timezone": "Pacific/Honolulu"})),
+            ),
             ("GET", format!("/v1/merchants/{a}/staff"), None),
             (
                 "POST",
