@@ -320,6 +320,9 @@ const SQLITE_PRAGMAS: [(&str, &str); 6] = [
     ("journal_size_limit", "268435456"),
 ];
 
+/// A PostgreSQL connection idle this long is pinged before it is used again.
+const PING_WHEN_IDLE: Duration = Duration::from_secs(5);
+
 #[derive(Clone, Debug)]
 enum Pools {
     Sqlite {
@@ -350,6 +353,19 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(Duration::from_secs(10))
+                // sqlx pings every connection it hands out, a round trip before each
+                // transaction or query (a sixth of a payment batch's). Only a connection idle
+                // for a while is pinged: the server or the network may have dropped it since;
+                // one in steady use answers for itself, and a failure is an error as any other.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_WHEN_IDLE {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(connect.clone())
                 .await?;
             // The hot-read listener holds a connection of its own, outside the pool's limit.
