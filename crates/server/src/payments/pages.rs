@@ -953,11 +953,59 @@ struct BalancePage<'a> {
     refund_count: i64,
     statement_cash: String,
     error: Option<String>,
+    /// The zone the merchant's days are counted in, as set (empty: its first store's), and
+    /// whether the viewer (an owner) may change it.
+    timezone: String,
+    may_set_timezone: bool,
+    csrf: &'a str,
+    timezone_error: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct DateQuery {
     date: Option<String>,
+    /// A refused time zone's message (after the form below redirects back).
+    timezone_error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TimezoneForm {
+    csrf: String,
+    #[serde(default)]
+    timezone: String,
+}
+
+/// `POST /console/balance/timezone`: the owner sets (or, left empty, clears) the time zone the
+/// merchant's days are counted in; back to the balance page, with the refusal if any.
+async fn set_timezone(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    Form(form): Form<TimezoneForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    let Some(c) = ctx.staff() else {
+        return Ok(ctx.redirect("/console/login"));
+    };
+    if c.role < Role::Owner {
+        return Err(PageError::from_error(
+            ctx.t,
+            Error::forbidden(
+                "insufficient_role",
+                "Only the owner sets the merchant's time zone.",
+            ),
+        ));
+    }
+    let zone = form.timezone.trim();
+    let zone = (!zone.is_empty()).then_some(zone);
+    let merchant_id = c.scope.merchant_id().to_owned();
+    match crate::merchants::service::set_timezone(&app.db, &c.scope, &merchant_id, zone).await {
+        Ok(_) => Ok(ctx.redirect("/console/balance")),
+        Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
+        Err(e) => {
+            let message: String = form_urlencoded::byte_serialize(e.message.as_bytes()).collect();
+            Ok(ctx.redirect(&format!("/console/balance?timezone_error={message}")))
+        }
+    }
 }
 
 fn require_manager(t: T, role: Role) -> Result<(), PageError> {
@@ -980,7 +1028,16 @@ async fn balance_page(
         return Ok(ctx.redirect("/console/login"));
     };
     require_manager(ctx.t, role)?;
-    let today = service::business_day(None, crate::db::now_us());
+    let timezone = crate::merchants::service::public_merchant(&app.db, &merchant_id)
+        .await
+        .or_page(ctx.t)?
+        .and_then(|m| m.timezone)
+        .unwrap_or_default();
+    let zone = crate::stores::service::merchant_timezone(&app.db, &merchant_id)
+        .await
+        .or_page(ctx.t)?;
+    // Today as the merchant counts its days.
+    let today = service::business_day(zone.as_deref(), crate::db::now_us());
     let asked = q.date.filter(|d| !d.is_empty());
     let (date, statement, error) = match asked {
         Some(d) => match service::statement(&app.db, &merchant_id, &d, Currency::CNY).await {
@@ -1019,6 +1076,10 @@ async fn balance_page(
         refund_count: statement.refund_count,
         statement_cash: shown(statement.cash, c),
         error,
+        timezone,
+        may_set_timezone: role >= Role::Owner,
+        csrf: &ctx.csrf,
+        timezone_error: q.timezone_error.filter(|e| !e.is_empty()),
     };
     Ok(no_store(ctx.render(&page)?))
 }
@@ -1066,6 +1127,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/counter/events", get(counter_events))
         .route("/console/balance", get(balance_page))
         .route("/console/balance/statements/{file}", get(statement_csv))
+        .route("/console/balance/timezone", post(set_timezone))
         .route("/assets/counter.js", get(counter_js))
 }
 

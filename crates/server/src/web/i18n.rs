@@ -508,6 +508,13 @@ static TEXTS: &[(&str, &str, &str)] = &[
         "扫码和付款码收款先进入待结算，结算后转为可提现；现金由门店自行保管。",
         "Scanned and pay-code payments are pending until settlement, then available; cash stays in the store.",
     ),
+    ("balance.timezone", "结算时区", "Settlement time zone"),
+    ("balance.timezone_save", "保存", "Save"),
+    (
+        "balance.timezone_explain",
+        "每个营业日按此时区计算，次日结算前一日的收款；留空则使用第一家门店的时区。",
+        "Business days are counted in this zone, and each day settles what came in the day before; left empty, the first store's zone is used.",
+    ),
     ("statement.title", "日账单", "Daily statement"),
     ("statement.date", "日期", "Date"),
     ("statement.show", "查看", "Show"),

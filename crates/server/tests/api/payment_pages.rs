@@ -3,6 +3,7 @@
 
 use crate::helpers::*;
 use reqwest::StatusCode;
+use serde_json::Value;
 use std::time::Duration;
 
 /// The short id at the end of a printed code's URL.
@@ -304,6 +305,87 @@ async fn the_balance_page_and_csv_are_for_managers() {
     assert!(csv.starts_with("merchant_id,date,currency,gross"), "{csv}");
     let (status, _) = get_page(&app, "/console/balance", &shop.cashier).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_owner_sets_the_settlement_time_zone_on_the_balance_page() {
+    let app = spawn_app().await;
+    let shop = app.shop("Zone Cafe").await;
+    let path = format!("/v1/merchants/{}", shop.merchant);
+    let (status, html) = get_page(&app, "/console/balance", &shop.owner).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("data-test=\"timezone-input\""), "{html}");
+    // A zone that does not exist: back with the reason, nothing set.
+    let (status, location, body) = post_form(
+        &app,
+        "/console/balance/timezone",
+        &shop.owner,
+        &[("csrf", PAGE_CSRF), ("timezone", "Mars/Olympus")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert!(
+        location.starts_with("/console/balance?timezone_error="),
+        "{location}"
+    );
+    let (_, html) = get_page(&app, &location, &shop.owner).await;
+    assert!(html.contains("data-test=\"timezone-error\""), "{html}");
+    assert_eq!(
+        app.get(&path, Some(&shop.owner)).await.body["timezone"],
+        Value::Null
+    );
+    // Without the form's token, or from a cashier: refused, nothing set.
+    let (status, _, _) = post_form(
+        &app,
+        "/console/balance/timezone",
+        &shop.owner,
+        &[("csrf", "wrong"), ("timezone", "Asia/Tokyo")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = post_form(
+        &app,
+        "/console/balance/timezone",
+        &shop.cashier,
+        &[("csrf", PAGE_CSRF), ("timezone", "Asia/Tokyo")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get(&path, Some(&shop.owner)).await.body["timezone"],
+        Value::Null
+    );
+    // Set, shown, then cleared (empty: the first store's zone again).
+    let (status, location, body) = post_form(
+        &app,
+        "/console/balance/timezone",
+        &shop.owner,
+        &[("csrf", PAGE_CSRF), ("timezone", " Asia/Tokyo ")],
+    )
+    .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/balance"),
+        "{body}"
+    );
+    assert_eq!(
+        app.get(&path, Some(&shop.owner)).await.body["timezone"],
+        "Asia/Tokyo"
+    );
+    let (_, html) = get_page(&app, "/console/balance", &shop.owner).await;
+    assert!(html.contains("value=\"Asia/Tokyo\""), "{html}");
+    let (status, _, _) = post_form(
+        &app,
+        "/console/balance/timezone",
+        &shop.owner,
+        &[("csrf", PAGE_CSRF), ("timezone", "")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get(&path, Some(&shop.owner)).await.body["timezone"],
+        Value::Null
+    );
 }
 
 #[tokio::test]
