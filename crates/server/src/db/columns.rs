@@ -12,7 +12,9 @@
 //! of fields, as [`super::Tx::write_rows`] takes) into those arrays, by field name, as
 //! `json_to_recordset` would read their JSON: a field with no column is skipped, a column with
 //! no field is NULL, a number or boolean in a text column is its JSON text, and so is an array
-//! or object.
+//! or object. It is stricter where PostgreSQL would convert: text in a bigint or boolean column,
+//! a number in a boolean column, any float, and an integer beyond `i64` are refused (an error
+//! before anything is sent), since the program's rows never hold them.
 
 use super::Value;
 use super::fields::{Fields, each_field, impossible_all, refuse, refuse_compound, see_through};

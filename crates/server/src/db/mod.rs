@@ -355,8 +355,10 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 // sqlx pings every connection it hands out, a round trip before each
                 // transaction or query (a sixth of a payment batch's). Only a connection idle
-                // for a while is pinged: the server or the network may have dropped it since;
-                // one in steady use answers for itself, and a failure is an error as any other.
+                // for a while is pinged (one that fails is closed and another taken): the server
+                // or the network may have dropped it since. The cost: after a server restart, a
+                // connection used in the last few seconds fails its next statement once (an
+                // error answered to that request or batch, with no effect) and is replaced.
                 .test_before_acquire(false)
                 .before_acquire(|conn, meta| {
                     Box::pin(async move {
@@ -849,7 +851,9 @@ impl Tx {
 
     /// Writes many rows with one statement text per backend, and answers the rows changed: on
     /// SQLite, `sqlite` runs once per row with the row's fields bound to its `:name` parameters
-    /// (see [`Direct`]); on PostgreSQL, `postgres` reads the JSON array of all the rows as `$1`.
+    /// (see [`Direct`]); on PostgreSQL, `postgres` is written to read the rows with
+    /// `json_to_recordset($1::json)` and is sent reading them from one array per column instead
+    /// (see [`columns`]).
     /// On SQLite the writes run on the calling thread: for the sequencer's own thread.
     pub async fn write_rows<T: serde::Serialize>(
         &mut self,

@@ -664,7 +664,7 @@ pub async fn tier_names(db: &Db, merchant_id: &str) -> Result<Vec<String>> {
 pub const DEFAULT_TIMEZONE: &str = "Asia/Shanghai";
 
 /// Gives each program's birthday coupon to the members whose birthday it is on `now`'s date in
-/// the merchant's time zone (its first store's). Each coupon is a claim through the sequencer
+/// the merchant's time zone (the one its owner set, else its first store's). Each coupon is a claim through the sequencer
 /// (stock, claim window and per-consumer limit hold) under the idempotency key
 /// `birthday:<year>` scoped to the card, so however often the sweep runs that day, on however
 /// many nodes, a card gets one birthday coupon a year; a birthday cannot be changed once given,

@@ -829,7 +829,7 @@ pub async fn settle(app: &AppState, merchant_id: &str, currency: Currency) -> Re
 }
 
 /// Daily settlement (T+1): on the first sweep of each business day in the merchant's time zone
-/// (its first store's), what it collected before that day began and has not yet settled (its
+/// (the one its owner set, else its first store's), what it collected before that day began and has not yet settled (its
 /// pending balance, less what its coupons cost) becomes available for payout; what is taken
 /// since midnight waits for the next day's sweep. Runs hourly, so every time zone's day is met;
 /// once per merchant, currency and day however often it runs or on how many nodes (the day is

@@ -259,7 +259,7 @@ async fn what_a_node_commits_while_nats_is_down_reaches_the_other_node_when_it_r
 #[tokio::test]
 async fn what_a_node_commits_while_nats_is_down_reaches_the_other_node_after_the_stream_is_lost() {
     // NATS comes back empty (its store lost): whatever the client kept and sent on reconnecting
-    // found no stream and was refused, so only the bridge's own publishing again, after it has
+    // found no stream and was lost, so only the bridge's own publishing again, after it has
     // made the stream anew, can deliver these payments.
     outage(true, "13700000306").await;
 }
