@@ -8,13 +8,23 @@
 //! cannot see the end of.
 
 use std::future::Future;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
 
 /// Applies batches of commands. Implementations must answer every command of a batch.
 pub trait Applier: Send + 'static {
     type Command: Send + 'static;
 
     fn apply(&mut self, batch: Vec<Self::Command>) -> impl Future<Output = ()> + Send;
+
+    /// Runs once after the last batch when the sequencer stops (see [`Sequencer::stop`]): for
+    /// work that must end before the process does, such as making the last batches durable.
+    fn close(self) -> impl Future<Output = ()> + Send
+    where
+        Self: Sized,
+    {
+        async {}
+    }
 }
 
 /// The queue was full: try again shortly.
@@ -30,14 +40,32 @@ pub struct Stopped;
 /// A handle to the sequencer task; cheap to clone.
 pub struct Sequencer<C> {
     queue: mpsc::Sender<C>,
+    /// Set by [`Sequencer::stop`].
+    stop: Arc<watch::Sender<bool>>,
+    /// Set by the task once it has applied its last batch and closed its applier.
+    done: watch::Receiver<bool>,
 }
 
 impl<C> Clone for Sequencer<C> {
     fn clone(&self) -> Self {
         Sequencer {
             queue: self.queue.clone(),
+            stop: self.stop.clone(),
+            done: self.done.clone(),
         }
     }
+}
+
+/// The task's end of the stop and done signals.
+struct Control {
+    stop: watch::Receiver<bool>,
+    done: watch::Sender<bool>,
+}
+
+fn control() -> (Arc<watch::Sender<bool>>, watch::Receiver<bool>, Control) {
+    let (stop_tx, stop) = watch::channel(false);
+    let (done, done_rx) = watch::channel(false);
+    (Arc::new(stop_tx), done_rx, Control { stop, done })
 }
 
 impl<C: Send + 'static> Sequencer<C> {
@@ -48,8 +76,13 @@ impl<C: Send + 'static> Sequencer<C> {
         A: Applier<Command = C>,
     {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        tokio::spawn(run(applier, rx, max_batch.max(1)));
-        Sequencer { queue: tx }
+        let (stop, done, control) = control();
+        tokio::spawn(run(applier, rx, max_batch.max(1), control));
+        Sequencer {
+            queue: tx,
+            stop,
+            done,
+        }
     }
 
     /// Like [`Sequencer::spawn`], but the task runs on a thread of its own (named `name`) with a
@@ -69,10 +102,24 @@ impl<C: Send + 'static> Sequencer<C> {
             .enable_all()
             .build()?;
         let (tx, rx) = mpsc::channel(capacity.max(1));
+        let (stop, done, control) = control();
         std::thread::Builder::new()
             .name(name.to_owned())
-            .spawn(move || runtime.block_on(run(applier, rx, max_batch.max(1))))?;
-        Ok(Sequencer { queue: tx })
+            .spawn(move || runtime.block_on(run(applier, rx, max_batch.max(1), control)))?;
+        Ok(Sequencer {
+            queue: tx,
+            stop,
+            done,
+        })
+    }
+
+    /// Stops taking commands (later ones are refused with [`SubmitError::Stopped`]), applies
+    /// those already queued, closes the applier, and returns once all of that is done (or the
+    /// task is gone). For a clean shutdown: every command accepted is answered.
+    pub async fn stop(&self) {
+        self.stop.send_replace(true);
+        let mut done = self.done.clone();
+        let _ = done.wait_for(|d| *d).await;
     }
 
     /// Enqueues a command, refusing at once when the queue is full.
@@ -96,16 +143,33 @@ pub enum SubmitError<C> {
     Stopped(C),
 }
 
-async fn run<A: Applier>(mut applier: A, mut rx: mpsc::Receiver<A::Command>, max_batch: usize) {
+async fn run<A: Applier>(
+    mut applier: A,
+    mut rx: mpsc::Receiver<A::Command>,
+    max_batch: usize,
+    mut control: Control,
+) {
     let mut batch = Vec::with_capacity(max_batch);
+    let mut stopping = false;
     loop {
-        let n = rx.recv_many(&mut batch, max_batch).await;
+        let n = tokio::select! {
+            n = rx.recv_many(&mut batch, max_batch) => n,
+            // Told to stop (or every handle is gone): refuse what comes next, then apply what
+            // was accepted; the queue answers 0 once it is empty.
+            _ = control.stop.wait_for(|s| *s), if !stopping => {
+                stopping = true;
+                rx.close();
+                continue;
+            }
+        };
         if n == 0 {
-            return;
+            break;
         }
         applier.apply(std::mem::take(&mut batch)).await;
         batch.reserve(max_batch);
     }
+    applier.close().await;
+    control.done.send_replace(true);
 }
 
 #[cfg(test)]
@@ -187,6 +251,48 @@ mod tests {
         .unwrap();
         assert_eq!(running_totals(&seq, 20).await, 210);
         drop(seq);
+    }
+
+    #[tokio::test]
+    async fn stopping_answers_every_command_accepted_and_refuses_later_ones() {
+        struct Closing(Summer, oneshot::Sender<u64>);
+        impl Applier for Closing {
+            type Command = (u64, oneshot::Sender<u64>);
+            async fn apply(&mut self, batch: Vec<Self::Command>) {
+                self.0.apply(batch).await;
+            }
+            async fn close(self) {
+                let _ = self.1.send(self.0.total);
+            }
+        }
+        let (closed_tx, closed_rx) = oneshot::channel();
+        let summer = Summer {
+            total: 0,
+            batches: vec![],
+            report: None,
+        };
+        let seq =
+            Sequencer::spawn_dedicated(Closing(summer, closed_tx), 100, 4, "stopping").unwrap();
+        let mut replies = Vec::new();
+        for k in 1..=20u64 {
+            let (tx, rx) = oneshot::channel();
+            seq.submit((k, tx)).unwrap();
+            replies.push(rx);
+        }
+        let other = seq.clone();
+        seq.stop().await;
+        // Everything accepted was applied before the applier closed, and answered.
+        assert_eq!(closed_rx.await.unwrap(), 210);
+        for r in replies {
+            r.await.unwrap();
+        }
+        let (tx, _rx) = oneshot::channel();
+        assert!(matches!(
+            other.submit((1, tx)),
+            Err(SubmitError::Stopped(_))
+        ));
+        // Stopping again returns at once.
+        other.stop().await;
     }
 
     #[tokio::test]

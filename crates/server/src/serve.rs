@@ -33,6 +33,8 @@ pub async fn serve(
     .await?;
     let _ = stop_tx.send(true);
     let _ = sweeper.await;
+    // What the sequencer accepted is applied, durable and answered before the database closes.
+    state.payments.stop().await;
     state.db.close().await;
     tracing::info!("stopped; database closed");
     Ok(())

@@ -199,6 +199,17 @@ impl Syncer {
         Ok(Syncer { jobs, wal })
     }
 
+    /// Waits (blocking the calling thread) until a sync that begins after this call has
+    /// returned and the jobs before it have run: everything committed so far is durable and
+    /// answered.
+    pub fn finish(&self) {
+        let (done, wait) = mpsc::channel();
+        self.after_sync(move || {
+            let _ = done.send(());
+        });
+        let _ = wait.recv();
+    }
+
     /// Runs `job` after a sync that begins after this call.
     pub fn after_sync(&self, job: impl FnOnce() + Send + 'static) {
         if let Err(mpsc::SendError(job)) = self.jobs.send(Box::new(job)) {

@@ -180,6 +180,13 @@ impl Engine {
         Ok(Engine { seq })
     }
 
+    /// Stops the sequencer for shutdown: commands already queued are applied and answered
+    /// (on SQLite once their commit is synced), later ones are refused (503), and this returns
+    /// when all of that is done.
+    pub async fn stop(&self) {
+        self.seq.stop().await;
+    }
+
     /// Applies `op` in the next batch and returns its answer (stored under `idem` when given).
     pub async fn run(&self, op: Op, idem: Option<IdemKey>) -> Result<Reply> {
         let (tx, rx) = oneshot::channel();
@@ -289,6 +296,14 @@ impl BatchApplier {
 
 impl Applier for BatchApplier {
     type Command = Command;
+
+    /// The last batches answered only once durable: waits for their sync (on this thread,
+    /// the sequencer's own, which has nothing else left to do).
+    async fn close(self) {
+        if let Some(syncer) = &self.syncer {
+            syncer.finish();
+        }
+    }
 
     async fn apply(&mut self, batch: Vec<Command>) {
         let started = std::time::Instant::now();
