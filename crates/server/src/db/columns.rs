@@ -144,8 +144,9 @@ impl Column {
 
 /// Rows collected as one array per column (see the module's notes).
 #[derive(Debug)]
-pub struct Columns {
-    names: Vec<String>,
+pub struct Columns<'s> {
+    /// The statement's columns (names and types), borrowed: a batch copies no names.
+    columns: &'s [(String, Kind)],
     data: Vec<Column>,
     /// Which columns the row being pushed has set.
     set: Vec<bool>,
@@ -170,10 +171,10 @@ impl ser::Error for ColumnsError {
     }
 }
 
-impl Columns {
-    pub fn new(columns: &[(String, Kind)]) -> Columns {
+impl<'s> Columns<'s> {
+    pub fn new(columns: &'s [(String, Kind)]) -> Columns<'s> {
         Columns {
-            names: columns.iter().map(|(n, _)| n.clone()).collect(),
+            columns,
             data: columns
                 .iter()
                 .map(|(_, k)| match k {
@@ -237,12 +238,12 @@ impl Columns {
     }
 }
 
-impl Fields for Columns {
+impl Fields for Columns<'_> {
     type Error = ColumnsError;
 
     /// Stores `value` in the column named `field`, if there is one.
     fn field<T: Serialize + ?Sized>(&mut self, field: &str, value: &T) -> Result<(), ColumnsError> {
-        let Some(i) = self.names.iter().position(|n| n == field) else {
+        let Some(i) = self.columns.iter().position(|(n, _)| n == field) else {
             return Ok(());
         };
         if self.set[i] {
@@ -446,7 +447,8 @@ mod tests {
 
     #[test]
     fn rows_fill_their_columns_by_name_as_json_would_read_them() {
-        let mut c = Columns::new(&cols());
+        let cols = cols();
+        let mut c = Columns::new(&cols);
         for (id, note) in [("a", Some("x")), ("b", None)] {
             c.push(&Row {
                 id,
@@ -485,7 +487,8 @@ mod tests {
 
     #[test]
     fn a_value_of_the_wrong_type_is_refused_and_leaves_nothing() {
-        let mut c = Columns::new(&cols());
+        let cols = cols();
+        let mut c = Columns::new(&cols);
         c.push(&serde_json::json!({"id": "a", "amount": 1}))
             .unwrap();
         assert!(

@@ -2142,7 +2142,7 @@ static POSTGRES_WRITES: std::sync::LazyLock<std::result::Result<PostgresWrites, 
 pub(crate) struct Sink<'c> {
     /// SQLite's handle; `None` on PostgreSQL, whose rows are collected in `columns`.
     direct: Option<crate::db::Direct<'c>>,
-    columns: Vec<Option<Columns>>,
+    columns: Vec<Option<Columns<'static>>>,
     added: [bool; DEFERRED.len()],
 }
 
@@ -2199,7 +2199,7 @@ fn postgres_writes_made() -> std::result::Result<&'static PostgresWrites, BatchE
 /// arrays).
 async fn finish_columns(
     tx: &mut Tx,
-    columns: Vec<Option<Columns>>,
+    columns: Vec<Option<Columns<'static>>>,
 ) -> std::result::Result<(), BatchError> {
     if columns.iter().all(Option::is_none) {
         return Ok(());

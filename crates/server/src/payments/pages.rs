@@ -1001,10 +1001,10 @@ async fn set_timezone(
     match crate::merchants::service::set_timezone(&app.db, &c.scope, &merchant_id, zone).await {
         Ok(_) => Ok(ctx.redirect("/console/balance")),
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
-        Err(e) => {
-            let message: String = form_urlencoded::byte_serialize(e.message.as_bytes()).collect();
-            Ok(ctx.redirect(&format!("/console/balance?timezone_error={message}")))
-        }
+        Err(e) => Ok(ctx.redirect(&format!(
+            "/console/balance?timezone_error={}",
+            urlencode(&e.message)
+        ))),
     }
 }
 
@@ -1028,14 +1028,19 @@ async fn balance_page(
         return Ok(ctx.redirect("/console/login"));
     };
     require_manager(ctx.t, role)?;
-    let timezone = crate::merchants::service::public_merchant(&app.db, &merchant_id)
+    let set = crate::merchants::service::public_merchant(&app.db, &merchant_id)
         .await
         .or_page(ctx.t)?
-        .and_then(|m| m.timezone)
-        .unwrap_or_default();
-    let zone = crate::stores::service::merchant_timezone(&app.db, &merchant_id)
-        .await
-        .or_page(ctx.t)?;
+        .and_then(|m| m.timezone);
+    // The zone the merchant's days are counted in: the one set, else (one more read) its
+    // first store's.
+    let zone = match &set {
+        Some(z) => Some(z.clone()),
+        None => crate::stores::service::merchant_timezone(&app.db, &merchant_id)
+            .await
+            .or_page(ctx.t)?,
+    };
+    let timezone = set.unwrap_or_default();
     // Today as the merchant counts its days.
     let today = service::business_day(zone.as_deref(), crate::db::now_us());
     let asked = q.date.filter(|d| !d.is_empty());
