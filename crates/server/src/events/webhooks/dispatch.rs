@@ -131,7 +131,7 @@ pub async fn dispatch_once(app: &AppState, now: i64) -> Result<usize> {
     Ok(n)
 }
 
-/// Creates the deliveries of events not fanned out yet. Returns how many events it took.
+/// Creates the deliveries of events not fanned out yet. Returns how many it took off the queue.
 ///
 /// Everything is read from a reader first; the writer (on SQLite the write lock the payments
 /// sequencer takes turns at) is taken only for one short transaction: the new deliveries
