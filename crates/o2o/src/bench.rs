@@ -592,6 +592,7 @@ pub async fn checkout(
     let before = payments_count(&state).await?;
     let before_metrics = scrape(&client, &base).await?;
     let (t, q) = (tokens.clone(), qr.clone());
+    let cpu = CpuClock::now();
     let pay = load(&base, concurrency, duration, move |_, n| {
         let token = &t[(n % t.len() as u64) as usize];
         Call::post("/v1/payments")
@@ -599,10 +600,12 @@ pub async fn checkout(
             .json(&json!({"qr": q, "amount": 1 + (n % 100) as i64, "currency": "CNY"}))
     })
     .await;
+    let idle = cpu.idle_since();
     // Let the last batch commit, then check.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let after = scrape(&client, &base).await?;
-    let limits = Limits::of(&before_metrics, &after);
+    let mut limits = Limits::of(&before_metrics, &after);
+    limits.machine_idle(idle);
     let stored = payments_count(&state).await? - before;
     let verification = o2o_server::payments::service::verify(&state.db)
         .await
@@ -744,6 +747,18 @@ impl Limits {
         Limits { json }
     }
 
+    /// The share of the machine's CPU time left idle while the load ran (`None` where
+    /// `/proc/stat` cannot be read): near zero, the machine is the limit; well above it, the
+    /// work waits on something else (round trips, a lock, the sequencer's one thread).
+    fn machine_idle(&mut self, idle: Option<f64>) {
+        if let Some(idle) = idle {
+            self.json.insert(
+                "machine_idle".into(),
+                json!((idle * 1000.0).round() / 1000.0),
+            );
+        }
+    }
+
     /// Adds the figures to a bench's JSON line.
     fn add_to(self, out: &mut Value) {
         if let Some(o) = out.as_object_mut() {
@@ -759,6 +774,13 @@ impl Limits {
             format!("{} / {}", v("batch_size"), v("batch_ms"))
         );
         println!("  {:<34} {:>12}", "batch phases (ms)", v("batch_phases_ms"));
+        if let Some(idle) = v("machine_idle").as_f64() {
+            println!(
+                "  {:<34} {:>11.0}%",
+                "machine CPU idle during the load",
+                idle * 100.0
+            );
+        }
         // Only SQLite syncs the WAL itself (PostgreSQL commits durably).
         if v("wal_sync_group").as_f64().is_some_and(|g| g > 0.0) {
             println!(
@@ -768,6 +790,47 @@ impl Limits {
             );
         }
     }
+}
+
+/// The machine's CPU time as the kernel counts it (all cores, in clock ticks).
+struct CpuClock(Option<(u64, u64)>);
+
+impl CpuClock {
+    fn now() -> CpuClock {
+        CpuClock(Self::read())
+    }
+
+    /// (idle, total) from the first line of `/proc/stat` (idle counts I/O wait too).
+    fn read() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        cpu_times(stat.lines().next()?)
+    }
+
+    /// The share of CPU time spent idle since `now`.
+    fn idle_since(&self) -> Option<f64> {
+        let (idle0, total0) = self.0?;
+        let (idle1, total1) = Self::read()?;
+        let total = total1.checked_sub(total0).filter(|t| *t > 0)?;
+        Some(idle1.saturating_sub(idle0) as f64 / total as f64)
+    }
+}
+
+/// (idle, total) ticks of a `cpu` line of `/proc/stat`: user nice system idle iowait irq
+/// softirq steal (guest time is already inside user and nice).
+fn cpu_times(line: &str) -> Option<(u64, u64)> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let v: Vec<u64> = fields
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    if v.len() < 5 {
+        return None;
+    }
+    Some((v[3] + v[4], v.iter().sum()))
 }
 
 /// How many times each guest of `bench orders` tops up its wallet.
@@ -885,6 +948,7 @@ pub async fn orders(
                 "items": [{"product_id": latte, "options": {"size": ["large"]}}, {"product_id": cake}]}))
         })
         .collect();
+    let cpu = CpuClock::now();
     let placed = load(&base, calls.len(), duration, move |client, _| {
         calls[client].clone()
     })
@@ -892,7 +956,9 @@ pub async fn orders(
     let (ops, errors, per_s) = (placed.ops, placed.errors, placed.per_s());
     let (p50, p99) = (placed.p50_ms, placed.p99_ms);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let limits = Limits::of(&before_metrics, &scrape(&client, &base).await?);
+    let idle = cpu.idle_since();
+    let mut limits = Limits::of(&before_metrics, &scrape(&client, &base).await?);
+    limits.machine_idle(idle);
 
     // Verification.
     let (paid,): (i64,) = state
@@ -1202,4 +1268,23 @@ pub async fn claim(
         "concurrency": concurrency,
         "duration_s": duration.as_secs(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpu_times;
+
+    #[test]
+    fn the_machine_line_of_proc_stat_gives_idle_and_total_ticks() {
+        // user nice system idle iowait irq softirq steal guest guest_nice
+        let line = "cpu  4705 356 584 3699 23 0 27 5 7 0";
+        assert_eq!(
+            cpu_times(line),
+            Some((3699 + 23, 4705 + 356 + 584 + 3699 + 23 + 27 + 5))
+        );
+        // A core's own line, or a short or broken one, is not the machine's.
+        assert_eq!(cpu_times("cpu0 1 2 3 4 5 6 7 8"), None);
+        assert_eq!(cpu_times("cpu 1 2 3"), None);
+        assert_eq!(cpu_times("cpu 1 2 x 4 5"), None);
+    }
 }
