@@ -160,11 +160,9 @@ pub async fn set_timezone(
     let timezone = timezone
         .map(crate::stores::hours::parse_timezone)
         .transpose()?;
-    let mut tx = db.begin().await?;
-    if store::set_timezone(&mut tx, scope, timezone.as_deref()).await? == 0 {
+    if store::set_timezone(db, scope, timezone.as_deref()).await? == 0 {
         return Err(merchant_not_found());
     }
-    tx.commit().await?;
     get_merchant(db, scope, id).await
 }
 

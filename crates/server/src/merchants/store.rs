@@ -50,12 +50,8 @@ pub async fn merchant_public(db: &Db, id: &str) -> DbResult<Option<MerchantRow>>
 }
 
 /// Sets (or, with `None`, clears) the time zone of the merchant's days; answers the rows changed.
-pub async fn set_timezone(
-    tx: &mut Tx,
-    scope: &MerchantScope,
-    timezone: Option<&str>,
-) -> DbResult<u64> {
-    tx.execute(
+pub async fn set_timezone(db: &Db, scope: &MerchantScope, timezone: Option<&str>) -> DbResult<u64> {
+    db.execute(
         query("UPDATE merchants SET timezone = $1 WHERE id = $2")
             .bind(timezone)
             .bind(scope.merchant_id()),
