@@ -136,6 +136,8 @@ pub struct Book {
     holds: HashMap<String, Hold>,
     applied: HashSet<String>,
     changed: HashSet<String>,
+    /// The changed accounts as they were loaded, before the first change.
+    before: HashMap<String, Account>,
     opened_holds: Vec<String>,
 }
 
@@ -282,8 +284,12 @@ impl Book {
         }
         let closed: Vec<String> = holds_closed.iter().map(|s| (*s).to_owned()).collect();
         for (id, acc) in accounts {
-            self.changed.insert(id.to_owned());
-            self.accounts.insert(id.to_owned(), acc);
+            let first = self.changed.insert(id.to_owned());
+            if let Some(loaded) = self.accounts.insert(id.to_owned(), acc)
+                && first
+            {
+                self.before.insert(id.to_owned(), loaded);
+            }
         }
         for id in closed {
             self.holds.remove(&id);
@@ -296,6 +302,12 @@ impl Book {
             self.applied.insert(t.id.clone());
         }
         Ok(())
+    }
+
+    /// A changed account as it was loaded, before this book changed it: what the storage
+    /// should still hold when the change is written back.
+    pub fn before_changes(&self, id: &str) -> Option<&Account> {
+        self.before.get(id)
     }
 
     /// The accounts changed by applied chains, to be written back.
@@ -446,6 +458,24 @@ mod tests {
         assert_eq!(b.account("wallet").unwrap().balance, 1000);
         assert_eq!(b.account("bank").unwrap().balance, -1000);
         assert_eq!(b.totals()["CNY"], 0);
+    }
+
+    #[test]
+    fn a_changed_account_remembers_how_it_was_loaded() {
+        let mut b = Book::new();
+        let mut wallet = Account::new("wallet", cny(), true);
+        wallet.balance = 700;
+        b.load_account(wallet);
+        b.load_account(Account::new("bank", cny(), false));
+        b.load_account(Account::new("fees", cny(), false));
+        b.apply(&[t("1", "bank", "wallet", 300, Action::Post)], 0)
+            .unwrap();
+        b.apply(&[t("2", "wallet", "bank", 100, Action::Post)], 0)
+            .unwrap();
+        assert_eq!(b.account("wallet").unwrap().balance, 900);
+        assert_eq!(b.before_changes("wallet").unwrap().balance, 700);
+        assert_eq!(b.before_changes("bank").unwrap().balance, 0);
+        assert!(b.before_changes("fees").is_none(), "unchanged");
     }
 
     #[test]

@@ -523,16 +523,31 @@ impl Db {
     /// sqlx, whose statements (reads included) run on the calling thread, with no hand-off to a
     /// connection thread, and stay prepared between batches. Call it from a thread that may
     /// block: every statement and the commit run on it. It waits for the writers' turn like
-    /// [`Db::begin`]. On PostgreSQL, as [`Db::begin`], its reads planned for the values they are
-    /// sent (`plan_cache_mode = force_custom_plan`, set by the statement that begins it, in the
-    /// same round trip): PostgreSQL would otherwise keep, per connection, a plan made on a
-    /// table's first few rows. [`Tx::batch_reads_done`] ends that before the writes, whose
-    /// planning costs more than it saves.
+    /// [`Db::begin`].
+    ///
+    /// On PostgreSQL the transaction begins with the batch's first statement, in the same round
+    /// trip as setting its reads to be planned for the values they are sent
+    /// (`plan_cache_mode = force_custom_plan`): PostgreSQL would otherwise keep, per
+    /// connection, a plan made on a table's first few rows. [`Tx::batch_reads_done`] ends that
+    /// before the writes, whose planning costs more than it saves. A batch that reads nothing
+    /// and writes with one statement ([`Tx::execute_last`]) sends only that statement, which
+    /// commits by itself: one round trip in all, where a transaction takes four.
     pub async fn begin_batch(&self) -> DbResult<Tx> {
         let Some(pool) = &self.raw else {
-            return self
-                .begin_postgres_with(Some("BEGIN; SET LOCAL plan_cache_mode = force_custom_plan"))
-                .await;
+            let Pools::Postgres(pg) = &self.pools else {
+                return self.begin_postgres_with(None).await;
+            };
+            return Ok(Tx {
+                inner: TxInner::PgLater {
+                    pool: pg.clone(),
+                    ran_last: false,
+                },
+                hot: self.hot.clone(),
+                touched: Touched::empty(),
+                new_sessions: Vec::new(),
+                wal: None,
+                _turn: None,
+            });
         };
         let turn = pool.turn().await?;
         if pool.is_closed() {
@@ -734,7 +749,25 @@ enum TxInner {
     Postgres(Transaction<'static, Postgres>),
     /// A batch on a raw SQLite connection (see [`Db::begin_batch`]).
     Raw(RawTx),
+    /// A batch on PostgreSQL before its first statement (see [`Db::begin_batch`]); after
+    /// [`Tx::execute_last`] ran its statement alone (`ran_last`), a batch with nothing left to
+    /// send.
+    PgLater {
+        pool: PgPool,
+        ran_last: bool,
+    },
 }
+
+/// A statement on a PostgreSQL batch that [`Tx::begun`] did not begin: one after its last.
+fn unbegun() -> DbError {
+    DbError::Other(sqlx::Error::Protocol(
+        "a statement after a batch's last one".into(),
+    ))
+}
+
+/// How a PostgreSQL batch begins: its reads are planned for the values they are sent (see
+/// [`Db::begin_batch`]).
+const PG_BATCH_BEGIN: &str = "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan";
 
 /// A transaction open on a raw connection; rolled back if dropped before its commit. The
 /// connection goes back to its pool either way.
@@ -792,8 +825,59 @@ impl Tx {
     pub fn backend(&self) -> Backend {
         match &self.inner {
             TxInner::Sqlite(_) | TxInner::Raw(_) => Backend::Sqlite,
-            TxInner::Postgres(_) => Backend::Postgres,
+            TxInner::Postgres(_) | TxInner::PgLater { .. } => Backend::Postgres,
         }
+    }
+
+    /// Whether this transaction has sent a statement: always on SQLite; on PostgreSQL, once a
+    /// batch's first statement has begun it (see [`Db::begin_batch`]). Rows read since hold
+    /// their locks until the commit.
+    pub fn has_begun(&self) -> bool {
+        !matches!(
+            self.inner,
+            TxInner::PgLater {
+                ran_last: false,
+                ..
+            }
+        )
+    }
+
+    /// Begins a PostgreSQL batch's transaction before its first statement (see
+    /// [`Db::begin_batch`]).
+    async fn begun(&mut self) -> DbResult<()> {
+        if let TxInner::PgLater { pool, ran_last } = &self.inner {
+            if *ran_last {
+                return Err(unbegun());
+            }
+            let tx = pool
+                .begin_with(PG_BATCH_BEGIN)
+                .await
+                .map_err(DbError::classify)?;
+            self.inner = TxInner::Postgres(tx);
+        }
+        Ok(())
+    }
+
+    /// Runs a batch's last statement, as [`Tx::execute`] does; but on PostgreSQL, when the
+    /// batch has sent nothing before it, alone: the statement is then its own transaction, and
+    /// has committed when this returns (what follows must not fail, and the commit sends
+    /// nothing).
+    pub async fn execute_last(&mut self, q: Query) -> DbResult<u64> {
+        if let TxInner::PgLater {
+            pool,
+            ran_last: ran_last @ false,
+        } = &mut self.inner
+        {
+            let done = q
+                .pg()
+                .execute(&*pool)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(DbError::classify)?;
+            *ran_last = true;
+            return Ok(done);
+        }
+        self.execute(q).await
     }
 
     /// Runs the statement written for this transaction's backend (for the rare set-based
@@ -814,6 +898,7 @@ impl Tx {
     /// Ends the reads of a batch begun by [`Db::begin_batch`]: on PostgreSQL the statements that
     /// follow keep their cached plans again (`plan_cache_mode = auto`); nothing on SQLite.
     pub async fn batch_reads_done(&mut self) -> DbResult<()> {
+        // A batch that has read nothing has set nothing (see `Db::begin_batch`).
         if let TxInner::Postgres(_) = self.inner {
             self.execute(query("SET LOCAL plan_cache_mode = auto"))
                 .await?;
@@ -845,7 +930,7 @@ impl Tx {
                 Ok(Some(direct::Direct::new(lock)))
             }
             TxInner::Raw(raw) => Ok(Some(raw.direct()?)),
-            TxInner::Postgres(_) => Ok(None),
+            TxInner::Postgres(_) | TxInner::PgLater { .. } => Ok(None),
         }
     }
 
@@ -870,7 +955,7 @@ impl Tx {
                 direct::Direct::new(lock).each(sqlite, rows)
             }
             TxInner::Raw(raw) => raw.direct()?.each(sqlite, rows),
-            TxInner::Postgres(_) => {
+            TxInner::Postgres(_) | TxInner::PgLater { .. } => {
                 let statement = columns::statement(postgres)
                     .map_err(|e| DbError::Other(sqlx::Error::Protocol(e)))?;
                 let mut cols = columns::Columns::new(&statement.columns);
@@ -888,11 +973,12 @@ impl Tx {
     fn pick(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
         match &self.inner {
             TxInner::Sqlite(_) | TxInner::Raw(_) => sqlite,
-            TxInner::Postgres(_) => postgres,
+            TxInner::Postgres(_) | TxInner::PgLater { .. } => postgres,
         }
     }
 
     pub async fn execute(&mut self, q: Query) -> DbResult<u64> {
+        self.begun().await?;
         match &mut self.inner {
             TxInner::Sqlite(tx) => q
                 .sqlite()
@@ -907,10 +993,12 @@ impl Tx {
                 .map(|r| r.rows_affected())
                 .map_err(DbError::classify),
             TxInner::Raw(raw) => raw.direct()?.execute(q.sql, &q.args),
+            TxInner::PgLater { .. } => Err(unbegun()),
         }
     }
 
     pub async fn fetch_optional<T: Record>(&mut self, q: Query) -> DbResult<Option<T>> {
+        self.begun().await?;
         match &mut self.inner {
             TxInner::Sqlite(tx) => q
                 .sqlite()
@@ -925,6 +1013,7 @@ impl Tx {
                 .await
                 .map_err(DbError::classify),
             TxInner::Raw(raw) => Ok(raw.direct()?.rows(q.sql, &q.args, 1)?.pop()),
+            TxInner::PgLater { .. } => Err(unbegun()),
         }
     }
 
@@ -935,6 +1024,7 @@ impl Tx {
     }
 
     pub async fn fetch_all<T: Record>(&mut self, q: Query) -> DbResult<Vec<T>> {
+        self.begun().await?;
         match &mut self.inner {
             TxInner::Sqlite(tx) => q
                 .sqlite()
@@ -949,6 +1039,7 @@ impl Tx {
                 .await
                 .map_err(DbError::classify),
             TxInner::Raw(raw) => raw.direct()?.rows(q.sql, &q.args, usize::MAX),
+            TxInner::PgLater { .. } => Err(unbegun()),
         }
     }
 
@@ -993,6 +1084,21 @@ impl Tx {
                         .map_err(DbError::classify)?;
                 }
                 tx.commit().await.map_err(DbError::classify)?;
+                None
+            }
+            // Nothing sent, or one statement that has committed by itself.
+            TxInner::PgLater { pool, ran_last } => {
+                if !touched.is_empty() && ran_last {
+                    // Committed already: a failure here must not report the batch as failed.
+                    if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(hot::CHANNEL)
+                        .bind(touched.bits().to_string())
+                        .execute(&pool)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "telling other nodes what a batch changed failed");
+                    }
+                }
                 None
             }
         };

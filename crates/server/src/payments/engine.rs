@@ -15,7 +15,7 @@
 use super::accounts::{self, AccountSpec};
 use super::model::{Payment, Refund, WalletBalance, WalletMoved};
 use crate::db::columns::{Columns, Kind};
-use crate::db::{Db, DbError, Tx, Value, now_us, rfc3339};
+use crate::db::{Backend, Db, DbError, Tx, Value, now_us, rfc3339};
 use crate::error::{Error, Result};
 use crate::events::{Bus, Published};
 use crate::http::Reply;
@@ -165,7 +165,8 @@ impl Engine {
             .transpose()?;
         let applier = BatchApplier {
             syncer,
-            cache: sqlite.then(HashMap::new),
+            cache: Some(HashMap::new()),
+            cache_back_at: None,
             db,
             bus,
             menus,
@@ -240,9 +241,14 @@ struct BatchApplier {
     sold_out: std::sync::Arc<crate::marketing::SoldOut>,
     /// When this node last raised each merchant's catalog version.
     bumped_at: HashMap<String, std::time::Instant>,
-    /// SQLite only (one node, and this task is the only writer of accounts): the accounts as
-    /// of the last commit, so a batch need not read them again. Dropped whenever a batch fails.
+    /// The accounts as of this node's last commit, so that a batch need not read them again:
+    /// exact on SQLite (one node, and this task is the only writer of accounts); on PostgreSQL
+    /// as this node left them, checked when written (see `load`). Emptied whenever a batch
+    /// fails; on PostgreSQL, after a batch that started from it failed, set aside for a second
+    /// (`None`), since another node is then likely paying into the same accounts.
     cache: Option<AccountCache>,
+    /// When the set-aside cache comes back.
+    cache_back_at: Option<std::time::Instant>,
 }
 
 /// Accounts as committed, by id.
@@ -250,6 +256,9 @@ type AccountCache = HashMap<String, Account>;
 
 /// Past this many accounts the cache starts over (memory stays bounded).
 const CACHE_MAX: usize = 1_000_000;
+
+/// How long PostgreSQL's cache stays set aside after a batch that started from it failed.
+const CACHE_ASIDE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl BatchApplier {
     fn recently_bumped(&mut self) -> HashSet<String> {
@@ -311,7 +320,15 @@ impl Applier for BatchApplier {
         let (ops, replies): (Vec<(Op, Option<IdemKey>)>, Vec<_>) =
             batch.into_iter().map(|c| ((c.op, c.idem), c.reply)).unzip();
         let recent = self.recently_bumped();
-        match run_batch(&self.db, &ops, &mut self.cache, &recent).await {
+        if self.cache_back_at.is_some_and(|t| started >= t) {
+            self.cache = Some(HashMap::new());
+            self.cache_back_at = None;
+        }
+        let outcome = run_batch(&self.db, &ops, &mut self.cache, &recent).await;
+        if self.cache.is_none() && self.cache_back_at.is_none() {
+            self.cache_back_at = Some(started + CACHE_ASIDE);
+        }
+        match outcome {
             Ok((answers, events, versions)) => {
                 self.bumped(versions);
                 self.deliver(replies.into_iter().zip(answers).collect(), events);
@@ -357,6 +374,10 @@ pub(crate) enum BatchError {
     Json(#[from] serde_json::Error),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// On PostgreSQL, a batch made from kept balances declined a command: the decline may rest
+    /// on a balance another node has raised since, so the batch is made again from stored ones.
+    #[error("a command was declined on kept balances")]
+    DeclinedOnKept,
 }
 
 impl BatchError {
@@ -496,6 +517,8 @@ pub(crate) struct State {
     /// For settlements with a cutoff: per account (pending, promotion), the net of what moved
     /// in or out of it since the cutoff and before this batch, settlements left out.
     since_cutoff: HashMap<(String, i64), i64>,
+    /// PostgreSQL: the batch's accounts are those this node kept, not read (see `load`).
+    on_kept: bool,
 }
 
 /// What the node learns from a committed batch.
@@ -516,7 +539,21 @@ async fn run_batch(
     cache: &mut Option<AccountCache>,
     recently_bumped: &HashSet<String>,
 ) -> std::result::Result<Batched, BatchError> {
-    let outcome = run_batch_inner(db, ops, cache.as_ref(), recently_bumped).await;
+    let mut outcome = run_batch_inner(db, ops, cache.as_ref(), recently_bumped).await;
+    if let Err(BatchError::DeclinedOnKept) = outcome {
+        // Nothing was written: again, from the stored balances (a real decline is made again).
+        metrics::counter!("sequencer_batches_rerun").increment(1);
+        outcome = run_batch_inner(db, ops, None, recently_bumped).await;
+    } else if outcome.is_err()
+        && db.backend() == Backend::Postgres
+        && cache.as_ref().is_some_and(|c| !c.is_empty())
+    {
+        // Maybe an account moved on another node since this one kept it (see `SQL_BALANCES`;
+        // nothing of the batch was written): again, reading and locking every account.
+        metrics::counter!("sequencer_batches_rerun").increment(1);
+        *cache = None;
+        outcome = run_batch_inner(db, ops, None, recently_bumped).await;
+    }
     match (&outcome, cache.as_mut()) {
         (Ok((_, _, changed, _)), Some(c)) => {
             if c.len() + changed.len() > CACHE_MAX {
@@ -562,6 +599,7 @@ async fn run_batch_inner(
         coupons: Default::default(),
         members: Default::default(),
         since_cutoff: HashMap::new(),
+        on_kept: false,
     };
     state.orders.recently_bumped = recently_bumped.clone();
     // On PostgreSQL the batch's reads are planned for the rows asked for, each time, and its
@@ -573,6 +611,9 @@ async fn run_batch_inner(
     let mut answers = Vec::with_capacity(ops.len());
     for (op, idem) in ops {
         answers.push(apply_one(&mut state, op, idem.as_ref()));
+    }
+    if state.on_kept && answers.iter().any(Result::is_err) {
+        return Err(BatchError::DeclinedOnKept);
     }
     let t2 = std::time::Instant::now();
     flush(&mut tx, &mut state).await?;
@@ -760,7 +801,18 @@ async fn load(
             specs.entry(spec.id.clone()).or_insert(spec);
         }
     }
-    if let Some(cache) = cache {
+    // The accounts as this node last committed them, where they may stand in for a read. On
+    // SQLite they are exact (this node's sequencer is the only writer), so any of them do. On
+    // PostgreSQL another node may have moved them since: they stand in only for a batch that
+    // has read nothing and finds every account it needs kept, which then sends its writes as
+    // one statement that checks each balance it changes (see `SQL_BALANCES`): one round trip
+    // instead of four. Otherwise the batch reads and locks them all.
+    if let Some(cache) = cache
+        && (tx.backend() == Backend::Sqlite
+            || (!tx.has_begun() && specs.keys().all(|id| cache.contains_key(id))))
+    {
+        // A decline made from them may be wrong: see `BatchError::DeclinedOnKept`.
+        state.on_kept = tx.backend() == Backend::Postgres;
         specs.retain(|id, _| match cache.get(id) {
             Some(a) => {
                 state.book.load_account(a.clone());
@@ -2212,7 +2264,9 @@ async fn finish_columns(
             q = q.bind(v);
         }
     }
-    tx.execute(q).await?;
+    // The batch's last statement: on PostgreSQL, one that read nothing sends it alone (see
+    // `Db::begin_batch`), and nothing after it may fail.
+    tx.execute_last(q).await?;
     Ok(())
 }
 
@@ -2242,8 +2296,8 @@ async fn flush(tx: &mut Tx, state: &mut State) -> std::result::Result<(), BatchE
         write_rows(&mut sink, state)?;
         sink.columns
     };
-    finish_columns(tx, columns).await?;
-    crate::orders::engine::bump_versions(tx, state).await
+    crate::orders::engine::bump_versions(tx, state).await?;
+    finish_columns(tx, columns).await
 }
 
 /// An account's row as a batch writes it (its balances, and what a new row needs beside them).
@@ -2268,6 +2322,33 @@ impl BalanceRow<'_> {
             pending_out: a.pending_out,
             pending_in: a.pending_in,
             created_at: now,
+        }
+    }
+}
+
+/// An existing account's new balances, and those it had when the batch loaded it.
+#[derive(serde::Serialize)]
+struct ChangedBalance<'a> {
+    id: &'a str,
+    balance: i64,
+    pending_out: i64,
+    pending_in: i64,
+    was_balance: i64,
+    was_pending_out: i64,
+    was_pending_in: i64,
+}
+
+impl ChangedBalance<'_> {
+    fn of<'a>(a: &'a Account, loaded: Option<&Account>) -> ChangedBalance<'a> {
+        let was = loaded.unwrap_or(a);
+        ChangedBalance {
+            id: &a.id,
+            balance: a.balance,
+            pending_out: a.pending_out,
+            pending_in: a.pending_in,
+            was_balance: was.balance,
+            was_pending_out: was.pending_out,
+            was_pending_in: was.pending_in,
         }
     }
 }
@@ -2300,20 +2381,23 @@ fn write_rows(sink: &mut Sink<'_>, state: &State) -> std::result::Result<(), Bat
         })
         .collect();
     sink.add(&new_rows, SQL_NEW_ACCOUNTS)?;
-    // Changed balances of existing accounts (locked by this batch): a keyed update each on
-    // SQLite; on PostgreSQL an upsert by primary key whose insert branch never runs (the row
-    // exists), the cheapest keyed update of many rows in one statement there.
-    let changed_rows: Vec<BalanceRow> = state
+    // Changed balances of existing accounts, each written only if the row still holds the
+    // balances the batch started from: always so for rows the batch read (it locked them), and
+    // the check that makes it safe to start from the accounts kept since the last commit (see
+    // `load`). In the order of their ids, the order in which batches lock accounts.
+    let mut changed_rows: Vec<ChangedBalance> = state
         .book
         .changed_accounts()
         .filter(|a| !new_ids.contains(a.id.as_str()))
-        .map(|a| BalanceRow::of(a, state.now))
+        .map(|a| ChangedBalance::of(a, state.book.before_changes(&a.id)))
         .collect();
+    changed_rows.sort_unstable_by(|a, b| a.id.cmp(b.id));
     if sink.add(&changed_rows, SQL_BALANCES)? != changed_rows.len() as u64 {
-        // The batch read (and locked) each of these rows: one missing is a bug, never a write
-        // to let through.
+        // On SQLite the batch's accounts are this node's alone: a row not as it was is a bug,
+        // never a write to let through. (PostgreSQL's statement fails by itself, see
+        // `SQL_BALANCES`.)
         return Err(BatchError::Db(DbError::Other(sqlx::Error::Protocol(
-            "a changed account is not stored".into(),
+            "a changed account is not stored as it was loaded".into(),
         ))));
     }
     sink.add(&w.transfers, SQL_TRANSFERS)?;
@@ -2347,13 +2431,20 @@ const SQL_NEW_ACCOUNTS: (&str, &str) = (
          balance bigint, pending_out bigint, pending_in bigint, created_at bigint)",
 );
 
+/// An account's new balances, written only where the row still holds those the batch loaded.
+/// On PostgreSQL a row that does not fails the whole statement, with `serialization_failure`
+/// (see `o2o_account_moved` in migration 0021), so that nothing of the batch is written; the
+/// sequencer then runs the batch again from locked reads.
 const SQL_BALANCES: (&str, &str) = (
-    "UPDATE ledger_accounts SET balance = :balance, pending_out = :pending_out, pending_in = :pending_in WHERE id = :id",
-    "INSERT INTO ledger_accounts (id, kind, owner_id, currency, no_overdraft, balance, pending_out, pending_in, created_at) \
-         SELECT id, '', NULL, currency, no_overdraft, balance, pending_out, pending_in, created_at \
-         FROM json_to_recordset($1::json) AS x(id text, currency text, no_overdraft boolean, \
-         balance bigint, pending_out bigint, pending_in bigint, created_at bigint) \
-         ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance, pending_out = EXCLUDED.pending_out, pending_in = EXCLUDED.pending_in",
+    "UPDATE ledger_accounts SET balance = :balance, pending_out = :pending_out, pending_in = :pending_in \
+         WHERE id = :id AND balance = :was_balance AND pending_out = :was_pending_out AND pending_in = :was_pending_in",
+    "UPDATE ledger_accounts AS a SET \
+         balance = CASE WHEN a.balance = x.was_balance AND a.pending_out = x.was_pending_out AND a.pending_in = x.was_pending_in \
+           THEN x.balance ELSE o2o_account_moved(a.id) END, \
+         pending_out = x.pending_out, pending_in = x.pending_in \
+         FROM json_to_recordset($1::json) AS x(id text, balance bigint, pending_out bigint, pending_in bigint, \
+         was_balance bigint, was_pending_out bigint, was_pending_in bigint) \
+         WHERE a.id = x.id",
 );
 
 const SQL_TRANSFERS: (&str, &str) = (

@@ -743,6 +743,49 @@ async fn two_nodes_paying_into_one_merchant_keep_the_ledger_exact() {
 }
 
 #[tokio::test]
+async fn a_node_never_pays_or_declines_on_balances_another_node_has_moved_since() {
+    if backend() != "postgres" {
+        // Several nodes share one database only on PostgreSQL.
+        return;
+    }
+    let a = spawn_app().await;
+    let b = a.second_node().await;
+    let shop = a.shop("Kept Balances Cafe").await;
+    let me = a.funded_consumer("13700000031", 1_000).await;
+    // Node a pays twice: afterwards it keeps the wallet's and the merchant's balances, and
+    // its next batch starts from them without reading them.
+    for amount in [500, 500] {
+        let r = pay(&a, &me, &shop.qr, amount).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    // b tops the wallet up: a, which kept it empty, must take a payment only that covers.
+    let r = b
+        .post(
+            "/v1/wallet/top-ups",
+            json!({"amount": 10_000, "currency": "CNY"}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = pay(&a, &me, &shop.qr, 1_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(a.balance(&me).await, 9_000);
+    // b empties most of the wallet: a, which keeps 9,000, must decline, 500 being left.
+    let r = pay(&b, &me, &shop.qr, 8_500).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = pay(&a, &me, &shop.qr, 4_000).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(a.balance(&me).await, 500);
+    // And a payment that fits goes through on a, from the stored balances.
+    let r = pay(&a, &me, &shop.qr, 500).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(a.balance(&me).await, 0);
+    assert_eq!(a.count("payments").await, 5);
+    a.assert_ledger_verifies().await;
+    b.stop().await;
+}
+
+#[tokio::test]
 async fn settlement_makes_collected_money_available_and_the_owner_pays_it_out() {
     let app = spawn_app().await;
     let shop = app.shop("Settle Cafe").await;
