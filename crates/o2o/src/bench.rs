@@ -736,6 +736,13 @@ impl Limits {
             json!(round(mean("sequencer_batch_seconds", "") * 1000.0, 2)),
         );
         json.insert("batch_phases_ms".into(), Value::Object(phases));
+        let counted = |series: &str| {
+            after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
+        };
+        json.insert(
+            "batches_rerun".into(),
+            json!(counted("sequencer_batches_rerun")),
+        );
         json.insert(
             "wal_sync_ms".into(),
             json!(round(mean("wal_sync_seconds", "") * 1000.0, 2)),

@@ -132,6 +132,26 @@ pub enum Op {
     Member(Box<crate::members::engine::MemberOp>),
 }
 
+impl Op {
+    /// Whether the command decides anything on the balance of an account that may go negative
+    /// (a merchant's, the platform's, a bank's): how much to settle, whether a payout or a
+    /// budget's funding fits. Accounts that may not go negative are checked anyway (see
+    /// `SQL_BALANCES`).
+    fn consults_open_balances(&self) -> bool {
+        match self {
+            Op::Settle { .. } | Op::Payout { .. } | Op::Member(_) => true,
+            Op::WalletMove { .. }
+            | Op::Pay(_)
+            | Op::Capture { .. }
+            | Op::Cancel { .. }
+            | Op::Expire { .. }
+            | Op::Refund { .. }
+            | Op::Order(_)
+            | Op::Claim(_) => false,
+        }
+    }
+}
+
 /// One queued command with the channel its answer goes back on.
 pub struct Command {
     op: Op,
@@ -166,7 +186,6 @@ impl Engine {
         let applier = BatchApplier {
             syncer,
             cache: Some(HashMap::new()),
-            cache_back_at: None,
             db,
             bus,
             menus,
@@ -244,11 +263,8 @@ struct BatchApplier {
     /// The accounts as of this node's last commit, so that a batch need not read them again:
     /// exact on SQLite (one node, and this task is the only writer of accounts); on PostgreSQL
     /// as this node left them, checked when written (see `load`). Emptied whenever a batch
-    /// fails; on PostgreSQL, after a batch that started from it failed, set aside for a second
-    /// (`None`), since another node is then likely paying into the same accounts.
+    /// fails.
     cache: Option<AccountCache>,
-    /// When the set-aside cache comes back.
-    cache_back_at: Option<std::time::Instant>,
 }
 
 /// Accounts as committed, by id.
@@ -256,9 +272,6 @@ type AccountCache = HashMap<String, Account>;
 
 /// Past this many accounts the cache starts over (memory stays bounded).
 const CACHE_MAX: usize = 1_000_000;
-
-/// How long PostgreSQL's cache stays set aside after a batch that started from it failed.
-const CACHE_ASIDE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl BatchApplier {
     fn recently_bumped(&mut self) -> HashSet<String> {
@@ -320,15 +333,7 @@ impl Applier for BatchApplier {
         let (ops, replies): (Vec<(Op, Option<IdemKey>)>, Vec<_>) =
             batch.into_iter().map(|c| ((c.op, c.idem), c.reply)).unzip();
         let recent = self.recently_bumped();
-        if self.cache_back_at.is_some_and(|t| started >= t) {
-            self.cache = Some(HashMap::new());
-            self.cache_back_at = None;
-        }
-        let outcome = run_batch(&self.db, &ops, &mut self.cache, &recent).await;
-        if self.cache.is_none() && self.cache_back_at.is_none() {
-            self.cache_back_at = Some(started + CACHE_ASIDE);
-        }
-        match outcome {
+        match run_batch(&self.db, &ops, &mut self.cache, &recent).await {
             Ok((answers, events, versions)) => {
                 self.bumped(versions);
                 self.deliver(replies.into_iter().zip(answers).collect(), events);
@@ -519,6 +524,9 @@ pub(crate) struct State {
     since_cutoff: HashMap<(String, i64), i64>,
     /// PostgreSQL: the batch's accounts are those this node kept, not read (see `load`).
     on_kept: bool,
+    /// Some command decides on the balance of an account that may go negative (see
+    /// [`Op::consults_open_balances`]): every balance the batch changes is checked.
+    consults_open_balances: bool,
 }
 
 /// What the node learns from a committed batch.
@@ -551,7 +559,9 @@ async fn run_batch(
         // Maybe an account moved on another node since this one kept it (see `SQL_BALANCES`;
         // nothing of the batch was written): again, reading and locking every account.
         metrics::counter!("sequencer_batches_rerun").increment(1);
-        *cache = None;
+        if let Some(c) = cache.as_mut() {
+            c.clear();
+        }
         outcome = run_batch_inner(db, ops, None, recently_bumped).await;
     }
     match (&outcome, cache.as_mut()) {
@@ -600,6 +610,7 @@ async fn run_batch_inner(
         members: Default::default(),
         since_cutoff: HashMap::new(),
         on_kept: false,
+        consults_open_balances: ops.iter().any(|(op, _)| op.consults_open_balances()),
     };
     state.orders.recently_bumped = recently_bumped.clone();
     // On PostgreSQL the batch's reads are planned for the rows asked for, each time, and its
@@ -805,11 +816,15 @@ async fn load(
     // SQLite they are exact (this node's sequencer is the only writer), so any of them do. On
     // PostgreSQL another node may have moved them since: they stand in only for a batch that
     // has read nothing and finds every account it needs kept, which then sends its writes as
-    // one statement that checks each balance it changes (see `SQL_BALANCES`): one round trip
-    // instead of four. Otherwise the batch reads and locks them all.
+    // one statement that checks each balance a decision rested on (see `SQL_BALANCES`): one
+    // round trip instead of four. Otherwise the batch reads and locks them all; so does one
+    // that decides on an account that may go negative (a settlement may decide to move
+    // nothing, and a balance it does not change is not checked).
     if let Some(cache) = cache
         && (tx.backend() == Backend::Sqlite
-            || (!tx.has_begun() && specs.keys().all(|id| cache.contains_key(id))))
+            || (!tx.has_begun()
+                && !state.consults_open_balances
+                && specs.keys().all(|id| cache.contains_key(id))))
     {
         // A decline made from them may be wrong: see `BatchError::DeclinedOnKept`.
         state.on_kept = tx.backend() == Backend::Postgres;
@@ -2326,29 +2341,31 @@ impl BalanceRow<'_> {
     }
 }
 
-/// An existing account's new balances, and those it had when the batch loaded it.
+/// What a batch changed of an existing account: what it added to each balance, those it
+/// started from, and whether they must still be so (`checked`, see `SQL_BALANCES`).
 #[derive(serde::Serialize)]
 struct ChangedBalance<'a> {
     id: &'a str,
-    balance: i64,
-    pending_out: i64,
-    pending_in: i64,
+    add_balance: i64,
+    add_pending_out: i64,
+    add_pending_in: i64,
     was_balance: i64,
     was_pending_out: i64,
     was_pending_in: i64,
+    checked: bool,
 }
 
 impl ChangedBalance<'_> {
-    fn of<'a>(a: &'a Account, loaded: Option<&Account>) -> ChangedBalance<'a> {
-        let was = loaded.unwrap_or(a);
+    fn of<'a>(a: &'a Account, was: &Account, checked: bool) -> ChangedBalance<'a> {
         ChangedBalance {
             id: &a.id,
-            balance: a.balance,
-            pending_out: a.pending_out,
-            pending_in: a.pending_in,
+            add_balance: a.balance - was.balance,
+            add_pending_out: a.pending_out - was.pending_out,
+            add_pending_in: a.pending_in - was.pending_in,
             was_balance: was.balance,
             was_pending_out: was.pending_out,
             was_pending_in: was.pending_in,
+            checked,
         }
     }
 }
@@ -2381,7 +2398,8 @@ fn write_rows(sink: &mut Sink<'_>, state: &State) -> std::result::Result<(), Bat
         })
         .collect();
     sink.add(&new_rows, SQL_NEW_ACCOUNTS)?;
-    // Changed balances of existing accounts, each written only if the row still holds the
+    // Changed balances of existing accounts, as what the batch added to them (see
+    // `SQL_BALANCES`). Those a decision rested on are written only if the row still holds the
     // balances the batch started from: always so for rows the batch read (it locked them), and
     // the check that makes it safe to start from the accounts kept since the last commit (see
     // `load`). In the order of their ids, the order in which batches lock accounts.
@@ -2389,8 +2407,16 @@ fn write_rows(sink: &mut Sink<'_>, state: &State) -> std::result::Result<(), Bat
         .book
         .changed_accounts()
         .filter(|a| !new_ids.contains(a.id.as_str()))
-        .map(|a| ChangedBalance::of(a, state.book.before_changes(&a.id)))
-        .collect();
+        .map(|a| {
+            let was = state.book.before_changes(&a.id).ok_or_else(|| {
+                BatchError::Db(DbError::Other(sqlx::Error::Protocol(
+                    "a changed account was not loaded".into(),
+                )))
+            })?;
+            let checked = a.no_overdraft || state.consults_open_balances;
+            Ok(ChangedBalance::of(a, was, checked))
+        })
+        .collect::<std::result::Result<_, BatchError>>()?;
     changed_rows.sort_unstable_by(|a, b| a.id.cmp(b.id));
     if sink.add(&changed_rows, SQL_BALANCES)? != changed_rows.len() as u64 {
         // On SQLite the batch's accounts are this node's alone: a row not as it was is a bug,
@@ -2431,19 +2457,23 @@ const SQL_NEW_ACCOUNTS: (&str, &str) = (
          balance bigint, pending_out bigint, pending_in bigint, created_at bigint)",
 );
 
-/// An account's new balances, written only where the row still holds those the batch loaded.
-/// On PostgreSQL a row that does not fails the whole statement, with `serialization_failure`
-/// (see `o2o_account_moved` in migration 0021), so that nothing of the batch is written; the
-/// sequencer then runs the batch again from locked reads.
+/// What a batch adds to an account's balances. An account a decision may rest on (`checked`:
+/// one that may not go negative, or any account of a batch that consults balances, see
+/// [`Op::consults_open_balances`]) must still hold the balances the batch started from; the
+/// others need not, so that nodes paying into one merchant do not fail each other's batches
+/// made from kept balances. On PostgreSQL a checked row that moved fails the whole statement, with
+/// `serialization_failure` (see `o2o_account_moved` in migration 0021), so that nothing of the
+/// batch is written; the sequencer then makes the batch again from locked reads.
 const SQL_BALANCES: (&str, &str) = (
-    "UPDATE ledger_accounts SET balance = :balance, pending_out = :pending_out, pending_in = :pending_in \
-         WHERE id = :id AND balance = :was_balance AND pending_out = :was_pending_out AND pending_in = :was_pending_in",
+    "UPDATE ledger_accounts SET balance = balance + :add_balance, pending_out = pending_out + :add_pending_out, \
+         pending_in = pending_in + :add_pending_in \
+         WHERE id = :id AND (NOT :checked OR (balance = :was_balance AND pending_out = :was_pending_out AND pending_in = :was_pending_in))",
     "UPDATE ledger_accounts AS a SET \
-         balance = CASE WHEN a.balance = x.was_balance AND a.pending_out = x.was_pending_out AND a.pending_in = x.was_pending_in \
-           THEN x.balance ELSE o2o_account_moved(a.id) END, \
-         pending_out = x.pending_out, pending_in = x.pending_in \
-         FROM json_to_recordset($1::json) AS x(id text, balance bigint, pending_out bigint, pending_in bigint, \
-         was_balance bigint, was_pending_out bigint, was_pending_in bigint) \
+         balance = CASE WHEN NOT x.checked OR (a.balance = x.was_balance AND a.pending_out = x.was_pending_out \
+           AND a.pending_in = x.was_pending_in) THEN a.balance + x.add_balance ELSE o2o_account_moved(a.id) END, \
+         pending_out = a.pending_out + x.add_pending_out, pending_in = a.pending_in + x.add_pending_in \
+         FROM json_to_recordset($1::json) AS x(id text, add_balance bigint, add_pending_out bigint, add_pending_in bigint, \
+         was_balance bigint, was_pending_out bigint, was_pending_in bigint, checked boolean) \
          WHERE a.id = x.id",
 );
 

@@ -781,6 +781,22 @@ async fn a_node_never_pays_or_declines_on_balances_another_node_has_moved_since(
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(a.balance(&me).await, 0);
     assert_eq!(a.count("payments").await, 5);
+    // Both nodes pay into one merchant; a settlement on a moves what both collected.
+    let (pending, available) = a.merchant_balances(&shop).await;
+    assert_eq!(available, 0);
+    let path = format!("/v1/admin/merchants/{}/settlements", shop.merchant);
+    let s = a.post(&path, json!({}), Some(&shop.operator)).await;
+    assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
+    assert_eq!(s.body["amount"], pending);
+    let other = b.funded_consumer("13700000032", 2_000).await;
+    let r = pay(&b, &other, &shop.qr, 2_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let (pending, _) = a.merchant_balances(&shop).await;
+    assert!(pending > 0);
+    let s = a.post(&path, json!({}), Some(&shop.operator)).await;
+    assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
+    assert_eq!(s.body["amount"], pending, "{}", s.body);
+    assert_eq!(a.merchant_balances(&shop).await.0, 0);
     a.assert_ledger_verifies().await;
     b.stop().await;
 }
