@@ -10,3 +10,15 @@ BEGIN
         USING ERRCODE = 'serialization_failure';
 END
 $$;
+
+-- The same statement ends by checking that every balance it changes found its row: a batch
+-- never stores transfers whose account it did not update.
+CREATE FUNCTION o2o_accounts_written(written bigint, sent bigint) RETURNS integer
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF written <> sent THEN
+        RAISE EXCEPTION 'a batch changed % ledger accounts but found % of them', sent, written;
+    END IF;
+    RETURN 1;
+END
+$$;

@@ -531,7 +531,7 @@ impl Db {
     /// connection, a plan made on a table's first few rows. [`Tx::batch_reads_done`] ends that
     /// before the writes, whose planning costs more than it saves. A batch that reads nothing
     /// and writes with one statement ([`Tx::execute_last`]) sends only that statement, which
-    /// commits by itself: one round trip in all, where a transaction takes four.
+    /// commits by itself: one round trip in all, where a batch that reads takes five.
     pub async fn begin_batch(&self) -> DbResult<Tx> {
         let Some(pool) = &self.raw else {
             let Pools::Postgres(pg) = &self.pools else {
@@ -863,10 +863,12 @@ impl Tx {
     /// has committed when this returns (what follows must not fail, and the commit sends
     /// nothing).
     pub async fn execute_last(&mut self, q: Query) -> DbResult<u64> {
+        // A transaction that changes what nodes keep hot tells them in its commit: not alone.
         if let TxInner::PgLater {
             pool,
             ran_last: ran_last @ false,
         } = &mut self.inner
+            && self.touched.is_empty()
         {
             let done = q
                 .pg()
@@ -1086,21 +1088,9 @@ impl Tx {
                 tx.commit().await.map_err(DbError::classify)?;
                 None
             }
-            // Nothing sent, or one statement that has committed by itself.
-            TxInner::PgLater { pool, ran_last } => {
-                if !touched.is_empty() && ran_last {
-                    // Committed already: a failure here must not report the batch as failed.
-                    if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
-                        .bind(hot::CHANNEL)
-                        .bind(touched.bits().to_string())
-                        .execute(&pool)
-                        .await
-                    {
-                        tracing::warn!(error = %e, "telling other nodes what a batch changed failed");
-                    }
-                }
-                None
-            }
+            // Nothing sent, or one statement that has committed by itself (never one that
+            // touches what nodes keep hot, see `execute_last`).
+            TxInner::PgLater { .. } => None,
         };
         hot.forget(touched);
         for (ticket, token_hash, entry) in new_sessions {

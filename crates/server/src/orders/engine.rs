@@ -1152,7 +1152,8 @@ struct StockDelta<'a> {
     d: i64,
 }
 
-/// After the batch's rows: raises the catalog versions of merchants whose counted stock moved.
+/// Before the batch's last write: raises the catalog versions of merchants whose counted stock
+/// moved.
 pub(crate) async fn bump_versions(
     tx: &mut Tx,
     state: &mut State,

@@ -4,13 +4,16 @@
 //! A batch runs in three steps. First it loads, set-based, what its commands touch: their
 //! idempotency keys, payments, pay codes and ledger accounts (on PostgreSQL with `FOR UPDATE`,
 //! always in the order payments → pay codes → accounts, each by id, so two nodes never
-//! deadlock). Then it applies the commands one by one in memory, against an
-//! [`o2o_ledger::Book`]: a command that fails (insufficient funds, a used pay code, an
-//! over-refund) changes nothing and answers its error; one that succeeds adds its rows to the
-//! batch's writes. Last, the writes go out set-based (the payment rows in one statement, see
-//! [`DEFERRED`]; orders, coupons and cards in a few more) and the batch commits;
-//! only then is each caller answered and the batch's events published. If the commit itself
-//! fails, every command of the batch is retried alone, so one bad command cannot sink others.
+//! deadlock). Accounts as the node's last batch left them may stand in for their read (see
+//! `load`); on PostgreSQL such a batch sends its writes alone, as one statement. Then it
+//! applies the commands one by one in memory, against an [`o2o_ledger::Book`]: a command that
+//! fails (insufficient funds, a used pay code, an over-refund) changes nothing and answers its
+//! error; one that succeeds adds its rows to the batch's writes. Last, the writes go out
+//! set-based (the payment rows in one statement, see [`DEFERRED`]; orders, coupons and cards
+//! in a few more) and the batch commits; only then is each caller answered and the batch's
+//! events published. A batch that lost a race with another node is made again from locked
+//! reads (see `run_batch`); if it fails otherwise, every command of the batch is retried
+//! alone, so one bad command cannot sink others.
 
 use super::accounts::{self, AccountSpec};
 use super::model::{Payment, Refund, WalletBalance, WalletMoved};
@@ -185,7 +188,7 @@ impl Engine {
             .transpose()?;
         let applier = BatchApplier {
             syncer,
-            cache: Some(HashMap::new()),
+            cache: HashMap::new(),
             db,
             bus,
             menus,
@@ -264,7 +267,7 @@ struct BatchApplier {
     /// exact on SQLite (one node, and this task is the only writer of accounts); on PostgreSQL
     /// as this node left them, checked when written (see `load`). Emptied whenever a batch
     /// fails.
-    cache: Option<AccountCache>,
+    cache: AccountCache,
 }
 
 /// Accounts as committed, by id.
@@ -383,6 +386,16 @@ pub(crate) enum BatchError {
     /// on a balance another node has raised since, so the batch is made again from stored ones.
     #[error("a command was declined on kept balances")]
     DeclinedOnKept,
+}
+
+impl BatchError {
+    /// PostgreSQL refused the batch for another transaction's sake: a balance it started from
+    /// has moved (`serialization_failure`, see `SQL_BALANCES`) or a deadlock. Nothing of the
+    /// batch was written, and making it again from locked reads will do.
+    fn is_lost_race(&self) -> bool {
+        matches!(self, BatchError::Db(DbError::Other(sqlx::Error::Database(e)))
+            if matches!(e.code().as_deref(), Some("40001" | "40P01")))
+    }
 }
 
 impl BatchError {
@@ -544,37 +557,34 @@ type Batched = (Vec<Result<Reply>>, Vec<Published>, AfterCommit);
 async fn run_batch(
     db: &Db,
     ops: &[(Op, Option<IdemKey>)],
-    cache: &mut Option<AccountCache>,
+    cache: &mut AccountCache,
     recently_bumped: &HashSet<String>,
 ) -> std::result::Result<Batched, BatchError> {
-    let mut outcome = run_batch_inner(db, ops, cache.as_ref(), recently_bumped).await;
-    if let Err(BatchError::DeclinedOnKept) = outcome {
-        // Nothing was written: again, from the stored balances (a real decline is made again).
+    let mut outcome = run_batch_inner(db, ops, Some(cache), recently_bumped).await;
+    let again = match &outcome {
+        // Nothing was written: a decline made again from stored balances, where a real one is
+        // made again. The declined accounts are read anew next time.
+        Err(BatchError::DeclinedOnKept) => true,
+        // An account moved on another node since this one kept it (see `SQL_BALANCES`), or a
+        // deadlock with another node: nothing of the batch was written.
+        Err(e) => e.is_lost_race(),
+        Ok(_) => false,
+    };
+    if again {
         metrics::counter!("sequencer_batches_rerun").increment(1);
-        outcome = run_batch_inner(db, ops, None, recently_bumped).await;
-    } else if outcome.is_err()
-        && db.backend() == Backend::Postgres
-        && cache.as_ref().is_some_and(|c| !c.is_empty())
-    {
-        // Maybe an account moved on another node since this one kept it (see `SQL_BALANCES`;
-        // nothing of the batch was written): again, reading and locking every account.
-        metrics::counter!("sequencer_batches_rerun").increment(1);
-        if let Some(c) = cache.as_mut() {
-            c.clear();
-        }
+        cache.clear();
         outcome = run_batch_inner(db, ops, None, recently_bumped).await;
     }
-    match (&outcome, cache.as_mut()) {
-        (Ok((_, _, changed, _)), Some(c)) => {
-            if c.len() + changed.len() > CACHE_MAX {
-                c.clear();
+    match &outcome {
+        Ok((_, _, changed, _)) => {
+            if cache.len() + changed.len() > CACHE_MAX {
+                cache.clear();
             }
             for a in changed {
-                c.insert(a.id.clone(), a.clone());
+                cache.insert(a.id.clone(), a.clone());
             }
         }
-        (Err(_), Some(c)) => c.clear(),
-        _ => {}
+        Err(_) => cache.clear(),
     }
     outcome.map(|(answers, published, _, versions)| (answers, published, versions))
 }
@@ -817,7 +827,7 @@ async fn load(
     // PostgreSQL another node may have moved them since: they stand in only for a batch that
     // has read nothing and finds every account it needs kept, which then sends its writes as
     // one statement that checks each balance a decision rested on (see `SQL_BALANCES`): one
-    // round trip instead of four. Otherwise the batch reads and locks them all; so does one
+    // round trip instead of five. Otherwise the batch reads and locks them all; so does one
     // that decides on an account that may go negative (a settlement may decide to move
     // nothing, and a balance it does not change is not checked).
     if let Some(cache) = cache
@@ -2189,14 +2199,29 @@ fn postgres_writes() -> std::result::Result<PostgresWrites, String> {
     let mut first = 1;
     let mut ctes = Vec::new();
     let mut parts = Vec::new();
+    // Every changed balance must have found its row: the statement fails otherwise (see
+    // `o2o_accounts_written` in migration 0021).
+    let mut check = None;
     for (i, pair) in DEFERRED.iter().enumerate() {
         let u = crate::db::columns::rewrite(pair.1, first)?;
+        if pair.0 == SQL_BALANCES.0 {
+            if u.columns.first().map(|c| c.0.as_str()) != Some("id") {
+                return Err(format!(
+                    "the balances' first column is not their id: {}",
+                    pair.1
+                ));
+            }
+            check = Some(format!(
+                "o2o_accounts_written((SELECT count(*) FROM w{i}), cardinality(${first}::text[]))"
+            ));
+        }
         first += u.columns.len();
         ctes.push(format!("w{i} AS ({})", u.sql));
         parts.push(u.columns);
     }
+    let check = check.ok_or("the balances are not among the deferred writes")?;
     Ok(PostgresWrites {
-        sql: format!("WITH {} SELECT 1", ctes.join(",\n")),
+        sql: format!("WITH {} SELECT {check}", ctes.join(",\n")),
         parts,
     })
 }
@@ -2402,7 +2427,7 @@ fn write_rows(sink: &mut Sink<'_>, state: &State) -> std::result::Result<(), Bat
     // `SQL_BALANCES`). Those a decision rested on are written only if the row still holds the
     // balances the batch started from: always so for rows the batch read (it locked them), and
     // the check that makes it safe to start from the accounts kept since the last commit (see
-    // `load`). In the order of their ids, the order in which batches lock accounts.
+    // `load`). Sorted by id, as the batches' reads lock accounts.
     let mut changed_rows: Vec<ChangedBalance> = state
         .book
         .changed_accounts()
@@ -2421,7 +2446,7 @@ fn write_rows(sink: &mut Sink<'_>, state: &State) -> std::result::Result<(), Bat
     if sink.add(&changed_rows, SQL_BALANCES)? != changed_rows.len() as u64 {
         // On SQLite the batch's accounts are this node's alone: a row not as it was is a bug,
         // never a write to let through. (PostgreSQL's statement fails by itself, see
-        // `SQL_BALANCES`.)
+        // `SQL_BALANCES` and `postgres_writes`.)
         return Err(BatchError::Db(DbError::Other(sqlx::Error::Protocol(
             "a changed account is not stored as it was loaded".into(),
         ))));
@@ -2474,7 +2499,7 @@ const SQL_BALANCES: (&str, &str) = (
          pending_out = a.pending_out + x.add_pending_out, pending_in = a.pending_in + x.add_pending_in \
          FROM json_to_recordset($1::json) AS x(id text, add_balance bigint, add_pending_out bigint, add_pending_in bigint, \
          was_balance bigint, was_pending_out bigint, was_pending_in bigint, checked boolean) \
-         WHERE a.id = x.id",
+         WHERE a.id = x.id RETURNING a.id",
 );
 
 const SQL_TRANSFERS: (&str, &str) = (
@@ -2554,7 +2579,10 @@ mod tests {
         let columns: usize = w.parts.iter().map(Vec::len).sum();
         assert_eq!(w.parts.len(), DEFERRED.len());
         let mut params: Vec<usize> = Vec::new();
-        let mut rest = w.sql.as_str();
+        // The final check reads the balances' ids again.
+        let (ctes, check) = w.sql.rsplit_once(" SELECT o2o_accounts_written(").unwrap();
+        assert!(check.contains("::text[]))"), "{check}");
+        let mut rest = ctes;
         while let Some(at) = rest.find('$') {
             let tail = &rest[at + 1..];
             let digits = tail.chars().take_while(char::is_ascii_digit).count();

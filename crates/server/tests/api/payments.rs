@@ -742,6 +742,23 @@ async fn two_nodes_paying_into_one_merchant_keep_the_ledger_exact() {
     b.stop().await;
 }
 
+/// The batches made again from locked reads so far, in this test process (the metrics are
+/// process-wide).
+async fn batches_rerun(app: &TestApp) -> f64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("sequencer_batches_rerun "))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
 #[tokio::test]
 async fn a_node_never_pays_or_declines_on_balances_another_node_has_moved_since() {
     if backend() != "postgres" {
@@ -750,6 +767,7 @@ async fn a_node_never_pays_or_declines_on_balances_another_node_has_moved_since(
     }
     let a = spawn_app().await;
     let b = a.second_node().await;
+    let reruns_before = batches_rerun(&a).await;
     let shop = a.shop("Kept Balances Cafe").await;
     let me = a.funded_consumer("13700000031", 1_000).await;
     // Node a pays twice: afterwards it keeps the wallet's and the merchant's balances, and
@@ -781,6 +799,9 @@ async fn a_node_never_pays_or_declines_on_balances_another_node_has_moved_since(
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(a.balance(&me).await, 0);
     assert_eq!(a.count("payments").await, 5);
+    // Both wrong turns were taken and made again: the decline on the kept empty wallet and the
+    // payment from the kept 9,000 (other tests in this process may add to the count).
+    assert!(batches_rerun(&a).await >= reruns_before + 2.0);
     // Both nodes pay into one merchant; a settlement on a moves what both collected.
     let (pending, available) = a.merchant_balances(&shop).await;
     assert_eq!(available, 0);
