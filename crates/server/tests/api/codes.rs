@@ -181,15 +181,7 @@ async fn unknown_and_tampered_codes_warn_and_are_counted() {
         let html = page.text().await.unwrap();
         assert!(html.contains("qr-unknown"), "{html}");
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("qr_resolutions_total{result=\"tampered\"}"),
         "{metrics}"

@@ -8,15 +8,7 @@ async fn health_readiness_and_metrics_answer() {
     assert_eq!(app.get("/healthz", None).await.body["status"], "ok");
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.body["database"], backend());
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("http_requests_total"), "{metrics}");
 }
 

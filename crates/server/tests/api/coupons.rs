@@ -265,14 +265,7 @@ async fn a_coupon_on_a_store_pay_payment_is_paid_by_the_promotion_account_and_co
     let app = spawn_app().await;
     let shop = app.shop("Coupon Pay Cafe").await;
     let ann = phone_user(&app, 11).await;
-    let r = app
-        .post(
-            "/v1/wallet/top-ups",
-            json!({"amount": 10_000, "currency": "CNY"}),
-            Some(&ann),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    app.top_up(&ann, 10_000).await;
     let t = template(&app, &shop, json!({"min_spend": 3000})).await;
     let coupon = claim(&app, t["id"].as_str().unwrap(), &ann).await;
     let coupon = coupon.body["id"].as_str().unwrap().to_owned();

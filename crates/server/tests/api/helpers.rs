@@ -393,16 +393,34 @@ impl TestApp {
     pub async fn funded_consumer(&self, phone: &str, amount: i64) -> String {
         let token = self.consumer_token(phone, None).await;
         if amount > 0 {
-            let r = self
-                .post(
-                    "/v1/wallet/top-ups",
-                    json!({"amount": amount, "currency": "CNY"}),
-                    Some(&token),
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            self.top_up(&token, amount).await;
         }
         token
+    }
+
+    /// Tops the consumer's CNY wallet up from the sandbox bank (through this node).
+    pub async fn top_up(&self, token: &str, amount: i64) {
+        let r = self
+            .post(
+                "/v1/wallet/top-ups",
+                json!({"amount": amount, "currency": "CNY"}),
+                Some(token),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+
+    /// The Prometheus text of `/metrics` (the recorder is process-wide: every app in the test
+    /// process adds to the same series).
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     /// Runs the daily settlement sweep as if it were `at`; answers how many settled.

@@ -745,16 +745,9 @@ async fn two_nodes_paying_into_one_merchant_keep_the_ledger_exact() {
 /// The batches made again from locked reads so far, in this test process (the metrics are
 /// process-wide).
 async fn batches_rerun(app: &TestApp) -> f64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
+    app.metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix("sequencer_batches_rerun "))
         .map_or(0.0, |v| v.trim().parse().unwrap())
 }
@@ -777,14 +770,7 @@ async fn a_node_never_pays_or_declines_on_balances_another_node_has_moved_since(
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     }
     // b tops the wallet up: a, which kept it empty, must take a payment only that covers.
-    let r = b
-        .post(
-            "/v1/wallet/top-ups",
-            json!({"amount": 10_000, "currency": "CNY"}),
-            Some(&me),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    b.top_up(&me, 10_000).await;
     let r = pay(&a, &me, &shop.qr, 1_000).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(a.balance(&me).await, 9_000);
