@@ -491,14 +491,19 @@ impl Db {
                 .map_err(DbError::classify)?,
             ),
         };
-        Ok(Tx {
+        Ok(self.tx(inner, turn))
+    }
+
+    /// A transaction of this database on `inner`, holding the writers' `turn` (SQLite).
+    fn tx(&self, inner: TxInner, turn: Option<tokio::sync::OwnedSemaphorePermit>) -> Tx {
+        Tx {
             inner,
             hot: self.hot.clone(),
             touched: Touched::empty(),
             new_sessions: Vec::new(),
             wal: self.wal.clone(),
             _turn: turn,
-        })
+        }
     }
 
     fn new(pools: Pools, listener: Option<PgPool>, wal: Option<Arc<durable::WalFile>>) -> Db {
@@ -533,21 +538,16 @@ impl Db {
     /// and writes with one statement ([`Tx::execute_last`]) sends only that statement, which
     /// commits by itself: one round trip in all, where a batch that reads takes five.
     pub async fn begin_batch(&self) -> DbResult<Tx> {
-        let Some(pool) = &self.raw else {
-            let Pools::Postgres(pg) = &self.pools else {
-                return self.begin_postgres_with(None).await;
-            };
-            return Ok(Tx {
-                inner: TxInner::PgLater {
+        let pool = match (&self.raw, &self.pools) {
+            (Some(pool), _) => pool,
+            (None, Pools::Postgres(pg)) => {
+                let inner = TxInner::PgLater {
                     pool: pg.clone(),
                     ran_last: false,
-                },
-                hot: self.hot.clone(),
-                touched: Touched::empty(),
-                new_sessions: Vec::new(),
-                wal: None,
-                _turn: None,
-            });
+                };
+                return Ok(self.tx(inner, None));
+            }
+            (None, Pools::Sqlite { .. }) => return self.begin().await,
         };
         let turn = pool.turn().await?;
         if pool.is_closed() {
@@ -564,14 +564,7 @@ impl Db {
         };
         // On failure the connection goes back to the pool (dropping `raw`), statements kept.
         raw.direct()?.exec("BEGIN IMMEDIATE")?;
-        Ok(Tx {
-            inner: TxInner::Raw(raw),
-            hot: self.hot.clone(),
-            touched: Touched::empty(),
-            new_sessions: Vec::new(),
-            wal: self.wal.clone(),
-            _turn: Some(turn),
-        })
+        Ok(self.tx(TxInner::Raw(raw), Some(turn)))
     }
 
     /// SQLite: the WAL whose sync makes commits durable (see [`durable`]).
