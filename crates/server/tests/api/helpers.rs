@@ -300,6 +300,7 @@ impl TestApp {
             "refunds" => "SELECT COUNT(*) FROM refunds",
             "ledger_transfers" => "SELECT COUNT(*) FROM ledger_transfers",
             "events" => "SELECT COUNT(*) FROM events",
+            // PostgreSQL's fan-out queue (SQLite follows the events from a cursor).
             "events_to_fan_out" => "SELECT COUNT(*) FROM events_to_fan_out",
             "webhook_endpoints" => "SELECT COUNT(*) FROM webhook_endpoints",
             "catalog_products" => "SELECT COUNT(*) FROM catalog_products",
@@ -478,6 +479,23 @@ impl TestApp {
             .await
             .unwrap();
         assert!(v.balanced, "ledger does not verify: {v:?}");
+    }
+
+    /// Stops this node, closes its database, and starts it again on the same database (on a
+    /// new port), as a restart after a deploy would.
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.server.take() {
+            let _ = h.await;
+        }
+        self.state.db.close().await;
+        let mut config = self.state.config.clone();
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        let TestApp { state, _dir, .. } = self;
+        drop(state);
+        serve_config(config, _dir).await
     }
 
     /// Stops the server and waits for it to drain.

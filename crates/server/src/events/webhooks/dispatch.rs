@@ -1,17 +1,17 @@
 //! The webhook dispatcher: fans committed outbox events out into deliveries, claims the due
 //! ones, sends them signed per Standard Webhooks, and records every attempt.
 //!
-//! Every event inserted is queued for fan-out (`events_to_fan_out`, filled by a trigger). Fan-out
-//! takes an event off the queue in the same transaction that inserts its deliveries, so an event
-//! is fanned out exactly once even when several nodes run dispatchers (a delivery is unique per
-//! endpoint and event, and only one node's delete takes the event off the queue). A due delivery is *claimed* by pushing its
+//! Fan-out takes each event once and inserts its deliveries; a delivery is unique per endpoint
+//! and event, so an event fanned out twice (by two nodes, or again after a restart) makes no
+//! duplicate. On SQLite it follows the events in commit order from a cursor; on PostgreSQL, whose
+//! nodes commit out of that order, from a queue filled by a trigger. A due delivery is *claimed* by pushing its
 //! `next_attempt_at` one lease into the future with a conditional update: only one node wins a
 //! claim, and a node that dies mid-send leaves the delivery due again when the lease ends. The
 //! outcome is recorded in one transaction: the attempt row, and the delivery's new status and
 //! due time on the retry schedule (`Config::webhook_retry_delays_ms`).
 
 use crate::app::AppState;
-use crate::db::{Db, DbResult, Value, now_us, query, rfc3339};
+use crate::db::{Backend, Db, DbResult, Tx, Value, now_us, query, rfc3339};
 use crate::error::{Error, Result};
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
@@ -33,6 +33,9 @@ const MAX_CONCURRENT_SENDS: usize = 32;
 /// How many events one fan-out transaction takes.
 const FAN_OUT_BATCH: i64 = 2_000;
 
+/// How often the SQLite fan-out stores its cursor when no event had a delivery to make.
+const CURSOR_STORE_EVERY: Duration = Duration::from_secs(10);
+
 /// How many fan-out transactions one round may run before it sends.
 const FAN_OUT_BATCHES_PER_ROUND: usize = 10;
 
@@ -45,6 +48,16 @@ pub struct Dispatcher {
     slots: Arc<Semaphore>,
     /// Endpoints may be on private addresses (see [`super::guard`]).
     allow_private: bool,
+    /// Where the SQLite fan-out is in the events (see `fan_out_in_order`).
+    cursor: tokio::sync::Mutex<FanOutCursor>,
+}
+
+/// The last event the SQLite fan-out took (`None` until read from `fan_out_cursor`), and when
+/// it last stored it.
+#[derive(Default)]
+struct FanOutCursor {
+    seq: Option<i64>,
+    stored_at: Option<Instant>,
 }
 
 impl Dispatcher {
@@ -63,6 +76,7 @@ impl Dispatcher {
             client,
             slots: Arc::new(Semaphore::new(MAX_CONCURRENT_SENDS)),
             allow_private,
+            cursor: Default::default(),
         })
     }
 
@@ -91,7 +105,7 @@ pub fn sign(secret: &str, msg_id: &str, timestamp_s: i64, body: &str) -> anyhow:
 pub async fn dispatch_round(app: &AppState) -> Result<usize> {
     // A burst of events is taken in a few batches, not one batch a round.
     for _ in 0..FAN_OUT_BATCHES_PER_ROUND {
-        if fan_out(&app.db, now_us()).await? < FAN_OUT_BATCH as usize {
+        if fan_out(app, now_us()).await? < FAN_OUT_BATCH as usize {
             break;
         }
     }
@@ -119,7 +133,7 @@ pub async fn dispatch_round(app: &AppState) -> Result<usize> {
 /// One complete round as of `now` (UTC microseconds): fans out, claims what is due by then and
 /// sends it, waiting for every send. For tools and tests that move the clock.
 pub async fn dispatch_once(app: &AppState, now: i64) -> Result<usize> {
-    fan_out(&app.db, now).await?;
+    fan_out(app, now).await?;
     let claimed = claim(&app.db, now, MAX_CONCURRENT_SENDS as i64).await?;
     let n = claimed.len();
     let sends = claimed
@@ -131,13 +145,80 @@ pub async fn dispatch_once(app: &AppState, now: i64) -> Result<usize> {
     Ok(n)
 }
 
-/// Creates the deliveries of events not fanned out yet. Returns how many it took off the queue.
+/// Creates the deliveries of events not fanned out yet. Returns how many events it took.
 ///
-/// Everything is read from a reader first; the writer (on SQLite the write lock the payments
-/// sequencer takes turns at) is taken only for one short transaction: the new deliveries
-/// (usually none) and one statement taking the events off the queue. Two nodes fanning out the same
-/// events at once make no duplicate: a delivery is unique per (endpoint, event).
-async fn fan_out(db: &Db, now: i64) -> Result<usize> {
+/// Two nodes (or two rounds) fanning out the same events make no duplicate: a delivery is unique
+/// per (endpoint, event), and inserting it again does nothing.
+async fn fan_out(app: &AppState, now: i64) -> Result<usize> {
+    match app.db.backend() {
+        Backend::Sqlite => fan_out_in_order(app, now).await,
+        Backend::Postgres => fan_out_queued(&app.db, now).await,
+    }
+}
+
+/// SQLite: the events after the cursor, in the order they were committed (`seq`, see migration
+/// 0020). Everything is read from a reader. The writer (the write lock the payments sequencer
+/// takes turns at, and whose page cache every other commit empties) is taken only when an event
+/// has a delivery to make, or to store the cursor every [`CURSOR_STORE_EVERY`]. A restart goes
+/// on from the stored cursor: the events after it are fanned out again, which makes nothing new.
+async fn fan_out_in_order(app: &AppState, now: i64) -> Result<usize> {
+    let db = &app.db;
+    let mut cursor = app.webhooks.cursor.lock().await;
+    let from = match cursor.seq {
+        Some(seq) => seq,
+        None => {
+            let (seq,): (i64,) = db
+                .fetch_one(query("SELECT event_seq FROM fan_out_cursor WHERE id = 1"))
+                .await?;
+            cursor.seq = Some(seq);
+            seq
+        }
+    };
+    let events: Vec<(i64, String, Option<String>, String, i64)> = db
+        .fetch_all(
+            query(
+                "SELECT seq, id, merchant_id, type, created_at FROM events \
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(from)
+            .bind(FAN_OUT_BATCH),
+        )
+        .await?;
+    let Some(last) = events.last().map(|e| e.0) else {
+        return Ok(0);
+    };
+    let deliveries = deliveries_of(
+        db,
+        events
+            .iter()
+            .map(|(_, id, merchant, kind, at)| (id, merchant, kind, *at)),
+    )
+    .await?;
+    let store = !deliveries.is_empty()
+        || cursor
+            .stored_at
+            .is_none_or(|at| at.elapsed() >= CURSOR_STORE_EVERY);
+    if store {
+        let mut tx = db.begin().await?;
+        insert_deliveries(&mut tx, &deliveries, now).await?;
+        tx.execute(
+            query("UPDATE fan_out_cursor SET event_seq = $1 WHERE id = 1 AND event_seq < $1")
+                .bind(last),
+        )
+        .await?;
+        tx.commit().await?;
+        cursor.stored_at = Some(Instant::now());
+    }
+    cursor.seq = Some(last);
+    Ok(events.len())
+}
+
+/// PostgreSQL: every event inserted is queued (`events_to_fan_out`, filled by a trigger), and
+/// taken off the queue in the transaction that inserts its deliveries, so only one node's delete
+/// takes it. (Its commits are not in `seq` order across nodes, so a cursor could pass an event
+/// that commits late.) Everything is read first; the transaction is short: the new deliveries
+/// (usually none) and one statement taking the events off the queue.
+async fn fan_out_queued(db: &Db, now: i64) -> Result<usize> {
     // The queue first, then its events by id: one index probe each. (Joined in one statement,
     // PostgreSQL merged the queue with the whole events index from its start, reading every
     // event ever written on each round.)
@@ -152,16 +233,40 @@ async fn fan_out(db: &Db, now: i64) -> Result<usize> {
     let queued: Vec<Option<String>> = queued.into_iter().map(|(id,)| Some(id)).collect();
     let taken = queued.len();
     let events: Vec<(String, Option<String>, String, i64)> = db
-        .fetch_all_for(
-            "SELECT id, merchant_id, type, created_at FROM events \
-             WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
-            "SELECT id, merchant_id, type, created_at FROM events WHERE id = ANY($1) ORDER BY id",
-            vec![Value::TextArray(queued.clone())],
+        .fetch_all(
+            query(
+                "SELECT id, merchant_id, type, created_at FROM events WHERE id = ANY($1) ORDER BY id",
+            )
+            .bind(Value::TextArray(queued.clone())),
         )
         .await?;
+    let deliveries = deliveries_of(
+        db,
+        events
+            .iter()
+            .map(|(id, merchant, kind, at)| (id, merchant, kind, *at)),
+    )
+    .await?;
+    let mut tx = db.begin().await?;
+    insert_deliveries(&mut tx, &deliveries, now).await?;
+    tx.execute(
+        query("DELETE FROM events_to_fan_out WHERE id = ANY($1)").bind(Value::TextArray(queued)),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(taken)
+}
+
+/// The (endpoint, event) pairs to deliver for `events` (id, merchant, type, created at): each
+/// enabled endpoint of the event's merchant that subscribes to its type and was registered
+/// before it happened.
+async fn deliveries_of<'a>(
+    db: &Db,
+    events: impl Iterator<Item = (&'a String, &'a Option<String>, &'a String, i64)>,
+) -> Result<Vec<(String, String)>> {
     let mut endpoints: HashMap<String, Vec<(String, super::EventFilter, i64)>> = HashMap::new();
     let mut deliveries: Vec<(String, String)> = Vec::new();
-    for (event_id, merchant_id, kind, created_at) in &events {
+    for (event_id, merchant_id, kind, created_at) in events {
         let Some(merchant_id) = merchant_id else {
             continue;
         };
@@ -184,14 +289,18 @@ async fn fan_out(db: &Db, now: i64) -> Result<usize> {
         }
         for (endpoint_id, filter, endpoint_created_at) in &endpoints[merchant_id] {
             // An endpoint gets the events that happened after it was registered.
-            if *endpoint_created_at > *created_at || !filter.matches(kind) {
+            if *endpoint_created_at > created_at || !filter.matches(kind) {
                 continue;
             }
             deliveries.push((endpoint_id.clone(), event_id.clone()));
         }
     }
-    let mut tx = db.begin().await?;
-    for (endpoint_id, event_id) in &deliveries {
+    Ok(deliveries)
+}
+
+/// Inserts `deliveries` (endpoint, event), due at once; one already made is left as it is.
+async fn insert_deliveries(tx: &mut Tx, deliveries: &[(String, String)], now: i64) -> Result<()> {
+    for (endpoint_id, event_id) in deliveries {
         tx.execute(
             query(
                 "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, status, attempts, \
@@ -206,14 +315,7 @@ async fn fan_out(db: &Db, now: i64) -> Result<usize> {
         )
         .await?;
     }
-    tx.execute_for(
-        "DELETE FROM events_to_fan_out WHERE id IN (SELECT value FROM json_each($1))",
-        "DELETE FROM events_to_fan_out WHERE id = ANY($1)",
-        vec![Value::TextArray(queued)],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(taken)
+    Ok(())
 }
 
 /// Claims up to `limit` deliveries due at `now`; returns their ids.
