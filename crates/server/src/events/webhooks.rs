@@ -462,14 +462,16 @@ pub async fn enable_endpoint(
     let updated: Option<EndpointRow> = tx
         .fetch_optional(
             query(concat!(
-"UPDATE webhook_endpoints SET status = 'enabled', disabled_at = NULL, disabled_reason = NULL \
+"UPDATE webhook_endpoints SET status = 'enabled', disabled_at = NULL, disabled_reason = NULL, \
+                 receives_from = $3 \
                  WHERE id = $1 AND merchant_id = $2 AND status <> 'deleted' \
                  RETURNING ",
  endpoint_columns!(),
  "",
 ))
             .bind(id)
-            .bind(scope.merchant_id()),
+            .bind(scope.merchant_id())
+            .bind(crate::db::now_us()),
         )
         .await?;
     tx.commit().await?;

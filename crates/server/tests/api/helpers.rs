@@ -118,6 +118,30 @@ fn rand_suffix() -> String {
     )
 }
 
+/// A node stopped by [`TestApp::stop_keeping_data`], its database kept.
+pub struct StoppedApp {
+    config: Config,
+    dir: tempfile::TempDir,
+}
+
+impl StoppedApp {
+    /// The stopped node's database, opened alone: no sequencer and no background work.
+    pub async fn db(&self) -> o2o_server::db::Db {
+        o2o_server::db::Db::connect(&o2o_server::db::DbOptions {
+            url: self.config.database_url.clone(),
+            pg_schema: self.config.pg_schema.clone(),
+            max_connections: 2,
+        })
+        .await
+        .expect("open the stopped node's database")
+    }
+
+    /// Starts the node again on its database.
+    pub async fn start(self) -> TestApp {
+        serve_config(self.config, self.dir).await
+    }
+}
+
 /// A response: status and JSON body (`Value::Null` when the body is not JSON).
 pub struct Res {
     pub status: StatusCode,
@@ -481,9 +505,8 @@ impl TestApp {
         assert!(v.balanced, "ledger does not verify: {v:?}");
     }
 
-    /// Stops this node, closes its database, and starts it again on the same database (on a
-    /// new port), as a restart after a deploy would.
-    pub async fn restart(mut self) -> TestApp {
+    /// Stops this node and closes its database, keeping the database for [`StoppedApp::start`].
+    pub async fn stop_keeping_data(mut self) -> StoppedApp {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -495,7 +518,7 @@ impl TestApp {
         config.listen = "127.0.0.1:0".parse().unwrap();
         let TestApp { state, _dir, .. } = self;
         drop(state);
-        serve_config(config, _dir).await
+        StoppedApp { config, dir: _dir }
     }
 
     /// Stops the server and waits for it to drain.

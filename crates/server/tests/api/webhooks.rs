@@ -1302,6 +1302,21 @@ async fn events_written_outside_the_sequencer_are_fanned_out_too_and_none_is_lef
     app.assert_ledger_verifies().await;
 }
 
+/// Waits (at most 15 s) until the endpoint has `n` deliveries, every one succeeded.
+async fn wait_for_succeeded(app: &TestApp, token: &str, endpoint: &str, n: usize) {
+    for _ in 0..150 {
+        let all = deliveries(app, token, endpoint).await;
+        if all.len() == n && all.iter().all(|d| d["status"] == "succeeded") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "expected {n} succeeded deliveries: {:?}",
+        deliveries(app, token, endpoint).await
+    );
+}
+
 #[tokio::test]
 async fn a_restarted_node_fans_out_what_it_had_not_and_sends_nothing_twice() {
     let app = spawn_app().await;
@@ -1312,27 +1327,102 @@ async fn a_restarted_node_fans_out_what_it_had_not_and_sends_nothing_twice() {
     let me = app.funded_consumer("13700000178", 10_000).await;
     pay(&app, &me, &shop, 100).await;
     pay(&app, &me, &shop, 200).await;
-    hook.wait_for(2).await;
-    wait_for_delivery(&app, &shop.owner, &endpoint_id, "succeeded").await;
+    wait_for_succeeded(&app, &shop.owner, &endpoint_id, 2).await;
+    let stopped = app.stop_keeping_data().await;
+    // While the node is down: an event committed that it never saw (as one committed just
+    // before a crash would be) and, on SQLite, a cursor that never got stored, so that every
+    // event is read again from the start.
+    let db = stopped.db().await;
+    let offline = format!("evt_{}", o2o_server::ids::new_body());
+    db.execute(
+        o2o_server::db::query(
+            "INSERT INTO events (id, merchant_id, type, data, created_at) VALUES ($1, $2, 'payment.succeeded', '{}', $3)",
+        )
+        .bind(offline.as_str())
+        .bind(shop.merchant.as_str())
+        .bind(o2o_server::db::now_us()),
+    )
+    .await
+    .unwrap();
     if backend() == "sqlite" {
-        // As if the node had stopped before it stored how far it got: it fans out every event
-        // again from the start.
-        app.state
-            .db
-            .execute(o2o_server::db::query(
-                "UPDATE fan_out_cursor SET event_seq = 0",
-            ))
-            .await
-            .unwrap();
+        db.execute(o2o_server::db::query(
+            "UPDATE fan_out_cursor SET event_seq = 0",
+        ))
+        .await
+        .unwrap();
     }
-    let app = app.restart().await;
+    db.close().await;
+    let app = stopped.start().await;
     let paid = pay(&app, &me, &shop, 300).await;
-    let got = hook.wait_for(3).await;
-    assert_eq!(got[2].json()["data"]["id"], paid["id"]);
+    let got = hook.wait_for(4).await;
+    assert!(
+        got[2..].iter().any(|r| r.id == offline),
+        "the waiting event was sent"
+    );
+    assert!(
+        got[2..]
+            .iter()
+            .any(|r| r.json()["data"]["id"] == paid["id"])
+    );
+    wait_for_succeeded(&app, &shop.owner, &endpoint_id, 4).await;
     tokio::time::sleep(Duration::from_millis(2_500)).await;
-    assert_eq!(hook.received().len(), 3, "each payment was sent once");
+    assert_eq!(hook.received().len(), 4, "each event was sent once");
     let all = deliveries(&app, &shop.owner, &endpoint_id).await;
-    assert_eq!(all.len(), 3);
-    assert!(all.iter().all(|d| d["attempts"] == 1));
+    assert!(all.iter().all(|d| d["attempts"] == 1), "{all:?}");
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn an_endpoint_enabled_again_never_gets_what_happened_while_it_was_disabled() {
+    let app = spawn_app().await;
+    let shop = app.shop("Gone Cafe").await;
+    let hook = receiver(&[410, 200]).await;
+    let endpoint = register(&app, &shop.owner, &hook.url, json!(["payment.succeeded"])).await;
+    let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+    let me = app.funded_consumer("13700000179", 10_000).await;
+    pay(&app, &me, &shop, 100).await;
+    hook.wait_for(1).await;
+    let path = format!("/v1/webhook-endpoints/{endpoint_id}");
+    for _ in 0..150 {
+        if app.get(&path, Some(&shop.owner)).await.body["status"] == "disabled" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.get(&path, Some(&shop.owner)).await.body["status"],
+        "disabled"
+    );
+    let while_disabled = pay(&app, &me, &shop, 200).await;
+    // Long enough for the fan-out to have read it while the endpoint was disabled.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let r = app
+        .post(&format!("{path}/enable"), json!({}), Some(&shop.owner))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let after = pay(&app, &me, &shop, 300).await;
+    hook.wait_for(2).await;
+    // After a restart the fan-out may read the events again (on SQLite from the start, as if
+    // its cursor had never been stored): still nothing from while it was disabled.
+    let stopped = app.stop_keeping_data().await;
+    if backend() == "sqlite" {
+        let db = stopped.db().await;
+        db.execute(o2o_server::db::query(
+            "UPDATE fan_out_cursor SET event_seq = 0",
+        ))
+        .await
+        .unwrap();
+        db.close().await;
+    }
+    let app = stopped.start().await;
+    let last = pay(&app, &me, &shop, 400).await;
+    let got = hook.wait_for(3).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let got_later = hook.received();
+    assert_eq!(got_later.len(), 3, "the 410, then two payments");
+    let sent: Vec<Value> = got.iter().map(|r| r.json()["data"]["id"].clone()).collect();
+    assert_eq!(sent[1], after["id"]);
+    assert_eq!(sent[2], last["id"]);
+    assert!(!sent.contains(&while_disabled["id"]));
     app.assert_ledger_verifies().await;
 }

@@ -1,10 +1,12 @@
 //! The webhook dispatcher: fans committed outbox events out into deliveries, claims the due
 //! ones, sends them signed per Standard Webhooks, and records every attempt.
 //!
-//! Fan-out takes each event once and inserts its deliveries; a delivery is unique per endpoint
-//! and event, so an event fanned out twice (by two nodes, or again after a restart) makes no
-//! duplicate. On SQLite it follows the events in commit order from a cursor; on PostgreSQL, whose
-//! nodes commit out of that order, from a queue filled by a trigger. A due delivery is *claimed* by pushing its
+//! Fan-out reads each new event and inserts its deliveries. A delivery is unique per endpoint
+//! and event, so an event read twice (by two nodes, or again after a restart) makes no
+//! duplicate, and an endpoint gets only events that happened since it was registered or last
+//! enabled. On SQLite the fan-out follows the events in commit order from a cursor; on
+//! PostgreSQL, whose nodes commit out of that order, from a queue filled by a trigger. A due
+//! delivery is *claimed* by pushing its
 //! `next_attempt_at` one lease into the future with a conditional update: only one node wins a
 //! claim, and a node that dies mid-send leaves the delivery due again when the lease ends. The
 //! outcome is recorded in one transaction: the attempt row, and the delivery's new status and
@@ -258,12 +260,13 @@ async fn fan_out_queued(db: &Db, now: i64) -> Result<usize> {
 }
 
 /// The (endpoint, event) pairs to deliver for `events` (id, merchant, type, created at): each
-/// enabled endpoint of the event's merchant that subscribes to its type and was registered
-/// before it happened.
+/// enabled endpoint of the event's merchant that subscribes to its type and received events
+/// when it happened (registered before it, and not enabled again after it).
 async fn deliveries_of<'a>(
     db: &Db,
     events: impl Iterator<Item = (&'a String, &'a Option<String>, &'a String, i64)>,
 ) -> Result<Vec<(String, String)>> {
+    // Per merchant: (endpoint, its filter, from when it receives events).
     let mut endpoints: HashMap<String, Vec<(String, super::EventFilter, i64)>> = HashMap::new();
     let mut deliveries: Vec<(String, String)> = Vec::new();
     for (event_id, merchant_id, kind, created_at) in events {
@@ -274,7 +277,7 @@ async fn deliveries_of<'a>(
             let rows: Vec<(String, String, i64)> = db
                 .fetch_all(
                     query(
-                        "SELECT id, events, created_at FROM webhook_endpoints \
+                        "SELECT id, events, COALESCE(receives_from, created_at) FROM webhook_endpoints \
                          WHERE merchant_id = $1 AND status = 'enabled'",
                     )
                     .bind(merchant_id),
@@ -287,9 +290,9 @@ async fn deliveries_of<'a>(
                     .collect(),
             );
         }
-        for (endpoint_id, filter, endpoint_created_at) in &endpoints[merchant_id] {
-            // An endpoint gets the events that happened after it was registered.
-            if *endpoint_created_at > created_at || !filter.matches(kind) {
+        for (endpoint_id, filter, receives_from) in &endpoints[merchant_id] {
+            // An endpoint gets the events that happened since it was registered or enabled.
+            if *receives_from > created_at || !filter.matches(kind) {
                 continue;
             }
             deliveries.push((endpoint_id.clone(), event_id.clone()));
