@@ -1317,6 +1317,18 @@ async fn wait_for_succeeded(app: &TestApp, token: &str, endpoint: &str, n: usize
     );
 }
 
+/// SQLite: as if the fan-out had never stored how far it got, so that a node started on `db`
+/// reads every event again from the first. (PostgreSQL's fan-out keeps no cursor.)
+async fn forget_fan_out_cursor(db: &o2o_server::db::Db) {
+    if backend() == "sqlite" {
+        db.execute(o2o_server::db::query(
+            "UPDATE fan_out_cursor SET event_seq = 0",
+        ))
+        .await
+        .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn a_restarted_node_fans_out_what_it_had_not_and_sends_nothing_twice() {
     let app = spawn_app().await;
@@ -1344,13 +1356,7 @@ async fn a_restarted_node_fans_out_what_it_had_not_and_sends_nothing_twice() {
     )
     .await
     .unwrap();
-    if backend() == "sqlite" {
-        db.execute(o2o_server::db::query(
-            "UPDATE fan_out_cursor SET event_seq = 0",
-        ))
-        .await
-        .unwrap();
-    }
+    forget_fan_out_cursor(&db).await;
     db.close().await;
     let app = stopped.start().await;
     let paid = pay(&app, &me, &shop, 300).await;
@@ -1405,15 +1411,9 @@ async fn an_endpoint_enabled_again_never_gets_what_happened_while_it_was_disable
     // After a restart the fan-out may read the events again (on SQLite from the start, as if
     // its cursor had never been stored): still nothing from while it was disabled.
     let stopped = app.stop_keeping_data().await;
-    if backend() == "sqlite" {
-        let db = stopped.db().await;
-        db.execute(o2o_server::db::query(
-            "UPDATE fan_out_cursor SET event_seq = 0",
-        ))
-        .await
-        .unwrap();
-        db.close().await;
-    }
+    let db = stopped.db().await;
+    forget_fan_out_cursor(&db).await;
+    db.close().await;
     let app = stopped.start().await;
     let last = pay(&app, &me, &shop, 400).await;
     let got = hook.wait_for(3).await;
