@@ -396,9 +396,7 @@ impl BatchError {
         matches!(self, BatchError::Db(DbError::Other(sqlx::Error::Database(e)))
             if matches!(e.code().as_deref(), Some("40001" | "40P01")))
     }
-}
 
-impl BatchError {
     /// The answer for a command whose batch (of one) failed.
     fn into_error(self) -> Error {
         match self {
