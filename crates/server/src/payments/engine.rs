@@ -397,6 +397,14 @@ impl BatchError {
             if matches!(e.code().as_deref(), Some("40001" | "40P01")))
     }
 
+    /// PostgreSQL refused the batch's insert of an idempotency key because it is stored: one
+    /// left unread (see `load`), or one another node stored meanwhile. Nothing of the batch
+    /// was written; made again, the batch reads the key and answers as it did the first time.
+    fn found_a_stored_key(&self) -> bool {
+        matches!(self, BatchError::Db(DbError::Conflict { constraint })
+            if constraint == "idempotency_keys_pkey")
+    }
+
     /// The answer for a command whose batch (of one) failed.
     fn into_error(self) -> Error {
         match self {
@@ -564,8 +572,9 @@ async fn run_batch(
         // made again. The declined accounts are read anew next time.
         Err(BatchError::DeclinedOnKept) => true,
         // An account moved on another node since this one kept it (see `SQL_BALANCES`), or a
-        // deadlock with another node: nothing of the batch was written.
-        Err(e) => e.is_lost_race(),
+        // deadlock with another node, or an idempotency key left unread was stored: nothing of
+        // the batch was written.
+        Err(e) => e.is_lost_race() || e.found_a_stored_key(),
         Ok(_) => false,
     };
     if again {
@@ -676,27 +685,14 @@ async fn load(
     state: &mut State,
     cache: Option<&AccountCache>,
 ) -> std::result::Result<(), BatchError> {
-    // Idempotency keys already stored.
-    let keys: Vec<serde_json::Value> = ops
-        .iter()
-        .filter_map(|(_, k)| k.as_ref())
-        .map(|k| json!({"s": k.scope, "k": k.key}))
-        .collect();
-    if !keys.is_empty() {
-        let rows: Vec<IdemRow> = tx
-            .fetch_all_for(
-                "SELECT i.scope, i.key, i.request_hash, i.status, i.body FROM idempotency_keys i \
-                 JOIN json_each($1) j ON i.scope = json_extract(j.value, '$.s') AND i.key = json_extract(j.value, '$.k')",
-                "SELECT i.scope, i.key, i.request_hash, CAST(i.status AS BIGINT) AS status, i.body FROM idempotency_keys i \
-                 JOIN json_to_recordset($1::json) AS j(s text, k text) ON i.scope = j.s AND i.key = j.k",
-                vec![Value::from(serde_json::to_string(&keys)?)],
-            )
-            .await?;
-        for r in rows {
-            state
-                .stored_idem
-                .insert((r.scope.clone(), r.key.clone()), r);
-        }
+    // Idempotency keys already stored. On PostgreSQL a first attempt leaves them unread for now:
+    // it may go out as one statement from kept balances (see the accounts below), and reading
+    // them would cost that a round trip. Its insert of the keys then fails if one is stored
+    // after all (a retry), and the batch is made again from stored rows, this read first (see
+    // `BatchError::found_a_stored_key`).
+    let keys_later = tx.backend() == Backend::Postgres && cache.is_some();
+    if !keys_later {
+        read_stored_keys(tx, ops, state).await?;
     }
     // Orders (before payments: canceling or refunding an order refunds its payments).
     let order_ops: Vec<&crate::orders::engine::OrderOp> = ops
@@ -843,6 +839,9 @@ async fn load(
             }
             None => true,
         });
+    } else if keys_later {
+        // Not one statement after all: the keys are read with the rest.
+        read_stored_keys(tx, ops, state).await?;
     }
     if !specs.is_empty() {
         let ids = ids_json(specs.keys().map(String::as_str));
@@ -929,6 +928,36 @@ async fn load(
                 currency,
                 expires_at,
             });
+        }
+    }
+    Ok(())
+}
+
+/// The batch's idempotency keys that are stored already, with their answers.
+async fn read_stored_keys(
+    tx: &mut Tx,
+    ops: &[(Op, Option<IdemKey>)],
+    state: &mut State,
+) -> std::result::Result<(), BatchError> {
+    let keys: Vec<serde_json::Value> = ops
+        .iter()
+        .filter_map(|(_, k)| k.as_ref())
+        .map(|k| json!({"s": k.scope, "k": k.key}))
+        .collect();
+    if !keys.is_empty() {
+        let rows: Vec<IdemRow> = tx
+            .fetch_all_for(
+                "SELECT i.scope, i.key, i.request_hash, i.status, i.body FROM idempotency_keys i \
+                 JOIN json_each($1) j ON i.scope = json_extract(j.value, '$.s') AND i.key = json_extract(j.value, '$.k')",
+                "SELECT i.scope, i.key, i.request_hash, CAST(i.status AS BIGINT) AS status, i.body FROM idempotency_keys i \
+                 JOIN json_to_recordset($1::json) AS j(s text, k text) ON i.scope = j.s AND i.key = j.k",
+                vec![Value::from(serde_json::to_string(&keys)?)],
+            )
+            .await?;
+        for r in rows {
+            state
+                .stored_idem
+                .insert((r.scope.clone(), r.key.clone()), r);
         }
     }
     Ok(())

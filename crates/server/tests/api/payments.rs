@@ -256,6 +256,49 @@ async fn a_retried_payment_moves_money_once_even_with_32_concurrent_retries() {
     app.assert_ledger_verifies().await;
 }
 
+#[tokio::test]
+async fn a_keyed_payment_goes_out_from_kept_balances_and_its_retry_is_answered_as_before() {
+    if backend() != "postgres" {
+        // Only PostgreSQL leaves a batch's keys unread (SQLite's sequencer reads them at no
+        // cost, being the only writer).
+        return;
+    }
+    let app = spawn_app().await;
+    let shop = app.shop("Keyed Cafe").await;
+    let me = app.funded_consumer("13700000041", 10_000).await;
+    // Afterwards the node keeps the wallet's and the merchant's balances.
+    let r = pay(&app, &me, &shop.qr, 100).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let body = json!({"qr": shop.qr, "amount": 700, "currency": "CNY"});
+    let first = app
+        .post_idem("/v1/payments", body.clone(), Some(&me), "keyed-1")
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let reruns_before = batches_rerun(&app).await;
+    let again = app
+        .post_idem("/v1/payments", body.clone(), Some(&me), "keyed-1")
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(again.body, first.body);
+    // The retry was made from the kept balances without reading its key, found the key stored
+    // when it wrote, and was made again from stored rows (other tests in this process may add
+    // to the count).
+    assert!(batches_rerun(&app).await >= reruns_before + 1.0);
+    let reused = app
+        .post_idem(
+            "/v1/payments",
+            json!({"qr": shop.qr, "amount": 701, "currency": "CNY"}),
+            Some(&me),
+            "keyed-1",
+        )
+        .await;
+    assert_eq!(reused.status, StatusCode::CONFLICT, "{}", reused.body);
+    assert_eq!(reused.code(), "idempotency_key_reused");
+    assert_eq!(app.count("payments").await, 2);
+    assert_eq!(app.balance(&me).await, 10_000 - 100 - 700);
+    app.assert_ledger_verifies().await;
+}
+
 async fn pay_code(app: &TestApp, consumer: &str) -> String {
     let r = app
         .post("/v1/me/pay-codes", json!({"count": 1}), Some(consumer))
