@@ -537,6 +537,7 @@ pub async fn checkout(
     database_url: Option<String>,
     duration: Duration,
     concurrency: usize,
+    keyed: bool,
 ) -> anyhow::Result<Value> {
     let target = Target::start(url, database_url).await?;
     let Some(state) = target.state.clone() else {
@@ -545,9 +546,10 @@ pub async fn checkout(
         );
     };
     println!(
-        "o2o bench checkout ({} backend): {concurrency} clients, {} s per phase",
+        "o2o bench checkout ({} backend): {concurrency} clients, {} s per phase{}",
         target.backend,
-        duration.as_secs()
+        duration.as_secs(),
+        if keyed { ", every payment keyed" } else { "" }
     );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -595,9 +597,14 @@ pub async fn checkout(
     let cpu = CpuClock::now();
     let pay = load(&base, concurrency, duration, move |_, n| {
         let token = &t[(n % t.len() as u64) as usize];
-        Call::post("/v1/payments")
+        let call = Call::post("/v1/payments")
             .bearer(token)
-            .json(&json!({"qr": q, "amount": 1 + (n % 100) as i64, "currency": "CNY"}))
+            .json(&json!({"qr": q, "amount": 1 + (n % 100) as i64, "currency": "CNY"}));
+        if keyed {
+            call.header("idempotency-key", format!("bench-{n}"))
+        } else {
+            call
+        }
     })
     .await;
     let idle = cpu.idle_since();
@@ -653,6 +660,7 @@ pub async fn checkout(
         "transfers": verification.transfers,
         "consumers": consumers,
         "concurrency": concurrency,
+        "keyed": keyed,
         "duration_s": duration.as_secs(),
     });
     limits.add_to(&mut out);

@@ -65,6 +65,10 @@ struct BenchArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// checkout: every payment carries an Idempotency-Key, as a merchant's own system that
+    /// retries safely sends.
+    #[arg(long)]
+    keyed: bool,
     /// claim: consumers taking part.
     #[arg(long, default_value_t = 50_000)]
     consumers: usize,
@@ -268,7 +272,14 @@ async fn main() -> anyhow::Result<()> {
                     bench::orders(args.url, args.database_url, duration, concurrency).await?
                 }
                 "checkout" => {
-                    bench::checkout(args.url, args.database_url, duration, concurrency).await?
+                    bench::checkout(
+                        args.url,
+                        args.database_url,
+                        duration,
+                        concurrency,
+                        args.keyed,
+                    )
+                    .await?
                 }
                 other => {
                     anyhow::bail!(

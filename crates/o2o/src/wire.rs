@@ -7,6 +7,7 @@
 //! connection) spent about half of the machine's CPU in the benches, the server's share; the
 //! figures then said as much about the client as about o2o.
 
+use std::borrow::Cow;
 use std::io;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,7 +20,7 @@ pub struct Call {
     path: String,
     token: Option<String>,
     body: Option<Vec<u8>>,
-    headers: Vec<(&'static str, &'static str)>,
+    headers: Vec<(&'static str, Cow<'static, str>)>,
 }
 
 impl Call {
@@ -57,8 +58,8 @@ impl Call {
     }
 
     /// Another request header.
-    pub fn header(mut self, name: &'static str, value: &'static str) -> Call {
-        self.headers.push((name, value));
+    pub fn header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Call {
+        self.headers.push((name, value.into()));
         self
     }
 
