@@ -5,14 +5,16 @@
 //! idempotency keys, payments, pay codes and ledger accounts (on PostgreSQL with `FOR UPDATE`,
 //! always in the order payments → pay codes → accounts, each by id, so two nodes never
 //! deadlock). Accounts as the node's last batch left them may stand in for their read (see
-//! `load`); on PostgreSQL such a batch sends its writes alone, as one statement. Then it
+//! `load`); on PostgreSQL such a batch sends its writes alone, as one statement, and leaves its
+//! idempotency keys unread: its insert of them fails if one is stored (a retry). Then it
 //! applies the commands one by one in memory, against an [`o2o_ledger::Book`]: a command that
 //! fails (insufficient funds, a used pay code, an over-refund) changes nothing and answers its
 //! error; one that succeeds adds its rows to the batch's writes. Last, the writes go out
 //! set-based (the payment rows in one statement, see [`DEFERRED`]; orders, coupons and cards
 //! in a few more) and the batch commits; only then is each caller answered and the batch's
-//! events published. A batch that lost a race with another node is made again from locked
-//! reads (see `run_batch`); if it fails otherwise, every command of the batch is retried
+//! events published. A batch that lost a race with another node, or found a key it left unread
+//! stored, is made again from locked reads (see `run_batch`); if it fails otherwise, every
+//! command of the batch is retried
 //! alone, so one bad command cannot sink others.
 
 use super::accounts::{self, AccountSpec};
@@ -567,6 +569,9 @@ async fn run_batch(
     recently_bumped: &HashSet<String>,
 ) -> std::result::Result<Batched, BatchError> {
     let mut outcome = run_batch_inner(db, ops, Some(cache), recently_bumped).await;
+    // A stored key leaves the kept accounts as they were: nothing was written, and they still
+    // stand as this node's last batch left them.
+    let keep_cache = matches!(&outcome, Err(e) if e.found_a_stored_key());
     let again = match &outcome {
         // Nothing was written: a decline made again from stored balances, where a real one is
         // made again. The declined accounts are read anew next time.
@@ -579,7 +584,11 @@ async fn run_batch(
     };
     if again {
         metrics::counter!("sequencer_batches_rerun").increment(1);
-        cache.clear();
+        if keep_cache {
+            metrics::counter!("sequencer_batches_rerun_for_stored_keys").increment(1);
+        } else {
+            cache.clear();
+        }
         outcome = run_batch_inner(db, ops, None, recently_bumped).await;
     }
     match &outcome {
