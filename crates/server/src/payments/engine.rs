@@ -571,7 +571,7 @@ async fn run_batch(
     let mut outcome = run_batch_inner(db, ops, Some(cache), recently_bumped).await;
     // A stored key leaves the kept accounts as they were: nothing was written, and they still
     // stand as this node's last batch left them.
-    let keep_cache = matches!(&outcome, Err(e) if e.found_a_stored_key());
+    let stored_key = matches!(&outcome, Err(e) if e.found_a_stored_key());
     let again = match &outcome {
         // Nothing was written: a decline made again from stored balances, where a real one is
         // made again. The declined accounts are read anew next time.
@@ -579,12 +579,12 @@ async fn run_batch(
         // An account moved on another node since this one kept it (see `SQL_BALANCES`), or a
         // deadlock with another node, or an idempotency key left unread was stored: nothing of
         // the batch was written.
-        Err(e) => e.is_lost_race() || e.found_a_stored_key(),
+        Err(e) => stored_key || e.is_lost_race(),
         Ok(_) => false,
     };
     if again {
         metrics::counter!("sequencer_batches_rerun").increment(1);
-        if keep_cache {
+        if stored_key {
             metrics::counter!("sequencer_batches_rerun_for_stored_keys").increment(1);
         } else {
             cache.clear();

@@ -507,12 +507,7 @@ impl TestApp {
 
     /// Stops this node and closes its database, keeping the database for [`StoppedApp::start`].
     pub async fn stop_keeping_data(mut self) -> StoppedApp {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(h) = self.server.take() {
-            let _ = h.await;
-        }
+        self.halt().await;
         self.state.db.close().await;
         let mut config = self.state.config.clone();
         config.listen = "127.0.0.1:0".parse().unwrap();
@@ -523,6 +518,11 @@ impl TestApp {
 
     /// Stops the server and waits for it to drain.
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    /// Tells the server to stop and waits for it to drain.
+    async fn halt(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
