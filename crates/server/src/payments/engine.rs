@@ -14,8 +14,7 @@
 //! in a few more) and the batch commits; only then is each caller answered and the batch's
 //! events published. A batch that lost a race with another node, or found a key it left unread
 //! stored, is made again from locked reads (see `run_batch`); if it fails otherwise, every
-//! command of the batch is retried
-//! alone, so one bad command cannot sink others.
+//! command of the batch is retried alone, so one bad command cannot sink others.
 
 use super::accounts::{self, AccountSpec};
 use super::model::{Payment, Refund, WalletBalance, WalletMoved};

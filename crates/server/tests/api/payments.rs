@@ -11,6 +11,17 @@ async fn pay(app: &TestApp, consumer: &str, qr: &str, amount: i64) -> Res {
     .await
 }
 
+/// [`pay`] with an `Idempotency-Key`.
+async fn pay_keyed(app: &TestApp, consumer: &str, qr: &str, amount: i64, key: &str) -> Res {
+    app.post_idem(
+        "/v1/payments",
+        json!({"qr": qr, "amount": amount, "currency": "CNY"}),
+        Some(consumer),
+        key,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_top_up_fills_the_wallet_and_bad_amounts_move_nothing() {
     let app = spawn_app().await;
@@ -196,24 +207,12 @@ async fn a_retried_payment_moves_money_once_even_with_32_concurrent_retries() {
     let app = spawn_app().await;
     let shop = app.shop("Retry Cafe").await;
     let me = app.funded_consumer("13700000006", 100_000).await;
-    let body = json!({"qr": shop.qr, "amount": 700, "currency": "CNY"});
-    let first = app
-        .post_idem("/v1/payments", body.clone(), Some(&me), "pay-1")
-        .await;
+    let first = pay_keyed(&app, &me, &shop.qr, 700, "pay-1").await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
-    let again = app
-        .post_idem("/v1/payments", body.clone(), Some(&me), "pay-1")
-        .await;
+    let again = pay_keyed(&app, &me, &shop.qr, 700, "pay-1").await;
     assert_eq!(again.status, StatusCode::CREATED);
     assert_eq!(again.body, first.body);
-    let reused = app
-        .post_idem(
-            "/v1/payments",
-            json!({"qr": shop.qr, "amount": 701, "currency": "CNY"}),
-            Some(&me),
-            "pay-1",
-        )
-        .await;
+    let reused = pay_keyed(&app, &me, &shop.qr, 701, "pay-1").await;
     assert_eq!(reused.status, StatusCode::CONFLICT);
     assert_eq!(reused.code(), "idempotency_key_reused");
     assert_eq!(app.balance(&me).await, 100_000 - 700);
@@ -272,15 +271,10 @@ async fn a_keyed_payment_goes_out_from_kept_balances_and_its_retry_is_answered_a
     // Afterwards the node keeps the wallet's and the merchant's balances.
     let r = pay(&app, &me, &shop.qr, 100).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let body = json!({"qr": shop.qr, "amount": 700, "currency": "CNY"});
-    let first = app
-        .post_idem("/v1/payments", body.clone(), Some(&me), "keyed-1")
-        .await;
+    let first = pay_keyed(&app, &me, &shop.qr, 700, "keyed-1").await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     let reruns_before = counter(&app, STORED_KEY_RERUNS).await;
-    let again = app
-        .post_idem("/v1/payments", body.clone(), Some(&me), "keyed-1")
-        .await;
+    let again = pay_keyed(&app, &me, &shop.qr, 700, "keyed-1").await;
     assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
     assert_eq!(again.body, first.body);
     // The retry was made from the kept balances without reading its key, found the key stored
@@ -288,14 +282,7 @@ async fn a_keyed_payment_goes_out_from_kept_balances_and_its_retry_is_answered_a
     // to the count only by doing the same: a batch that reads its keys first never finds one
     // stored when it writes, on one node.)
     assert!(counter(&app, STORED_KEY_RERUNS).await >= reruns_before + 1.0);
-    let reused = app
-        .post_idem(
-            "/v1/payments",
-            json!({"qr": shop.qr, "amount": 701, "currency": "CNY"}),
-            Some(&me),
-            "keyed-1",
-        )
-        .await;
+    let reused = pay_keyed(&app, &me, &shop.qr, 701, "keyed-1").await;
     assert_eq!(reused.status, StatusCode::CONFLICT, "{}", reused.body);
     assert_eq!(reused.code(), "idempotency_key_reused");
     assert_eq!(app.count("payments").await, 2);
