@@ -689,6 +689,8 @@ mod tests {
     }
 
     async fn table() -> SqliteConnection {
+        // Before this test's SQLite is the process's first (see `pagecache`).
+        crate::db::pagecache::install();
         let mut c = SqliteConnection::connect("sqlite::memory:").await.unwrap();
         sqlx::query(
             "CREATE TABLE t (id TEXT PRIMARY KEY, qty INTEGER NOT NULL, note TEXT, hot INTEGER, \

@@ -18,6 +18,7 @@ mod direct;
 pub mod durable;
 mod fields;
 mod hot;
+mod pagecache;
 mod rows;
 mod scope;
 mod walbuf;
@@ -376,6 +377,8 @@ impl Db {
                 .connect_lazy_with(connect);
             Ok(Db::new(Pools::Postgres(pool), Some(listener), None))
         } else if opts.url.starts_with("sqlite:") {
+            // Before SQLite is first used in the process (see `pagecache`).
+            pagecache::install();
             let mut connect = SqliteConnectOptions::from_str(&opts.url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)

@@ -41,6 +41,8 @@ const MAX_WRITE: usize = 0x1f000;
 pub fn register() -> bool {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     *REGISTERED.get_or_init(|| {
+        // Finding a VFS initializes SQLite: the page cache is set first (see `pagecache`).
+        super::pagecache::install();
         // SAFETY: sqlite3_vfs_find is thread-safe; the VFS it returns lives for the process.
         let under = unsafe { ffi::sqlite3_vfs_find(c"unix".as_ptr()) };
         if under.is_null() {
