@@ -3,12 +3,12 @@
 //! When a write transaction ends, SQLite drops from the cache every page numbered past the end
 //! of the database (`xTruncate`). Its cache (`pcache1`) knows only the largest page number it
 //! has held since the last such drop, and when that lies more than its hash table's length past
-//! the end it visits every bucket and every page. It nearly always does: when a B-tree split puts
-//! its new pages in ascending order, SQLite swaps two page numbers through a spare one, the
-//! number of the page that holds the file's lock bytes at 1 GiB (262,145 with 4 KiB pages). In a
-//! database under 1 GiB that number lies far past the end, so after almost every batch the
-//! sequencer's commit walked its 64 MiB cache: 16,384 buckets and some 12,000 pages, about a
-//! tenth of its time per payment.
+//! the end it visits every bucket and every page. It mostly does: when a B-tree split puts its
+//! new pages in ascending order, SQLite swaps two page numbers through a spare one, the number
+//! of the page that holds the file's lock bytes at 1 GiB (262,145 with 4 KiB pages). In a
+//! database under 1 GiB that number lies far past the end, so after most batches the
+//! sequencer's commit walked its 64 MiB cache (16,384 buckets, some 12,000 pages): about a
+//! tenth of its time per payment in `o2o bench checkout`.
 //!
 //! This wrapper passes every call to SQLite's own cache and keeps, per cache, what the drop
 //! needs: every page in the cache is numbered at most `floor` (the database's end at the last
