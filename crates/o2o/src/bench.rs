@@ -18,11 +18,24 @@ pub struct Stats {
     pub seconds: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Every success's latency, in microseconds.
+    latencies: Histogram<u64>,
 }
 
 impl Stats {
     pub fn per_s(&self) -> f64 {
         self.ops as f64 / self.seconds
+    }
+
+    /// Two phases as one: operations, errors and time summed, latencies pooled.
+    fn merged(mut self, other: Stats) -> Stats {
+        let _ = self.latencies.add(&other.latencies);
+        self.ops += other.ops;
+        self.errors += other.errors;
+        self.seconds += other.seconds;
+        self.p50_ms = self.latencies.value_at_quantile(0.5) as f64 / 1000.0;
+        self.p99_ms = self.latencies.value_at_quantile(0.99) as f64 / 1000.0;
+        self
     }
 }
 
@@ -32,6 +45,32 @@ async fn healthz(base: &str, concurrency: usize, duration: Duration) -> Stats {
     let ping = |_, _| Call::get("/healthz");
     load(base, concurrency, Duration::from_secs(1), ping).await;
     load(base, concurrency, duration, ping).await
+}
+
+/// `/healthz` and the requests `make` makes (as [`load`] takes them), each warmed up for a
+/// second, then measured in turns of one second until each has had `duration`. A virtual
+/// machine's speed drifts by a third within minutes here: taken one after the other, the two
+/// rates (and their ratio) would compare different moments; taken in turns, they share them.
+async fn in_turns<F>(base: &str, concurrency: usize, duration: Duration, make: F) -> (Stats, Stats)
+where
+    F: Fn(usize, u64) -> Call + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let op = |slice| {
+        let make = make.clone();
+        load(base, concurrency, slice, move |c, n| make(c, n))
+    };
+    let ping = |slice| load(base, concurrency, slice, |_, _| Call::get("/healthz"));
+    ping(Duration::from_secs(1)).await;
+    op(Duration::from_secs(1)).await;
+    let turns = duration.as_secs().max(1) as u32;
+    let slice = duration / turns;
+    let (mut health, mut ops) = (ping(slice).await, op(slice).await);
+    for _ in 1..turns {
+        health = health.merged(ping(slice).await);
+        ops = ops.merged(op(slice).await);
+    }
+    (health, ops)
 }
 
 /// Drives `concurrency` clients, each on its own keep-alive connection to `base`, issuing
@@ -87,6 +126,7 @@ where
         seconds: started.elapsed().as_secs_f64(),
         p50_ms: hist.value_at_quantile(0.5) as f64 / 1000.0,
         p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
+        latencies: hist,
     }
 }
 
@@ -287,7 +327,7 @@ pub async fn codes(
     concurrency: usize,
 ) -> anyhow::Result<Value> {
     println!(
-        "o2o bench codes: engine figures on one core, then HTTP with {concurrency} clients for {} s each",
+        "o2o bench codes: engine figures on one core, then HTTP with {concurrency} clients for {} s each, in turns with /healthz",
         duration.as_secs()
     );
     let ring = o2o_codes::Keyring::from_secrets(&[(1, o2o_codes::Keyring::generate_secret())])
@@ -345,9 +385,8 @@ pub async fn codes(
     }
     let shorts = Arc::new(shorts);
     let base = target.base.clone();
-    let health = healthz(&base, concurrency, duration).await;
     let urls = shorts.clone();
-    let q = load(&base, concurrency, duration, move |_, n| {
+    let (health, q) = in_turns(&base, concurrency, duration, move |_, n| {
         Call::get(path_of(&urls[(n % urls.len() as u64) as usize])).accept_json()
     })
     .await;
@@ -400,7 +439,7 @@ pub async fn menu(
     concurrency: usize,
 ) -> anyhow::Result<Value> {
     println!(
-        "o2o bench menu: GET /v1/stores/{{id}}/menu and /healthz with {concurrency} clients for {} s each",
+        "o2o bench menu: GET /v1/stores/{{id}}/menu and /healthz in turns, {concurrency} clients, {} s each",
         duration.as_secs()
     );
     let target = Target::start(url, database_url).await?;
@@ -449,10 +488,9 @@ pub async fn menu(
         anyhow::ensure!(r.status().is_success(), "store setting: {}", r.status());
     }
     let menu_url = format!("{base}/v1/stores/{store}/menu");
-    let health = healthz(&base, concurrency, duration).await;
     let u = format!("/v1/stores/{store}/menu");
     // As phones and browsers ask for it: compressed.
-    let m = load(&base, concurrency, duration, move |_, _| {
+    let (health, m) = in_turns(&base, concurrency, duration, move |_, _| {
         Call::get(u.clone()).header("accept-encoding", "gzip, deflate, br")
     })
     .await;
