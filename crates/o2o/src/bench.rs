@@ -632,7 +632,7 @@ pub async fn checkout(
     let before = payments_count(&state).await?;
     let before_metrics = scrape(&client, &base).await?;
     let (t, q) = (tokens.clone(), qr.clone());
-    let cpu = CpuClock::now();
+    let (cpu, threads) = (CpuClock::now(), ThreadClock::now());
     let pay = load(&base, concurrency, duration, move |_, n| {
         let token = &t[(n % t.len() as u64) as usize];
         let call = Call::post("/v1/payments")
@@ -645,12 +645,13 @@ pub async fn checkout(
         }
     })
     .await;
-    let idle = cpu.idle_since();
+    let (idle, busy) = (cpu.idle_since(), threads.shares_since());
     // Let the last batch commit, then check.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let after = scrape(&client, &base).await?;
     let mut limits = Limits::of(&before_metrics, &after);
     limits.machine_idle(idle);
+    limits.threads(busy);
     let stored = payments_count(&state).await? - before;
     let verification = o2o_server::payments::service::verify(&state.db)
         .await
@@ -812,6 +813,13 @@ impl Limits {
         }
     }
 
+    /// How busy the server's serial threads were while the load ran (see [`ThreadClock`]).
+    fn threads(&mut self, shares: serde_json::Map<String, Value>) {
+        if !shares.is_empty() {
+            self.json.insert("threads".into(), Value::Object(shares));
+        }
+    }
+
     /// Adds the figures to a bench's JSON line.
     fn add_to(self, out: &mut Value) {
         if let Some(o) = out.as_object_mut() {
@@ -834,6 +842,16 @@ impl Limits {
                 idle * 100.0
             );
         }
+        if let Some(threads) = v("threads").as_object() {
+            for (name, share) in threads {
+                let pct = |k: &str| share[k].as_f64().unwrap_or(0.0) * 100.0;
+                println!(
+                    "  {:<34} {:>12}",
+                    format!("{name} ran / waited to run"),
+                    format!("{:.0}% / {:.0}%", pct("running"), pct("waiting_for_cpu"))
+                );
+            }
+        }
         // Only SQLite syncs the WAL itself (PostgreSQL commits durably).
         if v("wal_sync_group").as_f64().is_some_and(|g| g > 0.0) {
             println!(
@@ -843,6 +861,76 @@ impl Limits {
             );
         }
     }
+}
+
+/// The time the server's serial threads (the SQLite sequencer and its WAL sync) spent running,
+/// and runnable but waiting for a CPU, from the kernel's `/proc/self/task/*/schedstat` (in
+/// nanoseconds, summed per thread name; none where the kernel keeps no such counts). A
+/// sequencer running nearly all the time is the limit; one that waits for a CPU while the
+/// machine has idle time waits for the scheduler to wake it.
+struct ThreadClock {
+    at: Instant,
+    times: std::collections::HashMap<String, (u64, u64)>,
+}
+
+impl ThreadClock {
+    const NAMES: [&str; 2] = ["o2o-sequencer", "o2o-wal-sync"];
+
+    fn now() -> ThreadClock {
+        ThreadClock {
+            at: Instant::now(),
+            times: Self::read(),
+        }
+    }
+
+    fn read() -> std::collections::HashMap<String, (u64, u64)> {
+        let mut out = std::collections::HashMap::new();
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return out;
+        };
+        for task in tasks.flatten() {
+            let path = task.path();
+            let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+                continue;
+            };
+            let name = comm.trim();
+            if !Self::NAMES.contains(&name) {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(path.join("schedstat")) else {
+                continue;
+            };
+            if let Some((running, waiting)) = schedstat_times(&stat) {
+                let t = out.entry(name.to_owned()).or_insert((0, 0));
+                t.0 += running;
+                t.1 += waiting;
+            }
+        }
+        out
+    }
+
+    /// Per thread name, the shares of the time since `now` spent running and waiting for a CPU.
+    fn shares_since(&self) -> serde_json::Map<String, Value> {
+        let wall = self.at.elapsed().as_nanos() as f64;
+        let share = |ns: u64| (ns as f64 / wall * 1000.0).round() / 1000.0;
+        Self::read()
+            .into_iter()
+            .map(|(name, (running, waiting))| {
+                let (r0, w0) = self.times.get(&name).copied().unwrap_or((0, 0));
+                let v = json!({
+                    "running": share(running.saturating_sub(r0)),
+                    "waiting_for_cpu": share(waiting.saturating_sub(w0)),
+                });
+                (name, v)
+            })
+            .collect()
+    }
+}
+
+/// (time running, time waiting to run) in nanoseconds from a thread's `schedstat` line.
+fn schedstat_times(line: &str) -> Option<(u64, u64)> {
+    let mut fields = line.split_whitespace().map(str::parse::<u64>);
+    Some((fields.next()?.ok()?, fields.next()?.ok()?))
 }
 
 /// The machine's CPU time as the kernel counts it (all cores, in clock ticks).
@@ -1001,17 +1089,19 @@ pub async fn orders(
                 "items": [{"product_id": latte, "options": {"size": ["large"]}}, {"product_id": cake}]}))
         })
         .collect();
-    let cpu = CpuClock::now();
+    let (cpu, threads) = (CpuClock::now(), ThreadClock::now());
     let placed = load(&base, calls.len(), duration, move |client, _| {
         calls[client].clone()
     })
     .await;
+    let busy = threads.shares_since();
     let (ops, errors, per_s) = (placed.ops, placed.errors, placed.per_s());
     let (p50, p99) = (placed.p50_ms, placed.p99_ms);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let idle = cpu.idle_since();
     let mut limits = Limits::of(&before_metrics, &scrape(&client, &base).await?);
     limits.machine_idle(idle);
+    limits.threads(busy);
 
     // Verification.
     let (paid,): (i64,) = state
@@ -1325,7 +1415,7 @@ pub async fn claim(
 
 #[cfg(test)]
 mod tests {
-    use super::cpu_times;
+    use super::{ThreadClock, cpu_times, schedstat_times};
 
     #[test]
     fn the_machine_line_of_proc_stat_gives_idle_and_total_ticks() {
@@ -1339,5 +1429,47 @@ mod tests {
         assert_eq!(cpu_times("cpu0 1 2 3 4 5 6 7 8"), None);
         assert_eq!(cpu_times("cpu 1 2 3"), None);
         assert_eq!(cpu_times("cpu 1 2 x 4 5"), None);
+    }
+
+    #[test]
+    fn a_threads_schedstat_gives_time_running_and_waiting() {
+        assert_eq!(
+            schedstat_times("1234567 89012 345\n"),
+            Some((1234567, 89012))
+        );
+        assert_eq!(schedstat_times("12"), None);
+        assert_eq!(schedstat_times("x 1 2"), None);
+    }
+
+    /// A thread named as the sequencer, busy while the clock runs, is counted as running; other
+    /// threads are not counted at all.
+    #[test]
+    fn the_serial_threads_are_found_by_name() {
+        if !std::path::Path::new("/proc/self/schedstat").exists() {
+            // A kernel without scheduler statistics: the bench reports no thread shares.
+            assert!(ThreadClock::now().shares_since().is_empty());
+            return;
+        }
+        let clock = ThreadClock::now();
+        let busy = std::thread::Builder::new()
+            .name("o2o-sequencer".into())
+            .spawn(|| {
+                let started = std::time::Instant::now();
+                let mut n = 0u64;
+                while started.elapsed() < std::time::Duration::from_millis(200) {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+                n
+            })
+            .unwrap();
+        let shares = {
+            // Read while the thread is alive (a finished thread leaves /proc/self/task).
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            clock.shares_since()
+        };
+        busy.join().unwrap();
+        let running = shares["o2o-sequencer"]["running"].as_f64().unwrap();
+        assert!(running > 0.0, "{shares:?}");
+        assert_eq!(shares.len(), 1, "only the named threads: {shares:?}");
     }
 }
