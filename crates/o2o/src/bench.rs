@@ -16,8 +16,6 @@ pub struct Stats {
     pub ops: u64,
     pub errors: u64,
     pub seconds: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
     /// Every success's latency, in microseconds.
     latencies: Histogram<u64>,
 }
@@ -27,22 +25,32 @@ impl Stats {
         self.ops as f64 / self.seconds
     }
 
+    pub fn p50_ms(&self) -> f64 {
+        self.latencies.value_at_quantile(0.5) as f64 / 1000.0
+    }
+
+    pub fn p99_ms(&self) -> f64 {
+        self.latencies.value_at_quantile(0.99) as f64 / 1000.0
+    }
+
     /// Two phases as one: operations, errors and time summed, latencies pooled.
     fn merged(mut self, other: Stats) -> Stats {
         let _ = self.latencies.add(&other.latencies);
         self.ops += other.ops;
         self.errors += other.errors;
         self.seconds += other.seconds;
-        self.p50_ms = self.latencies.value_at_quantile(0.5) as f64 / 1000.0;
-        self.p99_ms = self.latencies.value_at_quantile(0.99) as f64 / 1000.0;
         self
     }
+}
+
+/// The ceiling every bench compares against.
+fn ping(_: usize, _: u64) -> Call {
+    Call::get("/healthz")
 }
 
 /// Warms up for a second, then measures `/healthz` for `duration`: the ceiling a bench compares
 /// against.
 async fn healthz(base: &str, concurrency: usize, duration: Duration) -> Stats {
-    let ping = |_, _| Call::get("/healthz");
     load(base, concurrency, Duration::from_secs(1), ping).await;
     load(base, concurrency, duration, ping).await
 }
@@ -60,14 +68,14 @@ where
         let make = make.clone();
         load(base, concurrency, slice, move |c, n| make(c, n))
     };
-    let ping = |slice| load(base, concurrency, slice, |_, _| Call::get("/healthz"));
-    ping(Duration::from_secs(1)).await;
+    let health_turn = |slice| load(base, concurrency, slice, ping);
+    health_turn(Duration::from_secs(1)).await;
     op(Duration::from_secs(1)).await;
     let turns = duration.as_secs().max(1) as u32;
     let slice = duration / turns;
-    let (mut health, mut ops) = (ping(slice).await, op(slice).await);
+    let (mut health, mut ops) = (health_turn(slice).await, op(slice).await);
     for _ in 1..turns {
-        health = health.merged(ping(slice).await);
+        health = health.merged(health_turn(slice).await);
         ops = ops.merged(op(slice).await);
     }
     (health, ops)
@@ -124,8 +132,6 @@ where
         ops,
         errors,
         seconds: started.elapsed().as_secs_f64(),
-        p50_ms: hist.value_at_quantile(0.5) as f64 / 1000.0,
-        p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
         latencies: hist,
     }
 }
@@ -395,16 +401,16 @@ pub async fn codes(
         "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
         "GET /healthz",
         health.per_s(),
-        health.p50_ms,
-        health.p99_ms,
+        health.p50_ms(),
+        health.p99_ms(),
         health.errors
     );
     println!(
         "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
         "GET /q/{id} (resolve)",
         q.per_s(),
-        q.p50_ms,
-        q.p99_ms,
+        q.p50_ms(),
+        q.p99_ms(),
         q.errors
     );
     println!("  {:<34} {:>12.2}", "/q/ resolution ÷ /healthz", ratio);
@@ -414,8 +420,8 @@ pub async fn codes(
         "scenario": "codes",
         "backend": backend,
         "ops_per_s": q.per_s().round(),
-        "p50_ms": q.p50_ms,
-        "p99_ms": q.p99_ms,
+        "p50_ms": q.p50_ms(),
+        "p99_ms": q.p99_ms(),
         "healthz_per_s": health.per_s().round(),
         "ratio": (ratio * 1000.0).round() / 1000.0,
         "verified": q.errors == 0 && health.errors == 0,
@@ -529,16 +535,16 @@ pub async fn menu(
         "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
         "GET /healthz",
         health.per_s(),
-        health.p50_ms,
-        health.p99_ms,
+        health.p50_ms(),
+        health.p99_ms(),
         health.errors
     );
     println!(
         "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
         "GET /v1/stores/{id}/menu",
         m.per_s(),
-        m.p50_ms,
-        m.p99_ms,
+        m.p50_ms(),
+        m.p99_ms(),
         m.errors
     );
     println!("  {:<34} {:>12.2}", "menu ÷ /healthz", ratio);
@@ -553,8 +559,8 @@ pub async fn menu(
         "scenario": "menu",
         "backend": backend,
         "ops_per_s": m.per_s().round(),
-        "p50_ms": m.p50_ms,
-        "p99_ms": m.p99_ms,
+        "p50_ms": m.p50_ms(),
+        "p99_ms": m.p99_ms(),
         "healthz_per_s": health.per_s().round(),
         "ratio": (ratio * 1000.0).round() / 1000.0,
         "verified": m.errors == 0 && health.errors == 0 && all_listed && fresh,
@@ -661,16 +667,16 @@ pub async fn checkout(
         "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
         "GET /healthz",
         health.per_s(),
-        health.p50_ms,
-        health.p99_ms,
+        health.p50_ms(),
+        health.p99_ms(),
         health.errors
     );
     println!(
         "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
         "POST /v1/payments (scan → pay)",
         pay.per_s(),
-        pay.p50_ms,
-        pay.p99_ms,
+        pay.p50_ms(),
+        pay.p99_ms(),
         pay.errors
     );
     println!("  {:<34} {:>12.2}", "payments ÷ /healthz", ratio);
@@ -688,8 +694,8 @@ pub async fn checkout(
         "scenario": "checkout",
         "backend": backend,
         "ops_per_s": pay.per_s().round(),
-        "p50_ms": pay.p50_ms,
-        "p99_ms": pay.p99_ms,
+        "p50_ms": pay.p50_ms(),
+        "p99_ms": pay.p99_ms(),
         "healthz_per_s": health.per_s().round(),
         "ratio": (ratio * 1000.0).round() / 1000.0,
         "verified": verification.balanced && stored == pay.ops as i64,
@@ -1096,7 +1102,7 @@ pub async fn orders(
     .await;
     let busy = threads.shares_since();
     let (ops, errors, per_s) = (placed.ops, placed.errors, placed.per_s());
-    let (p50, p99) = (placed.p50_ms, placed.p99_ms);
+    let (p50, p99) = (placed.p50_ms(), placed.p99_ms());
     tokio::time::sleep(Duration::from_millis(200)).await;
     let idle = cpu.idle_since();
     let mut limits = Limits::of(&before_metrics, &scrape(&client, &base).await?);
@@ -1141,8 +1147,8 @@ pub async fn orders(
         "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
         "GET /healthz",
         health.per_s(),
-        health.p50_ms,
-        health.p99_ms,
+        health.p50_ms(),
+        health.p99_ms(),
         health.errors
     );
     println!(
@@ -1367,8 +1373,8 @@ pub async fn claim(
         "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
         "GET /healthz",
         health.per_s(),
-        health.p50_ms,
-        health.p99_ms,
+        health.p50_ms(),
+        health.p99_ms(),
         health.errors
     );
     println!(
