@@ -549,35 +549,44 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
             }
             let now = state.now;
             let sent = *place && send(state.orders.orders.get_mut(&id).expect("present"), now);
-            if let Some(p) = pay {
-                let mut p = (**p).clone();
-                p.order_id = Some(id.clone());
-                p.amount = 0;
-                if let Err(e) = pe::pay(state, &p) {
-                    release_lines_taken(state, &template.store_id, lines);
-                    match before {
-                        Some(o) => {
-                            state.orders.orders.insert(id.clone(), o);
-                        }
-                        None => {
-                            state.orders.orders.remove(&id);
-                            state.orders.tables.remove(&table);
-                        }
+            let kind = if sent {
+                "order.placed"
+            } else {
+                "order.updated"
+            };
+            let Some(p) = pay else {
+                state.orders.touch(&id);
+                return publish_and_reply(state, &id, kind, created);
+            };
+            // What happened to the order goes out first, then its payment: a guest who pays
+            // before the food sends it to the kitchen and then pays for it, and the outbox says
+            // so in that order (`order.placed`, `payment.succeeded`, `order.paid`).
+            let published = state.published.len();
+            publish(state, &id, kind);
+            let mut p = (**p).clone();
+            p.order_id = Some(id.clone());
+            p.amount = 0;
+            if let Err(e) = pe::pay(state, &p) {
+                state.published.truncate(published);
+                release_lines_taken(state, &template.store_id, lines);
+                match before {
+                    Some(o) => {
+                        state.orders.orders.insert(id.clone(), o);
                     }
-                    return Err(e);
+                    None => {
+                        state.orders.orders.remove(&id);
+                        state.orders.tables.remove(&table);
+                    }
                 }
+                return Err(e);
             }
             state.orders.touch(&id);
-            publish_and_reply(
-                state,
-                &id,
-                if sent {
-                    "order.placed"
-                } else {
-                    "order.updated"
-                },
-                created,
-            )
+            // The payment published the order as it now is (see `after_pay`): that is the answer.
+            let body = pe::last_event_json(state).ok_or_else(order_not_found)?;
+            Ok(Reply {
+                status: if created { 201 } else { 200 },
+                body: body.to_owned(),
+            })
         }
         OrderOp::Create { order, lines, pay } => {
             let mut o = (**order).clone();

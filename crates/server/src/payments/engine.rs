@@ -532,7 +532,7 @@ pub(crate) struct State {
     /// Keys answered earlier in this batch: a concurrent retry gets the same answer.
     batch_idem: HashMap<(String, String), (String, Reply)>,
     writes: Writes,
-    published: Vec<Published>,
+    pub(crate) published: Vec<Published>,
     /// The orders and stock the batch touches.
     pub(crate) orders: crate::orders::engine::Batch,
     /// The coupon templates and coupons the batch touches.

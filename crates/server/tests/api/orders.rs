@@ -3,15 +3,15 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// A café with a latte (options), a cake with a stock count, and a table with its code.
-struct Cafe {
-    shop: Shop,
-    latte: String,
-    cake: String,
-    table: String,
-    table_qr: String,
+pub(crate) struct Cafe {
+    pub(crate) shop: Shop,
+    pub(crate) latte: String,
+    pub(crate) cake: String,
+    pub(crate) table: String,
+    pub(crate) table_qr: String,
 }
 
-async fn cafe(app: &TestApp, name: &str) -> Cafe {
+pub(crate) async fn cafe(app: &TestApp, name: &str) -> Cafe {
     let shop = app.shop(name).await;
     let latte = app
         .post(
@@ -87,7 +87,7 @@ async fn stock_of(app: &TestApp, shop: &Shop, product: &str) -> Value {
     r.body["stock"].clone()
 }
 
-async fn step(app: &TestApp, token: &str, order: &str, what: &str) -> Res {
+pub(crate) async fn step(app: &TestApp, token: &str, order: &str, what: &str) -> Res {
     app.post(
         &format!("/v1/orders/{order}/{what}"),
         json!({}),

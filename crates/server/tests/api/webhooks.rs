@@ -1422,3 +1422,138 @@ async fn an_endpoint_enabled_again_never_gets_what_happened_while_it_was_disable
     assert!(!sent.contains(&while_disabled["id"]));
     app.assert_ledger_verifies().await;
 }
+
+/// What an event is about: the order itself, or the order a payment was for.
+fn order_of(body: &Value) -> String {
+    let data = &body["data"];
+    match body["type"].as_str().unwrap() {
+        t if t.starts_with("payment.") => data["order_id"].as_str().unwrap().to_owned(),
+        _ => data["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// A table order of `cakes` cakes, sent to the kitchen and paid from the wallet in one request.
+async fn placed_and_paid(app: &TestApp, c: &crate::orders::Cafe, token: &str, cakes: i64) -> Res {
+    app.post(
+        "/v1/orders",
+        json!({"channel": "dine_in", "qr": c.table_qr, "place": true, "payment": {"source": "wallet"},
+               "items": [{"product_id": c.cake, "quantity": cakes}]}),
+        Some(token),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn order_events_reach_a_subscribed_endpoint_signed_and_in_the_order_they_happened() {
+    let app = spawn_app().await;
+    let c = crate::orders::cafe(&app, "Order Hook Cafe").await;
+    let hook = receiver(&[200]).await;
+    let events = [
+        "order.placed",
+        "order.paid",
+        "order.ready",
+        "order.completed",
+        "order.canceled",
+        "payment.succeeded",
+        "payment.refunded",
+    ];
+    let endpoint = register(&app, &c.shop.owner, &hook.url, json!(events)).await;
+    let secret = endpoint["secret"].as_str().unwrap().to_owned();
+    let ann = app.funded_consumer("+8613800000701", 20_000).await;
+
+    // A guest at a table sends a cake to the kitchen and pays for it in one request, and the
+    // kitchen takes it through to completed.
+    let r = placed_and_paid(&app, &c, &ann, 1).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["status"], "placed");
+    assert_eq!(
+        r.body["payment_status"], "paid",
+        "the answer is the order as paid"
+    );
+    let table_order = r.body["id"].as_str().unwrap().to_owned();
+    for s in ["accept", "start", "ready", "complete"] {
+        let r = crate::orders::step(&app, &c.shop.cashier, &table_order, s).await;
+        assert_eq!(r.status, StatusCode::OK, "{s}: {}", r.body);
+    }
+    // A pickup order, paid when ordering, that the shop cancels: its payment is refunded.
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake}],
+                   "payment": {"source": "wallet"}}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let pickup = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/v1/orders/{pickup}/cancel"),
+            json!({"reason": "out of cake"}),
+            Some(&c.shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // A refused order (more cakes than in stock) publishes nothing.
+    let r = placed_and_paid(&app, &c, &ann, 9).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "product_sold_out");
+    // Nor does one whose payment is declined once the order was made and sent to the kitchen.
+    let bo = app.funded_consumer("+8613800000702", 1_000).await;
+    let r = placed_and_paid(&app, &c, &bo, 1).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(app.balance(&bo).await, 1_000);
+
+    let got = hook.wait_for(10).await;
+    for m in &got {
+        assert_signed(&secret, m);
+    }
+    // Event ids sort in the order the events were made.
+    let mut bodies: Vec<Value> = got.iter().map(Received::json).collect();
+    bodies.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    let seen: Vec<(String, String)> = bodies
+        .iter()
+        .map(|b| (b["type"].as_str().unwrap().to_owned(), order_of(b)))
+        .collect();
+    let at = |kind: &str, order: &str| (kind.to_owned(), order.to_owned());
+    assert_eq!(
+        seen,
+        vec![
+            at("order.placed", &table_order),
+            at("payment.succeeded", &table_order),
+            at("order.paid", &table_order),
+            at("order.ready", &table_order),
+            at("order.completed", &table_order),
+            at("payment.succeeded", &pickup),
+            at("order.paid", &pickup),
+            at("order.placed", &pickup),
+            at("payment.refunded", &pickup),
+            at("order.canceled", &pickup),
+        ]
+    );
+    // Each carries the order as it was then.
+    let table: Vec<&Value> = bodies
+        .iter()
+        .filter(|b| {
+            b["type"].as_str().unwrap().starts_with("order.")
+                && b["data"]["id"] == table_order.as_str()
+        })
+        .collect();
+    assert_eq!(table[0]["data"]["status"], "placed");
+    assert_eq!(table[0]["data"]["payment_status"], "unpaid");
+    assert_eq!(table[0]["data"]["amount_due"], 3200);
+    assert_eq!(table[1]["data"]["payment_status"], "paid");
+    assert_eq!(table[1]["data"]["amount_due"], 0);
+    assert_eq!(table[2]["data"]["status"], "ready");
+    assert_eq!(table[3]["data"]["status"], "completed");
+    let canceled = bodies.last().unwrap();
+    assert_eq!(canceled["data"]["status"], "canceled");
+    assert_eq!(canceled["data"]["amount_refunded"], 3200);
+    assert_eq!(canceled["data"]["cancel_reason"], "out of cake");
+    // Nothing more: the steps in between (accepted, preparing) are not subscribed to.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(hook.received().len(), 10);
+    assert_eq!(events_of(&app, "order.placed").await, 2);
+    assert_eq!(app.balance(&ann).await, 20_000 - 3200);
+    app.assert_ledger_verifies().await;
+}
