@@ -497,6 +497,20 @@ impl TestApp {
         r.body["balance"].as_i64().unwrap()
     }
 
+    /// Makes a held payment's time run out now: the next capture is declined and the sweeper
+    /// releases it.
+    pub async fn lapse_hold(&self, payment_id: &str) {
+        self.state
+            .db
+            .execute(
+                o2o_server::db::query("UPDATE payments SET hold_expires_at = $1 WHERE id = $2")
+                    .bind(o2o_server::db::now_us() - 1)
+                    .bind(payment_id),
+            )
+            .await
+            .unwrap();
+    }
+
     /// Asserts the whole ledger verifies (run at the end of every money test).
     pub async fn assert_ledger_verifies(&self) {
         let v = o2o_server::payments::service::verify(&self.state.db)

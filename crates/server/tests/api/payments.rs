@@ -501,15 +501,7 @@ async fn a_hold_is_captured_in_part_or_canceled_and_lapses_by_itself() {
     // Capture after expiry is declined; the sweeper releases the hold.
     let h = hold(4_000).await;
     let id3 = h.body["id"].as_str().unwrap().to_owned();
-    app.state
-        .db
-        .execute(
-            o2o_server::db::query("UPDATE payments SET hold_expires_at = $1 WHERE id = $2")
-                .bind(o2o_server::db::now_us() - 1)
-                .bind(id3.as_str()),
-        )
-        .await
-        .unwrap();
+    app.lapse_hold(&id3).await;
     let r = app
         .post(
             &format!("/v1/payments/{id3}/capture"),

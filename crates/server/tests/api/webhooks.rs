@@ -1557,3 +1557,147 @@ async fn order_events_reach_a_subscribed_endpoint_signed_and_in_the_order_they_h
     assert_eq!(app.balance(&ann).await, 20_000 - 3200);
     app.assert_ledger_verifies().await;
 }
+
+#[tokio::test]
+async fn a_holds_life_reaches_the_endpoint_held_captured_canceled_lapsed_and_refunded() {
+    let app = spawn_app().await;
+    let shop = app.shop("Hold Hook Hotel").await;
+    let hook = receiver(&[200]).await;
+    let payments = [
+        "payment.requires_capture",
+        "payment.succeeded",
+        "payment.canceled",
+        "payment.refunded",
+    ];
+    let endpoint = register(&app, &shop.owner, &hook.url, json!(payments)).await;
+    let secret = endpoint["secret"].as_str().unwrap().to_owned();
+    let me = app.funded_consumer("13700000711", 50_000).await;
+    let hold = |amount: i64| {
+        let (app, shop, me) = (&app, &shop, &me);
+        async move {
+            let r = app
+                .post(
+                    "/v1/payments",
+                    json!({"qr": shop.qr, "amount": amount, "currency": "CNY", "capture": "manual"}),
+                    Some(me),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            r.body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let staff = |path: String, body: Value| {
+        let (app, shop) = (&app, &shop);
+        async move {
+            let r = app.post(&path, body, Some(&shop.cashier)).await;
+            assert!(r.status.is_success(), "{path}: {}", r.body);
+            r.body
+        }
+    };
+    // Held, then captured in part.
+    let captured = hold(30_000).await;
+    staff(
+        format!("/v1/payments/{captured}/capture"),
+        json!({"amount": 25_000}),
+    )
+    .await;
+    // Held, then canceled by the shop.
+    let canceled = hold(5_000).await;
+    staff(format!("/v1/payments/{canceled}/cancel"), json!({})).await;
+    // Held, then left to lapse: the sweeper releases it.
+    let lapsed = hold(4_000).await;
+    app.lapse_hold(&lapsed).await;
+    // The captured part refunded in part.
+    let refund = staff(
+        "/v1/refunds".into(),
+        json!({"payment": captured, "amount": 5_000, "reason": "minibar not used"}),
+    )
+    .await;
+
+    let got = hook.wait_for(7).await;
+    for m in &got {
+        assert_signed(&secret, m);
+    }
+    let mut bodies: Vec<Value> = got.iter().map(Received::json).collect();
+    bodies.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    let seen: Vec<(&str, &str, &str)> = bodies
+        .iter()
+        .map(|b| {
+            (
+                b["type"].as_str().unwrap(),
+                b["data"]["id"].as_str().unwrap(),
+                b["data"]["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    // The lapse comes whenever the sweeper runs: after the lapsed hold was made, in any place
+    // among the later events.
+    let lapse = ("payment.canceled", lapsed.as_str(), "canceled");
+    assert!(seen.contains(&lapse), "{seen:?}");
+    let at = seen.iter().position(|e| *e == lapse).unwrap();
+    assert!(
+        seen[..at].contains(&(
+            "payment.requires_capture",
+            lapsed.as_str(),
+            "requires_capture"
+        )),
+        "{seen:?}"
+    );
+    let rest: Vec<_> = seen.iter().filter(|e| **e != lapse).copied().collect();
+    assert_eq!(
+        rest,
+        vec![
+            (
+                "payment.requires_capture",
+                captured.as_str(),
+                "requires_capture"
+            ),
+            ("payment.succeeded", captured.as_str(), "succeeded"),
+            (
+                "payment.requires_capture",
+                canceled.as_str(),
+                "requires_capture"
+            ),
+            ("payment.canceled", canceled.as_str(), "canceled"),
+            (
+                "payment.requires_capture",
+                lapsed.as_str(),
+                "requires_capture"
+            ),
+            ("payment.refunded", captured.as_str(), "succeeded"),
+        ]
+    );
+    let of = |kind: &str, id: &str| {
+        bodies
+            .iter()
+            .find(|b| b["type"] == kind && b["data"]["id"] == id)
+            .unwrap()["data"]
+            .clone()
+    };
+    let held = of("payment.requires_capture", &captured);
+    assert_eq!(
+        (held["amount"].as_i64(), held["amount_captured"].as_i64()),
+        (Some(30_000), Some(0))
+    );
+    assert!(held["capture_before"].is_string());
+    let done = of("payment.succeeded", &captured);
+    assert_eq!(done["amount_captured"], 25_000);
+    assert_eq!(done["fee"], 150);
+    assert_eq!(
+        of("payment.canceled", &canceled)["cancellation_reason"],
+        "canceled"
+    );
+    assert_eq!(
+        of("payment.canceled", &lapsed)["cancellation_reason"],
+        "expired"
+    );
+    let refunded = of("payment.refunded", &captured);
+    assert_eq!(refunded["amount_refunded"], 5_000);
+    assert_eq!(refunded["refund"]["id"], refund["id"]);
+    assert_eq!(refunded["refund"]["amount"], 5_000);
+    // Nothing more, and the money is where the events say.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(hook.received().len(), 7);
+    assert_eq!(app.balance(&me).await, 50_000 - 25_000 + 5_000);
+    app.assert_ledger_verifies().await;
+}
