@@ -1454,6 +1454,7 @@ async fn order_events_reach_a_subscribed_endpoint_signed_and_in_the_order_they_h
         "order.ready",
         "order.completed",
         "order.canceled",
+        "order.refunded",
         "payment.succeeded",
         "payment.refunded",
     ];
@@ -1475,6 +1476,15 @@ async fn order_events_reach_a_subscribed_endpoint_signed_and_in_the_order_they_h
         let r = crate::orders::step(&app, &c.shop.cashier, &table_order, s).await;
         assert_eq!(r.status, StatusCode::OK, "{s}: {}", r.body);
     }
+    // The owner gives back part of it afterwards.
+    let r = app
+        .post(
+            &format!("/v1/orders/{table_order}/refund"),
+            json!({"amount": 1000, "reason": "cold"}),
+            Some(&c.shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     // A pickup order, paid when ordering, that the shop cancels: its payment is refunded.
     let r = app
         .post(
@@ -1504,7 +1514,7 @@ async fn order_events_reach_a_subscribed_endpoint_signed_and_in_the_order_they_h
     assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
     assert_eq!(app.balance(&bo).await, 1_000);
 
-    let got = hook.wait_for(10).await;
+    let got = hook.wait_for(12).await;
     for m in &got {
         assert_signed(&secret, m);
     }
@@ -1524,6 +1534,8 @@ async fn order_events_reach_a_subscribed_endpoint_signed_and_in_the_order_they_h
             at("order.paid", &table_order),
             at("order.ready", &table_order),
             at("order.completed", &table_order),
+            at("payment.refunded", &table_order),
+            at("order.refunded", &table_order),
             at("payment.succeeded", &pickup),
             at("order.paid", &pickup),
             at("order.placed", &pickup),
@@ -1546,15 +1558,17 @@ async fn order_events_reach_a_subscribed_endpoint_signed_and_in_the_order_they_h
     assert_eq!(table[1]["data"]["amount_due"], 0);
     assert_eq!(table[2]["data"]["status"], "ready");
     assert_eq!(table[3]["data"]["status"], "completed");
+    assert_eq!(table[4]["type"], "order.refunded");
+    assert_eq!(table[4]["data"]["amount_refunded"], 1000);
     let canceled = bodies.last().unwrap();
     assert_eq!(canceled["data"]["status"], "canceled");
     assert_eq!(canceled["data"]["amount_refunded"], 3200);
     assert_eq!(canceled["data"]["cancel_reason"], "out of cake");
     // Nothing more: the steps in between (accepted, preparing) are not subscribed to.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!(hook.received().len(), 10);
+    assert_eq!(hook.received().len(), 12);
     assert_eq!(events_of(&app, "order.placed").await, 2);
-    assert_eq!(app.balance(&ann).await, 20_000 - 3200);
+    assert_eq!(app.balance(&ann).await, 20_000 - 3200 + 1000);
     app.assert_ledger_verifies().await;
 }
 
