@@ -120,6 +120,8 @@ pub struct Batch {
     pub(crate) recently_bumped: HashSet<String>,
     /// The catalog versions this batch raised, for the menu cache after the commit.
     pub(crate) versions: Vec<(String, i64)>,
+    /// The order this module last published, and how many events the batch had made then.
+    last_published: Option<(usize, String)>,
 }
 
 impl Batch {
@@ -471,6 +473,7 @@ fn publish(state: &mut State, id: &str, kind: &'static str) -> bool {
     let data = o.public();
     let (m, s) = (o.merchant_id.clone(), o.store_id.clone());
     pe::event(state, &m, Some(&s), kind, &data);
+    state.orders.last_published = Some((pe::events_made(state), id.to_owned()));
     true
 }
 
@@ -485,11 +488,20 @@ fn publish_and_reply(
     if !publish(state, id, kind) {
         return Err(order_not_found());
     }
-    let body = pe::last_event_json(state).ok_or_else(order_not_found)?;
-    Ok(Reply {
-        status: if created { 201 } else { 200 },
-        body: body.to_owned(),
-    })
+    reply_as_published(state, id, created)
+}
+
+/// Answers with the order as the batch's last event published it, where that event is this
+/// order's (a payment ends with one, see `after_pay`); else with the order serialized anew.
+fn reply_as_published(state: &State, id: &str, created: bool) -> Result<Reply> {
+    let made = pe::events_made(state);
+    match (&state.orders.last_published, pe::last_event_json(state)) {
+        (Some((at, order)), Some(body)) if *at == made && order == id => Ok(Reply {
+            status: if created { 201 } else { 200 },
+            body: body.to_owned(),
+        }),
+        _ => reply(state, id, created),
+    }
 }
 
 fn reply(state: &State, id: &str, created: bool) -> Result<Reply> {
@@ -561,13 +573,13 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
             // What happened to the order goes out first, then its payment: a guest who pays
             // before the food sends it to the kitchen and then pays for it, and the outbox says
             // so in that order (`order.placed`, `payment.succeeded`, `order.paid`).
-            let published = state.published.len();
+            let published = pe::events_made(state);
             publish(state, &id, kind);
             let mut p = (**p).clone();
             p.order_id = Some(id.clone());
             p.amount = 0;
             if let Err(e) = pe::pay(state, &p) {
-                state.published.truncate(published);
+                pe::take_back_events(state, published);
                 release_lines_taken(state, &template.store_id, lines);
                 match before {
                     Some(o) => {
@@ -581,12 +593,8 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
                 return Err(e);
             }
             state.orders.touch(&id);
-            // The payment published the order as it now is (see `after_pay`): that is the answer.
-            let body = pe::last_event_json(state).ok_or_else(order_not_found)?;
-            Ok(Reply {
-                status: if created { 201 } else { 200 },
-                body: body.to_owned(),
-            })
+            // The payment published the order as it now is (see `after_pay`).
+            reply_as_published(state, &id, created)
         }
         OrderOp::Create { order, lines, pay } => {
             let mut o = (**order).clone();
@@ -630,6 +638,9 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
                     undo(state);
                     return Err(e);
                 }
+                state.orders.touch(&id);
+                // The payment published the order, placed by it (see `after_pay`).
+                return reply_as_published(state, &id, true);
             }
             state.orders.touch(&id);
             let kind = if state.orders.orders[&id].status.in_kitchen() {
@@ -1092,6 +1103,8 @@ pub(crate) fn after_pay(state: &mut State, order_id: &str, payment_id: &str, amo
     o.payments.push(payment_id.to_owned());
     o.updated_at = now;
     let paid = o.fully_paid();
+    // Paying is what places a pickup, delivery or scan-and-go order.
+    let mut placed = false;
     if paid {
         o.paid_at = Some(now);
         o.reserve_until = None;
@@ -1100,11 +1113,13 @@ pub(crate) fn after_pay(state: &mut State, order_id: &str, payment_id: &str, amo
             (Channel::Pickup | Channel::Delivery, Status::PendingPayment) => {
                 o.status = Status::Placed;
                 o.placed_at = Some(now);
+                placed = true;
             }
             (Channel::ScanAndGo, Status::Open) => {
                 o.status = Status::Ready;
                 o.placed_at = Some(now);
                 o.ready_at = Some(now);
+                placed = true;
             }
             _ => {}
         }
@@ -1112,9 +1127,10 @@ pub(crate) fn after_pay(state: &mut State, order_id: &str, payment_id: &str, amo
     state.orders.touch(order_id);
     if paid {
         close_table(state, order_id);
-    }
-    if paid {
         publish(state, order_id, "order.paid");
+        if placed {
+            publish(state, order_id, "order.placed");
+        }
     } else {
         publish(state, order_id, "order.updated");
     }

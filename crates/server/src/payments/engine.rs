@@ -532,7 +532,7 @@ pub(crate) struct State {
     /// Keys answered earlier in this batch: a concurrent retry gets the same answer.
     batch_idem: HashMap<(String, String), (String, Reply)>,
     writes: Writes,
-    pub(crate) published: Vec<Published>,
+    published: Vec<Published>,
     /// The orders and stock the batch touches.
     pub(crate) orders: crate::orders::engine::Batch,
     /// The coupon templates and coupons the batch touches.
@@ -1414,6 +1414,18 @@ pub(crate) fn event<T: serde::Serialize + ?Sized>(
 /// The JSON text of the event the batch made last.
 pub(crate) fn last_event_json(state: &State) -> Option<&str> {
     state.published.last().map(|e| e.data.get())
+}
+
+/// How many events the batch has made so far: a mark to take them back to
+/// ([`take_back_events`]).
+pub(crate) fn events_made(state: &State) -> usize {
+    state.published.len()
+}
+
+/// Takes back the events made since `mark` (see [`events_made`]): a command that failed after
+/// making them publishes nothing.
+pub(crate) fn take_back_events(state: &mut State, mark: usize) {
+    state.published.truncate(mark);
 }
 
 /// An event's object with one more field beside its own.

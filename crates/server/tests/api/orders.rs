@@ -76,7 +76,7 @@ async fn set_stock(app: &TestApp, shop: &Shop, product: &str, stock: Option<i64>
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
-async fn stock_of(app: &TestApp, shop: &Shop, product: &str) -> Value {
+pub(crate) async fn stock_of(app: &TestApp, shop: &Shop, product: &str) -> Value {
     let r = app
         .get(
             &format!("/v1/stores/{}/products/{product}", shop.store),

@@ -1504,6 +1504,22 @@ async fn order_events_reach_a_subscribed_endpoint_signed_and_in_the_order_they_h
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // A pickup order paid afterwards: its payment places it.
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake}]}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["status"], "pending_payment");
+    let later = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(&format!("/v1/orders/{later}/pay"), json!({}), Some(&ann))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(crate::orders::stock_of(&app, &c.shop, &c.cake).await, 3);
     // A refused order (more cakes than in stock) publishes nothing.
     let r = placed_and_paid(&app, &c, &ann, 9).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
@@ -1513,8 +1529,13 @@ async fn order_events_reach_a_subscribed_endpoint_signed_and_in_the_order_they_h
     let r = placed_and_paid(&app, &c, &bo, 1).await;
     assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
     assert_eq!(app.balance(&bo).await, 1_000);
+    assert_eq!(
+        crate::orders::stock_of(&app, &c.shop, &c.cake).await,
+        3,
+        "the declined order holds no cake"
+    );
 
-    let got = hook.wait_for(12).await;
+    let got = hook.wait_for(15).await;
     for m in &got {
         assert_signed(&secret, m);
     }
@@ -1541,6 +1562,9 @@ async fn order_events_reach_a_subscribed_endpoint_signed_and_in_the_order_they_h
             at("order.placed", &pickup),
             at("payment.refunded", &pickup),
             at("order.canceled", &pickup),
+            at("payment.succeeded", &later),
+            at("order.paid", &later),
+            at("order.placed", &later),
         ]
     );
     // Each carries the order as it was then.
@@ -1560,15 +1584,22 @@ async fn order_events_reach_a_subscribed_endpoint_signed_and_in_the_order_they_h
     assert_eq!(table[3]["data"]["status"], "completed");
     assert_eq!(table[4]["type"], "order.refunded");
     assert_eq!(table[4]["data"]["amount_refunded"], 1000);
-    let canceled = bodies.last().unwrap();
+    let canceled = bodies
+        .iter()
+        .find(|b| b["type"] == "order.canceled")
+        .unwrap();
     assert_eq!(canceled["data"]["status"], "canceled");
     assert_eq!(canceled["data"]["amount_refunded"], 3200);
     assert_eq!(canceled["data"]["cancel_reason"], "out of cake");
+    let placed_later = bodies.last().unwrap();
+    assert_eq!(placed_later["type"], "order.placed");
+    assert_eq!(placed_later["data"]["status"], "placed");
+    assert_eq!(placed_later["data"]["payment_status"], "paid");
     // Nothing more: the steps in between (accepted, preparing) are not subscribed to.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!(hook.received().len(), 12);
-    assert_eq!(events_of(&app, "order.placed").await, 2);
-    assert_eq!(app.balance(&ann).await, 20_000 - 3200 + 1000);
+    assert_eq!(hook.received().len(), 15);
+    assert_eq!(events_of(&app, "order.placed").await, 3);
+    assert_eq!(app.balance(&ann).await, 20_000 - 3200 + 1000 - 3200);
     app.assert_ledger_verifies().await;
 }
 
