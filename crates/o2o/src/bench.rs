@@ -33,6 +33,18 @@ impl Stats {
         self.latencies.value_at_quantile(0.99) as f64 / 1000.0
     }
 
+    /// Prints the phase as one row of a bench's table.
+    fn print(&self, label: &str) {
+        println!(
+            "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
+            label,
+            self.per_s(),
+            self.p50_ms(),
+            self.p99_ms(),
+            self.errors
+        );
+    }
+
     /// Two phases as one: operations, errors and time summed, latencies pooled.
     fn merged(mut self, other: Stats) -> Stats {
         let _ = self.latencies.add(&other.latencies);
@@ -397,22 +409,8 @@ pub async fn codes(
     })
     .await;
     let ratio = q.per_s() / health.per_s();
-    println!(
-        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
-        "GET /healthz",
-        health.per_s(),
-        health.p50_ms(),
-        health.p99_ms(),
-        health.errors
-    );
-    println!(
-        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
-        "GET /q/{id} (resolve)",
-        q.per_s(),
-        q.p50_ms(),
-        q.p99_ms(),
-        q.errors
-    );
+    health.print("GET /healthz");
+    q.print("GET /q/{id} (resolve)");
     println!("  {:<34} {:>12.2}", "/q/ resolution ÷ /healthz", ratio);
     let backend = target.backend.clone();
     target.shutdown().await;
@@ -531,22 +529,8 @@ pub async fn menu(
         .any(|p| p["id"] == changed.as_str() && p["price"] == 4321);
     let menu_bytes = serde_json::to_vec(&before)?.len();
 
-    println!(
-        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
-        "GET /healthz",
-        health.per_s(),
-        health.p50_ms(),
-        health.p99_ms(),
-        health.errors
-    );
-    println!(
-        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
-        "GET /v1/stores/{id}/menu",
-        m.per_s(),
-        m.p50_ms(),
-        m.p99_ms(),
-        m.errors
-    );
+    health.print("GET /healthz");
+    m.print("GET /v1/stores/{id}/menu");
     println!("  {:<34} {:>12.2}", "menu ÷ /healthz", ratio);
     println!(
         "  {:<34} {:>12}",
@@ -663,22 +647,8 @@ pub async fn checkout(
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
     let ratio = pay.per_s() / health.per_s();
-    println!(
-        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
-        "GET /healthz",
-        health.per_s(),
-        health.p50_ms(),
-        health.p99_ms(),
-        health.errors
-    );
-    println!(
-        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
-        "POST /v1/payments (scan → pay)",
-        pay.per_s(),
-        pay.p50_ms(),
-        pay.p99_ms(),
-        pay.errors
-    );
+    health.print("GET /healthz");
+    pay.print("POST /v1/payments (scan → pay)");
     println!("  {:<34} {:>12.2}", "payments ÷ /healthz", ratio);
     println!(
         "  {:<34} {:>12}",
@@ -1143,18 +1113,8 @@ pub async fn orders(
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
     let ratio = per_s / health.per_s();
-    println!(
-        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
-        "GET /healthz",
-        health.per_s(),
-        health.p50_ms(),
-        health.p99_ms(),
-        health.errors
-    );
-    println!(
-        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
-        "table order placed + paid", per_s, p50, p99, errors
-    );
+    health.print("GET /healthz");
+    placed.print("table order placed + paid");
     println!("  {:<34} {:>12.2}", "orders ÷ /healthz", ratio);
     println!(
         "  {:<34} {:>12}",
@@ -1349,12 +1309,14 @@ pub async fn claim(
             errors += e;
         }
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let per_s = answered as f64 / seconds;
-    let (p50, p99) = (
-        hist.value_at_quantile(0.5) as f64 / 1000.0,
-        hist.value_at_quantile(0.99) as f64 / 1000.0,
-    );
+    let claims = Stats {
+        ops: answered,
+        errors,
+        seconds: started.elapsed().as_secs_f64(),
+        latencies: hist,
+    };
+    let per_s = claims.per_s();
+    let (p50, p99) = (claims.p50_ms(), claims.p99_ms());
     let (stored, holders, issued): (i64, i64, i64) = state
         .db
         .fetch_one(
@@ -1369,18 +1331,8 @@ pub async fn claim(
     let oversell = (stored - stock).max(0);
     let doubles = stored - holders;
     let ratio = per_s / health.per_s();
-    println!(
-        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
-        "GET /healthz",
-        health.per_s(),
-        health.p50_ms(),
-        health.p99_ms(),
-        health.errors
-    );
-    println!(
-        "  {:<34} {:>12.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
-        "claim attempts answered", per_s, p50, p99, errors
-    );
+    health.print("GET /healthz");
+    claims.print("claim attempts answered");
     println!("  {:<34} {:>12.2}", "claims ÷ /healthz", ratio);
     println!(
         "  {:<34} {:>12}",

@@ -467,12 +467,19 @@ fn send(o: &mut OrderData, now: i64) -> bool {
 }
 
 fn publish(state: &mut State, id: &str, kind: &'static str) -> bool {
+    publish_as(state, id, &[kind])
+}
+
+/// Publishes the order as it now is once per kind, serialized once for all of them.
+fn publish_as(state: &mut State, id: &str, kinds: &[&'static str]) -> bool {
     let Some(o) = state.orders.orders.get(id) else {
         return false;
     };
-    let data = o.public();
+    let data = crate::events::raw(&o.public());
     let (m, s) = (o.merchant_id.clone(), o.store_id.clone());
-    pe::event(state, &m, Some(&s), kind, &data);
+    for kind in kinds {
+        pe::event_json(state, &m, Some(&s), kind, data.clone());
+    }
     state.orders.last_published = Some((pe::events_made(state), id.to_owned()));
     true
 }
@@ -1127,9 +1134,10 @@ pub(crate) fn after_pay(state: &mut State, order_id: &str, payment_id: &str, amo
     state.orders.touch(order_id);
     if paid {
         close_table(state, order_id);
-        publish(state, order_id, "order.paid");
         if placed {
-            publish(state, order_id, "order.placed");
+            publish_as(state, order_id, &["order.paid", "order.placed"]);
+        } else {
+            publish(state, order_id, "order.paid");
         }
     } else {
         publish(state, order_id, "order.updated");

@@ -1401,12 +1401,23 @@ pub(crate) fn event<T: serde::Serialize + ?Sized>(
     data: &T,
 ) {
     // Serialized once, straight to text: the outbox row is written from it (see `write_rows`).
+    event_json(state, merchant_id, store_id, kind, crate::events::raw(data));
+}
+
+/// [`event`] with its object serialized already (one object published as several events).
+pub(crate) fn event_json(
+    state: &mut State,
+    merchant_id: &str,
+    store_id: Option<&str>,
+    kind: &'static str,
+    data: Box<serde_json::value::RawValue>,
+) {
     state.published.push(Published::new(
         EventId::generate().as_str().to_owned(),
         merchant_id.to_owned(),
         store_id.map(str::to_owned),
         kind.into(),
-        crate::events::raw(data),
+        data,
         state.now,
     ));
 }
