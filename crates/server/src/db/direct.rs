@@ -31,7 +31,6 @@ use super::{DbError, DbResult, Value};
 use libsqlite3_sys as ffi;
 use serde::de::DeserializeOwned;
 use serde::ser::{self, Serialize};
-use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_int};
 use std::ptr::NonNull;
 
@@ -50,7 +49,9 @@ const MAX_KEPT: usize = 256;
 
 /// Statements kept prepared on a [`RawConn`], by SQL text.
 #[derive(Default)]
-pub(super) struct StmtCache(HashMap<String, Statement>);
+/// Keyed by the whole SQL text, hashed by a fast seeded hash (SipHash over a long statement took
+/// more instructions than binding its row).
+pub(super) struct StmtCache(foldhash::HashMap<String, Statement>);
 
 /// A statement for one call: kept in the connection's cache, or prepared for this call only.
 enum Held<'a> {
@@ -288,6 +289,9 @@ pub(super) struct Statement {
     names: Vec<String>,
     /// Which parameters the current row bound (checked in debug builds).
     bound: std::cell::RefCell<Vec<bool>>,
+    /// Where [`Statement::index_of`] looks first: after the parameter it found last, since a
+    /// row's fields mostly come in the order of the statement's parameters.
+    next: std::cell::Cell<usize>,
 }
 
 impl Statement {
@@ -309,6 +313,7 @@ impl Statement {
             raw,
             names: Vec::new(),
             bound: Default::default(),
+            next: std::cell::Cell::new(0),
         };
         // SAFETY: `tail` points into `c_sql`, which is alive.
         if !unsafe { CStr::from_ptr(tail) }
@@ -386,13 +391,18 @@ impl Statement {
     }
 
     fn index_of(&self, field: &str) -> Option<c_int> {
-        self.names
-            .iter()
-            .position(|n| n == field)
-            .map(|i| i as c_int + 1)
+        let next = self.next.get();
+        let i = if self.names.get(next).is_some_and(|n| n == field) {
+            next
+        } else {
+            self.names.iter().position(|n| n == field)?
+        };
+        self.next.set(i + 1);
+        Some(i as c_int + 1)
     }
 
     fn reset(&self) {
+        self.next.set(0);
         let mut bound = self.bound.borrow_mut();
         bound.clear();
         bound.resize(self.names.len(), false);

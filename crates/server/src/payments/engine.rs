@@ -1739,6 +1739,8 @@ fn pay_checked(
         "payment.requires_capture"
     };
     event(state, &p.merchant_id, p.store_id.as_deref(), kind, &public);
+    // The answer is the payment as its event carries it: serialized once.
+    let answer = last_event_json(state).map(str::to_owned);
     state.writes.new_payments.push(row.id.clone());
     state.payments.insert(row.id.clone(), row);
     if let Some(coupon) = p.coupon_id.as_deref().filter(|_| discount > 0) {
@@ -1770,7 +1772,10 @@ fn pay_checked(
     if let Some(order_id) = &p.order_id {
         crate::orders::engine::after_pay(state, order_id, &p.id, p.amount);
     }
-    Reply::created(&public)
+    match answer {
+        Some(body) => Ok(Reply { status: 201, body }),
+        None => Reply::created(&public),
+    }
 }
 
 fn payment_not_found() -> Error {
