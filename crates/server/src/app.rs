@@ -249,5 +249,5 @@ pub fn router(state: AppState) -> Router {
     let docs: Router = utoipa_swagger_ui::SwaggerUi::new("/docs")
         .url("/openapi.json", openapi)
         .into();
-    http::layers(api.merge(pages).merge(docs))
+    http::layers(api.merge(pages).merge(docs), state.config.body_idle_timeout)
 }

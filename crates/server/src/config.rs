@@ -138,6 +138,11 @@ pub struct Config {
     /// (a receiver on the merchant's own network, or tests). Off in production: the platform
     /// must not be made to post into its own network.
     pub webhooks_allow_private: bool,
+    /// How long a client may take to send a request's line and headers, and a kept-alive
+    /// connection may wait for its next request (see [`crate::serve::HEADER_READ_TIMEOUT`]).
+    pub header_read_timeout: std::time::Duration,
+    /// How long a request body may send nothing (see [`crate::http::BODY_IDLE_TIMEOUT`]).
+    pub body_idle_timeout: std::time::Duration,
 }
 
 /// Commands the payments sequencer lets wait, by default.
@@ -215,6 +220,8 @@ impl Config {
                 .unwrap_or(SEQUENCER_QUEUE)
                 .clamp(1, 1_000_000),
             webhooks_allow_private: settings.webhooks_allow_private.unwrap_or(dev),
+            header_read_timeout: crate::serve::HEADER_READ_TIMEOUT,
+            body_idle_timeout: crate::http::BODY_IDLE_TIMEOUT,
         })
     }
 

@@ -29,6 +29,8 @@ pub enum Kind {
     RateLimited,
     /// The body is larger than allowed (413).
     TooLarge,
+    /// The client stopped sending its request's body (408).
+    TimedOut,
     /// The body is not JSON (415).
     UnsupportedMediaType,
     /// Overloaded or a dependency is down (503).

@@ -4,11 +4,19 @@
 use crate::app::{AppState, router};
 use crate::config::LogFormat;
 use crate::http::idempotency;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use hyper::body::Incoming;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::ServiceExt;
+
+/// How long a client may take to send a request's line and headers, and how long a kept-alive
+/// connection may wait for its next request, by default: past it the connection is closed, so
+/// clients that send slowly or not at all cannot hold connections open without end.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `state` on `listener` until `shutdown` completes, then drains and closes.
 pub async fn serve(
@@ -19,18 +27,44 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let sweeper = tokio::spawn(sweep_loop(state.clone(), stop_rx));
     let app = router(state.clone());
-    let bus = state.bus.clone();
-    let shutdown = async move {
-        shutdown.await;
-        // Live streams never end by themselves; end them so in-flight requests can drain.
-        bus.close();
-    };
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: wait for some to close instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Answers are written whole; sending them at once saves a round trip's delay.
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(req.map(axum::body::Body::new))
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(state.config.header_read_timeout)
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    // Live streams never end by themselves; end them so in-flight requests can drain. Idle
+    // connections close at once, busy ones after their request.
+    state.bus.close();
+    connections.shutdown().await;
     let _ = stop_tx.send(true);
     let _ = sweeper.await;
     // What the sequencer accepted is applied, durable and answered before the database closes.

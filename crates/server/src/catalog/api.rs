@@ -5,7 +5,7 @@
 use super::model::*;
 use super::service;
 use crate::app::AppState;
-use crate::error::{Error, Kind, Result};
+use crate::error::Result;
 use crate::http::error::ErrorBody;
 use crate::http::idempotency::{self, Begun};
 use crate::http::{Idem, Json, List, MerchantAuth, Page, Query, Reply};
@@ -161,15 +161,10 @@ async fn upload_photo(
 ) -> Result<Reply> {
     auth.require(Role::Manager)?;
     let bytes = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Error::new(
-                Kind::TooLarge,
-                "body_too_large",
-                format!("A photo is at most {} bytes.", service::MAX_PHOTO_BYTES),
-            )
-        } else {
-            Error::invalid("invalid_body", "The request body could not be read.")
-        }
+        crate::http::json::unread_body(
+            &rejection,
+            &format!("A photo is at most {} bytes.", service::MAX_PHOTO_BYTES),
+        )
     })?;
     let hash = {
         use sha2::{Digest, Sha256};

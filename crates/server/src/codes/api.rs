@@ -105,7 +105,8 @@ fn render_error(e: o2o_codes::RenderError) -> Error {
 /// A code as JSON (`/v1/qr-codes/qr_…`), PNG (`….png?size=`) or SVG (`….svg`).
 #[utoipa::path(get, path = "/v1/qr-codes/{id}", tag = "codes", security(("bearer" = [])),
     params(("id" = String, Path, description = "qr_ id, optionally with .png or .svg"), ImageParams),
-    responses((status = 200, body = QrCode), (status = 200, content_type = "image/png"), (status = 200, content_type = "image/svg+xml"),
+    responses((status = 200, description = "The code as JSON, or its image when the id ends in .png or .svg",
+            content((QrCode = "application/json"), ("image/png"), ("image/svg+xml"))),
         (status = 404, body = ErrorBody)))]
 async fn get_code(
     State(app): State<AppState>,

@@ -88,7 +88,10 @@ fn wants_json(headers: &HeaderMap) -> bool {
 /// answer 404 (`qr_unknown` / `qr_revoked`) with a warning page.
 #[utoipa::path(get, path = "/q/{code}", tag = "codes",
     params(("code" = String, Path, description = "the short id printed in the code's URL")),
-    responses((status = 200, body = Landing), (status = 200, content_type = "text/html"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "JSON when asked for (Accept: application/json), else the page",
+        content((Landing = "application/json"), ("text/html"))),
+    (status = 404, description = "JSON when asked for, else a page saying the code is unknown",
+        content((ErrorBody = "application/json"), ("text/html")))))]
 pub async fn landing(
     State(app): State<AppState>,
     headers: HeaderMap,

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 /// app calling the API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = FollowChannel)]
 pub enum Channel {
     Page,
     Wifi,

@@ -32,6 +32,7 @@ pub fn status_of(kind: Kind) -> (StatusCode, &'static str) {
         Kind::Invalid => (StatusCode::BAD_REQUEST, "invalid_request"),
         Kind::Unprocessable => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
         Kind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
+        Kind::TimedOut => (StatusCode::REQUEST_TIMEOUT, "invalid_request"),
         Kind::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request"),
         Kind::Unauthenticated => (StatusCode::UNAUTHORIZED, "authentication"),
         Kind::Forbidden => (StatusCode::FORBIDDEN, "permission"),

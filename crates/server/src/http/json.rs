@@ -51,15 +51,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Error::new(
-                    Kind::TooLarge,
-                    "body_too_large",
-                    format!("The body is larger than {MAX_JSON_BODY_BYTES} bytes."),
-                )
-            } else {
-                Error::invalid("invalid_body", "The request body could not be read.")
-            }
+            unread_body(
+                &rejection,
+                &format!("The body is larger than {MAX_JSON_BODY_BYTES} bytes."),
+            )
         })?;
         let value = parse_json(&bytes)?;
         Ok(Json {
@@ -87,6 +82,28 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> 
             .await
             .map(Some)
     }
+}
+
+/// Why a body could not be read: it is larger than the route takes (413, with `too_large` as
+/// the message), or the client went quiet for longer than the body may (408, see
+/// [`super::BODY_IDLE_TIMEOUT`]),
+/// or sent less than it announced, or broke off (400).
+pub fn unread_body(rejection: &axum::extract::rejection::BytesRejection, too_large: &str) -> Error {
+    if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return Error::new(Kind::TooLarge, "body_too_large", too_large.to_owned());
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = cause {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return Error::new(
+                Kind::TimedOut,
+                "body_timeout",
+                "The request body stopped arriving before its end; send it whole.",
+            );
+        }
+        cause = e.source();
+    }
+    Error::invalid("invalid_body", "The request body could not be read.")
 }
 
 /// Parses JSON bytes into `T`, classifying the failure and naming the field at fault.

@@ -16,7 +16,7 @@ pub use query::{List, Page, PageParams, Query};
 use crate::error::{Error, Kind};
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::HeaderName;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::{Duration, Instant};
@@ -26,21 +26,26 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
-/// Requests taking longer than this are answered 503.
+/// Requests taking longer than this are answered 503 (`timeout`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A request body that sends nothing for this long is abandoned, by default: 408
+/// (`body_timeout`), so that a client announcing more than it sends cannot hold a request open
+/// until [`REQUEST_TIMEOUT`].
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("request-id");
 
 /// Wraps the router in the layers every request passes, outermost first: request id, trace span
 /// (method, path without the query string, request id), panic catcher, metrics, time limit, and
 /// the body limit.
-pub fn layers(router: Router) -> Router {
+pub fn layers(router: Router, body_idle_timeout: Duration) -> Router {
     router
         .layer(axum::extract::DefaultBodyLimit::max(json::MAX_JSON_BODY_BYTES))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            body_idle_timeout,
         ))
+        .layer(axum::middleware::from_fn(time_limit))
         .layer(axum::middleware::from_fn(record_metrics))
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
             tracing::error!("a handler panicked");
@@ -64,6 +69,23 @@ pub fn layers(router: Router) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+/// Answers a request still running after [`REQUEST_TIMEOUT`] with 503 (`timeout`), in the
+/// error shape every other answer has.
+async fn time_limit(req: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!("request timed out");
+            Error::unavailable(
+                "timeout",
+                "This took too long on our side; try again in a moment.",
+                1,
+            )
+            .into_response()
+        }
+    }
 }
 
 async fn record_metrics(req: Request, next: Next) -> Response {

@@ -148,12 +148,12 @@ pub struct UsableCoupon {
 
 /// The caller's coupons usable on a bill at a store, best first (checkout preselects the first).
 #[utoipa::path(get, path = "/v1/me/coupons/usable", tag = "marketing", security(("bearer" = [])), params(UsableParams),
-    responses((status = 200, body = Vec<UsableCoupon>)))]
+    responses((status = 200, body = List<UsableCoupon>)))]
 async fn usable(
     State(app): State<AppState>,
     ConsumerAuth(p): ConsumerAuth,
     Query(q): Query<UsableParams>,
-) -> Result<axum::Json<serde_json::Value>> {
+) -> Result<axum::Json<List<UsableCoupon>>> {
     let channel = q.channel.unwrap_or_else(|| "store_pay".into());
     if !service::CHANNELS.contains(&channel.as_str()) {
         return Err(Error::invalid("channel_invalid", "Unknown channel.").param("channel"));
@@ -165,7 +165,11 @@ async fn usable(
         .into_iter()
         .map(|(coupon, discount)| UsableCoupon { coupon, discount })
         .collect();
-    Ok(axum::Json(serde_json::json!({ "data": data })))
+    // Every usable coupon at once, best first: never a next page.
+    Ok(axum::Json(List {
+        data,
+        has_more: false,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -85,15 +85,7 @@ async fn add_by_photo(
     body: std::result::Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Reply> {
     let bytes = body.map_err(|rejection| {
-        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            Error::new(
-                crate::error::Kind::TooLarge,
-                "body_too_large",
-                "A photo is at most 5 MB.",
-            )
-        } else {
-            Error::invalid("invalid_body", "The request body could not be read.")
-        }
+        crate::http::json::unread_body(&rejection, "A photo is at most 5 MB.")
     })?;
     service::add_by_photo(&app, &p, &id, bytes, key).await
 }
@@ -248,16 +240,20 @@ pub struct BoardParams {
 
 /// A store's orders of the last hours, oldest first (the kitchen board, the counter).
 #[utoipa::path(get, path = "/v1/stores/{id}/orders", tag = "orders", security(("bearer" = [])), params(BoardParams),
-    responses((status = 200, body = Vec<Order>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = List<Order>), (status = 404, body = ErrorBody)))]
 async fn store_orders(
     State(app): State<AppState>,
     auth: MerchantAuth,
     Path(id): Path<String>,
     Query(q): Query<BoardParams>,
-) -> Result<axum::Json<serde_json::Value>> {
+) -> Result<axum::Json<List<Order>>> {
     let orders =
         service::of_store(&app, auth.scope.merchant_id(), &id, q.hours.unwrap_or(12)).await?;
-    Ok(axum::Json(serde_json::json!({ "data": orders })))
+    // The board is the whole window at once: never a next page.
+    Ok(axum::Json(List {
+        data: orders,
+        has_more: false,
+    }))
 }
 
 /// Hands an order over: the cashier scans the pickup code or exit pass, or types the pickup

@@ -242,12 +242,24 @@ async fn verify_ledger(
 /// The payment provider's asynchronous notification (the sandbox bank signs like a real
 /// provider: `webhook-id`, `webhook-timestamp`, `webhook-signature` over `{id}.{ts}.{body}`).
 #[utoipa::path(post, path = "/v1/providers/sandbox/notifications", tag = "wallet",
+    request_body(content = String, content_type = "application/json"),
     responses((status = 200, body = WalletMoved), (status = 400, body = ErrorBody)))]
 async fn provider_notification(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: String,
+    body: std::result::Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Reply> {
+    let body = body.map_err(|rejection| {
+        crate::http::json::unread_body(
+            &rejection,
+            &format!(
+                "The body is larger than {} bytes.",
+                crate::http::json::MAX_JSON_BODY_BYTES
+            ),
+        )
+    })?;
+    let body = String::from_utf8(body.to_vec())
+        .map_err(|_| Error::invalid("notification_invalid", "The body is not UTF-8 text."))?;
     let h = |name: &str| {
         headers
             .get(name)

@@ -235,9 +235,93 @@ async fn the_openapi_document_describes_every_operation() {
         );
     }
     assert!(doc.body["components"]["schemas"]["ErrorBody"].is_object());
+    // Two enums named Channel in the code: each keeps its own schema.
+    let schemas = &doc.body["components"]["schemas"];
+    assert_eq!(
+        schemas["FollowChannel"]["enum"],
+        json!(["page", "wifi", "campaign", "api"])
+    );
+    assert!(
+        schemas["Channel"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("dine_in"))
+    );
+    // Lists answered as `{data, has_more}` are documented so.
+    for (path, method) in [
+        ("/v1/stores/{id}/orders", "get"),
+        ("/v1/me/coupons/usable", "get"),
+    ] {
+        let body =
+            &paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"];
+        assert!(
+            body["properties"]["data"].is_object() || body["$ref"].is_string(),
+            "{method} {path}: {body}"
+        );
+        assert_ne!(body["type"], "array", "{method} {path}: {body}");
+    }
     let docs = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("swagger"));
+}
+
+/// Sends `head` (and nothing more) on a fresh connection and reads until the server answers or
+/// closes; answers what it sent back, and whether it closed the connection.
+async fn send_and_wait(app: &TestApp, head: &str, within: std::time::Duration) -> (String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(within, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    (
+        String::from_utf8_lossy(&got).into_owned(),
+        read.unwrap_or(false),
+    )
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_a_json_408_and_moves_nothing() {
+    let app = spawn_app_with(|c| c.body_idle_timeout = std::time::Duration::from_millis(300)).await;
+    let token = app.funded_consumer("+8613800000911", 5_000).await;
+    let body = r#"{"amount": 1000, "currency": "CNY"}"#;
+    // Announces more than it sends: the server stops waiting and says why.
+    let head = format!(
+        "POST /v1/wallet/withdrawals HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len() + 50
+    );
+    let (answer, _) = send_and_wait(&app, &head, std::time::Duration::from_secs(20)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"body_timeout""#), "{answer}");
+    assert!(answer.contains("application/json"), "{answer}");
+    assert_eq!(app.balance(&token).await, 5_000);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let app =
+        spawn_app_with(|c| c.header_read_timeout = std::time::Duration::from_millis(300)).await;
+    let (answer, closed) = send_and_wait(
+        &app,
+        "GET /v1/me HTTP/1.1\r\nHost: x\r\n",
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    assert!(closed, "the connection was left open");
+    assert!(!answer.contains("200 OK"), "{answer}");
+    // Others are still served.
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
