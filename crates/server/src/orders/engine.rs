@@ -1039,6 +1039,18 @@ pub(crate) fn before_pay(state: &State, p: &NewPayment, discount: i64) -> Result
                 .param("amount"),
         );
     }
+    // The same ceiling as any payment's (`POST /v1/payments`): a table's bill beyond it is paid
+    // in parts.
+    if amount > crate::payments::service::MAX_PAYMENT {
+        return Err(Error::invalid(
+            "amount_too_large",
+            format!(
+                "One payment takes at most {}: pay this bill in parts (amount).",
+                crate::payments::service::MAX_PAYMENT
+            ),
+        )
+        .param("amount"));
+    }
     Ok(amount)
 }
 

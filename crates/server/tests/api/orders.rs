@@ -891,6 +891,57 @@ async fn staff_open_a_table_order_for_a_guest_and_take_cash() {
 }
 
 #[tokio::test]
+async fn a_bill_beyond_one_payments_ceiling_is_refused_whole_and_paid_in_parts() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Banquet Cafe").await;
+    // ¥60,000 a head, two heads: ¥120,000, above the ¥100,000 one payment may take.
+    let banquet = app
+        .post(
+            "/v1/products",
+            json!({"name_zh": "满汉全席", "description": "", "price": 6_000_000, "currency": "CNY"}),
+            Some(&c.shop.owner),
+        )
+        .await;
+    assert_eq!(banquet.status, StatusCode::CREATED, "{}", banquet.body);
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "dine_in", "store_id": c.shop.store, "table_id": c.table,
+                   "items": [{"product_id": banquet.body["id"], "quantity": 2}], "place": true}),
+            Some(&c.shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["total"], 12_000_000);
+    let order = r.body["id"].as_str().unwrap().to_owned();
+    let pay = |body: serde_json::Value| {
+        let (app, cashier, order) = (&app, &c.shop.cashier, &order);
+        async move {
+            app.post(&format!("/v1/orders/{order}/pay"), body, Some(cashier))
+                .await
+        }
+    };
+    let r = pay(json!({"source": "cash"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.code(), "amount_too_large");
+    assert_eq!(r.body["error"]["param"], "amount");
+    let o = app
+        .get(&format!("/v1/orders/{order}"), Some(&c.shop.cashier))
+        .await;
+    assert_eq!(o.body["amount_paid"], 0, "{}", o.body);
+    // In two parts it is paid.
+    for _ in 0..2 {
+        let r = pay(json!({"source": "cash", "amount": 6_000_000})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let o = app
+        .get(&format!("/v1/orders/{order}"), Some(&c.shop.cashier))
+        .await;
+    assert_eq!(o.body["amount_paid"], 12_000_000, "{}", o.body);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
 async fn a_guests_order_joins_the_account_it_logs_into() {
     let app = spawn_app().await;
     let c = cafe(&app, "Guest Order Cafe").await;
