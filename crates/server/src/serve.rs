@@ -34,11 +34,15 @@ pub async fn serve(
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
+                // A client gave up before its connection was taken: nothing to report.
+                Err(e) if gone_before_accept(&e) => continue,
                 Err(e) => {
                     // Out of file descriptors, say: wait for some to close instead of spinning.
-                    tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+                    tracing::error!(error = %e, "accepting a connection failed");
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
                 }
             },
         };
@@ -72,6 +76,17 @@ pub async fn serve(
     state.db.close().await;
     tracing::info!("stopped; database closed");
     Ok(())
+}
+
+/// An accept failure that concerns one client's connection only (it was reset or aborted before
+/// it was taken), not the listener.
+fn gone_before_accept(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 /// Deletes expired idempotency keys every hour until told to stop.

@@ -361,6 +361,22 @@ fn release(state: &mut State, order_id: &str) {
     }
 }
 
+/// An order paid in full at once (all but a table's) may not come to more than one payment
+/// takes (see [`before_pay`]): it could never be paid.
+fn payable_at_once(o: &OrderData) -> Result<()> {
+    if o.channel != Channel::DineIn && o.total > crate::payments::service::MAX_PAYMENT {
+        return Err(Error::invalid(
+            "amount_too_large",
+            format!(
+                "This order would come to more than one payment takes ({}); it is paid at once.",
+                crate::payments::service::MAX_PAYMENT
+            ),
+        )
+        .param("items"));
+    }
+    Ok(())
+}
+
 /// Recomputes subtotal and total after the lines changed.
 fn totals(o: &mut OrderData) -> Result<()> {
     let mut subtotal: i64 = 0;
@@ -418,7 +434,7 @@ fn add_lines(
             reserved: r,
         });
     }
-    if let Err(e) = totals(o) {
+    if let Err(e) = totals(o).and_then(|()| payable_at_once(o)) {
         o.lines = before;
         release_lines_taken(state, &store_id, lines);
         return Err(e);
@@ -1040,7 +1056,7 @@ pub(crate) fn before_pay(state: &State, p: &NewPayment, discount: i64) -> Result
         );
     }
     // The same ceiling as any payment's (`POST /v1/payments`): a table's bill beyond it is paid
-    // in parts.
+    // in parts (other orders never come to more, see `payable_at_once`).
     if amount > crate::payments::service::MAX_PAYMENT {
         return Err(Error::invalid(
             "amount_too_large",

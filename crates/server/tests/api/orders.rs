@@ -938,6 +938,41 @@ async fn a_bill_beyond_one_payments_ceiling_is_refused_whole_and_paid_in_parts()
         .get(&format!("/v1/orders/{order}"), Some(&c.shop.cashier))
         .await;
     assert_eq!(o.body["amount_paid"], 12_000_000, "{}", o.body);
+
+    // An order paid at once (here scan-and-go) never grows past what one payment takes.
+    let guest = app.funded_consumer("+8613800000931", 100).await;
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "scan_and_go", "store_id": c.shop.store,
+                   "items": [{"product_id": banquet.body["id"], "quantity": 2}]}),
+            Some(&guest),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.code(), "amount_too_large");
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "scan_and_go", "store_id": c.shop.store,
+                   "items": [{"product_id": banquet.body["id"]}]}),
+            Some(&guest),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let cart = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/v1/orders/{cart}/items"),
+            json!({"items": [{"product_id": banquet.body["id"]}]}),
+            Some(&guest),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.code(), "amount_too_large");
+    let o = app.get(&format!("/v1/orders/{cart}"), Some(&guest)).await;
+    assert_eq!(o.body["total"], 6_000_000, "{}", o.body);
+    assert_eq!(o.body["items"].as_array().unwrap().len(), 1, "{}", o.body);
     app.assert_ledger_verifies().await;
 }
 
