@@ -18,6 +18,9 @@ use tower::ServiceExt;
 /// clients that send slowly or not at all cannot hold connections open without end.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a shutdown waits for requests in flight to be answered.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
+
 /// Serves `state` on `listener` until `shutdown` completes, then drains and closes.
 pub async fn serve(
     listener: TcpListener,
@@ -68,7 +71,14 @@ pub async fn serve(
     // Live streams never end by themselves; end them so in-flight requests can drain. Idle
     // connections close at once, busy ones after their request.
     state.bus.close();
-    connections.shutdown().await;
+    // A client that stops reading its answer would hold the drain forever: past the limit its
+    // connection is left to end with the process.
+    if tokio::time::timeout(SHUTDOWN_DRAIN, connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown drain; closing without them");
+    }
     let _ = stop_tx.send(true);
     let _ = sweeper.await;
     // What the sequencer accepted is applied, durable and answered before the database closes.
