@@ -122,3 +122,13 @@ pub struct List<T> {
     pub data: Vec<T>,
     pub has_more: bool,
 }
+
+impl<T> List<T> {
+    /// A list answered whole, never paged: there is no next page.
+    pub fn whole(data: Vec<T>) -> List<T> {
+        List {
+            data,
+            has_more: false,
+        }
+    }
+}

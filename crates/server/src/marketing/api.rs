@@ -165,11 +165,8 @@ async fn usable(
         .into_iter()
         .map(|(coupon, discount)| UsableCoupon { coupon, discount })
         .collect();
-    // Every usable coupon at once, best first: never a next page.
-    Ok(axum::Json(List {
-        data,
-        has_more: false,
-    }))
+    // Every usable coupon at once, best first.
+    Ok(axum::Json(List::whole(data)))
 }
 
 #[derive(Deserialize, IntoParams)]

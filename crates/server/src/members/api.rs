@@ -167,10 +167,9 @@ async fn exchange_offers(
     ConsumerAuth(p): ConsumerAuth,
     Path(id): Path<String>,
 ) -> Result<axum::Json<List<crate::marketing::model::ExchangeOffer>>> {
-    Ok(axum::Json(List {
-        data: service::exchange_offers(&app, &p.id, &id).await?,
-        has_more: false,
-    }))
+    Ok(axum::Json(List::whole(
+        service::exchange_offers(&app, &p.id, &id).await?,
+    )))
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {

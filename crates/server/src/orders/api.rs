@@ -249,11 +249,8 @@ async fn store_orders(
 ) -> Result<axum::Json<List<Order>>> {
     let orders =
         service::of_store(&app, auth.scope.merchant_id(), &id, q.hours.unwrap_or(12)).await?;
-    // The board is the whole window at once: never a next page.
-    Ok(axum::Json(List {
-        data: orders,
-        has_more: false,
-    }))
+    // The board is the whole window at once.
+    Ok(axum::Json(List::whole(orders)))
 }
 
 /// Hands an order over: the cashier scans the pickup code or exit pass, or types the pickup
