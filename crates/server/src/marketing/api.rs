@@ -179,16 +179,16 @@ pub struct CenterParams {
 
 /// The coupon center: coupons claimable from stores near the caller, most useful first.
 #[utoipa::path(get, path = "/v1/coupon-center", tag = "marketing", params(CenterParams),
-    responses((status = 200, body = Vec<Offer>), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = List<Offer>), (status = 400, body = ErrorBody)))]
 async fn center(
     State(app): State<AppState>,
     MaybeAuth(p): MaybeAuth,
     Query(q): Query<CenterParams>,
-) -> Result<axum::Json<serde_json::Value>> {
+) -> Result<axum::Json<List<Offer>>> {
     let near = o2o_geo::LatLng::parse(&q.near)
         .map_err(|e| Error::invalid("near_invalid", e.to_string()).param("near"))?;
     let offers = service::center(&app, p.as_ref(), near).await?;
-    Ok(axum::Json(serde_json::json!({ "data": offers })))
+    Ok(axum::Json(List::whole(offers)))
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {

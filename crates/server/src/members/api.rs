@@ -87,15 +87,14 @@ async fn join(
 
 /// The caller's member cards.
 #[utoipa::path(get, path = "/v1/me/cards", tag = "members", security(("bearer" = [])),
-    responses((status = 200, body = serde_json::Value)))]
+    responses((status = 200, body = List<Card>)))]
 async fn my_cards(
     State(app): State<AppState>,
     ConsumerAuth(p): ConsumerAuth,
-) -> Result<axum::Json<serde_json::Value>> {
-    let cards = service::my_cards(&app.db, &p.id).await?;
-    Ok(axum::Json(
-        serde_json::json!({"data": cards, "has_more": false}),
-    ))
+) -> Result<axum::Json<List<Card>>> {
+    Ok(axum::Json(List::whole(
+        service::my_cards(&app.db, &p.id).await?,
+    )))
 }
 
 /// One of the caller's cards: balances, points, tier, the tier's benefits and the next tier,

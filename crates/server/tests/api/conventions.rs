@@ -251,6 +251,8 @@ async fn the_openapi_document_describes_every_operation() {
     for (path, method) in [
         ("/v1/stores/{id}/orders", "get"),
         ("/v1/me/coupons/usable", "get"),
+        ("/v1/coupon-center", "get"),
+        ("/v1/me/cards", "get"),
     ] {
         let body =
             &paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"];
