@@ -5,12 +5,13 @@
 use super::webhooks::{self, CreateWebhookEndpoint, EVENT_TYPES, WebhookDelivery, WebhookEndpoint};
 use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::http::Form;
 use crate::http::Page;
 use crate::identity::Role;
 use crate::web::{OrPage, PageCtx, PageError, StaffConsole, T};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};

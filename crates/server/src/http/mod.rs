@@ -4,12 +4,14 @@
 
 pub mod auth;
 pub mod error;
+pub mod form;
 pub mod idempotency;
 pub mod json;
 pub mod openapi;
 pub mod query;
 
 pub use auth::{Auth, ClientIp, ConsumerAuth, MaybeAuth, MerchantAuth, OperatorAuth};
+pub use form::Form;
 pub use json::{Idem, Json, Reply};
 pub use query::{List, Page, PageParams, Query};
 

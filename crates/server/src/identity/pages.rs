@@ -3,10 +3,11 @@
 use super::model::Phone;
 use super::service;
 use crate::app::AppState;
+use crate::http::Form;
 use crate::web::{OrPage, PageCtx, PageError, T, safe_next};
 use askama::Template;
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;

@@ -311,6 +311,31 @@ async fn a_body_that_stops_arriving_is_a_json_408_and_moves_nothing() {
 }
 
 #[tokio::test]
+async fn a_page_form_that_stops_arriving_or_is_not_a_form_is_a_json_error() {
+    let app = spawn_app_with(|c| c.body_idle_timeout = std::time::Duration::from_millis(300)).await;
+    let body = "csrf=x&phone=13800000912&code=123456";
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len() + 50
+    );
+    let (answer, _) = send_and_wait(&app, &head, std::time::Duration::from_secs(20)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"body_timeout""#), "{answer}");
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (answer, _) = send_and_wait(&app, &head, std::time::Duration::from_secs(20)).await;
+    assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
+    assert!(
+        answer.contains(r#""code":"unsupported_media_type""#),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let app =
         spawn_app_with(|c| c.header_read_timeout = std::time::Duration::from_millis(300)).await;

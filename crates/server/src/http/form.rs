@@ -1,0 +1,42 @@
+//! Form bodies (`application/x-www-form-urlencoded`) posted by the pages, answered like JSON
+//! bodies when they are wrong: `unsupported_media_type` (415), `body_too_large` (413),
+//! `body_timeout` (408), `invalid_body` or `invalid_form` (400), each as a JSON error.
+
+use super::json::unread_body;
+use crate::error::{Error, Kind};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::de::DeserializeOwned;
+
+/// A form body parsed into `T`.
+pub struct Form<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                mime.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !is_form {
+            return Err(Error::new(
+                Kind::UnsupportedMediaType,
+                "unsupported_media_type",
+                "Send the form as application/x-www-form-urlencoded.",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| unread_body(&rejection, "The form is too large."))?;
+        serde_urlencoded::from_bytes(&bytes).map(Form).map_err(|e| {
+            Error::invalid("invalid_form", format!("The form could not be read: {e}."))
+        })
+    }
+}
