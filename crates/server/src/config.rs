@@ -143,6 +143,9 @@ pub struct Config {
     pub header_read_timeout: std::time::Duration,
     /// How long a request body may send nothing (see [`crate::http::BODY_IDLE_TIMEOUT`]).
     pub body_idle_timeout: std::time::Duration,
+    /// How long an answer may wait for a client that reads none of it (see
+    /// [`crate::serve::WRITE_STALL_TIMEOUT`]).
+    pub write_stall_timeout: std::time::Duration,
 }
 
 /// Commands the payments sequencer lets wait, by default.
@@ -222,6 +225,7 @@ impl Config {
             webhooks_allow_private: settings.webhooks_allow_private.unwrap_or(dev),
             header_read_timeout: crate::serve::HEADER_READ_TIMEOUT,
             body_idle_timeout: crate::http::BODY_IDLE_TIMEOUT,
+            write_stall_timeout: crate::serve::WRITE_STALL_TIMEOUT,
         })
     }
 

@@ -352,6 +352,47 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_its_answers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app =
+        spawn_app_with(|c| c.write_stall_timeout = std::time::Duration::from_millis(300)).await;
+    let size = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    // Far more answers than the sockets' buffers hold, asked for at once and not read.
+    let asked = (64 << 20) / size + 1;
+    let addr = app.base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let one = "GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n";
+    s.write_all(one.repeat(asked).as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // Reading now, the client finds the connection already given up on.
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got += n,
+            }
+        }
+    })
+    .await
+    .is_ok();
+    assert!(closed, "the connection was still open after {got} bytes");
+    assert!(got < asked * size, "every answer was sent: {got} bytes");
+    // Others are still served.
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn shutdown_lets_the_server_stop_cleanly() {
     let app = spawn_app().await;
     assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
