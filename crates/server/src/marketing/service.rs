@@ -32,9 +32,12 @@ fn time(raw: &Option<String>, param: &'static str) -> Result<Option<i64>> {
         Some(t) => t
             .parse::<jiff::Timestamp>()
             .map(|t| Some(t.as_microsecond()))
-            .map_err(|_| {
-                Error::invalid("time_invalid", format!("{param} must be an RFC 3339 time."))
-                    .param(param)
+            .map_err(|e| {
+                Error::invalid(
+                    "time_invalid",
+                    format!("{param} must be an RFC 3339 time ({e})."),
+                )
+                .param(param)
             }),
     }
 }

@@ -695,9 +695,12 @@ pub async fn create(
                     earliest
                 }
                 Some(text) => {
-                    let t: jiff::Timestamp = text.parse().map_err(|_| {
-                        Error::invalid("pickup_at_invalid", "pickup_at must be an RFC 3339 time.")
-                            .param("pickup_at")
+                    let t: jiff::Timestamp = text.parse().map_err(|e| {
+                        Error::invalid(
+                            "pickup_at_invalid",
+                            format!("pickup_at must be an RFC 3339 time ({e})."),
+                        )
+                        .param("pickup_at")
                     })?;
                     let t = t.as_microsecond();
                     if t < earliest - 60_000_000 || t > now + PICKUP_AHEAD_MAX_US {

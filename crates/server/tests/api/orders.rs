@@ -480,6 +480,24 @@ async fn a_pickup_outside_opening_hours_or_at_a_closed_store_is_refused() {
             .timestamp()
             .to_string()
     };
+    // A time that is no time, or beyond any calendar o2o keeps, says which.
+    for (bad, says) in [
+        ("tomorrow", "RFC 3339"),
+        ("9999-12-31T23:59:59+08:00", "range"),
+    ] {
+        let r = app
+            .post(
+                "/v1/orders",
+                json!({"channel": "pickup", "store_id": c.shop.store, "items": [{"product_id": c.cake}],
+                       "pickup_at": bad, "payment": {"source": "wallet"}}),
+                Some(&ann),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert_eq!(r.code(), "pickup_at_invalid");
+        let message = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{message}");
+    }
     let r = app
         .post(
             "/v1/orders",
