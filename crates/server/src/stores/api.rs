@@ -124,26 +124,17 @@ async fn create_table(
     write.finish(Reply::created(&table)?).await
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct TableList {
-    pub data: Vec<Table>,
-    pub has_more: bool,
-}
-
 /// The tables of one of the caller's stores, by label.
 #[utoipa::path(get, path = "/v1/stores/{id}/tables", tag = "stores", security(("bearer" = [])),
     params(("id" = String, Path, description = "sto_ id")),
-    responses((status = 200, body = TableList), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = List<Table>), (status = 404, body = ErrorBody)))]
 async fn list_tables(
     State(app): State<AppState>,
     auth: MerchantAuth,
     Path(id): Path<String>,
-) -> Result<axum::Json<TableList>> {
+) -> Result<axum::Json<List<Table>>> {
     let data = service::list_tables(&app.db, &auth.scope, &id).await?;
-    Ok(axum::Json(TableList {
-        data,
-        has_more: false,
-    }))
+    Ok(axum::Json(List::whole(data)))
 }
 
 /// The caller's own stores, newest first.

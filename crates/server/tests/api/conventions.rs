@@ -253,6 +253,7 @@ async fn the_openapi_document_describes_every_operation() {
         ("/v1/me/coupons/usable", "get"),
         ("/v1/coupon-center", "get"),
         ("/v1/me/cards", "get"),
+        ("/v1/stores/{id}/tables", "get"),
     ] {
         let body =
             &paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"];
