@@ -2,11 +2,10 @@
 //! bodies when they are wrong: `unsupported_media_type` (415), `body_too_large` (413),
 //! `body_timeout` (408), `invalid_body` or `invalid_form` (400), each as a JSON error.
 
-use super::json::unread_body;
+use super::json::{media_type_is, unread_body};
 use crate::error::{Error, Kind};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::header;
 use serde::de::DeserializeOwned;
 
 /// A form body parsed into `T`.
@@ -16,16 +15,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Form<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| {
-                mime.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if !is_form {
+        if !media_type_is(&req, |mime| mime == "application/x-www-form-urlencoded") {
             return Err(Error::new(
                 Kind::UnsupportedMediaType,
                 "unsupported_media_type",
