@@ -258,7 +258,7 @@ async fn provider_notification(
             ),
         )
     })?;
-    let body = String::from_utf8(body.to_vec())
+    let body = String::from_utf8(Vec::from(body))
         .map_err(|_| Error::invalid("notification_invalid", "The body is not UTF-8 text."))?;
     let h = |name: &str| {
         headers

@@ -1738,9 +1738,10 @@ fn pay_checked(
     } else {
         "payment.requires_capture"
     };
-    event(state, &p.merchant_id, p.store_id.as_deref(), kind, &public);
     // The answer is the payment as its event carries it: serialized once.
-    let answer = last_event_json(state).map(str::to_owned);
+    let data = crate::events::raw(&public);
+    let answer = data.get().to_owned();
+    event_json(state, &p.merchant_id, p.store_id.as_deref(), kind, data);
     state.writes.new_payments.push(row.id.clone());
     state.payments.insert(row.id.clone(), row);
     if let Some(coupon) = p.coupon_id.as_deref().filter(|_| discount > 0) {
@@ -1772,10 +1773,10 @@ fn pay_checked(
     if let Some(order_id) = &p.order_id {
         crate::orders::engine::after_pay(state, order_id, &p.id, p.amount);
     }
-    match answer {
-        Some(body) => Ok(Reply { status: 201, body }),
-        None => Reply::created(&public),
-    }
+    Ok(Reply {
+        status: 201,
+        body: answer,
+    })
 }
 
 fn payment_not_found() -> Error {
