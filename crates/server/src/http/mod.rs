@@ -8,11 +8,13 @@ pub mod form;
 pub mod idempotency;
 pub mod json;
 pub mod openapi;
+pub mod path;
 pub mod query;
 
 pub use auth::{Auth, ClientIp, ConsumerAuth, MaybeAuth, MerchantAuth, OperatorAuth};
 pub use form::Form;
 pub use json::{Idem, Json, Reply};
+pub use path::Path;
 pub use query::{List, Page, PageParams, Query};
 
 use crate::error::{Error, Kind};

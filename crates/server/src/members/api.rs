@@ -6,10 +6,11 @@ use super::model::*;
 use super::service;
 use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::http::Path;
 use crate::http::error::ErrorBody;
 use crate::http::{ConsumerAuth, Idem, Json, List, MerchantAuth, Reply};
 use crate::identity::Role;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

@@ -6,11 +6,12 @@ use super::provider::SignedNotification;
 use super::service;
 use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::http::Path;
 use crate::http::error::ErrorBody;
 use crate::http::{
     Auth, ConsumerAuth, Idem, Json, List, MerchantAuth, OperatorAuth, PageParams, Query, Reply,
 };
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;

@@ -4,13 +4,14 @@ use super::model::*;
 use super::service;
 use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::http::Path;
 use crate::http::error::ErrorBody;
 use crate::http::idempotency::{self, Begun};
 use crate::http::{
     ConsumerAuth, Idem, Json, List, MaybeAuth, MerchantAuth, PageParams, Query, Reply,
 };
 use crate::identity::{PrincipalKind, Role};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

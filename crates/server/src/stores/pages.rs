@@ -5,11 +5,12 @@
 use super::model::Store;
 use super::service;
 use crate::app::AppState;
+use crate::http::Path;
 use crate::identity::service as identity;
 use crate::web::{OrPage, PageCtx, PageError, T};
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;

@@ -10,11 +10,12 @@ pub mod i18n;
 
 use crate::app::AppState;
 use crate::error::{Error, Kind};
+use crate::http::Path;
 use crate::http::auth::{SESSION_COOKIE, cookie_value};
 use crate::identity::{Principal, service as identity};
 use askama::Template;
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, Query};
+use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};

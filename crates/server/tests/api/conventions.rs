@@ -44,6 +44,32 @@ async fn an_unknown_endpoint_is_a_json_404() {
 }
 
 #[tokio::test]
+async fn a_path_parameter_that_is_not_text_is_a_json_400_naming_it() {
+    let app = spawn_app().await;
+    let shop = app.shop("Path Cafe").await;
+    for (path, param) in [
+        ("/v1/payments/%FF%FE".to_owned(), "id"),
+        (
+            format!("/v1/merchants/{}/statements/%C3%28", shop.merchant),
+            "date",
+        ),
+        ("/q/%FF".to_owned(), "code"),
+    ] {
+        let r = app
+            .send(
+                app.client
+                    .get(app.url(&path))
+                    .bearer_auth(&shop.owner)
+                    .header("accept", "application/json"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.body);
+        assert_eq!(r.code(), "invalid_path", "{path}");
+        assert_eq!(r.body["error"]["param"], param, "{path}");
+    }
+}
+
+#[tokio::test]
 async fn malformed_bodies_get_specific_codes_and_change_nothing() {
     let app = spawn_app().await;
     let send_raw = |body: &'static str, content_type: &'static str| {
