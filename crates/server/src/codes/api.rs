@@ -333,7 +333,8 @@ async fn public_keys(State(app): State<AppState>) -> axum::Json<PublicKeys> {
 /// Pay codes to show at the counter: 18 digits, valid 60 seconds, usable once, bound to the
 /// consumer and the chosen source. `count` > 1 holds codes ahead for a weak connection.
 #[utoipa::path(post, path = "/v1/me/pay-codes", tag = "codes", security(("bearer" = [])), request_body = CreatePayCodes,
-    responses((status = 201, body = PayCodes), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = PayCodes), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_pay_codes(
     State(app): State<AppState>,
     ConsumerAuth(p): ConsumerAuth,

@@ -524,7 +524,9 @@ fn city_of(address: &str) -> &'static str {
 }
 
 /// Issues pay codes for a consumer: the first valid now, the others each 50 s after the one
-/// before, all bound to the consumer and the chosen source, each usable once.
+/// before, all bound to the consumer and the chosen source, each usable once. A card as the
+/// source must be one of the consumer's own open cards (`404 card_not_found`, `409
+/// card_closed`), as a payment from it must be: no code is made that could never pay.
 pub async fn issue_pay_codes(
     db: &Db,
     user_id: &str,
@@ -535,6 +537,14 @@ pub async fn issue_pay_codes(
         return Err(
             Error::invalid("count_out_of_range", "count must be between 1 and 5.").param("count"),
         );
+    }
+    if source != "wallet" {
+        let card = crate::members::service::own_card(db, user_id, source)
+            .await
+            .map_err(|e| e.param("source"))?;
+        if card.status != "active" {
+            return Err(crate::members::engine::card_closed().param("source"));
+        }
     }
     let now = now_us();
     let mut tx = db.begin().await?;

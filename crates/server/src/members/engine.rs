@@ -128,6 +128,14 @@ impl Batch {
     }
 }
 
+/// A closed card cannot pay, be topped up or be named by a pay code.
+pub(crate) fn card_closed() -> Error {
+    Error::conflict(
+        "card_closed",
+        "This member card is closed; join again to reopen it.",
+    )
+}
+
 fn card_not_found() -> Error {
     Error::not_found("card_not_found", "No such member card.").param("source")
 }
@@ -363,10 +371,7 @@ fn own_active_card(state: &State, card_id: &str, user_id: Option<&str>) -> Resul
         .filter(|c| Some(c.row.user_id.as_str()) == user_id)
         .ok_or_else(card_not_found)?;
     if card.row.status != "active" {
-        return Err(Error::conflict(
-            "card_closed",
-            "This member card is closed; join again to reopen it.",
-        ));
+        return Err(card_closed());
     }
     Ok(card.row.clone())
 }

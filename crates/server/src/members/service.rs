@@ -386,7 +386,9 @@ pub async fn active_card_at(db: &Db, user_id: &str, merchant_id: &str) -> Result
     }
 }
 
-async fn own_card(db: &Db, user_id: &str, card_id: &str) -> Result<CardRow> {
+/// The card `card_id` if it is `user_id`'s; else `404 card_not_found` (another's card is not
+/// told apart from none).
+pub(crate) async fn own_card(db: &Db, user_id: &str, card_id: &str) -> Result<CardRow> {
     if card_id.len() > 64 {
         return Err(card_not_found());
     }

@@ -318,6 +318,29 @@ async fn a_refund_goes_back_to_the_paid_and_bonus_parts_in_proportion() {
 }
 
 #[tokio::test]
+async fn a_pay_code_names_only_the_consumers_own_card() {
+    let app = spawn_app().await;
+    let shop = member_shop(&app, "Code Cafe").await;
+    let (me, id) = member_with_card(&app, &shop, "13700000171", 10_000).await;
+    let other = app.consumer_token("13700000172", None).await;
+    let r = app
+        .post("/v1/me/pay-codes", json!({"source": id}), Some(&me))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["source"], id.as_str());
+    // Another consumer's card, and a card that does not exist, alike: no code, nothing told.
+    for (who, source) in [(&other, id.as_str()), (&me, "crd_doesnotexist")] {
+        let r = app
+            .post("/v1/me/pay-codes", json!({"source": source}), Some(who))
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{source}: {}", r.body);
+        assert_eq!(r.code(), "card_not_found");
+        assert_eq!(r.body["error"]["param"], "source");
+    }
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
 async fn closing_returns_only_the_paid_part_and_the_bonus_goes_back_to_the_budget() {
     let app = spawn_app().await;
     let shop = member_shop(&app, "Leave Cafe").await;
@@ -338,6 +361,12 @@ async fn closing_returns_only_the_paid_part_and_the_bonus_goes_back_to_the_budge
     let r = pay(&app, &me, &shop, &id, 100).await;
     assert_eq!(r.code(), "card_closed");
     let r = top_up(&app, &me, &id, 100).await;
+    assert_eq!(r.code(), "card_closed");
+    // Nor is a pay code made for it.
+    let r = app
+        .post("/v1/me/pay-codes", json!({"source": id}), Some(&me))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert_eq!(r.code(), "card_closed");
     // A refund of an earlier card payment now goes to the wallet, never as bonus.
     let r = app
