@@ -90,10 +90,31 @@ pub async fn create_code(
         (_, None) => None,
     };
     let product_id = text_field(input.product_id, 64, "product_id")?;
-    if input.kind == QrKind::Product && product_id.is_none() {
-        return Err(
-            Error::invalid("missing_field", "A product code needs product_id.").param("product_id"),
-        );
+    match (input.kind, &product_id) {
+        (QrKind::Product, Some(p)) => {
+            // The code opens this product at this store: it must be one of the merchant's.
+            if crate::catalog::store::product_scoped_tx(tx, scope, p)
+                .await?
+                .is_none()
+            {
+                return Err(
+                    Error::not_found("product_not_found", "No such product.").param("product_id")
+                );
+            }
+        }
+        (QrKind::Product, None) => {
+            return Err(
+                Error::invalid("missing_field", "A product code needs product_id.")
+                    .param("product_id"),
+            );
+        }
+        (_, Some(_)) => {
+            return Err(
+                Error::invalid("unexpected_field", "Only product codes take product_id.")
+                    .param("product_id"),
+            );
+        }
+        (_, None) => {}
     }
     let target = text_field(input.target, 500, "target")?;
     let short = new_short_id();

@@ -197,7 +197,38 @@ async fn codes_are_checked_before_they_are_made() {
     let app = spawn_app().await;
     let (mid, owner, store, table) = table_setup(&app).await;
     let other_store = app.store(&mid, &owner, "Second", 31.2, 121.4).await;
+    let product = |token: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .post(
+                    "/v1/products",
+                    json!({"name_zh": "拿铁", "description": "", "price": 2800, "currency": "CNY"}),
+                    Some(&token),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            r.body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let ours = product(owner.clone()).await;
+    let theirs = product(app.shop("Elsewhere").await.owner).await;
     let cases = [
+        (
+            json!({"kind": "product", "store_id": store, "product_id": "prd_missing"}),
+            StatusCode::NOT_FOUND,
+            "product_not_found",
+        ),
+        (
+            json!({"kind": "product", "store_id": store, "product_id": theirs}),
+            StatusCode::NOT_FOUND,
+            "product_not_found",
+        ),
+        (
+            json!({"kind": "store_pay", "store_id": store, "product_id": ours}),
+            StatusCode::BAD_REQUEST,
+            "unexpected_field",
+        ),
         (
             json!({"kind": "table", "store_id": store}),
             StatusCode::BAD_REQUEST,
@@ -235,6 +266,15 @@ async fn codes_are_checked_before_they_are_made() {
     }
     let list = app.get("/v1/qr-codes", Some(&owner)).await;
     assert_eq!(list.body["data"].as_array().unwrap().len(), 0);
+    let r = app
+        .post(
+            "/v1/qr-codes",
+            json!({"kind": "product", "store_id": store, "product_id": ours}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["product_id"], ours.as_str());
 }
 
 #[tokio::test]
@@ -621,11 +661,19 @@ async fn a_signed_token_verifies_offline_and_is_used_once_at_its_own_store() {
 async fn every_rendered_code_decodes_to_exactly_its_payload() {
     let app = spawn_app().await;
     let (_mid, owner, store, table) = table_setup(&app).await;
+    let product = app
+        .post(
+            "/v1/products",
+            json!({"name_zh": "拿铁", "description": "", "price": 2800, "currency": "CNY"}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(product.status, StatusCode::CREATED, "{}", product.body);
     let mut samples: Vec<(String, Vec<u8>, String)> = Vec::new();
     for (kind, extra) in [
         ("table", json!({"table_id": table})),
         ("store_pay", json!({})),
-        ("product", json!({"product_id": "prd_sample"})),
+        ("product", json!({"product_id": product.body["id"]})),
         ("campaign", json!({"target": "spring-offer"})),
         ("wifi", json!({})),
     ] {
@@ -634,6 +682,7 @@ async fn every_rendered_code_decodes_to_exactly_its_payload() {
             body[k] = v.clone();
         }
         let code = app.post("/v1/qr-codes", body, Some(&owner)).await;
+        assert_eq!(code.status, StatusCode::CREATED, "{kind}: {}", code.body);
         let id = code.body["id"].as_str().unwrap().to_owned();
         for size in [128u32, 512] {
             let (_, png) = bytes(&app, &format!("/v1/qr-codes/{id}.png?size={size}"), &owner).await;
