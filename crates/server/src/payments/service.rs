@@ -669,13 +669,24 @@ pub async fn merchant_balance(
     })
 }
 
+/// A business day as statements name it: `YYYY-MM-DD`, four digits of a year from 1 on (no
+/// sign, no year 0), a real day of that year.
+fn is_business_day(day: &str) -> bool {
+    let shaped = day.len() == 10
+        && day.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    shaped && jiff::civil::Date::strptime("%Y-%m-%d", day).is_ok_and(|d| d.year() >= 1)
+}
+
 pub async fn statement(
     db: &Db,
     merchant_id: &str,
     day: &str,
     currency: Currency,
 ) -> Result<Statement> {
-    if jiff::civil::Date::strptime("%Y-%m-%d", day).is_err() || day.len() != 10 {
+    if !is_business_day(day) {
         return Err(Error::invalid("date_invalid", "The date must be YYYY-MM-DD.").param("date"));
     }
     let pays = store::day_payments(db, merchant_id, day).await?;

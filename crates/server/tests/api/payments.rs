@@ -614,13 +614,25 @@ async fn refunds_go_back_to_the_wallet_never_more_than_paid_and_return_the_fee()
         text.contains(&format!(",{day},CNY,10000,10000,0,0,1,2,0")),
         "{text}"
     );
-    let bad = app
-        .get(
-            &format!("/v1/merchants/{}/statements/yesterday", shop.merchant),
-            Some(&shop.owner),
-        )
-        .await;
-    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    // Not a business day: words, a signed or zero year, a day the calendar lacks, other shapes.
+    for day in [
+        "yesterday",
+        "-001-01-01",
+        "0000-01-01",
+        "2026-02-30",
+        "2026-1-05",
+        "+202-01-05",
+        "2026-01-0５",
+    ] {
+        let bad = app
+            .get(
+                &format!("/v1/merchants/{}/statements/{day}", shop.merchant),
+                Some(&shop.owner),
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{day}: {}", bad.body);
+        assert_eq!(bad.code(), "date_invalid", "{day}");
+    }
     app.assert_ledger_verifies().await;
 }
 
