@@ -1071,6 +1071,13 @@ pub async fn refund(
     hash: &str,
 ) -> Result<Reply> {
     let merchant_id = crate::payments::service::staff_merchant(principal, Role::Manager)?;
+    // A malformed amount is the request's fault whatever the order holds: 400 before anything
+    // about the order is looked at (the sequencer checks it against what is left to refund).
+    if input.amount.is_some_and(|a| a <= 0) {
+        return Err(
+            Error::invalid("amount_invalid", "The amount must be positive.").param("amount"),
+        );
+    }
     let order = get(app, principal, id).await?;
     let reason = optional_text(input.reason, 200, "reason")?;
     let business_day = day_of(app, &order.store_id).await?;

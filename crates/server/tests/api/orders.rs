@@ -838,6 +838,18 @@ async fn refunding_an_order_refunds_its_payments_and_never_more() {
     assert_eq!(r.body["amount_refunded"], 6400);
     assert_eq!(r.body["payment_status"], "refunded");
     assert_eq!(app.balance(&ann).await, 10_000);
+    // A malformed amount is a 400 even when nothing is left to refund.
+    for amount in [0, -1] {
+        let r = app
+            .post(
+                &format!("/v1/orders/{order}/refund"),
+                json!({"amount": amount}),
+                Some(&c.shop.owner),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{amount}: {}", r.body);
+        assert_eq!(r.code(), "amount_invalid");
+    }
     // Another merchant cannot see or touch it.
     let other = app.shop("Other Cafe").await;
     let r = app
