@@ -23,12 +23,13 @@ pub use dispatch::{Dispatcher, dispatch_once, dispatch_round, sign};
 use crate::app::AppState;
 use crate::db::{Db, DbResult, MerchantScope, Tx, now_us, query, rfc3339};
 use crate::error::{Error, Result};
+use crate::http::Path;
 use crate::http::error::ErrorBody;
 use crate::http::idempotency::{self, Begun};
 use crate::http::{Idem, Json, List, MerchantAuth, Page, Query, Reply};
 use crate::identity::Role;
 use crate::ids::{WebhookDeliveryId, WebhookEndpointId};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -83,6 +84,11 @@ impl EndpointUrl {
             )
             .param("url")
         };
+        // The URL parser drops control characters and spaces at the ends and tabs and line
+        // breaks inside: the endpoint would be saved as something other than what was sent.
+        if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(invalid());
+        }
         let url = reqwest::Url::parse(raw).map_err(|_| invalid())?;
         if !matches!(url.scheme(), "http" | "https")
             || url.host_str().is_none_or(str::is_empty)
@@ -817,6 +823,10 @@ mod tests {
             "/hooks",
             "ftp://example.com/",
             "https://user:pw@example.com/",
+            "http://example.com/\u{0}",
+            " https://example.com/",
+            "https://example.com/a\tb",
+            "https://example.com/\n",
         ] {
             assert_eq!(
                 EndpointUrl::parse(bad).unwrap_err().code,
