@@ -125,6 +125,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             Some(path)
         };
         let (code, param) = match inner.classify() {
+            // serde_json reports a value of the wrong kind where an enum is expected (a number
+            // for a string of a fixed set) as "expected value", a syntax error, though the body
+            // is well-formed JSON: it is that field's type that is wrong.
+            serde_json::error::Category::Syntax
+                if param.is_some()
+                    && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() =>
+            {
+                let mut e = Error::invalid(
+                    "invalid_type",
+                    format!(
+                        "invalid type: {} takes a value of another kind",
+                        param.as_deref().unwrap_or_default()
+                    ),
+                );
+                e.param = param;
+                return e;
+            }
             serde_json::error::Category::Syntax
             | serde_json::error::Category::Eof
             | serde_json::error::Category::Io => ("invalid_json", None),
@@ -282,6 +299,19 @@ mod tests {
         );
         assert_eq!(
             code_of(r#"{"name":"a","count":1,"mode":"trading"} x"#).0,
+            "invalid_json"
+        );
+        // A number, a list or true where one of a fixed set of words goes: the field's type.
+        for mode in ["123", "[]", "true"] {
+            assert_eq!(
+                code_of(&format!(r#"{{"name":"a","count":1,"mode":{mode}}}"#)),
+                ("invalid_type".into(), Some("mode".into())),
+                "{mode}"
+            );
+        }
+        // Broken JSON stays broken JSON, wherever it breaks.
+        assert_eq!(
+            code_of(r#"{"name":"a","count":1,"mode":12"#).0,
             "invalid_json"
         );
     }
