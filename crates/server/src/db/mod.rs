@@ -1121,16 +1121,88 @@ pub fn now_us() -> i64 {
     jiff::Timestamp::now().as_microsecond()
 }
 
-/// Formats a stored timestamp as RFC 3339 UTC (the API's time format).
+/// Formats a stored timestamp as RFC 3339 UTC in whole seconds (the API's time format), as
+/// `strftime("%Y-%m-%dT%H:%M:%SZ")` would. Every time in every answer and event passes through
+/// here (an order carries up to eight), so the digits are written straight into the text rather
+/// than through a format string parsed on each call.
 pub fn rfc3339(us: i64) -> String {
-    jiff::Timestamp::from_microsecond(us)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
+    let Ok(t) = jiff::Timestamp::from_microsecond(us) else {
+        return String::new();
+    };
+    let at = jiff::tz::Offset::UTC.to_datetime(t);
+    let Ok(year) = u16::try_from(at.year()) else {
+        // Years before 0 are written with a sign; leave those to the general formatter.
+        return t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    };
+    let mut text = String::with_capacity(20);
+    for (n, then) in [
+        (year / 100, None),
+        (year % 100, Some('-')),
+        (at.month() as u16, Some('-')),
+        (at.day() as u16, Some('T')),
+        (at.hour() as u16, Some(':')),
+        (at.minute() as u16, Some(':')),
+        (at.second() as u16, Some('Z')),
+    ] {
+        // Each part is below 100 here.
+        text.push(char::from(b'0' + (n / 10) as u8));
+        text.push(char::from(b'0' + (n % 10) as u8));
+        text.extend(then);
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_times_are_written_as_the_general_formatter_writes_them() {
+        let general = |us: i64| {
+            jiff::Timestamp::from_microsecond(us)
+                .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default()
+        };
+        let (min, max) = (
+            jiff::Timestamp::MIN.as_microsecond(),
+            jiff::Timestamp::MAX.as_microsecond(),
+        );
+        let mut samples = vec![
+            0,
+            -1,
+            1,
+            999_999,
+            1_000_000,
+            min,
+            max,
+            min - 1,
+            max + 1,
+            i64::MIN,
+            i64::MAX,
+            // 2026-12-07T03:13:39.5Z, 1999-12-31T23:59:59.999999Z, 2000-02-29T12:00:00Z.
+            1_796_613_219_500_000,
+            946_684_799_999_999,
+            951_825_600_000_000,
+            // Years 0, 1, 9 and 10, 99 and 100, 999 and 1000.
+            -62_167_219_200_000_000,
+            -62_135_596_800_000_000,
+            -61_883_136_000_000_000,
+            -61_851_600_000_000_000,
+            -59_042_995_200_000_000,
+            -59_011_459_200_000_000,
+            -30_641_760_000_000_000,
+            -30_610_224_000_000_000,
+        ];
+        // A spread over the whole range, and odd microseconds near now.
+        let step = (max / 997) - (min / 997);
+        samples.extend((0..997).map(|i| min + i * step + i * 7_919));
+        samples.extend((0..1000).map(|i| 1_796_613_219_000_000 + i * 86_400_123_457));
+        for us in samples {
+            assert_eq!(rfc3339(us), general(us), "at {us} µs");
+        }
+        assert_eq!(rfc3339(1_796_613_219_500_000), "2026-12-07T03:13:39Z");
+        assert_eq!(rfc3339(i64::MAX), "");
+    }
 
     async fn file_db(dir: &tempfile::TempDir) -> Db {
         let url = format!("sqlite:{}", dir.path().join("o2o.db").display());
