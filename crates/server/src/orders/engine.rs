@@ -139,6 +139,15 @@ pub const CART_IDLE_US: i64 = 2 * 60 * 60 * 1_000_000;
 /// Lines on one order at most.
 pub const MAX_LINES: usize = 200;
 
+/// An order that comes to nothing (no items, or only free ones): there is nothing to pay.
+fn nothing_to_pay() -> Error {
+    Error::invalid(
+        "order_empty",
+        "This order comes to nothing: there is nothing to pay (free items go with paid ones).",
+    )
+    .param("items")
+}
+
 fn order_not_found() -> Error {
     Error::not_found("order_not_found", "No such order.").param("id")
 }
@@ -634,6 +643,14 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
                 return Err(e);
             }
             let now = state.now;
+            // Pickup and delivery are paid when ordered: one that comes to nothing could never
+            // be paid, and would wait for payment until its time ran out.
+            if matches!(order.channel, Channel::Pickup | Channel::Delivery)
+                && state.orders.orders[&id].total <= 0
+            {
+                undo(state);
+                return Err(nothing_to_pay());
+            }
             {
                 let o = state.orders.orders.get_mut(&id).expect("present");
                 match o.channel {
@@ -653,9 +670,7 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
                 p.amount = 0;
                 if state.orders.orders[&id].due() <= 0 {
                     undo(state);
-                    return Err(
-                        Error::invalid("order_empty", "There is nothing to pay.").param("items")
-                    );
+                    return Err(nothing_to_pay());
                 }
                 if let Err(e) = pe::pay(state, &p) {
                     undo(state);
@@ -1035,6 +1050,9 @@ pub(crate) fn before_pay(state: &State, p: &NewPayment, discount: i64) -> Result
         .param("capture"));
     }
     let due = (o.due() - discount).max(0);
+    if o.due() == 0 && o.amount_paid == 0 {
+        return Err(nothing_to_pay());
+    }
     if o.due() == 0 {
         return Err(Error::conflict(
             "order_already_paid",

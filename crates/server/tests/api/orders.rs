@@ -786,6 +786,64 @@ async fn an_unpaid_order_lapses_and_its_stock_goes_back_on_sale() {
 }
 
 #[tokio::test]
+async fn an_order_of_free_items_alone_has_nothing_to_pay_and_says_so() {
+    let app = spawn_app().await;
+    let c = cafe(&app, "Free Cafe").await;
+    let water = app
+        .post(
+            "/v1/products",
+            json!({"name_zh": "柠檬水", "description": "", "price": 0, "currency": "CNY"}),
+            Some(&c.shop.owner),
+        )
+        .await;
+    assert_eq!(water.status, StatusCode::CREATED, "{}", water.body);
+    let water = water.body["id"].as_str().unwrap().to_owned();
+    let ann = app.funded_consumer("+8613800000181", 10_000).await;
+    // Pickup is paid when ordered: with or without the payment, an order of nothing to pay
+    // is refused rather than left waiting for a payment that cannot be made.
+    for payment in [json!({"source": "wallet"}), Value::Null] {
+        let mut body = json!({"channel": "pickup", "store_id": c.shop.store,
+                              "items": [{"product_id": water, "quantity": 2}]});
+        if !payment.is_null() {
+            body["payment"] = payment;
+        }
+        let r = app.post("/v1/orders", body, Some(&ann)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert_eq!(r.code(), "order_empty");
+    }
+    // With a paid item it goes through, the free one riding along.
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "pickup", "store_id": c.shop.store, "payment": {"source": "wallet"},
+                   "items": [{"product_id": water}, {"product_id": c.cake}]}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["total"], 3200);
+    assert_eq!(r.body["payment_status"], "paid");
+    // A table order of free water: paying it is "nothing to pay", not "paid already".
+    let r = app
+        .post(
+            "/v1/orders",
+            json!({"channel": "dine_in", "qr": c.table_qr, "place": true,
+                   "items": [{"product_id": water}]}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let order = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(&format!("/v1/orders/{order}/pay"), json!({}), Some(&ann))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.code(), "order_empty");
+    assert_eq!(app.balance(&ann).await, 10_000 - 3200);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
 async fn refunding_an_order_refunds_its_payments_and_never_more() {
     let app = spawn_app().await;
     let c = cafe(&app, "Refund Cafe").await;
