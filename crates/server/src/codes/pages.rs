@@ -77,13 +77,6 @@ struct WarningPage<'a> {
     revoked: bool,
 }
 
-fn wants_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
-}
-
 /// The landing of every printed code. A browser gets the page for that touchpoint; a JSON caller
 /// (`Accept: application/json`) gets what the code stands for. Unknown, revoked or tampered codes
 /// answer 404 (`qr_unknown` / `qr_revoked`) with a warning page.
@@ -99,7 +92,7 @@ pub async fn landing(
     uri: axum::http::Uri,
     Path(code): Path<String>,
 ) -> Result<Response, PageError> {
-    if wants_json(&headers) {
+    if crate::web::wants_json(&headers) {
         // The hot path of machine scans: no page context (session lookup, CSRF cookie) is needed,
         // and the landing's JSON is built once a minute per code.
         let outcome = service::resolve_json(&app.db, &code, |resolved| {

@@ -316,9 +316,19 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     (headers, body).into_response()
 }
 
-/// Unknown paths: a JSON error under `/v1/`, a page elsewhere.
+/// Whether the caller asks for JSON rather than a page (`Accept: application/json` without
+/// `text/html`), where a path serves both.
+pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+}
+
+/// Unknown paths: a JSON error under `/v1/` or for a caller that asks for JSON, a page
+/// elsewhere.
 async fn fallback(uri: axum::http::Uri, headers: HeaderMap) -> Response {
-    if uri.path().starts_with("/v1/") || uri.path() == "/v1" {
+    if uri.path().starts_with("/v1/") || uri.path() == "/v1" || wants_json(&headers) {
         return Error::not_found("route_not_found", "No such endpoint.").into_response();
     }
     let lang = headers

@@ -41,6 +41,28 @@ async fn an_unknown_endpoint_is_a_json_404() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.code(), "route_not_found");
     assert_eq!(r.body["error"]["type"], "not_found");
+    // Elsewhere a browser gets a page, and a caller asking for JSON gets JSON (a code's URL
+    // without its code, say).
+    for path in ["/nowhere", "/q/"] {
+        let r = app
+            .send(
+                app.client
+                    .get(app.url(path))
+                    .header("accept", "application/json"),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(r.code(), "route_not_found", "{path}");
+        let page = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            page.headers()[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test]
