@@ -197,22 +197,9 @@ async fn codes_are_checked_before_they_are_made() {
     let app = spawn_app().await;
     let (mid, owner, store, table) = table_setup(&app).await;
     let other_store = app.store(&mid, &owner, "Second", 31.2, 121.4).await;
-    let product = |token: String| {
-        let app = &app;
-        async move {
-            let r = app
-                .post(
-                    "/v1/products",
-                    json!({"name_zh": "拿铁", "description": "", "price": 2800, "currency": "CNY"}),
-                    Some(&token),
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-            r.body["id"].as_str().unwrap().to_owned()
-        }
-    };
-    let ours = product(owner.clone()).await;
-    let theirs = product(app.shop("Elsewhere").await.owner).await;
+    let ours = app.product(&owner, "拿铁", 2800).await;
+    let elsewhere = app.shop("Elsewhere").await;
+    let theirs = app.product(&elsewhere.owner, "拿铁", 2800).await;
     let cases = [
         (
             json!({"kind": "product", "store_id": store, "product_id": "prd_missing"}),
@@ -661,19 +648,12 @@ async fn a_signed_token_verifies_offline_and_is_used_once_at_its_own_store() {
 async fn every_rendered_code_decodes_to_exactly_its_payload() {
     let app = spawn_app().await;
     let (_mid, owner, store, table) = table_setup(&app).await;
-    let product = app
-        .post(
-            "/v1/products",
-            json!({"name_zh": "拿铁", "description": "", "price": 2800, "currency": "CNY"}),
-            Some(&owner),
-        )
-        .await;
-    assert_eq!(product.status, StatusCode::CREATED, "{}", product.body);
+    let product = app.product(&owner, "拿铁", 2800).await;
     let mut samples: Vec<(String, Vec<u8>, String)> = Vec::new();
     for (kind, extra) in [
         ("table", json!({"table_id": table})),
         ("store_pay", json!({})),
-        ("product", json!({"product_id": product.body["id"]})),
+        ("product", json!({"product_id": product})),
         ("campaign", json!({"target": "spring-offer"})),
         ("wifi", json!({})),
     ] {

@@ -414,6 +414,20 @@ impl TestApp {
         }
     }
 
+    /// A plain product (no options, no barcode) of the merchant `owner` works for, priced
+    /// `price` fen; its id.
+    pub async fn product(&self, owner: &str, name_zh: &str, price: i64) -> String {
+        let r = self
+            .post(
+                "/v1/products",
+                json!({"name_zh": name_zh, "description": "", "price": price, "currency": "CNY"}),
+                Some(owner),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
     /// A consumer logged in with `phone` whose wallet holds `amount` fen.
     pub async fn funded_consumer(&self, phone: &str, amount: i64) -> String {
         let token = self.consumer_token(phone, None).await;

@@ -789,15 +789,7 @@ async fn an_unpaid_order_lapses_and_its_stock_goes_back_on_sale() {
 async fn an_order_of_free_items_alone_has_nothing_to_pay_and_says_so() {
     let app = spawn_app().await;
     let c = cafe(&app, "Free Cafe").await;
-    let water = app
-        .post(
-            "/v1/products",
-            json!({"name_zh": "柠檬水", "description": "", "price": 0, "currency": "CNY"}),
-            Some(&c.shop.owner),
-        )
-        .await;
-    assert_eq!(water.status, StatusCode::CREATED, "{}", water.body);
-    let water = water.body["id"].as_str().unwrap().to_owned();
+    let water = app.product(&c.shop.owner, "柠檬水", 0).await;
     let ann = app.funded_consumer("+8613800000181", 10_000).await;
     // Pickup is paid when ordered: with or without the payment, an order of nothing to pay
     // is refused rather than left waiting for a payment that cannot be made.
