@@ -532,6 +532,11 @@ static TEXTS: &[(&str, &str, &str)] = &[
         "This page does not exist.",
     ),
     (
+        "error.form",
+        "无法读取提交的表单，请返回重试。",
+        "The form sent could not be read; go back and try again.",
+    ),
+    (
         "error.csrf",
         "表单已过期，请返回重试。",
         "This form has expired; go back and try again.",

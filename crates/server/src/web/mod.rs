@@ -86,15 +86,7 @@ impl PageCtx {
         headers: &HeaderMap,
         uri: &axum::http::Uri,
     ) -> Result<PageCtx, Error> {
-        let lang = cookie_value(headers, LANG_COOKIE)
-            .and_then(|v| Lang::parse(&v))
-            .or_else(|| {
-                headers
-                    .get(header::ACCEPT_LANGUAGE)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(Lang::from_accept_language)
-            })
-            .unwrap_or(Lang::Zh);
+        let lang = lang_of(headers);
         let principal = match cookie_value(headers, SESSION_COOKIE) {
             Some(token) => identity::authenticate(&state.db, &token).await?,
             None => None,
@@ -325,18 +317,59 @@ pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
 }
 
+/// The language a request's pages speak: the one chosen on the site (its cookie), else the
+/// browser's, else Chinese.
+fn lang_of(headers: &HeaderMap) -> Lang {
+    cookie_value(headers, LANG_COOKIE)
+        .and_then(|v| Lang::parse(&v))
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+        .unwrap_or(Lang::Zh)
+}
+
+/// Whether a request is answered as the API (JSON errors) rather than as a page: it is under
+/// `/v1`, or its caller asks for JSON.
+pub(crate) fn answers_json(path: &str, headers: &HeaderMap) -> bool {
+    path.starts_with("/v1/") || path == "/v1" || wants_json(headers)
+}
+
+/// A request the shared extractors (path, query, body) could not read: the JSON error for the
+/// API and JSON callers; for a browser, the error page with that status, saying the page does
+/// not exist (a path that cannot be read names nothing) or that the form should be sent again.
+pub(crate) fn unreadable(path: &str, headers: &HeaderMap, e: Error) -> Response {
+    if answers_json(path, headers) {
+        return e.into_response();
+    }
+    let t = T {
+        lang: lang_of(headers),
+    };
+    let (status, _) = crate::http::error::status_of(e.kind);
+    let (status, message) = if e.code == "invalid_path" {
+        (StatusCode::NOT_FOUND, t.s("error.not_found"))
+    } else {
+        (status, t.s("error.form"))
+    };
+    PageError {
+        status,
+        message: message.to_owned(),
+        t,
+    }
+    .into_response()
+}
+
 /// Unknown paths: a JSON error under `/v1/` or for a caller that asks for JSON, a page
 /// elsewhere.
 async fn fallback(uri: axum::http::Uri, headers: HeaderMap) -> Response {
-    if uri.path().starts_with("/v1/") || uri.path() == "/v1" || wants_json(&headers) {
+    if answers_json(uri.path(), &headers) {
         return Error::not_found("route_not_found", "No such endpoint.").into_response();
     }
-    let lang = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(Lang::from_accept_language)
-        .unwrap_or(Lang::Zh);
-    let t = T { lang };
+    let t = T {
+        lang: lang_of(&headers),
+    };
     PageError {
         status: StatusCode::NOT_FOUND,
         message: t.s("error.not_found").to_owned(),

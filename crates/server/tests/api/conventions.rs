@@ -360,28 +360,52 @@ async fn a_body_that_stops_arriving_is_a_json_408_and_moves_nothing() {
 }
 
 #[tokio::test]
-async fn a_page_form_that_stops_arriving_or_is_not_a_form_is_a_json_error() {
+async fn a_page_form_that_stops_arriving_or_is_not_a_form_gets_its_status() {
     let app = spawn_app_with(|c| c.body_idle_timeout = std::time::Duration::from_millis(300)).await;
     let body = "csrf=x&phone=13800000912&code=123456";
-    let head = format!(
-        "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len() + 50
-    );
-    let (answer, _) = send_and_wait(&app, &head, std::time::Duration::from_secs(20)).await;
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.contains(r#""code":"body_timeout""#), "{answer}");
-    let head = format!(
-        "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nConnection: close\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let (answer, _) = send_and_wait(&app, &head, std::time::Duration::from_secs(20)).await;
-    assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
-    assert!(
-        answer.contains(r#""code":"unsupported_media_type""#),
-        "{answer}"
-    );
+    // A JSON caller gets the JSON error; a browser gets the error page with the same status.
+    for (accept, json) in [("application/json", true), ("text/html", false)] {
+        let head = format!(
+            "POST /login HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len() + 50
+        );
+        let (answer, _) = send_and_wait(&app, &head, std::time::Duration::from_secs(20)).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert_eq!(
+            answer.contains(r#""code":"body_timeout""#),
+            json,
+            "{answer}"
+        );
+        assert_eq!(answer.contains("text/html"), !json, "{answer}");
+        let head = format!(
+            "POST /login HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nContent-Type: text/plain\r\n\
+             Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let (answer, _) = send_and_wait(&app, &head, std::time::Duration::from_secs(20)).await;
+        assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
+        assert_eq!(
+            answer.contains(r#""code":"unsupported_media_type""#),
+            json,
+            "{answer}"
+        );
+        assert_eq!(answer.contains("text/html"), !json, "{answer}");
+    }
+    // A form missing a field, and a page path that is not text: pages for a browser.
+    let r = app
+        .client
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("phone=13800000912")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("<html"));
+    let r = app.client.get(app.url("/stores/%FF")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(r.text().await.unwrap().contains("<html"));
 }
 
 #[tokio::test]
