@@ -149,6 +149,18 @@ pub async fn checked_template(
         )
         .param("min_spend"));
     }
+    // 满 X 减 Y takes off less than X: a threshold the coupon itself would pay for in full (or
+    // more) is a mistake in the offer, not an offer.
+    if let Some(off) = amount_off
+        && min_spend > 0
+        && off >= min_spend
+    {
+        return Err(Error::invalid(
+            "amount_off_not_below_min_spend",
+            "amount_off must be less than min_spend when a minimum spend is set.",
+        )
+        .param("amount_off"));
+    }
     for s in &input.store_ids {
         if !crate::stores::service::own_store_exists(&app.db, scope, s).await? {
             return Err(

@@ -75,6 +75,10 @@ async fn templates_are_checked_before_they_are_stored() {
             "kind_invalid",
         ),
         (
+            json!({"merchant_id": shop.merchant, "name": "x", "kind": "amount_off", "amount_off": 2000, "min_spend": 2000, "currency": "CNY", "total_stock": 10}),
+            "amount_off_not_below_min_spend",
+        ),
+        (
             json!({"merchant_id": shop.merchant, "name": "x", "kind": "amount_off", "amount_off": 100, "currency": "CNY", "total_stock": 0}),
             "total_stock_out_of_range",
         ),
