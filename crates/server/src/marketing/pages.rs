@@ -807,7 +807,10 @@ impl TemplateForm {
     fn input(&self, t: T, merchant_id: &str) -> Result<CreateTemplate, Error> {
         let kind = match self.kind.as_str() {
             "percent_off" => "percent_off",
-            _ => "amount_off",
+            "amount_off" => "amount_off",
+            _ => {
+                return Err(Error::invalid("invalid_enum_value", t.s("error.choice")).param("kind"));
+            }
         };
         Ok(CreateTemplate {
             merchant_id: merchant_id.to_owned(),

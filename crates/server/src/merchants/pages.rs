@@ -94,10 +94,15 @@ async fn signup(
     Form(form): Form<SignupForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
-    let mode = if form.mode == "listing" {
-        MerchantMode::Listing
-    } else {
-        MerchantMode::Trading
+    let mode = match form.mode.as_str() {
+        "trading" => MerchantMode::Trading,
+        "listing" => MerchantMode::Listing,
+        _ => {
+            return Err(PageError::from_error(
+                ctx.t,
+                Error::invalid("invalid_enum_value", ctx.t.s("error.choice")).param("mode"),
+            ));
+        }
     };
     let email = form.email.clone();
     let password = form.password.clone();

@@ -532,6 +532,11 @@ static TEXTS: &[(&str, &str, &str)] = &[
         "This page does not exist.",
     ),
     (
+        "error.choice",
+        "请从给出的选项中选择。",
+        "Choose one of the options given.",
+    ),
+    (
         "error.form",
         "无法读取提交的表单，请返回重试。",
         "The form sent could not be read; go back and try again.",

@@ -247,6 +247,10 @@ async fn the_console_creates_templates_from_the_form_and_shows_their_results() {
         ("amount_off", "five"),
         ("total_stock", "0"),
         ("claim_starts_at", "soon"),
+        ("kind", "bogus"),
+        ("kind", ""),
+        // 满 3 减 5: the coupon would pay for its own threshold.
+        ("min_spend", "3"),
     ] {
         let mut form = vec![
             ("csrf", PAGE_CSRF),
