@@ -739,6 +739,23 @@ async fn table_of(app: &AppState, t: T, code: &str) -> Result<(String, String), 
     }
 }
 
+/// The table code's pages act only on that table's orders: an order of another table (or none)
+/// is not found from here, though the caller may know its id.
+async fn order_at_table(
+    app: &AppState,
+    ctx: &PageCtx,
+    p: &Principal,
+    order: &str,
+    table: &str,
+) -> Result<(), PageError> {
+    match service::get(app, p, order).await {
+        Ok(o) if o.table_id.as_deref() == Some(table) => Ok(()),
+        Ok(_) => Err(not_found(ctx.t)),
+        Err(e) if e.kind == crate::error::Kind::NotFound => Err(not_found(ctx.t)),
+        Err(e) => Err(PageError::from_error(ctx.t, e)),
+    }
+}
+
 /// `GET /q/{code}/events`: the table's orders as they change (a phone at a table where nobody
 /// has ordered yet learns of the order the others open).
 async fn table_events(
@@ -807,12 +824,13 @@ async fn table_place(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(field(&fields, "csrf"))?;
-    table_of(&app, ctx.t, &code).await?;
+    let (_, table) = table_of(&app, ctx.t, &code).await?;
     let order = field(&fields, "order").to_owned();
     let to = format!("/q/{code}?order={}", urlencode(&order));
     let Some(p) = ctx.principal.as_ref() else {
         return Ok(ctx.redirect(&to));
     };
+    order_at_table(&app, &ctx, p, &order, &table).await?;
     let result = service::place(&app, p, &order, None, &format!("place:{order}"))
         .await
         .map(|_| ());
@@ -828,12 +846,13 @@ async fn table_pay(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(field(&fields, "csrf"))?;
-    table_of(&app, ctx.t, &code).await?;
+    let (_, table) = table_of(&app, ctx.t, &code).await?;
     let order = field(&fields, "order").to_owned();
     let to = format!("/q/{code}?order={}", urlencode(&order));
     let Some(p) = account(&ctx) else {
         return Ok(ctx.redirect(&format!("/login?next={}", urlencode(&to))));
     };
+    order_at_table(&app, &ctx, p, &order, &table).await?;
     let amount = match field(&fields, "amount").trim() {
         "" => None,
         typed => match crate::payments::pages::parse_yuan(typed) {

@@ -1138,3 +1138,71 @@ async fn concurrent_first_requests_for_an_orders_code_all_get_the_one_code() {
     assert_eq!(r.body["order"]["status"], "completed");
     app.assert_ledger_verifies().await;
 }
+
+#[tokio::test]
+async fn a_table_code_pays_and_places_only_that_tables_order() {
+    let app = spawn_app().await;
+    let c = crate::orders::cafe(&app, "Two Tables").await;
+    let table2 = app
+        .post(
+            &format!("/v1/stores/{}/tables", c.shop.store),
+            serde_json::json!({"label": "A2"}),
+            Some(&c.shop.owner),
+        )
+        .await;
+    let code2 = app
+        .post(
+            "/v1/qr-codes",
+            serde_json::json!({"kind": "table", "store_id": c.shop.store, "table_id": table2.body["id"]}),
+            Some(&c.shop.owner),
+        )
+        .await;
+    assert_eq!(code2.status, StatusCode::CREATED, "{}", code2.body);
+    let path_of = |url: &str| url[url.find("/q/").unwrap()..].to_owned();
+    let (at1, at2) = (
+        path_of(&c.table_qr),
+        path_of(code2.body["url"].as_str().unwrap()),
+    );
+    let ann = app.funded_consumer("+8613800000191", 10_000).await;
+    let r = app
+        .post(
+            "/v1/orders",
+            serde_json::json!({"channel": "dine_in", "qr": c.table_qr,
+                "items": [{"product_id": c.cake}]}),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let order = r.body["id"].as_str().unwrap().to_owned();
+    // From the other table's code: no such order there, and nothing is placed or paid.
+    for action in ["place", "order-pay"] {
+        let (status, _) = post_form(
+            &app,
+            &format!("{at2}/{action}"),
+            &ann,
+            &[("order", &order), ("amount", "1.00")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{action}");
+    }
+    let o = app.get(&format!("/v1/orders/{order}"), Some(&ann)).await;
+    assert_eq!(o.body["amount_paid"], 0);
+    assert_eq!(o.body["status"], "open");
+    assert_eq!(app.balance(&ann).await, 10_000);
+    // From its own table's code it is placed and paid.
+    for action in ["place", "order-pay"] {
+        let (status, location) = post_form(
+            &app,
+            &format!("{at1}/{action}"),
+            &ann,
+            &[("order", &order), ("amount", "")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{action}");
+        assert!(!location.contains("error"), "{action}: {location}");
+    }
+    let o = app.get(&format!("/v1/orders/{order}"), Some(&ann)).await;
+    assert_eq!(o.body["status"], "placed", "{}", o.body);
+    assert_eq!(o.body["payment_status"], "paid", "{}", o.body);
+    app.assert_ledger_verifies().await;
+}
