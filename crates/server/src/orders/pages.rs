@@ -1452,7 +1452,7 @@ async fn order_ahead(
         let mut input = order_input(channel);
         input.store_id = Some(store.id.clone());
         if channel == Channel::Delivery {
-            input.delivery = Some(AddressFields::of(fields).parse()?);
+            input.delivery = Some(AddressFields::sent(fields).parse()?);
             input.note = Some(field(fields, "note").to_owned());
         } else {
             input.pickup_at =
@@ -1582,12 +1582,22 @@ struct AddressFields {
 }
 
 impl AddressFields {
+    /// The fields as typed, to show again on the form (each cut to 200 characters).
     fn of(fields: &[(String, String)]) -> AddressFields {
+        AddressFields::cut(fields, 200)
+    }
+
+    /// The fields as sent, whole, to check and use: what is too long is refused, not cut.
+    fn sent(fields: &[(String, String)]) -> AddressFields {
+        AddressFields::cut(fields, usize::MAX)
+    }
+
+    fn cut(fields: &[(String, String)], at_most: usize) -> AddressFields {
         let f = |name: &str| {
             field(fields, name)
                 .trim()
                 .chars()
-                .take(200)
+                .take(at_most)
                 .collect::<String>()
         };
         AddressFields {
@@ -1634,7 +1644,7 @@ async fn delivery_quote(
     settings: &OrderSettings,
     fields: &[(String, String)],
 ) -> Result<QuoteView, PageError> {
-    let at = AddressFields::of(fields);
+    let at = AddressFields::sent(fields);
     if at.is_blank() {
         return Ok(QuoteView::none());
     }

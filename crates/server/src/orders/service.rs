@@ -463,6 +463,20 @@ fn delivery_terms(
         })?;
     addr.address = text;
     addr.contact_phone = optional_text(addr.contact_phone, 32, "delivery.contact_phone")?;
+    // A number a rider can call: digits (at least five), with the usual +, spaces, dashes and
+    // brackets between them.
+    if let Some(phone) = &addr.contact_phone
+        && (phone.chars().filter(char::is_ascii_digit).count() < 5
+            || !phone
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')')))
+    {
+        return Err(Error::invalid(
+            "contact_phone_invalid",
+            "delivery.contact_phone must be a phone number (digits, with + - ( ) or spaces).",
+        )
+        .param("delivery.contact_phone"));
+    }
     let to = o2o_geo::LatLng::new(addr.lat, addr.lng)
         .map_err(|e| Error::invalid("coordinates_invalid", e.to_string()).param("delivery.lat"))?;
     let from = o2o_geo::LatLng::new(store.lat, store.lng).map_err(Error::internal)?;

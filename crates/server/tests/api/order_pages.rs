@@ -299,6 +299,24 @@ async fn the_delivery_page_quotes_orders_and_pays_and_the_kitchen_board_shows_th
     assert!(html.contains("value=\"Near Road 1\""), "{html}");
     assert_eq!(app.balance(&buyer).await, 10_000);
 
+    // An address too long to keep is refused, not cut short, and nothing is paid.
+    let long = "路".repeat(201);
+    let (_, location) = post_form(
+        &app,
+        &page,
+        &buyer,
+        &[
+            ("key", "delivery-page-key-0102"),
+            (&qty, "2"),
+            ("address", &long),
+            ("lat", "31.2330"),
+            ("lng", "121.4737"),
+        ],
+    )
+    .await;
+    assert!(!location.starts_with("/me/orders/"), "{location}");
+    assert_eq!(app.balance(&buyer).await, 10_000);
+
     // Two coffees near by: ordered and paid, ¥24 + ¥5.
     let (status, location) = post_form(
         &app,

@@ -546,6 +546,28 @@ async fn delivery_checks_the_radius_and_minimum_and_adds_the_fee_and_a_promise()
     let r = app.post("/v1/orders", small, Some(&ann)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(r.code(), "below_minimum_order");
+    // A contact number a rider could not call, or an address too long to keep whole.
+    for (delivery, code) in [
+        (
+            json!({"address": "Near Road 1", "lat": 31.2330, "lng": 121.4737, "contact_phone": "abc"}),
+            "contact_phone_invalid",
+        ),
+        (
+            json!({"address": "Near Road 1", "lat": 31.2330, "lng": 121.4737, "contact_phone": "12"}),
+            "contact_phone_invalid",
+        ),
+        (
+            json!({"address": "路".repeat(201), "lat": 31.2330, "lng": 121.4737}),
+            "text_invalid",
+        ),
+    ] {
+        let body = json!({"channel": "delivery", "store_id": c.shop.store, "items": [{"product_id": c.cake, "quantity": 2}],
+                          "delivery": delivery, "payment": {"source": "wallet"}});
+        let r = app.post("/v1/orders", body, Some(&ann)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert_eq!(r.code(), code, "{}", r.body);
+    }
+    assert_eq!(app.balance(&ann).await, 20_000);
     let ok = json!({"channel": "delivery", "store_id": c.shop.store, "items": [{"product_id": c.cake, "quantity": 2}],
                     "delivery": {"address": "Near Road 1", "lat": 31.2330, "lng": 121.4737, "contact_phone": "13800000141"},
                     "payment": {"source": "wallet"}});
