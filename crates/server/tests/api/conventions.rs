@@ -365,32 +365,31 @@ async fn a_page_form_that_stops_arriving_or_is_not_a_form_gets_its_status() {
     let body = "csrf=x&phone=13800000912&code=123456";
     // A JSON caller gets the JSON error; a browser gets the error page with the same status.
     for (accept, json) in [("application/json", true), ("text/html", false)] {
-        let head = format!(
-            "POST /login HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len() + 50
-        );
-        let (answer, _) = send_and_wait(&app, &head, std::time::Duration::from_secs(20)).await;
-        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-        assert_eq!(
-            answer.contains(r#""code":"body_timeout""#),
-            json,
-            "{answer}"
-        );
-        assert_eq!(answer.contains("text/html"), !json, "{answer}");
-        let head = format!(
-            "POST /login HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nContent-Type: text/plain\r\n\
-             Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        let (answer, _) = send_and_wait(&app, &head, std::time::Duration::from_secs(20)).await;
-        assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
-        assert_eq!(
-            answer.contains(r#""code":"unsupported_media_type""#),
-            json,
-            "{answer}"
-        );
-        assert_eq!(answer.contains("text/html"), !json, "{answer}");
+        for (content_type, sent, status, code) in [
+            (
+                "application/x-www-form-urlencoded",
+                body.len() + 50,
+                "408",
+                "body_timeout",
+            ),
+            ("text/plain", body.len(), "415", "unsupported_media_type"),
+        ] {
+            let head = format!(
+                "POST /login HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nContent-Type: {content_type}\r\n\
+                 Connection: close\r\nContent-Length: {sent}\r\n\r\n{body}"
+            );
+            let (answer, _) = send_and_wait(&app, &head, std::time::Duration::from_secs(20)).await;
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status}")),
+                "{answer}"
+            );
+            assert_eq!(
+                answer.contains(&format!(r#""code":"{code}""#)),
+                json,
+                "{answer}"
+            );
+            assert_eq!(answer.contains("text/html"), !json, "{answer}");
+        }
     }
     // A form missing a field, and a page path that is not text: pages for a browser.
     let r = app

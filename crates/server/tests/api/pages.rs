@@ -109,39 +109,26 @@ async fn session_cookies_are_http_only_and_same_site() {
         .unwrap()
         .trim_start_matches("o2o_csrf=")
         .to_owned();
-    // A mode the form does not offer is refused, and no merchant is made.
-    for mode in ["bogus", ""] {
-        let r = app
-            .client
+    let signup = |name: &'static str, mode: &'static str, email: &'static str| {
+        app.client
             .post(app.url("/console/signup"))
             .header("cookie", format!("o2o_csrf={csrf}"))
             .form(&[
                 ("csrf", csrf.as_str()),
-                ("name", "Odd Cafe"),
+                ("name", name),
                 ("mode", mode),
-                ("email", "o@odd.test"),
+                ("email", email),
                 ("password", "password-1"),
             ])
             .send()
-            .await
-            .unwrap();
+    };
+    // A mode the form does not offer is refused, and no merchant is made.
+    for mode in ["bogus", ""] {
+        let r = signup("Odd Cafe", mode, "o@odd.test").await.unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{mode}");
         assert_eq!(app.count("merchants").await, 0, "{mode}");
     }
-    let r = app
-        .client
-        .post(app.url("/console/signup"))
-        .header("cookie", format!("o2o_csrf={csrf}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("name", "Good Cafe"),
-            ("mode", "trading"),
-            ("email", "g@good.test"),
-            ("password", "password-1"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = signup("Good Cafe", "trading", "g@good.test").await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(r.headers()["location"], "/console");
     let session = r
