@@ -266,7 +266,7 @@ async fn console_page(
         products,
         stores: stores.into_iter().map(|s| (s.id, s.name)).collect(),
         store_id,
-        error: q.error.map(|e| e.chars().take(200).collect()),
+        error: ctx.flashed(q.error),
     })
 }
 
@@ -276,7 +276,7 @@ fn back(ctx: &PageCtx, store: &str, result: Result<(), Error>) -> Result<Respons
     match result {
         Ok(()) => {}
         Err(e) if e.kind == Kind::Internal => return Err(PageError::from_error(ctx.t, e)),
-        Err(e) => to.push_str(&format!("&error={}", urlencode(&e.message))),
+        Err(e) => to.push_str(&format!("&error={}", urlencode(&ctx.flash(&e.message)))),
     }
     Ok(ctx.redirect(&to))
 }

@@ -121,7 +121,7 @@ async fn inbox_page(
             .claimed
             .filter(|c| c.starts_with("cpt_"))
             .map(|_| ctx.t.s("coupon.claimed_ok").to_owned()),
-        error: q.error.map(|e| e.chars().take(200).collect()),
+        error: ctx.flashed(q.error),
         key: crate::payments::pages::new_form_key(),
     })
 }
@@ -318,7 +318,7 @@ async fn console_page(
         &app,
         &ctx,
         &c,
-        q.error.map(|e| e.chars().take(200).collect()),
+        ctx.flashed(q.error),
         MessageForm::default(),
         StatusCode::OK,
     )

@@ -169,7 +169,7 @@ async fn me_page(
         phone_last4,
         kind: p.kind.as_str(),
         birthday,
-        error: q.error.map(|e| e.chars().take(200).collect()),
+        error: ctx.flashed(q.error),
     })
 }
 
@@ -193,7 +193,8 @@ async fn set_birthday(
     match service::set_birthday(&app.db, p, &form.birthday).await {
         Ok(_) => Ok(ctx.redirect("/me")),
         Err(e) if e.kind != crate::error::Kind::Internal => {
-            let message: String = form_urlencoded::byte_serialize(e.message.as_bytes()).collect();
+            let message: String =
+                form_urlencoded::byte_serialize(ctx.flash(&e.message).as_bytes()).collect();
             Ok(ctx.redirect(&format!("/me?error={message}")))
         }
         Err(e) => Err(PageError::from_error(ctx.t, e)),

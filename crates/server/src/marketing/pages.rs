@@ -230,7 +230,7 @@ async fn center_page(
             .claimed
             .filter(|c| c.starts_with("cpt_"))
             .map(|_| t.s("coupon.claimed_ok").to_owned()),
-        error: q.error.map(|e| e.chars().take(200).collect()),
+        error: ctx.flashed(q.error),
         key: crate::payments::pages::new_form_key(),
     };
     ctx.render(&page)
@@ -291,7 +291,7 @@ async fn claim(
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
         Err(e) => Ok(ctx.redirect(&format!(
             "{back}{sep}error={}",
-            urlencode(&claim_refusal(ctx.t, &e))
+            urlencode(&ctx.flash(&claim_refusal(ctx.t, &e)))
         ))),
     }
 }
@@ -655,7 +655,7 @@ async fn console_page(
         q.created
             .filter(|id| id.starts_with("cpt_"))
             .map(|_| ctx.t.s("coupon.created").to_owned()),
-        q.error.map(|e| e.chars().take(200).collect()),
+        ctx.flashed(q.error),
         TemplateForm::default(),
         axum::http::StatusCode::OK,
     )

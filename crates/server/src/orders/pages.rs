@@ -139,14 +139,9 @@ fn back(ctx: &PageCtx, to: &str, result: Result<(), Error>) -> Result<Response, 
         Err(e) => {
             let sep = if to.contains('?') { '&' } else { '?' };
             let text = refusal_text(ctx.t, &e);
-            Ok(ctx.redirect(&format!("{to}{sep}error={}", urlencode(&text))))
+            Ok(ctx.redirect(&format!("{to}{sep}error={}", urlencode(&ctx.flash(&text)))))
         }
     }
-}
-
-fn shown_error(raw: Option<String>) -> Option<String> {
-    raw.filter(|e| !e.trim().is_empty())
-        .map(|e| e.chars().take(200).collect())
 }
 
 fn id_of(reply: &crate::http::Reply) -> Result<String, Error> {
@@ -718,7 +713,7 @@ pub async fn table_ordering(
         menu: order_form(app, store_id, t, &q.chosen).await.or_page(t)?,
         can_pay: account(ctx).is_some(),
         key: crate::payments::pages::new_form_key(),
-        error: shown_error(q.error),
+        error: ctx.flashed(q.error),
         src,
         events,
         coupons,
@@ -1357,11 +1352,13 @@ async fn ordering_page(
                 }),
             }
         }
-        None => shown_error(Some(field(fields, "error").to_owned())).map(|text| FormError {
-            at: "form",
-            text,
-            top_up: false,
-        }),
+        None => ctx
+            .flashed(Some(field(fields, "error").to_owned()))
+            .map(|text| FormError {
+                at: "form",
+                text,
+                top_up: false,
+            }),
     };
     let chosen = if fields.iter().any(|(k, _)| k == "coupon") {
         field(fields, "coupon").trim()
@@ -1831,7 +1828,7 @@ async fn scan_page(
             key: crate::payments::pages::new_form_key(),
             error: match q.photo_error.as_deref().filter(|c| !c.is_empty()) {
                 Some(code) => Some(photo_refusal(t, code)),
-                None => shown_error(q.error),
+                None => ctx.flashed(q.error),
             },
             api_csrf: p.csrf.clone().unwrap_or_default(),
             barcode: q
@@ -2064,7 +2061,7 @@ async fn kitchen(
         stores,
         store,
         columns,
-        error: shown_error(q.error),
+        error: ctx.flashed(q.error),
     })?))
 }
 
@@ -2171,12 +2168,15 @@ async fn counter_handover(
     match service::handover(&app, p, &scope, &form.store_id, Handover { code }).await {
         Ok(done) => {
             let shown = done.order.pickup_number.clone().unwrap_or(done.order.id);
-            Ok(ctx.redirect(&format!("{to}&handed_over={}", urlencode(&shown))))
+            Ok(ctx.redirect(&format!(
+                "{to}&handed_over={}",
+                urlencode(&ctx.flash(&shown))
+            )))
         }
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
         Err(e) => Ok(ctx.redirect(&format!(
             "{to}&handover_error={}",
-            urlencode(&refusal_text(ctx.t, &e))
+            urlencode(&ctx.flash(&refusal_text(ctx.t, &e)))
         ))),
     }
 }
@@ -2246,7 +2246,7 @@ async fn delivery_settings(
             prep_minutes: settings.prep_minutes,
             can_manage: p.role.is_some_and(|r| r >= Role::Manager),
             saved: q.saved.is_some(),
-            error: shown_error(q.error),
+            error: ctx.flashed(q.error),
         })?,
     ))
 }
@@ -2315,7 +2315,7 @@ async fn save_delivery_settings(
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
         Err(e) => Ok(ctx.redirect(&format!(
             "{here}?error={}",
-            urlencode(&settings_refusal(ctx.t, &e))
+            urlencode(&ctx.flash(&settings_refusal(ctx.t, &e)))
         ))),
     }
 }

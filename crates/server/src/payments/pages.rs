@@ -598,9 +598,8 @@ async fn counter_page(
         return Ok(ctx.redirect("/console/login"));
     };
     require_cashier(ctx.t, role)?;
-    let short = |v: Option<String>| v.map(|s| s.chars().take(200).collect::<String>());
     // The outcome of a handover (orders' counter form) shows above the day's payments.
-    let notice = (short(q.handed_over), short(q.handover_error));
+    let notice = (ctx.flashed(q.handed_over), ctx.flashed(q.handover_error));
     render_counter_full(
         &app,
         &ctx,
@@ -1005,7 +1004,7 @@ async fn set_timezone(
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
         Err(e) => Ok(ctx.redirect(&format!(
             "/console/balance?timezone_error={}",
-            urlencode(&e.message)
+            urlencode(&ctx.flash(&e.message))
         ))),
     }
 }
@@ -1086,7 +1085,7 @@ async fn balance_page(
         timezone,
         may_set_timezone: role >= Role::Owner,
         csrf: &ctx.csrf,
-        timezone_error: q.timezone_error.filter(|e| !e.is_empty()),
+        timezone_error: ctx.flashed(q.timezone_error),
     };
     Ok(no_store(ctx.render(&page)?))
 }

@@ -134,7 +134,42 @@ pub fn cookie(
     c
 }
 
+/// The most characters a flashed sentence keeps (see [`PageCtx::flash`]).
+const FLASH_CHARS: usize = 200;
+
 impl PageCtx {
+    /// A sentence for the page a redirect leads to (the value of its `?error=`, say), sealed
+    /// with this browser's CSRF token: the page shows it only if [`PageCtx::flashed`] finds the
+    /// seal, so only this server's own redirects, never a link from elsewhere, put words on a
+    /// page. (Another site cannot know the token, and its links arrive without the cookie, which
+    /// is `SameSite=Strict`.) The text is cut to [`FLASH_CHARS`] characters.
+    pub fn flash(&self, text: &str) -> String {
+        let text: String = text.chars().take(FLASH_CHARS).collect();
+        format!("{}.{text}", self.flash_seal(&text))
+    }
+
+    /// The sentence a redirect left with [`PageCtx::flash`]; None when there is none, it is
+    /// blank, or its seal is not this browser's.
+    pub fn flashed(&self, raw: Option<String>) -> Option<String> {
+        use subtle::ConstantTimeEq;
+        let raw = raw?;
+        let (seal, text) = raw.split_once('.')?;
+        let sealed: bool = seal
+            .as_bytes()
+            .ct_eq(self.flash_seal(text).as_bytes())
+            .into();
+        (sealed && !text.trim().is_empty()).then(|| text.to_owned())
+    }
+
+    fn flash_seal(&self, text: &str) -> String {
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.csrf.as_bytes())
+            .expect("HMAC takes any key length");
+        mac.update(b"o2o-flash:");
+        mac.update(text.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..12])
+    }
+
     /// Fails unless a submitted form carries this browser's CSRF token.
     pub fn check_csrf(&self, submitted: &str) -> Result<(), PageError> {
         let fresh = self.set_cookies.iter().any(|c| c.starts_with(CSRF_COOKIE));

@@ -98,6 +98,40 @@ async fn the_coupon_center_claims_once_and_my_coupons_shows_it_ready_then_used_a
     let (_, html) = get_page(&app, &location, &me).await;
     assert!(html.contains("You hold as many as allowed"), "{html}");
     assert!(html.contains("data-test=\"offer-limit\""), "{html}");
+    assert!(html.contains("data-test=\"error\""), "{html}");
+    // Only the server's own refusal shows: a link made elsewhere, or this one opened by another
+    // browser (another CSRF token), puts no words on the page.
+    let sealed = location.trim_start_matches("/coupons?error=");
+    let elsewhere = format!("o2o_session={me}; o2o_csrf=another-browsers-token-0123456789");
+    for (path, cookie) in [
+        (
+            "/coupons?error=Your+account+is+locked".to_owned(),
+            page_cookies(&me),
+        ),
+        (
+            "/coupons?error=00.Your+account+is+locked".to_owned(),
+            page_cookies(&me),
+        ),
+        (location.clone(), elsewhere),
+        (
+            format!("/coupons?error={}", sealed.replacen('.', "x.", 1)),
+            page_cookies(&me),
+        ),
+    ] {
+        let html = app
+            .client
+            .get(app.url(&path))
+            .header("cookie", cookie)
+            .header("accept-language", "en")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!html.contains("account is locked"), "{path}: {html}");
+        assert!(!html.contains("data-test=\"error\""), "{path}: {html}");
+    }
 
     let (status, html) = get_page(&app, "/me/coupons", &me).await;
     assert_eq!(status, StatusCode::OK);

@@ -953,7 +953,7 @@ async fn the_profile_page_takes_the_birthday_once_and_shows_a_bad_one_refused() 
         async move {
             app.client
                 .get(app.url(&path))
-                .header("cookie", format!("o2o_session={me}"))
+                .header("cookie", format!("o2o_session={me}; o2o_csrf={csrf}"))
                 .header("accept-language", "en")
                 .send()
                 .await
