@@ -189,20 +189,25 @@ async fn login(
             Ok(ctx.redirect("/console"))
         }
         Ok(issued) => {
-            ctx.set_session(&issued.token, identity::STAFF_SESSION_US / 1_000_000);
-            Ok(ctx.redirect("/me"))
+            // The console is the staff's: an operator's or a rider's right password opens no
+            // page here, so the session just made ends at once and the page says why.
+            identity::revoke(&app.db, &issued.principal)
+                .await
+                .map_err(|e| PageError::from_error(ctx.t, e))?;
+            login_refused(&ctx, ctx.t.s("console.login_staff_only").to_owned())
         }
-        Err(e) => {
-            let error = Some(crate::web::refusal(ctx.t, e)?.1);
-            ctx.render(&ConsoleLoginPage {
-                t: ctx.t,
-                logged_in: ctx.logged_in(),
-                path: "/console/login",
-                csrf: &ctx.csrf,
-                error,
-            })
-        }
+        Err(e) => login_refused(&ctx, crate::web::refusal(ctx.t, e)?.1),
     }
+}
+
+fn login_refused(ctx: &PageCtx, error: String) -> Result<Response, PageError> {
+    ctx.render(&ConsoleLoginPage {
+        t: ctx.t,
+        logged_in: ctx.logged_in(),
+        path: "/console/login",
+        csrf: &ctx.csrf,
+        error: Some(error),
+    })
 }
 
 #[derive(Template)]

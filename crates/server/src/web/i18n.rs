@@ -163,6 +163,11 @@ static TEXTS: &[(&str, &str, &str)] = &[
     ("console.title", "商家后台", "Merchant console"),
     ("console.signup", "商家入驻", "Sign up your business"),
     ("console.login", "商家登录", "Merchant login"),
+    (
+        "console.login_staff_only",
+        "商家后台仅供商家员工登录；平台运营账号请使用管理接口（/v1/admin）。",
+        "The console is for a merchant's staff. Platform operators use the admin API (/v1/admin).",
+    ),
     ("console.email", "邮箱", "Email"),
     (
         "console.password",

@@ -107,7 +107,7 @@ async fn serve_config(mut config: Config, dir: tempfile::TempDir) -> TestApp {
     }
 }
 
-fn rand_suffix() -> String {
+pub fn rand_suffix() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
     format!(
         "{:x}",
@@ -337,6 +337,8 @@ impl TestApp {
             "catalog_photos" => "SELECT COUNT(*) FROM catalog_photos",
             "catalog_store_products" => "SELECT COUNT(*) FROM catalog_store_products",
             "orders" => "SELECT COUNT(*) FROM orders",
+            "sessions" => "SELECT COUNT(*) FROM sessions",
+            "live_sessions" => "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL",
             other => panic!("no count for {other}"),
         };
         let (n,): (i64,) = self

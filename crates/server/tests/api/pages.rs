@@ -180,3 +180,65 @@ async fn an_unknown_page_is_a_friendly_404() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_console_login_opens_the_console_to_staff_only() {
+    let app = spawn_app().await;
+    let owner = format!("owner-{}@login.test", rand_suffix());
+    let res = app
+        .post(
+            "/v1/merchants",
+            serde_json::json!({"name": "Login Cafe", "mode": "trading", "owner": {"email": owner, "password": "secret-pass-1"}}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let operator = format!("op-{}@login.test", rand_suffix());
+    o2o_server::identity::service::add_operator(&app.state, &operator, "operator-pass")
+        .await
+        .unwrap();
+    let login = |email: String, password: &'static str| {
+        app.client
+            .post(app.url("/console/login"))
+            .header("cookie", format!("o2o_csrf={PAGE_CSRF}"))
+            .header("accept-language", "en")
+            .form(&[
+                ("csrf", PAGE_CSRF),
+                ("email", &email),
+                ("password", password),
+            ])
+            .send()
+    };
+    // The owner is let in, with a session.
+    let r = login(owner, "secret-pass-1").await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/console");
+    assert!(
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("o2o_session=")),
+        "{:?}",
+        r.headers()
+    );
+    // An operator's right password opens no console: the page says why, and no session is
+    // given or left behind.
+    let (sessions, live) = (
+        app.count("sessions").await,
+        app.count("live_sessions").await,
+    );
+    let r = login(operator, "operator-pass").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        !r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap().starts_with("o2o_session=")),
+        "{:?}",
+        r.headers()
+    );
+    let html = r.text().await.unwrap();
+    assert!(html.contains("The console is for a merchant"), "{html}");
+    assert_eq!(app.count("sessions").await, sessions + 1);
+    assert_eq!(app.count("live_sessions").await, live);
+}
