@@ -471,6 +471,8 @@ struct StaffPage<'a> {
     staff: Vec<Staff>,
     error: Option<String>,
     is_owner: bool,
+    /// Owners add any staff and managers add cashiers; a cashier adds no one and sees no form.
+    can_add: bool,
 }
 
 async fn staff_page(State(app): State<AppState>, ctx: PageCtx) -> Result<Response, PageError> {
@@ -496,6 +498,7 @@ async fn render_staff(
         staff,
         error,
         is_owner: c.role == Role::Owner,
+        can_add: c.role != Role::Cashier,
     })
 }
 

@@ -90,6 +90,15 @@ impl T {
             None => "?",
         }
     }
+
+    /// The text of a value's name (a role, a code's kind) under `prefix` (`prefix` + `name` is
+    /// the key), or the name itself where no text is kept for it.
+    pub fn named(&self, prefix: &str, name: &str) -> String {
+        match self.s(&format!("{prefix}{name}")) {
+            "?" => name.to_owned(),
+            text => text.to_owned(),
+        }
+    }
 }
 
 /// (key, zh-CN, en)
@@ -350,6 +359,9 @@ static TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("console.code.store_pay", "门店收款码", "Store pay code"),
     ("console.code.wifi", "WiFi 码", "WiFi code"),
+    ("console.code.table", "桌码", "Table code"),
+    ("console.code.product", "商品码", "Product code"),
+    ("console.code.campaign", "活动码", "Campaign code"),
     (
         "console.more_codes",
         "仅显示最新 100 个二维码；全部请用 GET /v1/qr-codes。",

@@ -242,3 +242,45 @@ async fn the_console_login_opens_the_console_to_staff_only() {
     assert_eq!(app.count("sessions").await, sessions + 1);
     assert_eq!(app.count("live_sessions").await, live);
 }
+
+#[tokio::test]
+async fn the_staff_page_names_roles_in_the_page_language_and_offers_its_form_to_those_who_may_add()
+{
+    let app = spawn_app().await;
+    let shop = app.shop("Staff Cafe").await;
+    let (status, html) = get_page(&app, "/console/staff", &shop.owner).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("data-test=\"staff-submit\""), "{html}");
+    assert!(
+        html.contains("<td data-role=\"cashier\">Cashier</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td data-role=\"owner\">Owner</td>"),
+        "{html}"
+    );
+    // A cashier adds no one, so the page offers no form.
+    let (status, html) = get_page(&app, "/console/staff", &shop.cashier).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("data-test=\"staff-list\""), "{html}");
+    assert!(!html.contains("data-test=\"staff-submit\""), "{html}");
+    // In Chinese the roles are Chinese words, not the API's names; so is the console's greeting.
+    for path in ["/console/staff", "/console"] {
+        let html = app
+            .client
+            .get(app.url(path))
+            .header("cookie", page_cookies(&shop.owner))
+            .header("accept-language", "zh-CN")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("店主"), "{path}: {html}");
+        assert!(
+            !html.contains(">owner<") && !html.contains(": owner"),
+            "{path}: {html}"
+        );
+    }
+}
