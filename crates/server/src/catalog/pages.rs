@@ -276,7 +276,10 @@ fn back(ctx: &PageCtx, store: &str, result: Result<(), Error>) -> Result<Respons
     match result {
         Ok(()) => {}
         Err(e) if e.kind == Kind::Internal => return Err(PageError::from_error(ctx.t, e)),
-        Err(e) => to.push_str(&format!("&error={}", urlencode(&ctx.flash(&e.message)))),
+        Err(e) => to.push_str(&format!(
+            "&error={}",
+            urlencode(&ctx.flash(&crate::web::said(ctx.t, &e)))
+        )),
     }
     Ok(ctx.redirect(&to))
 }
@@ -522,7 +525,7 @@ async fn upload_photo(
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
         Err(e) => {
             let (status, _) = crate::http::error::status_of(e.kind);
-            Ok((status, e.message).into_response())
+            Ok((status, crate::web::said(ctx.t, &e)).into_response())
         }
     }
 }

@@ -457,7 +457,15 @@ async fn send_message(
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
         Err(e) => {
             let (status, _) = crate::http::error::status_of(e.kind);
-            let mut page = render_console(&app, &ctx, &c, Some(e.message), form, status).await?;
+            let mut page = render_console(
+                &app,
+                &ctx,
+                &c,
+                Some(crate::web::said(ctx.t, &e)),
+                form,
+                status,
+            )
+            .await?;
             // A rate limit or overload says when to try again, as the API does.
             if let Some(s) = e.retry_after_s {
                 page.headers_mut()

@@ -77,7 +77,7 @@ async fn send_code(
         Err(e) if e.kind == crate::error::Kind::Internal => {
             return Err(PageError::from_error(ctx.t, e));
         }
-        Err(e) => (None, Some(e.message)),
+        Err(e) => (None, Some(crate::web::said(ctx.t, &e))),
     };
     ctx.render(&LoginPage {
         t: ctx.t,
@@ -122,7 +122,7 @@ async fn login(
             next: &next,
             phone_last4: Some(phone.last4().to_owned()),
             phone: Some(phone.as_str().to_owned()),
-            error: Some(e.message),
+            error: Some(crate::web::said(ctx.t, &e)),
         }),
     }
 }
@@ -194,7 +194,8 @@ async fn set_birthday(
         Ok(_) => Ok(ctx.redirect("/me")),
         Err(e) if e.kind != crate::error::Kind::Internal => {
             let message: String =
-                form_urlencoded::byte_serialize(ctx.flash(&e.message).as_bytes()).collect();
+                form_urlencoded::byte_serialize(ctx.flash(&crate::web::said(ctx.t, &e)).as_bytes())
+                    .collect();
             Ok(ctx.redirect(&format!("/me?error={message}")))
         }
         Err(e) => Err(PageError::from_error(ctx.t, e)),

@@ -125,7 +125,7 @@ fn claim_refusal(t: T, e: &Error) -> String {
         "coupon_limit_reached" => t.s("coupon.limit_reached").to_owned(),
         "coupon_not_claimable" => t.s("coupon.not_claimable").to_owned(),
         "coupon_not_eligible" => t.s("coupon.not_eligible").to_owned(),
-        _ => e.message.clone(),
+        _ => crate::web::said(t, e),
     }
 }
 
@@ -888,7 +888,16 @@ async fn create(
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
         Err(e) => {
             let (status, _) = crate::http::error::status_of(e.kind);
-            render_console(&app, &ctx, &c, None, Some(e.message), form, status).await
+            render_console(
+                &app,
+                &ctx,
+                &c,
+                None,
+                Some(crate::web::said(ctx.t, &e)),
+                form,
+                status,
+            )
+            .await
         }
     }
 }

@@ -349,7 +349,7 @@ async fn top_up(
         Ok(a) => a,
         Err(e) => {
             let notes = Notes {
-                error: Some(e.message),
+                error: Some(crate::web::said(ctx.t, &e)),
                 ..Notes::default()
             };
             return render_card(&app, &ctx, &p.id, &id, notes, StatusCode::BAD_REQUEST).await;
@@ -375,7 +375,7 @@ async fn top_up(
         Err(e) => {
             let (status, _) = crate::http::error::status_of(e.kind);
             let notes = Notes {
-                error: Some(e.message),
+                error: Some(crate::web::said(ctx.t, &e)),
                 ..Notes::default()
             };
             render_card(&app, &ctx, &p.id, &id, notes, status).await
@@ -405,7 +405,7 @@ async fn close(
         Err(e) => {
             let (status, _) = crate::http::error::status_of(e.kind);
             let notes = Notes {
-                error: Some(e.message),
+                error: Some(crate::web::said(ctx.t, &e)),
                 ..Notes::default()
             };
             render_card(&app, &ctx, &p.id, &id, notes, status).await
@@ -430,7 +430,7 @@ fn exchange_refusal(t: T, e: &crate::error::Error) -> String {
         "coupon_limit_reached" => t.s("coupon.limit_reached").to_owned(),
         "coupon_not_claimable" => t.s("coupon.not_claimable").to_owned(),
         "coupon_not_exchangeable" => t.s("member.not_exchangeable").to_owned(),
-        _ => e.message.clone(),
+        _ => crate::web::said(t, e),
     }
 }
 

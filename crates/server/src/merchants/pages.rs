@@ -132,14 +132,16 @@ async fn signup(
             Ok(ctx.redirect("/console"))
         }
         Err(e) => {
-            let error = Some(crate::web::refusal(ctx.t, e)?.1);
-            ctx.render(&SignupPage {
+            let (status, error) = crate::web::refusal(ctx.t, e)?;
+            let error = Some(error);
+            let page = ctx.render(&SignupPage {
                 t: ctx.t,
                 logged_in: ctx.logged_in(),
                 path: "/console/signup",
                 csrf: &ctx.csrf,
                 error,
-            })
+            })?;
+            Ok(crate::web::with_status(status, page))
         }
     }
 }
@@ -196,7 +198,10 @@ async fn login(
                 .map_err(|e| PageError::from_error(ctx.t, e))?;
             login_refused(&ctx, ctx.t.s("console.login_staff_only").to_owned())
         }
-        Err(e) => login_refused(&ctx, crate::web::refusal(ctx.t, e)?.1),
+        Err(e) => {
+            let (status, error) = crate::web::refusal(ctx.t, e)?;
+            Ok(crate::web::with_status(status, login_refused(&ctx, error)?))
+        }
     }
 }
 
@@ -304,8 +309,9 @@ async fn create_store(
     match result {
         Ok(store) => Ok(ctx.redirect(&format!("/console/stores/{}", store.id))),
         Err(e) => {
-            let error = Some(crate::web::refusal(ctx.t, e)?.1);
-            render_dashboard(&app, &ctx, &c, error).await
+            let (status, error) = crate::web::refusal(ctx.t, e)?;
+            let page = render_dashboard(&app, &ctx, &c, Some(error)).await?;
+            Ok(crate::web::with_status(status, page))
         }
     }
 }
@@ -456,8 +462,9 @@ async fn add_table(
     match result {
         Ok(_) => Ok(ctx.redirect(&format!("/console/stores/{id}"))),
         Err(e) => {
-            let error = Some(crate::web::refusal(ctx.t, e)?.1);
-            render_store(&app, &ctx, &c, &id, error).await
+            let (status, error) = crate::web::refusal(ctx.t, e)?;
+            let page = render_store(&app, &ctx, &c, &id, Some(error)).await?;
+            Ok(crate::web::with_status(status, page))
         }
     }
 }
@@ -539,8 +546,9 @@ async fn add_staff(
     match result {
         Ok(()) => Ok(ctx.redirect("/console/staff")),
         Err(e) => {
-            let error = Some(crate::web::refusal(ctx.t, e)?.1);
-            render_staff(&app, &ctx, &c, error).await
+            let (status, error) = crate::web::refusal(ctx.t, e)?;
+            let page = render_staff(&app, &ctx, &c, Some(error)).await?;
+            Ok(crate::web::with_status(status, page))
         }
     }
 }

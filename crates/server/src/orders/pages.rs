@@ -127,7 +127,7 @@ fn refusal_text(t: T, e: &Error) -> String {
     };
     match key {
         Some(k) => t.s(k).to_owned(),
-        None => e.message.clone(),
+        None => crate::web::said(t, e),
     }
 }
 

@@ -120,16 +120,9 @@ fn refusal(t: T, e: Error) -> Result<(StatusCode, String), PageError> {
     };
     let message = match key {
         Some(k) => t.s(k).to_owned(),
-        None => e.message,
+        None => crate::web::said(t, &e),
     };
     Ok((status, message))
-}
-
-fn with_status(status: StatusCode, mut response: Response) -> Response {
-    if response.status().is_success() {
-        *response.status_mut() = status;
-    }
-    response
 }
 
 fn no_store(mut response: Response) -> Response {
@@ -265,7 +258,7 @@ async fn pay(
             offer_top_up,
             coupons,
         })
-        .map(|r| with_status(status, r))
+        .map(|r| crate::web::with_status(status, r))
     };
     let amount = match parse_yuan(&form.amount) {
         Ok(a) => a,
@@ -490,7 +483,10 @@ async fn render_wallet(
         key: new_form_key(),
         error,
     };
-    Ok(with_status(status, no_store(ctx.render(&page)?)))
+    Ok(crate::web::with_status(
+        status,
+        no_store(ctx.render(&page)?),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -693,7 +689,10 @@ async fn render_counter_full(
         handed_over,
         handover_error,
     };
-    Ok(with_status(status, no_store(ctx.render(&page)?)))
+    Ok(crate::web::with_status(
+        status,
+        no_store(ctx.render(&page)?),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -1004,7 +1003,7 @@ async fn set_timezone(
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
         Err(e) => Ok(ctx.redirect(&format!(
             "/console/balance?timezone_error={}",
-            urlencode(&ctx.flash(&e.message))
+            urlencode(&ctx.flash(&crate::web::said(ctx.t, &e)))
         ))),
     }
 }

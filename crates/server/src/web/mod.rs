@@ -7,6 +7,7 @@
 //! site cannot make the browser send it).
 
 pub mod i18n;
+mod refusals;
 
 use crate::app::AppState;
 use crate::error::{Error, Kind};
@@ -21,6 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 pub use i18n::{Lang, T};
+pub use refusals::said;
 use serde::Deserialize;
 
 const CSRF_COOKIE: &str = "o2o_csrf";
@@ -44,7 +46,7 @@ pub fn refusal(t: T, e: Error) -> Result<(StatusCode, String), PageError> {
     if e.kind == Kind::Internal {
         Err(PageError::from_error(t, e))
     } else {
-        Ok((crate::http::error::status_of(e.kind).0, e.message))
+        Ok((crate::http::error::status_of(e.kind).0, said(t, &e)))
     }
 }
 
@@ -132,6 +134,15 @@ pub fn cookie(
         c.push_str(&format!("; Max-Age={age}"));
     }
     c
+}
+
+/// A rendered page answered with `status` (a refusal's 4xx); a page that is itself a redirect or
+/// an error keeps its own.
+pub fn with_status(status: StatusCode, mut response: Response) -> Response {
+    if response.status().is_success() {
+        *response.status_mut() = status;
+    }
+    response
 }
 
 /// The most characters a flashed sentence keeps (see [`PageCtx::flash`]).
@@ -264,7 +275,7 @@ impl PageError {
         let message = if e.kind == Kind::Internal {
             t.s("error.title").to_owned()
         } else {
-            e.message
+            said(t, &e)
         };
         PageError { status, message, t }
     }

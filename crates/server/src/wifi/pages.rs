@@ -232,7 +232,14 @@ async fn send_code(
         Ok(p) => p,
         Err(e) => {
             let status = crate::http::error::status_of(e.kind).0;
-            return page.render(&ctx, Step::Phone, None, false, Some(e.message), status);
+            return page.render(
+                &ctx,
+                Step::Phone,
+                None,
+                false,
+                Some(crate::web::said(ctx.t, &e)),
+                status,
+            );
         }
     };
     match identity::request_otp(&app.db, &phone, &addr.ip().to_string()).await {
@@ -245,7 +252,14 @@ async fn send_code(
         Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
         Err(e) => {
             let status = crate::http::error::status_of(e.kind).0;
-            page.render(&ctx, Step::Phone, None, false, Some(e.message), status)
+            page.render(
+                &ctx,
+                Step::Phone,
+                None,
+                false,
+                Some(crate::web::said(ctx.t, &e)),
+                status,
+            )
         }
     }
 }
@@ -291,7 +305,7 @@ async fn login(
                     Step::Code,
                     Some(&phone),
                     false,
-                    Some(e.message),
+                    Some(crate::web::said(ctx.t, &e)),
                     status,
                 );
             }

@@ -814,6 +814,22 @@ async fn a_refused_pickup_form_comes_back_with_the_slot_items_and_coupon_chosen(
         select(&html, "coupon").contains("value=\"best\" selected"),
         "{html}"
     );
+    // A time that is no time: said by the slot in the page's words, not the parser's.
+    let (status, _, html) = post_form_page(
+        &app,
+        &page,
+        &buyer,
+        &[
+            ("key", "refused-pickup-key-00004"),
+            (q_americano.as_str(), "1"),
+            ("pickup_at", "tomorrow-ish"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    let said = error_at(&html, "slot").expect("an error by the slot");
+    assert!(said.contains("Choose a pickup time."), "{said}");
+    assert!(!html.contains("RFC 3339"), "{html}");
     // Nothing chosen at all: by the menu.
     let (_, _, html) = post_form_page(
         &app,

@@ -284,3 +284,60 @@ async fn the_staff_page_names_roles_in_the_page_language_and_offers_its_form_to_
         );
     }
 }
+
+#[tokio::test]
+async fn a_refused_console_form_is_said_in_the_pages_language() {
+    let app = spawn_app().await;
+    let (_mid, owner) = app.merchant("Words Cafe").await;
+    let stores = app.count("stores").await;
+    let send = |lang: &'static str, hours: &'static str, lat: &'static str| {
+        app.client
+            .post(app.url("/console/stores"))
+            .header("cookie", page_cookies(&owner))
+            .header("accept-language", lang)
+            .form(&[
+                ("csrf", PAGE_CSRF),
+                ("name", "分店"),
+                ("address", "人民路 1 号"),
+                ("lat", lat),
+                ("lng", "121.47"),
+                ("timezone", "Asia/Shanghai"),
+                ("opening_hours", hours),
+                ("delivery_radius_m", "3000"),
+                ("fence_radius_m", "200"),
+            ])
+            .send()
+    };
+    // (language, opening hours, lat, a sentence the page says, one it must not)
+    let cases = [
+        (
+            "zh-CN",
+            "24/7",
+            "north",
+            "“纬度”须为数字。",
+            "must be a number",
+        ),
+        (
+            "en",
+            "24/7",
+            "north",
+            "Latitude must be a number.",
+            "须为数字",
+        ),
+        (
+            "zh-CN",
+            "whenever",
+            "31.23",
+            "营业时间格式不对",
+            "OpenStreetMap",
+        ),
+    ];
+    for (lang, hours, lat, says, never) in cases {
+        let r = send(lang, hours, lat).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{lang} {hours} {lat}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains(says), "{lang} {hours} {lat}: {html}");
+        assert!(!html.contains(never), "{lang} {hours} {lat}: {html}");
+    }
+    assert_eq!(app.count("stores").await, stores);
+}
