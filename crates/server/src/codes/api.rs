@@ -4,10 +4,10 @@ use super::model::*;
 use super::service;
 use crate::app::AppState;
 use crate::error::{Error, Kind, Result};
-use crate::http::Path;
-use crate::http::error::ErrorBody;
 use crate::http::idempotency::{self, Begun};
-use crate::http::{ConsumerAuth, Idem, Json, List, MerchantAuth, Query, Reply};
+use crate::http::{
+    ConsumerAuth, Idem, Json, List, MerchantAuth, Path, Query, Reply, error::ErrorBody,
+};
 use crate::identity::Role;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};

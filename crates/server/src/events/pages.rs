@@ -5,9 +5,7 @@
 use super::webhooks::{self, CreateWebhookEndpoint, EVENT_TYPES, WebhookDelivery, WebhookEndpoint};
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::http::Form;
-use crate::http::Page;
-use crate::http::Path;
+use crate::http::{Form, Page, Path};
 use crate::identity::Role;
 use crate::web::{OrPage, PageCtx, PageError, StaffConsole, T};
 use askama::Template;

@@ -6,10 +6,10 @@ use super::model::*;
 use super::service;
 use crate::app::AppState;
 use crate::error::Result;
-use crate::http::Path;
-use crate::http::error::ErrorBody;
 use crate::http::idempotency::{self, Begun};
-use crate::http::{ConsumerAuth, Idem, Json, List, MerchantAuth, PageParams, Query, Reply};
+use crate::http::{
+    ConsumerAuth, Idem, Json, List, MerchantAuth, PageParams, Path, Query, Reply, error::ErrorBody,
+};
 use crate::identity::Role;
 use crate::merchants::service::own;
 use axum::extract::State;

@@ -5,9 +5,9 @@ use super::service;
 use crate::app::AppState;
 use crate::db::rfc3339;
 use crate::error::{Error, Result};
-use crate::http::error::ErrorBody;
-use crate::http::idempotency;
-use crate::http::{Auth, ClientIp, Idem, Json, MaybeAuth, Query, Reply};
+use crate::http::{
+    Auth, ClientIp, Idem, Json, MaybeAuth, Query, Reply, error::ErrorBody, idempotency,
+};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};

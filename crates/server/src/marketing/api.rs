@@ -4,10 +4,9 @@ use super::model::*;
 use super::service;
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::http::Path;
-use crate::http::error::ErrorBody;
 use crate::http::{
-    ConsumerAuth, Idem, Json, List, MaybeAuth, MerchantAuth, PageParams, Query, Reply,
+    ConsumerAuth, Idem, Json, List, MaybeAuth, MerchantAuth, PageParams, Path, Query, Reply,
+    error::ErrorBody,
 };
 use axum::extract::State;
 use serde::{Deserialize, Serialize};

@@ -4,11 +4,10 @@ use super::model::*;
 use super::service;
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::http::Path;
-use crate::http::error::ErrorBody;
 use crate::http::idempotency::{self, Begun};
 use crate::http::{
-    ClientIp, Idem, Json, List, MaybeAuth, MerchantAuth, OperatorAuth, PageParams, Query, Reply,
+    ClientIp, Idem, Json, List, MaybeAuth, MerchantAuth, OperatorAuth, PageParams, Path, Query,
+    Reply, error::ErrorBody,
 };
 use crate::identity::Role;
 use axum::extract::State;

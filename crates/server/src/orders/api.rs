@@ -5,9 +5,10 @@ use super::service;
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::events::Published;
-use crate::http::Path;
-use crate::http::error::ErrorBody;
-use crate::http::{Auth, ConsumerAuth, Idem, Json, List, MerchantAuth, PageParams, Query, Reply};
+use crate::http::{
+    Auth, ConsumerAuth, Idem, Json, List, MerchantAuth, PageParams, Path, Query, Reply,
+    error::ErrorBody,
+};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};

@@ -6,10 +6,9 @@ use super::provider::SignedNotification;
 use super::service;
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::http::Path;
-use crate::http::error::ErrorBody;
 use crate::http::{
-    Auth, ConsumerAuth, Idem, Json, List, MerchantAuth, OperatorAuth, PageParams, Query, Reply,
+    Auth, ConsumerAuth, Idem, Json, List, MerchantAuth, OperatorAuth, PageParams, Path, Query,
+    Reply, error::ErrorBody,
 };
 use axum::extract::State;
 use axum::http::{HeaderMap, header};

@@ -4,11 +4,10 @@ use super::model::*;
 use super::service;
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::http::Path;
-use crate::http::error::ErrorBody;
 use crate::http::idempotency::{self, Begun};
 use crate::http::{
-    ConsumerAuth, Idem, Json, List, MaybeAuth, MerchantAuth, PageParams, Query, Reply,
+    ConsumerAuth, Idem, Json, List, MaybeAuth, MerchantAuth, PageParams, Path, Query, Reply,
+    error::ErrorBody,
 };
 use crate::identity::{PrincipalKind, Role};
 use axum::extract::State;
