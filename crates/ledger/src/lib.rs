@@ -11,5 +11,5 @@ pub mod money;
 pub mod sequencer;
 
 pub use book::{Account, Action, Book, Hold, LedgerError, Transfer, Verification};
-pub use money::{Currency, Money, MoneyError, Rounding};
+pub use money::{Currency, Money, MoneyError, Rounding, shown_price};
 pub use sequencer::{Applier, Sequencer, SubmitError};

@@ -341,6 +341,14 @@ impl Money {
         format!("{sign}{major}.{minor:0exponent$}")
     }
 
+    /// The amount as people read it: `¥28.00` for yuan, `28.00 USD` for other currencies.
+    pub fn shown(self) -> String {
+        match self.currency {
+            Currency::CNY => format!("¥{}", self.format_major()),
+            c => format!("{} {}", self.format_major(), c.code()),
+        }
+    }
+
     fn same_currency(self, other: Money) -> Result<Currency, MoneyError> {
         if self.currency == other.currency {
             Ok(self.currency)
@@ -350,6 +358,15 @@ impl Money {
                 right: other.currency,
             })
         }
+    }
+}
+
+/// Minor units in a currency named by its code, as people read them ([`Money::shown`]); a code
+/// that names no currency is shown after the bare number.
+pub fn shown_price(amount_minor: i64, currency: &str) -> String {
+    match Currency::parse(currency) {
+        Ok(c) => Money::new(amount_minor, c).shown(),
+        Err(_) => format!("{amount_minor} {currency}"),
     }
 }
 
@@ -370,6 +387,15 @@ impl fmt::Debug for Money {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_amount_is_shown_with_the_yuan_sign_or_its_currency_code() {
+        assert_eq!(shown_price(2800, "CNY"), "¥28.00");
+        assert_eq!(shown_price(-5, "CNY"), "¥-0.05");
+        assert_eq!(shown_price(2800, "USD"), "28.00 USD");
+        assert_eq!(shown_price(1200, "JPY"), "1200 JPY");
+        assert_eq!(shown_price(7, "XXQ"), "7 XXQ");
+    }
 
     fn cny(amount_minor: i64) -> Money {
         Money::new(amount_minor, Currency::CNY)

@@ -21,21 +21,7 @@ use axum::routing::{get, post};
 use o2o_ledger::{Currency, Money};
 use serde::Deserialize;
 
-/// Minor units as the page shows them: `¥28.00` for CNY, `28.00 USD` otherwise.
-pub fn shown_price(amount_minor: i64, currency: &str) -> String {
-    match Currency::parse(currency) {
-        Ok(Currency::CNY) => format!(
-            "¥{}",
-            Money::new(amount_minor, Currency::CNY).format_major()
-        ),
-        Ok(c) => format!(
-            "{} {}",
-            Money::new(amount_minor, c).format_major(),
-            c.code()
-        ),
-        Err(_) => format!("{amount_minor} {currency}"),
-    }
-}
+pub use o2o_ledger::shown_price;
 
 /// The name in the page's language, falling back to the other one.
 fn local(t: T, zh: &Option<String>, en: &Option<String>) -> String {

@@ -775,7 +775,7 @@ pub(crate) fn apply(state: &mut State, op: &OrderOp) -> Result<Reply> {
                     "order_unpaid",
                     format!(
                         "This order still has {} to pay; take the payment before completing it.",
-                        crate::catalog::pages::shown_price(o.due(), &o.currency)
+                        o2o_ledger::shown_price(o.due(), &o.currency)
                     ),
                 ));
             }
@@ -1065,7 +1065,7 @@ pub(crate) fn before_pay(state: &State, p: &NewPayment, discount: i64) -> Result
             "amount_exceeds_due",
             format!(
                 "Only {} is left to pay on this order.",
-                crate::catalog::pages::shown_price(due, &o.currency)
+                o2o_ledger::shown_price(due, &o.currency)
             ),
         )
         .param("amount"));
