@@ -6,7 +6,7 @@ use super::model::*;
 use super::service;
 use crate::app::AppState;
 use crate::codes::pages::Landing;
-use crate::error::{Error, Kind};
+use crate::error::Error;
 use crate::followers::model::Channel;
 use crate::followers::service as followers;
 use crate::http::{Form, Path};
@@ -230,15 +230,8 @@ async fn send_code(
     let phone = match Phone::parse(&form.phone) {
         Ok(p) => p,
         Err(e) => {
-            let status = crate::http::error::status_of(e.kind).0;
-            return page.render(
-                &ctx,
-                Step::Phone,
-                None,
-                false,
-                Some(crate::web::said(ctx.t, &e)),
-                status,
-            );
+            let (status, said) = crate::web::refusal(ctx.t, e)?;
+            return page.render(&ctx, Step::Phone, None, false, Some(said), status);
         }
     };
     match identity::request_otp(&app.db, &phone, &addr.ip().to_string()).await {
@@ -248,17 +241,9 @@ async fn send_code(
             }
             page.render(&ctx, Step::Code, Some(&phone), false, None, StatusCode::OK)
         }
-        Err(e) if e.kind == Kind::Internal => Err(PageError::from_error(ctx.t, e)),
         Err(e) => {
-            let status = crate::http::error::status_of(e.kind).0;
-            page.render(
-                &ctx,
-                Step::Phone,
-                None,
-                false,
-                Some(crate::web::said(ctx.t, &e)),
-                status,
-            )
+            let (status, said) = crate::web::refusal(ctx.t, e)?;
+            page.render(&ctx, Step::Phone, None, false, Some(said), status)
         }
     }
 }
@@ -291,22 +276,14 @@ async fn login(
             .await
         {
             Ok(issued) => issued,
-            Err(e) if e.kind == Kind::Internal => return Err(PageError::from_error(ctx.t, e)),
             Err(e) => {
-                let status = crate::http::error::status_of(e.kind).0;
+                let (status, said) = crate::web::refusal(ctx.t, e)?;
                 let page = LoginView {
                     code: &code,
                     spot: &spot,
                     params: &params,
                 };
-                return page.render(
-                    &ctx,
-                    Step::Code,
-                    Some(&phone),
-                    false,
-                    Some(crate::web::said(ctx.t, &e)),
-                    status,
-                );
+                return page.render(&ctx, Step::Code, Some(&phone), false, Some(said), status);
             }
         };
     ctx.set_session(&issued.token, identity::CONSUMER_SESSION_US / 1_000_000);

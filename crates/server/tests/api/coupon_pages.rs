@@ -118,17 +118,7 @@ async fn the_coupon_center_claims_once_and_my_coupons_shows_it_ready_then_used_a
             page_cookies(&me),
         ),
     ] {
-        let html = app
-            .client
-            .get(app.url(&path))
-            .header("cookie", cookie)
-            .header("accept-language", "en")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, html) = get_page_with(&app, &path, &cookie, "en").await;
         assert!(!html.contains("account is locked"), "{path}: {html}");
         assert!(!html.contains("data-test=\"error\""), "{path}: {html}");
     }

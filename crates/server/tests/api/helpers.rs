@@ -592,11 +592,21 @@ pub fn page_cookies(session: &str) -> String {
 
 /// GETs a page as a browser holding `session` would, in English: (status, body).
 pub async fn get_page(app: &TestApp, path: &str, session: &str) -> (StatusCode, String) {
+    get_page_with(app, path, &page_cookies(session), "en").await
+}
+
+/// GETs a page as a browser sending these cookies and asking for `lang`: (status, body).
+pub async fn get_page_with(
+    app: &TestApp,
+    path: &str,
+    cookies: &str,
+    lang: &str,
+) -> (StatusCode, String) {
     let r = app
         .client
         .get(app.url(path))
-        .header("cookie", page_cookies(session))
-        .header("accept-language", "en")
+        .header("cookie", cookies)
+        .header("accept-language", lang)
         .send()
         .await
         .unwrap();

@@ -266,17 +266,7 @@ async fn the_staff_page_names_roles_in_the_page_language_and_offers_its_form_to_
     assert!(!html.contains("data-test=\"staff-submit\""), "{html}");
     // In Chinese the roles are Chinese words, not the API's names; so is the console's greeting.
     for path in ["/console/staff", "/console"] {
-        let html = app
-            .client
-            .get(app.url(path))
-            .header("cookie", page_cookies(&shop.owner))
-            .header("accept-language", "zh-CN")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, html) = get_page_with(&app, path, &page_cookies(&shop.owner), "zh-CN").await;
         assert!(html.contains("店主"), "{path}: {html}");
         assert!(
             !html.contains(">owner<") && !html.contains(": owner"),
