@@ -445,6 +445,126 @@ static REFUSALS: &[Entry] = &[
     ),
     ("rate_limited", "发送过于频繁，请稍后再试。", None),
     ("message_not_found", "找不到该消息。", None),
+    // Console settings
+    ("api_key_not_found", "找不到该 API 密钥。", None),
+    (
+        "position_out_of_range",
+        "排序值超出范围。",
+        Some("The position is out of range."),
+    ),
+    (
+        "invalid_option_key",
+        "规格组和规格的代号须为 1 至 32 个小写字母、数字、_ 或 -。",
+        None,
+    ),
+    ("too_many_option_groups", "规格组过多。", None),
+    ("duplicate_option_key", "两个规格组的代号相同。", None),
+    ("invalid_options", "每个规格组的选项数量超出范围。", None),
+    ("photo_not_found", "该商品还没有照片。", None),
+    (
+        "count_out_of_range",
+        "一次可生成 1 至 5 个码。",
+        Some("Make 1 to 5 codes at a time."),
+    ),
+    (
+        "invalid_mcc",
+        "商户类别码须为 4 位数字。",
+        Some("The merchant category code is 4 digits."),
+    ),
+    (
+        "invalid_city",
+        "城市名须含拉丁字母。",
+        Some("The city's name needs Latin letters."),
+    ),
+    (
+        "emv_invalid",
+        "门店信息无法写入收款码，请缩短名称或城市名。",
+        Some("The store's details do not fit a pay code; shorten its name or city."),
+    ),
+    (
+        "url_too_long",
+        "网址过长。",
+        Some("The address is too long."),
+    ),
+    (
+        "kind_invalid",
+        "请选择券的类型。",
+        Some("Choose the kind of coupon."),
+    ),
+    (
+        "amount_off_required",
+        "满减券须填写减免金额。",
+        Some("A money-off coupon needs the amount it takes off."),
+    ),
+    (
+        "percent_off_required",
+        "折扣券须填写折扣。",
+        Some("A percent-off coupon needs its discount."),
+    ),
+    (
+        "audience_invalid",
+        "请选择券的发放对象。",
+        Some("Choose who may claim the coupon."),
+    ),
+    (
+        "invalid_audience",
+        "请选择消息的接收对象。",
+        Some("Choose who receives the message."),
+    ),
+    ("currency_mismatch", "币种不一致。", None),
+    ("coupon_invalid", "请选择一张券。", Some("Choose a coupon.")),
+    ("too_many_rules", "充值赠送规则过多。", None),
+    (
+        "min_top_up_invalid",
+        "充值门槛超出范围。",
+        Some("The top-up threshold is out of range."),
+    ),
+    (
+        "points_per_yuan_invalid",
+        "每元积分数超出范围。",
+        Some("The points per yuan are out of range."),
+    ),
+    (
+        "min_spend_invalid",
+        "等级门槛须为零或正数。",
+        Some("A tier's threshold is zero or more."),
+    ),
+    (
+        "percent_off_invalid",
+        "会员折扣超出范围。",
+        Some("The member discount is out of range."),
+    ),
+    (
+        "coupon_template_id_invalid",
+        "请选择一张券。",
+        Some("Choose a coupon."),
+    ),
+    (
+        "bonus_budget_insufficient",
+        "商家的赠送预算不足，暂时不能赠送。",
+        None,
+    ),
+    ("inbox_item_not_found", "找不到该消息。", None),
+    (
+        "invalid_action",
+        "请选择关注或取消关注。",
+        Some("Choose follow or unfollow."),
+    ),
+    ("user_not_found", "找不到该顾客。", None),
+    ("hold_not_expired", "预授权尚未到期。", None),
+    ("payment_not_capturable", "该笔支付不在待确认状态。", None),
+    (
+        "payment_not_cancelable",
+        "该笔支付不能撤销，请改为退款。",
+        None,
+    ),
+    ("amount_exceeds_hold", "确认金额不能超过预授权金额。", None),
+    ("cashier_only", "只有商家的收银员可以这样做。", None),
+    (
+        "qr_not_allowed",
+        "收银台请扫描顾客的付款码或记录现金。",
+        None,
+    ),
     // WiFi
     ("invalid_mac", "设备地址格式不对。", None),
     (
