@@ -106,10 +106,6 @@ fn local_time(rfc3339: &str, timezone: Option<&str>) -> String {
 /// A refused movement as the page says it: the known refusals in the page's language, others
 /// in the service's words. Internal failures become an error page.
 fn refusal(t: T, e: Error) -> Result<(StatusCode, String), PageError> {
-    if e.kind == Kind::Internal {
-        return Err(PageError::from_error(t, e));
-    }
-    let (status, _) = crate::http::error::status_of(e.kind);
     let key = match e.code.as_ref() {
         "amount_invalid" => Some("pay.error.amount"),
         "amount_too_large" => Some("pay.error.too_large"),
@@ -117,11 +113,8 @@ fn refusal(t: T, e: Error) -> Result<(StatusCode, String), PageError> {
         "pay_code_invalid" => Some("counter.error.pay_code"),
         _ => None,
     };
-    let message = match key {
-        Some(k) => t.s(k).to_owned(),
-        None => crate::web::said(t, &e),
-    };
-    Ok((status, message))
+    let (status, said) = crate::web::refusal(t, e)?;
+    Ok((status, key.map_or(said, |k| t.s(k).to_owned())))
 }
 
 fn no_store(mut response: Response) -> Response {
