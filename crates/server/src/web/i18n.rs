@@ -1,6 +1,9 @@
 //! Page texts in zh-CN and en. The language comes from the `lang` cookie (set by the switcher),
 //! else from `Accept-Language`, else zh-CN.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 /// A page language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
@@ -77,13 +80,8 @@ pub struct T {
 
 impl T {
     pub fn s(&self, key: &str) -> &'static str {
-        let mut all = TEXTS
-            .iter()
-            .chain(crate::orders::texts::TEXTS)
-            .chain(crate::members::texts::TEXTS)
-            .chain(crate::marketing::texts::TEXTS);
-        match all.find(|(k, _, _)| *k == key) {
-            Some((_, zh, en)) => match self.lang {
+        match by_key().get(key) {
+            Some((zh, en)) => match self.lang {
                 Lang::Zh => zh,
                 Lang::En => en,
             },
@@ -99,6 +97,25 @@ impl T {
             text => text.to_owned(),
         }
     }
+}
+
+/// Every kept text by key, built on first use: a page asks for dozens, and the tables hold
+/// about a thousand.
+fn by_key() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
+    static BY_KEY: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
+    BY_KEY.get_or_init(|| {
+        let mut map = HashMap::new();
+        for (k, zh, en) in TEXTS
+            .iter()
+            .chain(crate::orders::texts::TEXTS)
+            .chain(crate::members::texts::TEXTS)
+            .chain(crate::marketing::texts::TEXTS)
+        {
+            // Keys are unique (a test checks); were one not, the first would stand, as before.
+            map.entry(*k).or_insert((*zh, *en));
+        }
+        map
+    })
 }
 
 /// (key, zh-CN, en)
