@@ -46,6 +46,11 @@ pub struct Error {
     pub code: Cow<'static, str>,
     pub message: String,
     pub param: Option<String>,
+    /// The figures the message names (an amount, a limit, a product), by name, so that a page
+    /// can say them in its own language (see `web::refusals`). The API shows the message only.
+    /// (A boxed slice, not a `Vec`: every `Result` of the services carries this type, so it
+    /// stays small.)
+    pub args: Box<[(&'static str, String)]>,
     /// Seconds a client should wait before retrying (429 and 503).
     pub retry_after_s: Option<u64>,
     pub source: Option<anyhow::Error>,
@@ -60,6 +65,7 @@ impl Error {
             code: code.into(),
             message: message.into(),
             param: None,
+            args: Box::default(),
             retry_after_s: None,
             source: None,
         }
@@ -124,6 +130,14 @@ impl Error {
     /// Names the request parameter at fault.
     pub fn param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
+        self
+    }
+
+    /// Keeps a figure the message names, as `name` (see [`Error::args`]).
+    pub fn arg(mut self, name: &'static str, value: impl ToString) -> Self {
+        let mut args = std::mem::take(&mut self.args).into_vec();
+        args.push((name, value.to_string()));
+        self.args = args.into_boxed_slice();
         self
     }
 }

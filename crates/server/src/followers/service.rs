@@ -346,7 +346,9 @@ pub async fn create_message(
                 "A merchant may send at most {per_hour} messages an hour; try again in {wait_s} s."
             ),
             wait_s.max(1) as u64,
-        ));
+        )
+        .arg("per_hour", per_hour)
+        .arg("wait", wait_s.max(1)));
     }
     let id = MessageId::generate();
     store::insert_message(

@@ -81,7 +81,8 @@ pub async fn request_otp(db: &Db, phone: &Phone, ip: &str) -> Result<SmsMessage>
             "otp_rate_limited",
             format!("A code was just sent to this number; try again in {wait} s."),
             wait,
-        ));
+        )
+        .arg("wait", wait));
     }
     if last_hour >= OTP_PHONE_PER_HOUR {
         return Err(Error::rate_limited(

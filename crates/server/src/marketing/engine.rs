@@ -197,7 +197,9 @@ fn issue(state: &mut State, c: &Claim) -> Result<Coupon> {
                 "You already hold {held} of this coupon; the limit is {}.",
                 t.per_consumer_limit
             ),
-        ));
+        )
+        .arg("held", held)
+        .arg("limit", t.per_consumer_limit));
     }
     let valid_from = t.use_starts_at.map_or(now, |s| s.max(now));
     let by_days = t

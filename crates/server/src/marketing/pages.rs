@@ -120,7 +120,6 @@ fn distance_text(m: u32) -> String {
 fn claim_refusal(t: T, e: &Error) -> String {
     match e.code.as_ref() {
         "coupon_sold_out" => t.s("coupon.sold_out_message").to_owned(),
-        "coupon_limit_reached" => t.s("coupon.limit_reached").to_owned(),
         "coupon_not_claimable" => t.s("coupon.not_claimable").to_owned(),
         "coupon_not_eligible" => t.s("coupon.not_eligible").to_owned(),
         _ => crate::web::said(t, e),

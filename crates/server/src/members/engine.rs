@@ -942,7 +942,9 @@ pub(crate) fn apply(state: &mut State, op: &MemberOp) -> Result<Reply> {
                         card.points
                     ),
                 )
-                .param("coupon_template_id"));
+                .param("coupon_template_id")
+                .arg("price", price)
+                .arg("points", card.points));
             }
             let coupon = crate::marketing::engine::exchange(state, claim)?;
             record(

@@ -424,9 +424,7 @@ struct ExchangeForm {
 /// The page's words for a refused exchange.
 fn exchange_refusal(t: T, e: &crate::error::Error) -> String {
     match e.code.as_ref() {
-        "points_insufficient" => t.s("member.points_insufficient").to_owned(),
         "coupon_sold_out" => t.s("coupon.sold_out_message").to_owned(),
-        "coupon_limit_reached" => t.s("coupon.limit_reached").to_owned(),
         "coupon_not_claimable" => t.s("coupon.not_claimable").to_owned(),
         "coupon_not_exchangeable" => t.s("member.not_exchangeable").to_owned(),
         _ => crate::web::said(t, e),

@@ -71,11 +71,6 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
         "兑换成功，优惠券已放入“我的优惠券”。",
         "Exchanged: the coupon is in My coupons.",
     ),
-    (
-        "member.points_insufficient",
-        "积分不足，兑换这张券需要更多积分。",
-        "Not enough points: this coupon needs more points than the card has.",
-    ),
     ("member.points_short", "积分不足", "Not enough points"),
     ("member.points_owed", "欠积分", "Points owed"),
     (

@@ -286,12 +286,19 @@ pub(crate) fn payment_of(op: &OrderOp) -> Option<&NewPayment> {
 }
 
 fn sold_out(name: &Option<String>, alt: &Option<String>) -> Error {
-    let name = name.as_deref().or(alt.as_deref()).unwrap_or("This product");
-    Error::conflict(
+    let named = name.as_deref().or(alt.as_deref());
+    let e = Error::conflict(
         "product_sold_out",
-        format!("{name} is sold out here (or fewer are left than you asked for)."),
+        format!(
+            "{} is sold out here (or fewer are left than you asked for).",
+            named.unwrap_or("This product")
+        ),
     )
-    .param("items")
+    .param("items");
+    match named {
+        Some(n) => e.arg("name", n),
+        None => e,
+    }
 }
 
 /// Reserves the stock of `lines` at `store_id`; all or nothing.
@@ -417,7 +424,8 @@ fn add_lines(
             "too_many_items",
             format!("An order holds at most {MAX_LINES} lines."),
         )
-        .param("items"));
+        .param("items")
+        .arg("max", MAX_LINES));
     }
     let reserved = reserve(state, &store_id, lines)?;
     let o = state
@@ -1068,7 +1076,8 @@ pub(crate) fn before_pay(state: &State, p: &NewPayment, discount: i64) -> Result
                 o2o_ledger::shown_price(due, &o.currency)
             ),
         )
-        .param("amount"));
+        .param("amount")
+        .arg("due", o2o_ledger::shown_price(due, &o.currency)));
     }
     if amount < due && o.channel != Channel::DineIn {
         return Err(

@@ -117,10 +117,7 @@ fn form_hash(what: &str) -> String {
 /// A refusal as the page says it: known ones in the page's language, others in the service's.
 fn refusal_text(t: T, e: &Error) -> String {
     let key = match e.code.as_ref() {
-        "product_sold_out" => Some("error.sold_out"),
-        "store_closed" => Some("error.store_closed"),
         "insufficient_funds" => Some("error.insufficient"),
-        "order_not_found" => Some("error.order_not_found"),
         "amount_invalid" => Some("pay.error.amount"),
         _ => None,
     };

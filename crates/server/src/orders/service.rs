@@ -133,18 +133,20 @@ async fn price(
                 "quantity_out_of_range",
                 format!("quantity must be between 1 and {MAX_QUANTITY}."),
             )
-            .param(at("quantity")));
+            .param(at("quantity"))
+            .arg("max", MAX_QUANTITY));
         }
         if item.sold_out {
-            let name = item
-                .name_zh
-                .as_deref()
-                .or(item.name_en.as_deref())
-                .unwrap_or("This product");
-            return Err(
-                Error::conflict("product_sold_out", format!("{name} is sold out here."))
-                    .param(at("product_id")),
-            );
+            let named = item.name_zh.as_deref().or(item.name_en.as_deref());
+            let e = Error::conflict(
+                "product_sold_out",
+                format!("{} is sold out here.", named.unwrap_or("This product")),
+            )
+            .param(at("product_id"));
+            return Err(match named {
+                Some(n) => e.arg("name", n),
+                None => e,
+            });
         }
         let c = parse_currency(&item.currency)?;
         if currency.as_deref().is_some_and(|cur| cur != item.currency) {

@@ -281,7 +281,6 @@ pub static TEXTS: &[(&str, &str, &str)] = &[
         "照片没能加入购物袋，请重试或输入条码。",
         "The photo could not be added: try again or type the barcode.",
     ),
-    ("error.order_not_found", "没有这个订单。", "No such order."),
     (
         "error.sold_out",
         "这件商品已售罄。",

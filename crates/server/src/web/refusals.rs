@@ -14,6 +14,12 @@ use crate::error::Error;
 /// The sentence a page shows for a refusal (`e` is never an internal failure here: those are
 /// error pages).
 pub fn said(t: T, e: &Error) -> String {
+    if t.lang == Lang::Zh
+        && !e.args.is_empty()
+        && let Some(text) = figured(e)
+    {
+        return text;
+    }
     let text = match REFUSALS
         .iter()
         .find(|(code, _, _)| *code == e.code.as_ref())
@@ -32,6 +38,50 @@ pub fn said(t: T, e: &Error) -> String {
     };
     text.replace("{field}", label)
 }
+
+/// The Chinese sentence of [`FIGURED`] for `e`, its figures filled in from [`Error::args`];
+/// `None` when none is kept or the refusal lacks a figure the sentence names.
+fn figured(e: &Error) -> Option<String> {
+    let (_, template) = FIGURED.iter().find(|(code, _)| *code == e.code.as_ref())?;
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = *template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}')? + open;
+        let name = &rest[open + 1..close];
+        let (_, value) = e.args.iter().find(|(n, _)| *n == name)?;
+        out.push_str(value);
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// Chinese sentences that name a refusal's figures (`{name}` is the figure kept as `name`, see
+/// [`Error::arg`]). The service's English sentence names them already. A refusal without them
+/// is said by its sentence in [`REFUSALS`].
+static FIGURED: &[(&str, &str)] = &[
+    ("amount_exceeds_due", "这笔订单只剩 {due} 待付。"),
+    ("product_sold_out", "“{name}”已售罄或余量不足。"),
+    ("too_many_items", "一单最多 {max} 种商品。"),
+    (
+        "quantity_out_of_range",
+        "每种商品的数量须在 1 到 {max} 之间。",
+    ),
+    (
+        "coupon_limit_reached",
+        "你已持有 {held} 张该券，每人限领 {limit} 张。",
+    ),
+    (
+        "points_insufficient",
+        "兑换此券需要 {price} 积分，会员卡现有 {points} 积分。",
+    ),
+    ("otp_rate_limited", "验证码刚刚发送过，请 {wait} 秒后再试。"),
+    (
+        "rate_limited",
+        "每小时最多发送 {per_hour} 条消息，请 {wait} 秒后再试。",
+    ),
+];
 
 /// The labels forms give their fields: (field, text key).
 static FIELDS: &[(&str, &str)] = &[
@@ -115,7 +165,7 @@ static REFUSALS: &[Entry] = &[
         "验证码错误次数过多，请重新获取。",
         None,
     ),
-    ("otp_rate_limited", "验证码刚刚发送过，请稍后再试。", None),
+    ("otp_rate_limited", "验证码发送过于频繁，请稍后再试。", None),
     ("phone_login_required", "请先用手机号登录。", None),
     ("login_required", "请先用手机号登录。", None),
     (
@@ -601,6 +651,20 @@ mod tests {
     }
 
     #[test]
+    fn each_figured_sentence_has_a_plain_one_and_names_its_figures_once() {
+        let mut seen = HashSet::new();
+        for (code, zh) in FIGURED {
+            assert!(seen.insert(*code), "{code} twice");
+            assert!(
+                REFUSALS.iter().any(|(c, _, _)| c == code),
+                "{code} has no plain sentence for a refusal without its figures"
+            );
+            assert!(zh.contains('{') && !zh.contains("{field}"), "{code}: {zh}");
+            assert_eq!(zh.matches('{').count(), zh.matches('}').count(), "{code}");
+        }
+    }
+
+    #[test]
     fn a_page_says_a_kept_refusal_in_its_language_and_others_in_the_services_words() {
         let zh = T { lang: Lang::Zh };
         let en = T { lang: Lang::En };
@@ -618,6 +682,16 @@ mod tests {
         );
         assert_eq!(said(zh, &e), "金额超过了订单待付金额。");
         assert_eq!(said(en, &e), "Only ¥45.00 is left to pay on this order.");
+        // With its figure kept, the Chinese sentence names it too.
+        let e = e.arg("due", "¥45.00");
+        assert_eq!(said(zh, &e), "这笔订单只剩 ¥45.00 待付。");
+        assert_eq!(said(en, &e), "Only ¥45.00 is left to pay on this order.");
+        // A figure the sentence names but the refusal lacks: the plain sentence.
+        let e = Error::conflict("coupon_limit_reached", "You already hold 2 of this coupon.")
+            .arg("held", 2);
+        assert_eq!(said(zh, &e), "你已达到该券的领取上限。");
+        let e = e.arg("limit", 2);
+        assert_eq!(said(zh, &e), "你已持有 2 张该券，每人限领 2 张。");
         // A field is named by its form's label.
         let e = Error::invalid("invalid_number", "lat must be a number.").param("lat");
         assert_eq!(said(zh, &e), "“纬度”须为数字。");

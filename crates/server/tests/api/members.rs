@@ -1551,7 +1551,7 @@ async fn the_card_page_exchanges_points_for_a_coupon_and_says_why_when_it_cannot
     .await;
     let (me, id) = member_with_points(&app, &shop, "13700000241").await;
     let csrf = "members-test-csrf-token-0123456789";
-    let post = |template: String| {
+    let post_in = |template: String, lang: &'static str| {
         let app = &app;
         let me = &me;
         let id = &id;
@@ -1560,11 +1560,11 @@ async fn the_card_page_exchanges_points_for_a_coupon_and_says_why_when_it_cannot
                 .client
                 .post(app.url(&format!("/me/cards/{id}/exchanges")))
                 .header("cookie", format!("o2o_session={me}; o2o_csrf={csrf}"))
-                .header("accept-language", "en")
+                .header("accept-language", lang)
                 .form(&[
                     ("csrf", csrf),
                     ("coupon_template_id", template.as_str()),
-                    ("key", &format!("exchange-form-key-{template}")),
+                    ("key", &format!("exchange-form-key-{lang}-{template}")),
                 ])
                 .send()
                 .await
@@ -1572,6 +1572,7 @@ async fn the_card_page_exchanges_points_for_a_coupon_and_says_why_when_it_cannot
             page_reply(r).await
         }
     };
+    let post = |template: String| post_in(template, "en");
     let (_, html) = card_page(&app, &me, &format!("/me/cards/{id}")).await;
     assert_eq!(
         html.matches("data-test=\"exchange-offer\"").count(),
@@ -1595,7 +1596,17 @@ async fn the_card_page_exchanges_points_for_a_coupon_and_says_why_when_it_cannot
     let (status, _, html) = post(dear.clone()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{html}");
     assert!(html.contains("data-test=\"exchange-error\""), "{html}");
-    assert!(html.contains("Not enough points"), "{html}");
+    assert!(
+        html.contains("This coupon costs 500 points; the card has 120."),
+        "{html}"
+    );
+    // In Chinese too, with the figures.
+    let (status, _, html) = post_in(dear.clone(), "zh-CN").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{html}");
+    assert!(
+        html.contains("兑换此券需要 500 积分，会员卡现有 120 积分。"),
+        "{html}"
+    );
     assert_eq!(card(&app, &me, &id).await["points"], 120);
     assert!(coupons_of(&app, &me).await.is_empty());
 
