@@ -1069,15 +1069,13 @@ pub(crate) fn before_pay(state: &State, p: &NewPayment, discount: i64) -> Result
     }
     let amount = if p.amount == 0 { due } else { p.amount };
     if amount > due {
+        let left = o2o_ledger::shown_price(due, &o.currency);
         return Err(Error::invalid(
             "amount_exceeds_due",
-            format!(
-                "Only {} is left to pay on this order.",
-                o2o_ledger::shown_price(due, &o.currency)
-            ),
+            format!("Only {left} is left to pay on this order."),
         )
         .param("amount")
-        .arg("due", o2o_ledger::shown_price(due, &o.currency)));
+        .arg("due", left));
     }
     if amount < due && o.channel != Channel::DineIn {
         return Err(

@@ -651,7 +651,7 @@ mod tests {
     }
 
     #[test]
-    fn each_figured_sentence_has_a_plain_one_and_names_its_figures_once() {
+    fn each_figured_sentence_is_kept_once_and_has_a_plain_one_beside_it() {
         let mut seen = HashSet::new();
         for (code, zh) in FIGURED {
             assert!(seen.insert(*code), "{code} twice");
