@@ -261,8 +261,12 @@ pub(crate) struct Bill<'a> {
     pub free_item_price: Option<&'a FreeItemPrice>,
 }
 
-fn not_applicable(message: impl Into<String>) -> Error {
-    Error::invalid("coupon_not_applicable", message).param("coupon")
+/// A coupon that does not apply to a bill, and why (`reason`, kept for pages: see
+/// `web::refusals`).
+fn not_applicable(reason: &'static str, message: impl Into<String>) -> Error {
+    Error::invalid("coupon_not_applicable", message)
+        .param("coupon")
+        .arg("reason", reason)
 }
 
 /// Checks a coupon against a bill and says what it takes off (at least one fen is left to pay).
@@ -294,30 +298,45 @@ pub(crate) fn quote(state: &State, coupon_id: &str, bill: &Bill<'_>) -> Result<i
         _ => {}
     }
     if c.valid_from > now {
-        return Err(not_applicable("This coupon cannot be used yet."));
+        return Err(not_applicable("not_yet", "This coupon cannot be used yet."));
     }
     if t.merchant_id != bill.merchant_id {
-        return Err(not_applicable("This coupon is for another merchant."));
+        return Err(not_applicable(
+            "other_merchant",
+            "This coupon is for another merchant.",
+        ));
     }
     if t.currency != bill.currency {
-        return Err(not_applicable(format!("This coupon is in {}.", t.currency)));
+        return Err(
+            not_applicable("currency", format!("This coupon is in {}.", t.currency))
+                .arg("currency", &t.currency),
+        );
     }
     let stores = t.stores();
     if !stores.is_empty() && !bill.store_id.is_some_and(|s| stores.iter().any(|x| x == s)) {
-        return Err(not_applicable("This coupon is not good at this store."));
+        return Err(not_applicable(
+            "store",
+            "This coupon is not good at this store.",
+        ));
     }
     let channels = t.channel_list();
     if !channels.is_empty() && !channels.iter().any(|x| x == bill.channel) {
-        return Err(not_applicable(format!(
-            "This coupon is not good for {}.",
-            bill.channel
-        )));
+        return Err(not_applicable(
+            "channel",
+            format!("This coupon is not good for {}.", bill.channel),
+        ));
     }
     if bill.base < t.min_spend {
-        return Err(not_applicable(format!(
-            "This coupon needs a spend of at least {} (this is {}).",
-            t.min_spend, bill.base
-        )));
+        let (min, base) = (
+            o2o_ledger::shown_price(t.min_spend, &t.currency),
+            o2o_ledger::shown_price(bill.base, bill.currency),
+        );
+        return Err(not_applicable(
+            "min_spend",
+            format!("This coupon needs a spend of at least {min} (this bill is {base})."),
+        )
+        .arg("min", min)
+        .arg("base", base));
     }
     if bill.coupons_on_order > 0 && !t.stackable {
         return Err(Error::conflict(
@@ -332,12 +351,16 @@ pub(crate) fn quote(state: &State, coupon_id: &str, bill: &Bill<'_>) -> Result<i
     };
     if t.kind == "free_item" && free.is_none() {
         return Err(not_applicable(
+            "free_item",
             "Add the free item to the order to use this coupon.",
         ));
     }
     let d = discount_of(t, bill.base, free).min(bill.base - 1).max(0);
     if d == 0 {
-        return Err(not_applicable("This coupon takes nothing off this bill."));
+        return Err(not_applicable(
+            "nothing_off",
+            "This coupon takes nothing off this bill.",
+        ));
     }
     Ok(d)
 }

@@ -16,7 +16,7 @@ use crate::error::Error;
 pub fn said(t: T, e: &Error) -> String {
     if t.lang == Lang::Zh
         && !e.args.is_empty()
-        && let Some(text) = figured(e)
+        && let Some(text) = detailed(e)
     {
         return text;
     }
@@ -39,12 +39,26 @@ pub fn said(t: T, e: &Error) -> String {
     text.replace("{field}", label)
 }
 
-/// The Chinese sentence of [`FIGURED`] for `e`, its figures filled in from [`Error::args`];
-/// `None` when none is kept or the refusal lacks a figure the sentence names.
-fn figured(e: &Error) -> Option<String> {
-    let (_, template) = FIGURED.iter().find(|(code, _)| *code == e.code.as_ref())?;
+/// The Chinese sentence of [`DETAILED`] for `e`, its figures filled in from [`Error::args`];
+/// `None` when none is kept for its code (and reason), or the refusal lacks a figure the
+/// sentence names.
+fn detailed(e: &Error) -> Option<String> {
+    let reason = e
+        .args
+        .iter()
+        .find(|(n, _)| *n == "reason")
+        .map(|(_, r)| r.as_str());
+    DETAILED
+        .iter()
+        .filter(|(code, why, _)| *code == e.code.as_ref() && why.is_none_or(|w| Some(w) == reason))
+        .find_map(|(_, _, template)| filled(template, e))
+}
+
+/// `template` with each `{name}` replaced by the refusal's figure of that name; `None` if one
+/// is missing.
+fn filled(template: &str, e: &Error) -> Option<String> {
     let mut out = String::with_capacity(template.len() + 16);
-    let mut rest = *template;
+    let mut rest = template;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let close = rest[open..].find('}')? + open;
@@ -57,29 +71,80 @@ fn figured(e: &Error) -> Option<String> {
     Some(out)
 }
 
-/// Chinese sentences that name a refusal's figures (`{name}` is the figure kept as `name`, see
-/// [`Error::arg`]). The service's English sentence names them already. A refusal without them
-/// is said by its sentence in [`REFUSALS`].
-static FIGURED: &[(&str, &str)] = &[
-    ("amount_exceeds_due", "这笔订单只剩 {due} 待付。"),
-    ("product_sold_out", "“{name}”已售罄或余量不足。"),
-    ("too_many_items", "一单最多 {max} 种商品。"),
+/// Chinese sentences that say more than a refusal's plain one: its figures (`{name}` is the
+/// figure kept as `name`, see [`Error::arg`]) or, for a code refused for several reasons, the
+/// one it was refused for (the figure `reason`). Each is (code, reason, zh-CN). The service's
+/// English sentence says as much already. A refusal without what a sentence needs is said by
+/// its plain sentence in [`REFUSALS`].
+static DETAILED: &[(&str, Option<&str>, &str)] = &[
+    ("amount_exceeds_due", None, "这笔订单只剩 {due} 待付。"),
+    ("product_sold_out", None, "“{name}”已售罄或余量不足。"),
+    ("too_many_items", None, "一单最多 {max} 种商品。"),
     (
         "quantity_out_of_range",
+        None,
         "每种商品的数量须在 1 到 {max} 之间。",
     ),
     (
         "coupon_limit_reached",
+        None,
         "你已持有 {held} 张该券，每人限领 {limit} 张。",
     ),
     (
         "points_insufficient",
+        None,
         "兑换此券需要 {price} 积分，会员卡现有 {points} 积分。",
     ),
-    ("otp_rate_limited", "验证码刚刚发送过，请 {wait} 秒后再试。"),
+    (
+        "otp_rate_limited",
+        None,
+        "验证码刚刚发送过，请 {wait} 秒后再试。",
+    ),
     (
         "rate_limited",
+        None,
         "每小时最多发送 {per_hour} 条消息，请 {wait} 秒后再试。",
+    ),
+    // Why a coupon does not apply to a bill.
+    (
+        "coupon_not_applicable",
+        Some("not_yet"),
+        "这张券还没到可用时间。",
+    ),
+    (
+        "coupon_not_applicable",
+        Some("other_merchant"),
+        "这张券不是这家商户的。",
+    ),
+    (
+        "coupon_not_applicable",
+        Some("currency"),
+        "这张券只能用于 {currency} 付款。",
+    ),
+    (
+        "coupon_not_applicable",
+        Some("store"),
+        "这张券不能在这家门店使用。",
+    ),
+    (
+        "coupon_not_applicable",
+        Some("channel"),
+        "这张券不能用于这种消费方式。",
+    ),
+    (
+        "coupon_not_applicable",
+        Some("min_spend"),
+        "满 {min} 才能用这张券，这笔消费为 {base}。",
+    ),
+    (
+        "coupon_not_applicable",
+        Some("free_item"),
+        "请先把赠品加入订单，再用这张券。",
+    ),
+    (
+        "coupon_not_applicable",
+        Some("nothing_off"),
+        "这张券对这笔消费没有优惠。",
     ),
 ];
 
@@ -418,6 +483,7 @@ static REFUSALS: &[Entry] = &[
     ("coupon_used", "该券已使用。", None),
     ("coupon_expired", "该券已过期。", None),
     ("coupon_not_stackable", "该订单已用券，不能叠加使用。", None),
+    ("coupon_not_applicable", "这张券不能用于这笔消费。", None),
     ("coupon_not_eligible", "该券仅限特定顾客领取。", None),
     ("coupon_not_allowed", "券只能由持券顾客本人使用。", None),
     (
@@ -651,15 +717,20 @@ mod tests {
     }
 
     #[test]
-    fn each_figured_sentence_is_kept_once_and_has_a_plain_one_beside_it() {
+    fn each_detailed_sentence_is_kept_once_and_has_a_plain_one_beside_it() {
         let mut seen = HashSet::new();
-        for (code, zh) in FIGURED {
-            assert!(seen.insert(*code), "{code} twice");
+        for (code, reason, zh) in DETAILED {
+            assert!(seen.insert((*code, *reason)), "{code} {reason:?} twice");
             assert!(
                 REFUSALS.iter().any(|(c, _, _)| c == code),
                 "{code} has no plain sentence for a refusal without its figures"
             );
-            assert!(zh.contains('{') && !zh.contains("{field}"), "{code}: {zh}");
+            // A sentence says more than the plain one: a figure, or the reason it is kept for.
+            assert!(reason.is_some() || zh.contains('{'), "{code}: {zh}");
+            assert!(
+                !zh.contains("{field}") && !zh.contains("{reason}"),
+                "{code}"
+            );
             assert_eq!(zh.matches('{').count(), zh.matches('}').count(), "{code}");
         }
     }
@@ -692,6 +763,24 @@ mod tests {
         assert_eq!(said(zh, &e), "你已达到该券的领取上限。");
         let e = e.arg("limit", 2);
         assert_eq!(said(zh, &e), "你已持有 2 张该券，每人限领 2 张。");
+        // A code refused for several reasons: the sentence kept for its reason, else the plain one.
+        let e = Error::invalid(
+            "coupon_not_applicable",
+            "This coupon needs a spend of at least ¥30.00 (this bill is ¥25.00).",
+        )
+        .arg("reason", "min_spend")
+        .arg("min", "¥30.00")
+        .arg("base", "¥25.00");
+        assert_eq!(said(zh, &e), "满 ¥30.00 才能用这张券，这笔消费为 ¥25.00。");
+        let e = Error::invalid(
+            "coupon_not_applicable",
+            "This coupon is not good at this store.",
+        )
+        .arg("reason", "store");
+        assert_eq!(said(zh, &e), "这张券不能在这家门店使用。");
+        assert_eq!(said(en, &e), "This coupon is not good at this store.");
+        let e = Error::invalid("coupon_not_applicable", "A reason not kept.").arg("reason", "new");
+        assert_eq!(said(zh, &e), "这张券不能用于这笔消费。");
         // A field is named by its form's label.
         let e = Error::invalid("invalid_number", "lat must be a number.").param("lat");
         assert_eq!(said(zh, &e), "“纬度”须为数字。");

@@ -468,12 +468,23 @@ async fn post_form_page(
     session: &str,
     fields: &[(&str, &str)],
 ) -> (StatusCode, String, String) {
+    post_form_page_in(app, path, session, fields, "en").await
+}
+
+/// [`post_form_page`] in the page language `lang`.
+async fn post_form_page_in(
+    app: &TestApp,
+    path: &str,
+    session: &str,
+    fields: &[(&str, &str)],
+    lang: &str,
+) -> (StatusCode, String, String) {
     let mut form: Vec<(&str, &str)> = vec![("csrf", PAGE_CSRF)];
     form.extend_from_slice(fields);
     let r = app
         .client
         .post(app.url(path))
-        .header("accept-language", "en")
+        .header("accept-language", lang)
         .header("cookie", page_cookies(session))
         .form(&form)
         .send()
@@ -736,6 +747,71 @@ fn first_slot(html: &str) -> String {
         .find(|v| !v.is_empty())
         .unwrap_or_else(|| panic!("no slot: {slots}"))
         .to_owned()
+}
+
+#[tokio::test]
+async fn a_coupon_that_does_not_apply_is_refused_with_its_reason_and_figures_in_either_language() {
+    let app = spawn_app().await;
+    let (shop, americano) = open_shop(&app, "Min Spend Cafe", 1200).await;
+    let buyer = app.funded_consumer("13700000093", 10_000).await;
+    let r = app
+        .post(
+            "/v1/coupon-templates",
+            serde_json::json!({"merchant_id": shop.merchant, "currency": "CNY", "total_stock": 10,
+                "name": "Five off fifty", "kind": "amount_off", "amount_off": 500, "min_spend": 5000}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let template = r.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/v1/coupon-templates/{template}/claims"),
+            serde_json::json!({}),
+            Some(&buyer),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let coupon = app.get("/v1/me/coupons", Some(&buyer)).await.body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = format!("/stores/{}/pickup", shop.store);
+    let (_, _, html) = get_page(&app, &page, Some(&buyer)).await;
+    let slot = first_slot(&html);
+    let q_americano = format!("q.{americano}");
+    for (lang, key, said) in [
+        (
+            "zh-CN",
+            "min-spend-pickup-key-0001",
+            "满 ¥50.00 才能用这张券，这笔消费为 ¥12.00。",
+        ),
+        (
+            "en",
+            "min-spend-pickup-key-0002",
+            "This coupon needs a spend of at least ¥50.00 (this bill is ¥12.00).",
+        ),
+    ] {
+        let (status, _, html) = post_form_page_in(
+            &app,
+            &page,
+            &buyer,
+            &[
+                ("key", key),
+                (q_americano.as_str(), "1"),
+                ("pickup_at", slot.as_str()),
+                ("coupon", coupon.as_str()),
+            ],
+            lang,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{lang}: {html}");
+        assert!(html.contains(said), "{lang}: {html}");
+    }
+    // Nothing was paid.
+    let wallet = app.get("/v1/wallet", Some(&buyer)).await;
+    assert_eq!(wallet.body["balance"], 10_000, "{}", wallet.body);
+    app.assert_ledger_verifies().await;
 }
 
 #[tokio::test]
