@@ -540,13 +540,23 @@ async fn latte(app: &TestApp, shop: &Shop) -> String {
 
 /// A coupon of the shop's, claimed by `consumer`; answers the claimed coupon's id.
 async fn claimed_coupon(app: &TestApp, shop: &Shop, consumer: &str) -> String {
+    let two_off = serde_json::json!({"name": "Two off", "kind": "amount_off", "amount_off": 200});
+    claimed_coupon_of(app, shop, consumer, two_off).await
+}
+
+/// A coupon of the shop's made from `template` (its name, kind and rule), claimed by
+/// `consumer`; answers the claimed coupon's id.
+async fn claimed_coupon_of(
+    app: &TestApp,
+    shop: &Shop,
+    consumer: &str,
+    mut template: serde_json::Value,
+) -> String {
+    template["merchant_id"] = shop.merchant.clone().into();
+    template["currency"] = "CNY".into();
+    template["total_stock"] = 10.into();
     let r = app
-        .post(
-            "/v1/coupon-templates",
-            serde_json::json!({"merchant_id": shop.merchant, "currency": "CNY", "total_stock": 10,
-                "name": "Two off", "kind": "amount_off", "amount_off": 200}),
-            Some(&shop.owner),
-        )
+        .post("/v1/coupon-templates", template, Some(&shop.owner))
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let template = r.body["id"].as_str().unwrap().to_owned();
@@ -754,28 +764,9 @@ async fn a_coupon_that_does_not_apply_is_refused_with_its_reason_and_figures_in_
     let app = spawn_app().await;
     let (shop, americano) = open_shop(&app, "Min Spend Cafe", 1200).await;
     let buyer = app.funded_consumer("13700000093", 10_000).await;
-    let r = app
-        .post(
-            "/v1/coupon-templates",
-            serde_json::json!({"merchant_id": shop.merchant, "currency": "CNY", "total_stock": 10,
-                "name": "Five off fifty", "kind": "amount_off", "amount_off": 500, "min_spend": 5000}),
-            Some(&shop.owner),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let template = r.body["id"].as_str().unwrap().to_owned();
-    let r = app
-        .post(
-            &format!("/v1/coupon-templates/{template}/claims"),
-            serde_json::json!({}),
-            Some(&buyer),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let coupon = app.get("/v1/me/coupons", Some(&buyer)).await.body["data"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let five_off_fifty = serde_json::json!({"name": "Five off fifty", "kind": "amount_off",
+        "amount_off": 500, "min_spend": 5000});
+    let coupon = claimed_coupon_of(&app, &shop, &buyer, five_off_fifty).await;
     let page = format!("/stores/{}/pickup", shop.store);
     let (_, _, html) = get_page(&app, &page, Some(&buyer)).await;
     let slot = first_slot(&html);
