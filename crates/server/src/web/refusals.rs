@@ -262,6 +262,11 @@ static REFUSALS: &[Entry] = &[
     ("store_not_found", "找不到这家门店。", None),
     ("merchant_not_found", "找不到该商家。", None),
     ("product_not_found", "找不到该商品。", None),
+    (
+        "invalid_barcode",
+        "条码无效：须是 13 位（EAN-13）或 12 位（UPC-A）数字，且校验位正确。",
+        None,
+    ),
     ("category_not_found", "找不到该分类。", None),
     ("table_not_found", "找不到该桌台。", None),
     ("table_label_taken", "本店已有同名桌台。", None),
@@ -358,6 +363,12 @@ static REFUSALS: &[Entry] = &[
         None,
     ),
     ("order_not_found", "找不到该订单。", None),
+    (
+        "not_your_order",
+        "已有人付款的桌台订单只能由店员取消。",
+        None,
+    ),
+    ("order_not_expired", "该订单的保留时间还没到期。", None),
     ("order_not_open", "该订单已不能再加菜。", None),
     ("nothing_to_place", "所有菜品都已下单到厨房。", None),
     ("order_not_placed", "请先下单到厨房再付款。", None),
@@ -484,6 +495,17 @@ static REFUSALS: &[Entry] = &[
     ("coupon_expired", "该券已过期。", None),
     ("coupon_not_stackable", "该订单已用券，不能叠加使用。", None),
     ("coupon_not_applicable", "这张券不能用于这笔消费。", None),
+    ("coupon_not_payers", "这张券不属于出示付款码的顾客。", None),
+    (
+        "coupon_code_required",
+        "请扫描顾客出示的券码。",
+        Some("Scan the coupon code the customer shows."),
+    ),
+    (
+        "card_capture_manual_unsupported",
+        "会员卡付款即时扣款；先授权后扣款请用钱包。",
+        None,
+    ),
     ("coupon_not_eligible", "该券仅限特定顾客领取。", None),
     ("coupon_not_allowed", "券只能由持券顾客本人使用。", None),
     (
@@ -628,6 +650,25 @@ static REFUSALS: &[Entry] = &[
         Some("Choose who receives the message."),
     ),
     ("currency_mismatch", "币种不一致。", None),
+    (
+        "currency_invalid",
+        "币种无效。",
+        Some("Choose a currency such as CNY."),
+    ),
+    ("qr_not_found", "找不到这个码。", None),
+    (
+        "code_busy",
+        "这个码正在由另一个请求生成，请稍后再试。",
+        None,
+    ),
+    // Whatever the request: said the same everywhere.
+    ("already_applied", "这项操作已经完成过了。", None),
+    (
+        "resource_conflict",
+        "与已有的记录冲突，请检查后重试。",
+        None,
+    ),
+    ("timeout", "处理超时，请稍后再试。", None),
     ("coupon_invalid", "请选择一张券。", Some("Choose a coupon.")),
     ("too_many_rules", "充值赠送规则过多。", None),
     (

@@ -331,3 +331,42 @@ async fn a_refused_console_form_is_said_in_the_pages_language() {
     }
     assert_eq!(app.count("stores").await, stores);
 }
+
+#[tokio::test]
+async fn a_refused_product_is_said_in_chinese_on_the_catalog_console() {
+    let app = spawn_app().await;
+    let (_mid, owner) = app.merchant("Barcode Cafe").await;
+    let r = app
+        .client
+        .post(app.url("/console/catalog/products"))
+        .header("cookie", page_cookies(&owner))
+        .header("accept-language", "zh-CN")
+        .form(&[
+            ("csrf", PAGE_CSRF),
+            ("store", ""),
+            ("name_zh", "拿铁"),
+            ("price", "28.00"),
+            // 13 digits, but the check digit is wrong.
+            ("barcode", "6901234567891"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (status, location, _) = page_reply(r).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.contains("error="), "{location}");
+    let (status, html) = get_page_with(&app, &location, &page_cookies(&owner), "zh-CN").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("条码无效：须是 13 位（EAN-13）或 12 位（UPC-A）数字，且校验位正确。"),
+        "{html}"
+    );
+    assert!(!html.contains("check digit"), "{html}");
+    let products = app.get("/v1/products", Some(&owner)).await;
+    assert_eq!(
+        products.body["data"],
+        serde_json::json!([]),
+        "{}",
+        products.body
+    );
+}
