@@ -621,11 +621,22 @@ pub async fn post_page(
     session: &str,
     form: &[(&str, &str)],
 ) -> (StatusCode, String, String) {
+    post_page_in(app, path, session, form, "en").await
+}
+
+/// [`post_page`] asking for the page language `lang`.
+pub async fn post_page_in(
+    app: &TestApp,
+    path: &str,
+    session: &str,
+    form: &[(&str, &str)],
+    lang: &str,
+) -> (StatusCode, String, String) {
     let r = app
         .client
         .post(app.url(path))
         .header("cookie", page_cookies(session))
-        .header("accept-language", "en")
+        .header("accept-language", lang)
         .form(form)
         .send()
         .await

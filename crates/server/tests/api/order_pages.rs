@@ -481,16 +481,7 @@ async fn post_form_page_in(
 ) -> (StatusCode, String, String) {
     let mut form: Vec<(&str, &str)> = vec![("csrf", PAGE_CSRF)];
     form.extend_from_slice(fields);
-    let r = app
-        .client
-        .post(app.url(path))
-        .header("accept-language", lang)
-        .header("cookie", page_cookies(session))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    page_reply(r).await
+    post_page_in(app, path, session, &form, lang).await
 }
 
 /// The `<p class="error" …>` a page shows at `at` (its text), if any.

@@ -336,23 +336,16 @@ async fn a_refused_console_form_is_said_in_the_pages_language() {
 async fn a_refused_product_is_said_in_chinese_on_the_catalog_console() {
     let app = spawn_app().await;
     let (_mid, owner) = app.merchant("Barcode Cafe").await;
-    let r = app
-        .client
-        .post(app.url("/console/catalog/products"))
-        .header("cookie", page_cookies(&owner))
-        .header("accept-language", "zh-CN")
-        .form(&[
-            ("csrf", PAGE_CSRF),
-            ("store", ""),
-            ("name_zh", "拿铁"),
-            ("price", "28.00"),
-            // 13 digits, but the check digit is wrong.
-            ("barcode", "6901234567891"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let (status, location, _) = page_reply(r).await;
+    let form = [
+        ("csrf", PAGE_CSRF),
+        ("store", ""),
+        ("name_zh", "拿铁"),
+        ("price", "28.00"),
+        // 13 digits, but the check digit is wrong.
+        ("barcode", "6901234567891"),
+    ];
+    let (status, location, _) =
+        post_page_in(&app, "/console/catalog/products", &owner, &form, "zh-CN").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(location.contains("error="), "{location}");
     let (status, html) = get_page_with(&app, &location, &page_cookies(&owner), "zh-CN").await;
