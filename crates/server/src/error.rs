@@ -140,6 +140,14 @@ impl Error {
         self.args = args.into_boxed_slice();
         self
     }
+
+    /// [`Error::arg`] for a figure that may be missing (then nothing is kept).
+    pub fn arg_some(self, name: &'static str, value: Option<impl ToString>) -> Self {
+        match value {
+            Some(v) => self.arg(name, v),
+            None => self,
+        }
+    }
 }
 
 impl From<DbError> for Error {

@@ -18,11 +18,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-/// Fen as yuan, `¥12.50`.
+/// Fen as yuan, `¥12.50` (member cards hold yuan).
 fn yuan(amount_minor: i64) -> String {
-    let sign = if amount_minor < 0 { "-" } else { "" };
-    let a = amount_minor.unsigned_abs();
-    format!("{sign}¥{}.{:02}", a / 100, a % 100)
+    crate::web::money(amount_minor, "CNY")
 }
 
 fn consumer(ctx: &PageCtx) -> Option<&Principal> {

@@ -287,18 +287,15 @@ pub(crate) fn payment_of(op: &OrderOp) -> Option<&NewPayment> {
 
 fn sold_out(name: &Option<String>, alt: &Option<String>) -> Error {
     let named = name.as_deref().or(alt.as_deref());
-    let e = Error::conflict(
+    Error::conflict(
         "product_sold_out",
         format!(
             "{} is sold out here (or fewer are left than you asked for).",
             named.unwrap_or("This product")
         ),
     )
-    .param("items");
-    match named {
-        Some(n) => e.arg("name", n),
-        None => e,
-    }
+    .param("items")
+    .arg_some("name", named)
 }
 
 /// Reserves the stock of `lines` at `store_id`; all or nothing.

@@ -138,15 +138,12 @@ async fn price(
         }
         if item.sold_out {
             let named = item.name_zh.as_deref().or(item.name_en.as_deref());
-            let e = Error::conflict(
+            return Err(Error::conflict(
                 "product_sold_out",
                 format!("{} is sold out here.", named.unwrap_or("This product")),
             )
-            .param(at("product_id"));
-            return Err(match named {
-                Some(n) => e.arg("name", n),
-                None => e,
-            });
+            .param(at("product_id"))
+            .arg_some("name", named));
         }
         let c = parse_currency(&item.currency)?;
         if currency.as_deref().is_some_and(|cur| cur != item.currency) {

@@ -14,7 +14,7 @@ use crate::error::{Error, Kind};
 use crate::http::{Form, Path};
 use crate::identity::{Principal, PrincipalKind, Role};
 use crate::stores::model::Store;
-use crate::web::{OrPage, PageCtx, PageError, T, safe_next};
+use crate::web::{OrPage, PageCtx, PageError, T, money, safe_next};
 use askama::Template;
 use axum::Router;
 use axum::extract::{Query, State};
@@ -63,31 +63,12 @@ pub fn parse_yuan(raw: &str) -> Result<i64, Error> {
         .ok_or_else(bad)
 }
 
-/// Fen as the page shows money: `¥25.00` (`-¥0.05`) for CNY, `25.00 USD` otherwise.
-fn shown(amount_minor: i64, currency: &str) -> String {
-    match Currency::parse(currency) {
-        Ok(Currency::CNY) => {
-            let major = Money::new(amount_minor, Currency::CNY).format_major();
-            match major.strip_prefix('-') {
-                Some(magnitude) => format!("-¥{magnitude}"),
-                None => format!("¥{major}"),
-            }
-        }
-        Ok(c) => format!(
-            "{} {}",
-            Money::new(amount_minor, c).format_major(),
-            c.code()
-        ),
-        Err(_) => format!("{amount_minor} {currency}"),
-    }
-}
-
 /// Signed fen with an explicit sign (wallet entries).
 fn shown_signed(amount_minor: i64, currency: &str) -> String {
     if amount_minor > 0 {
-        format!("+{}", shown(amount_minor, currency))
+        format!("+{}", money(amount_minor, currency))
     } else {
-        shown(amount_minor, currency)
+        money(amount_minor, currency)
     }
 }
 
@@ -351,16 +332,16 @@ async fn receipt(
         t: ctx.t,
         logged_in: true,
         path: &ctx.path,
-        amount: shown(payment.amount, &payment.currency),
+        amount: money(payment.amount, &payment.currency),
         refunded: (payment.amount_refunded > 0)
-            .then(|| shown(payment.amount_refunded, &payment.currency)),
+            .then(|| money(payment.amount_refunded, &payment.currency)),
         time: local_time(&payment.created_at, None),
-        coupon_discount: (payment.discount > 0).then(|| shown(payment.discount, &payment.currency)),
+        coupon_discount: (payment.discount > 0).then(|| money(payment.discount, &payment.currency)),
         member_discount: payment
             .member_tier
             .clone()
             .filter(|_| payment.member_discount > 0)
-            .map(|tier| (tier, shown(payment.member_discount, &payment.currency))),
+            .map(|tier| (tier, money(payment.member_discount, &payment.currency))),
         payment: &payment,
         merchant_name: &merchant_name,
         store_name,
@@ -467,8 +448,8 @@ async fn render_wallet(
         logged_in: true,
         path: "/me/wallet",
         csrf: &ctx.csrf,
-        balance: shown(w.balance, &w.currency),
-        held: shown(w.held, &w.currency),
+        balance: money(w.balance, &w.currency),
+        held: money(w.held, &w.currency),
         has_held: w.held != 0,
         entries,
         next,
@@ -647,8 +628,8 @@ async fn render_counter_full(
         .or_page(ctx.t)?
         .into_iter()
         .map(|pm| CounterPayment {
-            amount: shown(pm.amount, &pm.currency),
-            refunded: (pm.amount_refunded > 0).then(|| shown(pm.amount_refunded, &pm.currency)),
+            amount: money(pm.amount, &pm.currency),
+            refunded: (pm.amount_refunded > 0).then(|| money(pm.amount_refunded, &pm.currency)),
             refundable: pm.status == "succeeded" && pm.amount_refunded < pm.amount_captured,
             method: match pm.method.as_str() {
                 "cash" => "counter.method.cash",
@@ -826,7 +807,7 @@ fn announcement(t: T, event: &crate::events::Published) -> Option<Announcement> 
         .map(|c| Money::new(amount, c).format_major())
         .unwrap_or_else(|_| amount.to_string());
     Some(Announcement {
-        text: format!("{} {}", t.s("counter.received"), shown(amount, &currency)),
+        text: format!("{} {}", t.s("counter.received"), money(amount, &currency)),
         speech: format!(
             "{}{}{}",
             t.s("counter.received_speech"),
@@ -1061,17 +1042,17 @@ async fn balance_page(
     let page = BalancePage {
         t: ctx.t,
         path: &ctx.path,
-        available: shown(b.available, c),
-        pending: shown(b.pending, c),
-        cash: shown(b.cash, c),
+        available: money(b.available, c),
+        pending: money(b.pending, c),
+        cash: money(b.cash, c),
         date: &date,
-        gross: shown(statement.gross, c),
-        refunds: shown(statement.refunds, c),
-        fees: shown(statement.fees, c),
-        net: shown(statement.net, c),
+        gross: money(statement.gross, c),
+        refunds: money(statement.refunds, c),
+        fees: money(statement.fees, c),
+        net: money(statement.net, c),
         count: statement.count,
         refund_count: statement.refund_count,
-        statement_cash: shown(statement.cash, c),
+        statement_cash: money(statement.cash, c),
         error,
         timezone,
         may_set_timezone: role >= Role::Owner,
@@ -1165,7 +1146,7 @@ mod tests {
 
     #[test]
     fn money_shows_from_fen() {
-        assert_eq!(shown(2500, "CNY"), "¥25.00");
+        assert_eq!(money(2500, "CNY"), "¥25.00");
         assert_eq!(shown_signed(2500, "CNY"), "+¥25.00");
         assert_eq!(shown_signed(-5, "CNY"), "-¥0.05");
     }

@@ -119,6 +119,17 @@ impl PageCtx {
 }
 
 /// A `Set-Cookie` value: HttpOnly always, Secure when the public URL is HTTPS.
+/// Minor units as a page shows money, the sign first: `¥25.00`, `-¥0.05`, `25.00 USD` (see
+/// [`o2o_ledger::shown_price`]).
+pub fn money(amount_minor: i64, currency: &str) -> String {
+    match amount_minor.checked_neg() {
+        Some(magnitude) if amount_minor < 0 => {
+            format!("-{}", o2o_ledger::shown_price(magnitude, currency))
+        }
+        _ => o2o_ledger::shown_price(amount_minor, currency),
+    }
+}
+
 pub fn cookie(
     name: &str,
     value: &str,
