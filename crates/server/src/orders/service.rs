@@ -511,13 +511,13 @@ fn delivery_terms(
 }
 
 fn below_minimum(min_order: i64, subtotal: i64, cur: o2o_ledger::Currency) -> Error {
+    let (min_order, subtotal) = (
+        Money::new(min_order, cur).shown(),
+        Money::new(subtotal, cur).shown(),
+    );
     Error::invalid(
         "below_minimum_order",
-        format!(
-            "Delivery needs at least {} of items; this order has {}.",
-            Money::new(min_order, cur).format_major(),
-            Money::new(subtotal, cur).format_major()
-        ),
+        format!("Delivery needs at least {min_order} of items; this order has {subtotal}."),
     )
     .param("items")
 }

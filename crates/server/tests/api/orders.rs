@@ -549,6 +549,12 @@ async fn delivery_checks_the_radius_and_minimum_and_adds_the_fee_and_a_promise()
     let r = app.post("/v1/orders", small, Some(&ann)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(r.code(), "below_minimum_order");
+    assert!(
+        r.message()
+            .starts_with("Delivery needs at least ¥50.00 of items; this order has ¥"),
+        "{}",
+        r.body
+    );
     // A contact number a rider could not call, or an address too long to keep whole.
     for (delivery, code) in [
         (
