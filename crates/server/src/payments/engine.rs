@@ -1494,7 +1494,16 @@ fn wallet_move(
         code,
         movement_id,
     );
-    post_chain(state, &[t])?;
+    post_chain(state, &[t]).map_err(|e| {
+        if !top_up && e.code == "insufficient_funds" {
+            payment_declined(
+                "insufficient_funds",
+                "The wallet holds less than this withdrawal.",
+            )
+        } else {
+            e
+        }
+    })?;
     state.writes.movements.push(json!({
         "id": movement_id, "user_id": user_id, "kind": code, "provider": provider,
         "provider_ref": provider_ref, "amount": amount, "currency": currency.code(),

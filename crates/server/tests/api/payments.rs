@@ -71,6 +71,7 @@ async fn a_top_up_fills_the_wallet_and_bad_amounts_move_nothing() {
         .await;
     assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
     assert_eq!(r.code(), "insufficient_funds");
+    assert_eq!(r.message(), "The wallet holds less than this withdrawal.");
     let r = app
         .post(
             "/v1/wallet/withdrawals",
@@ -80,6 +81,45 @@ async fn a_top_up_fills_the_wallet_and_bad_amounts_move_nothing() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["wallet"]["balance"], 6_000);
+    // One key sent to a top-up and then to a withdrawal (the same body): the withdrawal is
+    // refused as a reused key, not answered with the top-up's reply, and so the other way.
+    let body = json!({"amount": 700, "currency": "CNY"});
+    let r = app
+        .post_idem(
+            "/v1/wallet/top-ups",
+            body.clone(),
+            Some(&me),
+            "wallet-key-1",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["wallet"]["balance"], 6_700);
+    let r = app
+        .post_idem(
+            "/v1/wallet/withdrawals",
+            body.clone(),
+            Some(&me),
+            "wallet-key-1",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "idempotency_key_reused");
+    let r = app
+        .post_idem(
+            "/v1/wallet/withdrawals",
+            body.clone(),
+            Some(&me),
+            "wallet-key-2",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["wallet"]["balance"], 6_000);
+    let r = app
+        .post_idem("/v1/wallet/top-ups", body, Some(&me), "wallet-key-2")
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "idempotency_key_reused");
+    assert_eq!(app.balance(&me).await, 6_000);
     app.assert_ledger_verifies().await;
 }
 
