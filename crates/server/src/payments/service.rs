@@ -404,12 +404,6 @@ pub async fn create_payment(
                         )
                         .param("pay_code")
                     })?;
-                    if !terms.verified || terms.mode != "trading" {
-                        return Err(Error::forbidden(
-                            "merchant_not_verified",
-                            "This merchant cannot take payments yet.",
-                        ));
-                    }
                     (
                         "pay_code",
                         None,
@@ -441,6 +435,14 @@ pub async fn create_payment(
                     .param("pay_code"));
                 }
             };
+            // Cash too: a listing merchant takes no payments, and one not yet verified takes
+            // none through o2o (cash would bring fees and statements with it).
+            if !terms.verified || terms.mode != "trading" {
+                return Err(Error::forbidden(
+                    "merchant_not_verified",
+                    "This merchant cannot take payments yet.",
+                ));
+            }
             // At the counter a coupon is its scanned code (the consumer shows it), never an id.
             let coupon = match input.coupon.as_deref() {
                 None => None,

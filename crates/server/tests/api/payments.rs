@@ -454,6 +454,23 @@ async fn cash_is_recorded_and_refunded_through_the_drawer() {
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    // A merchant not yet verified records no cash either, as it takes no other payment.
+    let (mid, owner) = app.merchant("Unverified Cash").await;
+    let store = app.store(&mid, &owner, "U1", 31.0, 121.0).await;
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"store_id": store, "source": "cash", "amount": 3_000, "currency": "CNY"}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(r.code(), "merchant_not_verified");
+    let b = app
+        .get(&format!("/v1/merchants/{mid}/balance"), Some(&owner))
+        .await;
+    assert_eq!(b.status, StatusCode::OK, "{}", b.body);
+    assert_eq!(b.body["cash"], 0, "{}", b.body);
     app.assert_ledger_verifies().await;
 }
 
