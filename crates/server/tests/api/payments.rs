@@ -243,6 +243,39 @@ async fn a_revoked_code_or_an_unverified_merchant_takes_no_money() {
 }
 
 #[tokio::test]
+async fn the_store_pay_code_printed_for_bank_apps_pays_and_a_tampered_one_is_refused() {
+    let app = spawn_app().await;
+    let shop = app.shop("Emv Cafe").await;
+    let me = app.funded_consumer("13700000031", 10_000).await;
+    let r = app
+        .get(
+            &format!("/v1/stores/{}/pay-qr?format=emv", shop.store),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let payload = r.body["payload"].as_str().unwrap().to_owned();
+    assert!(payload.starts_with("000201"), "{payload}");
+    // The scanned text is the whole EMVCo payload: the o2o code inside it is paid.
+    let paid = pay(&app, &me, &payload, 1_200).await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+    assert_eq!(paid.body["store_id"], shop.store.as_str());
+    assert_eq!(app.balance(&me).await, 8_800);
+    // One character changed (the checksum no longer holds), or the checksum cut off: a fake
+    // sticker, refused as no o2o code, and nothing moves.
+    let at = payload.find("5802CN").expect("the country object");
+    let tampered = format!("{}5802HK{}", &payload[..at], &payload[at + 6..]);
+    let cut = &payload[..payload.len() - 8];
+    for fake in [tampered.as_str(), cut] {
+        let r = pay(&app, &me, fake, 1_200).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{fake}: {}", r.body);
+        assert_eq!(r.code(), "qr_unknown", "{fake}");
+    }
+    assert_eq!(app.balance(&me).await, 8_800);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
 async fn a_retried_payment_moves_money_once_even_with_32_concurrent_retries() {
     let app = spawn_app().await;
     let shop = app.shop("Retry Cafe").await;
