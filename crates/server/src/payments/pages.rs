@@ -233,7 +233,10 @@ async fn pay(
         })
         .map(|r| crate::web::with_status(status, r))
     };
-    let amount = match parse_yuan(&form.amount) {
+    // Checked against the most a payment may be before any coupon is offered on it.
+    let amount = match parse_yuan(&form.amount)
+        .and_then(|a| service::parse_amount(a, service::MAX_PAYMENT))
+    {
         Ok(a) => a,
         Err(e) => {
             let (status, message) = refusal(ctx.t, e)?;

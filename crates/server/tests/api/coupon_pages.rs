@@ -136,6 +136,22 @@ async fn the_coupon_center_claims_once_and_my_coupons_shows_it_ready_then_used_a
     let short = shop.qr.rsplit('/').next().unwrap().to_owned();
     let pay = format!("/q/{short}/pay");
     let key = "confirm-key-0123456789abcdef";
+    // An amount over the most one payment may be is refused at once: no coupon is offered on
+    // a bill that could never be paid.
+    let (status, _, html) = post_page(
+        &app,
+        &pay,
+        &me,
+        &[
+            ("csrf", PAGE_CSRF),
+            ("amount", "99999999999999"),
+            ("key", key),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("data-test=\"error\""), "{html}");
+    assert!(!html.contains("data-test=\"coupon-picker\""), "{html}");
     let (status, _, html) = post_page(
         &app,
         &pay,
