@@ -195,12 +195,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Idem {
         match parts.headers.get("idempotency-key") {
             None => Ok(Idem(None)),
             Some(v) => {
-                let key = v.to_str().map_err(|_| {
-                    Error::invalid(
-                        "idempotency_key_invalid",
-                        "Idempotency-Key must be visible ASCII.",
-                    )
-                })?;
+                // A header value may also hold tabs (and is then still `to_str`): refused too.
+                let key = v
+                    .to_str()
+                    .ok()
+                    .filter(|k| !k.bytes().any(|b| b.is_ascii_control()))
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            "idempotency_key_invalid",
+                            "Idempotency-Key must be visible ASCII.",
+                        )
+                    })?;
                 if key.is_empty() || key.len() > 255 {
                     return Err(Error::invalid(
                         "idempotency_key_invalid",
@@ -271,6 +276,29 @@ mod tests {
     fn code_of(body: &str) -> (String, Option<String>) {
         let e = parse_json::<Input>(body.as_bytes()).unwrap_err();
         (e.code.to_string(), e.param)
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_is_visible_ascii_of_1_to_255_characters() {
+        async fn key(value: &[u8]) -> Result<Idem, Error> {
+            let (mut parts, ()) = axum::http::Request::builder()
+                .header(
+                    "idempotency-key",
+                    axum::http::HeaderValue::from_bytes(value).expect("a header value"),
+                )
+                .body(())
+                .expect("a request")
+                .into_parts();
+            Idem::from_request_parts(&mut parts, &()).await
+        }
+        assert_eq!(
+            key(b"order-42 retry").await.unwrap().0.as_deref(),
+            Some("order-42 retry")
+        );
+        for bad in [&b"a\tb"[..], b"", &[b'k'; 256], "\u{4e2d}".as_bytes()] {
+            let e = key(bad).await.unwrap_err();
+            assert_eq!(e.code, "idempotency_key_invalid", "{bad:?}");
+        }
     }
 
     #[test]
