@@ -40,8 +40,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// The paging parameters every list accepts.
+/// The paging parameters every list accepts. A list that takes only these refuses any other
+/// parameter (`400 invalid_query`), as lists with filters of their own do.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// How many items (1 to 100, default 20).

@@ -154,6 +154,20 @@ async fn huge_pages_and_bad_cursors_are_refused() {
         )
         .await;
     assert_eq!(r.code(), "invalid_query");
+    // A parameter no list takes is refused, not ignored (a mistyped filter would otherwise
+    // answer as if it were applied).
+    for path in [
+        format!("/v1/merchants/{mid}/staff?limt=5"),
+        "/v1/payments?status=succeeded".to_owned(),
+    ] {
+        let r = app.get(&path, Some(&owner)).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (StatusCode::BAD_REQUEST, "invalid_query"),
+            "{path}: {}",
+            r.body
+        );
+    }
     let r = app
         .get(
             &format!("/v1/merchants/{mid}/staff?starting_after=';drop"),
