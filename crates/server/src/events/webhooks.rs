@@ -92,6 +92,8 @@ impl EndpointUrl {
             || url.host_str().is_none_or(str::is_empty)
             || !url.username().is_empty()
             || url.password().is_some()
+            // Port 0 reaches nothing: every delivery would fail.
+            || url.port() == Some(0)
         {
             return Err(invalid());
         }
@@ -825,6 +827,8 @@ mod tests {
             " https://example.com/",
             "https://example.com/a\tb",
             "https://example.com/\n",
+            "http://127.0.0.1:0/",
+            "https://example.com:0/hooks",
         ] {
             assert_eq!(
                 EndpointUrl::parse(bad).unwrap_err().code,
