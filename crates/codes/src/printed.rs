@@ -52,10 +52,64 @@ pub fn short_id_from_text(text: &str) -> Result<&str, NotACode> {
     parse_short_id(last)
 }
 
+/// The globally unique identifier (object 00) of the merchant account template in which a
+/// store's EMVCo pay code carries its o2o URL (object 01), for banks' apps.
+pub const O2O_PAY_GUID: &str = "o2o.pay";
+
+/// The o2o URL an EMVCo merchant-presented payload carries in its [`O2O_PAY_GUID`] template,
+/// the payload decoded strictly (format indicator, CRC, objects); `None` for anything else,
+/// a damaged payload included.
+pub fn url_in_emv(text: &str) -> Option<String> {
+    let payload = crate::emv::MerchantPresented::decode(text.trim()).ok()?;
+    payload.merchant_accounts.iter().find_map(|account| {
+        let inner = crate::emv::parse_objects(&account.value).ok()?;
+        let ours = inner
+            .iter()
+            .any(|o| o.id == "00" && o.value == O2O_PAY_GUID);
+        ours.then(|| inner.into_iter().find(|o| o.id == "01"))?
+            .map(|o| o.value)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_url_in_an_emv_pay_code_is_found_only_in_a_sound_payload() {
+        let account = crate::emv::encode_objects(&[
+            crate::Tlv::new("00", O2O_PAY_GUID),
+            crate::Tlv::new("01", "https://o2o.test/q/j0246696n3r1"),
+        ])
+        .unwrap();
+        let payload = crate::MerchantPresented {
+            point_of_initiation: crate::PointOfInitiation::Static,
+            merchant_accounts: vec![crate::Tlv::new("26", account)],
+            merchant_category_code: "5814".into(),
+            currency_numeric: "156".into(),
+            amount: None,
+            country_code: "CN".into(),
+            merchant_name: "LOTUS COFFEE".into(),
+            merchant_city: "SHANGHAI".into(),
+            other: Vec::new(),
+        }
+        .encode()
+        .unwrap();
+        assert_eq!(
+            url_in_emv(&payload).as_deref(),
+            Some("https://o2o.test/q/j0246696n3r1")
+        );
+        let damaged = payload.replace("LOTUS", "LOTOS");
+        assert_eq!(url_in_emv(&damaged), None);
+        assert_eq!(url_in_emv(&payload[..payload.len() - 8]), None);
+        assert_eq!(url_in_emv("https://o2o.test/q/j0246696n3r1"), None);
+        // Another scheme's template carries no o2o URL.
+        let theirs = payload.replace(O2O_PAY_GUID, "cn.paid");
+        let theirs = crate::emv::with_crc(&theirs[..theirs.len() - 8]);
+        assert!(crate::MerchantPresented::decode(&theirs).is_ok());
+        assert_eq!(url_in_emv(&theirs), None);
+    }
 
     #[test]
     fn new_ids_parse_and_differ() {

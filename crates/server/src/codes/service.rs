@@ -481,7 +481,7 @@ pub async fn emv_pay_qr(
         None => city_of(&store.address).to_owned(),
     };
     let account = o2o_codes::emv::encode_objects(&[
-        o2o_codes::Tlv::new("00", "o2o.pay"),
+        o2o_codes::Tlv::new("00", o2o_codes::printed::O2O_PAY_GUID),
         o2o_codes::Tlv::new("01", code.url.clone()),
     ])
     .map_err(|e| {

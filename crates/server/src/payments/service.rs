@@ -229,27 +229,13 @@ pub async fn wallet(db: &Db, user_id: &str, currency: Currency, page: &Page) -> 
     })
 }
 
-/// The o2o code a consumer's scanned text names: the text's own code (see [`qr_segment`]); or,
-/// for an EMVCo merchant-presented payload (the store pay code printed for banks' apps, see
-/// `codes::service`), the code of the o2o URL it carries in its `o2o.pay` account template.
-/// A payload that does not decode, or carries no o2o URL, names nothing o2o knows.
+/// The o2o code a consumer's scanned text names: for an EMVCo payload (the store pay code
+/// printed for banks' apps), the code of the o2o URL inside it; otherwise the text's own code
+/// (see [`qr_segment`]). A damaged payload names nothing o2o knows.
 fn scanned_code(qr: &str) -> String {
-    let text = qr.trim();
-    if !text.starts_with("000201") {
-        return qr_segment(text).to_owned();
-    }
-    let url = o2o_codes::MerchantPresented::decode(text)
-        .ok()
-        .and_then(|p| {
-            p.merchant_accounts.iter().find_map(|account| {
-                let inner = o2o_codes::emv::parse_objects(&account.value).ok()?;
-                let ours = inner.iter().any(|o| o.id == "00" && o.value == "o2o.pay");
-                ours.then(|| inner.into_iter().find(|o| o.id == "01"))?
-            })
-        });
-    match url {
-        Some(o) if o.value.contains("/q/") => qr_segment(&o.value).to_owned(),
-        _ => String::new(),
+    match o2o_codes::printed::url_in_emv(qr) {
+        Some(url) => qr_segment(&url).to_owned(),
+        None => qr_segment(qr).to_owned(),
     }
 }
 

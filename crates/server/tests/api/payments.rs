@@ -261,8 +261,8 @@ async fn the_store_pay_code_printed_for_bank_apps_pays_and_a_tampered_one_is_ref
     assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
     assert_eq!(paid.body["store_id"], shop.store.as_str());
     assert_eq!(app.balance(&me).await, 8_800);
-    // One character changed (the checksum no longer holds), or the checksum cut off: a fake
-    // sticker, refused as no o2o code, and nothing moves.
+    // One character changed (the checksum no longer holds), or the checksum cut off: a
+    // damaged or misread code, refused as no o2o code, and nothing moves.
     let at = payload.find("5802CN").expect("the country object");
     let tampered = format!("{}5802HK{}", &payload[..at], &payload[at + 6..]);
     let cut = &payload[..payload.len() - 8];
