@@ -1132,6 +1132,11 @@ pub async fn pay(
     let terms = crate::merchants::service::payment_terms(&app.db, &order.merchant_id)
         .await?
         .ok_or_else(order_not_found)?;
+    // An order placed while the merchant traded is not paid once it no longer may (its
+    // verification withdrawn since): the same rule as placing one.
+    if !terms.verified || terms.mode != "trading" {
+        return Err(not_trading());
+    }
     let payment = order_payment(
         principal,
         &order.id,

@@ -987,6 +987,27 @@ async fn staff_open_a_table_order_for_a_guest_and_take_cash() {
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    // While the merchant's verification is withdrawn, the order takes no money, cash included.
+    let op = app.operator().await;
+    let verification = format!("/v1/admin/merchants/{}/verification", c.shop.merchant);
+    for verified in [false, true] {
+        let r = app
+            .post(&verification, json!({"verified": verified}), Some(&op))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        if !verified {
+            let r = app
+                .post(
+                    &format!("/v1/orders/{order}/pay"),
+                    json!({"source": "cash"}),
+                    Some(&c.shop.cashier),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+            assert_eq!(r.code(), "merchant_not_trading");
+            assert_eq!(app.count("payments").await, 0);
+        }
+    }
     let r = app
         .post(
             &format!("/v1/orders/{order}/pay"),

@@ -504,6 +504,39 @@ async fn cash_is_recorded_and_refunded_through_the_drawer() {
         .await;
     assert_eq!(b.status, StatusCode::OK, "{}", b.body);
     assert_eq!(b.body["cash"], 0, "{}", b.body);
+    // Nor does a listing merchant, verified or not: it takes no payments at all.
+    let r = app
+        .post(
+            "/v1/merchants",
+            json!({"name": "Listing Only", "mode": "listing",
+                   "owner": {"email": "owner@listing-only.test", "password": "secret-pass-1"}}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let listing = r.body["id"].as_str().unwrap().to_owned();
+    let owner = app
+        .password_token("owner@listing-only.test", "secret-pass-1")
+        .await;
+    let store = app.store(&listing, &owner, "L1", 31.0, 121.0).await;
+    let op = app.operator().await;
+    let r = app
+        .post(
+            &format!("/v1/admin/merchants/{listing}/verification"),
+            json!({"verified": true}),
+            Some(&op),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app
+        .post(
+            "/v1/payments",
+            json!({"store_id": store, "source": "cash", "amount": 3_000, "currency": "CNY"}),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert_eq!(r.code(), "merchant_not_verified");
     app.assert_ledger_verifies().await;
 }
 
