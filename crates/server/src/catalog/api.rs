@@ -165,9 +165,10 @@ async fn upload_photo(
             &format!("A photo is at most {} bytes.", service::MAX_PHOTO_BYTES),
         )
     })?;
+    // The product is in the path: one key sent with one photo for two products is reused.
     let hash = {
         use sha2::{Digest, Sha256};
-        hex::encode(Sha256::digest(&bytes))
+        format!("photo:{id}:{}", hex::encode(Sha256::digest(&bytes)))
     };
     if let Some(reply) =
         idempotency::lookup(&app.db, &auth.principal.id, key.as_deref(), &hash).await?

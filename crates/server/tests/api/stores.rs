@@ -133,6 +133,30 @@ async fn tables_are_added_with_unique_labels() {
         .map(|t| t["label"].as_str().unwrap())
         .collect();
     assert_eq!(labels, vec!["A1", "窗边 3"]);
+    // One key, the same body, another store: a reused key, not the first store's table.
+    let other = app.store(&mid, &owner, "T2", 31.2, 121.4).await;
+    let body = json!({"label": "B1"});
+    let r = app
+        .post_idem(&path, body.clone(), Some(&owner), "table-key-1")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let again = app
+        .post_idem(&path, body.clone(), Some(&owner), "table-key-1")
+        .await;
+    assert_eq!(again.body, r.body);
+    let there = format!("/v1/stores/{other}/tables");
+    let r = app
+        .post_idem(&there, body, Some(&owner), "table-key-1")
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "idempotency_key_reused");
+    let list = app.get(&there, Some(&owner)).await;
+    assert_eq!(
+        list.body["data"].as_array().unwrap().len(),
+        0,
+        "{}",
+        list.body
+    );
 }
 
 #[tokio::test]
