@@ -382,7 +382,7 @@ fn payable_at_once(o: &OrderData) -> Result<()> {
             "amount_too_large",
             format!(
                 "This order would come to more than one payment takes ({}); it is paid at once.",
-                crate::payments::service::MAX_PAYMENT
+                o2o_ledger::shown_price(crate::payments::service::MAX_PAYMENT, &o.currency)
             ),
         )
         .param("items"));
@@ -1087,7 +1087,7 @@ pub(crate) fn before_pay(state: &State, p: &NewPayment, discount: i64) -> Result
             "amount_too_large",
             format!(
                 "One payment takes at most {}: pay this bill in parts (amount).",
-                crate::payments::service::MAX_PAYMENT
+                o2o_ledger::shown_price(crate::payments::service::MAX_PAYMENT, &o.currency)
             ),
         )
         .param("amount"));

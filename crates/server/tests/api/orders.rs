@@ -1057,6 +1057,10 @@ async fn a_bill_beyond_one_payments_ceiling_is_refused_whole_and_paid_in_parts()
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(r.code(), "amount_too_large");
     assert_eq!(r.body["error"]["param"], "amount");
+    assert_eq!(
+        r.message(),
+        "One payment takes at most ¥100000.00: pay this bill in parts (amount)."
+    );
     let o = app
         .get(&format!("/v1/orders/{order}"), Some(&c.shop.cashier))
         .await;
