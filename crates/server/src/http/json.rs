@@ -195,7 +195,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Idem {
         match parts.headers.get("idempotency-key") {
             None => Ok(Idem(None)),
             Some(v) => {
-                // A header value may also hold tabs (and is then still `to_str`): refused too.
+                // A header value may also hold tabs (and is then still `to_str`): refused too; spaces
+                // are printable, and kept.
                 let key = v
                     .to_str()
                     .ok()
@@ -203,7 +204,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Idem {
                     .ok_or_else(|| {
                         Error::invalid(
                             "idempotency_key_invalid",
-                            "Idempotency-Key must be visible ASCII.",
+                            "Idempotency-Key must be printable ASCII.",
                         )
                     })?;
                 if key.is_empty() || key.len() > 255 {
@@ -279,7 +280,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_idempotency_key_is_visible_ascii_of_1_to_255_characters() {
+    async fn an_idempotency_key_is_printable_ascii_of_1_to_255_characters() {
         async fn key(value: &[u8]) -> Result<Idem, Error> {
             let (mut parts, ()) = axum::http::Request::builder()
                 .header(

@@ -40,8 +40,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// The paging parameters every list accepts. A list that takes only these refuses any other
-/// parameter (`400 invalid_query`), as lists with filters of their own do.
+/// The paging parameters of the lists that page. A list that takes only these refuses any
+/// other parameter (`400 invalid_query`), as lists with filters of their own do.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]

@@ -257,11 +257,12 @@ impl Engine {
 /// On PostgreSQL a batch made from kept accounts is one statement, and the node's CPUs idle
 /// while it runs (about a third of the time in `o2o bench checkout` with 64 clients). Sending
 /// the next batch's statement before the last one commits was measured, and it was slower:
-/// 6.4k–8.9k payments/s against 9.7k–10.3k. Both statements update the account of the
-/// merchant paid (and the platform's fee account), so the second waits for the first's
-/// commit whatever order its parts run in, and the commits, each with its own WAL flush,
-/// stay one after the other; and batches made while fewer commands wait were smaller (18
-/// payments against 32), so there were more of those flushes per payment.
+/// 6.4k–8.9k payments/s against 9.7k–10.3k. There both statements update the account of the
+/// one merchant paid (and the platform's fee account, whenever a fee is taken), so the second
+/// waits for the first's commit whatever order its parts run in, and the commits, each with
+/// its own WAL flush, stay one after the other; and batches made while fewer commands wait
+/// were smaller (18 payments against 32), so there were more of those flushes per payment.
+/// With many merchants paid at once only the fee account would be shared.
 struct BatchApplier {
     db: Db,
     /// SQLite: answers a batch once its commit is on the disk, while the next batch is made
