@@ -309,7 +309,7 @@ impl MerchantPresented {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -346,7 +346,8 @@ mod tests {
         assert_eq!(with_crc(&encode_objects(&objects).unwrap()), SPEC_EXAMPLE);
     }
 
-    fn sample() -> MerchantPresented {
+    /// A store's static payload, as o2o prints one (also for other modules' tests).
+    pub(crate) fn sample() -> MerchantPresented {
         MerchantPresented {
             point_of_initiation: PointOfInitiation::Static,
             merchant_accounts: vec![Tlv::new(

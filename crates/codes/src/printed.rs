@@ -78,24 +78,13 @@ mod tests {
 
     #[test]
     fn the_url_in_an_emv_pay_code_is_found_only_in_a_sound_payload() {
-        let account = crate::emv::encode_objects(&[
+        let mut qr = crate::emv::tests::sample();
+        qr.merchant_accounts[0].value = crate::emv::encode_objects(&[
             crate::Tlv::new("00", O2O_PAY_GUID),
             crate::Tlv::new("01", "https://o2o.test/q/j0246696n3r1"),
         ])
         .unwrap();
-        let payload = crate::MerchantPresented {
-            point_of_initiation: crate::PointOfInitiation::Static,
-            merchant_accounts: vec![crate::Tlv::new("26", account)],
-            merchant_category_code: "5814".into(),
-            currency_numeric: "156".into(),
-            amount: None,
-            country_code: "CN".into(),
-            merchant_name: "LOTUS COFFEE".into(),
-            merchant_city: "SHANGHAI".into(),
-            other: Vec::new(),
-        }
-        .encode()
-        .unwrap();
+        let payload = qr.encode().unwrap();
         assert_eq!(
             url_in_emv(&payload).as_deref(),
             Some("https://o2o.test/q/j0246696n3r1")

@@ -379,19 +379,25 @@ impl TestApp {
         self.password_token(&email, "operator-pass").await
     }
 
-    /// A verified trading merchant with one store, its store-pay code and a cashier.
-    pub async fn shop(&self, name: &str) -> Shop {
-        let (merchant, owner) = self.merchant(name).await;
-        let store = self.store(&merchant, &owner, name, 31.2304, 121.4737).await;
+    /// Verifies a merchant, or withdraws its verification, as a platform operator.
+    pub async fn set_verified(&self, merchant: &str, verified: bool) {
         let op = self.operator().await;
         let r = self
             .post(
                 &format!("/v1/admin/merchants/{merchant}/verification"),
-                json!({"verified": true}),
+                json!({ "verified": verified }),
                 Some(&op),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+
+    /// A verified trading merchant with one store, its store-pay code and a cashier.
+    pub async fn shop(&self, name: &str) -> Shop {
+        let (merchant, owner) = self.merchant(name).await;
+        let store = self.store(&merchant, &owner, name, 31.2304, 121.4737).await;
+        self.set_verified(&merchant, true).await;
+        let op = self.operator().await;
         let code = self
             .post(
                 "/v1/qr-codes",

@@ -988,13 +988,8 @@ async fn staff_open_a_table_order_for_a_guest_and_take_cash() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     // While the merchant's verification is withdrawn, the order takes no money, cash included.
-    let op = app.operator().await;
-    let verification = format!("/v1/admin/merchants/{}/verification", c.shop.merchant);
     for verified in [false, true] {
-        let r = app
-            .post(&verification, json!({"verified": verified}), Some(&op))
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        app.set_verified(&c.shop.merchant, verified).await;
         if !verified {
             let r = app
                 .post(

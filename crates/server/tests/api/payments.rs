@@ -84,41 +84,27 @@ async fn a_top_up_fills_the_wallet_and_bad_amounts_move_nothing() {
     // One key sent to a top-up and then to a withdrawal (the same body): the withdrawal is
     // refused as a reused key, not answered with the top-up's reply, and so the other way.
     let body = json!({"amount": 700, "currency": "CNY"});
-    let r = app
-        .post_idem(
+    for (first, second, key, balance) in [
+        (
             "/v1/wallet/top-ups",
-            body.clone(),
-            Some(&me),
-            "wallet-key-1",
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    assert_eq!(r.body["wallet"]["balance"], 6_700);
-    let r = app
-        .post_idem(
             "/v1/wallet/withdrawals",
-            body.clone(),
-            Some(&me),
             "wallet-key-1",
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
-    assert_eq!(r.code(), "idempotency_key_reused");
-    let r = app
-        .post_idem(
+            6_700,
+        ),
+        (
             "/v1/wallet/withdrawals",
-            body.clone(),
-            Some(&me),
+            "/v1/wallet/top-ups",
             "wallet-key-2",
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    assert_eq!(r.body["wallet"]["balance"], 6_000);
-    let r = app
-        .post_idem("/v1/wallet/top-ups", body, Some(&me), "wallet-key-2")
-        .await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
-    assert_eq!(r.code(), "idempotency_key_reused");
+            6_000,
+        ),
+    ] {
+        let r = app.post_idem(first, body.clone(), Some(&me), key).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{first}: {}", r.body);
+        assert_eq!(r.body["wallet"]["balance"], balance);
+        let r = app.post_idem(second, body.clone(), Some(&me), key).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{second}: {}", r.body);
+        assert_eq!(r.code(), "idempotency_key_reused");
+    }
     assert_eq!(app.balance(&me).await, 6_000);
     app.assert_ledger_verifies().await;
 }
@@ -519,15 +505,7 @@ async fn cash_is_recorded_and_refunded_through_the_drawer() {
         .password_token("owner@listing-only.test", "secret-pass-1")
         .await;
     let store = app.store(&listing, &owner, "L1", 31.0, 121.0).await;
-    let op = app.operator().await;
-    let r = app
-        .post(
-            &format!("/v1/admin/merchants/{listing}/verification"),
-            json!({"verified": true}),
-            Some(&op),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    app.set_verified(&listing, true).await;
     let r = app
         .post(
             "/v1/payments",
