@@ -473,24 +473,9 @@ async fn cash_is_recorded_and_refunded_through_the_drawer() {
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-    // A merchant not yet verified records no cash either, as it takes no other payment.
-    let (mid, owner) = app.merchant("Unverified Cash").await;
-    let store = app.store(&mid, &owner, "U1", 31.0, 121.0).await;
-    let r = app
-        .post(
-            "/v1/payments",
-            json!({"store_id": store, "source": "cash", "amount": 3_000, "currency": "CNY"}),
-            Some(&owner),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
-    assert_eq!(r.code(), "merchant_not_verified");
-    let b = app
-        .get(&format!("/v1/merchants/{mid}/balance"), Some(&owner))
-        .await;
-    assert_eq!(b.status, StatusCode::OK, "{}", b.body);
-    assert_eq!(b.body["cash"], 0, "{}", b.body);
-    // Nor does a listing merchant, verified or not: it takes no payments at all.
+    // A merchant not yet verified records no cash either, as it takes no other payment; nor
+    // does a listing merchant, verified or not: it takes no payments at all.
+    let (unverified, unverified_owner) = app.merchant("Unverified Cash").await;
     let r = app
         .post(
             "/v1/merchants",
@@ -501,20 +486,27 @@ async fn cash_is_recorded_and_refunded_through_the_drawer() {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     let listing = r.body["id"].as_str().unwrap().to_owned();
-    let owner = app
+    let listing_owner = app
         .password_token("owner@listing-only.test", "secret-pass-1")
         .await;
-    let store = app.store(&listing, &owner, "L1", 31.0, 121.0).await;
     app.set_verified(&listing, true).await;
-    let r = app
-        .post(
-            "/v1/payments",
-            json!({"store_id": store, "source": "cash", "amount": 3_000, "currency": "CNY"}),
-            Some(&owner),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
-    assert_eq!(r.code(), "merchant_not_verified");
+    for (mid, owner) in [(&unverified, &unverified_owner), (&listing, &listing_owner)] {
+        let store = app.store(mid, owner, "U1", 31.0, 121.0).await;
+        let r = app
+            .post(
+                "/v1/payments",
+                json!({"store_id": store, "source": "cash", "amount": 3_000, "currency": "CNY"}),
+                Some(owner),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{mid}: {}", r.body);
+        assert_eq!(r.code(), "merchant_not_verified");
+        let b = app
+            .get(&format!("/v1/merchants/{mid}/balance"), Some(owner))
+            .await;
+        assert_eq!(b.status, StatusCode::OK, "{}", b.body);
+        assert_eq!(b.body["cash"], 0, "{}", b.body);
+    }
     app.assert_ledger_verifies().await;
 }
 
