@@ -82,22 +82,8 @@ impl EndpointUrl {
             )
             .param("url")
         };
-        // The URL parser drops control characters and spaces at the ends and tabs and line
-        // breaks inside: the endpoint would be saved as something other than what was sent.
-        if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(invalid());
-        }
-        let url = reqwest::Url::parse(raw).map_err(|_| invalid())?;
-        if !matches!(url.scheme(), "http" | "https")
-            || url.host_str().is_none_or(str::is_empty)
-            || !url.username().is_empty()
-            || url.password().is_some()
-            // Port 0 reaches nothing: every delivery would fail.
-            || url.port() == Some(0)
-        {
-            return Err(invalid());
-        }
-        Ok(EndpointUrl(url.to_string()))
+        let url = crate::http::url::absolute_http(raw).ok_or_else(invalid)?;
+        Ok(EndpointUrl(url))
     }
 
     pub fn as_str(&self) -> &str {
@@ -815,21 +801,9 @@ mod tests {
 
     #[test]
     fn endpoint_urls_must_be_absolute_http() {
+        // The rules are `http::url::absolute_http`'s (tested there); here, their codes.
         assert!(EndpointUrl::parse("https://example.com/hooks").is_ok());
-        assert!(EndpointUrl::parse("http://127.0.0.1:9000/").is_ok());
-        for bad in [
-            "",
-            "example.com/hooks",
-            "/hooks",
-            "ftp://example.com/",
-            "https://user:pw@example.com/",
-            "http://example.com/\u{0}",
-            " https://example.com/",
-            "https://example.com/a\tb",
-            "https://example.com/\n",
-            "http://127.0.0.1:0/",
-            "https://example.com:0/hooks",
-        ] {
+        for bad in ["example.com/hooks", "http://127.0.0.1:0/"] {
             assert_eq!(
                 EndpointUrl::parse(bad).unwrap_err().code,
                 "url_invalid",

@@ -10,6 +10,7 @@ pub mod json;
 pub mod openapi;
 pub mod path;
 pub mod query;
+pub mod url;
 
 pub use auth::{Auth, ClientIp, ConsumerAuth, MaybeAuth, MerchantAuth, OperatorAuth};
 pub use form::Form;

@@ -69,7 +69,7 @@ fn router_text(raw: &str, max: usize, param: &'static str) -> Result<String> {
     Ok(raw.to_owned())
 }
 
-/// An absolute `http(s)` URL of at most `max` characters.
+/// An absolute `http(s)` URL of at most `max` characters (see [`crate::http::url::absolute_http`]).
 pub fn http_url(raw: &str, max: usize, param: &'static str) -> Result<String> {
     let invalid = || {
         Error::invalid(
@@ -83,15 +83,7 @@ pub fn http_url(raw: &str, max: usize, param: &'static str) -> Result<String> {
     if raw.len() > max {
         return Err(invalid());
     }
-    let url = reqwest::Url::parse(raw).map_err(|_| invalid())?;
-    if !matches!(url.scheme(), "http" | "https")
-        || url.host_str().is_none_or(str::is_empty)
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
-        return Err(invalid());
-    }
-    Ok(url.to_string())
+    crate::http::url::absolute_http(raw).ok_or_else(invalid)
 }
 
 /// What a router sends with a client it redirects to the login, after openNDS's forwarding

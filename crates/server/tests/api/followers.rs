@@ -1025,15 +1025,23 @@ async fn wifi_keys_are_shown_once_rotate_and_bad_router_input_is_refused() {
         assert_eq!(r.status.as_u16(), status, "{body}: {}", r.body);
         assert_eq!(r.code(), code, "{body}");
     }
-    let r = app
-        .post(
-            &format!("/v1/stores/{}/wifi-key", shop.store),
-            json!({"auth_url": "ftp://x"}),
-            Some(&shop.owner),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.code(), "invalid_url");
+    // The router's login address is checked as a webhook endpoint's is: port 0 and a tab
+    // inside are refused too.
+    for auth_url in [
+        "ftp://x",
+        "http://192.168.8.1:0/opennds_auth/",
+        "http://192.168.8.1:2050/opennds\t_auth/",
+    ] {
+        let r = app
+            .post(
+                &format!("/v1/stores/{}/wifi-key", shop.store),
+                json!({ "auth_url": auth_url }),
+                Some(&shop.owner),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{auth_url}: {}", r.body);
+        assert_eq!(r.code(), "invalid_url");
+    }
     let r = app
         .post(
             &format!("/v1/stores/{}/wifi-key", shop.store),
