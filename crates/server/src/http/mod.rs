@@ -16,7 +16,7 @@ pub use auth::{Auth, ClientIp, ConsumerAuth, MaybeAuth, MerchantAuth, OperatorAu
 pub use form::Form;
 pub use json::{Idem, Json, Reply};
 pub use path::Path;
-pub use query::{List, Page, PageParams, Query};
+pub use query::{List, NoParams, Page, PageParams, Query};
 
 use crate::error::{Error, Kind};
 use axum::Router;

@@ -40,6 +40,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// The query of a list that takes none (it answers whole): any parameter is refused
+/// (`400 invalid_query`), as lists refuse what they do not take.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
 /// The paging parameters of the lists that page. A list that takes only these refuses any
 /// other parameter (`400 invalid_query`), as lists with filters of their own do.
 #[derive(Debug, Deserialize, IntoParams)]

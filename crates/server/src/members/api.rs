@@ -6,7 +6,9 @@ use super::model::*;
 use super::service;
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::http::{ConsumerAuth, Idem, Json, List, MerchantAuth, Path, Reply, error::ErrorBody};
+use crate::http::{
+    ConsumerAuth, Idem, Json, List, MerchantAuth, NoParams, Path, Query, Reply, error::ErrorBody,
+};
 use crate::identity::Role;
 use axum::extract::State;
 use utoipa_axum::router::OpenApiRouter;
@@ -90,6 +92,7 @@ async fn join(
 async fn my_cards(
     State(app): State<AppState>,
     ConsumerAuth(p): ConsumerAuth,
+    _none: Query<NoParams>,
 ) -> Result<axum::Json<List<Card>>> {
     Ok(axum::Json(List::whole(
         service::my_cards(&app.db, &p.id).await?,

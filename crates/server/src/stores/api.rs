@@ -6,8 +6,8 @@ use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::http::idempotency::{self, Begun};
 use crate::http::{
-    ConsumerAuth, Idem, Json, List, MaybeAuth, MerchantAuth, PageParams, Path, Query, Reply,
-    error::ErrorBody,
+    ConsumerAuth, Idem, Json, List, MaybeAuth, MerchantAuth, NoParams, PageParams, Path, Query,
+    Reply, error::ErrorBody,
 };
 use crate::identity::{PrincipalKind, Role};
 use axum::extract::State;
@@ -133,6 +133,7 @@ async fn list_tables(
     State(app): State<AppState>,
     auth: MerchantAuth,
     Path(id): Path<String>,
+    _none: Query<NoParams>,
 ) -> Result<axum::Json<List<Table>>> {
     let data = service::list_tables(&app.db, &auth.scope, &id).await?;
     Ok(axum::Json(List::whole(data)))

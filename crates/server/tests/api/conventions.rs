@@ -156,9 +156,12 @@ async fn huge_pages_and_bad_cursors_are_refused() {
     assert_eq!(r.code(), "invalid_query");
     // A parameter no list takes is refused, not ignored (a mistyped filter would otherwise
     // answer as if it were applied).
+    let store = app.store(&mid, &owner, "Q1", 31.0, 121.0).await;
     for path in [
         format!("/v1/merchants/{mid}/staff?limt=5"),
         "/v1/payments?status=succeeded".to_owned(),
+        // A list answered whole takes no parameter at all.
+        format!("/v1/stores/{store}/tables?limit=5"),
     ] {
         let r = app.get(&path, Some(&owner)).await;
         assert_eq!(
