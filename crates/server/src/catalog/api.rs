@@ -11,7 +11,7 @@ use crate::http::{Idem, Json, List, MerchantAuth, Page, Path, Query, Reply, erro
 use crate::identity::Role;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, OriginalUri, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -156,6 +156,8 @@ async fn upload_photo(
     auth: MerchantAuth,
     Path(id): Path<String>,
     Idem(key): Idem,
+    method: axum::http::Method,
+    OriginalUri(uri): OriginalUri,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Reply> {
     auth.require(Role::Manager)?;
@@ -165,11 +167,10 @@ async fn upload_photo(
             &format!("A photo is at most {} bytes.", service::MAX_PHOTO_BYTES),
         )
     })?;
-    // The product is in the path: one key sent with one photo for two products is reused.
-    let hash = {
-        use sha2::{Digest, Sha256};
-        format!("photo:{id}:{}", hex::encode(Sha256::digest(&bytes)))
-    };
+    let hash = crate::http::json::finish_hash(
+        crate::http::json::request_hasher(&method, uri.path()),
+        &bytes,
+    );
     if let Some(reply) =
         idempotency::lookup(&app.db, &auth.principal.id, key.as_deref(), &hash).await?
     {

@@ -18,10 +18,31 @@ use sha2::{Digest, Sha256};
 /// The largest JSON body any endpoint accepts.
 pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
 
-/// A JSON body parsed into `T`, plus the SHA-256 of its bytes (for idempotency checks).
+/// A JSON body parsed into `T`, plus the hash an idempotency key is stored with (see
+/// [`request_sha256`]).
 pub struct Json<T> {
     pub value: T,
     pub body_sha256: String,
+}
+
+/// What an Idempotency-Key is stored with: the SHA-256 of the request's method and path, then
+/// its body. The path names what the request changes (a store's tables, a product's photo),
+/// and two endpoints may take the same body (a top-up and a withdrawal): one key sent to
+/// another path, or with another body, is a reused key (409), never answered with the first
+/// reply. Start with [`request_hasher`], add the body, then [`finish_hash`].
+pub fn request_hasher(method: &axum::http::Method, path: &str) -> Sha256 {
+    let mut hash = Sha256::new();
+    hash.update(method.as_str().as_bytes());
+    hash.update(b" ");
+    hash.update(path.as_bytes());
+    hash.update(b"\n");
+    hash
+}
+
+/// The hex digest of a [`request_hasher`] given its body.
+pub fn finish_hash(mut hash: Sha256, body: &[u8]) -> String {
+    hash.update(body);
+    hex::encode(hash.finalize())
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
@@ -39,6 +60,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 "Send the body as JSON with Content-Type: application/json.",
             ));
         }
+        // The path as the client sent it (a nested router's handler sees it shortened).
+        let path = req
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| req.uri().path(), |u| u.0.path());
+        let hash = request_hasher(req.method(), path);
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             unread_body(
                 &rejection,
@@ -48,7 +75,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         let value = parse_json(&bytes)?;
         Ok(Json {
             value,
-            body_sha256: hex::encode(Sha256::digest(&bytes)),
+            body_sha256: finish_hash(hash, &bytes),
         })
     }
 }

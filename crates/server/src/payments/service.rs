@@ -108,10 +108,9 @@ pub async fn withdraw(
     key: Option<String>,
     body_hash: &str,
 ) -> Result<Reply> {
-    // A top-up has the same body: one key sent to both must be refused as reused, never
-    // answered with the other's reply.
-    let hash = format!("wallet_withdrawal:{body_hash}");
-    move_wallet(app, user_id, input, key, &hash, Direction::Out).await
+    // (A top-up takes the same body: `body_hash` names the path too, see
+    // `http::json::request_hasher`.)
+    move_wallet(app, user_id, input, key, body_hash, Direction::Out).await
 }
 
 async fn move_wallet(

@@ -115,12 +115,12 @@ async fn create_table(
     body: Json<CreateTable>,
 ) -> Result<Reply> {
     auth.require(Role::Manager)?;
-    // The store is in the path, not the body: one key sent for two stores is a reused key.
-    let hash = format!("table:{id}:{}", body.body_sha256);
-    let mut write = match idempotency::begin(&app.db, &auth.principal.id, key, &hash).await? {
-        Begun::Replay(reply) => return Ok(reply),
-        Begun::Fresh(write) => write,
-    };
+    // The store is in the path, which the body's hash names too (one key, two stores: 409).
+    let mut write =
+        match idempotency::begin(&app.db, &auth.principal.id, key, &body.body_sha256).await? {
+            Begun::Replay(reply) => return Ok(reply),
+            Begun::Fresh(write) => write,
+        };
     let table = service::add_table(write.tx(), &auth.scope, &id, body.value).await?;
     write.finish(Reply::created(&table)?).await
 }
