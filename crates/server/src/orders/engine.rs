@@ -285,18 +285,20 @@ pub(crate) fn payment_of(op: &OrderOp) -> Option<&NewPayment> {
     }
 }
 
-fn sold_out(name: &Option<String>, alt: &Option<String>) -> Error {
+/// A product sold out at the store, by its Chinese name or else its English one (kept as the
+/// figure `name` for pages, see `web::refusals`); `why` ends the sentence.
+pub(crate) fn sold_out(name: &Option<String>, alt: &Option<String>, why: &str) -> Error {
     let named = name.as_deref().or(alt.as_deref());
     Error::conflict(
         "product_sold_out",
-        format!(
-            "{} is sold out here (or fewer are left than you asked for).",
-            named.unwrap_or("This product")
-        ),
+        format!("{} {why}", named.unwrap_or("This product")),
     )
     .param("items")
     .arg_some("name", named)
 }
+
+/// What a reservation that finds too little stock says.
+const TOO_LITTLE_LEFT: &str = "is sold out here (or fewer are left than you asked for).";
 
 /// Reserves the stock of `lines` at `store_id`; all or nothing.
 fn reserve(state: &mut State, store_id: &str, lines: &[NewLine]) -> Result<Vec<i64>> {
@@ -312,12 +314,12 @@ fn reserve(state: &mut State, store_id: &str, lines: &[NewLine]) -> Result<Vec<i
             .get(&(store_id.to_owned(), l.product_id.clone()))
         {
             if !row.available {
-                return Err(sold_out(&l.name_zh, &l.name_en));
+                return Err(sold_out(&l.name_zh, &l.name_en, TOO_LITTLE_LEFT));
             }
             if let Some(n) = row.stock
                 && n < want[l.product_id.as_str()]
             {
-                return Err(sold_out(&l.name_zh, &l.name_en));
+                return Err(sold_out(&l.name_zh, &l.name_en, TOO_LITTLE_LEFT));
             }
         }
     }

@@ -137,13 +137,10 @@ async fn price(
             .arg("max", MAX_QUANTITY));
         }
         if item.sold_out {
-            let named = item.name_zh.as_deref().or(item.name_en.as_deref());
-            return Err(Error::conflict(
-                "product_sold_out",
-                format!("{} is sold out here.", named.unwrap_or("This product")),
-            )
-            .param(at("product_id"))
-            .arg_some("name", named));
+            return Err(
+                super::engine::sold_out(&item.name_zh, &item.name_en, "is sold out here.")
+                    .param(at("product_id")),
+            );
         }
         let c = parse_currency(&item.currency)?;
         if currency.as_deref().is_some_and(|cur| cur != item.currency) {

@@ -118,7 +118,6 @@ impl PageCtx {
     }
 }
 
-/// A `Set-Cookie` value: HttpOnly always, Secure when the public URL is HTTPS.
 /// Minor units as a page shows money, the sign first: `¥25.00`, `-¥0.05`, `25.00 USD` (see
 /// [`o2o_ledger::shown_price`]).
 pub fn money(amount_minor: i64, currency: &str) -> String {
@@ -130,6 +129,7 @@ pub fn money(amount_minor: i64, currency: &str) -> String {
     }
 }
 
+/// A `Set-Cookie` value: HttpOnly always, Secure when the public URL is HTTPS.
 pub fn cookie(
     name: &str,
     value: &str,
