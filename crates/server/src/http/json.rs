@@ -49,41 +49,52 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = media_type_is(&req, |mime| {
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
-        });
-        if !is_json {
-            return Err(Error::new(
-                Kind::UnsupportedMediaType,
-                "unsupported_media_type",
-                "Send the body as JSON with Content-Type: application/json.",
-            ));
-        }
-        // The path as the client sent it (a nested router's handler sees it shortened).
-        let path = req
-            .extensions()
-            .get::<axum::extract::OriginalUri>()
-            .map_or_else(|| req.uri().path(), |u| u.0.path());
-        let hash = request_hasher(req.method(), path);
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            unread_body(
-                &rejection,
-                &format!("The body is larger than {MAX_JSON_BODY_BYTES} bytes."),
-            )
-        })?;
-        let value = parse_json(&bytes)?;
+        let (hash, bytes) = json_body(req, state).await?;
+        Json::parsed(hash, &bytes)
+    }
+}
+
+impl<T: DeserializeOwned> Json<T> {
+    fn parsed(hash: Sha256, bytes: &[u8]) -> Result<Json<T>, Error> {
         Ok(Json {
-            value,
-            body_sha256: finish_hash(hash, &bytes),
+            value: parse_json(bytes)?,
+            body_sha256: finish_hash(hash, bytes),
         })
     }
+}
+
+/// A JSON request's body, read whole, and its [`request_hasher`] (not yet given the body).
+async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<(Sha256, Bytes), Error> {
+    let is_json = media_type_is(&req, |mime| {
+        mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+    });
+    if !is_json {
+        return Err(Error::new(
+            Kind::UnsupportedMediaType,
+            "unsupported_media_type",
+            "Send the body as JSON with Content-Type: application/json.",
+        ));
+    }
+    // The path as the client sent it (a nested router's handler sees it shortened).
+    let path = req
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| req.uri().path(), |u| u.0.path());
+    let hash = request_hasher(req.method(), path);
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        unread_body(
+            &rejection,
+            &format!("The body is larger than {MAX_JSON_BODY_BYTES} bytes."),
+        )
+    })?;
+    Ok((hash, bytes))
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> for Json<T> {
     type Rejection = Error;
 
-    /// An absent body (no Content-Type and no bytes) is `None`; anything else must be valid JSON.
+    /// An absent body is `None`: no Content-Type and no bytes, or a JSON Content-Type with no
+    /// bytes (as client libraries that always name JSON send). Anything else must be valid JSON.
     async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
         let empty = req.headers().get(header::CONTENT_TYPE).is_none()
             && req
@@ -94,9 +105,11 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> 
         if empty {
             return Ok(None);
         }
-        <Json<T> as FromRequest<S>>::from_request(req, state)
-            .await
-            .map(Some)
+        let (hash, bytes) = json_body(req, state).await?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        Json::parsed(hash, &bytes).map(Some)
     }
 }
 

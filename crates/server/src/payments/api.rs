@@ -139,12 +139,14 @@ async fn capture(
 
 /// Cancels a held payment: the money is released at once.
 #[utoipa::path(post, path = "/v1/payments/{id}/cancel", tag = "payments", security(("bearer" = [])),
-    responses((status = 200, body = Payment), (status = 409, body = ErrorBody)))]
+    request_body = Option<CancelPayment>,
+    responses((status = 200, body = Payment), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn cancel(
     State(app): State<AppState>,
     auth: MerchantAuth,
     Idem(key): Idem,
     Path(id): Path<String>,
+    _body: Option<Json<CancelPayment>>,
 ) -> Result<Reply> {
     service::cancel(&app, &auth.principal, &id, key, &format!("cancel:{id}")).await
 }

@@ -124,6 +124,12 @@ pub struct CapturePayment {
     pub amount: Option<i64>,
 }
 
+/// `POST /v1/payments/{id}/cancel`: no fields. The body may be absent or `{}`; a field (an
+/// `amount`, as if cancelling part of a hold) is refused rather than ignored.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelPayment {}
+
 /// `POST /v1/refunds`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -511,6 +511,64 @@ async fn cash_is_recorded_and_refunded_through_the_drawer() {
 }
 
 #[tokio::test]
+async fn capture_takes_an_empty_json_body_and_cancel_refuses_fields() {
+    let app = spawn_app().await;
+    let shop = app.shop("Guesthouse").await;
+    let me = app.funded_consumer("13700000019", 10_000).await;
+    let hold = || async {
+        let h = app
+            .post(
+                "/v1/payments",
+                json!({"qr": shop.qr, "amount": 3_000, "currency": "CNY", "capture": "manual"}),
+                Some(&me),
+            )
+            .await;
+        assert_eq!(h.status, StatusCode::CREATED, "{}", h.body);
+        h.body["id"].as_str().unwrap().to_owned()
+    };
+    // A client library that always sends Content-Type: application/json, with no bytes: the
+    // whole hold is captured, as with no body at all.
+    let id = hold().await;
+    let r = app
+        .send(
+            app.client
+                .post(app.url(&format!("/v1/payments/{id}/capture")))
+                .bearer_auth(&shop.cashier)
+                .header("content-type", "application/json")
+                .body(""),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["amount_captured"], 3_000, "{}", r.body);
+    // Cancel has no fields: one sent (as if part of a hold could be cancelled) is refused, and
+    // the hold stays; with no body, or {}, it is released.
+    let id = hold().await;
+    let r = app
+        .post(
+            &format!("/v1/payments/{id}/cancel"),
+            json!({"amount": 1_000}),
+            Some(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["error"]["param"], "amount", "{}", r.body);
+    let p = app.get(&format!("/v1/payments/{id}"), Some(&me)).await;
+    assert_eq!(p.body["status"], "requires_capture", "{}", p.body);
+    assert_eq!(app.balance(&me).await, 4_000);
+    let r = app
+        .send(
+            app.client
+                .post(app.url(&format!("/v1/payments/{id}/cancel")))
+                .bearer_auth(&shop.cashier),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "canceled", "{}", r.body);
+    assert_eq!(app.balance(&me).await, 7_000);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
 async fn a_hold_is_captured_in_part_or_canceled_and_lapses_by_itself() {
     let app = spawn_app().await;
     let shop = app.shop("Hotel").await;
