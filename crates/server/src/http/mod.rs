@@ -26,9 +26,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::{Duration, Instant};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 /// Requests taking longer than this are answered 503 (`timeout`).
@@ -73,7 +71,24 @@ pub fn layers(router: Router, body_idle_timeout: Duration) -> Router {
                 }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestId))
+}
+
+/// Request ids: random UUIDs (version 4), drawn from the thread's generator (seeded from the
+/// operating system) rather than tower-http's `MakeRequestUuid`, which asks the kernel for 16
+/// bytes with a system call on every request.
+#[derive(Clone, Copy, Debug)]
+struct MakeRequestId;
+
+impl tower_http::request_id::MakeRequestId for MakeRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = id.hyphenated().encode_lower(&mut text);
+        axum::http::HeaderValue::from_str(text)
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 /// Answers a request still running after [`REQUEST_TIMEOUT`] with 503 (`timeout`), in the

@@ -32,6 +32,19 @@ async fn every_response_carries_a_request_id() {
         .unwrap()
         .to_owned();
     assert_ne!(id_a, id_b);
+    // Random UUIDs (version 4, RFC 9562 variant), in lower case.
+    for id in [&id_a, &id_b] {
+        let b = id.as_bytes();
+        assert_eq!(b.len(), 36, "{id}");
+        for (i, c) in b.iter().enumerate() {
+            match i {
+                8 | 13 | 18 | 23 => assert_eq!(*c, b'-', "{id}"),
+                14 => assert_eq!(*c, b'4', "{id}"),
+                19 => assert!(b"89ab".contains(c), "{id}"),
+                _ => assert!(c.is_ascii_digit() || (b'a'..=b'f').contains(c), "{id}"),
+            }
+        }
+    }
 }
 
 #[tokio::test]
