@@ -6,7 +6,8 @@ use crate::app::AppState;
 use crate::error::{Error, Kind, Result};
 use crate::http::idempotency::{self, Begun};
 use crate::http::{
-    ConsumerAuth, Idem, Json, List, MerchantAuth, Path, Query, Reply, error::ErrorBody,
+    ConsumerAuth, Idem, Json, List, MerchantAuth, OptionalJson, Path, Query, Reply,
+    error::ErrorBody,
 };
 use crate::identity::Role;
 use axum::extract::State;
@@ -332,13 +333,13 @@ async fn public_keys(State(app): State<AppState>) -> axum::Json<PublicKeys> {
 
 /// Pay codes to show at the counter: 18 digits, valid 60 seconds, usable once, bound to the
 /// consumer and the chosen source. `count` > 1 holds codes ahead for a weak connection.
-#[utoipa::path(post, path = "/v1/me/pay-codes", tag = "codes", security(("bearer" = [])), request_body = CreatePayCodes,
+#[utoipa::path(post, path = "/v1/me/pay-codes", tag = "codes", security(("bearer" = [])), request_body = Option<CreatePayCodes>,
     responses((status = 201, body = PayCodes), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_pay_codes(
     State(app): State<AppState>,
     ConsumerAuth(p): ConsumerAuth,
-    body: Option<Json<CreatePayCodes>>,
+    body: OptionalJson<CreatePayCodes>,
 ) -> Result<Reply> {
     if p.guest {
         return Err(Error::forbidden(
@@ -346,7 +347,7 @@ async fn create_pay_codes(
             "Log in with your phone to pay with a pay code.",
         ));
     }
-    let input = body.map(|b| b.value).unwrap_or_default();
+    let input = body.value;
     let source = match input.source.as_deref() {
         None | Some("wallet") => "wallet".to_owned(),
         Some(s)

@@ -8,7 +8,8 @@ use crate::app::AppState;
 use crate::error::Result;
 use crate::http::idempotency::{self, Begun};
 use crate::http::{
-    ConsumerAuth, Idem, Json, List, MerchantAuth, PageParams, Path, Query, Reply, error::ErrorBody,
+    ConsumerAuth, Idem, Json, List, MerchantAuth, OptionalJson, PageParams, Path, Query, Reply,
+    error::ErrorBody,
 };
 use crate::identity::Role;
 use crate::merchants::service::own;
@@ -54,14 +55,10 @@ async fn follow(
     ConsumerAuth(p): ConsumerAuth,
     Path(id): Path<String>,
     Idem(key): Idem,
-    body: Option<Json<FollowRequest>>,
+    body: OptionalJson<FollowRequest>,
 ) -> Result<Reply> {
     let user_id = service::account_holder(&p)?.to_owned();
-    let (input, sha) = match body {
-        Some(b) => (b.value, b.body_sha256),
-        None => (FollowRequest::default(), String::new()),
-    };
-    let sha = format!("follow:{id}:{sha}");
+    let (input, sha) = (body.value, body.body_sha256);
     once(&app, &p.id, key, &sha, async {
         let (follow, created) = service::follow(
             &app.db,

@@ -49,7 +49,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let (hash, bytes) = json_body(req, state).await?;
+        if !is_json(&req) {
+            return Err(not_json());
+        }
+        let (hash, bytes) = read_body(req, state).await?;
         Json::parsed(hash, &bytes)
     }
 }
@@ -63,18 +66,50 @@ impl<T: DeserializeOwned> Json<T> {
     }
 }
 
-/// A JSON request's body, read whole, and its [`request_hasher`] (not yet given the body).
-async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<(Sha256, Bytes), Error> {
-    let is_json = media_type_is(&req, |mime| {
-        mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
-    });
-    if !is_json {
-        return Err(Error::new(
-            Kind::UnsupportedMediaType,
-            "unsupported_media_type",
-            "Send the body as JSON with Content-Type: application/json.",
-        ));
+/// A JSON body that may be left out: no bytes at all (whatever Content-Type a client library
+/// adds) is `T::default()`; any bytes must be JSON, as for [`Json`]. Its hash names the method
+/// and path in both cases (see [`request_hasher`]), so handlers need no key scoping of their own.
+pub struct OptionalJson<T> {
+    pub value: T,
+    pub body_sha256: String,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json = is_json(&req);
+        let (hash, bytes) = read_body(req, state).await?;
+        if bytes.is_empty() {
+            return Ok(OptionalJson {
+                value: T::default(),
+                body_sha256: finish_hash(hash, b""),
+            });
+        }
+        if !json {
+            return Err(not_json());
+        }
+        let Json { value, body_sha256 } = Json::parsed(hash, &bytes)?;
+        Ok(OptionalJson { value, body_sha256 })
     }
+}
+
+fn is_json(req: &Request) -> bool {
+    media_type_is(req, |mime| {
+        mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+    })
+}
+
+fn not_json() -> Error {
+    Error::new(
+        Kind::UnsupportedMediaType,
+        "unsupported_media_type",
+        "Send the body as JSON with Content-Type: application/json.",
+    )
+}
+
+/// A request's body, read whole, and its [`request_hasher`] (not yet given the body).
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<(Sha256, Bytes), Error> {
     // The path as the client sent it (a nested router's handler sees it shortened).
     let path = req
         .extensions()
@@ -88,29 +123,6 @@ async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<(Sha256, B
         )
     })?;
     Ok((hash, bytes))
-}
-
-impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> for Json<T> {
-    type Rejection = Error;
-
-    /// An absent body is `None`: no Content-Type and no bytes, or a JSON Content-Type with no
-    /// bytes (as client libraries that always name JSON send). Anything else must be valid JSON.
-    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
-        let empty = req.headers().get(header::CONTENT_TYPE).is_none()
-            && req
-                .headers()
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .is_none_or(|v| v == "0");
-        if empty {
-            return Ok(None);
-        }
-        let (hash, bytes) = json_body(req, state).await?;
-        if bytes.is_empty() {
-            return Ok(None);
-        }
-        Json::parsed(hash, &bytes).map(Some)
-    }
 }
 
 /// Whether the request's Content-Type, without its parameters and in lower case, passes `test`

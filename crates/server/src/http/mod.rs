@@ -14,7 +14,7 @@ pub mod url;
 
 pub use auth::{Auth, ClientIp, ConsumerAuth, MaybeAuth, MerchantAuth, OperatorAuth};
 pub use form::Form;
-pub use json::{Idem, Json, Reply};
+pub use json::{Idem, Json, OptionalJson, Reply};
 pub use path::Path;
 pub use query::{List, NoParams, Page, PageParams, Query};
 

@@ -5,8 +5,8 @@ use super::service;
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::http::{
-    ConsumerAuth, Idem, Json, List, MaybeAuth, MerchantAuth, PageParams, Path, Query, Reply,
-    error::ErrorBody,
+    ConsumerAuth, Idem, Json, List, MaybeAuth, MerchantAuth, OptionalJson, PageParams, Path, Query,
+    Reply, error::ErrorBody,
 };
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -72,20 +72,16 @@ async fn claim(
     ConsumerAuth(p): ConsumerAuth,
     Idem(key): Idem,
     Path(id): Path<String>,
-    body: Option<Json<ClaimInput>>,
+    body: OptionalJson<ClaimInput>,
 ) -> Result<Reply> {
-    let (input, hash) = match body {
-        Some(b) => (b.value, b.body_sha256),
-        None => (ClaimInput::default(), String::new()),
-    };
-    let via = match input.via.as_deref() {
+    let via = match body.value.via.as_deref() {
         None | Some("center") => "center",
         Some("campaign") => "campaign",
         Some(_) => {
             return Err(Error::invalid("via_invalid", "via is center or campaign.").param("via"));
         }
     };
-    service::claim(&app, &p, &id, via, key, &format!("claim:{id}:{hash}")).await
+    service::claim(&app, &p, &id, via, key, &body.body_sha256).await
 }
 
 /// The caller's coupons (active, used, expired), newest first.

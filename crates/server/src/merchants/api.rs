@@ -6,8 +6,8 @@ use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::http::idempotency::{self, Begun};
 use crate::http::{
-    ClientIp, Idem, Json, List, MaybeAuth, MerchantAuth, OperatorAuth, PageParams, Path, Query,
-    Reply, error::ErrorBody,
+    ClientIp, Idem, Json, List, MaybeAuth, MerchantAuth, OperatorAuth, OptionalJson, PageParams,
+    Path, Query, Reply, error::ErrorBody,
 };
 use crate::identity::Role;
 use axum::extract::State;
@@ -129,22 +129,19 @@ async fn list_staff(
 
 /// Creates an API key for the merchant's own servers (owners only). The secret is shown once.
 #[utoipa::path(post, path = "/v1/merchants/{id}/api-keys", tag = "merchants", security(("bearer" = [])),
-    params(("id" = String, Path, description = "mch_ id")), request_body = CreateApiKey,
+    params(("id" = String, Path, description = "mch_ id")), request_body = Option<CreateApiKey>,
     responses((status = 201, body = ApiKeyCreated), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn create_api_key(
     State(app): State<AppState>,
     auth: MerchantAuth,
     Path(id): Path<String>,
     Idem(key): Idem,
-    body: Option<Json<CreateApiKey>>,
+    body: OptionalJson<CreateApiKey>,
 ) -> Result<Reply> {
     service::own(&auth.scope, &id)?;
     auth.require_staff()?;
     auth.require(Role::Owner)?;
-    let (input, sha) = match body {
-        Some(b) => (b.value, b.body_sha256),
-        None => (CreateApiKey::default(), String::new()),
-    };
+    let (input, sha) = (body.value, body.body_sha256);
     let mut write = match idempotency::begin(&app.db, &auth.principal.id, key, &sha).await? {
         Begun::Replay(reply) => return Ok(reply),
         Begun::Fresh(write) => write,

@@ -6,8 +6,8 @@ use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::events::Published;
 use crate::http::{
-    Auth, ConsumerAuth, Idem, Json, List, MerchantAuth, PageParams, Path, Query, Reply,
-    error::ErrorBody,
+    Auth, ConsumerAuth, Idem, Json, List, MerchantAuth, OptionalJson, PageParams, Path, Query,
+    Reply, error::ErrorBody,
 };
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -171,13 +171,9 @@ async fn cancel(
     Auth(p): Auth,
     Idem(key): Idem,
     Path(id): Path<String>,
-    body: Option<Json<CancelOrder>>,
+    body: OptionalJson<CancelOrder>,
 ) -> Result<Reply> {
-    let (input, hash) = match body {
-        Some(b) => (b.value, b.body_sha256),
-        None => (CancelOrder::default(), String::new()),
-    };
-    service::cancel(&app, &p, &id, input, key, &format!("cancel:{id}:{hash}")).await
+    service::cancel(&app, &p, &id, body.value, key, &body.body_sha256).await
 }
 
 /// Refunds an order's payments (all that is left, or `amount`), newest payment first (manager).
@@ -188,19 +184,15 @@ async fn refund(
     auth: MerchantAuth,
     Idem(key): Idem,
     Path(id): Path<String>,
-    body: Option<Json<RefundOrder>>,
+    body: OptionalJson<RefundOrder>,
 ) -> Result<Reply> {
-    let (input, hash) = match body {
-        Some(b) => (b.value, b.body_sha256),
-        None => (RefundOrder::default(), String::new()),
-    };
     service::refund(
         &app,
         &auth.principal,
         &id,
-        input,
+        body.value,
         key,
-        &format!("refund:{id}:{hash}"),
+        &body.body_sha256,
     )
     .await
 }

@@ -7,8 +7,8 @@ use super::service;
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::http::{
-    Auth, ConsumerAuth, Idem, Json, List, MerchantAuth, OperatorAuth, PageParams, Path, Query,
-    Reply, error::ErrorBody,
+    Auth, ConsumerAuth, Idem, Json, List, MerchantAuth, OperatorAuth, OptionalJson, PageParams,
+    Path, Query, Reply, error::ErrorBody,
 };
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -114,25 +114,22 @@ async fn get_payment(
 /// Captures a held payment (at most the amount held; the rest is released).
 #[utoipa::path(post, path = "/v1/payments/{id}/capture", tag = "payments", security(("bearer" = [])),
     request_body = Option<CapturePayment>,
-    responses((status = 200, body = Payment), (status = 402, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = Payment), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 async fn capture(
     State(app): State<AppState>,
     auth: MerchantAuth,
     Idem(key): Idem,
     Path(id): Path<String>,
-    body: Option<Json<CapturePayment>>,
+    body: OptionalJson<CapturePayment>,
 ) -> Result<Reply> {
-    let (input, hash) = match body {
-        Some(b) => (b.value, b.body_sha256),
-        None => (CapturePayment::default(), String::new()),
-    };
     service::capture(
         &app,
         &auth.principal,
         &id,
-        input,
+        body.value,
         key,
-        &format!("capture:{id}:{hash}"),
+        &body.body_sha256,
     )
     .await
 }
@@ -146,9 +143,9 @@ async fn cancel(
     auth: MerchantAuth,
     Idem(key): Idem,
     Path(id): Path<String>,
-    _body: Option<Json<CancelPayment>>,
+    body: OptionalJson<CancelPayment>,
 ) -> Result<Reply> {
-    service::cancel(&app, &auth.principal, &id, key, &format!("cancel:{id}")).await
+    service::cancel(&app, &auth.principal, &id, key, &body.body_sha256).await
 }
 
 /// Refunds a payment, fully or in part, back to where the money came from.

@@ -124,8 +124,8 @@ pub struct CapturePayment {
     pub amount: Option<i64>,
 }
 
-/// `POST /v1/payments/{id}/cancel`: no fields. The body may be absent or `{}`; a field (an
-/// `amount`, as if cancelling part of a hold) is refused rather than ignored.
+/// `POST /v1/payments/{id}/cancel`: no fields. The body may be left out (or be empty, or `{}`);
+/// a field (an `amount`, as if part of a hold could be cancelled) is refused, not ignored.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelPayment {}

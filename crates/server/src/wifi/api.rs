@@ -6,7 +6,7 @@ use super::service;
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::http::idempotency::{self, Begun};
-use crate::http::{Idem, Json, MerchantAuth, Path, Reply, error::ErrorBody};
+use crate::http::{Idem, Json, MerchantAuth, OptionalJson, Path, Reply, error::ErrorBody};
 use crate::identity::Role;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -25,14 +25,10 @@ async fn create_key(
     auth: MerchantAuth,
     Path(id): Path<String>,
     Idem(key): Idem,
-    body: Option<Json<CreateWifiKey>>,
+    body: OptionalJson<CreateWifiKey>,
 ) -> Result<Reply> {
     auth.require(Role::Manager)?;
-    let (input, sha) = match body {
-        Some(b) => (b.value, b.body_sha256),
-        None => (CreateWifiKey::default(), String::new()),
-    };
-    let sha = format!("wifi-key:{id}:{sha}");
+    let (input, sha) = (body.value, body.body_sha256);
     let mut write = match idempotency::begin(&app.db, &auth.principal.id, key, &sha).await? {
         Begun::Replay(reply) => return Ok(reply),
         Begun::Fresh(write) => write,

@@ -511,7 +511,7 @@ async fn cash_is_recorded_and_refunded_through_the_drawer() {
 }
 
 #[tokio::test]
-async fn capture_takes_an_empty_json_body_and_cancel_refuses_fields() {
+async fn an_empty_body_is_no_body_and_cancel_refuses_fields() {
     let app = spawn_app().await;
     let shop = app.shop("Guesthouse").await;
     let me = app.funded_consumer("13700000019", 10_000).await;
@@ -527,22 +527,33 @@ async fn capture_takes_an_empty_json_body_and_cancel_refuses_fields() {
         h.body["id"].as_str().unwrap().to_owned()
     };
     // A client library that always sends Content-Type: application/json, with no bytes: the
-    // whole hold is captured, as with no body at all.
+    // whole hold is captured, as with no body at all. Sent again with its key, the reply is
+    // replayed; the same key sent to another payment's path is a reused key.
     let id = hold().await;
-    let r = app
-        .send(
-            app.client
-                .post(app.url(&format!("/v1/payments/{id}/capture")))
-                .bearer_auth(&shop.cashier)
-                .header("content-type", "application/json")
-                .body(""),
-        )
-        .await;
+    let empty_json = |path: String| {
+        app.client
+            .post(app.url(&path))
+            .bearer_auth(&shop.cashier)
+            .header("content-type", "application/json")
+            .header("idempotency-key", "capture-once")
+            .body("")
+    };
+    let capture = format!("/v1/payments/{id}/capture");
+    let r = app.send(empty_json(capture.clone())).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["amount_captured"], 3_000, "{}", r.body);
+    let again = app.send(empty_json(capture)).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body, r.body);
+    assert_eq!(app.balance(&me).await, 7_000);
     // Cancel has no fields: one sent (as if part of a hold could be cancelled) is refused, and
-    // the hold stays; with no body, or {}, it is released.
+    // so are bytes that are not declared JSON; the hold stays.
     let id = hold().await;
+    let r = app
+        .send(empty_json(format!("/v1/payments/{id}/cancel")))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "idempotency_key_reused", "{}", r.body);
     let r = app
         .post(
             &format!("/v1/payments/{id}/cancel"),
@@ -552,14 +563,26 @@ async fn capture_takes_an_empty_json_body_and_cancel_refuses_fields() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     assert_eq!(r.body["error"]["param"], "amount", "{}", r.body);
-    let p = app.get(&format!("/v1/payments/{id}"), Some(&me)).await;
-    assert_eq!(p.body["status"], "requires_capture", "{}", p.body);
-    assert_eq!(app.balance(&me).await, 4_000);
     let r = app
         .send(
             app.client
                 .post(app.url(&format!("/v1/payments/{id}/cancel")))
-                .bearer_auth(&shop.cashier),
+                .bearer_auth(&shop.cashier)
+                .body("{\"amount\": 1000}"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.body);
+    let p = app.get(&format!("/v1/payments/{id}"), Some(&me)).await;
+    assert_eq!(p.body["status"], "requires_capture", "{}", p.body);
+    assert_eq!(app.balance(&me).await, 4_000);
+    // No bytes under a form's Content-Type (as `curl -d ''` sends) is no body: it cancels.
+    let r = app
+        .send(
+            app.client
+                .post(app.url(&format!("/v1/payments/{id}/cancel")))
+                .bearer_auth(&shop.cashier)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(""),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
