@@ -71,16 +71,16 @@ pub fn layers(router: Router, body_idle_timeout: Duration) -> Router {
                 }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestId))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), RandomRequestId))
 }
 
 /// Request ids: random UUIDs (version 4), drawn from the thread's generator (seeded from the
-/// operating system) rather than tower-http's `MakeRequestUuid`, which asks the kernel for 16
-/// bytes with a system call on every request.
+/// operating system). tower-http's `MakeRequestUuid` calls uuid's `new_v4`, which without the
+/// uuid crate's `fast-rng` feature reads 16 bytes from the kernel (`getrandom`) on every request.
 #[derive(Clone, Copy, Debug)]
-struct MakeRequestId;
+struct RandomRequestId;
 
-impl tower_http::request_id::MakeRequestId for MakeRequestId {
+impl tower_http::request_id::MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
         let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
         let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];

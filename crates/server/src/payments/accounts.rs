@@ -53,8 +53,8 @@ pub struct AccountSpec {
 }
 
 fn spec(kind: Kind, owner: Option<&str>, currency: Currency, no_overdraft: bool) -> AccountSpec {
-    // `kind:owner:currency` (or `kind:currency`), built in one allocation: the sequencer makes
-    // a few of these for every payment, and `format!` cost it more than the strings do.
+    // `kind:owner:currency` (or `kind:currency`), the id built in one allocation: the sequencer
+    // makes a few of these for every payment, and `format!` cost it more than the strings do.
     let (kind_name, code) = (kind.as_str(), currency.code());
     let mut id =
         String::with_capacity(kind_name.len() + owner.map_or(0, str::len) + code.len() + 2);
