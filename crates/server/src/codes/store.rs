@@ -153,6 +153,13 @@ pub struct ResolvedRow {
     pub store_created_at: i64,
 }
 
+impl ResolvedRow {
+    /// Whether the code's merchant takes payments (see [`crate::merchants::store::takes_payments`]).
+    pub fn merchant_takes_payments(&self) -> bool {
+        crate::merchants::store::takes_payments(self.merchant_verified, &self.merchant_mode)
+    }
+}
+
 pub async fn resolve(db: &Db, short: &str) -> DbResult<Option<ResolvedRow>> {
     const SQL: &str = "SELECT q.id, q.kind, q.status, q.product_id, q.target, q.merchant_id, m.name AS merchant_name, \
         m.verified AS merchant_verified, m.mode AS merchant_mode, m.fee_bps AS merchant_fee_bps, q.store_id, q.table_id, t.label AS table_label, \

@@ -184,6 +184,19 @@ pub struct PaymentTerms {
     pub name: String,
 }
 
+/// Whether a merchant takes payments through o2o: verified by the operator and trading (a
+/// listing merchant shows itself and takes none, not even cash at the counter).
+pub fn takes_payments(verified: bool, mode: &str) -> bool {
+    verified && mode == super::model::MerchantMode::Trading.as_str()
+}
+
+impl PaymentTerms {
+    /// See [`takes_payments`].
+    pub fn takes_payments(&self) -> bool {
+        takes_payments(self.verified, &self.mode)
+    }
+}
+
 pub async fn payment_terms(db: &Db, merchant_id: &str) -> DbResult<Option<PaymentTerms>> {
     db.fetch_optional(
         query("SELECT fee_bps, verified, mode, name FROM merchants WHERE id = $1")

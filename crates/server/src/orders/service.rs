@@ -278,7 +278,7 @@ async fn place_of(app: &AppState, principal: &Principal, input: &CreateOrder) ->
             {
                 return Err(store_not_found());
             }
-            if !row.merchant_verified || row.merchant_mode != "trading" {
+            if !row.merchant_takes_payments() {
                 return Err(not_trading());
             }
             return Ok(Where {
@@ -328,7 +328,7 @@ async fn place_of(app: &AppState, principal: &Principal, input: &CreateOrder) ->
     let terms = crate::merchants::service::payment_terms(&app.db, &store.merchant_id)
         .await?
         .ok_or_else(store_not_found)?;
-    if !terms.verified || terms.mode != "trading" {
+    if !terms.takes_payments() {
         return Err(not_trading());
     }
     Ok(Where {
@@ -539,7 +539,7 @@ pub async fn quote(app: &AppState, input: QuoteRequest) -> Result<DeliveryQuote>
     let terms = crate::merchants::service::payment_terms(&app.db, &store.merchant_id)
         .await?
         .ok_or_else(store_not_found)?;
-    if !terms.verified || terms.mode != "trading" {
+    if !terms.takes_payments() {
         return Err(not_trading());
     }
     let now = now_us();
@@ -1131,7 +1131,7 @@ pub async fn pay(
         .ok_or_else(order_not_found)?;
     // An order placed while the merchant traded is not paid once it no longer may (its
     // verification withdrawn since): the same rule as placing one.
-    if !terms.verified || terms.mode != "trading" {
+    if !terms.takes_payments() {
         return Err(not_trading());
     }
     let payment = order_payment(

@@ -341,7 +341,7 @@ pub async fn create_payment(
                 )
                 .param("qr"));
             }
-            if !row.merchant_verified || row.merchant_mode != "trading" {
+            if !row.merchant_takes_payments() {
                 return Err(Error::forbidden(
                     "merchant_not_verified",
                     "This merchant cannot take payments yet.",
@@ -446,7 +446,7 @@ pub async fn create_payment(
             };
             // Cash too: a listing merchant takes no payments, and one not yet verified takes
             // none through o2o (cash would bring fees and statements with it).
-            if !terms.verified || terms.mode != "trading" {
+            if !terms.takes_payments() {
                 return Err(Error::forbidden(
                     "merchant_not_verified",
                     "This merchant cannot take payments yet.",
