@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
 
 /// A JSON body parsed into `T`, plus the hash an idempotency key is stored with (see
-/// [`request_sha256`]).
+/// [`request_hasher`]).
 pub struct Json<T> {
     pub value: T,
     pub body_sha256: String,

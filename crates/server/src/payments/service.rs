@@ -232,10 +232,8 @@ pub async fn wallet(db: &Db, user_id: &str, currency: Currency, page: &Page) -> 
 /// printed for banks' apps), the code of the o2o URL inside it; otherwise the text's own code
 /// (see [`qr_segment`]). A damaged payload names nothing o2o knows.
 fn scanned_code(qr: &str) -> String {
-    match o2o_codes::printed::url_in_emv(qr) {
-        Some(url) => qr_segment(&url).to_owned(),
-        None => qr_segment(qr).to_owned(),
-    }
+    let url = o2o_codes::printed::url_in_emv(qr);
+    qr_segment(url.as_deref().unwrap_or(qr)).to_owned()
 }
 
 pub fn qr_segment(qr: &str) -> &str {
