@@ -27,6 +27,8 @@ pub struct Inner {
     pub payments: crate::payments::Engine,
     /// Where wallet money comes from and goes to (the sandbox bank by default).
     pub provider: Arc<dyn crate::payments::provider::PaymentProvider>,
+    /// The built-in sandbox bank, which `provider` is: its own view of what it was asked to move.
+    pub sandbox: Arc<crate::payments::provider::SandboxBank>,
     /// Sends webhook deliveries.
     pub webhooks: crate::events::webhooks::Dispatcher,
     /// Built store menus, kept until a catalog change makes them stale.
@@ -88,6 +90,7 @@ impl AppState {
         // The sandbox bank signs its notifications with a key derived from the platform's
         // signing key, so notifications survive restarts and no other party can forge them.
         let sandbox_secret = keys.derive_secret(b"o2o sandbox bank notifications");
+        let sandbox = Arc::new(crate::payments::provider::SandboxBank::new(sandbox_secret));
         let webhooks = crate::events::webhooks::Dispatcher::new(config.webhooks_allow_private)?;
         let state = AppState(Arc::new(Inner {
             db,
@@ -99,7 +102,8 @@ impl AppState {
             bus,
             nats,
             payments,
-            provider: Arc::new(crate::payments::provider::SandboxBank::new(sandbox_secret)),
+            provider: sandbox.clone(),
+            sandbox,
             webhooks,
             menus,
             coupons_sold_out,

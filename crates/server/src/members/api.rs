@@ -58,10 +58,11 @@ async fn get_program(
 }
 
 /// Adds money to the merchant's promotion budget, which pays top-up bonuses (owner): from the
-/// bank through the payment provider (default) or from the merchant's available balance.
+/// bank through the payment provider (default) or from the merchant's available balance. Copies
+/// of one keyed request, even racing, charge the bank once; the key with another request is a 409.
 #[utoipa::path(post, path = "/v1/member-programs/{merchant_id}/budget-top-ups", tag = "members",
     security(("bearer" = [])), request_body = BudgetTopUp,
-    responses((status = 201, body = serde_json::Value), (status = 402, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 201, body = serde_json::Value), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn fund_budget(
     State(app): State<AppState>,
     auth: MerchantAuth,

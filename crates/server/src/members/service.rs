@@ -597,9 +597,13 @@ pub async fn fund_budget(
                     amount,
                     currency: currency.code().to_owned(),
                     direction: Direction::In,
+                    idempotency_key: crate::payments::service::provider_key(
+                        &merchant_id,
+                        key.as_deref(),
+                    ),
                 })
                 .await
-                .map_err(|e| Error::payment("provider_declined", e.to_string()))?;
+                .map_err(crate::payments::service::provider_error)?;
             let confirmed = app
                 .provider
                 .verify_notification(&app.provider.notification_for(&charge))

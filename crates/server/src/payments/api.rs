@@ -18,9 +18,10 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Tops up the caller's wallet from the sandbox bank (or the configured provider).
+/// Tops up the caller's wallet from the sandbox bank (or the configured provider). Copies of one
+/// keyed request, even racing, charge the bank once; the key with another request is a 409.
 #[utoipa::path(post, path = "/v1/wallet/top-ups", tag = "wallet", security(("bearer" = [])), request_body = WalletMove,
-    responses((status = 201, body = WalletMoved), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody)))]
+    responses((status = 201, body = WalletMoved), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn top_up(
     State(app): State<AppState>,
     ConsumerAuth(p): ConsumerAuth,
@@ -30,9 +31,10 @@ async fn top_up(
     service::top_up(&app, &p.id, body.value, key, &body.body_sha256).await
 }
 
-/// Withdraws from the caller's wallet back to their bank.
+/// Withdraws from the caller's wallet back to their bank. Copies of one keyed request, even
+/// racing, pay out once; the key with another request is a 409.
 #[utoipa::path(post, path = "/v1/wallet/withdrawals", tag = "wallet", security(("bearer" = [])), request_body = WalletMove,
-    responses((status = 201, body = WalletMoved), (status = 402, body = ErrorBody)))]
+    responses((status = 201, body = WalletMoved), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn withdraw(
     State(app): State<AppState>,
     ConsumerAuth(p): ConsumerAuth,

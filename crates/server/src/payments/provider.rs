@@ -32,6 +32,11 @@ pub struct ChargeRequest {
     pub amount: i64,
     pub currency: String,
     pub direction: Direction,
+    /// The request's key, when the caller sent one: a provider asked again under the same key
+    /// answers with the charge it made the first time, and refuses the key for a different request
+    /// ([`ProviderError::KeyReused`]), as real providers dedupe on the merchant's order number.
+    /// So two racing retries of one top-up charge the bank once, not once each.
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +78,8 @@ pub enum ProviderError {
     NotFound,
     #[error("the provider declined: {0}")]
     Declined(String),
+    #[error("this idempotency key was used with a different request")]
+    KeyReused,
 }
 
 pub trait PaymentProvider: Send + Sync {
@@ -94,7 +101,17 @@ type HmacSha256 = Hmac<Sha256>;
 /// The built-in sandbox bank: every charge succeeds at once (amounts within limits).
 pub struct SandboxBank {
     secret: Vec<u8>,
-    charges: std::sync::Mutex<std::collections::HashMap<String, Charge>>,
+    charges: std::sync::Mutex<Charges>,
+}
+
+/// The sandbox's recent charges, for `query`; it is not the record.
+#[derive(Default)]
+struct Charges {
+    by_ref: std::collections::HashMap<String, Charge>,
+    /// Idempotency key → provider reference, and when it was first used. A key counts for as
+    /// long as o2o keeps its own ([`crate::http::idempotency::KEEP_US`]), after which the same
+    /// key may name a new request.
+    by_key: std::collections::HashMap<String, (String, i64)>,
 }
 
 impl SandboxBank {
@@ -103,6 +120,20 @@ impl SandboxBank {
             secret,
             charges: Default::default(),
         }
+    }
+
+    /// The recent charges the sandbox made for `account` (a consumer or a merchant), oldest
+    /// first: what a real provider's statement would list.
+    pub fn charges_of(&self, account: &str) -> Vec<Charge> {
+        let charges = self.charges.lock().unwrap_or_else(|e| e.into_inner());
+        let mut of: Vec<Charge> = charges
+            .by_ref
+            .values()
+            .filter(|c| c.account == account)
+            .cloned()
+            .collect();
+        of.sort_by(|a, b| a.reference.cmp(&b.reference));
+        of
     }
 
     fn sign(&self, id: &str, ts: &str, body: &str) -> String {
@@ -119,6 +150,25 @@ impl PaymentProvider for SandboxBank {
 
     fn create(&self, request: ChargeRequest) -> BoxFuture<'_, Result<Charge, ProviderError>> {
         Box::pin(async move {
+            let now = crate::db::now_us();
+            let mut charges = self.charges.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(first) = request
+                .idempotency_key
+                .as_ref()
+                .and_then(|k| charges.by_key.get(k))
+                .filter(|(_, at)| now - at < crate::http::idempotency::KEEP_US)
+                .and_then(|(r, _)| charges.by_ref.get(r))
+            {
+                let same = first.account == request.account
+                    && first.amount == request.amount
+                    && first.currency == request.currency
+                    && first.direction == request.direction;
+                return if same {
+                    Ok(first.clone())
+                } else {
+                    Err(ProviderError::KeyReused)
+                };
+            }
             let charge = Charge {
                 provider_ref: format!("sbx_{}", crate::ids::random_token(12)),
                 reference: request.reference,
@@ -128,12 +178,17 @@ impl PaymentProvider for SandboxBank {
                 direction: request.direction,
                 status: ChargeStatus::Succeeded,
             };
-            if let Ok(mut charges) = self.charges.lock() {
-                // The sandbox remembers recent charges for `query`; it is not the record.
-                if charges.len() > 100_000 {
-                    charges.clear();
-                }
-                charges.insert(charge.provider_ref.clone(), charge.clone());
+            if charges.by_ref.len() > 100_000 {
+                // Recent charges only. A retry after this is still answered by o2o's own stored
+                // reply; only one racing the clear could be charged again.
+                charges.by_ref.clear();
+                charges.by_key.clear();
+            }
+            charges
+                .by_ref
+                .insert(charge.provider_ref.clone(), charge.clone());
+            if let Some(k) = request.idempotency_key {
+                charges.by_key.insert(k, (charge.provider_ref.clone(), now));
             }
             Ok(charge)
         })
@@ -175,7 +230,7 @@ impl PaymentProvider for SandboxBank {
             .charges
             .lock()
             .ok()
-            .and_then(|c| c.get(provider_ref).cloned());
+            .and_then(|c| c.by_ref.get(provider_ref).cloned());
         Box::pin(async move { found.ok_or(ProviderError::NotFound) })
     }
 }
@@ -194,6 +249,7 @@ mod tests {
                 amount: 100,
                 currency: "CNY".into(),
                 direction: Direction::In,
+                idempotency_key: None,
             })
             .await
             .unwrap();
@@ -211,5 +267,65 @@ mod tests {
             bank.query(&charge.provider_ref).await.unwrap().status,
             ChargeStatus::Succeeded
         );
+    }
+
+    #[tokio::test]
+    async fn one_key_is_one_charge_and_a_key_for_another_request_is_refused() {
+        let bank = SandboxBank::new(b"secret".to_vec());
+        let request = |reference: &str, amount: i64, key: Option<&str>| ChargeRequest {
+            reference: reference.into(),
+            account: "usr_1".into(),
+            amount,
+            currency: "CNY".into(),
+            direction: Direction::In,
+            idempotency_key: key.map(str::to_owned),
+        };
+        let first = bank
+            .create(request("wmv_1", 100, Some("k1")))
+            .await
+            .unwrap();
+        // Asked again under the key (by a racing retry with its own reference): the first charge.
+        let again = bank
+            .create(request("wmv_2", 100, Some("k1")))
+            .await
+            .unwrap();
+        assert_eq!(again.provider_ref, first.provider_ref);
+        assert_eq!(again.reference, "wmv_1");
+        // The key for another amount, or the other way: refused, nothing charged.
+        assert!(matches!(
+            bank.create(request("wmv_3", 101, Some("k1"))).await,
+            Err(ProviderError::KeyReused)
+        ));
+        let mut out = request("wmv_4", 100, Some("k1"));
+        out.direction = Direction::Out;
+        assert!(matches!(
+            bank.create(out).await,
+            Err(ProviderError::KeyReused)
+        ));
+        // Without a key, or with another, each request is a charge of its own.
+        bank.create(request("wmv_5", 100, None)).await.unwrap();
+        bank.create(request("wmv_6", 100, None)).await.unwrap();
+        bank.create(request("wmv_7", 100, Some("k2")))
+            .await
+            .unwrap();
+        let refs: Vec<String> = bank
+            .charges_of("usr_1")
+            .into_iter()
+            .map(|c| c.reference)
+            .collect();
+        assert_eq!(refs, ["wmv_1", "wmv_5", "wmv_6", "wmv_7"]);
+        assert!(bank.charges_of("usr_2").is_empty());
+        // A key past o2o's own keeping time names a new request.
+        {
+            let mut charges = bank.charges.lock().unwrap();
+            let (_, at) = charges.by_key.get_mut("k1").unwrap();
+            *at -= crate::http::idempotency::KEEP_US;
+        }
+        let later = bank
+            .create(request("wmv_8", 101, Some("k1")))
+            .await
+            .unwrap();
+        assert_ne!(later.provider_ref, first.provider_ref);
+        assert_eq!(bank.charges_of("usr_1").len(), 5);
     }
 }

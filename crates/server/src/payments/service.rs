@@ -4,7 +4,7 @@
 use super::accounts;
 use super::engine::{IdemKey, NewPayment, Op, PaymentRow};
 use super::model::*;
-use super::provider::{ChargeRequest, ChargeStatus, Direction, SignedNotification};
+use super::provider::{ChargeRequest, ChargeStatus, Direction, ProviderError, SignedNotification};
 use super::store;
 use crate::app::AppState;
 use crate::db::{Db, now_us, rfc3339};
@@ -137,9 +137,10 @@ async fn move_wallet(
             amount,
             currency: currency.code().to_owned(),
             direction,
+            idempotency_key: provider_key(user_id, key.as_deref()),
         })
         .await
-        .map_err(|e| Error::payment("provider_declined", e.to_string()))?;
+        .map_err(provider_error)?;
     if charge.status != ChargeStatus::Succeeded {
         return Err(Error::payment(
             "provider_declined",
@@ -150,6 +151,29 @@ async fn move_wallet(
     // whose notification arrives over HTTP; the sandbox hands it over in process).
     let notification = app.provider.notification_for(&charge);
     confirm(app, &notification, idem_key(user_id, key, body_hash)).await
+}
+
+/// The key a provider dedupes a request on: the caller's `Idempotency-Key` in the caller's scope,
+/// hashed to 32 hex digits (what WeChat Pay takes as an order number). Racing retries of one
+/// request reach the provider before either has stored its reply, so o2o's own stored reply
+/// cannot stop the second charge; the provider answers it with the first.
+pub(crate) fn provider_key(scope: &str, key: Option<&str>) -> Option<String> {
+    key.map(|k| {
+        let mut hex = crate::identity::service::sha256_hex(&format!("{scope}\n{k}"));
+        hex.truncate(32);
+        hex
+    })
+}
+
+/// A provider's refusal as the caller sees it.
+pub(crate) fn provider_error(e: ProviderError) -> Error {
+    match e {
+        ProviderError::KeyReused => Error::conflict(
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different request.",
+        ),
+        e => Error::payment("provider_declined", e.to_string()),
+    }
 }
 
 /// Applies a provider's signed notification: credits (or debits) the wallet once.

@@ -1,4 +1,5 @@
 use crate::helpers::*;
+use o2o_server::payments::provider::Direction;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -106,6 +107,91 @@ async fn a_top_up_fills_the_wallet_and_bad_amounts_move_nothing() {
         assert_eq!(r.code(), "idempotency_key_reused");
     }
     assert_eq!(app.balance(&me).await, 6_000);
+    app.assert_ledger_verifies().await;
+}
+
+/// Sends `n` copies of one keyed POST at once; answers their statuses and bodies.
+async fn racing(
+    app: &TestApp,
+    path: &str,
+    bodies: Vec<Value>,
+    token: &str,
+    key: &str,
+) -> Vec<(StatusCode, Value)> {
+    let burst = bodies.into_iter().map(|body| {
+        let req = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    });
+    futures::future::join_all(burst).await
+}
+
+#[tokio::test]
+async fn racing_retries_of_a_keyed_top_up_or_withdrawal_charge_the_bank_once() {
+    let app = spawn_app().await;
+    let me = app.funded_consumer("13700000071", 10_000).await;
+    let user = app.get("/v1/me", Some(&me)).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let charges = |app: &TestApp| app.state.sandbox.charges_of(&user);
+    assert_eq!(charges(&app).len(), 1);
+    let body = json!({"amount": 2_000, "currency": "CNY"});
+    for (path, balance) in [
+        ("/v1/wallet/top-ups", 12_000),
+        ("/v1/wallet/withdrawals", 10_000),
+    ] {
+        let key = format!("race-{path}");
+        let replies = racing(&app, path, vec![body.clone(); 16], &me, &key).await;
+        for (status, reply) in &replies {
+            assert_eq!(*status, StatusCode::CREATED, "{path}: {reply}");
+            assert_eq!(reply, &replies[0].1, "{path}");
+        }
+        assert_eq!(app.balance(&me).await, balance, "{path}");
+    }
+    // One charge at the bank per request, however many copies raced.
+    let made = charges(&app);
+    assert_eq!(made.len(), 3, "{made:?}");
+    assert_eq!(made[1].direction, Direction::In);
+    assert_eq!(made[2].direction, Direction::Out);
+    // One key racing for two amounts: one wins, the rest are refused, and the bank is asked once.
+    let bodies = (0..16)
+        .map(|i| json!({"amount": 100 + i % 2, "currency": "CNY"}))
+        .collect();
+    let replies = racing(&app, "/v1/wallet/top-ups", bodies, &me, "race-two").await;
+    let won: Vec<_> = replies
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .collect();
+    assert!(!won.is_empty());
+    let amount = app.balance(&me).await - 10_000;
+    assert!(amount == 100 || amount == 101, "{amount}");
+    for (status, reply) in &replies {
+        if *status != StatusCode::CREATED {
+            assert_eq!(*status, StatusCode::CONFLICT, "{reply}");
+            assert_eq!(reply["error"]["code"], "idempotency_key_reused", "{reply}");
+        }
+    }
+    let made = charges(&app);
+    assert_eq!(made.len(), 4, "{made:?}");
+    assert_eq!(made[3].amount, amount);
+    // A merchant funding its bonus budget from the bank: the same.
+    let shop = app.shop("Budget Race Cafe").await;
+    let path = format!("/v1/member-programs/{}/budget-top-ups", shop.merchant);
+    let body = json!({"amount": 30_000, "currency": "CNY"});
+    let replies = racing(&app, &path, vec![body; 8], &shop.owner, "budget-race").await;
+    for (status, reply) in &replies {
+        assert_eq!(*status, StatusCode::CREATED, "{reply}");
+        assert_eq!(reply["bonus_budget"], 30_000, "{reply}");
+    }
+    assert_eq!(app.state.sandbox.charges_of(&shop.merchant).len(), 1);
     app.assert_ledger_verifies().await;
 }
 
@@ -874,7 +960,7 @@ async fn a_forged_provider_notification_credits_nothing() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.balance(&me).await, 0);
     // A genuine notification delivered twice credits once.
-    use o2o_server::payments::provider::{ChargeRequest, Direction};
+    use o2o_server::payments::provider::ChargeRequest;
     let charge = app
         .state
         .provider
@@ -884,6 +970,7 @@ async fn a_forged_provider_notification_credits_nothing() {
             amount: 500,
             currency: "CNY".into(),
             direction: Direction::In,
+            idempotency_key: None,
         })
         .await
         .unwrap();
