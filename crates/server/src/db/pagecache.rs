@@ -309,6 +309,20 @@ mod tests {
 
     const INSERT: &str = "INSERT INTO t (k, v) VALUES (:k, :v)";
 
+    /// The bundled SQLite is built as `.cargo/config.toml` asks: each connection's page cache on
+    /// its own, with no process-wide mutex (not so when `LIBSQLITE3_FLAGS` is overridden).
+    #[test]
+    fn sqlite_is_built_without_the_shared_page_cache_group() {
+        use libsqlite3_sys as ffi;
+        let used = |option: &std::ffi::CStr| {
+            // SAFETY: a NUL-terminated option name; the call reads SQLite's static build options.
+            unsafe { ffi::sqlite3_compileoption_used(option.as_ptr()) }
+        };
+        assert_eq!(used(c"ENABLE_MEMORY_MANAGEMENT"), 0);
+        assert_eq!(used(c"DEFAULT_MEMSTATUS=0"), 1);
+        assert_eq!(used(c"THREADSAFE=1"), 1);
+    }
+
     /// Commits `rows` into `t` in one transaction on `raw`.
     fn commit(raw: &mut RawConn, rows: &[serde_json::Value]) {
         let mut d = raw.direct();
