@@ -1,8 +1,10 @@
 //! Idempotency keys: a POST retried with the same `Idempotency-Key` returns the first response
 //! (same status, same body) and has no second effect. The key is stored with its response in the
 //! same transaction as the effect, so either both exist or neither does. The same key with a
-//! different body is `409 idempotency_key_reused`; two requests racing with one key see one win
-//! and the other `409 idempotency_key_in_use`. Keys are scoped to the caller and kept 48 hours.
+//! different body is `409 idempotency_key_reused`. Two requests racing with one key: where the
+//! effect is a transaction of its own, one wins and the other gets `409 idempotency_key_in_use`;
+//! where the payments sequencer applies it (payments, refunds, wallet and budget movements), every
+//! copy gets the winner's reply. Keys are scoped to the caller and kept 48 hours.
 
 use super::json::Reply;
 use crate::db::{Db, DbError, Tx, now_us, query};
@@ -10,6 +12,14 @@ use crate::error::{Error, Result};
 
 /// How long keys are kept (at least the 24 h promised).
 pub const KEEP_US: i64 = 48 * 3_600 * 1_000_000;
+
+/// The refusal of a key sent before with a different request.
+pub fn key_reused() -> Error {
+    Error::conflict(
+        "idempotency_key_reused",
+        "This Idempotency-Key was used with a different request.",
+    )
+}
 
 /// A write in progress: its transaction, and the key to record the response under.
 pub struct Write {
@@ -47,10 +57,7 @@ pub async fn begin(db: &Db, scope: &str, key: Option<String>, body_sha256: &str)
             .await?
     {
         if stored.request_hash != body_sha256 {
-            return Err(Error::conflict(
-                "idempotency_key_reused",
-                "This Idempotency-Key was used with a different request.",
-            ));
+            return Err(key_reused());
         }
         // The stored outcome may be committed but not yet on the disk: never repeat it before.
         drop(tx);
@@ -138,10 +145,7 @@ pub async fn lookup(
         .await?;
     match stored {
         None => Ok(None),
-        Some(s) if s.request_hash != body_sha256 => Err(Error::conflict(
-            "idempotency_key_reused",
-            "This Idempotency-Key was used with a different request.",
-        )),
+        Some(s) if s.request_hash != body_sha256 => Err(key_reused()),
         Some(s) => {
             // As in `begin`: the stored outcome is repeated only once it is on the disk.
             db.durable().await;

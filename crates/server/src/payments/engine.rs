@@ -1201,10 +1201,7 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
         let id = (k.scope.clone(), k.key.clone());
         if let Some(stored) = state.stored_idem.get(&id) {
             if stored.request_hash != k.hash {
-                return Err(Error::conflict(
-                    "idempotency_key_reused",
-                    "This Idempotency-Key was used with a different request.",
-                ));
+                return Err(crate::http::idempotency::key_reused());
             }
             return Ok(Reply {
                 status: stored.status as u16,
@@ -1213,10 +1210,7 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
         }
         if let Some((hash, reply)) = state.batch_idem.get(&id) {
             if *hash != k.hash {
-                return Err(Error::conflict(
-                    "idempotency_key_reused",
-                    "This Idempotency-Key was used with a different request.",
-                ));
+                return Err(crate::http::idempotency::key_reused());
             }
             return Ok(Reply {
                 status: reply.status,
