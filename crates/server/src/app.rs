@@ -27,7 +27,8 @@ pub struct Inner {
     pub payments: crate::payments::Engine,
     /// Where wallet money comes from and goes to (the sandbox bank by default).
     pub provider: Arc<dyn crate::payments::provider::PaymentProvider>,
-    /// The built-in sandbox bank, which `provider` is: its own view of what it was asked to move.
+    /// The built-in sandbox bank, which `provider` is: its own statement of what it moved, where
+    /// the tests check that a request was charged once.
     pub sandbox: Arc<crate::payments::provider::SandboxBank>,
     /// Sends webhook deliveries.
     pub webhooks: crate::events::webhooks::Dispatcher,

@@ -578,7 +578,7 @@ pub async fn fund_budget(
 ) -> Result<Reply> {
     let amount = parse_amount(input.amount, MAX_WALLET_MOVE)?;
     let currency = parse_currency(&input.currency)?;
-    let funding_id = PromotionFundingId::generate().as_str().to_owned();
+    let mut funding_id = PromotionFundingId::generate().as_str().to_owned();
     let merchant_id = scope.merchant_id().to_owned();
     let hash = format!("promotion_funding:{body_hash}");
     // A retried request must not charge the bank twice: answer it from its stored reply.
@@ -589,34 +589,32 @@ pub async fn fund_budget(
     }
     let from = match input.source.as_deref() {
         None | Some("bank") => {
-            let charge = app
-                .provider
-                .create(ChargeRequest {
+            let charge = crate::payments::service::charge_bank(
+                app,
+                key.as_deref(),
+                ChargeRequest {
                     reference: funding_id.clone(),
                     account: merchant_id.clone(),
                     amount,
                     currency: currency.code().to_owned(),
                     direction: Direction::In,
-                    idempotency_key: crate::payments::service::provider_key(
-                        &merchant_id,
-                        key.as_deref(),
-                    ),
-                })
-                .await
-                .map_err(crate::payments::service::provider_error)?;
+                    idempotency_key: None,
+                },
+            )
+            .await?;
             let confirmed = app
                 .provider
                 .verify_notification(&app.provider.notification_for(&charge))
                 .map_err(|e| Error::payment("provider_declined", e.to_string()))?;
-            if charge.status != ChargeStatus::Succeeded
-                || confirmed.status != ChargeStatus::Succeeded
-                || confirmed.amount != amount
-            {
+            if confirmed.status != ChargeStatus::Succeeded || confirmed.amount != amount {
                 return Err(Error::payment(
                     "provider_declined",
                     "The bank did not confirm the movement.",
                 ));
             }
+            // A racing copy of this request is answered with the first copy's charge: the
+            // funding is recorded under the id the bank charged.
+            funding_id = charge.reference;
             Funding::Bank(app.provider.name())
         }
         Some("available") => Funding::Available,

@@ -27,15 +27,16 @@ pub enum Direction {
 pub struct ChargeRequest {
     /// o2o's own id for it (`wmv_…`): the provider's `out_trade_no`.
     pub reference: String,
-    /// Whose money it is (the consumer, `usr_…`).
+    /// Whose money it is: the consumer (`usr_…`), or the merchant funding its budget (`mch_…`).
     pub account: String,
     pub amount: i64,
     pub currency: String,
     pub direction: Direction,
-    /// The request's key, when the caller sent one: a provider asked again under the same key
-    /// answers with the charge it made the first time, and refuses the key for a different request
-    /// ([`ProviderError::KeyReused`]), as real providers dedupe on the merchant's order number.
-    /// So two racing retries of one top-up charge the bank once, not once each.
+    /// The request's key, when the caller sent one (see `payments::service::charge_bank`). Asked
+    /// again under it, a provider answers with the charge it made the first time, and refuses the
+    /// key for a different request ([`ProviderError::KeyReused`]). A card acquirer takes it as its
+    /// idempotency key; a provider that dedupes only on the order number (WeChat Pay's
+    /// `out_trade_no`) would be sent it as that number.
     pub idempotency_key: Option<String>,
 }
 
@@ -85,7 +86,8 @@ pub enum ProviderError {
 pub trait PaymentProvider: Send + Sync {
     /// The provider's name, part of its ledger account id (`bank:<name>:CNY`).
     fn name(&self) -> &'static str;
-    /// Starts a charge (money in) or a payout (money out).
+    /// Starts a charge (money in) or a payout (money out); under an idempotency key already
+    /// used, answers with that charge (see [`ChargeRequest::idempotency_key`]).
     fn create(&self, request: ChargeRequest) -> BoxFuture<'_, Result<Charge, ProviderError>>;
     /// The notification the provider sends when a charge settles; the caller verifies it with
     /// [`PaymentProvider::verify_notification`] before trusting it.
@@ -104,7 +106,7 @@ pub struct SandboxBank {
     charges: std::sync::Mutex<Charges>,
 }
 
-/// The sandbox's recent charges, for `query`; it is not the record.
+/// The sandbox's recent charges and the keys they were asked under; it is not the record.
 #[derive(Default)]
 struct Charges {
     by_ref: std::collections::HashMap<String, Charge>,
@@ -122,8 +124,8 @@ impl SandboxBank {
         }
     }
 
-    /// The recent charges the sandbox made for `account` (a consumer or a merchant), oldest
-    /// first: what a real provider's statement would list.
+    /// The recent charges the sandbox made for `account` (a consumer or a merchant), in the order
+    /// of o2o's references: what a real provider's statement would list.
     pub fn charges_of(&self, account: &str) -> Vec<Charge> {
         let charges = self.charges.lock().unwrap_or_else(|e| e.into_inner());
         let mut of: Vec<Charge> = charges
@@ -179,8 +181,9 @@ impl PaymentProvider for SandboxBank {
                 status: ChargeStatus::Succeeded,
             };
             if charges.by_ref.len() > 100_000 {
-                // Recent charges only. A retry after this is still answered by o2o's own stored
-                // reply; only one racing the clear could be charged again.
+                // Recent charges only: a copy racing this clear could be charged again, and a key
+                // kept here is forgotten early (a retry that o2o answered from its own stored reply
+                // never reaches the sandbox).
                 charges.by_ref.clear();
                 charges.by_key.clear();
             }
@@ -229,8 +232,10 @@ impl PaymentProvider for SandboxBank {
         let found = self
             .charges
             .lock()
-            .ok()
-            .and_then(|c| c.by_ref.get(provider_ref).cloned());
+            .unwrap_or_else(|e| e.into_inner())
+            .by_ref
+            .get(provider_ref)
+            .cloned();
         Box::pin(async move { found.ok_or(ProviderError::NotFound) })
     }
 }

@@ -4,7 +4,9 @@
 use super::accounts;
 use super::engine::{IdemKey, NewPayment, Op, PaymentRow};
 use super::model::*;
-use super::provider::{ChargeRequest, ChargeStatus, Direction, ProviderError, SignedNotification};
+use super::provider::{
+    Charge, ChargeRequest, ChargeStatus, Direction, ProviderError, SignedNotification,
+};
 use super::store;
 use crate::app::AppState;
 use crate::db::{Db, now_us, rfc3339};
@@ -128,52 +130,52 @@ async fn move_wallet(
     {
         return Ok(reply);
     }
-    let movement_id = WalletMovementId::generate().as_str().to_owned();
-    let charge = app
-        .provider
-        .create(ChargeRequest {
-            reference: movement_id,
+    let charge = charge_bank(
+        app,
+        key.as_deref(),
+        ChargeRequest {
+            reference: WalletMovementId::generate().as_str().to_owned(),
             account: user_id.to_owned(),
             amount,
             currency: currency.code().to_owned(),
             direction,
-            idempotency_key: provider_key(user_id, key.as_deref()),
-        })
-        .await
-        .map_err(provider_error)?;
-    if charge.status != ChargeStatus::Succeeded {
-        return Err(Error::payment(
-            "provider_declined",
-            "The bank did not confirm the movement.",
-        ));
-    }
+            idempotency_key: None,
+        },
+    )
+    .await?;
     // The provider's signed notification is what moves the wallet (as with a real provider,
     // whose notification arrives over HTTP; the sandbox hands it over in process).
     let notification = app.provider.notification_for(&charge);
     confirm(app, &notification, idem_key(user_id, key, body_hash)).await
 }
 
-/// The key a provider dedupes a request on: the caller's `Idempotency-Key` in the caller's scope,
-/// hashed to 32 hex digits (what WeChat Pay takes as an order number). Racing retries of one
-/// request reach the provider before either has stored its reply, so o2o's own stored reply
-/// cannot stop the second charge; the provider answers it with the first.
-pub(crate) fn provider_key(scope: &str, key: Option<&str>) -> Option<String> {
-    key.map(|k| {
-        let mut hex = crate::identity::service::sha256_hex(&format!("{scope}\n{k}"));
+/// Asks the provider to move money into or out of `request.account`'s bank, and insists that it
+/// did. The caller's `Idempotency-Key`, if any, goes with the request (scoped to the account, the
+/// scope o2o keeps the key in, and hashed): copies of one request racing each other all reach the
+/// provider before any has stored its reply, so o2o's own stored reply cannot stop a second charge;
+/// the provider answers each copy with the first charge instead. Its `reference` is then the first
+/// copy's: record that one. The same key for another request is refused (409), charging nothing.
+pub(crate) async fn charge_bank(
+    app: &AppState,
+    key: Option<&str>,
+    mut request: ChargeRequest,
+) -> Result<Charge> {
+    request.idempotency_key = key.map(|k| {
+        let mut hex = crate::identity::service::sha256_hex(&format!("{}\n{k}", request.account));
         hex.truncate(32);
         hex
-    })
-}
-
-/// A provider's refusal as the caller sees it.
-pub(crate) fn provider_error(e: ProviderError) -> Error {
-    match e {
-        ProviderError::KeyReused => Error::conflict(
-            "idempotency_key_reused",
-            "This Idempotency-Key was used with a different request.",
-        ),
+    });
+    let charge = app.provider.create(request).await.map_err(|e| match e {
+        ProviderError::KeyReused => crate::http::idempotency::key_reused(),
         e => Error::payment("provider_declined", e.to_string()),
+    })?;
+    if charge.status != ChargeStatus::Succeeded {
+        return Err(Error::payment(
+            "provider_declined",
+            "The bank did not confirm the movement.",
+        ));
     }
+    Ok(charge)
 }
 
 /// Applies a provider's signed notification: credits (or debits) the wallet once.

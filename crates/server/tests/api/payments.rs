@@ -110,7 +110,7 @@ async fn a_top_up_fills_the_wallet_and_bad_amounts_move_nothing() {
     app.assert_ledger_verifies().await;
 }
 
-/// Sends `n` copies of one keyed POST at once; answers their statuses and bodies.
+/// Sends keyed POSTs of `bodies` at once; answers their statuses and bodies.
 async fn racing(
     app: &TestApp,
     path: &str,
@@ -118,19 +118,14 @@ async fn racing(
     token: &str,
     key: &str,
 ) -> Vec<(StatusCode, Value)> {
-    let burst = bodies.into_iter().map(|body| {
-        let req = app
-            .client
-            .post(app.url(path))
-            .bearer_auth(token)
-            .header("Idempotency-Key", key)
-            .json(&body);
-        async move {
-            let r = req.send().await.unwrap();
-            (r.status(), r.json::<Value>().await.unwrap())
-        }
-    });
-    futures::future::join_all(burst).await
+    let burst = bodies
+        .into_iter()
+        .map(|body| app.post_idem(path, body, Some(token), key));
+    futures::future::join_all(burst)
+        .await
+        .into_iter()
+        .map(|r| (r.status, r.body))
+        .collect()
 }
 
 #[tokio::test]
@@ -192,6 +187,56 @@ async fn racing_retries_of_a_keyed_top_up_or_withdrawal_charge_the_bank_once() {
         assert_eq!(reply["bonus_budget"], 30_000, "{reply}");
     }
     assert_eq!(app.state.sandbox.charges_of(&shop.merchant).len(), 1);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_keyed_retry_is_answered_with_the_charge_the_bank_made_the_first_time() {
+    let app = spawn_app().await;
+    let me = app.funded_consumer("13700000072", 10_000).await;
+    let user = app.get("/v1/me", Some(&me)).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = json!({"amount": 15_000, "currency": "CNY"});
+    // The sandbox pays out before the ledger looks at the wallet (see `withdraw`): this one is
+    // paid out and then refused, so o2o stores no reply under the key.
+    let r = app
+        .post_idem("/v1/wallet/withdrawals", out.clone(), Some(&me), "out-1")
+        .await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "insufficient_funds");
+    assert_eq!(app.balance(&me).await, 10_000);
+    app.top_up(&me, 5_000).await;
+    // The retry reaches the bank again, which answers with the payout it already made: the
+    // ledger now records that payout, and no second one is made.
+    let r = app
+        .post_idem("/v1/wallet/withdrawals", out.clone(), Some(&me), "out-1")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(app.balance(&me).await, 0);
+    let payouts: Vec<_> = app
+        .state
+        .sandbox
+        .charges_of(&user)
+        .into_iter()
+        .filter(|c| c.direction == Direction::Out)
+        .collect();
+    assert_eq!(payouts.len(), 1, "{payouts:?}");
+    assert_eq!(payouts[0].amount, 15_000);
+    assert_eq!(r.body["id"], payouts[0].reference.as_str());
+    // The key for another amount: refused before the bank is asked.
+    let r = app
+        .post_idem(
+            "/v1/wallet/withdrawals",
+            json!({"amount": 100, "currency": "CNY"}),
+            Some(&me),
+            "out-1",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert_eq!(r.code(), "idempotency_key_reused");
+    assert_eq!(app.state.sandbox.charges_of(&user).len(), 3);
     app.assert_ledger_verifies().await;
 }
 
