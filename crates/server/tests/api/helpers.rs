@@ -517,6 +517,13 @@ impl TestApp {
         )
     }
 
+    /// The id of the user a token is for.
+    pub async fn user_id(&self, token: &str) -> String {
+        let r = self.get("/v1/me", Some(token)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
     /// The wallet balance of a consumer.
     pub async fn balance(&self, token: &str) -> i64 {
         let r = self.get("/v1/wallet", Some(token)).await;

@@ -132,10 +132,7 @@ async fn racing(
 async fn racing_retries_of_a_keyed_top_up_or_withdrawal_charge_the_bank_once() {
     let app = spawn_app().await;
     let me = app.funded_consumer("13700000071", 10_000).await;
-    let user = app.get("/v1/me", Some(&me)).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let user = app.user_id(&me).await;
     let charges = |app: &TestApp| app.state.sandbox.charges_of(&user);
     assert_eq!(charges(&app).len(), 1);
     let body = json!({"amount": 2_000, "currency": "CNY"});
@@ -194,10 +191,7 @@ async fn racing_retries_of_a_keyed_top_up_or_withdrawal_charge_the_bank_once() {
 async fn a_keyed_retry_is_answered_with_the_charge_the_bank_made_the_first_time() {
     let app = spawn_app().await;
     let me = app.funded_consumer("13700000072", 10_000).await;
-    let user = app.get("/v1/me", Some(&me)).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let user = app.user_id(&me).await;
     let out = json!({"amount": 15_000, "currency": "CNY"});
     // The sandbox pays out before the ledger looks at the wallet (see `withdraw`): this one is
     // paid out and then refused, so o2o stores no reply under the key.
@@ -981,10 +975,7 @@ async fn the_operator_verifies_the_ledger_and_others_cannot() {
 async fn a_forged_provider_notification_credits_nothing() {
     let app = spawn_app().await;
     let me = app.consumer_token("13700000012", None).await;
-    let user = app.get("/v1/me", Some(&me)).await.body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let user = app.user_id(&me).await;
     let body =
         json!({"provider_ref": "sbx_x", "reference": "wmv_x", "account": user, "amount": 100000,
         "currency": "CNY", "direction": "in", "status": "succeeded"})
