@@ -95,6 +95,12 @@ pub async fn serve(
     }
     let _ = stop_tx.send(true);
     let _ = sweeper.await;
+    // A webhook being sent records its outcome before the database closes.
+    if !state.webhooks.drain().await {
+        tracing::info!(
+            "webhook deliveries cut off by the shutdown stay pending and are sent again"
+        );
+    }
     // What the sequencer accepted is applied, durable and answered before the database closes.
     state.payments.stop().await;
     state.db.close().await;

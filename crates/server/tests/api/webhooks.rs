@@ -33,6 +33,11 @@ struct Receiver {
 }
 
 async fn receiver(script: &[u16]) -> Receiver {
+    receiver_taking(script, Duration::ZERO).await
+}
+
+/// [`receiver`] taking `delay` to answer each request (after noting it).
+async fn receiver_taking(script: &[u16], delay: Duration) -> Receiver {
     let got = Arc::new(Mutex::new(Vec::new()));
     let script = Arc::new(Mutex::new(script.iter().copied().collect::<VecDeque<_>>()));
     let (log, answers) = (got.clone(), script.clone());
@@ -54,12 +59,15 @@ async fn receiver(script: &[u16]) -> Receiver {
                     signature: header("webhook-signature"),
                     body,
                 });
-                let mut answers = answers.lock().unwrap();
-                let status = if answers.len() > 1 {
-                    answers.pop_front().unwrap()
-                } else {
-                    answers.front().copied().unwrap_or(200)
+                let status = {
+                    let mut answers = answers.lock().unwrap();
+                    if answers.len() > 1 {
+                        answers.pop_front().unwrap()
+                    } else {
+                        answers.front().copied().unwrap_or(200)
+                    }
                 };
+                tokio::time::sleep(delay).await;
                 axum::http::StatusCode::from_u16(status).unwrap()
             }
         }),
@@ -1375,6 +1383,40 @@ async fn a_restarted_node_fans_out_what_it_had_not_and_sends_nothing_twice() {
     assert_eq!(hook.received().len(), 4, "each event was sent once");
     let all = deliveries(&app, &shop.owner, &endpoint_id).await;
     assert!(all.iter().all(|d| d["attempts"] == 1), "{all:?}");
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_delivery_being_sent_at_shutdown_records_its_outcome_and_is_not_sent_again() {
+    let app = spawn_app().await;
+    let shop = app.shop("Shutdown Cafe").await;
+    let hook = receiver_taking(&[200], Duration::from_millis(1_500)).await;
+    let endpoint = register(&app, &shop.owner, &hook.url, json!(["payment.succeeded"])).await;
+    let endpoint_id = endpoint["id"].as_str().unwrap().to_owned();
+    let me = app.funded_consumer("13700000180", 10_000).await;
+    pay(&app, &me, &shop, 100).await;
+    // The endpoint has the request and takes 1.5 s to answer: the node stops meanwhile.
+    hook.wait_for(1).await;
+    let stopped = app.stop_keeping_data().await;
+    let db = stopped.db().await;
+    let (status, attempts, last): (String, i64, Option<i64>) = db
+        .fetch_one(
+            o2o_server::db::query(
+                "SELECT status, attempts, last_status FROM webhook_deliveries WHERE endpoint_id = $1",
+            )
+            .bind(endpoint_id.as_str()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (status.as_str(), attempts, last),
+        ("succeeded", 1, Some(200))
+    );
+    db.close().await;
+    // Started again, the node has nothing left to send.
+    let app = stopped.start().await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(hook.received().len(), 1, "sent once");
     app.assert_ledger_verifies().await;
 }
 

@@ -86,6 +86,19 @@ impl Dispatcher {
     pub fn allows_private(&self) -> bool {
         self.allow_private
     }
+
+    /// For shutdown, before the database closes: lets no new send start, and waits for the sends
+    /// under way to finish and record their outcome (at most a send's time limit, and a little
+    /// for the recording). Answers whether they all did. One cut off stays pending and is sent
+    /// again after the restart, so its endpoint would get it twice.
+    pub async fn drain(&self) -> bool {
+        let all = MAX_CONCURRENT_SENDS as u32;
+        let limit = SEND_TIMEOUT + Duration::from_secs(2);
+        let finished = tokio::time::timeout(limit, self.slots.acquire_many(all)).await;
+        // Closed while the permits are held: a round still running starts nothing more.
+        self.slots.close();
+        matches!(finished, Ok(Ok(_)))
+    }
 }
 
 /// The Standard Webhooks v1 signature of a message: `v1,` and the base64 HMAC-SHA256 of
