@@ -95,10 +95,11 @@ pub async fn serve(
     }
     let _ = stop_tx.send(true);
     let _ = sweeper.await;
-    // A webhook being sent records its outcome before the database closes.
+    // A webhook being sent records its outcome before the database closes (the dispatcher's
+    // rounds go on until the app ends, but claim nothing once it is drained).
     if !state.webhooks.drain().await {
         tracing::info!(
-            "webhook deliveries cut off by the shutdown stay pending and are sent again"
+            "webhook deliveries cut off by the shutdown stay pending and are sent again after the restart"
         );
     }
     // What the sequencer accepted is applied, durable and answered before the database closes.

@@ -87,17 +87,25 @@ impl Dispatcher {
         self.allow_private
     }
 
-    /// For shutdown, before the database closes: lets no new send start, and waits for the sends
-    /// under way to finish and record their outcome (at most a send's time limit, and a little
-    /// for the recording). Answers whether they all did. One cut off stays pending and is sent
-    /// again after the restart, so its endpoint would get it twice.
+    /// For shutdown, before the database closes: lets no round claim or send anything more, and
+    /// waits for the sends under way to finish and record their outcome (at most a send's time
+    /// limit, and a little for the recording). Answers whether they all did. A send cut off stays
+    /// pending and is sent again once its claim lapses after the restart (within a minute), so
+    /// its endpoint would get it twice.
     pub async fn drain(&self) -> bool {
         let all = MAX_CONCURRENT_SENDS as u32;
         let limit = SEND_TIMEOUT + Duration::from_secs(2);
         let finished = tokio::time::timeout(limit, self.slots.acquire_many(all)).await;
-        // Closed while the permits are held: a round still running starts nothing more.
+        // Rounds take their slots before they claim (see `dispatch_round`): with the slots closed
+        // and the ones drained kept, a round still running claims nothing more.
         self.slots.close();
-        matches!(finished, Ok(Ok(_)))
+        match finished {
+            Ok(Ok(held)) => {
+                held.forget();
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -124,16 +132,19 @@ pub async fn dispatch_round(app: &AppState) -> Result<usize> {
             break;
         }
     }
-    let free = app.webhooks.slots.available_permits();
-    if free == 0 {
+    // The send slots are taken before the deliveries are claimed, one per claim: a claim then
+    // always has a slot to be sent in, and once the dispatcher is drained (its slots closed)
+    // nothing more is claimed, so nothing is leased that this node will not send.
+    let mut slots = Vec::new();
+    while let Ok(slot) = app.webhooks.slots.clone().try_acquire_owned() {
+        slots.push(slot);
+    }
+    if slots.is_empty() {
         return Ok(0);
     }
-    let claimed = claim(&app.db, now_us(), free as i64).await?;
+    let claimed = claim(&app.db, now_us(), slots.len() as i64).await?;
     let n = claimed.len();
-    for id in claimed {
-        let Ok(slot) = app.webhooks.slots.clone().acquire_owned().await else {
-            break;
-        };
+    for (id, slot) in claimed.into_iter().zip(slots) {
         let app = app.clone();
         tokio::spawn(async move {
             let _slot = slot;
