@@ -12,6 +12,16 @@ async fn pay(app: &TestApp, consumer: &str, qr: &str, amount: i64) -> Res {
     .await
 }
 
+/// A held payment (`capture: manual`) of `amount` by `consumer` at the store code `qr`.
+async fn hold(app: &TestApp, consumer: &str, qr: &str, amount: i64) -> Res {
+    app.post(
+        "/v1/payments",
+        json!({"qr": qr, "amount": amount, "currency": "CNY", "capture": "manual"}),
+        Some(consumer),
+    )
+    .await
+}
+
 /// [`pay`] with an `Idempotency-Key`.
 async fn pay_keyed(app: &TestApp, consumer: &str, qr: &str, amount: i64, key: &str) -> Res {
     app.post_idem(
@@ -641,13 +651,7 @@ async fn an_empty_body_is_no_body_and_cancel_refuses_fields() {
     let shop = app.shop("Guesthouse").await;
     let me = app.funded_consumer("13700000019", 10_000).await;
     let hold = || async {
-        let h = app
-            .post(
-                "/v1/payments",
-                json!({"qr": shop.qr, "amount": 3_000, "currency": "CNY", "capture": "manual"}),
-                Some(&me),
-            )
-            .await;
+        let h = hold(&app, &me, &shop.qr, 3_000).await;
         assert_eq!(h.status, StatusCode::CREATED, "{}", h.body);
         h.body["id"].as_str().unwrap().to_owned()
     };
@@ -721,19 +725,7 @@ async fn a_hold_is_captured_in_part_or_canceled_and_lapses_by_itself() {
     let app = spawn_app().await;
     let shop = app.shop("Hotel").await;
     let me = app.funded_consumer("13700000009", 50_000).await;
-    let hold = |amount: i64| {
-        let app = &app;
-        let shop = &shop;
-        let me = &me;
-        async move {
-            app.post(
-                "/v1/payments",
-                json!({"qr": shop.qr, "amount": amount, "currency": "CNY", "capture": "manual"}),
-                Some(me),
-            )
-            .await
-        }
-    };
+    let hold = |amount: i64| hold(&app, &me, &shop.qr, amount);
     let h = hold(30_000).await;
     assert_eq!(h.status, StatusCode::CREATED, "{}", h.body);
     assert_eq!(h.body["status"], "requires_capture");
