@@ -26,7 +26,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::{Duration, Instant};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 /// Requests taking longer than this are answered 503 (`timeout`).
@@ -71,24 +73,7 @@ pub fn layers(router: Router, body_idle_timeout: Duration) -> Router {
                 }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), RandomRequestId))
-}
-
-/// Request ids: random UUIDs (version 4), drawn from the thread's generator (seeded from the
-/// operating system). tower-http's `MakeRequestUuid` calls uuid's `new_v4`, which without the
-/// uuid crate's `fast-rng` feature reads 16 bytes from the kernel (`getrandom`) on every request.
-#[derive(Clone, Copy, Debug)]
-struct RandomRequestId;
-
-impl tower_http::request_id::MakeRequestId for RandomRequestId {
-    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
-        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
-        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let text = id.hyphenated().encode_lower(&mut text);
-        axum::http::HeaderValue::from_str(text)
-            .ok()
-            .map(RequestId::new)
-    }
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
 }
 
 /// Answers a request still running after [`REQUEST_TIMEOUT`] with 503 (`timeout`), in the
