@@ -30,6 +30,8 @@ pub struct Inner {
     /// The built-in sandbox bank, which `provider` is: its own statement of what it moved, where
     /// the tests check that a request was charged once.
     pub sandbox: Arc<crate::payments::provider::SandboxBank>,
+    /// Keys of requests this node is asking the provider about, one request per key at a time.
+    pub provider_keys: crate::http::idempotency::KeyLocks,
     /// Sends webhook deliveries.
     pub webhooks: crate::events::webhooks::Dispatcher,
     /// Built store menus, kept until a catalog change makes them stale.
@@ -105,6 +107,7 @@ impl AppState {
             payments,
             provider: sandbox.clone(),
             sandbox,
+            provider_keys: Default::default(),
             webhooks,
             menus,
             coupons_sold_out,

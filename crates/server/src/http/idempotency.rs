@@ -21,6 +21,52 @@ pub fn key_reused() -> Error {
     )
 }
 
+/// Keys of requests in progress on this node that ask an outside party (a payment provider) to
+/// act, where the sequencer cannot stand between copies of one request: holding its key, a copy
+/// waits for any other copy with that key to finish, and then finds its stored reply (or, for
+/// another body under that key, refuses it) before asking anyone anything. Copies on different
+/// nodes are not held back; the provider's own idempotency key keeps those to one charge.
+#[derive(Default)]
+pub struct KeyLocks {
+    held: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+    released: tokio::sync::Notify,
+}
+
+/// A key held (see [`KeyLocks::hold`]), released when dropped.
+pub struct HeldKey<'a> {
+    locks: &'a KeyLocks,
+    key: (String, String),
+}
+
+impl KeyLocks {
+    /// Holds `key` in `scope` (nothing, without a key), waiting while another request holds it.
+    pub async fn hold<'a>(&'a self, scope: &str, key: Option<&str>) -> Option<HeldKey<'a>> {
+        let key = (scope.to_owned(), key?.to_owned());
+        loop {
+            let released = self.released.notified();
+            {
+                let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+                if held.insert(key.clone()) {
+                    return Some(HeldKey { locks: self, key });
+                }
+            }
+            // Created before the look, so a release in between still wakes it.
+            released.await;
+        }
+    }
+}
+
+impl Drop for HeldKey<'_> {
+    fn drop(&mut self) {
+        self.locks
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+        self.locks.released.notify_waiters();
+    }
+}
+
 /// A write in progress: its transaction, and the key to record the response under.
 pub struct Write {
     tx: Tx,

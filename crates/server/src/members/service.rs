@@ -581,7 +581,10 @@ pub async fn fund_budget(
     let mut funding_id = PromotionFundingId::generate().as_str().to_owned();
     let merchant_id = scope.merchant_id().to_owned();
     let hash = format!("promotion_funding:{body_hash}");
-    // A retried request must not charge the bank twice: answer it from its stored reply.
+    // A retried request must not charge the bank twice: answer it from its stored reply, once
+    // any copy of it in progress on this node has finished (and stored it). Another request
+    // under the key is then refused before the bank is asked.
+    let _held = app.provider_keys.hold(&merchant_id, key.as_deref()).await;
     if let Some(reply) =
         crate::http::idempotency::lookup(&app.db, &merchant_id, key.as_deref(), &hash).await?
     {

@@ -194,6 +194,30 @@ async fn racing_retries_of_a_keyed_top_up_or_withdrawal_charge_the_bank_once() {
         assert_eq!(reply["bonus_budget"], 30_000, "{reply}");
     }
     assert_eq!(app.state.sandbox.charges_of(&shop.merchant).len(), 1);
+    // One key for two different fundings at once, one from the bank and one from the merchant's
+    // available balance: one is made and the other refused as a reused key, and the bank is
+    // charged only if the funding it was charged for is the one made.
+    let me2 = app.funded_consumer("13700000074", 5_000).await;
+    pay(&app, &me2, &shop.qr, 5_000).await;
+    let settle = format!("/v1/admin/merchants/{}/settlements", shop.merchant);
+    let s = app.post(&settle, json!({}), Some(&shop.operator)).await;
+    assert_eq!(s.status, StatusCode::CREATED, "{}", s.body);
+    let bodies = vec![
+        json!({"amount": 1_000, "currency": "CNY", "source": "available"}),
+        json!({"amount": 1_000, "currency": "CNY", "source": "bank"}),
+    ];
+    let replies = racing(&app, &path, bodies, &shop.owner, "budget-two").await;
+    let statuses: Vec<StatusCode> = replies.iter().map(|r| r.0).collect();
+    let bank_won = statuses == [StatusCode::CONFLICT, StatusCode::CREATED];
+    assert!(
+        bank_won || statuses == [StatusCode::CREATED, StatusCode::CONFLICT],
+        "{replies:?}"
+    );
+    assert_eq!(
+        app.state.sandbox.charges_of(&shop.merchant).len(),
+        1 + usize::from(bank_won),
+        "{replies:?}"
+    );
     app.assert_ledger_verifies().await;
 }
 
