@@ -215,6 +215,14 @@ impl AppState {
                 if let Err(e) = crate::payments::service::sweep_holds(&app).await {
                     tracing::warn!(error = %e.message, "sweeping lapsed holds failed");
                 }
+                if let Err(e) = crate::payments::service::sweep_movements(
+                    &app,
+                    crate::payments::service::MOVEMENT_SETTLES_US,
+                )
+                .await
+                {
+                    tracing::warn!(error = %e.message, "settling unanswered wallet movements failed");
+                }
                 crate::orders::service::sweep_lapsed(&app).await.map(drop)
             },
         );

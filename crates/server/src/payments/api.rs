@@ -19,9 +19,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// Tops up the caller's wallet from the sandbox bank (or the configured provider). Copies of one
-/// keyed request, even racing, charge the bank once; the key with another request is a 409.
+/// keyed request, even racing, charge the bank once; the key with another request is a 409. A
+/// 503 says the bank has not answered yet: the top-up completes once it does (see the wallet).
 #[utoipa::path(post, path = "/v1/wallet/top-ups", tag = "wallet", security(("bearer" = [])), request_body = WalletMove,
-    responses((status = 201, body = WalletMoved), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = WalletMoved), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn top_up(
     State(app): State<AppState>,
     ConsumerAuth(p): ConsumerAuth,
@@ -31,10 +32,13 @@ async fn top_up(
     service::top_up(&app, &p.id, body.value, key, &body.body_sha256).await
 }
 
-/// Withdraws from the caller's wallet back to their bank. Copies of one keyed request, even
-/// racing, pay out once; the key with another request is a 409.
+/// Withdraws from the caller's wallet back to their bank. The money is held in the wallet before
+/// the bank is asked to pay it out: more than the wallet holds is a 402 and nothing is paid out.
+/// Copies of one keyed request, even racing, pay out once; the key with another request is a
+/// 409. A 503 says the bank has not answered yet: the money stays held until it does, and is
+/// then paid out or released (see the wallet).
 #[utoipa::path(post, path = "/v1/wallet/withdrawals", tag = "wallet", security(("bearer" = [])), request_body = WalletMove,
-    responses((status = 201, body = WalletMoved), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = WalletMoved), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn withdraw(
     State(app): State<AppState>,
     ConsumerAuth(p): ConsumerAuth,

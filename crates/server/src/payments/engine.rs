@@ -76,8 +76,21 @@ pub struct NewPayment {
 /// What a command does.
 #[derive(Clone, Debug)]
 pub enum Op {
-    /// Money into (`In`, a top-up) or out of (`Out`, a withdrawal) a wallet, as a provider
-    /// confirmed it.
+    /// A wallet movement recorded before the provider is asked to make it (see
+    /// `payments::service::move_wallet`), as `pending`: a withdrawal holds its money first, so
+    /// the wallet must hold it (402 otherwise) and the bank is never asked to pay out more.
+    MoveStart {
+        direction: super::provider::Direction,
+        movement_id: String,
+        user_id: String,
+        amount: i64,
+        currency: Currency,
+        provider: &'static str,
+    },
+    /// Money into (`In`, a top-up) or out of (`Out`, a withdrawal) a wallet, as the provider
+    /// reports it: made (`provider_ref`, the provider's id for it), or not (`None`), which
+    /// releases a withdrawal's hold. A movement not started here (a provider's notification
+    /// alone) is applied when made.
     WalletMove {
         direction: super::provider::Direction,
         movement_id: String,
@@ -85,7 +98,7 @@ pub enum Op {
         amount: i64,
         currency: Currency,
         provider: &'static str,
-        provider_ref: String,
+        provider_ref: Option<String>,
     },
     Pay(Box<NewPayment>),
     Capture {
@@ -145,6 +158,7 @@ impl Op {
         match self {
             Op::Settle { .. } | Op::Payout { .. } | Op::Member(_) => true,
             Op::WalletMove { .. }
+            | Op::MoveStart { .. }
             | Op::Pay(_)
             | Op::Capture { .. }
             | Op::Cancel { .. }
@@ -500,6 +514,30 @@ struct IdemRow {
     body: String,
 }
 
+/// A wallet movement, as stored (and as the batch's write reads it, by column name).
+#[derive(Clone, Debug, sqlx::FromRow, serde::Deserialize, serde::Serialize)]
+pub struct MovementRow {
+    pub id: String,
+    pub user_id: String,
+    /// `top_up` or `withdrawal`.
+    pub kind: String,
+    pub provider: String,
+    /// The provider's id for it, once made.
+    pub provider_ref: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    /// `pending` (the provider has been or is being asked), `succeeded` or `failed`.
+    pub status: String,
+    /// A withdrawal's hold on the wallet while it is pending (a ledger pending transfer).
+    pub hold_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// How long a withdrawal's hold lasts in the ledger: far longer than any provider takes to
+/// answer, so that only the provider's answer (or o2o asking it, see
+/// `payments::service::sweep_movements`) settles it, never the clock.
+const MOVE_HOLD_US: i64 = 30 * 24 * 3_600 * 1_000_000;
+
 #[derive(sqlx::FromRow, serde::Deserialize)]
 struct PayCodeRow {
     code_hash: String,
@@ -528,7 +566,8 @@ struct Writes {
     new_payments: Vec<String>,
     changed_payments: HashSet<String>,
     refunds: Vec<serde_json::Value>,
-    movements: Vec<serde_json::Value>,
+    new_movements: Vec<String>,
+    changed_movements: HashSet<String>,
     pay_codes_used: Vec<serde_json::Value>,
     idem: Vec<serde_json::Value>,
 }
@@ -538,6 +577,8 @@ pub(crate) struct State {
     pub(crate) now: i64,
     pub(crate) book: Book,
     pub(crate) payments: HashMap<String, PaymentRow>,
+    /// Wallet movements the batch starts or settles.
+    movements: HashMap<String, MovementRow>,
     pay_codes: HashMap<String, PayCodeRow>,
     stored_idem: HashMap<(String, String), IdemRow>,
     /// Keys answered earlier in this batch: a concurrent retry gets the same answer.
@@ -638,6 +679,7 @@ async fn run_batch_inner(
         payments: HashMap::new(),
         pay_codes: HashMap::new(),
         stored_idem: HashMap::new(),
+        movements: HashMap::new(),
         batch_idem: HashMap::new(),
         writes: Writes::default(),
         published: Vec::new(),
@@ -755,6 +797,25 @@ async fn load(
             .await?;
         for r in rows {
             state.payments.insert(r.id.clone(), r);
+        }
+    }
+    // Wallet movements the provider reports on.
+    let movement_ids = ids_json(ops.iter().filter_map(|(op, _)| match op {
+        Op::WalletMove { movement_id, .. } => Some(movement_id.as_str()),
+        _ => None,
+    }));
+    if movement_ids != "[]" {
+        let rows: Vec<MovementRow> = tx
+            .fetch_all_for(
+                "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, created_at \
+                 FROM wallet_movements WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
+                "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, created_at \
+                 FROM wallet_movements WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
+                vec![Value::from(movement_ids)],
+            )
+            .await?;
+        for r in rows {
+            state.movements.insert(r.id.clone(), r);
         }
     }
     // The orders of payments refunded directly, so the order records the refund.
@@ -932,6 +993,21 @@ async fn load(
             }
         }
     }
+    // Open holds of the loaded withdrawals.
+    for m in state.movements.values() {
+        if let (Some(hold_id), "pending") = (&m.hold_id, m.status.as_str())
+            && let Ok(currency) = Currency::parse(&m.currency)
+        {
+            state.book.load_hold(Hold {
+                id: hold_id.clone(),
+                debit: accounts::wallet(&m.user_id, currency).id,
+                credit: accounts::bank(&m.provider, currency).id,
+                amount: m.amount,
+                currency,
+                expires_at: m.created_at + MOVE_HOLD_US,
+            });
+        }
+    }
     // Open holds of the loaded payments.
     for p in state.payments.values() {
         if let (Some(hold_id), Some(expires_at), "requires_capture") =
@@ -1065,6 +1141,12 @@ fn accounts_of(op: &Op, state: &State) -> Vec<AccountSpec> {
             accounts::bank(provider, *currency),
         ],
         Op::WalletMove {
+            user_id,
+            currency,
+            provider,
+            ..
+        }
+        | Op::MoveStart {
             user_id,
             currency,
             provider,
@@ -1219,6 +1301,22 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
         }
     }
     let reply = match op {
+        Op::MoveStart {
+            direction,
+            movement_id,
+            user_id,
+            amount,
+            currency,
+            provider,
+        } => move_start(
+            state,
+            movement_id,
+            user_id,
+            *amount,
+            *currency,
+            provider,
+            *direction == super::provider::Direction::In,
+        )?,
         Op::WalletMove {
             direction,
             movement_id,
@@ -1234,7 +1332,7 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
             *amount,
             *currency,
             provider,
-            provider_ref,
+            provider_ref.as_deref(),
             *direction == super::provider::Direction::In,
         )?,
         Op::Pay(p) => pay(state, p)?,
@@ -1462,6 +1560,93 @@ fn wallet_balance(state: &State, user_id: &str, currency: Currency) -> WalletBal
     }
 }
 
+/// Records a wallet movement before the provider is asked for it; a withdrawal holds its money.
+fn move_start(
+    state: &mut State,
+    movement_id: &str,
+    user_id: &str,
+    amount: i64,
+    currency: Currency,
+    provider: &'static str,
+    top_up: bool,
+) -> Result<Reply> {
+    let hold_id = if top_up {
+        None
+    } else {
+        let t = transfer(
+            &accounts::wallet(user_id, currency),
+            &accounts::bank(provider, currency),
+            amount,
+            currency,
+            Action::Pending {
+                expires_at: state.now + MOVE_HOLD_US,
+            },
+            "withdrawal_hold",
+            movement_id,
+        );
+        let id = t.id.clone();
+        post_chain(state, &[t]).map_err(withdrawal_error)?;
+        Some(id)
+    };
+    let row = MovementRow::pending(
+        movement_id,
+        user_id,
+        top_up,
+        provider,
+        amount,
+        currency,
+        hold_id,
+        state.now,
+    );
+    state.writes.new_movements.push(row.id.clone());
+    state.movements.insert(row.id.clone(), row);
+    Reply::created(&WalletMoved {
+        id: movement_id.to_owned(),
+        wallet: wallet_balance(state, user_id, currency),
+    })
+}
+
+impl MovementRow {
+    #[allow(clippy::too_many_arguments)]
+    fn pending(
+        id: &str,
+        user_id: &str,
+        top_up: bool,
+        provider: &str,
+        amount: i64,
+        currency: Currency,
+        hold_id: Option<String>,
+        now: i64,
+    ) -> MovementRow {
+        MovementRow {
+            id: id.to_owned(),
+            user_id: user_id.to_owned(),
+            kind: if top_up { "top_up" } else { "withdrawal" }.to_owned(),
+            provider: provider.to_owned(),
+            provider_ref: None,
+            amount,
+            currency: currency.code().to_owned(),
+            status: "pending".to_owned(),
+            hold_id,
+            created_at: now,
+        }
+    }
+}
+
+fn withdrawal_error(e: Error) -> Error {
+    if e.code == "insufficient_funds" {
+        payment_declined(
+            "insufficient_funds",
+            "The wallet holds less than this withdrawal.",
+        )
+    } else {
+        e
+    }
+}
+
+/// Applies the provider's word on a movement (see [`Op::WalletMove`]). A pending one is
+/// settled: made, the money moves (a withdrawal's hold is posted); not made, a withdrawal's hold
+/// is released. A settled one is not settled again.
 #[allow(clippy::too_many_arguments)]
 fn wallet_move(
     state: &mut State,
@@ -1470,44 +1655,92 @@ fn wallet_move(
     amount: i64,
     currency: Currency,
     provider: &'static str,
-    provider_ref: &str,
+    provider_ref: Option<&str>,
     top_up: bool,
 ) -> Result<Reply> {
+    let (mut row, recorded) = match state.movements.get(movement_id) {
+        Some(row) => (row.clone(), true),
+        // Not started here: a provider's notification is all o2o has of it.
+        None if provider_ref.is_some() => (
+            MovementRow::pending(
+                movement_id,
+                user_id,
+                top_up,
+                provider,
+                amount,
+                currency,
+                None,
+                state.now,
+            ),
+            false,
+        ),
+        None => {
+            return Err(payment_declined(
+                "provider_declined",
+                "The provider reports the charge did not succeed.",
+            ));
+        }
+    };
+    let kind = if top_up { "top_up" } else { "withdrawal" };
+    if row.user_id != user_id
+        || row.kind != kind
+        || row.amount != amount
+        || row.currency != currency.code()
+        || row.provider != provider
+    {
+        return Err(Error::conflict(
+            "movement_mismatch",
+            "The provider's report does not match the movement o2o recorded.",
+        ));
+    }
+    if row.status != "pending" {
+        return Err(Error::conflict(
+            "already_applied",
+            "This was applied already.",
+        ));
+    }
     let bank = accounts::bank(provider, currency);
     let wallet = accounts::wallet(user_id, currency);
-    let (debit, credit, code) = if top_up {
-        (&bank, &wallet, "top_up")
+    let (debit, credit) = if top_up {
+        (&bank, &wallet)
     } else {
-        (&wallet, &bank, "withdrawal")
+        (&wallet, &bank)
     };
-    let t = transfer(
-        debit,
-        credit,
-        amount,
-        currency,
-        Action::Post,
-        code,
-        movement_id,
-    );
-    post_chain(state, &[t]).map_err(|e| {
-        if !top_up && e.code == "insufficient_funds" {
-            payment_declined(
-                "insufficient_funds",
-                "The wallet holds less than this withdrawal.",
-            )
-        } else {
-            e
+    let moved = match (provider_ref, row.hold_id.clone()) {
+        (Some(_), None) => Some((amount, Action::Post, kind)),
+        (Some(_), Some(pending_id)) => Some((amount, Action::PostPending { pending_id }, kind)),
+        (None, Some(pending_id)) => {
+            Some((0, Action::VoidPending { pending_id }, "withdrawal_released"))
         }
-    })?;
-    state.writes.movements.push(json!({
-        "id": movement_id, "user_id": user_id, "kind": code, "provider": provider,
-        "provider_ref": provider_ref, "amount": amount, "currency": currency.code(),
-        "status": "succeeded", "created_at": state.now,
-    }));
-    Reply::created(&WalletMoved {
+        // A top-up the provider did not make: nothing moved.
+        (None, None) => None,
+    };
+    if let Some((amount, action, code)) = moved {
+        let t = transfer(debit, credit, amount, currency, action, code, movement_id);
+        post_chain(state, &[t]).map_err(|e| if top_up { e } else { withdrawal_error(e) })?;
+    }
+    row.status = if provider_ref.is_some() {
+        "succeeded"
+    } else {
+        "failed"
+    }
+    .to_owned();
+    row.provider_ref = provider_ref.map(str::to_owned);
+    if recorded {
+        state.writes.changed_movements.insert(row.id.clone());
+    } else {
+        state.writes.new_movements.push(row.id.clone());
+    }
+    state.movements.insert(row.id.clone(), row);
+    let moved = WalletMoved {
         id: movement_id.to_owned(),
         wallet: wallet_balance(state, user_id, currency),
-    })
+    };
+    if provider_ref.is_some() {
+        Reply::created(&moved)
+    } else {
+        Reply::ok(&moved)
+    }
 }
 
 /// The platform fee on `amount`: `fee_bps` basis points, rounded half up to the minor unit.
@@ -2251,7 +2484,7 @@ fn payout(
 /// one array per column instead ([`crate::db::columns`]); all go out as one statement, each
 /// write a data-modifying `WITH` part (one round trip; the parts touch different rows, and
 /// foreign keys are checked at the statement's end, when every part has run).
-const DEFERRED: [(&str, &str); 11] = [
+const DEFERRED: [(&str, &str); 12] = [
     crate::orders::store::UPSERT,
     crate::catalog::store::ADD_STOCK,
     SQL_NEW_ACCOUNTS,
@@ -2261,6 +2494,7 @@ const DEFERRED: [(&str, &str); 11] = [
     SQL_CHANGED_PAYMENTS,
     SQL_REFUNDS,
     SQL_MOVEMENTS,
+    SQL_CHANGED_MOVEMENTS,
     SQL_EVENTS,
     SQL_IDEM,
 ];
@@ -2530,26 +2764,34 @@ fn write_rows(sink: &mut Sink<'_>, state: &State) -> std::result::Result<(), Bat
         ))));
     }
     sink.add(&w.transfers, SQL_TRANSFERS)?;
-    let new_payments: Vec<&PaymentRow> = w
-        .new_payments
-        .iter()
-        .filter_map(|id| state.payments.get(id))
-        .collect();
-    sink.add(&new_payments, SQL_NEW_PAYMENTS)?;
-    let new: HashSet<&String> = w.new_payments.iter().collect();
-    let changed: Vec<&PaymentRow> = w
-        .changed_payments
-        .iter()
-        .filter(|id| !new.contains(id))
-        .filter_map(|id| state.payments.get(id))
-        .collect();
+    let (new, changed) = new_and_changed(&state.payments, &w.new_payments, &w.changed_payments);
+    sink.add(&new, SQL_NEW_PAYMENTS)?;
     sink.add(&changed, SQL_CHANGED_PAYMENTS)?;
     sink.add(&w.refunds, SQL_REFUNDS)?;
-    sink.add(&w.movements, SQL_MOVEMENTS)?;
+    let (new, changed) = new_and_changed(&state.movements, &w.new_movements, &w.changed_movements);
+    sink.add(&new, SQL_MOVEMENTS)?;
+    sink.add(&changed, SQL_CHANGED_MOVEMENTS)?;
     let events: Vec<EventRow> = state.published.iter().map(EventRow::of).collect();
     sink.add(&events, SQL_EVENTS)?;
     sink.add(&w.idem, SQL_IDEM)?;
     Ok(())
+}
+
+/// The rows a batch inserts (`new`, as they ended up) and those it only updates (`changed`).
+fn new_and_changed<'a, T>(
+    rows: &'a HashMap<String, T>,
+    new: &[String],
+    changed: &HashSet<String>,
+) -> (Vec<&'a T>, Vec<&'a T>) {
+    let inserted: HashSet<&String> = new.iter().collect();
+    (
+        new.iter().filter_map(|id| rows.get(id)).collect(),
+        changed
+            .iter()
+            .filter(|id| !inserted.contains(id))
+            .filter_map(|id| rows.get(id))
+            .collect(),
+    )
 }
 
 const SQL_NEW_ACCOUNTS: (&str, &str) = (
@@ -2617,11 +2859,17 @@ const SQL_REFUNDS: (&str, &str) = (
 );
 
 const SQL_MOVEMENTS: (&str, &str) = (
-    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, created_at) VALUES (:id, :user_id, :kind, :provider, :provider_ref, :amount, :currency, :status, :created_at)",
-    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, created_at) \
-         SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, created_at \
+    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, created_at) VALUES (:id, :user_id, :kind, :provider, :provider_ref, :amount, :currency, :status, :hold_id, :created_at)",
+    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, created_at) \
+         SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, created_at \
          FROM json_to_recordset($1::json) AS x(id text, user_id text, kind text, provider text, provider_ref text, amount bigint, \
-         currency text, status text, created_at bigint)",
+         currency text, status text, hold_id text, created_at bigint)",
+);
+
+const SQL_CHANGED_MOVEMENTS: (&str, &str) = (
+    "UPDATE wallet_movements SET status = :status, provider_ref = :provider_ref WHERE id = :id",
+    "UPDATE wallet_movements AS m SET status = x.status, provider_ref = x.provider_ref \
+         FROM json_to_recordset($1::json) AS x(id text, status text, provider_ref text) WHERE m.id = x.id",
 );
 
 const SQL_PAY_CODES: (&str, &str) = (

@@ -96,6 +96,10 @@ pub trait PaymentProvider: Send + Sync {
     fn verify_notification(&self, n: &SignedNotification) -> Result<Charge, ProviderError>;
     /// The provider's current view of a charge.
     fn query(&self, provider_ref: &str) -> BoxFuture<'_, Result<Charge, ProviderError>>;
+    /// The provider's view of the charge o2o asked for under its own `reference` (WeChat Pay's
+    /// query by `out_trade_no`), [`ProviderError::NotFound`] if it made none: how o2o learns
+    /// the outcome of a request whose answer it never saw.
+    fn find(&self, reference: &str) -> BoxFuture<'_, Result<Charge, ProviderError>>;
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -235,6 +239,18 @@ impl PaymentProvider for SandboxBank {
             .unwrap_or_else(|e| e.into_inner())
             .by_ref
             .get(provider_ref)
+            .cloned();
+        Box::pin(async move { found.ok_or(ProviderError::NotFound) })
+    }
+
+    fn find(&self, reference: &str) -> BoxFuture<'_, Result<Charge, ProviderError>> {
+        let found = self
+            .charges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_ref
+            .values()
+            .find(|c| c.reference == reference)
             .cloned();
         Box::pin(async move { found.ok_or(ProviderError::NotFound) })
     }

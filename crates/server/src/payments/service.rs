@@ -99,10 +99,10 @@ pub async fn top_up(
     move_wallet(app, user_id, input, key, body_hash, Direction::In).await
 }
 
-/// Withdraws from a consumer's wallet back to their bank. The provider's confirmation is
-/// applied by the sequencer, which refuses to take the wallet below zero, so the same money
-/// cannot be withdrawn twice. (The sandbox pays out at once; a provider whose payouts can fail
-/// would hold the money first, as payments with `capture: manual` do.)
+/// Withdraws from a consumer's wallet back to their bank. The money is held in the wallet before
+/// the bank is asked to pay it out (402 if the wallet holds less), so the bank never pays out
+/// what the wallet does not hold and the same money cannot be withdrawn twice; the bank's
+/// answer posts the hold, or releases it.
 pub async fn withdraw(
     app: &AppState,
     user_id: &str,
@@ -125,28 +125,162 @@ async fn move_wallet(
 ) -> Result<Reply> {
     let amount = parse_amount(input.amount, MAX_WALLET_MOVE)?;
     let currency = parse_currency(&input.currency)?;
-    if let Some(reply) =
-        crate::http::idempotency::lookup(&app.db, user_id, key.as_deref(), body_hash).await?
-    {
-        return Ok(reply);
-    }
-    let charge = charge_bank(
-        app,
-        key.as_deref(),
-        ChargeRequest {
-            reference: WalletMovementId::generate().as_str().to_owned(),
-            account: user_id.to_owned(),
+    // Once begun, a movement is seen through even if the client goes away meanwhile (the
+    // handler's future would be dropped): what the bank is asked is recorded with its answer.
+    let (app, user_id, body_hash) = (app.clone(), user_id.to_owned(), body_hash.to_owned());
+    tokio::spawn(async move {
+        let _held = app.provider_keys.hold(&user_id, key.as_deref()).await;
+        if let Some(reply) =
+            crate::http::idempotency::lookup(&app.db, &user_id, key.as_deref(), &body_hash).await?
+        {
+            return Ok(reply);
+        }
+        let movement = WalletMovement {
+            id: WalletMovementId::generate().as_str().to_owned(),
+            user_id: user_id.clone(),
             amount,
-            currency: currency.code().to_owned(),
+            currency,
             direction,
+        };
+        app.payments.run(movement.start(&app), None).await?;
+        let asked = tokio::time::timeout(
+            PROVIDER_TIMEOUT,
+            charge_bank(&app, key.as_deref(), movement.request()),
+        )
+        .await;
+        let charge = match asked {
+            Ok(Ok(charge)) => charge,
+            Ok(Err(refused)) => {
+                // The bank made nothing: a withdrawal's hold is released.
+                app.payments.run(movement.settled(&app, None), None).await?;
+                return Err(refused);
+            }
+            Err(_) => {
+                return Err(Error::unavailable(
+                    "provider_unavailable",
+                    "The bank has not answered yet. The movement completes, or its money is released, once it does; see the wallet.",
+                    MOVEMENT_SETTLES_US as u64 / 1_000_000,
+                ));
+            }
+        };
+        if charge.reference != movement.id {
+            // A copy of this request on another node asked first: the bank answered with that
+            // copy's movement, and made none for this one.
+            app.payments.run(movement.settled(&app, None), None).await?;
+        }
+        // The provider's signed notification is what moves the wallet (as with a real provider,
+        // whose notification arrives over HTTP; the sandbox hands it over in process).
+        let notification = app.provider.notification_for(&charge);
+        confirm(&app, &notification, idem_key(&user_id, key, &body_hash)).await
+    })
+    .await
+    .map_err(Error::internal)?
+}
+
+/// How long o2o waits for the provider to answer a wallet movement.
+const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// A wallet movement still pending this long after it began (µs) was not seen through (the
+/// server stopped, or the provider did not answer in time): [`sweep_movements`] asks the
+/// provider what became of it.
+pub const MOVEMENT_SETTLES_US: i64 = 60_000_000;
+
+/// A wallet movement o2o is asking the provider for.
+struct WalletMovement {
+    id: String,
+    user_id: String,
+    amount: i64,
+    currency: Currency,
+    direction: Direction,
+}
+
+impl WalletMovement {
+    fn start(&self, app: &AppState) -> Op {
+        Op::MoveStart {
+            direction: self.direction,
+            movement_id: self.id.clone(),
+            user_id: self.user_id.clone(),
+            amount: self.amount,
+            currency: self.currency,
+            provider: app.provider.name(),
+        }
+    }
+
+    fn request(&self) -> ChargeRequest {
+        ChargeRequest {
+            reference: self.id.clone(),
+            account: self.user_id.clone(),
+            amount: self.amount,
+            currency: self.currency.code().to_owned(),
+            direction: self.direction,
             idempotency_key: None,
-        },
-    )
-    .await?;
-    // The provider's signed notification is what moves the wallet (as with a real provider,
-    // whose notification arrives over HTTP; the sandbox hands it over in process).
-    let notification = app.provider.notification_for(&charge);
-    confirm(app, &notification, idem_key(user_id, key, body_hash)).await
+        }
+    }
+
+    /// The provider's word on it: made (with the provider's id for it), or not.
+    fn settled(&self, app: &AppState, provider_ref: Option<String>) -> Op {
+        Op::WalletMove {
+            direction: self.direction,
+            movement_id: self.id.clone(),
+            user_id: self.user_id.clone(),
+            amount: self.amount,
+            currency: self.currency,
+            provider: app.provider.name(),
+            provider_ref,
+        }
+    }
+}
+
+/// Settles wallet movements left pending for longer than `older_than_us` (see
+/// [`MOVEMENT_SETTLES_US`]) from the provider's own record of them: made, the money moves;
+/// unknown to the provider or failed there, a withdrawal's hold is released. Answers how many
+/// it settled.
+pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize> {
+    let provider = app.provider.name();
+    let mut n = 0;
+    for m in store::unsettled_movements(&app.db, now_us() - older_than_us, 100).await? {
+        let (Ok(currency), true) = (Currency::parse(&m.currency), m.provider == provider) else {
+            continue;
+        };
+        let provider_ref = match app.provider.find(&m.id).await {
+            Ok(charge) => match charge.status {
+                ChargeStatus::Succeeded => Some(charge.provider_ref),
+                ChargeStatus::Pending => continue,
+                ChargeStatus::Failed => None,
+            },
+            Err(ProviderError::NotFound) => None,
+            Err(e) => {
+                tracing::warn!(movement = %m.id, error = %e, "the provider did not say what became of a movement");
+                continue;
+            }
+        };
+        let movement = WalletMovement {
+            id: m.id,
+            user_id: m.user_id,
+            amount: m.amount,
+            currency,
+            direction: if m.kind == "top_up" {
+                Direction::In
+            } else {
+                Direction::Out
+            },
+        };
+        let made = provider_ref.is_some();
+        match app
+            .payments
+            .run(movement.settled(app, provider_ref), None)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(movement = %movement.id, made, "an unanswered wallet movement was settled from the provider's record");
+                n += 1;
+            }
+            Err(e) => {
+                tracing::warn!(movement = %movement.id, error = %e.message, "settling a wallet movement failed")
+            }
+        }
+    }
+    Ok(n)
 }
 
 /// Asks the provider to move money into or out of `request.account`'s bank, and insists that it
@@ -188,12 +322,17 @@ pub async fn confirm(
         .provider
         .verify_notification(notification)
         .map_err(|e| Error::invalid("notification_invalid", e.to_string()))?;
-    if charge.status != ChargeStatus::Succeeded {
-        return Err(Error::payment(
+    let declined = || {
+        Error::payment(
             "provider_declined",
             "The provider reports the charge did not succeed.",
-        ));
-    }
+        )
+    };
+    let made = match charge.status {
+        ChargeStatus::Succeeded => true,
+        ChargeStatus::Failed => false,
+        ChargeStatus::Pending => return Err(declined()),
+    };
     let currency = parse_currency(&charge.currency)?;
     let op = Op::WalletMove {
         direction: charge.direction,
@@ -202,8 +341,13 @@ pub async fn confirm(
         amount: charge.amount,
         currency,
         provider: app.provider.name(),
-        provider_ref: charge.provider_ref.clone(),
+        provider_ref: made.then(|| charge.provider_ref.clone()),
     };
+    if !made {
+        // A withdrawal o2o recorded is released; the caller learns it failed.
+        app.payments.run(op, None).await?;
+        return Err(declined());
+    }
     app.payments.run(op, idem).await
 }
 

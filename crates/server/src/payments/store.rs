@@ -1,6 +1,6 @@
 //! Payments' SQL for reads (every write goes through the engine's batches).
 
-use super::engine::PaymentRow;
+use super::engine::{MovementRow, PaymentRow};
 use crate::db::{Db, DbResult, query};
 
 /// The names a receipt shows: the merchant's and (if any) the store's.
@@ -171,6 +171,20 @@ pub async fn day_refunds(db: &Db, merchant_id: &str, day: &str) -> DbResult<Vec<
         )
         .bind(merchant_id)
         .bind(day),
+    )
+    .await
+}
+
+/// Wallet movements still pending that began at or before `before`, oldest first, for the
+/// sweeper (see `service::sweep_movements`).
+pub async fn unsettled_movements(db: &Db, before: i64, limit: i64) -> DbResult<Vec<MovementRow>> {
+    db.fetch_all(
+        query(
+            "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, created_at \
+             FROM wallet_movements WHERE status = 'pending' AND created_at <= $1 ORDER BY created_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit),
     )
     .await
 }

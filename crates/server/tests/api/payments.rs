@@ -120,6 +120,23 @@ async fn a_top_up_fills_the_wallet_and_bad_amounts_move_nothing() {
     app.assert_ledger_verifies().await;
 }
 
+/// Delivers a provider's signed notification as the provider would, over HTTP.
+async fn notify(
+    app: &TestApp,
+    n: &o2o_server::payments::provider::SignedNotification,
+) -> StatusCode {
+    app.client
+        .post(app.url("/v1/providers/sandbox/notifications"))
+        .header("webhook-id", &n.id)
+        .header("webhook-timestamp", &n.timestamp)
+        .header("webhook-signature", &n.signature)
+        .body(n.body.clone())
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 /// Sends keyed POSTs of `bodies` at once; answers their statuses and bodies.
 async fn racing(
     app: &TestApp,
@@ -222,37 +239,55 @@ async fn racing_retries_of_a_keyed_top_up_or_withdrawal_charge_the_bank_once() {
 }
 
 #[tokio::test]
-async fn a_keyed_retry_is_answered_with_the_charge_the_bank_made_the_first_time() {
+async fn a_withdrawal_holds_the_money_before_the_bank_pays_out_and_a_keyed_retry_pays_out_once() {
     let app = spawn_app().await;
     let me = app.funded_consumer("13700000072", 10_000).await;
     let user = app.user_id(&me).await;
+    let payouts = |app: &TestApp| -> Vec<_> {
+        app.state
+            .sandbox
+            .charges_of(&user)
+            .into_iter()
+            .filter(|c| c.direction == Direction::Out)
+            .collect()
+    };
     let out = json!({"amount": 15_000, "currency": "CNY"});
-    // The sandbox pays out before the ledger looks at the wallet (see `withdraw`): this one is
-    // paid out and then refused, so o2o stores no reply under the key.
+    // More than the wallet holds: refused before the bank is asked, so nothing is paid out.
     let r = app
         .post_idem("/v1/wallet/withdrawals", out.clone(), Some(&me), "out-1")
         .await;
     assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
     assert_eq!(r.code(), "insufficient_funds");
     assert_eq!(app.balance(&me).await, 10_000);
+    assert!(payouts(&app).is_empty());
+    // A refusal is not stored under the key: once the wallet holds enough, the retry pays out.
     app.top_up(&me, 5_000).await;
-    // The retry reaches the bank again, which answers with the payout it already made: the
-    // ledger now records that payout, and no second one is made.
     let r = app
         .post_idem("/v1/wallet/withdrawals", out.clone(), Some(&me), "out-1")
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    assert_eq!(app.balance(&me).await, 0);
-    let payouts: Vec<_> = app
-        .state
-        .sandbox
-        .charges_of(&user)
-        .into_iter()
-        .filter(|c| c.direction == Direction::Out)
+    assert_eq!(r.body["wallet"]["balance"], 0);
+    assert_eq!(r.body["wallet"]["held"], 0);
+    let made = payouts(&app);
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert_eq!(made[0].amount, 15_000);
+    assert_eq!(r.body["id"], made[0].reference.as_str());
+    // The wallet shows the hold and then the withdrawal that took it.
+    let w = app.get("/v1/wallet", Some(&me)).await;
+    let kinds: Vec<&str> = w.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(payouts.len(), 1, "{payouts:?}");
-    assert_eq!(payouts[0].amount, 15_000);
-    assert_eq!(r.body["id"], payouts[0].reference.as_str());
+    assert_eq!(kinds, ["withdrawal", "hold"], "{}", w.body);
+    // Again under the key: the stored reply, and no second payout.
+    let again = app
+        .post_idem("/v1/wallet/withdrawals", out.clone(), Some(&me), "out-1")
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(again.body, r.body);
     // The key for another amount: refused before the bank is asked.
     let r = app
         .post_idem(
@@ -265,6 +300,85 @@ async fn a_keyed_retry_is_answered_with_the_charge_the_bank_made_the_first_time(
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert_eq!(r.code(), "idempotency_key_reused");
     assert_eq!(app.state.sandbox.charges_of(&user).len(), 3);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_wallet_movement_the_server_did_not_see_through_is_settled_from_the_banks_record() {
+    use o2o_server::payments::engine::Op;
+    use o2o_server::payments::provider::ChargeRequest;
+    use o2o_server::payments::service::{MOVEMENT_SETTLES_US, sweep_movements};
+    let app = spawn_app().await;
+    let me = app.funded_consumer("13700000073", 10_000).await;
+    let user = app.user_id(&me).await;
+    // Three movements begun as a request would begin them, whose requests then stopped (the
+    // server went down): a withdrawal the bank paid out, one it never heard of, and a top-up
+    // it took.
+    let mut ids = Vec::new();
+    for (direction, amount, bank_made_it) in [
+        (Direction::Out, 3_000, true),
+        (Direction::Out, 2_000, false),
+        (Direction::In, 500, true),
+    ] {
+        let id = o2o_server::ids::WalletMovementId::generate()
+            .as_str()
+            .to_owned();
+        let start = Op::MoveStart {
+            direction,
+            movement_id: id.clone(),
+            user_id: user.clone(),
+            amount,
+            currency: o2o_ledger::Currency::CNY,
+            provider: app.state.provider.name(),
+        };
+        app.state.payments.run(start, None).await.unwrap();
+        if bank_made_it {
+            app.state
+                .provider
+                .create(ChargeRequest {
+                    reference: id.clone(),
+                    account: user.clone(),
+                    amount,
+                    currency: "CNY".into(),
+                    direction,
+                    idempotency_key: None,
+                })
+                .await
+                .unwrap();
+        }
+        ids.push(id);
+    }
+    // The withdrawals' money is held meanwhile: it can be neither spent nor withdrawn again.
+    let w = app.get("/v1/wallet", Some(&me)).await;
+    assert_eq!(w.body["balance"], 5_000, "{}", w.body);
+    assert_eq!(w.body["held"], 5_000, "{}", w.body);
+    let r = app
+        .post(
+            "/v1/wallet/withdrawals",
+            json!({"amount": 5_001, "currency": "CNY"}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    // Young movements are left to the requests that may still be seeing them through.
+    assert_eq!(
+        sweep_movements(&app.state, MOVEMENT_SETTLES_US)
+            .await
+            .unwrap(),
+        0
+    );
+    // Past that, each is settled from the bank's record: the payout is posted, the hold the bank
+    // never paid out is released, and the top-up is credited.
+    assert_eq!(sweep_movements(&app.state, 0).await.unwrap(), 3);
+    let w = app.get("/v1/wallet", Some(&me)).await;
+    assert_eq!(w.body["balance"], 10_000 - 3_000 + 500, "{}", w.body);
+    assert_eq!(w.body["held"], 0, "{}", w.body);
+    assert_eq!(sweep_movements(&app.state, 0).await.unwrap(), 0);
+    // The bank's notification of the payout, arriving late, moves nothing again.
+    let charge = app.state.provider.find(&ids[0]).await.unwrap();
+    let n = app.state.provider.notification_for(&charge);
+    assert_eq!(notify(&app, &n).await, StatusCode::CONFLICT);
+    assert_eq!(app.balance(&me).await, 7_500);
     app.assert_ledger_verifies().await;
 }
 
@@ -1028,17 +1142,7 @@ async fn a_forged_provider_notification_credits_nothing() {
         .unwrap();
     let n = app.state.provider.notification_for(&charge);
     for expect in [StatusCode::CREATED, StatusCode::CONFLICT] {
-        let r = app
-            .client
-            .post(app.url("/v1/providers/sandbox/notifications"))
-            .header("webhook-id", &n.id)
-            .header("webhook-timestamp", &n.timestamp)
-            .header("webhook-signature", &n.signature)
-            .body(n.body.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), expect);
+        assert_eq!(notify(&app, &n).await, expect);
     }
     assert_eq!(app.balance(&me).await, 500);
     app.assert_ledger_verifies().await;

@@ -1,0 +1,11 @@
+-- A wallet movement is recorded before the provider is asked to make it, as `pending`: a
+-- withdrawal holds its money in the ledger first (`hold_id`, the pending transfer), so that the
+-- bank never pays out what the wallet does not hold, and a movement the server did not see
+-- through (a crash between asking the provider and recording its answer) is found again and
+-- settled from the provider's own record. Its `provider_ref` is known only once the provider has
+-- answered, and a movement the provider did not make (`failed`) has none.
+ALTER TABLE wallet_movements ALTER COLUMN provider_ref DROP NOT NULL;
+ALTER TABLE wallet_movements ADD COLUMN hold_id TEXT;
+ALTER TABLE wallet_movements ADD CONSTRAINT wallet_movements_status
+    CHECK (status IN ('pending', 'succeeded', 'failed'));
+CREATE INDEX wallet_movements_pending ON wallet_movements (created_at) WHERE status = 'pending';
