@@ -990,7 +990,14 @@ pub(crate) fn apply(state: &mut State, op: &MemberOp) -> Result<Reply> {
                 Funding::Bank(provider) => accounts::bank(provider, *currency),
                 Funding::Available => {
                     let a = accounts::merchant_available(merchant_id, *currency);
-                    if state.book.account(&a.id).map(|a| a.balance).unwrap_or(0) < *amount {
+                    // What payouts in flight hold is not available.
+                    if state
+                        .book
+                        .account(&a.id)
+                        .map(|a| a.available())
+                        .unwrap_or(0)
+                        < *amount
+                    {
                         return Err(Error::payment(
                             "insufficient_funds",
                             "That is more than the merchant's available balance.",

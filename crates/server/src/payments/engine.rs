@@ -132,13 +132,23 @@ pub enum Op {
         currency: Currency,
         cutoff: Option<i64>,
     },
-    /// Pays a merchant's available balance out to its bank through the provider.
+    /// Holds part of a merchant's available balance for a payout to its bank, recorded as
+    /// pending before the provider is asked to make it (see `payments::service::payout`).
     Payout {
         payout_id: String,
         merchant_id: String,
         amount: i64,
         currency: Currency,
         provider: &'static str,
+    },
+    /// The provider's word on a payout: made (`provider_ref`), its hold is posted; not made
+    /// (`None`), released.
+    PayoutSettled {
+        payout_id: String,
+        merchant_id: String,
+        currency: Currency,
+        provider: &'static str,
+        provider_ref: Option<String>,
     },
     /// A change of an order (see [`crate::orders::engine`]).
     Order(Box<crate::orders::engine::OrderOp>),
@@ -159,6 +169,7 @@ impl Op {
             Op::Settle { .. } | Op::Payout { .. } | Op::Member(_) => true,
             Op::WalletMove { .. }
             | Op::MoveStart { .. }
+            | Op::PayoutSettled { .. }
             | Op::Pay(_)
             | Op::Capture { .. }
             | Op::Cancel { .. }
@@ -533,7 +544,23 @@ pub struct MovementRow {
     pub created_at: i64,
 }
 
-/// How long a withdrawal's hold lasts in the ledger: far longer than any provider takes to
+/// A merchant's payout to its bank, as stored (and as the batch's write reads it).
+#[derive(Clone, Debug, sqlx::FromRow, serde::Deserialize, serde::Serialize)]
+pub struct PayoutRow {
+    pub id: String,
+    pub merchant_id: String,
+    pub provider: String,
+    pub provider_ref: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: String,
+    /// The hold on the merchant's available balance (a ledger pending transfer).
+    pub hold_id: String,
+    pub created_at: i64,
+}
+
+/// How long a withdrawal's or payout's hold lasts in the ledger: far longer than any provider takes to
 /// answer, so that only the provider's answer (or o2o asking it, see
 /// `payments::service::sweep_movements`) settles it, never the clock.
 const MOVE_HOLD_US: i64 = 30 * 24 * 3_600 * 1_000_000;
@@ -568,6 +595,8 @@ struct Writes {
     refunds: Vec<serde_json::Value>,
     new_movements: Vec<String>,
     changed_movements: HashSet<String>,
+    new_payouts: Vec<String>,
+    changed_payouts: HashSet<String>,
     pay_codes_used: Vec<serde_json::Value>,
     idem: Vec<serde_json::Value>,
 }
@@ -579,6 +608,8 @@ pub(crate) struct State {
     pub(crate) payments: HashMap<String, PaymentRow>,
     /// Wallet movements the batch starts or settles.
     movements: HashMap<String, MovementRow>,
+    /// Merchant payouts the batch starts or settles.
+    payouts: HashMap<String, PayoutRow>,
     pay_codes: HashMap<String, PayCodeRow>,
     stored_idem: HashMap<(String, String), IdemRow>,
     /// Keys answered earlier in this batch: a concurrent retry gets the same answer.
@@ -680,6 +711,7 @@ async fn run_batch_inner(
         pay_codes: HashMap::new(),
         stored_idem: HashMap::new(),
         movements: HashMap::new(),
+        payouts: HashMap::new(),
         batch_idem: HashMap::new(),
         writes: Writes::default(),
         published: Vec::new(),
@@ -816,6 +848,25 @@ async fn load(
             .await?;
         for r in rows {
             state.movements.insert(r.id.clone(), r);
+        }
+    }
+    // Payouts the provider reports on.
+    let payout_ids = ids_json(ops.iter().filter_map(|(op, _)| match op {
+        Op::PayoutSettled { payout_id, .. } => Some(payout_id.as_str()),
+        _ => None,
+    }));
+    if payout_ids != "[]" {
+        let rows: Vec<PayoutRow> = tx
+            .fetch_all_for(
+                "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, created_at \
+                 FROM payouts WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
+                "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, created_at \
+                 FROM payouts WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
+                vec![Value::from(payout_ids)],
+            )
+            .await?;
+        for r in rows {
+            state.payouts.insert(r.id.clone(), r);
         }
     }
     // The orders of payments refunded directly, so the order records the refund.
@@ -1008,6 +1059,21 @@ async fn load(
             });
         }
     }
+    // Open holds of the loaded payouts.
+    for p in state.payouts.values() {
+        if p.status == "pending"
+            && let Ok(currency) = Currency::parse(&p.currency)
+        {
+            state.book.load_hold(Hold {
+                id: p.hold_id.clone(),
+                debit: accounts::merchant_available(&p.merchant_id, currency).id,
+                credit: accounts::bank(&p.provider, currency).id,
+                amount: p.amount,
+                currency,
+                expires_at: p.created_at + MOVE_HOLD_US,
+            });
+        }
+    }
     // Open holds of the loaded payments.
     for p in state.payments.values() {
         if let (Some(hold_id), Some(expires_at), "requires_capture") =
@@ -1132,6 +1198,12 @@ fn accounts_of(op: &Op, state: &State) -> Vec<AccountSpec> {
         ],
         Op::Claim(_) => vec![],
         Op::Payout {
+            merchant_id,
+            currency,
+            provider,
+            ..
+        }
+        | Op::PayoutSettled {
             merchant_id,
             currency,
             provider,
@@ -1362,6 +1434,20 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
             currency,
             provider,
         } => payout(state, payout_id, merchant_id, *amount, *currency, provider)?,
+        Op::PayoutSettled {
+            payout_id,
+            merchant_id,
+            currency,
+            provider,
+            provider_ref,
+        } => payout_settled(
+            state,
+            payout_id,
+            merchant_id,
+            *currency,
+            provider,
+            provider_ref.as_deref(),
+        )?,
         Op::Refund {
             refund_id,
             payment_id,
@@ -2445,35 +2531,139 @@ fn payout(
     merchant_id: &str,
     amount: i64,
     currency: Currency,
-    provider: &str,
+    provider: &'static str,
 ) -> Result<Reply> {
     let available = accounts::merchant_available(merchant_id, currency);
-    if balance_of(state, &available) < amount {
+    // What other payouts in flight hold is not available.
+    if state
+        .book
+        .account(&available.id)
+        .map(Account::available)
+        .unwrap_or(0)
+        < amount
+    {
         return Err(payment_declined(
             "insufficient_funds",
             "That is more than the merchant's available balance.",
         ));
     }
-    let bank = accounts::bank(provider, currency);
     let t = transfer(
         &available,
-        &bank,
+        &accounts::bank(provider, currency),
         amount,
         currency,
-        Action::Post,
-        "payout",
+        Action::Pending {
+            expires_at: state.now + MOVE_HOLD_US,
+        },
+        "payout_hold",
         id,
     );
+    let row = PayoutRow {
+        id: id.to_owned(),
+        merchant_id: merchant_id.to_owned(),
+        provider: provider.to_owned(),
+        provider_ref: None,
+        amount,
+        currency: currency.code().to_owned(),
+        status: "pending".to_owned(),
+        hold_id: t.id.clone(),
+        created_at: state.now,
+    };
     post_chain(state, &[t])?;
-    Reply::created(&Moved {
+    state.writes.new_payouts.push(row.id.clone());
+    state.payouts.insert(row.id.clone(), row);
+    payout_reply(state, id, merchant_id, amount, currency, true)
+}
+
+fn payout_reply(
+    state: &State,
+    id: &str,
+    merchant_id: &str,
+    amount: i64,
+    currency: Currency,
+    made: bool,
+) -> Result<Reply> {
+    let moved = Moved {
         id: id.to_owned(),
         merchant_id: merchant_id.to_owned(),
         amount,
         currency: currency.code().to_owned(),
         pending: balance_of(state, &accounts::merchant_pending(merchant_id, currency)),
-        available: balance_of(state, &available),
+        available: state
+            .book
+            .account(&accounts::merchant_available(merchant_id, currency).id)
+            .map(Account::available)
+            .unwrap_or(0),
         promotion_cost: None,
-    })
+    };
+    if made {
+        Reply::created(&moved)
+    } else {
+        Reply::ok(&moved)
+    }
+}
+
+/// Posts a payout's hold when the provider made it, or releases it (see [`Op::PayoutSettled`]).
+fn payout_settled(
+    state: &mut State,
+    id: &str,
+    merchant_id: &str,
+    currency: Currency,
+    provider: &'static str,
+    provider_ref: Option<&str>,
+) -> Result<Reply> {
+    let mut row = state
+        .payouts
+        .get(id)
+        .filter(|p| {
+            p.merchant_id == merchant_id && p.currency == currency.code() && p.provider == provider
+        })
+        .cloned()
+        .ok_or_else(|| Error::not_found("payout_not_found", "No such payout."))?;
+    if row.status != "pending" {
+        return Err(Error::conflict(
+            "already_applied",
+            "This was applied already.",
+        ));
+    }
+    let (amount, action, code) = match provider_ref {
+        Some(_) => (
+            row.amount,
+            Action::PostPending {
+                pending_id: row.hold_id.clone(),
+            },
+            "payout",
+        ),
+        None => (
+            0,
+            Action::VoidPending {
+                pending_id: row.hold_id.clone(),
+            },
+            "payout_released",
+        ),
+    };
+    let t = transfer(
+        &accounts::merchant_available(merchant_id, currency),
+        &accounts::bank(provider, currency),
+        amount,
+        currency,
+        action,
+        code,
+        id,
+    );
+    post_chain(state, &[t])?;
+    row.status = if provider_ref.is_some() {
+        "succeeded"
+    } else {
+        "failed"
+    }
+    .to_owned();
+    row.provider_ref = provider_ref.map(str::to_owned);
+    let made = provider_ref.is_some();
+    let amount = row.amount;
+    state.writes.changed_payouts.insert(row.id.clone());
+    state.payouts.insert(row.id.clone(), row);
+    payout_reply(state, id, merchant_id, amount, currency, made)
 }
 
 /// The batch's set-based writes, in this order, each a pair of SQL texts (SQLite, PostgreSQL).
@@ -2484,7 +2674,7 @@ fn payout(
 /// one array per column instead ([`crate::db::columns`]); all go out as one statement, each
 /// write a data-modifying `WITH` part (one round trip; the parts touch different rows, and
 /// foreign keys are checked at the statement's end, when every part has run).
-const DEFERRED: [(&str, &str); 12] = [
+const DEFERRED: [(&str, &str); 14] = [
     crate::orders::store::UPSERT,
     crate::catalog::store::ADD_STOCK,
     SQL_NEW_ACCOUNTS,
@@ -2495,6 +2685,8 @@ const DEFERRED: [(&str, &str); 12] = [
     SQL_REFUNDS,
     SQL_MOVEMENTS,
     SQL_CHANGED_MOVEMENTS,
+    SQL_NEW_PAYOUTS,
+    SQL_CHANGED_PAYOUTS,
     SQL_EVENTS,
     SQL_IDEM,
 ];
@@ -2771,6 +2963,9 @@ fn write_rows(sink: &mut Sink<'_>, state: &State) -> std::result::Result<(), Bat
     let (new, changed) = new_and_changed(&state.movements, &w.new_movements, &w.changed_movements);
     sink.add(&new, SQL_MOVEMENTS)?;
     sink.add(&changed, SQL_CHANGED_MOVEMENTS)?;
+    let (new, changed) = new_and_changed(&state.payouts, &w.new_payouts, &w.changed_payouts);
+    sink.add(&new, SQL_NEW_PAYOUTS)?;
+    sink.add(&changed, SQL_CHANGED_PAYOUTS)?;
     let events: Vec<EventRow> = state.published.iter().map(EventRow::of).collect();
     sink.add(&events, SQL_EVENTS)?;
     sink.add(&w.idem, SQL_IDEM)?;
@@ -2870,6 +3065,20 @@ const SQL_CHANGED_MOVEMENTS: (&str, &str) = (
     "UPDATE wallet_movements SET status = :status, provider_ref = :provider_ref WHERE id = :id",
     "UPDATE wallet_movements AS m SET status = x.status, provider_ref = x.provider_ref \
          FROM json_to_recordset($1::json) AS x(id text, status text, provider_ref text) WHERE m.id = x.id",
+);
+
+const SQL_NEW_PAYOUTS: (&str, &str) = (
+    "INSERT INTO payouts (id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, created_at) VALUES (:id, :merchant_id, :provider, :provider_ref, :amount, :currency, :status, :hold_id, :created_at)",
+    "INSERT INTO payouts (id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, created_at) \
+         SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, created_at \
+         FROM json_to_recordset($1::json) AS x(id text, merchant_id text, provider text, provider_ref text, amount bigint, \
+         currency text, status text, hold_id text, created_at bigint)",
+);
+
+const SQL_CHANGED_PAYOUTS: (&str, &str) = (
+    "UPDATE payouts SET status = :status, provider_ref = :provider_ref WHERE id = :id",
+    "UPDATE payouts AS p SET status = x.status, provider_ref = x.provider_ref \
+         FROM json_to_recordset($1::json) AS x(id text, status text, provider_ref text) WHERE p.id = x.id",
 );
 
 const SQL_PAY_CODES: (&str, &str) = (

@@ -123,93 +123,63 @@ async fn move_wallet(
     body_hash: &str,
     direction: Direction,
 ) -> Result<Reply> {
-    let amount = parse_amount(input.amount, MAX_WALLET_MOVE)?;
-    let currency = parse_currency(&input.currency)?;
-    // Once begun, a movement is seen through even if the client goes away meanwhile (the
-    // handler's future would be dropped): what the bank is asked is recorded with its answer.
-    let (app, user_id, body_hash) = (app.clone(), user_id.to_owned(), body_hash.to_owned());
-    tokio::spawn(async move {
-        let _held = app.provider_keys.hold(&user_id, key.as_deref()).await;
-        if let Some(reply) =
-            crate::http::idempotency::lookup(&app.db, &user_id, key.as_deref(), &body_hash).await?
-        {
-            return Ok(reply);
-        }
-        let movement = WalletMovement {
-            id: WalletMovementId::generate().as_str().to_owned(),
-            user_id: user_id.clone(),
-            amount,
-            currency,
-            direction,
-        };
-        app.payments.run(movement.start(&app), None).await?;
-        let asked = tokio::time::timeout(
-            PROVIDER_TIMEOUT,
-            charge_bank(&app, key.as_deref(), movement.request()),
-        )
-        .await;
-        let charge = match asked {
-            Ok(Ok(charge)) => charge,
-            Ok(Err(refused)) => {
-                // The bank made nothing: a withdrawal's hold is released.
-                app.payments.run(movement.settled(&app, None), None).await?;
-                return Err(refused);
-            }
-            Err(_) => {
-                return Err(Error::unavailable(
-                    "provider_unavailable",
-                    "The bank has not answered yet. The movement completes, or its money is released, once it does; see the wallet.",
-                    MOVEMENT_SETTLES_US as u64 / 1_000_000,
-                ));
-            }
-        };
-        if charge.reference != movement.id {
-            // A copy of this request on another node asked first: the bank answered with that
-            // copy's movement, and made none for this one.
-            app.payments.run(movement.settled(&app, None), None).await?;
-        }
-        // The provider's signed notification is what moves the wallet (as with a real provider,
-        // whose notification arrives over HTTP; the sandbox hands it over in process).
-        let notification = app.provider.notification_for(&charge);
-        confirm(&app, &notification, idem_key(&user_id, key, &body_hash)).await
-    })
-    .await
-    .map_err(Error::internal)?
+    let movement = BankMove {
+        id: WalletMovementId::generate().as_str().to_owned(),
+        account: user_id.to_owned(),
+        amount: parse_amount(input.amount, MAX_WALLET_MOVE)?,
+        currency: parse_currency(&input.currency)?,
+        direction,
+        payout: false,
+    };
+    through_bank(app, movement, user_id, key, body_hash).await
 }
 
-/// How long o2o waits for the provider to answer a wallet movement.
+/// How long o2o waits for the provider to answer a movement.
 const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// A wallet movement still pending this long after it began (µs) was not seen through (the
-/// server stopped, or the provider did not answer in time): [`sweep_movements`] asks the
-/// provider what became of it.
+/// A movement still pending this long after it began (µs) was not seen through (the server
+/// stopped, or the provider did not answer in time): [`sweep_movements`] asks the provider what
+/// became of it.
 pub const MOVEMENT_SETTLES_US: i64 = 60_000_000;
 
-/// A wallet movement o2o is asking the provider for.
-struct WalletMovement {
+/// Money o2o asks the provider to move: a consumer's wallet top-up or withdrawal (`account`, the
+/// user), or a merchant's payout (`account`, the merchant).
+struct BankMove {
     id: String,
-    user_id: String,
+    account: String,
     amount: i64,
     currency: Currency,
     direction: Direction,
+    payout: bool,
 }
 
-impl WalletMovement {
+impl BankMove {
+    /// Records it as pending; money going out is held first.
     fn start(&self, app: &AppState) -> Op {
-        Op::MoveStart {
-            direction: self.direction,
-            movement_id: self.id.clone(),
-            user_id: self.user_id.clone(),
-            amount: self.amount,
-            currency: self.currency,
-            provider: app.provider.name(),
+        if self.payout {
+            Op::Payout {
+                payout_id: self.id.clone(),
+                merchant_id: self.account.clone(),
+                amount: self.amount,
+                currency: self.currency,
+                provider: app.provider.name(),
+            }
+        } else {
+            Op::MoveStart {
+                direction: self.direction,
+                movement_id: self.id.clone(),
+                user_id: self.account.clone(),
+                amount: self.amount,
+                currency: self.currency,
+                provider: app.provider.name(),
+            }
         }
     }
 
     fn request(&self) -> ChargeRequest {
         ChargeRequest {
             reference: self.id.clone(),
-            account: self.user_id.clone(),
+            account: self.account.clone(),
             amount: self.amount,
             currency: self.currency.code().to_owned(),
             direction: self.direction,
@@ -219,30 +189,132 @@ impl WalletMovement {
 
     /// The provider's word on it: made (with the provider's id for it), or not.
     fn settled(&self, app: &AppState, provider_ref: Option<String>) -> Op {
-        Op::WalletMove {
-            direction: self.direction,
-            movement_id: self.id.clone(),
-            user_id: self.user_id.clone(),
-            amount: self.amount,
-            currency: self.currency,
-            provider: app.provider.name(),
-            provider_ref,
+        if self.payout {
+            Op::PayoutSettled {
+                payout_id: self.id.clone(),
+                merchant_id: self.account.clone(),
+                currency: self.currency,
+                provider: app.provider.name(),
+                provider_ref,
+            }
+        } else {
+            Op::WalletMove {
+                direction: self.direction,
+                movement_id: self.id.clone(),
+                user_id: self.account.clone(),
+                amount: self.amount,
+                currency: self.currency,
+                provider: app.provider.name(),
+                provider_ref,
+            }
         }
     }
 }
 
-/// Settles wallet movements left pending for longer than `older_than_us` (see
+/// Records `movement` as pending (holding money going out), asks the provider to make it, and
+/// applies the answer, storing the reply under the caller's key (`scope`, `key`). Once begun it
+/// is seen through even if the client goes away meanwhile (the handler's future would be
+/// dropped): what the provider is asked is recorded with its answer. A provider that does not
+/// answer in time leaves it pending, for [`sweep_movements`].
+async fn through_bank(
+    app: &AppState,
+    movement: BankMove,
+    scope: &str,
+    key: Option<String>,
+    body_hash: &str,
+) -> Result<Reply> {
+    let (app, scope, body_hash) = (app.clone(), scope.to_owned(), body_hash.to_owned());
+    tokio::spawn(async move {
+        let _held = app.provider_keys.hold(&scope, key.as_deref()).await;
+        if let Some(reply) =
+            crate::http::idempotency::lookup(&app.db, &scope, key.as_deref(), &body_hash).await?
+        {
+            return Ok(reply);
+        }
+        app.payments.run(movement.start(&app), None).await?;
+        let asked = tokio::time::timeout(
+            PROVIDER_TIMEOUT,
+            charge_bank(&app, key.as_deref(), movement.request()),
+        )
+        .await;
+        let charge = match asked {
+            Ok(Ok(charge)) => charge,
+            Ok(Err(refused)) => {
+                // The provider made nothing: the hold is released.
+                app.payments.run(movement.settled(&app, None), None).await?;
+                return Err(refused);
+            }
+            Err(_) => {
+                return Err(Error::unavailable(
+                    "provider_unavailable",
+                    "The bank has not answered yet. The movement completes, or its money is released, once it does.",
+                    MOVEMENT_SETTLES_US as u64 / 1_000_000,
+                ));
+            }
+        };
+        if charge.reference != movement.id {
+            // A copy of this request on another node asked first: the provider answered with
+            // that copy's movement, and made none for this one.
+            app.payments.run(movement.settled(&app, None), None).await?;
+        }
+        let idem = idem_key(&scope, key, &body_hash);
+        if movement.payout {
+            let first = BankMove {
+                id: charge.reference.clone(),
+                ..movement
+            };
+            return app
+                .payments
+                .run(first.settled(&app, Some(charge.provider_ref)), idem)
+                .await;
+        }
+        // The provider's signed notification is what moves the wallet (as with a real provider,
+        // whose notification arrives over HTTP; the sandbox hands it over in process).
+        let notification = app.provider.notification_for(&charge);
+        confirm(&app, &notification, idem).await
+    })
+    .await
+    .map_err(Error::internal)?
+}
+
+/// Settles wallet movements and payouts left pending for longer than `older_than_us` (see
 /// [`MOVEMENT_SETTLES_US`]) from the provider's own record of them: made, the money moves;
-/// unknown to the provider or failed there, a withdrawal's hold is released. Answers how many
-/// it settled.
+/// unknown to the provider or failed there, the hold is released. Answers how many it settled.
 pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize> {
     let provider = app.provider.name();
+    let before = now_us() - older_than_us;
+    let mut unsettled = Vec::new();
+    for m in store::unsettled_movements(&app.db, before, 100).await? {
+        if let (Ok(currency), true) = (Currency::parse(&m.currency), m.provider == provider) {
+            unsettled.push(BankMove {
+                id: m.id,
+                account: m.user_id,
+                amount: m.amount,
+                currency,
+                direction: if m.kind == "top_up" {
+                    Direction::In
+                } else {
+                    Direction::Out
+                },
+                payout: false,
+            });
+        }
+    }
+    for p in store::unsettled_payouts(&app.db, before, 100).await? {
+        if let (Ok(currency), true) = (Currency::parse(&p.currency), p.provider == provider) {
+            unsettled.push(BankMove {
+                id: p.id,
+                account: p.merchant_id,
+                amount: p.amount,
+                currency,
+                direction: Direction::Out,
+                payout: true,
+            });
+        }
+    }
     let mut n = 0;
-    for m in store::unsettled_movements(&app.db, now_us() - older_than_us, 100).await? {
-        let (Ok(currency), true) = (Currency::parse(&m.currency), m.provider == provider) else {
-            continue;
-        };
-        let provider_ref = match app.provider.find(&m.id).await {
+    for movement in unsettled {
+        let provider_ref = match app.provider.find(&movement.id).await {
             Ok(charge) => match charge.status {
                 ChargeStatus::Succeeded => Some(charge.provider_ref),
                 ChargeStatus::Pending => continue,
@@ -250,20 +322,9 @@ pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize
             },
             Err(ProviderError::NotFound) => None,
             Err(e) => {
-                tracing::warn!(movement = %m.id, error = %e, "the provider did not say what became of a movement");
+                tracing::warn!(movement = %movement.id, error = %e, "the provider did not say what became of a movement");
                 continue;
             }
-        };
-        let movement = WalletMovement {
-            id: m.id,
-            user_id: m.user_id,
-            amount: m.amount,
-            currency,
-            direction: if m.kind == "top_up" {
-                Direction::In
-            } else {
-                Direction::Out
-            },
         };
         let made = provider_ref.is_some();
         match app
@@ -272,11 +333,11 @@ pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize
             .await
         {
             Ok(_) => {
-                tracing::info!(movement = %movement.id, made, "an unanswered wallet movement was settled from the provider's record");
+                tracing::info!(movement = %movement.id, made, "an unanswered movement was settled from the provider's record");
                 n += 1;
             }
             Err(e) => {
-                tracing::warn!(movement = %movement.id, error = %e.message, "settling a wallet movement failed")
+                tracing::warn!(movement = %movement.id, error = %e.message, "settling a movement failed")
             }
         }
     }
@@ -837,10 +898,11 @@ pub async fn merchant_balance(
     merchant_id: &str,
     currency: Currency,
 ) -> Result<MerchantBalance> {
+    // What is held (for payouts in flight) is not counted.
     let get = |id: String| async move {
         store::account(db, &id)
             .await
-            .map(|b| b.map(|b| b.balance).unwrap_or(0))
+            .map(|b| b.map(|b| b.balance - b.pending_out).unwrap_or(0))
     };
     Ok(MerchantBalance {
         merchant_id: merchant_id.to_owned(),
@@ -1087,7 +1149,8 @@ fn moved_money(reply: &Reply) -> bool {
         .any(|k| v[k].as_i64().is_some_and(|a| a > 0))
 }
 
-/// Pays out part of a merchant's available balance to its bank (through the provider).
+/// Pays out part of a merchant's available balance to its bank: held first, then asked of the
+/// provider, whose answer posts the hold or releases it (see [`through_bank`]).
 pub async fn payout(
     app: &AppState,
     principal: &Principal,
@@ -1100,18 +1163,13 @@ pub async fn payout(
     if own != merchant_id {
         return Err(Error::not_found("merchant_not_found", "No such merchant."));
     }
-    let amount = parse_amount(input.amount, MAX_PAYMENT)?;
-    let currency = parse_currency(&input.currency)?;
-    app.payments
-        .run(
-            Op::Payout {
-                payout_id: format!("po_{}", crate::ids::new_body()),
-                merchant_id: merchant_id.to_owned(),
-                amount,
-                currency,
-                provider: app.provider.name(),
-            },
-            idem_key(&principal.id, key, body_hash),
-        )
-        .await
+    let payout = BankMove {
+        id: format!("po_{}", crate::ids::new_body()),
+        account: merchant_id.to_owned(),
+        amount: parse_amount(input.amount, MAX_PAYMENT)?,
+        currency: parse_currency(&input.currency)?,
+        direction: Direction::Out,
+        payout: true,
+    };
+    through_bank(app, payout, &principal.id, key, body_hash).await
 }

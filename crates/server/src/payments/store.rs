@@ -1,6 +1,6 @@
 //! Payments' SQL for reads (every write goes through the engine's batches).
 
-use super::engine::{MovementRow, PaymentRow};
+use super::engine::{MovementRow, PaymentRow, PayoutRow};
 use crate::db::{Db, DbResult, query};
 
 /// The names a receipt shows: the merchant's and (if any) the store's.
@@ -182,6 +182,19 @@ pub async fn unsettled_movements(db: &Db, before: i64, limit: i64) -> DbResult<V
         query(
             "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, created_at \
              FROM wallet_movements WHERE status = 'pending' AND created_at <= $1 ORDER BY created_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit),
+    )
+    .await
+}
+
+/// Payouts still pending that began at or before `before`, oldest first, for the sweeper.
+pub async fn unsettled_payouts(db: &Db, before: i64, limit: i64) -> DbResult<Vec<PayoutRow>> {
+    db.fetch_all(
+        query(
+            "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, created_at \
+             FROM payouts WHERE status = 'pending' AND created_at <= $1 ORDER BY created_at LIMIT $2",
         )
         .bind(before)
         .bind(limit),

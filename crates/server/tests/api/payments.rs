@@ -1315,7 +1315,43 @@ async fn settlement_makes_collected_money_available_and_the_owner_pays_it_out() 
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["available"], 940, "{}", r.body);
     assert_eq!(app.merchant_balance(&shop).await["available"], 940);
+    // The bank was asked to pay it out, once.
+    let paid = app.state.sandbox.charges_of(&shop.merchant);
+    assert_eq!(paid.len(), 1, "{paid:?}");
+    assert_eq!(
+        (
+            paid[0].amount,
+            paid[0].direction,
+            paid[0].reference.as_str()
+        ),
+        (9_000, Direction::Out, r.body["id"].as_str().unwrap())
+    );
+    // A payout begun as a request would begin it, whose request then stopped (the server went
+    // down) before the bank heard of it: its money is held meanwhile, then released once the
+    // bank's record shows no such payout.
+    let held = o2o_server::payments::engine::Op::Payout {
+        payout_id: "po_unanswered".into(),
+        merchant_id: shop.merchant.clone(),
+        amount: 500,
+        currency: o2o_ledger::Currency::CNY,
+        provider: app.state.provider.name(),
+    };
+    app.state.payments.run(held, None).await.unwrap();
+    assert_eq!(app.merchant_balance(&shop).await["available"], 440);
+    let r = app
+        .post(
+            &payouts,
+            json!({"amount": 441, "currency": "CNY"}),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    use o2o_server::payments::service::sweep_movements;
+    assert_eq!(sweep_movements(&app.state, 0).await.unwrap(), 1);
+    assert_eq!(app.merchant_balance(&shop).await["available"], 940);
+    assert_eq!(app.state.sandbox.charges_of(&shop.merchant).len(), 1);
     app.assert_ledger_verifies().await;
 }
 
