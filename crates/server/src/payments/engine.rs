@@ -560,9 +560,10 @@ pub struct PayoutRow {
     pub created_at: i64,
 }
 
-/// How long a withdrawal's or payout's hold lasts in the ledger: far longer than any provider takes to
-/// answer, so that only the provider's answer (or o2o asking it, see
-/// `payments::service::sweep_movements`) settles it, never the clock.
+/// How long a withdrawal's or payout's hold lasts in the ledger: far longer than any provider
+/// takes to answer, so that the provider's answer (or o2o asking it, see
+/// `payments::service::sweep_movements`) settles it, not the clock. Past it, it can only be
+/// released.
 const MOVE_HOLD_US: i64 = 30 * 24 * 3_600 * 1_000_000;
 
 #[derive(sqlx::FromRow, serde::Deserialize)]
@@ -1719,6 +1720,31 @@ impl MovementRow {
     }
 }
 
+/// The provider's word on a movement settled already (by an earlier attempt of the request,
+/// the sweeper, or a notification): the same word again is answered as the first time (whether
+/// it was made), moving nothing; a contrary one is refused.
+fn settled_again(
+    id: &str,
+    status: &str,
+    recorded: Option<&str>,
+    reported: Option<&str>,
+) -> Result<bool> {
+    match (status, reported) {
+        ("succeeded", Some(r)) if recorded == Some(r) => Ok(true),
+        ("failed", None) => Ok(false),
+        _ => {
+            if status == "failed" {
+                // Released here, made there: the provider moved money o2o did not.
+                tracing::error!(movement = %id, "the provider reports a movement made that o2o released");
+            }
+            Err(Error::conflict(
+                "already_applied",
+                "This was applied already.",
+            ))
+        }
+    }
+}
+
 fn withdrawal_error(e: Error) -> Error {
     if e.code == "insufficient_funds" {
         payment_declined(
@@ -1780,10 +1806,23 @@ fn wallet_move(
         ));
     }
     if row.status != "pending" {
-        return Err(Error::conflict(
-            "already_applied",
-            "This was applied already.",
-        ));
+        return settled_again(
+            &row.id,
+            &row.status,
+            row.provider_ref.as_deref(),
+            provider_ref,
+        )
+        .and_then(|made| {
+            let moved = WalletMoved {
+                id: movement_id.to_owned(),
+                wallet: wallet_balance(state, user_id, currency),
+            };
+            if made {
+                Reply::created(&moved)
+            } else {
+                Reply::ok(&moved)
+            }
+        });
     }
     let bank = accounts::bank(provider, currency);
     let wallet = accounts::wallet(user_id, currency);
@@ -2621,10 +2660,13 @@ fn payout_settled(
         .cloned()
         .ok_or_else(|| Error::not_found("payout_not_found", "No such payout."))?;
     if row.status != "pending" {
-        return Err(Error::conflict(
-            "already_applied",
-            "This was applied already.",
-        ));
+        let made = settled_again(
+            &row.id,
+            &row.status,
+            row.provider_ref.as_deref(),
+            provider_ref,
+        )?;
+        return payout_reply(state, id, merchant_id, row.amount, currency, made);
     }
     let (amount, action, code) = match provider_ref {
         Some(_) => (

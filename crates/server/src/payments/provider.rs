@@ -114,6 +114,8 @@ pub struct SandboxBank {
 #[derive(Default)]
 struct Charges {
     by_ref: std::collections::HashMap<String, Charge>,
+    /// o2o's reference → provider reference.
+    by_reference: std::collections::HashMap<String, String>,
     /// Idempotency key → provider reference, and when it was first used. A key counts for as
     /// long as o2o keeps its own ([`crate::http::idempotency::KEEP_US`]), after which the same
     /// key may name a new request.
@@ -189,11 +191,15 @@ impl PaymentProvider for SandboxBank {
                 // kept here is forgotten early (a retry that o2o answered from its own stored reply
                 // never reaches the sandbox).
                 charges.by_ref.clear();
+                charges.by_reference.clear();
                 charges.by_key.clear();
             }
             charges
                 .by_ref
                 .insert(charge.provider_ref.clone(), charge.clone());
+            charges
+                .by_reference
+                .insert(charge.reference.clone(), charge.provider_ref.clone());
             if let Some(k) = request.idempotency_key {
                 charges.by_key.insert(k, (charge.provider_ref.clone(), now));
             }
@@ -244,14 +250,13 @@ impl PaymentProvider for SandboxBank {
     }
 
     fn find(&self, reference: &str) -> BoxFuture<'_, Result<Charge, ProviderError>> {
-        let found = self
-            .charges
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_ref
-            .values()
-            .find(|c| c.reference == reference)
+        let charges = self.charges.lock().unwrap_or_else(|e| e.into_inner());
+        let found = charges
+            .by_reference
+            .get(reference)
+            .and_then(|r| charges.by_ref.get(r))
             .cloned();
+        drop(charges);
         Box::pin(async move { found.ok_or(ProviderError::NotFound) })
     }
 }

@@ -234,27 +234,38 @@ async fn through_bank(
         app.payments.run(movement.start(&app), None).await?;
         let asked = tokio::time::timeout(
             PROVIDER_TIMEOUT,
-            charge_bank(&app, key.as_deref(), movement.request()),
+            ask_bank(&app, key.as_deref(), movement.request()),
         )
         .await;
-        let charge = match asked {
-            Ok(Ok(charge)) => charge,
-            Ok(Err(refused)) => {
-                // The provider made nothing: the hold is released.
-                app.payments.run(movement.settled(&app, None), None).await?;
-                return Err(refused);
-            }
-            Err(_) => {
+        // Only a refusal releases the hold: a movement the provider may still make stays
+        // pending, for the provider's notification or the sweep to settle.
+        let refused = match asked {
+            Ok(Ok(charge)) if charge.status == ChargeStatus::Succeeded => Ok(charge),
+            Ok(Ok(charge)) if charge.status == ChargeStatus::Failed => Err(Error::payment(
+                "provider_declined",
+                "The bank did not make the movement.",
+            )),
+            Ok(Err(ProviderError::KeyReused)) => Err(crate::http::idempotency::key_reused()),
+            Ok(Err(ProviderError::Declined(why))) => Err(Error::payment("provider_declined", why)),
+            Ok(_) | Err(_) => {
                 return Err(Error::unavailable(
                     "provider_unavailable",
-                    "The bank has not answered yet. The movement completes, or its money is released, once it does.",
+                    "The bank has not settled it yet. It completes, or its money is released, once the bank does.",
                     MOVEMENT_SETTLES_US as u64 / 1_000_000,
                 ));
             }
         };
+        let charge = match refused {
+            Ok(charge) => charge,
+            Err(refused) => {
+                app.payments.run(movement.settled(&app, None), None).await?;
+                return Err(refused);
+            }
+        };
         if charge.reference != movement.id {
-            // A copy of this request on another node asked first: the provider answered with
-            // that copy's movement, and made none for this one.
+            // The key was asked before, by a copy of this request on another node or by an
+            // earlier attempt that did not see its answer through: the provider answered with
+            // that movement, and made none for this one.
             app.payments.run(movement.settled(&app, None), None).await?;
         }
         let idem = idem_key(&scope, key, &body_hash);
@@ -284,8 +295,8 @@ pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize
     let provider = app.provider.name();
     let before = now_us() - older_than_us;
     let mut unsettled = Vec::new();
-    for m in store::unsettled_movements(&app.db, before, 100).await? {
-        if let (Ok(currency), true) = (Currency::parse(&m.currency), m.provider == provider) {
+    for m in store::unsettled_movements(&app.db, provider, before, 100).await? {
+        if let Ok(currency) = Currency::parse(&m.currency) {
             unsettled.push(BankMove {
                 id: m.id,
                 account: m.user_id,
@@ -300,8 +311,8 @@ pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize
             });
         }
     }
-    for p in store::unsettled_payouts(&app.db, before, 100).await? {
-        if let (Ok(currency), true) = (Currency::parse(&p.currency), p.provider == provider) {
+    for p in store::unsettled_payouts(&app.db, provider, before, 100).await? {
+        if let Ok(currency) = Currency::parse(&p.currency) {
             unsettled.push(BankMove {
                 id: p.id,
                 account: p.merchant_id,
@@ -314,14 +325,35 @@ pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize
     }
     let mut n = 0;
     for movement in unsettled {
-        let provider_ref = match app.provider.find(&movement.id).await {
-            Ok(charge) => match charge.status {
+        let found = tokio::time::timeout(PROVIDER_TIMEOUT, app.provider.find(&movement.id)).await;
+        let provider_ref = match found {
+            Err(_) => {
+                tracing::warn!(movement = %movement.id, "the provider did not answer what became of a movement");
+                continue;
+            }
+            Ok(Ok(charge))
+                if (
+                    charge.account.as_str(),
+                    charge.amount,
+                    charge.currency.as_str(),
+                    charge.direction,
+                ) != (
+                    movement.account.as_str(),
+                    movement.amount,
+                    movement.currency.code(),
+                    movement.direction,
+                ) =>
+            {
+                tracing::error!(movement = %movement.id, "the provider's record of a movement does not match o2o's");
+                continue;
+            }
+            Ok(Ok(charge)) => match charge.status {
                 ChargeStatus::Succeeded => Some(charge.provider_ref),
                 ChargeStatus::Pending => continue,
                 ChargeStatus::Failed => None,
             },
-            Err(ProviderError::NotFound) => None,
-            Err(e) => {
+            Ok(Err(ProviderError::NotFound)) => None,
+            Ok(Err(e)) => {
                 tracing::warn!(movement = %movement.id, error = %e, "the provider did not say what became of a movement");
                 continue;
             }
@@ -344,23 +376,34 @@ pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize
     Ok(n)
 }
 
-/// Asks the provider to move money into or out of `request.account`'s bank, and insists that it
-/// did. The caller's `Idempotency-Key`, if any, goes with the request (scoped to the account, the
-/// scope o2o keeps the key in, and hashed): copies of one request racing each other all reach the
-/// provider before any has stored its reply, so o2o's own stored reply cannot stop a second charge;
-/// the provider answers each copy with the first charge instead. Its `reference` is then the first
-/// copy's: record that one. The same key for another request is refused (409), charging nothing.
-pub(crate) async fn charge_bank(
+/// Asks the provider to move money into or out of `request.account`'s bank. The caller's
+/// `Idempotency-Key`, if any, goes with the request (scoped to the account, the scope o2o keeps
+/// the key in, and hashed): copies of one request on different nodes (which do not wait for each
+/// other, see [`crate::http::idempotency::KeyLocks`]), or an earlier attempt that never stored
+/// its reply, may reach the provider before any reply is stored, so o2o's own stored reply
+/// cannot stop a second charge; the provider answers each with the first charge instead. Its
+/// `reference` is then the first one's: record that one.
+async fn ask_bank(
     app: &AppState,
     key: Option<&str>,
     mut request: ChargeRequest,
-) -> Result<Charge> {
+) -> std::result::Result<Charge, ProviderError> {
     request.idempotency_key = key.map(|k| {
         let mut hex = crate::identity::service::sha256_hex(&format!("{}\n{k}", request.account));
         hex.truncate(32);
         hex
     });
-    let charge = app.provider.create(request).await.map_err(|e| match e {
+    app.provider.create(request).await
+}
+
+/// [`ask_bank`], insisting that the provider made the movement: the same key for another request
+/// is refused (409), and anything but a movement made is a 402.
+pub(crate) async fn charge_bank(
+    app: &AppState,
+    key: Option<&str>,
+    request: ChargeRequest,
+) -> Result<Charge> {
+    let charge = ask_bank(app, key, request).await.map_err(|e| match e {
         ProviderError::KeyReused => crate::http::idempotency::key_reused(),
         e => Error::payment("provider_declined", e.to_string()),
     })?;

@@ -175,28 +175,42 @@ pub async fn day_refunds(db: &Db, merchant_id: &str, day: &str) -> DbResult<Vec<
     .await
 }
 
-/// Wallet movements still pending that began at or before `before`, oldest first, for the
-/// sweeper (see `service::sweep_movements`).
-pub async fn unsettled_movements(db: &Db, before: i64, limit: i64) -> DbResult<Vec<MovementRow>> {
+/// Wallet movements of `provider` still pending that began at or before `before`, oldest first,
+/// for the sweeper (see `service::sweep_movements`).
+pub async fn unsettled_movements(
+    db: &Db,
+    provider: &str,
+    before: i64,
+    limit: i64,
+) -> DbResult<Vec<MovementRow>> {
     db.fetch_all(
         query(
             "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, created_at \
-             FROM wallet_movements WHERE status = 'pending' AND created_at <= $1 ORDER BY created_at LIMIT $2",
+             FROM wallet_movements WHERE status = 'pending' AND created_at <= $1 AND provider = $2 \
+             ORDER BY created_at LIMIT $3",
         )
         .bind(before)
+        .bind(provider)
         .bind(limit),
     )
     .await
 }
 
-/// Payouts still pending that began at or before `before`, oldest first, for the sweeper.
-pub async fn unsettled_payouts(db: &Db, before: i64, limit: i64) -> DbResult<Vec<PayoutRow>> {
+/// Payouts of `provider` still pending that began at or before `before`, oldest first, for the sweeper.
+pub async fn unsettled_payouts(
+    db: &Db,
+    provider: &str,
+    before: i64,
+    limit: i64,
+) -> DbResult<Vec<PayoutRow>> {
     db.fetch_all(
         query(
             "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, created_at \
-             FROM payouts WHERE status = 'pending' AND created_at <= $1 ORDER BY created_at LIMIT $2",
+             FROM payouts WHERE status = 'pending' AND created_at <= $1 AND provider = $2 \
+             ORDER BY created_at LIMIT $3",
         )
         .bind(before)
+        .bind(provider)
         .bind(limit),
     )
     .await
