@@ -143,6 +143,10 @@ impl AppState {
                     return;
                 };
                 let app = AppState(inner);
+                if app.webhooks.is_drained() || app.db.is_closed() {
+                    // The node is stopping (see `serve`): the rounds end with it.
+                    return;
+                }
                 if let Err(e) = crate::events::webhooks::dispatch_round(&app).await {
                     tracing::warn!(error = %e.message, "dispatching webhooks failed");
                 }
@@ -173,6 +177,9 @@ impl AppState {
                     return;
                 };
                 let app = AppState(inner);
+                if app.db.is_closed() {
+                    return;
+                }
                 if let Err(e) = crate::followers::delivery::deliver_round(&app).await {
                     tracing::warn!(error = %e.message, "delivering messages failed");
                 }
@@ -250,6 +257,9 @@ fn every<F, Fut>(
         loop {
             tick.tick().await;
             let Some(inner) = app.upgrade() else { return };
+            if inner.db.is_closed() {
+                return;
+            }
             if let Err(e) = job(AppState(inner)).await {
                 tracing::warn!(error = %e.message, "{failed}");
             }

@@ -679,6 +679,14 @@ impl Db {
         Ok(())
     }
 
+    /// Whether [`Db::close`] has begun: background work stops rather than fail against it.
+    pub fn is_closed(&self) -> bool {
+        match &self.pools {
+            Pools::Sqlite { writer, .. } => writer.is_closed(),
+            Pools::Postgres(pool) => pool.is_closed(),
+        }
+    }
+
     pub async fn close(&self) {
         self.hot.stop_listener();
         if let Some(raw) = &self.raw {
