@@ -1,7 +1,8 @@
-//! Crash test: run the real `o2o serve`, drive payments and refunds from many clients, kill the
-//! server with SIGKILL at random moments, restart it, ten times over. Afterwards every payment a
-//! client saw succeed exists exactly once, nothing a client saw declined moved money, the
-//! wallets hold exactly what the clients' records say, and the ledger verifies.
+//! Crash test: run the real `o2o serve`, drive payments, refunds and wallet withdrawals from many
+//! clients, kill the server with SIGKILL at random moments, restart it, ten times over.
+//! Afterwards every payment a client saw succeed exists exactly once, nothing a client saw
+//! declined moved money, the wallets hold exactly what the clients' records say (a withdrawal cut
+//! off by a kill holds its money until the bank's record settles it), and the ledger verifies.
 //!
 //! Runs on SQLite; with `O2O_TEST_POSTGRES_URL` set, once more on PostgreSQL (in its own schema).
 
@@ -102,8 +103,15 @@ struct Attempt {
     key: String,
     consumer: usize,
     body: Value,
-    refund: bool,
+    kind: Kind,
     seen: Seen,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Payment,
+    Refund,
+    Withdrawal,
 }
 
 struct Fixture {
@@ -197,10 +205,10 @@ async fn setup(base: &str) -> Fixture {
 
 /// Sends one attempt; classifies what the client saw.
 async fn send(client: &reqwest::Client, base: &str, f: &Fixture, a: &Attempt) -> Seen {
-    let (path, token) = if a.refund {
-        ("/v1/refunds", f.cashier.as_str())
-    } else {
-        ("/v1/payments", f.consumers[a.consumer].as_str())
+    let (path, token) = match a.kind {
+        Kind::Refund => ("/v1/refunds", f.cashier.as_str()),
+        Kind::Payment => ("/v1/payments", f.consumers[a.consumer].as_str()),
+        Kind::Withdrawal => ("/v1/wallet/withdrawals", f.consumers[a.consumer].as_str()),
     };
     match post(
         client,
@@ -253,7 +261,14 @@ async fn crash_run(database_url: &str) {
                             key: format!("crash-{n}"),
                             consumer,
                             body: json!({"payment": pay, "amount": 1}),
-                            refund: true,
+                            kind: Kind::Refund,
+                            seen: Seen::Unknown,
+                        },
+                        _ if n % 11 == 4 => Attempt {
+                            key: format!("crash-{n}"),
+                            consumer,
+                            body: json!({"amount": 1 + (n % 50) as i64, "currency": "CNY"}),
+                            kind: Kind::Withdrawal,
                             seen: Seen::Unknown,
                         },
                         _ => {
@@ -263,13 +278,13 @@ async fn crash_run(database_url: &str) {
                                 key: format!("crash-{n}"),
                                 consumer,
                                 body: json!({"qr": fixture.qr, "amount": amount, "currency": "CNY"}),
-                                refund: false,
+                                kind: Kind::Payment,
                                 seen: Seen::Unknown,
                             }
                         }
                     };
                     let seen = send(&client, &base, &fixture, &attempt).await;
-                    if let (Seen::Succeeded(id), false) = (&seen, attempt.refund) {
+                    if let (Seen::Succeeded(id), Kind::Payment) = (&seen, attempt.kind) {
                         last_paid = Some(id.clone());
                     }
                     let unknown = seen == Seen::Unknown;
@@ -305,12 +320,17 @@ async fn crash_run(database_url: &str) {
     }
     let paid: Vec<&Attempt> = all
         .iter()
-        .filter(|a| !a.refund && matches!(a.seen, Seen::Succeeded(_)))
+        .filter(|a| a.kind == Kind::Payment && matches!(a.seen, Seen::Succeeded(_)))
         .collect();
     let refunded: Vec<&Attempt> = all
         .iter()
-        .filter(|a| a.refund && matches!(a.seen, Seen::Succeeded(_)))
+        .filter(|a| a.kind == Kind::Refund && matches!(a.seen, Seen::Succeeded(_)))
         .collect();
+    let withdrawn: Vec<&Attempt> = all
+        .iter()
+        .filter(|a| a.kind == Kind::Withdrawal && matches!(a.seen, Seen::Succeeded(_)))
+        .collect();
+    assert!(!withdrawn.is_empty(), "some withdrawals went through");
     let declined = all.iter().filter(|a| a.seen == Seen::Declined).count();
     assert!(
         paid.len() > 50,
@@ -336,7 +356,8 @@ async fn crash_run(database_url: &str) {
             .unwrap();
         assert_eq!(p["amount"], a.body["amount"], "{p}");
     }
-    // Each consumer's wallet is exactly top-up − paid + refunded.
+    // Each consumer's wallet is exactly top-up − paid + refunded − withdrawn, of which what
+    // withdrawals cut off by a kill hold is not available until the bank's record settles them.
     let mut expected = [FUNDS; CONSUMERS];
     let mut owner_of = std::collections::HashMap::new();
     for a in &paid {
@@ -350,6 +371,9 @@ async fn crash_run(database_url: &str) {
         let who = owner_of[r.body["payment"].as_str().unwrap()];
         expected[who] += 1;
     }
+    for w in &withdrawn {
+        expected[w.consumer] -= w.body["amount"].as_i64().unwrap();
+    }
     let mut listed = 0;
     for (i, token) in fixture.consumers.iter().enumerate() {
         let w: Value = client
@@ -361,7 +385,11 @@ async fn crash_run(database_url: &str) {
             .json()
             .await
             .unwrap();
-        assert_eq!(w["balance"], expected[i], "wallet of consumer {i}");
+        assert_eq!(
+            w["balance"].as_i64().unwrap() + w["held"].as_i64().unwrap(),
+            expected[i],
+            "wallet of consumer {i}: {w}"
+        );
         let mut after: Option<String> = None;
         loop {
             let url = match &after {
@@ -404,10 +432,11 @@ async fn crash_run(database_url: &str) {
     assert!(out.status.success(), "verify-ledger failed: {stdout}");
     assert_eq!(last["balanced"], true, "{stdout}");
     eprintln!(
-        "crash test: {} attempts, {} payments, {} refunds, {declined} declined, ledger verifies",
+        "crash test: {} attempts, {} payments, {} refunds, {} withdrawals, {declined} declined, ledger verifies",
         all.len(),
         paid.len(),
-        refunded.len()
+        refunded.len(),
+        withdrawn.len()
     );
 }
 
