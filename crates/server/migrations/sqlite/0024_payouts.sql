@@ -10,7 +10,9 @@ CREATE TABLE payouts (
     currency TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status = 'pending' OR status = 'succeeded' OR status = 'failed'),
     hold_id TEXT NOT NULL,
+    request_key TEXT,
     created_at BIGINT NOT NULL
 );
 CREATE INDEX payouts_merchant ON payouts (merchant_id, id);
 CREATE INDEX payouts_pending ON payouts (created_at) WHERE status = 'pending';
+CREATE INDEX payouts_request ON payouts (merchant_id, request_key) WHERE request_key IS NOT NULL;

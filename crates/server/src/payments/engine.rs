@@ -86,6 +86,9 @@ pub enum Op {
         amount: i64,
         currency: Currency,
         provider: &'static str,
+        /// The key it is asked of the provider under, if the request had one (see
+        /// `payments::service::provider_key`): a retry finds it by that.
+        request_key: Option<String>,
     },
     /// Money into (`In`, a top-up) or out of (`Out`, a withdrawal) a wallet, as the provider
     /// reports it: made (`provider_ref`, the provider's id for it), or not (`None`), which
@@ -140,6 +143,8 @@ pub enum Op {
         amount: i64,
         currency: Currency,
         provider: &'static str,
+        /// As [`Op::MoveStart`]'s.
+        request_key: Option<String>,
     },
     /// The provider's word on a payout: made (`provider_ref`), its hold is posted; not made
     /// (`None`), released.
@@ -541,6 +546,8 @@ pub struct MovementRow {
     pub status: String,
     /// A withdrawal's hold on the wallet while it is pending (a ledger pending transfer).
     pub hold_id: Option<String>,
+    /// The key it was asked of the provider under, if any.
+    pub request_key: Option<String>,
     pub created_at: i64,
 }
 
@@ -557,6 +564,8 @@ pub struct PayoutRow {
     pub status: String,
     /// The hold on the merchant's available balance (a ledger pending transfer).
     pub hold_id: String,
+    /// The key it was asked of the provider under, if any.
+    pub request_key: Option<String>,
     pub created_at: i64,
 }
 
@@ -840,9 +849,9 @@ async fn load(
     if movement_ids != "[]" {
         let rows: Vec<MovementRow> = tx
             .fetch_all_for(
-                "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, created_at \
+                "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
                  FROM wallet_movements WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
-                "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, created_at \
+                "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
                  FROM wallet_movements WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
                 vec![Value::from(movement_ids)],
             )
@@ -859,9 +868,9 @@ async fn load(
     if payout_ids != "[]" {
         let rows: Vec<PayoutRow> = tx
             .fetch_all_for(
-                "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, created_at \
+                "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
                  FROM payouts WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
-                "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, created_at \
+                "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
                  FROM payouts WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
                 vec![Value::from(payout_ids)],
             )
@@ -1381,6 +1390,7 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
             amount,
             currency,
             provider,
+            request_key,
         } => move_start(
             state,
             movement_id,
@@ -1389,6 +1399,7 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
             *currency,
             provider,
             *direction == super::provider::Direction::In,
+            request_key.clone(),
         )?,
         Op::WalletMove {
             direction,
@@ -1434,7 +1445,16 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
             amount,
             currency,
             provider,
-        } => payout(state, payout_id, merchant_id, *amount, *currency, provider)?,
+            request_key,
+        } => payout(
+            state,
+            payout_id,
+            merchant_id,
+            *amount,
+            *currency,
+            provider,
+            request_key.clone(),
+        )?,
         Op::PayoutSettled {
             payout_id,
             merchant_id,
@@ -1648,6 +1668,7 @@ fn wallet_balance(state: &State, user_id: &str, currency: Currency) -> WalletBal
 }
 
 /// Records a wallet movement before the provider is asked for it; a withdrawal holds its money.
+#[allow(clippy::too_many_arguments)]
 fn move_start(
     state: &mut State,
     movement_id: &str,
@@ -1656,6 +1677,7 @@ fn move_start(
     currency: Currency,
     provider: &'static str,
     top_up: bool,
+    request_key: Option<String>,
 ) -> Result<Reply> {
     let hold_id = if top_up {
         None
@@ -1675,7 +1697,7 @@ fn move_start(
         post_chain(state, &[t]).map_err(withdrawal_error)?;
         Some(id)
     };
-    let row = MovementRow::pending(
+    let mut row = MovementRow::pending(
         movement_id,
         user_id,
         top_up,
@@ -1685,6 +1707,7 @@ fn move_start(
         hold_id,
         state.now,
     );
+    row.request_key = request_key;
     state.writes.new_movements.push(row.id.clone());
     state.movements.insert(row.id.clone(), row);
     Reply::created(&WalletMoved {
@@ -1715,6 +1738,7 @@ impl MovementRow {
             currency: currency.code().to_owned(),
             status: "pending".to_owned(),
             hold_id,
+            request_key: None,
             created_at: now,
         }
     }
@@ -2571,6 +2595,7 @@ fn payout(
     amount: i64,
     currency: Currency,
     provider: &'static str,
+    request_key: Option<String>,
 ) -> Result<Reply> {
     let available = accounts::merchant_available(merchant_id, currency);
     // What other payouts in flight hold is not available.
@@ -2606,6 +2631,7 @@ fn payout(
         currency: currency.code().to_owned(),
         status: "pending".to_owned(),
         hold_id: t.id.clone(),
+        request_key,
         created_at: state.now,
     };
     post_chain(state, &[t])?;
@@ -3096,11 +3122,11 @@ const SQL_REFUNDS: (&str, &str) = (
 );
 
 const SQL_MOVEMENTS: (&str, &str) = (
-    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, created_at) VALUES (:id, :user_id, :kind, :provider, :provider_ref, :amount, :currency, :status, :hold_id, :created_at)",
-    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, created_at) \
-         SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, created_at \
+    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at) VALUES (:id, :user_id, :kind, :provider, :provider_ref, :amount, :currency, :status, :hold_id, :request_key, :created_at)",
+    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at) \
+         SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
          FROM json_to_recordset($1::json) AS x(id text, user_id text, kind text, provider text, provider_ref text, amount bigint, \
-         currency text, status text, hold_id text, created_at bigint)",
+         currency text, status text, hold_id text, request_key text, created_at bigint)",
 );
 
 const SQL_CHANGED_MOVEMENTS: (&str, &str) = (
@@ -3110,11 +3136,11 @@ const SQL_CHANGED_MOVEMENTS: (&str, &str) = (
 );
 
 const SQL_NEW_PAYOUTS: (&str, &str) = (
-    "INSERT INTO payouts (id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, created_at) VALUES (:id, :merchant_id, :provider, :provider_ref, :amount, :currency, :status, :hold_id, :created_at)",
-    "INSERT INTO payouts (id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, created_at) \
-         SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, created_at \
+    "INSERT INTO payouts (id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at) VALUES (:id, :merchant_id, :provider, :provider_ref, :amount, :currency, :status, :hold_id, :request_key, :created_at)",
+    "INSERT INTO payouts (id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at) \
+         SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
          FROM json_to_recordset($1::json) AS x(id text, merchant_id text, provider text, provider_ref text, amount bigint, \
-         currency text, status text, hold_id text, created_at bigint)",
+         currency text, status text, hold_id text, request_key text, created_at bigint)",
 );
 
 const SQL_CHANGED_PAYOUTS: (&str, &str) = (

@@ -144,6 +144,7 @@ pub const MOVEMENT_SETTLES_US: i64 = 60_000_000;
 
 /// Money o2o asks the provider to move: a consumer's wallet top-up or withdrawal (`account`, the
 /// user), or a merchant's payout (`account`, the merchant).
+#[derive(Clone)]
 struct BankMove {
     id: String,
     account: String,
@@ -154,8 +155,8 @@ struct BankMove {
 }
 
 impl BankMove {
-    /// Records it as pending; money going out is held first.
-    fn start(&self, app: &AppState) -> Op {
+    /// Records it as pending, asked under `request_key`; money going out is held first.
+    fn start(&self, app: &AppState, request_key: Option<String>) -> Op {
         if self.payout {
             Op::Payout {
                 payout_id: self.id.clone(),
@@ -163,6 +164,7 @@ impl BankMove {
                 amount: self.amount,
                 currency: self.currency,
                 provider: app.provider.name(),
+                request_key,
             }
         } else {
             Op::MoveStart {
@@ -172,7 +174,17 @@ impl BankMove {
                 amount: self.amount,
                 currency: self.currency,
                 provider: app.provider.name(),
+                request_key,
             }
+        }
+    }
+
+    /// Its kind, as recorded: `top_up`, `withdrawal` or `payout`.
+    fn kind(&self) -> &'static str {
+        match (self.payout, self.direction) {
+            (true, _) => "payout",
+            (false, Direction::In) => "top_up",
+            (false, Direction::Out) => "withdrawal",
         }
     }
 
@@ -231,7 +243,52 @@ async fn through_bank(
         {
             return Ok(reply);
         }
-        app.payments.run(movement.start(&app), None).await?;
+        let request_key = key.as_deref().map(|k| provider_key(&movement.account, k));
+        if let Some(rk) = &request_key
+            && let Some(earlier) = store::earlier_move(
+                &app.db,
+                movement.payout,
+                &movement.account,
+                rk,
+                now_us() - crate::http::idempotency::KEEP_US,
+            )
+            .await?
+        {
+            // An earlier attempt of this request was cut off before it stored its reply (the
+            // server stopped, or the bank did not answer in time): settle that one from the
+            // bank's record, and answer with it if the bank made it.
+            if (
+                earlier.kind.as_str(),
+                earlier.amount,
+                earlier.currency.as_str(),
+            ) != (movement.kind(), movement.amount, movement.currency.code())
+            {
+                return Err(crate::http::idempotency::key_reused());
+            }
+            let was = BankMove {
+                id: earlier.id.clone(),
+                ..movement.clone()
+            };
+            let made = match earlier.status.as_str() {
+                "succeeded" => earlier.provider_ref,
+                "pending" => match bank_record(&app, &was).await {
+                    Some(made) => made,
+                    None => return Err(not_answered()),
+                },
+                _ => None,
+            };
+            if made.is_some() {
+                let idem = idem_key(&scope, key, &body_hash);
+                return app.payments.run(was.settled(&app, made), idem).await;
+            }
+            if earlier.status == "pending" {
+                app.payments.run(was.settled(&app, None), None).await?;
+            }
+            // The bank made none: this attempt asks afresh.
+        }
+        app.payments
+            .run(movement.start(&app, request_key), None)
+            .await?;
         let asked = tokio::time::timeout(
             PROVIDER_TIMEOUT,
             ask_bank(&app, key.as_deref(), movement.request()),
@@ -247,13 +304,7 @@ async fn through_bank(
             )),
             Ok(Err(ProviderError::KeyReused)) => Err(crate::http::idempotency::key_reused()),
             Ok(Err(ProviderError::Declined(why))) => Err(Error::payment("provider_declined", why)),
-            Ok(_) | Err(_) => {
-                return Err(Error::unavailable(
-                    "provider_unavailable",
-                    "The bank has not settled it yet. It completes, or its money is released, once the bank does.",
-                    MOVEMENT_SETTLES_US as u64 / 1_000_000,
-                ));
-            }
+            Ok(_) | Err(_) => return Err(not_answered()),
         };
         let charge = match refused {
             Ok(charge) => charge,
@@ -286,6 +337,54 @@ async fn through_bank(
     })
     .await
     .map_err(Error::internal)?
+}
+
+/// The refusal of a request whose movement the bank has not settled yet: it stays pending.
+fn not_answered() -> Error {
+    Error::unavailable(
+        "provider_unavailable",
+        "The bank has not settled it yet. It completes, or its money is released, once the bank does.",
+        MOVEMENT_SETTLES_US as u64 / 1_000_000,
+    )
+}
+
+/// What the provider's record says became of `movement`: made (with the provider's id for it),
+/// not made (`Some(None)`: failed, or unknown to the provider), or nothing certain yet (`None`:
+/// still pending there, no answer in time, or a record that does not match o2o's).
+async fn bank_record(app: &AppState, movement: &BankMove) -> Option<Option<String>> {
+    let found = tokio::time::timeout(PROVIDER_TIMEOUT, app.provider.find(&movement.id)).await;
+    match found {
+        Err(_) => {
+            tracing::warn!(movement = %movement.id, "the provider did not answer what became of a movement");
+            None
+        }
+        Ok(Ok(charge))
+            if (
+                charge.account.as_str(),
+                charge.amount,
+                charge.currency.as_str(),
+                charge.direction,
+            ) != (
+                movement.account.as_str(),
+                movement.amount,
+                movement.currency.code(),
+                movement.direction,
+            ) =>
+        {
+            tracing::error!(movement = %movement.id, "the provider's record of a movement does not match o2o's");
+            None
+        }
+        Ok(Ok(charge)) => match charge.status {
+            ChargeStatus::Succeeded => Some(Some(charge.provider_ref)),
+            ChargeStatus::Pending => None,
+            ChargeStatus::Failed => Some(None),
+        },
+        Ok(Err(ProviderError::NotFound)) => Some(None),
+        Ok(Err(e)) => {
+            tracing::warn!(movement = %movement.id, error = %e, "the provider did not say what became of a movement");
+            None
+        }
+    }
 }
 
 /// Settles wallet movements and payouts left pending for longer than `older_than_us` (see
@@ -325,38 +424,8 @@ pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize
     }
     let mut n = 0;
     for movement in unsettled {
-        let found = tokio::time::timeout(PROVIDER_TIMEOUT, app.provider.find(&movement.id)).await;
-        let provider_ref = match found {
-            Err(_) => {
-                tracing::warn!(movement = %movement.id, "the provider did not answer what became of a movement");
-                continue;
-            }
-            Ok(Ok(charge))
-                if (
-                    charge.account.as_str(),
-                    charge.amount,
-                    charge.currency.as_str(),
-                    charge.direction,
-                ) != (
-                    movement.account.as_str(),
-                    movement.amount,
-                    movement.currency.code(),
-                    movement.direction,
-                ) =>
-            {
-                tracing::error!(movement = %movement.id, "the provider's record of a movement does not match o2o's");
-                continue;
-            }
-            Ok(Ok(charge)) => match charge.status {
-                ChargeStatus::Succeeded => Some(charge.provider_ref),
-                ChargeStatus::Pending => continue,
-                ChargeStatus::Failed => None,
-            },
-            Ok(Err(ProviderError::NotFound)) => None,
-            Ok(Err(e)) => {
-                tracing::warn!(movement = %movement.id, error = %e, "the provider did not say what became of a movement");
-                continue;
-            }
+        let Some(provider_ref) = bank_record(app, &movement).await else {
+            continue;
         };
         let made = provider_ref.is_some();
         match app
@@ -388,12 +457,16 @@ async fn ask_bank(
     key: Option<&str>,
     mut request: ChargeRequest,
 ) -> std::result::Result<Charge, ProviderError> {
-    request.idempotency_key = key.map(|k| {
-        let mut hex = crate::identity::service::sha256_hex(&format!("{}\n{k}", request.account));
-        hex.truncate(32);
-        hex
-    });
+    request.idempotency_key = key.map(|k| provider_key(&request.account, k));
     app.provider.create(request).await
+}
+
+/// The key a request's `Idempotency-Key` is sent to the provider as: scoped to the account whose
+/// money it is, and hashed.
+pub fn provider_key(account: &str, key: &str) -> String {
+    let mut hex = crate::identity::service::sha256_hex(&format!("{account}\n{key}"));
+    hex.truncate(32);
+    hex
 }
 
 /// [`ask_bank`], insisting that the provider made the movement: the same key for another request

@@ -185,7 +185,7 @@ pub async fn unsettled_movements(
 ) -> DbResult<Vec<MovementRow>> {
     db.fetch_all(
         query(
-            "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, created_at \
+            "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
              FROM wallet_movements WHERE status = 'pending' AND created_at <= $1 AND provider = $2 \
              ORDER BY created_at LIMIT $3",
         )
@@ -194,6 +194,38 @@ pub async fn unsettled_movements(
         .bind(limit),
     )
     .await
+}
+
+/// A wallet movement or payout asked of the provider under a request's key (see
+/// `service::through_bank`).
+#[derive(sqlx::FromRow, serde::Deserialize)]
+pub struct EarlierMove {
+    pub id: String,
+    /// `top_up`, `withdrawal` or `payout`.
+    pub kind: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub provider_ref: Option<String>,
+}
+
+/// The latest movement (`payout`: payout) of `account` asked under `request_key` since `since`.
+pub async fn earlier_move(
+    db: &Db,
+    payout: bool,
+    account: &str,
+    request_key: &str,
+    since: i64,
+) -> DbResult<Option<EarlierMove>> {
+    let sql = if payout {
+        "SELECT id, 'payout' AS kind, amount, currency, status, provider_ref FROM payouts \
+         WHERE merchant_id = $1 AND request_key = $2 AND created_at >= $3 ORDER BY created_at DESC LIMIT 1"
+    } else {
+        "SELECT id, kind, amount, currency, status, provider_ref FROM wallet_movements \
+         WHERE user_id = $1 AND request_key = $2 AND created_at >= $3 ORDER BY created_at DESC LIMIT 1"
+    };
+    db.fetch_optional(query(sql).bind(account).bind(request_key).bind(since))
+        .await
 }
 
 /// Payouts of `provider` still pending that began at or before `before`, oldest first, for the sweeper.
@@ -205,7 +237,7 @@ pub async fn unsettled_payouts(
 ) -> DbResult<Vec<PayoutRow>> {
     db.fetch_all(
         query(
-            "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, created_at \
+            "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
              FROM payouts WHERE status = 'pending' AND created_at <= $1 AND provider = $2 \
              ORDER BY created_at LIMIT $3",
         )

@@ -330,6 +330,7 @@ async fn a_wallet_movement_the_server_did_not_see_through_is_settled_from_the_ba
             amount,
             currency: o2o_ledger::Currency::CNY,
             provider: app.state.provider.name(),
+            request_key: None,
         };
         app.state.payments.run(start, None).await.unwrap();
         if bank_made_it {
@@ -386,6 +387,94 @@ async fn a_wallet_movement_the_server_did_not_see_through_is_settled_from_the_ba
     let n = app.state.provider.notification_for(&made_up);
     assert_eq!(notify(&app, &n).await, StatusCode::CONFLICT);
     assert_eq!(app.balance(&me).await, 7_500);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_retry_of_a_withdrawal_cut_off_midway_is_answered_with_what_the_bank_did() {
+    use o2o_server::payments::engine::Op;
+    use o2o_server::payments::provider::ChargeRequest;
+    use o2o_server::payments::service::provider_key;
+    let app = spawn_app().await;
+    let me = app.funded_consumer("13700000075", 10_000).await;
+    let user = app.user_id(&me).await;
+    // An attempt cut off as the server went down: held, asked of the bank under its key, and
+    // the bank paid it out (`bank_made_it`), or never heard of it.
+    let cut_off = |id: &str, amount: i64, key: &str| Op::MoveStart {
+        direction: Direction::Out,
+        movement_id: id.to_owned(),
+        user_id: user.clone(),
+        amount,
+        currency: o2o_ledger::Currency::CNY,
+        provider: app.state.provider.name(),
+        request_key: Some(provider_key(&user, key)),
+    };
+    let paid_out = "wmv_01jq3v7h0000000000000000c1";
+    app.state
+        .payments
+        .run(cut_off(paid_out, 6_000, "cut-1"), None)
+        .await
+        .unwrap();
+    app.state
+        .provider
+        .create(ChargeRequest {
+            reference: paid_out.into(),
+            account: user.clone(),
+            amount: 6_000,
+            currency: "CNY".into(),
+            direction: Direction::Out,
+            idempotency_key: Some(provider_key(&user, "cut-1")),
+        })
+        .await
+        .unwrap();
+    // The retry is that payout: no second hold (the wallet could not cover one), no second
+    // payout.
+    let body = json!({"amount": 6_000, "currency": "CNY"});
+    let r = app
+        .post_idem("/v1/wallet/withdrawals", body.clone(), Some(&me), "cut-1")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["id"], paid_out);
+    assert_eq!(r.body["wallet"]["balance"], 4_000);
+    assert_eq!(r.body["wallet"]["held"], 0);
+    let again = app
+        .post_idem("/v1/wallet/withdrawals", body, Some(&me), "cut-1")
+        .await;
+    assert_eq!(again.body, r.body);
+    // One the bank never heard of is released, and the retry asks afresh.
+    let unheard = "wmv_01jq3v7h0000000000000000c2";
+    app.state
+        .payments
+        .run(cut_off(unheard, 1_000, "cut-2"), None)
+        .await
+        .unwrap();
+    let body = json!({"amount": 1_000, "currency": "CNY"});
+    // (The same key for another amount is still another request.)
+    let r = app
+        .post_idem(
+            "/v1/wallet/withdrawals",
+            json!({"amount": 999, "currency": "CNY"}),
+            Some(&me),
+            "cut-2",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    let r = app
+        .post_idem("/v1/wallet/withdrawals", body, Some(&me), "cut-2")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_ne!(r.body["id"], unheard);
+    assert_eq!(r.body["wallet"]["balance"], 3_000);
+    assert_eq!(r.body["wallet"]["held"], 0);
+    let payouts: Vec<i64> = app
+        .state
+        .sandbox
+        .charges_of(&user)
+        .into_iter()
+        .filter(|c| c.direction == Direction::Out)
+        .map(|c| c.amount)
+        .collect();
+    assert_eq!(payouts, [6_000, 1_000]);
     app.assert_ledger_verifies().await;
 }
 
@@ -1345,6 +1434,7 @@ async fn settlement_makes_collected_money_available_and_the_owner_pays_it_out() 
         amount: 500,
         currency: o2o_ledger::Currency::CNY,
         provider: app.state.provider.name(),
+        request_key: None,
     };
     app.state.payments.run(held, None).await.unwrap();
     assert_eq!(app.merchant_balance(&shop).await["available"], 440);
