@@ -93,7 +93,10 @@ impl AppState {
         // The sandbox bank signs its notifications with a key derived from the platform's
         // signing key, so notifications survive restarts and no other party can forge them.
         let sandbox_secret = keys.derive_secret(b"o2o sandbox bank notifications");
-        let sandbox = Arc::new(crate::payments::provider::SandboxBank::new(sandbox_secret));
+        let sandbox = Arc::new(crate::payments::provider::SandboxBank::new(
+            sandbox_secret,
+            db.clone(),
+        ));
         let webhooks = crate::events::webhooks::Dispatcher::new(config.webhooks_allow_private)?;
         let state = AppState(Arc::new(Inner {
             db,
@@ -212,6 +215,25 @@ impl AppState {
                     .map(drop)
             },
         );
+        // Wallet movements and payouts left pending: every ten seconds, in rounds of their own
+        // (they wait on the provider), each at most half a minute.
+        every(
+            weak.clone(),
+            Duration::from_secs(5),
+            Duration::from_secs(10),
+            "settling unanswered movements failed",
+            |app| async move {
+                let round = crate::payments::service::sweep_movements(
+                    &app,
+                    crate::payments::service::MOVEMENT_SETTLES_US,
+                );
+                match tokio::time::timeout(Duration::from_secs(30), round).await {
+                    Ok(settled) => settled.map(drop),
+                    // What the round did not reach waits for the next.
+                    Err(_) => Ok(()),
+                }
+            },
+        );
         // Lapsed holds and reservations: every two seconds, one after the other.
         every(
             weak,
@@ -221,14 +243,6 @@ impl AppState {
             |app| async move {
                 if let Err(e) = crate::payments::service::sweep_holds(&app).await {
                     tracing::warn!(error = %e.message, "sweeping lapsed holds failed");
-                }
-                if let Err(e) = crate::payments::service::sweep_movements(
-                    &app,
-                    crate::payments::service::MOVEMENT_SETTLES_US,
-                )
-                .await
-                {
-                    tracing::warn!(error = %e.message, "settling unanswered wallet movements failed");
                 }
                 crate::orders::service::sweep_lapsed(&app).await.map(drop)
             },

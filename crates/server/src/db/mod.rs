@@ -679,7 +679,8 @@ impl Db {
         Ok(())
     }
 
-    /// Whether [`Db::close`] has begun: background work stops rather than fail against it.
+    /// Whether [`Db::close`] has closed the pool that writes (on SQLite the last it closes):
+    /// background work stops rather than fail against it.
     pub fn is_closed(&self) -> bool {
         match &self.pools {
             Pools::Sqlite { writer, .. } => writer.is_closed(),

@@ -594,6 +594,7 @@ pub async fn fund_budget(
         None | Some("bank") => {
             let charge = crate::payments::service::charge_bank(
                 app,
+                &merchant_id,
                 key.as_deref(),
                 ChargeRequest {
                     reference: funding_id.clone(),

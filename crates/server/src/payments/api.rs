@@ -294,9 +294,13 @@ async fn settle(
     service::settle(&app, &id, currency).await
 }
 
-/// Pays out part of the merchant's available balance to its bank (owner).
+/// Pays out part of the merchant's available balance to its bank (owner). The money is held
+/// before the bank is asked: more than is available (less what payouts in flight hold) is a 402.
+/// Copies of one keyed request pay out once; the key with another request is a 409. A 503 says
+/// the bank has not answered yet: the money stays held until it does.
 #[utoipa::path(post, path = "/v1/merchants/{id}/payouts", tag = "payments", security(("bearer" = [])),
-    request_body = WalletMove, responses((status = 201, body = serde_json::Value), (status = 402, body = ErrorBody)))]
+    request_body = WalletMove, responses((status = 201, body = serde_json::Value), (status = 402, body = ErrorBody),
+    (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn payout(
     State(app): State<AppState>,
     auth: MerchantAuth,

@@ -2510,6 +2510,15 @@ fn balance_of(state: &State, spec: &AccountSpec) -> i64 {
     state.book.account(&spec.id).map(|a| a.balance).unwrap_or(0)
 }
 
+/// An account's balance less what holds on it (payouts in flight) keep.
+fn available_of(state: &State, spec: &AccountSpec) -> i64 {
+    state
+        .book
+        .account(&spec.id)
+        .map(Account::available)
+        .unwrap_or(0)
+}
+
 /// What moved into `account` since `cutoff` (see [`net_since`]): before this batch as loaded,
 /// plus this batch's own posted transfers (all after the cutoff) other than settlements.
 fn today_net(state: &State, account: &str, cutoff: Option<i64>) -> i64 {
@@ -2583,7 +2592,7 @@ fn settle(
         amount: amount.max(0),
         currency: currency.code().to_owned(),
         pending: balance_of(state, &pending),
-        available: balance_of(state, &available),
+        available: available_of(state, &available),
         promotion_cost: Some(spent.max(0)),
     })
 }
@@ -2599,13 +2608,7 @@ fn payout(
 ) -> Result<Reply> {
     let available = accounts::merchant_available(merchant_id, currency);
     // What other payouts in flight hold is not available.
-    if state
-        .book
-        .account(&available.id)
-        .map(Account::available)
-        .unwrap_or(0)
-        < amount
-    {
+    if available_of(state, &available) < amount {
         return Err(payment_declined(
             "insufficient_funds",
             "That is more than the merchant's available balance.",
@@ -2654,11 +2657,7 @@ fn payout_reply(
         amount,
         currency: currency.code().to_owned(),
         pending: balance_of(state, &accounts::merchant_pending(merchant_id, currency)),
-        available: state
-            .book
-            .account(&accounts::merchant_available(merchant_id, currency).id)
-            .map(Account::available)
-            .unwrap_or(0),
+        available: available_of(state, &accounts::merchant_available(merchant_id, currency)),
         promotion_cost: None,
     };
     if made {

@@ -81,6 +81,8 @@ pub enum ProviderError {
     Declined(String),
     #[error("this idempotency key was used with a different request")]
     KeyReused,
+    #[error("the provider could not be reached: {0}")]
+    Unavailable(String),
 }
 
 pub trait PaymentProvider: Send + Sync {
@@ -104,44 +106,113 @@ pub trait PaymentProvider: Send + Sync {
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The built-in sandbox bank: every charge succeeds at once (amounts within limits).
+/// The built-in sandbox bank: every charge succeeds at once (amounts within limits). Its
+/// statement is kept in the database (`sandbox_charges`), apart from o2o's own records.
 pub struct SandboxBank {
     secret: Vec<u8>,
-    charges: std::sync::Mutex<Charges>,
+    db: crate::db::Db,
 }
 
-/// The sandbox's recent charges and the keys they were asked under; it is not the record.
-#[derive(Default)]
-struct Charges {
-    by_ref: std::collections::HashMap<String, Charge>,
-    /// o2o's reference → provider reference.
-    by_reference: std::collections::HashMap<String, String>,
-    /// Idempotency key → provider reference, and when it was first used. A key counts for as
-    /// long as o2o keeps its own ([`crate::http::idempotency::KEEP_US`]), after which the same
-    /// key may name a new request.
-    by_key: std::collections::HashMap<String, (String, i64)>,
+/// A row of the sandbox's statement.
+#[derive(sqlx::FromRow, serde::Deserialize)]
+struct SandboxRow {
+    provider_ref: String,
+    reference: String,
+    account: String,
+    amount: i64,
+    currency: String,
+    direction: String,
+    status: String,
+}
+
+impl SandboxRow {
+    fn charge(self) -> Result<Charge, ProviderError> {
+        Ok(Charge {
+            provider_ref: self.provider_ref,
+            reference: self.reference,
+            account: self.account,
+            amount: self.amount,
+            currency: self.currency,
+            direction: from_word(&self.direction)?,
+            status: from_word(&self.status)?,
+        })
+    }
+}
+
+fn from_word<T: serde::de::DeserializeOwned>(w: &str) -> Result<T, ProviderError> {
+    serde_json::from_value(serde_json::Value::String(w.to_owned()))
+        .map_err(|e| ProviderError::Malformed(e.to_string()))
+}
+
+/// How a direction or status is written (`in`, `succeeded`…).
+fn word<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(w)) => w,
+        _ => String::new(),
+    }
+}
+
+/// The sandbox's statement by a column's value.
+#[derive(Clone, Copy)]
+enum By {
+    Account,
+    ProviderRef,
+    Reference,
+    Key,
+}
+
+impl By {
+    fn sql(self) -> &'static str {
+        match self {
+            By::Account => {
+                "SELECT provider_ref, reference, account, amount, currency, direction, status \
+                 FROM sandbox_charges WHERE account = $1 ORDER BY reference"
+            }
+            By::ProviderRef => {
+                "SELECT provider_ref, reference, account, amount, currency, direction, status \
+                 FROM sandbox_charges WHERE provider_ref = $1"
+            }
+            By::Reference => {
+                "SELECT provider_ref, reference, account, amount, currency, direction, status \
+                 FROM sandbox_charges WHERE reference = $1"
+            }
+            By::Key => {
+                "SELECT provider_ref, reference, account, amount, currency, direction, status \
+                 FROM sandbox_charges WHERE idempotency_key = $1"
+            }
+        }
+    }
+}
+
+fn unavailable(e: crate::db::DbError) -> ProviderError {
+    ProviderError::Unavailable(e.to_string())
 }
 
 impl SandboxBank {
-    pub fn new(secret: Vec<u8>) -> SandboxBank {
-        SandboxBank {
-            secret,
-            charges: Default::default(),
-        }
+    pub fn new(secret: Vec<u8>, db: crate::db::Db) -> SandboxBank {
+        SandboxBank { secret, db }
     }
 
-    /// The recent charges the sandbox made for `account` (a consumer or a merchant), in the order
-    /// of o2o's references: what a real provider's statement would list.
-    pub fn charges_of(&self, account: &str) -> Vec<Charge> {
-        let charges = self.charges.lock().unwrap_or_else(|e| e.into_inner());
-        let mut of: Vec<Charge> = charges
-            .by_ref
-            .values()
-            .filter(|c| c.account == account)
-            .cloned()
-            .collect();
-        of.sort_by(|a, b| a.reference.cmp(&b.reference));
-        of
+    /// The charges the sandbox made for `account` (a consumer or a merchant), in the order of
+    /// o2o's references: what a real provider's statement would list.
+    pub async fn charges_of(&self, account: &str) -> Vec<Charge> {
+        self.rows(By::Account, account).await.unwrap_or_default()
+    }
+
+    async fn rows(&self, by: By, value: &str) -> Result<Vec<Charge>, ProviderError> {
+        let rows: Vec<SandboxRow> = self
+            .db
+            .fetch_all(crate::db::query(by.sql()).bind(value))
+            .await
+            .map_err(unavailable)?;
+        rows.into_iter().map(SandboxRow::charge).collect()
+    }
+
+    async fn one(&self, by: By, value: &str) -> Result<Charge, ProviderError> {
+        self.rows(by, value)
+            .await?
+            .pop()
+            .ok_or(ProviderError::NotFound)
     }
 
     fn sign(&self, id: &str, ts: &str, body: &str) -> String {
@@ -158,52 +229,69 @@ impl PaymentProvider for SandboxBank {
 
     fn create(&self, request: ChargeRequest) -> BoxFuture<'_, Result<Charge, ProviderError>> {
         Box::pin(async move {
+            use crate::db::query;
             let now = crate::db::now_us();
-            let mut charges = self.charges.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(first) = request
-                .idempotency_key
-                .as_ref()
-                .and_then(|k| charges.by_key.get(k))
-                .filter(|(_, at)| now - at < crate::http::idempotency::KEEP_US)
-                .and_then(|(r, _)| charges.by_ref.get(r))
-            {
-                let same = first.account == request.account
-                    && first.amount == request.amount
-                    && first.currency == request.currency
-                    && first.direction == request.direction;
-                return if same {
-                    Ok(first.clone())
-                } else {
-                    Err(ProviderError::KeyReused)
-                };
+            if let Some(k) = &request.idempotency_key {
+                // A key past o2o's own keeping time may name a new request.
+                self.db
+                    .execute(
+                        query(
+                            "UPDATE sandbox_charges SET idempotency_key = NULL \
+                             WHERE idempotency_key = $1 AND created_at <= $2",
+                        )
+                        .bind(k)
+                        .bind(now - crate::http::idempotency::KEEP_US),
+                    )
+                    .await
+                    .map_err(unavailable)?;
             }
             let charge = Charge {
                 provider_ref: format!("sbx_{}", crate::ids::random_token(12)),
-                reference: request.reference,
-                account: request.account,
+                reference: request.reference.clone(),
+                account: request.account.clone(),
                 amount: request.amount,
-                currency: request.currency,
+                currency: request.currency.clone(),
                 direction: request.direction,
                 status: ChargeStatus::Succeeded,
             };
-            if charges.by_ref.len() > 100_000 {
-                // Recent charges only: a copy racing this clear could be charged again, and a key
-                // kept here is forgotten early (a retry that o2o answered from its own stored reply
-                // never reaches the sandbox).
-                charges.by_ref.clear();
-                charges.by_reference.clear();
-                charges.by_key.clear();
+            let made = self
+                .db
+                .execute(
+                    query(
+                        "INSERT INTO sandbox_charges (provider_ref, reference, account, amount, currency, direction, \
+                         status, idempotency_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&charge.provider_ref)
+                    .bind(&charge.reference)
+                    .bind(&charge.account)
+                    .bind(charge.amount)
+                    .bind(&charge.currency)
+                    .bind(word(&charge.direction))
+                    .bind(word(&charge.status))
+                    .bind(request.idempotency_key.as_deref())
+                    .bind(now),
+                )
+                .await
+                .map_err(unavailable)?;
+            if made == 1 {
+                return Ok(charge);
             }
-            charges
-                .by_ref
-                .insert(charge.provider_ref.clone(), charge.clone());
-            charges
-                .by_reference
-                .insert(charge.reference.clone(), charge.provider_ref.clone());
-            if let Some(k) = request.idempotency_key {
-                charges.by_key.insert(k, (charge.provider_ref.clone(), now));
+            // Asked before, under the key or for the reference: that charge, if this is the same
+            // request; the key (or reference) for another is refused, charging nothing.
+            let first = match &request.idempotency_key {
+                Some(k) => self.one(By::Key, k).await,
+                None => self.one(By::Reference, &request.reference).await,
+            }?;
+            let same = first.account == request.account
+                && first.amount == request.amount
+                && first.currency == request.currency
+                && first.direction == request.direction;
+            if same {
+                Ok(first)
+            } else {
+                Err(ProviderError::KeyReused)
             }
-            Ok(charge)
         })
     }
 
@@ -239,25 +327,13 @@ impl PaymentProvider for SandboxBank {
     }
 
     fn query(&self, provider_ref: &str) -> BoxFuture<'_, Result<Charge, ProviderError>> {
-        let found = self
-            .charges
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_ref
-            .get(provider_ref)
-            .cloned();
-        Box::pin(async move { found.ok_or(ProviderError::NotFound) })
+        let provider_ref = provider_ref.to_owned();
+        Box::pin(async move { self.one(By::ProviderRef, &provider_ref).await })
     }
 
     fn find(&self, reference: &str) -> BoxFuture<'_, Result<Charge, ProviderError>> {
-        let charges = self.charges.lock().unwrap_or_else(|e| e.into_inner());
-        let found = charges
-            .by_reference
-            .get(reference)
-            .and_then(|r| charges.by_ref.get(r))
-            .cloned();
-        drop(charges);
-        Box::pin(async move { found.ok_or(ProviderError::NotFound) })
+        let reference = reference.to_owned();
+        Box::pin(async move { self.one(By::Reference, &reference).await })
     }
 }
 
@@ -265,9 +341,23 @@ impl PaymentProvider for SandboxBank {
 mod tests {
     use super::*;
 
+    /// A sandbox bank over a fresh SQLite database (kept while the directory is).
+    async fn bank() -> (SandboxBank, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::connect(&crate::db::DbOptions {
+            url: format!("sqlite:{}", dir.path().join("o2o.db").display()),
+            pg_schema: None,
+            max_connections: 4,
+        })
+        .await
+        .unwrap();
+        db.migrate().await.unwrap();
+        (SandboxBank::new(b"secret".to_vec(), db), dir)
+    }
+
     #[tokio::test]
     async fn notifications_verify_and_tampering_is_caught() {
-        let bank = SandboxBank::new(b"secret".to_vec());
+        let (bank, _dir) = bank().await;
         let charge = bank
             .create(ChargeRequest {
                 reference: "wmv_1".into(),
@@ -297,7 +387,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_key_is_one_charge_and_a_key_for_another_request_is_refused() {
-        let bank = SandboxBank::new(b"secret".to_vec());
+        let (bank, _dir) = bank().await;
         let request = |reference: &str, amount: i64, key: Option<&str>| ChargeRequest {
             reference: reference.into(),
             account: "usr_1".into(),
@@ -336,22 +426,45 @@ mod tests {
             .unwrap();
         let refs: Vec<String> = bank
             .charges_of("usr_1")
+            .await
             .into_iter()
             .map(|c| c.reference)
             .collect();
         assert_eq!(refs, ["wmv_1", "wmv_5", "wmv_6", "wmv_7"]);
-        assert!(bank.charges_of("usr_2").is_empty());
+        assert!(bank.charges_of("usr_2").await.is_empty());
+        // The reference asked again without the key: the charge made for it (WeChat Pay's
+        // `out_trade_no`), not a second one.
+        let same_ref = bank.create(request("wmv_5", 100, None)).await.unwrap();
+        assert_eq!(
+            bank.find("wmv_5").await.unwrap().provider_ref,
+            same_ref.provider_ref
+        );
+        assert!(matches!(
+            bank.create(request("wmv_5", 300, None)).await,
+            Err(ProviderError::KeyReused)
+        ));
         // A key past o2o's own keeping time names a new request.
-        {
-            let mut charges = bank.charges.lock().unwrap();
-            let (_, at) = charges.by_key.get_mut("k1").unwrap();
-            *at -= crate::http::idempotency::KEEP_US;
-        }
+        bank.db
+            .execute(
+                crate::db::query(
+                    "UPDATE sandbox_charges SET created_at = created_at - $1 WHERE idempotency_key = 'k1'",
+                )
+                .bind(crate::http::idempotency::KEEP_US),
+            )
+            .await
+            .unwrap();
         let later = bank
             .create(request("wmv_8", 101, Some("k1")))
             .await
             .unwrap();
         assert_ne!(later.provider_ref, first.provider_ref);
-        assert_eq!(bank.charges_of("usr_1").len(), 5);
+        assert_eq!(bank.charges_of("usr_1").await.len(), 5);
+        // The statement outlives the process: another sandbox over the same database reads it.
+        let again = SandboxBank::new(b"secret".to_vec(), bank.db.clone());
+        assert_eq!(again.charges_of("usr_1").await.len(), 5);
+        assert_eq!(
+            again.query(&first.provider_ref).await.unwrap().reference,
+            "wmv_1"
+        );
     }
 }

@@ -134,6 +134,10 @@ async fn move_wallet(
     through_bank(app, movement, user_id, key, body_hash).await
 }
 
+/// How a payout's id begins (a wallet movement's is `wmv_`): a provider's notification names
+/// which it settles by it.
+const PAYOUT_PREFIX: &str = "po_";
+
 /// How long o2o waits for the provider to answer a movement.
 const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
@@ -243,7 +247,9 @@ async fn through_bank(
         {
             return Ok(reply);
         }
-        let request_key = key.as_deref().map(|k| provider_key(&movement.account, k));
+        let request_key = key.as_deref().map(|k| provider_key(&scope, k));
+        let mut movement = movement;
+        let mut resumed = false;
         if let Some(rk) = &request_key
             && let Some(earlier) = store::earlier_move(
                 &app.db,
@@ -265,33 +271,37 @@ async fn through_bank(
             {
                 return Err(crate::http::idempotency::key_reused());
             }
-            let was = BankMove {
-                id: earlier.id.clone(),
-                ..movement.clone()
-            };
-            let made = match earlier.status.as_str() {
-                "succeeded" => earlier.provider_ref,
-                "pending" => match bank_record(&app, &was).await {
-                    Some(made) => made,
-                    None => return Err(not_answered()),
-                },
-                _ => None,
-            };
-            if made.is_some() {
-                let idem = idem_key(&scope, key, &body_hash);
-                return app.payments.run(was.settled(&app, made), idem).await;
+            match earlier.status.as_str() {
+                "succeeded" => {
+                    let made = BankMove {
+                        id: earlier.id,
+                        ..movement
+                    };
+                    let idem = idem_key(&scope, key, &body_hash);
+                    return app
+                        .payments
+                        .run(made.settled(&app, earlier.provider_ref), idem)
+                        .await;
+                }
+                // Still pending (the bank may yet make it, or be making it for another node's
+                // copy): asked again under its own reference and key, holding what it holds, the
+                // bank answers with the one it made or makes it now, once.
+                "pending" => {
+                    movement.id = earlier.id;
+                    resumed = true;
+                }
+                // The bank made none: this attempt asks afresh.
+                _ => {}
             }
-            if earlier.status == "pending" {
-                app.payments.run(was.settled(&app, None), None).await?;
-            }
-            // The bank made none: this attempt asks afresh.
         }
-        app.payments
-            .run(movement.start(&app, request_key), None)
-            .await?;
+        if !resumed {
+            app.payments
+                .run(movement.start(&app, request_key), None)
+                .await?;
+        }
         let asked = tokio::time::timeout(
             PROVIDER_TIMEOUT,
-            ask_bank(&app, key.as_deref(), movement.request()),
+            ask_bank(&app, &scope, key.as_deref(), movement.request()),
         )
         .await;
         // Only a refusal releases the hold: a movement the provider may still make stays
@@ -446,25 +456,25 @@ pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize
 }
 
 /// Asks the provider to move money into or out of `request.account`'s bank. The caller's
-/// `Idempotency-Key`, if any, goes with the request (scoped to the account, the scope o2o keeps
-/// the key in, and hashed): copies of one request on different nodes (which do not wait for each
+/// `Idempotency-Key`, if any, goes with the request (see [`provider_key`]): copies of one request on different nodes (which do not wait for each
 /// other, see [`crate::http::idempotency::KeyLocks`]), or an earlier attempt that never stored
 /// its reply, may reach the provider before any reply is stored, so o2o's own stored reply
 /// cannot stop a second charge; the provider answers each with the first charge instead. Its
 /// `reference` is then the first one's: record that one.
 async fn ask_bank(
     app: &AppState,
+    scope: &str,
     key: Option<&str>,
     mut request: ChargeRequest,
 ) -> std::result::Result<Charge, ProviderError> {
-    request.idempotency_key = key.map(|k| provider_key(&request.account, k));
+    request.idempotency_key = key.map(|k| provider_key(scope, k));
     app.provider.create(request).await
 }
 
-/// The key a request's `Idempotency-Key` is sent to the provider as: scoped to the account whose
-/// money it is, and hashed.
-pub fn provider_key(account: &str, key: &str) -> String {
-    let mut hex = crate::identity::service::sha256_hex(&format!("{account}\n{key}"));
+/// The key a request's `Idempotency-Key` is sent to the provider as: in the scope o2o keeps the
+/// key in (the caller), and hashed.
+pub fn provider_key(scope: &str, key: &str) -> String {
+    let mut hex = crate::identity::service::sha256_hex(&format!("{scope}\n{key}"));
     hex.truncate(32);
     hex
 }
@@ -473,13 +483,16 @@ pub fn provider_key(account: &str, key: &str) -> String {
 /// is refused (409), and anything but a movement made is a 402.
 pub(crate) async fn charge_bank(
     app: &AppState,
+    scope: &str,
     key: Option<&str>,
     request: ChargeRequest,
 ) -> Result<Charge> {
-    let charge = ask_bank(app, key, request).await.map_err(|e| match e {
-        ProviderError::KeyReused => crate::http::idempotency::key_reused(),
-        e => Error::payment("provider_declined", e.to_string()),
-    })?;
+    let charge = ask_bank(app, scope, key, request)
+        .await
+        .map_err(|e| match e {
+            ProviderError::KeyReused => crate::http::idempotency::key_reused(),
+            e => Error::payment("provider_declined", e.to_string()),
+        })?;
     if charge.status != ChargeStatus::Succeeded {
         return Err(Error::payment(
             "provider_declined",
@@ -511,14 +524,25 @@ pub async fn confirm(
         ChargeStatus::Pending => return Err(declined()),
     };
     let currency = parse_currency(&charge.currency)?;
-    let op = Op::WalletMove {
-        direction: charge.direction,
-        movement_id: charge.reference.clone(),
-        user_id: charge.account.clone(),
-        amount: charge.amount,
-        currency,
-        provider: app.provider.name(),
-        provider_ref: made.then(|| charge.provider_ref.clone()),
+    let provider_ref = made.then(|| charge.provider_ref.clone());
+    let op = if charge.reference.starts_with(PAYOUT_PREFIX) {
+        Op::PayoutSettled {
+            payout_id: charge.reference.clone(),
+            merchant_id: charge.account.clone(),
+            currency,
+            provider: app.provider.name(),
+            provider_ref,
+        }
+    } else {
+        Op::WalletMove {
+            direction: charge.direction,
+            movement_id: charge.reference.clone(),
+            user_id: charge.account.clone(),
+            amount: charge.amount,
+            currency,
+            provider: app.provider.name(),
+            provider_ref,
+        }
     };
     if !made {
         // A withdrawal o2o recorded is released; the caller learns it failed.
@@ -1280,7 +1304,7 @@ pub async fn payout(
         return Err(Error::not_found("merchant_not_found", "No such merchant."));
     }
     let payout = BankMove {
-        id: format!("po_{}", crate::ids::new_body()),
+        id: format!("{PAYOUT_PREFIX}{}", crate::ids::new_body()),
         account: merchant_id.to_owned(),
         amount: parse_amount(input.amount, MAX_PAYMENT)?,
         currency: parse_currency(&input.currency)?,

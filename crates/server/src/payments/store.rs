@@ -209,7 +209,8 @@ pub struct EarlierMove {
     pub provider_ref: Option<String>,
 }
 
-/// The latest movement (`payout`: payout) of `account` asked under `request_key` since `since`.
+/// The latest movement (`payout`: payout) of `account` asked under `request_key` since `since`,
+/// one the bank did not make only if there is no other.
 pub async fn earlier_move(
     db: &Db,
     payout: bool,
@@ -219,10 +220,10 @@ pub async fn earlier_move(
 ) -> DbResult<Option<EarlierMove>> {
     let sql = if payout {
         "SELECT id, 'payout' AS kind, amount, currency, status, provider_ref FROM payouts \
-         WHERE merchant_id = $1 AND request_key = $2 AND created_at >= $3 ORDER BY created_at DESC LIMIT 1"
+         WHERE merchant_id = $1 AND request_key = $2 AND created_at >= $3 ORDER BY status = 'failed', created_at DESC LIMIT 1"
     } else {
         "SELECT id, kind, amount, currency, status, provider_ref FROM wallet_movements \
-         WHERE user_id = $1 AND request_key = $2 AND created_at >= $3 ORDER BY created_at DESC LIMIT 1"
+         WHERE user_id = $1 AND request_key = $2 AND created_at >= $3 ORDER BY status = 'failed', created_at DESC LIMIT 1"
     };
     db.fetch_optional(query(sql).bind(account).bind(request_key).bind(since))
         .await
@@ -328,7 +329,8 @@ pub async fn bad_resolutions(db: &Db) -> DbResult<Vec<(String,)>> {
 pub async fn duplicate_movements(db: &Db) -> DbResult<Vec<(String,)>> {
     db.fetch_all(query(
         "SELECT reference || ':' || code FROM ledger_transfers \
-         WHERE code IN ('payment', 'payment_hold', 'cash_payment', 'refund', 'cash_refund', 'top_up', 'withdrawal', 'payment_capture') \
+         WHERE code IN ('payment', 'payment_hold', 'cash_payment', 'refund', 'cash_refund', 'top_up', 'withdrawal', 'payment_capture', \
+         'withdrawal_hold', 'withdrawal_released', 'payout', 'payout_hold', 'payout_released') \
          GROUP BY reference, code HAVING COUNT(*) > 1 ORDER BY 1",
     ))
     .await

@@ -160,8 +160,9 @@ async fn racing_retries_of_a_keyed_top_up_or_withdrawal_charge_the_bank_once() {
     let app = spawn_app().await;
     let me = app.funded_consumer("13700000071", 10_000).await;
     let user = app.user_id(&me).await;
-    let charges = |app: &TestApp| app.state.sandbox.charges_of(&user);
-    assert_eq!(charges(&app).len(), 1);
+    let sandbox = app.state.sandbox.clone();
+    let charges = || sandbox.charges_of(&user);
+    assert_eq!(charges().await.len(), 1);
     let body = json!({"amount": 2_000, "currency": "CNY"});
     for (path, balance) in [
         ("/v1/wallet/top-ups", 12_000),
@@ -176,7 +177,7 @@ async fn racing_retries_of_a_keyed_top_up_or_withdrawal_charge_the_bank_once() {
         assert_eq!(app.balance(&me).await, balance, "{path}");
     }
     // One charge at the bank per request, however many copies raced.
-    let made = charges(&app);
+    let made = charges().await;
     assert_eq!(made.len(), 3, "{made:?}");
     assert_eq!(made[1].direction, Direction::In);
     assert_eq!(made[2].direction, Direction::Out);
@@ -198,7 +199,7 @@ async fn racing_retries_of_a_keyed_top_up_or_withdrawal_charge_the_bank_once() {
             assert_eq!(reply["error"]["code"], "idempotency_key_reused", "{reply}");
         }
     }
-    let made = charges(&app);
+    let made = charges().await;
     assert_eq!(made.len(), 4, "{made:?}");
     assert_eq!(made[3].amount, amount);
     // A merchant funding its bonus budget from the bank: the same.
@@ -210,7 +211,7 @@ async fn racing_retries_of_a_keyed_top_up_or_withdrawal_charge_the_bank_once() {
         assert_eq!(*status, StatusCode::CREATED, "{reply}");
         assert_eq!(reply["bonus_budget"], 30_000, "{reply}");
     }
-    assert_eq!(app.state.sandbox.charges_of(&shop.merchant).len(), 1);
+    assert_eq!(app.state.sandbox.charges_of(&shop.merchant).await.len(), 1);
     // One key for two different fundings at once, one from the bank and one from the merchant's
     // available balance: one is made and the other refused as a reused key, and the bank is
     // charged only if the funding it was charged for is the one made.
@@ -231,7 +232,7 @@ async fn racing_retries_of_a_keyed_top_up_or_withdrawal_charge_the_bank_once() {
         "{replies:?}"
     );
     assert_eq!(
-        app.state.sandbox.charges_of(&shop.merchant).len(),
+        app.state.sandbox.charges_of(&shop.merchant).await.len(),
         1 + usize::from(bank_won),
         "{replies:?}"
     );
@@ -243,10 +244,11 @@ async fn a_withdrawal_holds_the_money_before_the_bank_pays_out_and_a_keyed_retry
     let app = spawn_app().await;
     let me = app.funded_consumer("13700000072", 10_000).await;
     let user = app.user_id(&me).await;
-    let payouts = |app: &TestApp| -> Vec<_> {
+    let payouts = async |app: &TestApp| -> Vec<_> {
         app.state
             .sandbox
             .charges_of(&user)
+            .await
             .into_iter()
             .filter(|c| c.direction == Direction::Out)
             .collect()
@@ -259,7 +261,7 @@ async fn a_withdrawal_holds_the_money_before_the_bank_pays_out_and_a_keyed_retry
     assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
     assert_eq!(r.code(), "insufficient_funds");
     assert_eq!(app.balance(&me).await, 10_000);
-    assert!(payouts(&app).is_empty());
+    assert!(payouts(&app).await.is_empty());
     // A refusal is not stored under the key: once the wallet holds enough, the retry pays out.
     app.top_up(&me, 5_000).await;
     let r = app
@@ -268,7 +270,7 @@ async fn a_withdrawal_holds_the_money_before_the_bank_pays_out_and_a_keyed_retry
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["wallet"]["balance"], 0);
     assert_eq!(r.body["wallet"]["held"], 0);
-    let made = payouts(&app);
+    let made = payouts(&app).await;
     assert_eq!(made.len(), 1, "{made:?}");
     assert_eq!(made[0].amount, 15_000);
     assert_eq!(r.body["id"], made[0].reference.as_str());
@@ -299,7 +301,7 @@ async fn a_withdrawal_holds_the_money_before_the_bank_pays_out_and_a_keyed_retry
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
     assert_eq!(r.code(), "idempotency_key_reused");
-    assert_eq!(app.state.sandbox.charges_of(&user).len(), 3);
+    assert_eq!(app.state.sandbox.charges_of(&user).await.len(), 3);
     app.assert_ledger_verifies().await;
 }
 
@@ -441,7 +443,8 @@ async fn a_retry_of_a_withdrawal_cut_off_midway_is_answered_with_what_the_bank_d
         .post_idem("/v1/wallet/withdrawals", body, Some(&me), "cut-1")
         .await;
     assert_eq!(again.body, r.body);
-    // One the bank never heard of is released, and the retry asks afresh.
+    // One the bank never heard of is asked again, under its own reference and key: made now,
+    // once.
     let unheard = "wmv_01jq3v7h0000000000000000c2";
     app.state
         .payments
@@ -463,13 +466,14 @@ async fn a_retry_of_a_withdrawal_cut_off_midway_is_answered_with_what_the_bank_d
         .post_idem("/v1/wallet/withdrawals", body, Some(&me), "cut-2")
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    assert_ne!(r.body["id"], unheard);
+    assert_eq!(r.body["id"], unheard);
     assert_eq!(r.body["wallet"]["balance"], 3_000);
     assert_eq!(r.body["wallet"]["held"], 0);
     let payouts: Vec<i64> = app
         .state
         .sandbox
         .charges_of(&user)
+        .await
         .into_iter()
         .filter(|c| c.direction == Direction::Out)
         .map(|c| c.amount)
@@ -1413,9 +1417,19 @@ async fn settlement_makes_collected_money_available_and_the_owner_pays_it_out() 
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["available"], 940, "{}", r.body);
+    // The bank's notification of the payout settles nothing again (and is not taken for a
+    // wallet's).
+    let charge = app
+        .state
+        .provider
+        .find(r.body["id"].as_str().unwrap())
+        .await
+        .unwrap();
+    let n = app.state.provider.notification_for(&charge);
+    assert_eq!(notify(&app, &n).await, StatusCode::CREATED);
     assert_eq!(app.merchant_balance(&shop).await["available"], 940);
     // The bank was asked to pay it out, once.
-    let paid = app.state.sandbox.charges_of(&shop.merchant);
+    let paid = app.state.sandbox.charges_of(&shop.merchant).await;
     assert_eq!(paid.len(), 1, "{paid:?}");
     assert_eq!(
         (
@@ -1449,7 +1463,7 @@ async fn settlement_makes_collected_money_available_and_the_owner_pays_it_out() 
     use o2o_server::payments::service::sweep_movements;
     assert_eq!(sweep_movements(&app.state, 0).await.unwrap(), 1);
     assert_eq!(app.merchant_balance(&shop).await["available"], 940);
-    assert_eq!(app.state.sandbox.charges_of(&shop.merchant).len(), 1);
+    assert_eq!(app.state.sandbox.charges_of(&shop.merchant).await.len(), 1);
     app.assert_ledger_verifies().await;
 }
 

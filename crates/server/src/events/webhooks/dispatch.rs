@@ -87,16 +87,16 @@ impl Dispatcher {
         self.allow_private
     }
 
-    /// For shutdown, before the database closes: lets no round claim or send anything more, and
-    /// waits for the sends under way to finish and record their outcome (at most a send's time
-    /// limit, and a little for the recording). Answers whether they all did. A send cut off stays
-    /// pending and is sent again once its claim lapses after the restart (within a minute), so
-    /// its endpoint would get it twice.
     /// Whether [`Dispatcher::drain`] has run: the node is stopping, and its rounds are over.
     pub fn is_drained(&self) -> bool {
         self.slots.is_closed()
     }
 
+    /// For shutdown, before the database closes: lets no round claim or send anything more, and
+    /// waits for the sends under way to finish and record their outcome (at most a send's time
+    /// limit, and a little for the recording). Answers whether they all did. A send cut off stays
+    /// pending and is sent again once its claim lapses after the restart (within a minute), so
+    /// its endpoint would get it twice.
     pub async fn drain(&self) -> bool {
         let all = MAX_CONCURRENT_SENDS as u32;
         let limit = SEND_TIMEOUT + Duration::from_secs(2);
