@@ -203,6 +203,19 @@ async fn setup(base: &str) -> Fixture {
     }
 }
 
+/// GETs `url` as `token`'s holder; answers the JSON body.
+async fn get_json(client: &reqwest::Client, url: String, token: &str) -> Value {
+    client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Sends one attempt; classifies what the client saw.
 async fn send(client: &reqwest::Client, base: &str, f: &Fixture, a: &Attempt) -> Seen {
     let (path, token) = match a.kind {
@@ -345,15 +358,8 @@ async fn crash_run(database_url: &str) {
             unreachable!()
         };
         assert!(ids.insert(id.clone()), "payment {id} seen twice");
-        let p: Value = client
-            .get(format!("{}/v1/payments/{id}", server.base))
-            .bearer_auth(&fixture.consumers[a.consumer])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let url = format!("{}/v1/payments/{id}", server.base);
+        let p = get_json(&client, url, &fixture.consumers[a.consumer]).await;
         assert_eq!(p["amount"], a.body["amount"], "{p}");
     }
     // Each consumer's wallet is exactly top-up − paid + refunded − withdrawn.
@@ -376,25 +382,9 @@ async fn crash_run(database_url: &str) {
     let mut listed = 0;
     let mut user_ids = Vec::new();
     for (i, token) in fixture.consumers.iter().enumerate() {
-        let me: Value = client
-            .get(format!("{}/v1/me", server.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let me = get_json(&client, format!("{}/v1/me", server.base), token).await;
         user_ids.push(me["id"].as_str().unwrap().to_owned());
-        let w: Value = client
-            .get(format!("{}/v1/wallet", server.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let w = get_json(&client, format!("{}/v1/wallet", server.base), token).await;
         // Every withdrawal cut off was retried to an answer, which settled its hold.
         assert_eq!(w["held"], 0, "wallet of consumer {i}: {w}");
         assert_eq!(w["balance"], expected[i], "wallet of consumer {i}: {w}");
@@ -404,15 +394,7 @@ async fn crash_run(database_url: &str) {
                 Some(a) => format!("{}/v1/payments?limit=100&starting_after={a}", server.base),
                 None => format!("{}/v1/payments?limit=100", server.base),
             };
-            let page: Value = client
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let page = get_json(&client, url, token).await;
             let data = page["data"].as_array().unwrap();
             listed += data.len();
             if page["has_more"] != true || data.is_empty() {

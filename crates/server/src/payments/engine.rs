@@ -828,56 +828,55 @@ async fn load(
             _ => None,
         })
         .chain(order_payments.iter().map(String::as_str));
-    let payment_ids = ids_json(payment_ids);
-    if payment_ids != "[]" {
-        let rows: Vec<PaymentRow> = tx
-            .fetch_all_for(
-                "SELECT * FROM payments WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
-                "SELECT * FROM payments WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
-                vec![Value::from(payment_ids)],
-            )
-            .await?;
-        for r in rows {
-            state.payments.insert(r.id.clone(), r);
-        }
+    let rows: Vec<PaymentRow> = rows_by_id(
+        tx,
+        ids_json(payment_ids),
+        (
+            "SELECT * FROM payments WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
+            "SELECT * FROM payments WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
+        ),
+    )
+    .await?;
+    for r in rows {
+        state.payments.insert(r.id.clone(), r);
     }
     // Wallet movements the provider reports on.
     let movement_ids = ids_json(ops.iter().filter_map(|(op, _)| match op {
         Op::WalletMove { movement_id, .. } => Some(movement_id.as_str()),
         _ => None,
     }));
-    if movement_ids != "[]" {
-        let rows: Vec<MovementRow> = tx
-            .fetch_all_for(
-                "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
-                 FROM wallet_movements WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
-                "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
-                 FROM wallet_movements WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
-                vec![Value::from(movement_ids)],
-            )
-            .await?;
-        for r in rows {
-            state.movements.insert(r.id.clone(), r);
-        }
+    let rows: Vec<MovementRow> = rows_by_id(
+        tx,
+        movement_ids,
+        (
+            "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
+             FROM wallet_movements WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
+            "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
+             FROM wallet_movements WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
+        ),
+    )
+    .await?;
+    for r in rows {
+        state.movements.insert(r.id.clone(), r);
     }
     // Payouts the provider reports on.
     let payout_ids = ids_json(ops.iter().filter_map(|(op, _)| match op {
         Op::PayoutSettled { payout_id, .. } => Some(payout_id.as_str()),
         _ => None,
     }));
-    if payout_ids != "[]" {
-        let rows: Vec<PayoutRow> = tx
-            .fetch_all_for(
-                "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
-                 FROM payouts WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
-                "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
-                 FROM payouts WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
-                vec![Value::from(payout_ids)],
-            )
-            .await?;
-        for r in rows {
-            state.payouts.insert(r.id.clone(), r);
-        }
+    let rows: Vec<PayoutRow> = rows_by_id(
+        tx,
+        payout_ids,
+        (
+            "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
+             FROM payouts WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
+            "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
+             FROM payouts WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
+        ),
+    )
+    .await?;
+    for r in rows {
+        state.payouts.insert(r.id.clone(), r);
     }
     // The orders of payments refunded directly, so the order records the refund.
     let refunded_orders: Vec<&str> = ops
@@ -1102,6 +1101,21 @@ async fn load(
         }
     }
     Ok(())
+}
+
+/// The rows of `ids` (a JSON array, see [`ids_json`]) read by `sql` (SQLite's, and PostgreSQL's,
+/// which locks them), none if there are no ids.
+async fn rows_by_id<T: crate::db::Record>(
+    tx: &mut Tx,
+    ids: String,
+    sql: (&'static str, &'static str),
+) -> std::result::Result<Vec<T>, BatchError> {
+    if ids == "[]" {
+        return Ok(Vec::new());
+    }
+    Ok(tx
+        .fetch_all_for(sql.0, sql.1, vec![Value::from(ids)])
+        .await?)
 }
 
 /// The batch's idempotency keys that are stored already, with their answers.
