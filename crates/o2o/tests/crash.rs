@@ -433,7 +433,7 @@ async fn crash_run(database_url: &str) {
     let paid_out: Vec<(String, i64)> = db
         .fetch_all(o2o_server::db::query(
             "SELECT account, CAST(SUM(amount) AS BIGINT) FROM sandbox_charges \
-             WHERE direction = 'out' GROUP BY account",
+             WHERE direction = 'out' AND status = 'succeeded' GROUP BY account",
         ))
         .await
         .unwrap();

@@ -151,6 +151,7 @@ pub enum Op {
     PayoutSettled {
         payout_id: String,
         merchant_id: String,
+        amount: i64,
         currency: Currency,
         provider: &'static str,
         provider_ref: Option<String>,
@@ -1472,6 +1473,7 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
         Op::PayoutSettled {
             payout_id,
             merchant_id,
+            amount,
             currency,
             provider,
             provider_ref,
@@ -1479,6 +1481,7 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
             state,
             payout_id,
             merchant_id,
+            *amount,
             *currency,
             provider,
             provider_ref.as_deref(),
@@ -2686,6 +2689,7 @@ fn payout_settled(
     state: &mut State,
     id: &str,
     merchant_id: &str,
+    amount: i64,
     currency: Currency,
     provider: &'static str,
     provider_ref: Option<&str>,
@@ -2698,6 +2702,12 @@ fn payout_settled(
         })
         .cloned()
         .ok_or_else(|| Error::not_found("payout_not_found", "No such payout."))?;
+    if row.amount != amount {
+        return Err(Error::conflict(
+            "movement_mismatch",
+            "The provider's report does not match the payout o2o recorded.",
+        ));
+    }
     if row.status != "pending" {
         let made = settled_again(
             &row.id,

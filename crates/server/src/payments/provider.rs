@@ -102,6 +102,11 @@ pub trait PaymentProvider: Send + Sync {
     /// query by `out_trade_no`), [`ProviderError::NotFound`] if it made none: how o2o learns
     /// the outcome of a request whose answer it never saw.
     fn find(&self, reference: &str) -> BoxFuture<'_, Result<Charge, ProviderError>>;
+    /// Closes the order o2o asked for under `request.reference` (WeChat Pay's close-order), so
+    /// that a reference not made by now never will be: asked for again, it is answered as
+    /// failed. Answers the charge as it stands: made (it was made before the close), or failed.
+    /// o2o closes an order before it releases a movement the provider has no record of.
+    fn close(&self, request: ChargeRequest) -> BoxFuture<'_, Result<Charge, ProviderError>>;
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -123,6 +128,7 @@ struct SandboxRow {
     currency: String,
     direction: String,
     status: String,
+    created_at: i64,
 }
 
 impl SandboxRow {
@@ -165,19 +171,19 @@ impl By {
     fn sql(self) -> &'static str {
         match self {
             By::Account => {
-                "SELECT provider_ref, reference, account, amount, currency, direction, status \
+                "SELECT provider_ref, reference, account, amount, currency, direction, status, created_at \
                  FROM sandbox_charges WHERE account = $1 ORDER BY reference"
             }
             By::ProviderRef => {
-                "SELECT provider_ref, reference, account, amount, currency, direction, status \
+                "SELECT provider_ref, reference, account, amount, currency, direction, status, created_at \
                  FROM sandbox_charges WHERE provider_ref = $1"
             }
             By::Reference => {
-                "SELECT provider_ref, reference, account, amount, currency, direction, status \
+                "SELECT provider_ref, reference, account, amount, currency, direction, status, created_at \
                  FROM sandbox_charges WHERE reference = $1"
             }
             By::Key => {
-                "SELECT provider_ref, reference, account, amount, currency, direction, status \
+                "SELECT provider_ref, reference, account, amount, currency, direction, status, created_at \
                  FROM sandbox_charges WHERE idempotency_key = $1"
             }
         }
@@ -200,12 +206,18 @@ impl SandboxBank {
     }
 
     async fn rows(&self, by: By, value: &str) -> Result<Vec<Charge>, ProviderError> {
-        let rows: Vec<SandboxRow> = self
-            .db
+        self.raw(by, value)
+            .await?
+            .into_iter()
+            .map(SandboxRow::charge)
+            .collect()
+    }
+
+    async fn raw(&self, by: By, value: &str) -> Result<Vec<SandboxRow>, ProviderError> {
+        self.db
             .fetch_all(crate::db::query(by.sql()).bind(value))
             .await
-            .map_err(unavailable)?;
-        rows.into_iter().map(SandboxRow::charge).collect()
+            .map_err(unavailable)
     }
 
     async fn one(&self, by: By, value: &str) -> Result<Charge, ProviderError> {
@@ -213,6 +225,81 @@ impl SandboxBank {
             .await?
             .pop()
             .ok_or(ProviderError::NotFound)
+    }
+
+    /// Records `charge` unless its reference (or `key`) is taken; answers whether it did.
+    async fn insert(
+        &self,
+        charge: &Charge,
+        key: Option<&str>,
+        now: i64,
+    ) -> Result<bool, ProviderError> {
+        let made = self
+            .db
+            .execute(
+                crate::db::query(
+                    "INSERT INTO sandbox_charges (provider_ref, reference, account, amount, currency, direction, \
+                     status, idempotency_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&charge.provider_ref)
+                .bind(&charge.reference)
+                .bind(&charge.account)
+                .bind(charge.amount)
+                .bind(&charge.currency)
+                .bind(word(&charge.direction))
+                .bind(word(&charge.status))
+                .bind(key)
+                .bind(now),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(made == 1)
+    }
+
+    /// The charge already made for `request`: for its reference, else under its key (a key
+    /// kept no longer is let go, and `None` answered). The same request is answered with it;
+    /// another is refused, charging nothing.
+    async fn made_before(
+        &self,
+        request: &ChargeRequest,
+        now: i64,
+    ) -> Result<Option<Charge>, ProviderError> {
+        let mut first = self.raw(By::Reference, &request.reference).await?.pop();
+        if first.is_none()
+            && let Some(k) = &request.idempotency_key
+        {
+            first = self.raw(By::Key, k).await?.pop();
+            if first
+                .as_ref()
+                .is_some_and(|f| f.created_at <= now - crate::http::idempotency::KEEP_US)
+            {
+                // A key past o2o's own keeping time may name a new request.
+                self.db
+                    .execute(
+                        crate::db::query(
+                            "UPDATE sandbox_charges SET idempotency_key = NULL WHERE idempotency_key = $1",
+                        )
+                        .bind(k),
+                    )
+                    .await
+                    .map_err(unavailable)?;
+                return Ok(None);
+            }
+        }
+        let Some(first) = first else {
+            return Err(ProviderError::NotFound);
+        };
+        let first = first.charge()?;
+        let same = first.account == request.account
+            && first.amount == request.amount
+            && first.currency == request.currency
+            && first.direction == request.direction;
+        if same {
+            Ok(Some(first))
+        } else {
+            Err(ProviderError::KeyReused)
+        }
     }
 
     fn sign(&self, id: &str, ts: &str, body: &str) -> String {
@@ -229,22 +316,7 @@ impl PaymentProvider for SandboxBank {
 
     fn create(&self, request: ChargeRequest) -> BoxFuture<'_, Result<Charge, ProviderError>> {
         Box::pin(async move {
-            use crate::db::query;
             let now = crate::db::now_us();
-            if let Some(k) = &request.idempotency_key {
-                // A key past o2o's own keeping time may name a new request.
-                self.db
-                    .execute(
-                        query(
-                            "UPDATE sandbox_charges SET idempotency_key = NULL \
-                             WHERE idempotency_key = $1 AND created_at <= $2",
-                        )
-                        .bind(k)
-                        .bind(now - crate::http::idempotency::KEEP_US),
-                    )
-                    .await
-                    .map_err(unavailable)?;
-            }
             let charge = Charge {
                 provider_ref: format!("sbx_{}", crate::ids::random_token(12)),
                 reference: request.reference.clone(),
@@ -254,44 +326,39 @@ impl PaymentProvider for SandboxBank {
                 direction: request.direction,
                 status: ChargeStatus::Succeeded,
             };
-            let made = self
-                .db
-                .execute(
-                    query(
-                        "INSERT INTO sandbox_charges (provider_ref, reference, account, amount, currency, direction, \
-                         status, idempotency_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(&charge.provider_ref)
-                    .bind(&charge.reference)
-                    .bind(&charge.account)
-                    .bind(charge.amount)
-                    .bind(&charge.currency)
-                    .bind(word(&charge.direction))
-                    .bind(word(&charge.status))
-                    .bind(request.idempotency_key.as_deref())
-                    .bind(now),
-                )
-                .await
-                .map_err(unavailable)?;
-            if made == 1 {
-                return Ok(charge);
+            let key = request.idempotency_key.as_deref();
+            // Twice at most: the second time after letting go of a key kept no longer.
+            for _ in 0..2 {
+                if self.insert(&charge, key, now).await? {
+                    return Ok(charge);
+                }
+                if let Some(first) = self.made_before(&request, now).await? {
+                    return Ok(first);
+                }
             }
-            // Asked before, under the key or for the reference: that charge, if this is the same
-            // request; the key (or reference) for another is refused, charging nothing.
-            let first = match &request.idempotency_key {
-                Some(k) => self.one(By::Key, k).await,
-                None => self.one(By::Reference, &request.reference).await,
-            }?;
-            let same = first.account == request.account
-                && first.amount == request.amount
-                && first.currency == request.currency
-                && first.direction == request.direction;
-            if same {
-                Ok(first)
-            } else {
-                Err(ProviderError::KeyReused)
+            Err(ProviderError::Unavailable(
+                "the sandbox could not record the charge".into(),
+            ))
+        })
+    }
+
+    fn close(&self, request: ChargeRequest) -> BoxFuture<'_, Result<Charge, ProviderError>> {
+        Box::pin(async move {
+            let closed = Charge {
+                provider_ref: format!("sbx_{}", crate::ids::random_token(12)),
+                reference: request.reference.clone(),
+                account: request.account.clone(),
+                amount: request.amount,
+                currency: request.currency.clone(),
+                direction: request.direction,
+                status: ChargeStatus::Failed,
+            };
+            // A closed order is kept as a failed charge under its reference (without the key:
+            // the key may name a new request, which o2o makes under a new reference).
+            if self.insert(&closed, None, crate::db::now_us()).await? {
+                return Ok(closed);
             }
+            self.one(By::Reference, &request.reference).await
         })
     }
 
@@ -433,16 +500,29 @@ mod tests {
         assert_eq!(refs, ["wmv_1", "wmv_5", "wmv_6", "wmv_7"]);
         assert!(bank.charges_of("usr_2").await.is_empty());
         // The reference asked again without the key: the charge made for it (WeChat Pay's
-        // `out_trade_no`), not a second one.
+        // `out_trade_no`), not a second one; for another amount, refused.
+        let made = bank.find("wmv_5").await.unwrap();
         let same_ref = bank.create(request("wmv_5", 100, None)).await.unwrap();
-        assert_eq!(
-            bank.find("wmv_5").await.unwrap().provider_ref,
-            same_ref.provider_ref
-        );
+        assert_eq!(same_ref.provider_ref, made.provider_ref);
         assert!(matches!(
             bank.create(request("wmv_5", 300, None)).await,
             Err(ProviderError::KeyReused)
         ));
+        assert_eq!(bank.charges_of("usr_1").await.len(), 4);
+        // Closing an order: one made stays made; one not made never will be, even asked for
+        // later under a key.
+        let closed = bank.close(request("wmv_5", 100, None)).await.unwrap();
+        assert_eq!(
+            (closed.status, closed.provider_ref),
+            (ChargeStatus::Succeeded, made.provider_ref)
+        );
+        let closed = bank.close(request("wmv_9", 100, None)).await.unwrap();
+        assert_eq!(closed.status, ChargeStatus::Failed);
+        let late = bank
+            .create(request("wmv_9", 100, Some("k9")))
+            .await
+            .unwrap();
+        assert_eq!(late.status, ChargeStatus::Failed);
         // A key past o2o's own keeping time names a new request.
         bank.db
             .execute(
@@ -458,10 +538,10 @@ mod tests {
             .await
             .unwrap();
         assert_ne!(later.provider_ref, first.provider_ref);
-        assert_eq!(bank.charges_of("usr_1").await.len(), 5);
+        assert_eq!(bank.charges_of("usr_1").await.len(), 6);
         // The statement outlives the process: another sandbox over the same database reads it.
         let again = SandboxBank::new(b"secret".to_vec(), bank.db.clone());
-        assert_eq!(again.charges_of("usr_1").await.len(), 5);
+        assert_eq!(again.charges_of("usr_1").await.len(), 6);
         assert_eq!(
             again.query(&first.provider_ref).await.unwrap().reference,
             "wmv_1"

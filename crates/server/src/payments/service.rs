@@ -209,6 +209,7 @@ impl BankMove {
             Op::PayoutSettled {
                 payout_id: self.id.clone(),
                 merchant_id: self.account.clone(),
+                amount: self.amount,
                 currency: self.currency,
                 provider: app.provider.name(),
                 provider_ref,
@@ -358,11 +359,15 @@ fn not_answered() -> Error {
     )
 }
 
-/// What the provider's record says became of `movement`: made (with the provider's id for it),
-/// not made (`Some(None)`: failed, or unknown to the provider), or nothing certain yet (`None`:
-/// still pending there, no answer in time, or a record that does not match o2o's).
+/// What the provider's record says became of `movement`, once its order is closed: made (with
+/// the provider's id for it), not made (`Some(None)`: failed, closed unmade, or unknown to the
+/// provider), or nothing certain yet (`None`: still pending there, no answer in time, or a record
+/// that does not match o2o's).
 async fn bank_record(app: &AppState, movement: &BankMove) -> Option<Option<String>> {
-    let found = tokio::time::timeout(PROVIDER_TIMEOUT, app.provider.find(&movement.id)).await;
+    // Closed first: a reference the provider has not made by now never will be, so a late
+    // request for it cannot make it after o2o has released it.
+    let found =
+        tokio::time::timeout(PROVIDER_TIMEOUT, app.provider.close(movement.request())).await;
     match found {
         Err(_) => {
             tracing::warn!(movement = %movement.id, "the provider did not answer what became of a movement");
@@ -525,15 +530,16 @@ pub async fn confirm(
     };
     let currency = parse_currency(&charge.currency)?;
     let provider_ref = made.then(|| charge.provider_ref.clone());
-    let op = if charge.reference.starts_with(PAYOUT_PREFIX) {
+    let op = if charge.reference.starts_with(PAYOUT_PREFIX) && charge.direction == Direction::Out {
         Op::PayoutSettled {
             payout_id: charge.reference.clone(),
             merchant_id: charge.account.clone(),
+            amount: charge.amount,
             currency,
             provider: app.provider.name(),
             provider_ref,
         }
-    } else {
+    } else if charge.reference.starts_with(WalletMovementId::PREFIX) {
         Op::WalletMove {
             direction: charge.direction,
             movement_id: charge.reference.clone(),
@@ -543,6 +549,11 @@ pub async fn confirm(
             provider: app.provider.name(),
             provider_ref,
         }
+    } else {
+        return Err(Error::invalid(
+            "notification_invalid",
+            "The notification names nothing o2o asked the provider for.",
+        ));
     };
     if !made {
         // A withdrawal o2o recorded is released; the caller learns it failed.

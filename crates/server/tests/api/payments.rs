@@ -1,5 +1,5 @@
 use crate::helpers::*;
-use o2o_server::payments::provider::Direction;
+use o2o_server::payments::provider::{ChargeStatus, Direction};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -377,6 +377,22 @@ async fn a_wallet_movement_the_server_did_not_see_through_is_settled_from_the_ba
     assert_eq!(w.body["balance"], 10_000 - 3_000 + 500, "{}", w.body);
     assert_eq!(w.body["held"], 0, "{}", w.body);
     assert_eq!(sweep_movements(&app.state, 0).await.unwrap(), 0);
+    // The released one was closed at the bank first: the request that began it, reaching the
+    // bank late, is answered that it failed, and nothing is paid out.
+    let late = app
+        .state
+        .provider
+        .create(ChargeRequest {
+            reference: ids[1].clone(),
+            account: user.clone(),
+            amount: 2_000,
+            currency: "CNY".into(),
+            direction: Direction::Out,
+            idempotency_key: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(late.status, ChargeStatus::Failed);
     // The bank's notification of the payout, arriving late (or the request that began it,
     // seeing it through after all), is answered as settled and moves nothing again.
     let charge = app.state.provider.find(&ids[0]).await.unwrap();
@@ -1245,6 +1261,12 @@ async fn a_forged_provider_notification_credits_nothing() {
     for _ in 0..2 {
         assert_eq!(notify(&app, &n).await, StatusCode::CREATED);
     }
+    // A genuine notification naming nothing o2o asked for (here a budget funding's id) is
+    // refused, crediting nothing.
+    let mut other = charge.clone();
+    other.reference = "pfd_01jq3v7h0000000000000000ab".into();
+    let n = app.state.provider.notification_for(&other);
+    assert_eq!(notify(&app, &n).await, StatusCode::BAD_REQUEST);
     assert_eq!(app.balance(&me).await, 500);
     app.assert_ledger_verifies().await;
 }
@@ -1463,7 +1485,16 @@ async fn settlement_makes_collected_money_available_and_the_owner_pays_it_out() 
     use o2o_server::payments::service::sweep_movements;
     assert_eq!(sweep_movements(&app.state, 0).await.unwrap(), 1);
     assert_eq!(app.merchant_balance(&shop).await["available"], 940);
-    assert_eq!(app.state.sandbox.charges_of(&shop.merchant).await.len(), 1);
+    // The bank closed the order before the hold was released: it paid out only the first.
+    let statuses: Vec<ChargeStatus> = app
+        .state
+        .sandbox
+        .charges_of(&shop.merchant)
+        .await
+        .into_iter()
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(statuses, [ChargeStatus::Succeeded, ChargeStatus::Failed]);
     app.assert_ledger_verifies().await;
 }
 
