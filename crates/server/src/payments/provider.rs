@@ -145,6 +145,19 @@ impl SandboxRow {
     }
 }
 
+/// What the sandbox records for `request`, under a new id of its own.
+fn sandbox_charge(request: &ChargeRequest, status: ChargeStatus) -> Charge {
+    Charge {
+        provider_ref: format!("sbx_{}", crate::ids::random_token(12)),
+        reference: request.reference.clone(),
+        account: request.account.clone(),
+        amount: request.amount,
+        currency: request.currency.clone(),
+        direction: request.direction,
+        status,
+    }
+}
+
 fn from_word<T: serde::de::DeserializeOwned>(w: &str) -> Result<T, ProviderError> {
     serde_json::from_value(serde_json::Value::String(w.to_owned()))
         .map_err(|e| ProviderError::Malformed(e.to_string()))
@@ -317,15 +330,7 @@ impl PaymentProvider for SandboxBank {
     fn create(&self, request: ChargeRequest) -> BoxFuture<'_, Result<Charge, ProviderError>> {
         Box::pin(async move {
             let now = crate::db::now_us();
-            let charge = Charge {
-                provider_ref: format!("sbx_{}", crate::ids::random_token(12)),
-                reference: request.reference.clone(),
-                account: request.account.clone(),
-                amount: request.amount,
-                currency: request.currency.clone(),
-                direction: request.direction,
-                status: ChargeStatus::Succeeded,
-            };
+            let charge = sandbox_charge(&request, ChargeStatus::Succeeded);
             let key = request.idempotency_key.as_deref();
             // Twice at most: the second time after letting go of a key kept no longer.
             for _ in 0..2 {
@@ -344,15 +349,7 @@ impl PaymentProvider for SandboxBank {
 
     fn close(&self, request: ChargeRequest) -> BoxFuture<'_, Result<Charge, ProviderError>> {
         Box::pin(async move {
-            let closed = Charge {
-                provider_ref: format!("sbx_{}", crate::ids::random_token(12)),
-                reference: request.reference.clone(),
-                account: request.account.clone(),
-                amount: request.amount,
-                currency: request.currency.clone(),
-                direction: request.direction,
-                status: ChargeStatus::Failed,
-            };
+            let closed = sandbox_charge(&request, ChargeStatus::Failed);
             // A closed order is kept as a failed charge under its reference (without the key:
             // the key may name a new request, which o2o makes under a new reference).
             if self.insert(&closed, None, crate::db::now_us()).await? {
