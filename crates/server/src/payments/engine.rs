@@ -850,10 +850,8 @@ async fn load(
         tx,
         movement_ids,
         (
-            "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
-             FROM wallet_movements WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
-            "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
-             FROM wallet_movements WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
+            "SELECT * FROM wallet_movements WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
+            "SELECT * FROM wallet_movements WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
         ),
     )
     .await?;
@@ -869,10 +867,8 @@ async fn load(
         tx,
         payout_ids,
         (
-            "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
-             FROM payouts WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
-            "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
-             FROM payouts WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
+            "SELECT * FROM payouts WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
+            "SELECT * FROM payouts WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
         ),
     )
     .await?;

@@ -98,10 +98,6 @@ pub trait PaymentProvider: Send + Sync {
     fn verify_notification(&self, n: &SignedNotification) -> Result<Charge, ProviderError>;
     /// The provider's current view of a charge.
     fn query(&self, provider_ref: &str) -> BoxFuture<'_, Result<Charge, ProviderError>>;
-    /// The provider's view of the charge o2o asked for under its own `reference` (WeChat Pay's
-    /// query by `out_trade_no`), [`ProviderError::NotFound`] if it made none: how o2o learns
-    /// the outcome of a request whose answer it never saw.
-    fn find(&self, reference: &str) -> BoxFuture<'_, Result<Charge, ProviderError>>;
     /// Closes the order o2o asked for under `request.reference` (WeChat Pay's close-order), so
     /// that a reference not made by now never will be: asked for again, it is answered as
     /// failed. Answers the charge as it stands: made (it was made before the close), or failed.
@@ -183,22 +179,10 @@ enum By {
 impl By {
     fn sql(self) -> &'static str {
         match self {
-            By::Account => {
-                "SELECT provider_ref, reference, account, amount, currency, direction, status, created_at \
-                 FROM sandbox_charges WHERE account = $1 ORDER BY reference"
-            }
-            By::ProviderRef => {
-                "SELECT provider_ref, reference, account, amount, currency, direction, status, created_at \
-                 FROM sandbox_charges WHERE provider_ref = $1"
-            }
-            By::Reference => {
-                "SELECT provider_ref, reference, account, amount, currency, direction, status, created_at \
-                 FROM sandbox_charges WHERE reference = $1"
-            }
-            By::Key => {
-                "SELECT provider_ref, reference, account, amount, currency, direction, status, created_at \
-                 FROM sandbox_charges WHERE idempotency_key = $1"
-            }
+            By::Account => "SELECT * FROM sandbox_charges WHERE account = $1 ORDER BY reference",
+            By::ProviderRef => "SELECT * FROM sandbox_charges WHERE provider_ref = $1",
+            By::Reference => "SELECT * FROM sandbox_charges WHERE reference = $1",
+            By::Key => "SELECT * FROM sandbox_charges WHERE idempotency_key = $1",
         }
     }
 }
@@ -216,6 +200,11 @@ impl SandboxBank {
     /// o2o's references: what a real provider's statement would list.
     pub async fn charges_of(&self, account: &str) -> Vec<Charge> {
         self.rows(By::Account, account).await.unwrap_or_default()
+    }
+
+    /// The charge the sandbox made (or closed) for o2o's `reference`.
+    pub async fn find(&self, reference: &str) -> Result<Charge, ProviderError> {
+        self.one(By::Reference, reference).await
     }
 
     async fn rows(&self, by: By, value: &str) -> Result<Vec<Charge>, ProviderError> {
@@ -393,11 +382,6 @@ impl PaymentProvider for SandboxBank {
     fn query(&self, provider_ref: &str) -> BoxFuture<'_, Result<Charge, ProviderError>> {
         let provider_ref = provider_ref.to_owned();
         Box::pin(async move { self.one(By::ProviderRef, &provider_ref).await })
-    }
-
-    fn find(&self, reference: &str) -> BoxFuture<'_, Result<Charge, ProviderError>> {
-        let reference = reference.to_owned();
-        Box::pin(async move { self.one(By::Reference, &reference).await })
     }
 }
 

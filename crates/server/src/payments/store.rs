@@ -185,8 +185,7 @@ pub async fn unsettled_movements(
 ) -> DbResult<Vec<MovementRow>> {
     db.fetch_all(
         query(
-            "SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
-             FROM wallet_movements WHERE status = 'pending' AND created_at <= $1 AND provider = $2 \
+            "SELECT * FROM wallet_movements WHERE status = 'pending' AND created_at <= $1 AND provider = $2 \
              ORDER BY created_at LIMIT $3",
         )
         .bind(before)
@@ -238,8 +237,7 @@ pub async fn unsettled_payouts(
 ) -> DbResult<Vec<PayoutRow>> {
     db.fetch_all(
         query(
-            "SELECT id, merchant_id, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
-             FROM payouts WHERE status = 'pending' AND created_at <= $1 AND provider = $2 \
+            "SELECT * FROM payouts WHERE status = 'pending' AND created_at <= $1 AND provider = $2 \
              ORDER BY created_at LIMIT $3",
         )
         .bind(before)

@@ -395,7 +395,7 @@ async fn a_wallet_movement_the_server_did_not_see_through_is_settled_from_the_ba
     assert_eq!(late.status, ChargeStatus::Failed);
     // The bank's notification of the payout, arriving late (or the request that began it,
     // seeing it through after all), is answered as settled and moves nothing again.
-    let charge = app.state.provider.find(&ids[0]).await.unwrap();
+    let charge = app.state.sandbox.find(&ids[0]).await.unwrap();
     let n = app.state.provider.notification_for(&charge);
     assert_eq!(notify(&app, &n).await, StatusCode::CREATED);
     // A report contrary to what was settled is refused: the bank never heard of the second.
@@ -1443,7 +1443,7 @@ async fn settlement_makes_collected_money_available_and_the_owner_pays_it_out() 
     // wallet's).
     let charge = app
         .state
-        .provider
+        .sandbox
         .find(r.body["id"].as_str().unwrap())
         .await
         .unwrap();
