@@ -603,6 +603,7 @@ pub async fn fund_budget(
                     currency: currency.code().to_owned(),
                     direction: Direction::In,
                     idempotency_key: None,
+                    refund_of: None,
                 },
             )
             .await?;

@@ -48,6 +48,26 @@ async fn withdraw(
     service::withdraw(&app, &p.id, body.value, key, &body.body_sha256).await
 }
 
+/// Refunds one of the caller's top-ups back to where it came from (the bank refunds its charge),
+/// `amount` of it or, without a body, all that is left of it. The money is held in the wallet
+/// before the bank is asked: more than the wallet holds is a 402 `insufficient_funds`, more than
+/// is left of the top-up a 402 `refund_exceeds_top_up`, and the bank is not asked. Copies of one
+/// keyed request refund once. A 503 says the bank has not answered yet: the money stays held
+/// until it does.
+#[utoipa::path(post, path = "/v1/wallet/top-ups/{id}/refund", tag = "wallet", security(("bearer" = [])),
+    request_body = Option<TopUpRefund>,
+    responses((status = 201, body = WalletMoved), (status = 400, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn refund_top_up(
+    State(app): State<AppState>,
+    ConsumerAuth(p): ConsumerAuth,
+    Idem(key): Idem,
+    Path(id): Path<String>,
+    body: OptionalJson<TopUpRefund>,
+) -> Result<Reply> {
+    service::refund_top_up(&app, &p.id, &id, body.value, key, &body.body_sha256).await
+}
+
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -323,6 +343,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(top_up))
         .routes(routes!(withdraw))
+        .routes(routes!(refund_top_up))
         .routes(routes!(wallet))
         .routes(routes!(create_payment, list_payments))
         .routes(routes!(get_payment))

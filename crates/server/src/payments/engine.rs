@@ -89,6 +89,10 @@ pub enum Op {
         /// The key it is asked of the provider under, if the request had one (see
         /// `payments::service::provider_key`): a retry finds it by that.
         request_key: Option<String>,
+        /// A refund of a top-up (its movement id): going out, no more than is left of it, which
+        /// must be the same user's, made, and in the same currency (402 `refund_exceeds_top_up`
+        /// beyond that).
+        refund_of: Option<String>,
     },
     /// Money into (`In`, a top-up) or out of (`Out`, a withdrawal) a wallet, as the provider
     /// reports it: made (`provider_ref`, the provider's id for it), or not (`None`), which
@@ -550,6 +554,10 @@ pub struct MovementRow {
     /// The key it was asked of the provider under, if any.
     pub request_key: Option<String>,
     pub created_at: i64,
+    /// A refund's top-up (its movement id).
+    pub refund_of: Option<String>,
+    /// A top-up's refunds, made or being made.
+    pub amount_refunded: i64,
 }
 
 /// A merchant's payout to its bank, as stored (and as the batch's write reads it).
@@ -841,22 +849,36 @@ async fn load(
     for r in rows {
         state.payments.insert(r.id.clone(), r);
     }
-    // Wallet movements the provider reports on.
+    // Wallet movements the provider reports on, and the top-ups refunds start from; then the
+    // top-ups of the refunds among the former.
+    const MOVEMENTS_BY_ID: (&str, &str) = (
+        "SELECT * FROM wallet_movements WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
+        "SELECT * FROM wallet_movements WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
+    );
     let movement_ids = ids_json(ops.iter().filter_map(|(op, _)| match op {
         Op::WalletMove { movement_id, .. } => Some(movement_id.as_str()),
+        Op::MoveStart { refund_of, .. } => refund_of.as_deref(),
         _ => None,
     }));
-    let rows: Vec<MovementRow> = rows_by_id(
-        tx,
-        movement_ids,
-        (
-            "SELECT * FROM wallet_movements WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
-            "SELECT * FROM wallet_movements WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
-        ),
-    )
-    .await?;
+    let rows: Vec<MovementRow> = rows_by_id(tx, movement_ids, MOVEMENTS_BY_ID).await?;
+    let top_ups: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.refund_of.clone())
+        .filter(|id| !rows.iter().any(|r| &r.id == id))
+        .collect();
     for r in rows {
         state.movements.insert(r.id.clone(), r);
+    }
+    if !top_ups.is_empty() {
+        let rows: Vec<MovementRow> = rows_by_id(
+            tx,
+            ids_json(top_ups.iter().map(String::as_str)),
+            MOVEMENTS_BY_ID,
+        )
+        .await?;
+        for r in rows {
+            state.movements.insert(r.id.clone(), r);
+        }
     }
     // Payouts the provider reports on.
     let payout_ids = ids_json(ops.iter().filter_map(|(op, _)| match op {
@@ -1402,6 +1424,7 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
             currency,
             provider,
             request_key,
+            refund_of,
         } => move_start(
             state,
             movement_id,
@@ -1411,6 +1434,7 @@ fn apply_one(state: &mut State, op: &Op, idem: Option<&IdemKey>) -> Result<Reply
             provider,
             *direction == super::provider::Direction::In,
             request_key.clone(),
+            refund_of.as_deref(),
         )?,
         Op::WalletMove {
             direction,
@@ -1691,7 +1715,31 @@ fn move_start(
     provider: &'static str,
     top_up: bool,
     request_key: Option<String>,
+    refund_of: Option<&str>,
 ) -> Result<Reply> {
+    if let Some(top_up_id) = refund_of {
+        // What is left of the top-up: checked here, where refunds of it take turns.
+        let left = state
+            .movements
+            .get(top_up_id)
+            .filter(|t| {
+                !top_up
+                    && t.kind == "top_up"
+                    && t.status == "succeeded"
+                    && t.user_id == user_id
+                    && t.currency == currency.code()
+                    && t.provider == provider
+            })
+            .map(|t| t.amount - t.amount_refunded)
+            .ok_or_else(|| Error::not_found("top_up_not_found", "No such top-up to refund."))?;
+        if amount > left {
+            return Err(payment_declined(
+                "refund_exceeds_top_up",
+                "That is more than is left of the top-up to refund.",
+            ));
+        }
+    }
+    let codes = MoveCodes::of(refund_of.is_some());
     let hold_id = if top_up {
         None
     } else {
@@ -1703,13 +1751,16 @@ fn move_start(
             Action::Pending {
                 expires_at: state.now + MOVE_HOLD_US,
             },
-            "withdrawal_hold",
+            codes.hold,
             movement_id,
         );
         let id = t.id.clone();
         post_chain(state, &[t]).map_err(withdrawal_error)?;
         Some(id)
     };
+    if let Some(top_up_id) = refund_of {
+        refunding(state, top_up_id, amount);
+    }
     let mut row = MovementRow::pending(
         movement_id,
         user_id,
@@ -1721,12 +1772,46 @@ fn move_start(
         state.now,
     );
     row.request_key = request_key;
+    row.refund_of = refund_of.map(str::to_owned);
     state.writes.new_movements.push(row.id.clone());
     state.movements.insert(row.id.clone(), row);
     Reply::created(&WalletMoved {
         id: movement_id.to_owned(),
         wallet: wallet_balance(state, user_id, currency),
     })
+}
+
+/// The transfer codes of a movement going out: a withdrawal's, or a top-up refund's.
+struct MoveCodes {
+    hold: &'static str,
+    made: &'static str,
+    released: &'static str,
+}
+
+impl MoveCodes {
+    fn of(refund: bool) -> MoveCodes {
+        if refund {
+            MoveCodes {
+                hold: "top_up_refund_hold",
+                made: "top_up_refund",
+                released: "top_up_refund_released",
+            }
+        } else {
+            MoveCodes {
+                hold: "withdrawal_hold",
+                made: "withdrawal",
+                released: "withdrawal_released",
+            }
+        }
+    }
+}
+
+/// Counts `amount` more (less, if negative) of a top-up as refunded or being refunded.
+fn refunding(state: &mut State, top_up_id: &str, amount: i64) {
+    if let Some(t) = state.movements.get_mut(top_up_id) {
+        t.amount_refunded += amount;
+        state.writes.changed_movements.insert(top_up_id.to_owned());
+    }
 }
 
 impl MovementRow {
@@ -1753,6 +1838,8 @@ impl MovementRow {
             hold_id,
             request_key: None,
             created_at: now,
+            refund_of: None,
+            amount_refunded: 0,
         }
     }
 }
@@ -1868,12 +1955,14 @@ fn wallet_move(
     } else {
         (&wallet, &bank)
     };
+    let codes = MoveCodes::of(row.refund_of.is_some());
+    let made_code = if top_up { kind } else { codes.made };
     let moved = match (provider_ref, row.hold_id.clone()) {
-        (Some(_), None) => Some((amount, Action::Post, kind)),
-        (Some(_), Some(pending_id)) => Some((amount, Action::PostPending { pending_id }, kind)),
-        (None, Some(pending_id)) => {
-            Some((0, Action::VoidPending { pending_id }, "withdrawal_released"))
+        (Some(_), None) => Some((amount, Action::Post, made_code)),
+        (Some(_), Some(pending_id)) => {
+            Some((amount, Action::PostPending { pending_id }, made_code))
         }
+        (None, Some(pending_id)) => Some((0, Action::VoidPending { pending_id }, codes.released)),
         // A top-up the provider did not make: nothing moved.
         (None, None) => None,
     };
@@ -1888,6 +1977,12 @@ fn wallet_move(
     }
     .to_owned();
     row.provider_ref = provider_ref.map(str::to_owned);
+    if provider_ref.is_none()
+        && let Some(top_up_id) = &row.refund_of
+    {
+        // A refund the provider did not make: that much of the top-up is left again.
+        refunding(state, top_up_id, -amount);
+    }
     if recorded {
         state.writes.changed_movements.insert(row.id.clone());
     } else {
@@ -3141,17 +3236,17 @@ const SQL_REFUNDS: (&str, &str) = (
 );
 
 const SQL_MOVEMENTS: (&str, &str) = (
-    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at) VALUES (:id, :user_id, :kind, :provider, :provider_ref, :amount, :currency, :status, :hold_id, :request_key, :created_at)",
-    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at) \
-         SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at \
+    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at, refund_of, amount_refunded) VALUES (:id, :user_id, :kind, :provider, :provider_ref, :amount, :currency, :status, :hold_id, :request_key, :created_at, :refund_of, :amount_refunded)",
+    "INSERT INTO wallet_movements (id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at, refund_of, amount_refunded) \
+         SELECT id, user_id, kind, provider, provider_ref, amount, currency, status, hold_id, request_key, created_at, refund_of, amount_refunded \
          FROM json_to_recordset($1::json) AS x(id text, user_id text, kind text, provider text, provider_ref text, amount bigint, \
-         currency text, status text, hold_id text, request_key text, created_at bigint)",
+         currency text, status text, hold_id text, request_key text, created_at bigint, refund_of text, amount_refunded bigint)",
 );
 
 const SQL_CHANGED_MOVEMENTS: (&str, &str) = (
-    "UPDATE wallet_movements SET status = :status, provider_ref = :provider_ref WHERE id = :id",
-    "UPDATE wallet_movements AS m SET status = x.status, provider_ref = x.provider_ref \
-         FROM json_to_recordset($1::json) AS x(id text, status text, provider_ref text) WHERE m.id = x.id",
+    "UPDATE wallet_movements SET status = :status, provider_ref = :provider_ref, amount_refunded = :amount_refunded WHERE id = :id",
+    "UPDATE wallet_movements AS m SET status = x.status, provider_ref = x.provider_ref, amount_refunded = x.amount_refunded \
+         FROM json_to_recordset($1::json) AS x(id text, status text, provider_ref text, amount_refunded bigint) WHERE m.id = x.id",
 );
 
 const SQL_NEW_PAYOUTS: (&str, &str) = (

@@ -12,6 +12,14 @@ pub struct WalletMove {
     pub currency: String,
 }
 
+/// `POST /v1/wallet/top-ups/{id}/refund`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpRefund {
+    /// Minor units (fen), positive; all that is left of the top-up when absent.
+    pub amount: Option<i64>,
+}
+
 /// A wallet's balances.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WalletBalance {
@@ -33,7 +41,8 @@ pub struct WalletMoved {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WalletEntry {
     pub id: String,
-    /// `top_up`, `withdrawal`, `payment`, `refund`, `hold`, `capture`, `release`.
+    /// `top_up`, `withdrawal`, `top_up_refund` (a top-up refunded to where it came from),
+    /// `payment`, `refund`, `hold`, `capture`, `release`.
     pub kind: String,
     /// Signed: positive in, negative out.
     pub amount: i64,

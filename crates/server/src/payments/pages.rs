@@ -433,6 +433,7 @@ async fn render_wallet(
             kind: match e.kind.as_str() {
                 "top_up" => ctx.t.s("wallet.kind.top_up"),
                 "withdrawal" => ctx.t.s("wallet.kind.withdrawal"),
+                "top_up_refund" => ctx.t.s("wallet.kind.top_up_refund"),
                 "payment" => ctx.t.s("wallet.kind.payment"),
                 "refund" => ctx.t.s("wallet.kind.refund"),
                 "hold" => ctx.t.s("wallet.kind.hold"),

@@ -38,6 +38,9 @@ pub struct ChargeRequest {
     /// idempotency key; a provider that dedupes only on the order number (WeChat Pay's
     /// `out_trade_no`) would be sent it as that number.
     pub idempotency_key: Option<String>,
+    /// For a refund (see [`PaymentProvider::refund`]): the provider's id of the charge it
+    /// refunds.
+    pub refund_of: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +61,9 @@ pub struct Charge {
     pub currency: String,
     pub direction: Direction,
     pub status: ChargeStatus,
+    /// A refund's charge (the provider's id for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_of: Option<String>,
 }
 
 /// A signed notification as received over HTTP.
@@ -103,6 +109,13 @@ pub trait PaymentProvider: Send + Sync {
     /// failed. Answers the charge as it stands: made (it was made before the close), or failed.
     /// o2o closes an order before it releases a movement the provider has no record of.
     fn close(&self, request: ChargeRequest) -> BoxFuture<'_, Result<Charge, ProviderError>>;
+    /// Refunds (part of) a charge that brought money in, back to where it came from (WeChat
+    /// Pay's refund, Alipay's `trade.refund`): `request.refund_of` names the charge, by the
+    /// provider's id for it, and `request.reference` is o2o's id for the refund (the provider's
+    /// `out_refund_no`). Never more than is left of the charge: the rest is declined. Like
+    /// [`PaymentProvider::create`], asked again for a reference or under a key already used, it
+    /// answers with the refund made then; its outcome is notified and closed the same way.
+    fn refund(&self, request: ChargeRequest) -> BoxFuture<'_, Result<Charge, ProviderError>>;
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -125,6 +138,7 @@ struct SandboxRow {
     direction: String,
     status: String,
     created_at: i64,
+    refund_of: Option<String>,
 }
 
 impl SandboxRow {
@@ -137,6 +151,7 @@ impl SandboxRow {
             currency: self.currency,
             direction: from_word(&self.direction)?,
             status: from_word(&self.status)?,
+            refund_of: self.refund_of,
         })
     }
 }
@@ -151,6 +166,7 @@ fn sandbox_charge(request: &ChargeRequest, status: ChargeStatus) -> Charge {
         currency: request.currency.clone(),
         direction: request.direction,
         status,
+        refund_of: request.refund_of.clone(),
     }
 }
 
@@ -229,33 +245,44 @@ impl SandboxBank {
             .ok_or(ProviderError::NotFound)
     }
 
-    /// Records `charge` unless its reference (or `key`) is taken; answers whether it did.
+    /// Records `charge` unless its reference (or `key`) is taken, or it is a refund made beyond
+    /// what is left of its charge; answers whether it did.
     async fn insert(
         &self,
         charge: &Charge,
         key: Option<&str>,
         now: i64,
     ) -> Result<bool, ProviderError> {
-        let made = self
-            .db
-            .execute(
-                crate::db::query(
-                    "INSERT INTO sandbox_charges (provider_ref, reference, account, amount, currency, direction, \
-                     status, idempotency_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(&charge.provider_ref)
-                .bind(&charge.reference)
-                .bind(&charge.account)
-                .bind(charge.amount)
-                .bind(&charge.currency)
-                .bind(word(&charge.direction))
-                .bind(word(&charge.status))
-                .bind(key)
-                .bind(now),
-            )
-            .await
-            .map_err(unavailable)?;
+        // A refund is checked against its charge in the insert itself, so that refunds racing
+        // each other cannot both pass.
+        let bounded = charge.status == ChargeStatus::Succeeded && charge.refund_of.is_some();
+        let mut q = crate::db::query(if bounded {
+            "INSERT INTO sandbox_charges (provider_ref, reference, account, amount, currency, direction, \
+             status, idempotency_key, created_at, refund_of) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 WHERE $4 <= ( \
+               SELECT c.amount - COALESCE((SELECT SUM(r.amount) FROM sandbox_charges r \
+                 WHERE r.refund_of = c.provider_ref AND r.status = 'succeeded'), 0) \
+               FROM sandbox_charges c WHERE c.provider_ref = $11) \
+             ON CONFLICT DO NOTHING"
+        } else {
+            "INSERT INTO sandbox_charges (provider_ref, reference, account, amount, currency, direction, \
+             status, idempotency_key, created_at, refund_of) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT DO NOTHING"
+        })
+        .bind(&charge.provider_ref)
+        .bind(&charge.reference)
+        .bind(&charge.account)
+        .bind(charge.amount)
+        .bind(&charge.currency)
+        .bind(word(&charge.direction))
+        .bind(word(&charge.status))
+        .bind(key)
+        .bind(now)
+        .bind(charge.refund_of.as_deref());
+        if bounded {
+            q = q.bind(charge.refund_of.as_deref());
+        }
+        let made = self.db.execute(q).await.map_err(unavailable)?;
         Ok(made == 1)
     }
 
@@ -296,7 +323,8 @@ impl SandboxBank {
         let same = first.account == request.account
             && first.amount == request.amount
             && first.currency == request.currency
-            && first.direction == request.direction;
+            && first.direction == request.direction
+            && first.refund_of == request.refund_of;
         if same {
             Ok(Some(first))
         } else {
@@ -345,6 +373,61 @@ impl PaymentProvider for SandboxBank {
                 return Ok(closed);
             }
             self.one(By::Reference, &request.reference).await
+        })
+    }
+
+    fn refund(&self, request: ChargeRequest) -> BoxFuture<'_, Result<Charge, ProviderError>> {
+        Box::pin(async move {
+            let now = crate::db::now_us();
+            let Some(charge_ref) = request.refund_of.clone() else {
+                return Err(ProviderError::Declined(
+                    "a refund names the charge it refunds".into(),
+                ));
+            };
+            let refund = sandbox_charge(&request, ChargeStatus::Succeeded);
+            let key = request.idempotency_key.as_deref();
+            // Twice at most, as `create`.
+            for _ in 0..2 {
+                match self.made_before(&request, now).await {
+                    Ok(Some(first)) => return Ok(first),
+                    Ok(None) | Err(ProviderError::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+                let charge = match self.one(By::ProviderRef, &charge_ref).await {
+                    Err(ProviderError::NotFound) => {
+                        return Err(ProviderError::Declined("no such charge to refund".into()));
+                    }
+                    other => other?,
+                };
+                if charge.direction != Direction::In
+                    || charge.status != ChargeStatus::Succeeded
+                    || request.direction != Direction::Out
+                    || charge.account != request.account
+                    || charge.currency != request.currency
+                {
+                    return Err(ProviderError::Declined(
+                        "only a charge made into this account can be refunded to it".into(),
+                    ));
+                }
+                if self.insert(&refund, key, now).await? {
+                    return Ok(refund);
+                }
+                // Not recorded: made meanwhile under its reference or key, or more than is left
+                // of the charge.
+                match self.made_before(&request, now).await {
+                    Ok(Some(first)) => return Ok(first),
+                    Ok(None) => continue,
+                    Err(ProviderError::NotFound) => {
+                        return Err(ProviderError::Declined(
+                            "the refund is more than is left of the charge".into(),
+                        ));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(ProviderError::Unavailable(
+                "the sandbox could not record the refund".into(),
+            ))
         })
     }
 
@@ -414,6 +497,7 @@ mod tests {
                 currency: "CNY".into(),
                 direction: Direction::In,
                 idempotency_key: None,
+                refund_of: None,
             })
             .await
             .unwrap();
@@ -443,6 +527,7 @@ mod tests {
             currency: "CNY".into(),
             direction: Direction::In,
             idempotency_key: key.map(str::to_owned),
+            refund_of: None,
         };
         let first = bank
             .create(request("wmv_1", 100, Some("k1")))
@@ -527,5 +612,96 @@ mod tests {
             again.query(&first.provider_ref).await.unwrap().reference,
             "wmv_1"
         );
+    }
+
+    #[tokio::test]
+    async fn a_charge_is_refunded_never_beyond_it_and_a_refund_once_per_key() {
+        let (bank, _dir) = bank().await;
+        let charge = |reference: &str, direction: Direction| ChargeRequest {
+            reference: reference.into(),
+            account: "usr_1".into(),
+            amount: 1_000,
+            currency: "CNY".into(),
+            direction,
+            idempotency_key: None,
+            refund_of: None,
+        };
+        let top_up = bank.create(charge("wmv_1", Direction::In)).await.unwrap();
+        let payout = bank.create(charge("wmv_2", Direction::Out)).await.unwrap();
+        let refund = |reference: &str, of: &str, amount: i64, key: Option<&str>| ChargeRequest {
+            reference: reference.into(),
+            account: "usr_1".into(),
+            amount,
+            currency: "CNY".into(),
+            direction: Direction::Out,
+            idempotency_key: key.map(str::to_owned),
+            refund_of: Some(of.to_owned()),
+        };
+        let first = bank
+            .refund(refund("wmv_3", &top_up.provider_ref, 600, Some("r1")))
+            .await
+            .unwrap();
+        assert_eq!(first.status, ChargeStatus::Succeeded);
+        assert_eq!(
+            first.refund_of.as_deref(),
+            Some(top_up.provider_ref.as_str())
+        );
+        // Asked again under its key, or for its reference: the refund made, not a second.
+        for again in [
+            refund("wmv_4", &top_up.provider_ref, 600, Some("r1")),
+            refund("wmv_3", &top_up.provider_ref, 600, None),
+        ] {
+            let again = bank.refund(again).await.unwrap();
+            assert_eq!(again.provider_ref, first.provider_ref);
+        }
+        // The key for another refund: refused.
+        assert!(matches!(
+            bank.refund(refund("wmv_5", &top_up.provider_ref, 100, Some("r1")))
+                .await,
+            Err(ProviderError::KeyReused)
+        ));
+        // Beyond what is left of the charge (400), of a payout, of another's charge, of no
+        // charge, or without naming one: declined, nothing recorded.
+        let mut foreign = refund("wmv_9", &top_up.provider_ref, 100, None);
+        foreign.account = "usr_2".into();
+        let mut unnamed = refund("wmv_10", &top_up.provider_ref, 100, None);
+        unnamed.refund_of = None;
+        for declined in [
+            refund("wmv_6", &top_up.provider_ref, 401, None),
+            refund("wmv_7", &payout.provider_ref, 100, None),
+            refund("wmv_8", "sbx_none", 100, None),
+            foreign,
+            unnamed,
+        ] {
+            let reference = declined.reference.clone();
+            assert!(
+                matches!(bank.refund(declined).await, Err(ProviderError::Declined(_))),
+                "{reference}"
+            );
+            assert!(matches!(
+                bank.find(&reference).await,
+                Err(ProviderError::NotFound)
+            ));
+        }
+        // The rest of it, exactly.
+        let rest = bank
+            .refund(refund("wmv_11", &top_up.provider_ref, 400, None))
+            .await
+            .unwrap();
+        assert_eq!(rest.status, ChargeStatus::Succeeded);
+        assert!(matches!(
+            bank.refund(refund("wmv_12", &top_up.provider_ref, 1, None))
+                .await,
+            Err(ProviderError::Declined(_))
+        ));
+        // A refund closed before it was made is never made after.
+        bank.close(refund("wmv_13", &top_up.provider_ref, 1, None))
+            .await
+            .unwrap();
+        let late = bank
+            .refund(refund("wmv_13", &top_up.provider_ref, 1, None))
+            .await
+            .unwrap();
+        assert_eq!(late.status, ChargeStatus::Failed);
     }
 }

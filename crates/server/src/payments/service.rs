@@ -130,6 +130,56 @@ async fn move_wallet(
         currency: parse_currency(&input.currency)?,
         direction,
         payout: false,
+        refund_of: None,
+    };
+    through_bank(app, movement, user_id, key, body_hash).await
+}
+
+/// Refunds a consumer's top-up back to where it came from (the provider refunds its charge),
+/// `amount` of it or all that is left of it. The money is held in the wallet first, as for a
+/// withdrawal: more than the wallet holds is a 402 `insufficient_funds`, more than is left of the
+/// top-up a 402 `refund_exceeds_top_up`, and either way the provider is not asked.
+pub async fn refund_top_up(
+    app: &AppState,
+    user_id: &str,
+    top_up_id: &str,
+    input: TopUpRefund,
+    key: Option<String>,
+    body_hash: &str,
+) -> Result<Reply> {
+    let not_found = || Error::not_found("top_up_not_found", "No such top-up to refund.");
+    if !top_up_id.starts_with(WalletMovementId::PREFIX) {
+        return Err(not_found());
+    }
+    let top_up = store::movement(&app.db, top_up_id)
+        .await?
+        .filter(|t| t.user_id == user_id && t.kind == "top_up")
+        .ok_or_else(not_found)?;
+    let (Some(charge), "succeeded") = (top_up.provider_ref.clone(), top_up.status.as_str()) else {
+        return Err(Error::conflict(
+            "top_up_not_made",
+            "This top-up was not made, so there is nothing of it to refund.",
+        ));
+    };
+    let left = top_up.amount - top_up.amount_refunded;
+    let amount = match input.amount {
+        Some(a) => parse_amount(a, MAX_WALLET_MOVE)?,
+        None if left > 0 => left,
+        None => {
+            return Err(Error::payment(
+                "refund_exceeds_top_up",
+                "Nothing is left of the top-up to refund.",
+            ));
+        }
+    };
+    let movement = BankMove {
+        id: WalletMovementId::generate().as_str().to_owned(),
+        account: user_id.to_owned(),
+        amount,
+        currency: parse_currency(&top_up.currency)?,
+        direction: Direction::Out,
+        payout: false,
+        refund_of: Some((top_up.id, charge)),
     };
     through_bank(app, movement, user_id, key, body_hash).await
 }
@@ -156,6 +206,8 @@ struct BankMove {
     currency: Currency,
     direction: Direction,
     payout: bool,
+    /// A refund's top-up: o2o's id for it, and the provider's.
+    refund_of: Option<(String, String)>,
 }
 
 impl BankMove {
@@ -179,6 +231,7 @@ impl BankMove {
                 currency: self.currency,
                 provider: app.provider.name(),
                 request_key,
+                refund_of: self.refund_of.as_ref().map(|(id, _)| id.clone()),
             }
         }
     }
@@ -200,6 +253,7 @@ impl BankMove {
             currency: self.currency.code().to_owned(),
             direction: self.direction,
             idempotency_key: None,
+            refund_of: self.refund_of.as_ref().map(|(_, charge)| charge.clone()),
         }
     }
 
@@ -268,8 +322,13 @@ async fn through_bank(
                 earlier.kind.as_str(),
                 earlier.amount,
                 earlier.currency.as_str(),
-            ) != (movement.kind(), movement.amount, movement.currency.code())
-            {
+                earlier.refund_of.as_deref(),
+            ) != (
+                movement.kind(),
+                movement.amount,
+                movement.currency.code(),
+                movement.refund_of.as_ref().map(|(id, _)| id.as_str()),
+            ) {
                 return Err(crate::http::idempotency::key_reused());
             }
             match earlier.status.as_str() {
@@ -410,6 +469,14 @@ pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize
     let before = now_us() - older_than_us;
     let mut unsettled = Vec::new();
     for m in store::unsettled_movements(&app.db, provider, before, 100).await? {
+        // A refund is closed at the provider as it was asked: naming its top-up's charge.
+        let refund_of = match m.refund_of {
+            Some(top_up) => match store::movement(&app.db, &top_up).await? {
+                Some(t) => t.provider_ref.map(|charge| (top_up, charge)),
+                None => None,
+            },
+            None => None,
+        };
         if let Ok(currency) = Currency::parse(&m.currency) {
             unsettled.push(BankMove {
                 id: m.id,
@@ -422,6 +489,7 @@ pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize
                     Direction::Out
                 },
                 payout: false,
+                refund_of,
             });
         }
     }
@@ -434,6 +502,7 @@ pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize
                 currency,
                 direction: Direction::Out,
                 payout: true,
+                refund_of: None,
             });
         }
     }
@@ -473,7 +542,11 @@ async fn ask_bank(
     mut request: ChargeRequest,
 ) -> std::result::Result<Charge, ProviderError> {
     request.idempotency_key = key.map(|k| provider_key(scope, k));
-    app.provider.create(request).await
+    if request.refund_of.is_some() {
+        app.provider.refund(request).await
+    } else {
+        app.provider.create(request).await
+    }
 }
 
 /// The key a request's `Idempotency-Key` is sent to the provider as: in the scope o2o keeps the
@@ -1321,6 +1394,7 @@ pub async fn payout(
         currency: parse_currency(&input.currency)?,
         direction: Direction::Out,
         payout: true,
+        refund_of: None,
     };
     through_bank(app, payout, &principal.id, key, body_hash).await
 }

@@ -175,6 +175,12 @@ pub async fn day_refunds(db: &Db, merchant_id: &str, day: &str) -> DbResult<Vec<
     .await
 }
 
+/// A wallet movement by id.
+pub async fn movement(db: &Db, id: &str) -> DbResult<Option<MovementRow>> {
+    db.fetch_optional(query("SELECT * FROM wallet_movements WHERE id = $1").bind(id))
+        .await
+}
+
 /// Wallet movements of `provider` still pending that began at or before `before`, oldest first,
 /// for the sweeper (see `service::sweep_movements`).
 pub async fn unsettled_movements(
@@ -206,6 +212,8 @@ pub struct EarlierMove {
     pub currency: String,
     pub status: String,
     pub provider_ref: Option<String>,
+    /// A refund's top-up.
+    pub refund_of: Option<String>,
 }
 
 /// The latest movement (`payout`: payout) of `account` asked under `request_key` since `since`,
@@ -218,10 +226,10 @@ pub async fn earlier_move(
     since: i64,
 ) -> DbResult<Option<EarlierMove>> {
     let sql = if payout {
-        "SELECT id, 'payout' AS kind, amount, currency, status, provider_ref FROM payouts \
+        "SELECT id, 'payout' AS kind, amount, currency, status, provider_ref, CAST(NULL AS TEXT) AS refund_of FROM payouts \
          WHERE merchant_id = $1 AND request_key = $2 AND created_at >= $3 ORDER BY status = 'failed', created_at DESC LIMIT 1"
     } else {
-        "SELECT id, kind, amount, currency, status, provider_ref FROM wallet_movements \
+        "SELECT id, kind, amount, currency, status, provider_ref, refund_of FROM wallet_movements \
          WHERE user_id = $1 AND request_key = $2 AND created_at >= $3 ORDER BY status = 'failed', created_at DESC LIMIT 1"
     };
     db.fetch_optional(query(sql).bind(account).bind(request_key).bind(since))
@@ -328,7 +336,8 @@ pub async fn duplicate_movements(db: &Db) -> DbResult<Vec<(String,)>> {
     db.fetch_all(query(
         "SELECT reference || ':' || code FROM ledger_transfers \
          WHERE code IN ('payment', 'payment_hold', 'cash_payment', 'refund', 'cash_refund', 'top_up', 'withdrawal', 'payment_capture', \
-         'withdrawal_hold', 'withdrawal_released', 'payout', 'payout_hold', 'payout_released') \
+         'withdrawal_hold', 'withdrawal_released', 'payout', 'payout_hold', 'payout_released', \
+         'top_up_refund', 'top_up_refund_hold', 'top_up_refund_released') \
          GROUP BY reference, code HAVING COUNT(*) > 1 ORDER BY 1",
     ))
     .await

@@ -496,6 +496,7 @@ static TEXTS: &[(&str, &str, &str)] = &[
     ("wallet.no_entries", "还没有收支记录。", "No activity yet."),
     ("wallet.kind.top_up", "充值", "Top-up"),
     ("wallet.kind.withdrawal", "提现", "Withdrawal"),
+    ("wallet.kind.top_up_refund", "充值退款", "Top-up refunded"),
     ("wallet.kind.payment", "付款", "Payment"),
     ("wallet.kind.refund", "退款", "Refund"),
     ("wallet.kind.hold", "冻结", "Hold"),

@@ -306,6 +306,250 @@ async fn a_withdrawal_holds_the_money_before_the_bank_pays_out_and_a_keyed_retry
 }
 
 #[tokio::test]
+async fn a_top_up_is_refunded_to_where_it_came_from_never_more_than_it_brought_in() {
+    let app = spawn_app().await;
+    let shop = app.shop("Refund Cafe").await;
+    let me = app.consumer_token("13700000091", None).await;
+    let user = app.user_id(&me).await;
+    let top_up = |amount: i64| {
+        let (app, me) = (&app, &me);
+        async move {
+            let r = app
+                .post(
+                    "/v1/wallet/top-ups",
+                    json!({"amount": amount, "currency": "CNY"}),
+                    Some(me),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            r.body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let refund = |id: String, body: Option<Value>, key: Option<&'static str>| {
+        let (app, me) = (&app, &me);
+        async move {
+            let path = format!("/v1/wallet/top-ups/{id}/refund");
+            match (body, key) {
+                (Some(b), Some(k)) => app.post_idem(&path, b, Some(me), k).await,
+                (Some(b), None) => app.post(&path, b, Some(me)).await,
+                (None, _) => {
+                    app.send(app.client.post(app.url(&path)).bearer_auth(me))
+                        .await
+                }
+            }
+        }
+    };
+    let first = top_up(10_000).await;
+    let second = top_up(5_000).await;
+    let charge_of = |reference: &str, charges: &[o2o_server::payments::provider::Charge]| {
+        charges
+            .iter()
+            .find(|c| c.reference == reference)
+            .unwrap()
+            .provider_ref
+            .clone()
+    };
+    // Part of the first top-up, under a key: the bank refunds that charge, once.
+    let r = refund(first.clone(), Some(json!({"amount": 3_000})), Some("rf-1")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["wallet"]["balance"], 12_000);
+    assert_eq!(r.body["wallet"]["held"], 0);
+    let again = refund(first.clone(), Some(json!({"amount": 3_000})), Some("rf-1")).await;
+    assert_eq!(again.status, StatusCode::CREATED);
+    assert_eq!(again.body, r.body);
+    let charges = app.state.sandbox.charges_of(&user).await;
+    let refunds: Vec<_> = charges.iter().filter(|c| c.refund_of.is_some()).collect();
+    assert_eq!(refunds.len(), 1, "{charges:?}");
+    assert_eq!(refunds[0].amount, 3_000);
+    assert_eq!(refunds[0].direction, Direction::Out);
+    assert_eq!(refunds[0].status, ChargeStatus::Succeeded);
+    assert_eq!(refunds[0].reference, r.body["id"].as_str().unwrap());
+    assert_eq!(
+        refunds[0].refund_of.as_deref(),
+        Some(charge_of(&first, &charges).as_str())
+    );
+    // The wallet shows it as a top-up refunded, after its hold.
+    let w = app.get("/v1/wallet", Some(&me)).await;
+    assert_eq!(w.body["entries"][0]["kind"], "top_up_refund", "{}", w.body);
+    assert_eq!(w.body["entries"][0]["amount"], -3_000);
+    assert_eq!(w.body["entries"][1]["kind"], "hold");
+    // More than is left of the top-up (7,000), though the wallet holds 12,000: refused before
+    // the bank is asked, and nothing is held.
+    let r = refund(first.clone(), Some(json!({"amount": 7_001})), None).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "refund_exceeds_top_up");
+    assert_eq!(app.balance(&me).await, 12_000);
+    // Bad amounts, another consumer's top-up, a withdrawal or a made-up id: refused, nothing
+    // moves.
+    for (body, status, code) in [
+        (
+            json!({"amount": 0}),
+            StatusCode::BAD_REQUEST,
+            "amount_invalid",
+        ),
+        (
+            json!({"amount": -1}),
+            StatusCode::BAD_REQUEST,
+            "amount_invalid",
+        ),
+        (
+            json!({"amount": 1, "currency": "CNY"}),
+            StatusCode::BAD_REQUEST,
+            "",
+        ),
+    ] {
+        let r = refund(first.clone(), Some(body.clone()), None).await;
+        assert_eq!(r.status, status, "{body}: {}", r.body);
+        if !code.is_empty() {
+            assert_eq!(r.code(), code, "{body}");
+        }
+    }
+    let other = app.funded_consumer("13700000092", 1_000).await;
+    let r = app
+        .post(
+            &format!("/v1/wallet/top-ups/{first}/refund"),
+            json!({"amount": 100}),
+            Some(&other),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    assert_eq!(r.code(), "top_up_not_found");
+    let w = app
+        .post(
+            "/v1/wallet/withdrawals",
+            json!({"amount": 100, "currency": "CNY"}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(w.status, StatusCode::CREATED, "{}", w.body);
+    for id in [w.body["id"].as_str().unwrap(), "wmv_nothing", "pay_1"] {
+        let r = refund(id.to_owned(), Some(json!({"amount": 100})), None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{id}: {}", r.body);
+        assert_eq!(r.code(), "top_up_not_found");
+    }
+    assert_eq!(app.balance(&me).await, 11_900);
+    // Spent down below what is left of the second top-up: the wallet must hold the refund.
+    let r = pay(&app, &me, &shop.qr, 8_000).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = refund(second.clone(), None, None).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "insufficient_funds");
+    assert_eq!(app.balance(&me).await, 3_900);
+    // What the wallet holds can go back; a refund refused leaves the top-up's rest as it was.
+    let r = refund(second.clone(), Some(json!({"amount": 3_900})), None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["wallet"]["balance"], 0);
+    app.top_up(&me, 2_000).await;
+    // Without a body: all that is left of the top-up (1,100).
+    let r = refund(second.clone(), None, None).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["wallet"]["balance"], 900);
+    let r = refund(second.clone(), None, None).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "refund_exceeds_top_up");
+    // The bank's statement: refunds of each charge within it.
+    let charges = app.state.sandbox.charges_of(&user).await;
+    let refunded = |top_up: &str| -> i64 {
+        let charge = charge_of(top_up, &charges);
+        charges
+            .iter()
+            .filter(|c| c.refund_of.as_deref() == Some(charge.as_str()))
+            .map(|c| c.amount)
+            .sum()
+    };
+    assert_eq!(refunded(&first), 3_000);
+    assert_eq!(refunded(&second), 5_000);
+    app.assert_ledger_verifies().await;
+}
+
+/// A top-up refund the bank does not make gives back what it held, and leaves that much of the
+/// top-up to refund: whether the bank declines it at once, or the request is cut off before the
+/// bank heard of it and the sweep closes it there.
+#[tokio::test]
+async fn a_top_up_refund_the_bank_does_not_make_leaves_the_top_up_to_refund_again() {
+    use o2o_server::payments::engine::Op;
+    use o2o_server::payments::provider::ChargeRequest;
+    use o2o_server::payments::service::sweep_movements;
+    let app = spawn_app().await;
+    let me = app.consumer_token("13700000093", None).await;
+    let user = app.user_id(&me).await;
+    let r = app
+        .post(
+            "/v1/wallet/top-ups",
+            json!({"amount": 10_000, "currency": "CNY"}),
+            Some(&me),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let top_up = r.body["id"].as_str().unwrap().to_owned();
+    let charge = app.state.sandbox.find(&top_up).await.unwrap().provider_ref;
+    let path = format!("/v1/wallet/top-ups/{top_up}/refund");
+    // The bank refunded 9,000 of the charge by itself (its own console, say): o2o's refund of
+    // 2,000 is more than the bank has left of the charge, so the bank declines it.
+    app.state
+        .provider
+        .refund(ChargeRequest {
+            reference: "bank-console-1".into(),
+            account: user.clone(),
+            amount: 9_000,
+            currency: "CNY".into(),
+            direction: Direction::Out,
+            idempotency_key: None,
+            refund_of: Some(charge.clone()),
+        })
+        .await
+        .unwrap();
+    let r = app.post(&path, json!({"amount": 2_000}), Some(&me)).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "provider_declined");
+    let w = app.get("/v1/wallet", Some(&me)).await;
+    assert_eq!(
+        (w.body["balance"].as_i64(), w.body["held"].as_i64()),
+        (Some(10_000), Some(0))
+    );
+    assert_eq!(w.body["entries"][0]["kind"], "release", "{}", w.body);
+    // A refund begun as a request begins it, cut off before the bank heard of it: its money is
+    // held, and counts against the top-up, until the sweep closes it at the bank.
+    let cut = o2o_server::ids::WalletMovementId::generate()
+        .as_str()
+        .to_owned();
+    app.state
+        .payments
+        .run(
+            Op::MoveStart {
+                direction: Direction::Out,
+                movement_id: cut.clone(),
+                user_id: user.clone(),
+                amount: 1_000,
+                currency: o2o_ledger::Currency::CNY,
+                provider: app.state.provider.name(),
+                request_key: None,
+                refund_of: Some(top_up.clone()),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let r = app.post(&path, json!({"amount": 9_001}), Some(&me)).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "refund_exceeds_top_up");
+    assert_eq!(sweep_movements(&app.state, 0).await.unwrap(), 1);
+    let closed = app.state.sandbox.find(&cut).await.unwrap();
+    assert_eq!(closed.status, ChargeStatus::Failed);
+    assert_eq!(closed.refund_of.as_deref(), Some(charge.as_str()));
+    assert_eq!(app.balance(&me).await, 10_000);
+    // All that is left of it by o2o's count (10,000) is more than the bank has left (1,000):
+    // declined; the bank's 1,000 then goes back.
+    let r = app.post(&path, json!({}), Some(&me)).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "provider_declined");
+    let r = app.post(&path, json!({"amount": 1_000}), Some(&me)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["wallet"]["balance"], 9_000);
+    app.assert_ledger_verifies().await;
+}
+
+#[tokio::test]
 async fn a_wallet_movement_the_server_did_not_see_through_is_settled_from_the_banks_record() {
     use o2o_server::payments::engine::Op;
     use o2o_server::payments::provider::ChargeRequest;
@@ -333,6 +577,7 @@ async fn a_wallet_movement_the_server_did_not_see_through_is_settled_from_the_ba
             currency: o2o_ledger::Currency::CNY,
             provider: app.state.provider.name(),
             request_key: None,
+            refund_of: None,
         };
         app.state.payments.run(start, None).await.unwrap();
         if bank_made_it {
@@ -345,6 +590,7 @@ async fn a_wallet_movement_the_server_did_not_see_through_is_settled_from_the_ba
                     currency: "CNY".into(),
                     direction,
                     idempotency_key: None,
+                    refund_of: None,
                 })
                 .await
                 .unwrap();
@@ -389,6 +635,7 @@ async fn a_wallet_movement_the_server_did_not_see_through_is_settled_from_the_ba
             currency: "CNY".into(),
             direction: Direction::Out,
             idempotency_key: None,
+            refund_of: None,
         })
         .await
         .unwrap();
@@ -426,6 +673,7 @@ async fn a_retry_of_a_withdrawal_cut_off_midway_is_answered_with_what_the_bank_d
         currency: o2o_ledger::Currency::CNY,
         provider: app.state.provider.name(),
         request_key: Some(provider_key(&user, key)),
+        refund_of: None,
     };
     let paid_out = "wmv_01jq3v7h0000000000000000c1";
     app.state
@@ -442,6 +690,7 @@ async fn a_retry_of_a_withdrawal_cut_off_midway_is_answered_with_what_the_bank_d
             currency: "CNY".into(),
             direction: Direction::Out,
             idempotency_key: Some(provider_key(&user, "cut-1")),
+            refund_of: None,
         })
         .await
         .unwrap();
@@ -1253,6 +1502,7 @@ async fn a_forged_provider_notification_credits_nothing() {
             currency: "CNY".into(),
             direction: Direction::In,
             idempotency_key: None,
+            refund_of: None,
         })
         .await
         .unwrap();
