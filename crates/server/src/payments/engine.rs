@@ -89,9 +89,9 @@ pub enum Op {
         /// The key it is asked of the provider under, if the request had one (see
         /// `payments::service::provider_key`): a retry finds it by that.
         request_key: Option<String>,
-        /// A refund of a top-up (its movement id): going out, no more than is left of it, which
-        /// must be the same user's, made, and in the same currency (402 `refund_exceeds_top_up`
-        /// beyond that).
+        /// A refund of a top-up (its movement id): going out, and no more than is left of the
+        /// top-up (402 `refund_exceeds_top_up`), which must be the same user's, made, through the
+        /// same provider and in the same currency (404 `top_up_not_found` otherwise).
         refund_of: Option<String>,
     },
     /// Money into (`In`, a top-up) or out of (`Out`, a withdrawal) a wallet, as the provider
@@ -849,36 +849,28 @@ async fn load(
     for r in rows {
         state.payments.insert(r.id.clone(), r);
     }
-    // Wallet movements the provider reports on, and the top-ups refunds start from; then the
-    // top-ups of the refunds among the former.
-    const MOVEMENTS_BY_ID: (&str, &str) = (
-        "SELECT * FROM wallet_movements WHERE id IN (SELECT value FROM json_each($1)) ORDER BY id",
-        "SELECT * FROM wallet_movements WHERE id IN (SELECT json_array_elements_text($1::json)) ORDER BY id FOR UPDATE",
-    );
+    // Wallet movements the provider reports on, and the top-ups of refunds: those refunds start
+    // from, and those of the refunds reported on. One statement, so that rows are locked in id
+    // order in every batch (a refund's `refund_of` never changes, so it is read unlocked).
     let movement_ids = ids_json(ops.iter().filter_map(|(op, _)| match op {
         Op::WalletMove { movement_id, .. } => Some(movement_id.as_str()),
         Op::MoveStart { refund_of, .. } => refund_of.as_deref(),
         _ => None,
     }));
-    let rows: Vec<MovementRow> = rows_by_id(tx, movement_ids, MOVEMENTS_BY_ID).await?;
-    let top_ups: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r.refund_of.clone())
-        .filter(|id| !rows.iter().any(|r| &r.id == id))
-        .collect();
+    let rows: Vec<MovementRow> = rows_by_id(
+        tx,
+        movement_ids,
+        (
+            "SELECT * FROM wallet_movements WHERE id IN (SELECT value FROM json_each($1)) \
+             OR id IN (SELECT refund_of FROM wallet_movements WHERE id IN (SELECT value FROM json_each($1))) ORDER BY id",
+            "SELECT * FROM wallet_movements WHERE id IN (SELECT json_array_elements_text($1::json)) \
+             OR id IN (SELECT refund_of FROM wallet_movements WHERE id IN (SELECT json_array_elements_text($1::json))) \
+             ORDER BY id FOR UPDATE",
+        ),
+    )
+    .await?;
     for r in rows {
         state.movements.insert(r.id.clone(), r);
-    }
-    if !top_ups.is_empty() {
-        let rows: Vec<MovementRow> = rows_by_id(
-            tx,
-            ids_json(top_ups.iter().map(String::as_str)),
-            MOVEMENTS_BY_ID,
-        )
-        .await?;
-        for r in rows {
-            state.movements.insert(r.id.clone(), r);
-        }
     }
     // Payouts the provider reports on.
     let payout_ids = ids_json(ops.iter().filter_map(|(op, _)| match op {
@@ -1759,7 +1751,7 @@ fn move_start(
         Some(id)
     };
     if let Some(top_up_id) = refund_of {
-        refunding(state, top_up_id, amount);
+        refunding(state, top_up_id, amount)?;
     }
     let mut row = MovementRow::pending(
         movement_id,
@@ -1807,11 +1799,15 @@ impl MoveCodes {
 }
 
 /// Counts `amount` more (less, if negative) of a top-up as refunded or being refunded.
-fn refunding(state: &mut State, top_up_id: &str, amount: i64) {
-    if let Some(t) = state.movements.get_mut(top_up_id) {
-        t.amount_refunded += amount;
-        state.writes.changed_movements.insert(top_up_id.to_owned());
-    }
+fn refunding(state: &mut State, top_up_id: &str, amount: i64) -> Result<()> {
+    // The batch loads a refund's top-up with it (see `load`).
+    let t = state
+        .movements
+        .get_mut(top_up_id)
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("a refund's top-up was not loaded")))?;
+    t.amount_refunded += amount;
+    state.writes.changed_movements.insert(top_up_id.to_owned());
+    Ok(())
 }
 
 impl MovementRow {
@@ -1957,6 +1953,14 @@ fn wallet_move(
     };
     let codes = MoveCodes::of(row.refund_of.is_some());
     let made_code = if top_up { kind } else { codes.made };
+    if let Some(top_up_id) = &row.refund_of
+        && !state.movements.contains_key(top_up_id)
+    {
+        // Checked before anything moves (see `refunding`).
+        return Err(Error::internal(anyhow::anyhow!(
+            "a refund's top-up was not loaded"
+        )));
+    }
     let moved = match (provider_ref, row.hold_id.clone()) {
         (Some(_), None) => Some((amount, Action::Post, made_code)),
         (Some(_), Some(pending_id)) => {
@@ -1981,7 +1985,7 @@ fn wallet_move(
         && let Some(top_up_id) = &row.refund_of
     {
         // A refund the provider did not make: that much of the top-up is left again.
-        refunding(state, top_up_id, -amount);
+        refunding(state, &top_up_id.clone(), -amount)?;
     }
     if recorded {
         state.writes.changed_movements.insert(row.id.clone());

@@ -253,8 +253,9 @@ impl SandboxBank {
         key: Option<&str>,
         now: i64,
     ) -> Result<bool, ProviderError> {
-        // A refund is checked against its charge in the insert itself, so that refunds racing
-        // each other cannot both pass.
+        // A refund made is checked against its charge in the insert, with the charge's row
+        // locked first (PostgreSQL; SQLite's transaction holds the database's write lock), so
+        // that refunds racing each other cannot both pass.
         let bounded = charge.status == ChargeStatus::Succeeded && charge.refund_of.is_some();
         let mut q = crate::db::query(if bounded {
             "INSERT INTO sandbox_charges (provider_ref, reference, account, amount, currency, direction, \
@@ -279,10 +280,19 @@ impl SandboxBank {
         .bind(key)
         .bind(now)
         .bind(charge.refund_of.as_deref());
-        if bounded {
-            q = q.bind(charge.refund_of.as_deref());
-        }
-        let made = self.db.execute(q).await.map_err(unavailable)?;
+        let Some(refunded) = charge.refund_of.as_deref().filter(|_| bounded) else {
+            return Ok(self.db.execute(q).await.map_err(unavailable)? == 1);
+        };
+        q = q.bind(refunded);
+        let mut tx = self.db.begin().await.map_err(unavailable)?;
+        tx.execute(
+            crate::db::query("UPDATE sandbox_charges SET status = status WHERE provider_ref = $1")
+                .bind(refunded),
+        )
+        .await
+        .map_err(unavailable)?;
+        let made = tx.execute(q).await.map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
         Ok(made == 1)
     }
 
@@ -384,6 +394,11 @@ impl PaymentProvider for SandboxBank {
                     "a refund names the charge it refunds".into(),
                 ));
             };
+            if request.amount <= 0 {
+                return Err(ProviderError::Declined(
+                    "a refund is of a positive amount".into(),
+                ));
+            }
             let refund = sandbox_charge(&request, ChargeStatus::Succeeded);
             let key = request.idempotency_key.as_deref();
             // Twice at most, as `create`.

@@ -161,15 +161,37 @@ pub async fn refund_top_up(
             "This top-up was not made, so there is nothing of it to refund.",
         ));
     };
-    let left = top_up.amount - top_up.amount_refunded;
     let amount = match input.amount {
         Some(a) => parse_amount(a, MAX_WALLET_MOVE)?,
-        None if left > 0 => left,
         None => {
-            return Err(Error::payment(
-                "refund_exceeds_top_up",
-                "Nothing is left of the top-up to refund.",
-            ));
+            // All that is left of it; for a keyed retry, what its first attempt took (since then
+            // counted as refunded).
+            let first = match &key {
+                Some(k) => store::earlier_move(
+                    &app.db,
+                    false,
+                    user_id,
+                    &provider_key(user_id, k),
+                    now_us() - crate::http::idempotency::KEEP_US,
+                )
+                .await?
+                .filter(|e| {
+                    e.refund_of.as_deref() == Some(top_up.id.as_str()) && e.status != "failed"
+                }),
+                None => None,
+            };
+            match first {
+                Some(first) => first.amount,
+                None if top_up.amount > top_up.amount_refunded => {
+                    top_up.amount - top_up.amount_refunded
+                }
+                None => {
+                    return Err(Error::payment(
+                        "refund_exceeds_top_up",
+                        "Nothing is left of the top-up to refund.",
+                    ));
+                }
+            }
         }
     };
     let movement = BankMove {

@@ -447,6 +447,44 @@ async fn a_top_up_is_refunded_to_where_it_came_from_never_more_than_it_brought_i
     let r = refund(second.clone(), None, None).await;
     assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
     assert_eq!(r.code(), "refund_exceeds_top_up");
+    // All that is left, keyed: its retry is answered as the first time, though nothing is left
+    // by then.
+    let third = top_up(4_000).await;
+    let path = format!("/v1/wallet/top-ups/{third}/refund");
+    let keyed = || {
+        app.send(
+            app.client
+                .post(app.url(&path))
+                .bearer_auth(&me)
+                .header("Idempotency-Key", "rf-all"),
+        )
+    };
+    let r = keyed().await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["wallet"]["balance"], 900);
+    let again = keyed().await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(again.body, r.body);
+    // Refunds of one top-up racing each other: no more than it brought in goes back.
+    let fourth = top_up(6_000).await;
+    let racing: Vec<Res> = futures::future::join_all(
+        (0..4).map(|_| refund(fourth.clone(), Some(json!({"amount": 2_500})), None)),
+    )
+    .await;
+    let made = racing
+        .iter()
+        .filter(|r| r.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(
+        made,
+        2,
+        "{:?}",
+        racing.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+    for r in racing.iter().filter(|r| r.status != StatusCode::CREATED) {
+        assert_eq!(r.code(), "refund_exceeds_top_up", "{}", r.body);
+    }
+    assert_eq!(app.balance(&me).await, 900 + 1_000);
     // The bank's statement: refunds of each charge within it.
     let charges = app.state.sandbox.charges_of(&user).await;
     let refunded = |top_up: &str| -> i64 {
@@ -459,6 +497,8 @@ async fn a_top_up_is_refunded_to_where_it_came_from_never_more_than_it_brought_i
     };
     assert_eq!(refunded(&first), 3_000);
     assert_eq!(refunded(&second), 5_000);
+    assert_eq!(refunded(&third), 4_000);
+    assert_eq!(refunded(&fourth), 5_000);
     app.assert_ledger_verifies().await;
 }
 
@@ -538,8 +578,12 @@ async fn a_top_up_refund_the_bank_does_not_make_leaves_the_top_up_to_refund_agai
     assert_eq!(closed.status, ChargeStatus::Failed);
     assert_eq!(closed.refund_of.as_deref(), Some(charge.as_str()));
     assert_eq!(app.balance(&me).await, 10_000);
-    // All that is left of it by o2o's count (10,000) is more than the bank has left (1,000):
-    // declined; the bank's 1,000 then goes back.
+    // Closed, it counts against the top-up no more: 9,500 passes o2o's count and reaches the
+    // bank, which has only 1,000 left of the charge.
+    let r = app.post(&path, json!({"amount": 9_500}), Some(&me)).await;
+    assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
+    assert_eq!(r.code(), "provider_declined");
+    // So does all that is left of it by o2o's count (10,000); the bank's 1,000 then goes back.
     let r = app.post(&path, json!({}), Some(&me)).await;
     assert_eq!(r.status, StatusCode::PAYMENT_REQUIRED, "{}", r.body);
     assert_eq!(r.code(), "provider_declined");
