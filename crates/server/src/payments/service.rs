@@ -165,7 +165,8 @@ pub async fn refund_top_up(
         Some(a) => parse_amount(a, MAX_WALLET_MOVE)?,
         None => {
             // All that is left of it; for a keyed retry, what its first attempt took (since then
-            // counted as refunded).
+            // counted as refunded). A movement does not keep its request's body, so a key first
+            // sent with the same amount spelled out is taken for the same request.
             let first = match &key {
                 Some(k) => store::earlier_move(
                     &app.db,

@@ -450,8 +450,9 @@ impl TestApp {
         token
     }
 
-    /// Tops the consumer's CNY wallet up from the sandbox bank (through this node).
-    pub async fn top_up(&self, token: &str, amount: i64) {
+    /// Tops the consumer's CNY wallet up from the sandbox bank (through this node); answers the
+    /// top-up's id.
+    pub async fn top_up(&self, token: &str, amount: i64) -> String {
         let r = self
             .post(
                 "/v1/wallet/top-ups",
@@ -460,6 +461,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["id"].as_str().unwrap_or_default().to_owned()
     }
 
     /// The Prometheus text of `/metrics` (the recorder is process-wide: every app in the test

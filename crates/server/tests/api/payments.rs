@@ -311,20 +311,6 @@ async fn a_top_up_is_refunded_to_where_it_came_from_never_more_than_it_brought_i
     let shop = app.shop("Refund Cafe").await;
     let me = app.consumer_token("13700000091", None).await;
     let user = app.user_id(&me).await;
-    let top_up = |amount: i64| {
-        let (app, me) = (&app, &me);
-        async move {
-            let r = app
-                .post(
-                    "/v1/wallet/top-ups",
-                    json!({"amount": amount, "currency": "CNY"}),
-                    Some(me),
-                )
-                .await;
-            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-            r.body["id"].as_str().unwrap().to_owned()
-        }
-    };
     let refund = |id: String, body: Option<Value>, key: Option<&'static str>| {
         let (app, me) = (&app, &me);
         async move {
@@ -339,8 +325,8 @@ async fn a_top_up_is_refunded_to_where_it_came_from_never_more_than_it_brought_i
             }
         }
     };
-    let first = top_up(10_000).await;
-    let second = top_up(5_000).await;
+    let first = app.top_up(&me, 10_000).await;
+    let second = app.top_up(&me, 5_000).await;
     let charge_of = |reference: &str, charges: &[o2o_server::payments::provider::Charge]| {
         charges
             .iter()
@@ -449,7 +435,7 @@ async fn a_top_up_is_refunded_to_where_it_came_from_never_more_than_it_brought_i
     assert_eq!(r.code(), "refund_exceeds_top_up");
     // All that is left, keyed: its retry is answered as the first time, though nothing is left
     // by then.
-    let third = top_up(4_000).await;
+    let third = app.top_up(&me, 4_000).await;
     let path = format!("/v1/wallet/top-ups/{third}/refund");
     let keyed = || {
         app.send(
@@ -466,7 +452,7 @@ async fn a_top_up_is_refunded_to_where_it_came_from_never_more_than_it_brought_i
     assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
     assert_eq!(again.body, r.body);
     // Refunds of one top-up racing each other: no more than it brought in goes back.
-    let fourth = top_up(6_000).await;
+    let fourth = app.top_up(&me, 6_000).await;
     let racing: Vec<Res> = futures::future::join_all(
         (0..4).map(|_| refund(fourth.clone(), Some(json!({"amount": 2_500})), None)),
     )
@@ -513,15 +499,7 @@ async fn a_top_up_refund_the_bank_does_not_make_leaves_the_top_up_to_refund_agai
     let app = spawn_app().await;
     let me = app.consumer_token("13700000093", None).await;
     let user = app.user_id(&me).await;
-    let r = app
-        .post(
-            "/v1/wallet/top-ups",
-            json!({"amount": 10_000, "currency": "CNY"}),
-            Some(&me),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-    let top_up = r.body["id"].as_str().unwrap().to_owned();
+    let top_up = app.top_up(&me, 10_000).await;
     let charge = app.state.sandbox.find(&top_up).await.unwrap().provider_ref;
     let path = format!("/v1/wallet/top-ups/{top_up}/refund");
     // The bank refunded 9,000 of the charge by itself (its own console, say): o2o's refund of
@@ -591,6 +569,34 @@ async fn a_top_up_refund_the_bank_does_not_make_leaves_the_top_up_to_refund_agai
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["wallet"]["balance"], 9_000);
     app.assert_ledger_verifies().await;
+    // The bank's own bound, asked directly by refunds racing on one charge of 3,000: no more
+    // than the charge goes back, whatever o2o asks.
+    let last = app.top_up(&me, 3_000).await;
+    let charge = app.state.sandbox.find(&last).await.unwrap().provider_ref;
+    let racing = futures::future::join_all((0..6).map(|i| {
+        app.state.provider.refund(ChargeRequest {
+            reference: format!("bank-console-race-{i}"),
+            account: user.clone(),
+            amount: 1_000,
+            currency: "CNY".into(),
+            direction: Direction::Out,
+            idempotency_key: None,
+            refund_of: Some(charge.clone()),
+        })
+    }))
+    .await;
+    let made = racing.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(made, 3, "{racing:?}");
+    assert!(
+        racing
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(
+                e,
+                o2o_server::payments::provider::ProviderError::Declined(_)
+            )),
+        "{racing:?}"
+    );
 }
 
 #[tokio::test]
