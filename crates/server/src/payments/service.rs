@@ -490,45 +490,81 @@ async fn bank_record(app: &AppState, movement: &BankMove) -> Option<Option<Strin
 pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize> {
     let provider = app.provider.name();
     let before = now_us() - older_than_us;
-    let mut unsettled = Vec::new();
-    for m in store::unsettled_movements(&app.db, provider, before, 100).await? {
-        // A refund is closed at the provider as it was asked: naming its top-up's charge.
-        let refund_of = match m.refund_of {
-            Some(top_up) => match store::movement(&app.db, &top_up).await? {
-                Some(t) => t.provider_ref.map(|charge| (top_up, charge)),
-                None => None,
-            },
-            None => None,
-        };
-        if let Ok(currency) = Currency::parse(&m.currency) {
-            unsettled.push(BankMove {
-                id: m.id,
-                account: m.user_id,
-                amount: m.amount,
-                currency,
-                direction: if m.kind == "top_up" {
-                    Direction::In
-                } else {
-                    Direction::Out
+    let mut n = 0;
+    // Page by id through all of them, so that movements the provider keeps answering "pending"
+    // do not stay first in line ahead of the rest.
+    let mut after = String::new();
+    loop {
+        let page =
+            store::unsettled_movements(&app.db, provider, before, &after, SWEEP_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id.clone();
+        let whole = page.len() as i64 == SWEEP_PAGE;
+        let mut unsettled = Vec::new();
+        for m in page {
+            // A refund is closed at the provider as it was asked: naming its top-up's charge.
+            let refund_of = match m.refund_of {
+                Some(top_up) => match store::movement(&app.db, &top_up).await? {
+                    Some(t) => t.provider_ref.map(|charge| (top_up, charge)),
+                    None => None,
                 },
-                payout: false,
-                refund_of,
-            });
+                None => None,
+            };
+            if let Ok(currency) = Currency::parse(&m.currency) {
+                unsettled.push(BankMove {
+                    id: m.id,
+                    account: m.user_id,
+                    amount: m.amount,
+                    currency,
+                    direction: if m.kind == "top_up" {
+                        Direction::In
+                    } else {
+                        Direction::Out
+                    },
+                    payout: false,
+                    refund_of,
+                });
+            }
+        }
+        n += settle_from_bank(app, unsettled).await;
+        if !whole {
+            break;
         }
     }
-    for p in store::unsettled_payouts(&app.db, provider, before, 100).await? {
-        if let Ok(currency) = Currency::parse(&p.currency) {
-            unsettled.push(BankMove {
-                id: p.id,
-                account: p.merchant_id,
-                amount: p.amount,
-                currency,
-                direction: Direction::Out,
-                payout: true,
-                refund_of: None,
-            });
+    let mut after = String::new();
+    loop {
+        let page = store::unsettled_payouts(&app.db, provider, before, &after, SWEEP_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id.clone();
+        let whole = page.len() as i64 == SWEEP_PAGE;
+        let unsettled = page
+            .into_iter()
+            .filter_map(|p| {
+                Some(BankMove {
+                    currency: Currency::parse(&p.currency).ok()?,
+                    id: p.id,
+                    account: p.merchant_id,
+                    amount: p.amount,
+                    direction: Direction::Out,
+                    payout: true,
+                    refund_of: None,
+                })
+            })
+            .collect();
+        n += settle_from_bank(app, unsettled).await;
+        if !whole {
+            break;
         }
     }
+    Ok(n)
+}
+
+/// How many unsettled movements (or payouts) the sweep reads at a time.
+const SWEEP_PAGE: i64 = 100;
+
+/// Settles each of `unsettled` from the provider's record of it, where that record is certain;
+/// answers how many it settled.
+async fn settle_from_bank(app: &AppState, unsettled: Vec<BankMove>) -> usize {
     let mut n = 0;
     for movement in unsettled {
         let Some(provider_ref) = bank_record(app, &movement).await else {
@@ -549,7 +585,7 @@ pub async fn sweep_movements(app: &AppState, older_than_us: i64) -> Result<usize
             }
         }
     }
-    Ok(n)
+    n
 }
 
 /// Asks the provider to move money into or out of `request.account`'s bank. The caller's

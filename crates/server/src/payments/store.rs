@@ -181,21 +181,23 @@ pub async fn movement(db: &Db, id: &str) -> DbResult<Option<MovementRow>> {
         .await
 }
 
-/// Wallet movements of `provider` still pending that began at or before `before`, oldest first,
-/// for the sweeper (see `service::sweep_movements`).
+/// Wallet movements of `provider` still pending that began at or before `before`, by id (the
+/// order they began in) after `after`, for the sweeper (see `service::sweep_movements`).
 pub async fn unsettled_movements(
     db: &Db,
     provider: &str,
     before: i64,
+    after: &str,
     limit: i64,
 ) -> DbResult<Vec<MovementRow>> {
     db.fetch_all(
         query(
             "SELECT * FROM wallet_movements WHERE status = 'pending' AND created_at <= $1 AND provider = $2 \
-             ORDER BY created_at LIMIT $3",
+             AND id > $3 ORDER BY id LIMIT $4",
         )
         .bind(before)
         .bind(provider)
+        .bind(after)
         .bind(limit),
     )
     .await
@@ -236,20 +238,23 @@ pub async fn earlier_move(
         .await
 }
 
-/// Payouts of `provider` still pending that began at or before `before`, oldest first, for the sweeper.
+/// Payouts of `provider` still pending that began at or before `before`, by id after `after`,
+/// for the sweeper.
 pub async fn unsettled_payouts(
     db: &Db,
     provider: &str,
     before: i64,
+    after: &str,
     limit: i64,
 ) -> DbResult<Vec<PayoutRow>> {
     db.fetch_all(
         query(
             "SELECT * FROM payouts WHERE status = 'pending' AND created_at <= $1 AND provider = $2 \
-             ORDER BY created_at LIMIT $3",
+             AND id > $3 ORDER BY id LIMIT $4",
         )
         .bind(before)
         .bind(provider)
+        .bind(after)
         .bind(limit),
     )
     .await

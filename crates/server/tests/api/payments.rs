@@ -705,6 +705,50 @@ async fn a_wallet_movement_the_server_did_not_see_through_is_settled_from_the_ba
     app.assert_ledger_verifies().await;
 }
 
+/// One sweep gets through more unanswered movements than it reads at a time (100), oldest
+/// first, so none waits behind others for a later round.
+#[tokio::test]
+async fn the_sweep_settles_every_unanswered_movement_not_only_the_oldest_hundred() {
+    use o2o_server::payments::engine::Op;
+    use o2o_server::payments::service::sweep_movements;
+    let app = spawn_app().await;
+    let me = app.funded_consumer("13700000094", 10_000).await;
+    let user = app.user_id(&me).await;
+    let started = futures::future::join_all((0..130).map(|_| {
+        app.state.payments.run(
+            Op::MoveStart {
+                direction: Direction::In,
+                movement_id: o2o_server::ids::WalletMovementId::generate()
+                    .as_str()
+                    .to_owned(),
+                user_id: user.clone(),
+                amount: 100,
+                currency: o2o_ledger::Currency::CNY,
+                provider: app.state.provider.name(),
+                request_key: None,
+                refund_of: None,
+            },
+            None,
+        )
+    }))
+    .await;
+    assert!(started.iter().all(Result::is_ok));
+    // The bank never heard of them: each is closed there, and fails.
+    assert_eq!(sweep_movements(&app.state, 0).await.unwrap(), 130);
+    assert_eq!(sweep_movements(&app.state, 0).await.unwrap(), 0);
+    let failed: Vec<_> = app
+        .state
+        .sandbox
+        .charges_of(&user)
+        .await
+        .into_iter()
+        .filter(|c| c.status == ChargeStatus::Failed)
+        .collect();
+    assert_eq!(failed.len(), 130);
+    assert_eq!(app.balance(&me).await, 10_000);
+    app.assert_ledger_verifies().await;
+}
+
 #[tokio::test]
 async fn a_retry_of_a_withdrawal_cut_off_midway_is_answered_with_what_the_bank_did() {
     use o2o_server::payments::engine::Op;
