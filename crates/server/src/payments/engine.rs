@@ -1987,7 +1987,7 @@ fn wallet_move(
         && let Some(top_up_id) = &row.refund_of
     {
         // A refund the provider did not make: that much of the top-up is left again.
-        refunding(state, &top_up_id.clone(), -amount)?;
+        refunding(state, top_up_id, -amount)?;
     }
     if recorded {
         state.writes.changed_movements.insert(row.id.clone());
